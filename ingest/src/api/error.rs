@@ -1,0 +1,32 @@
+//! API errors and their mapping to gRPC status codes, in one place.
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the message says which field and why.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The device is unknown.
+    #[error("device {0:?} not found")]
+    DeviceNotFound(String),
+    /// The device exists but has no such metric.
+    #[error("device {device:?} has no metric {metric:?}")]
+    MetricNotFound {
+        /// The device.
+        device: String,
+        /// The metric.
+        metric: String,
+    },
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        let message = e.to_string();
+        match e {
+            ApiError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
+            ApiError::DeviceNotFound(_) | ApiError::MetricNotFound { .. } => {
+                tonic::Status::not_found(message)
+            }
+        }
+    }
+}

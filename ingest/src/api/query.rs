@@ -1,0 +1,149 @@
+//! `citytel.v1.QueryService`: device inventory, latest values and raw ranges.
+
+use std::sync::Arc;
+
+use citytel_proto::v1::{self, query_service_server::QueryService};
+use tonic::{Request, Response, Status};
+
+use super::error::ApiError;
+use crate::store::Database;
+use crate::store::series::SeriesReader;
+
+/// Default and largest page of `ListDevices`.
+const DEFAULT_PAGE: usize = 1000;
+const MAX_PAGE: usize = 10_000;
+
+/// The query service over a database.
+pub struct QueryApi {
+    db: Arc<Database>,
+}
+
+impl QueryApi {
+    /// A service answering from `db`.
+    pub fn new(db: Arc<Database>) -> Self {
+        QueryApi { db }
+    }
+}
+
+fn require_device(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::InvalidArgument("device_id is required".into()));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl QueryService for QueryApi {
+    async fn list_devices(
+        &self,
+        request: Request<v1::ListDevicesRequest>,
+    ) -> Result<Response<v1::ListDevicesResponse>, Status> {
+        let req = request.into_inner();
+        let page_size = match req.page_size as usize {
+            0 => DEFAULT_PAGE,
+            n if n > MAX_PAGE => {
+                return Err(ApiError::InvalidArgument(format!(
+                    "page_size {n} exceeds the maximum of {MAX_PAGE}"
+                ))
+                .into());
+            }
+            n => n,
+        };
+        let matches = |d: &&crate::store::registry::DeviceRecord| {
+            (req.kind.is_empty() || *d.kind == *req.kind)
+                && (req.site.is_empty() || *d.site == *req.site)
+        };
+        let state = self.db.read();
+        let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+        let mut devices: Vec<v1::Device> = state
+            .registry
+            .iter_after(after)
+            .filter(matches)
+            .take(page_size + 1)
+            .map(v1::Device::from)
+            .collect();
+        let next_page_token = if devices.len() > page_size {
+            devices.truncate(page_size);
+            devices
+                .last()
+                .map(|d| d.device_id.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let total = state.registry.iter_after(None).filter(matches).count();
+        Ok(Response::new(v1::ListDevicesResponse {
+            devices,
+            next_page_token,
+            total: u32::try_from(total).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn get_device(
+        &self,
+        request: Request<v1::GetDeviceRequest>,
+    ) -> Result<Response<v1::GetDeviceResponse>, Status> {
+        let id = request.into_inner().device_id;
+        require_device(&id)?;
+        let state = self.db.read();
+        let record = state
+            .registry
+            .get(&id)
+            .ok_or(ApiError::DeviceNotFound(id))?;
+        Ok(Response::new(v1::GetDeviceResponse {
+            device: Some(record.into()),
+        }))
+    }
+
+    async fn get_latest(
+        &self,
+        request: Request<v1::GetLatestRequest>,
+    ) -> Result<Response<v1::GetLatestResponse>, Status> {
+        let id = request.into_inner().device_id;
+        require_device(&id)?;
+        let state = self.db.read();
+        if state.registry.get(&id).is_none() {
+            return Err(ApiError::DeviceNotFound(id).into());
+        }
+        let values = state.head.latest(&id).into_iter().map(Into::into).collect();
+        Ok(Response::new(v1::GetLatestResponse {
+            device_id: id,
+            values,
+        }))
+    }
+
+    async fn query_range(
+        &self,
+        request: Request<v1::QueryRangeRequest>,
+    ) -> Result<Response<v1::QueryRangeResponse>, Status> {
+        let req = request.into_inner();
+        require_device(&req.device_id)?;
+        if req.metric.is_empty() {
+            return Err(ApiError::InvalidArgument("metric is required".into()).into());
+        }
+        if req.end_unix_ms <= req.start_unix_ms {
+            return Err(ApiError::InvalidArgument(format!(
+                "end_unix_ms ({}) must be greater than start_unix_ms ({})",
+                req.end_unix_ms, req.start_unix_ms
+            ))
+            .into());
+        }
+        let state = self.db.read();
+        if state.registry.get(&req.device_id).is_none() {
+            return Err(ApiError::DeviceNotFound(req.device_id).into());
+        }
+        let points = state
+            .head
+            .range(
+                &req.device_id,
+                &req.metric,
+                req.start_unix_ms,
+                req.end_unix_ms,
+            )
+            .ok_or(ApiError::MetricNotFound {
+                device: req.device_id,
+                metric: req.metric,
+            })?;
+        Ok(Response::new(points.into()))
+    }
+}

@@ -1,0 +1,224 @@
+//! Configuration: one TOML file, overridable by environment variables and flags.
+//!
+//! The shipped `citytel.toml` is the single source of defaults. [`load`] layers, in order: the
+//! built-in defaults, an optional config file, then `key=value` overrides (from flags and the
+//! environment). The merged table is deserialized with `deny_unknown_fields`, so a typo is an
+//! error, and [`Config::validate`] turns it into the runtime [`Settings`] the service runs with.
+
+mod load;
+mod sections;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{DEFAULT_TOML, load, load_str};
+pub use sections::{
+    BrokerConfig, EndpointConfig, FsyncPolicy, GrpcConfig, IngestConfig, LogConfig, LogFormat,
+    StorageConfig,
+};
+
+/// Everything `citytel serve` can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where and how data is persisted.
+    pub storage: StorageConfig,
+    /// citytel's own MQTT device endpoint.
+    pub endpoint: EndpointConfig,
+    /// An external MQTT broker to consume from instead of the endpoint.
+    pub broker: BrokerConfig,
+    /// Validation limits and the in-flight budget of the ingest pipeline.
+    pub ingest: IngestConfig,
+    /// The gRPC query service.
+    pub grpc: GrpcConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// A configuration error, with the offending key where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML could not be parsed or does not match the expected shape.
+    #[error("invalid configuration in {origin}: {message}")]
+    Parse {
+        /// Where the TOML came from (a path, "defaults" or "overrides").
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An override is not of the form `section.key=value`.
+    #[error("invalid override {0:?}: expected section.key=value")]
+    Override(String),
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid value for {key}: {message}")]
+    Invalid {
+        /// The key, e.g. `broker.url`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where messages come from: citytel's own device endpoint, or an external broker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSettings {
+    /// Devices connect to citytel's MQTT endpoint.
+    Endpoint(EndpointConfig),
+    /// citytel subscribes to an external broker.
+    Broker(BrokerSettings),
+}
+
+/// A validated broker configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerSettings {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker TCP port.
+    pub port: u16,
+    /// The rest of the broker section.
+    pub config: BrokerConfig,
+}
+
+/// The validated runtime settings the service starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Storage settings.
+    pub storage: StorageConfig,
+    /// The message source.
+    pub source: SourceSettings,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+    /// gRPC listen address.
+    pub grpc_listen: SocketAddr,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// Checks ranges and cross-field rules and resolves the message source.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+        if self.storage.wal_segment_bytes < 64 * 1024 {
+            return Err(invalid(
+                "storage.wal_segment_bytes",
+                "must be at least 65536",
+            ));
+        }
+        if self.endpoint.max_packet_bytes < 1024 {
+            return Err(invalid(
+                "endpoint.max_packet_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.endpoint.max_connections == 0 {
+            return Err(invalid("endpoint.max_connections", "must be at least 1"));
+        }
+        if self.endpoint.username.is_some() != self.endpoint.password.is_some() {
+            return Err(invalid(
+                "endpoint.username",
+                "username and password must be set together",
+            ));
+        }
+        if self.ingest.max_payload_bytes == 0 {
+            return Err(invalid("ingest.max_payload_bytes", "must be at least 1"));
+        }
+        if self.ingest.max_in_flight_bytes < self.ingest.max_payload_bytes as u64 + 1024 {
+            return Err(invalid(
+                "ingest.max_in_flight_bytes",
+                "must exceed ingest.max_payload_bytes by at least 1024",
+            ));
+        }
+        if self.ingest.max_readings_per_message == 0 {
+            return Err(invalid(
+                "ingest.max_readings_per_message",
+                "must be at least 1",
+            ));
+        }
+        let source = if self.broker.url.is_empty() {
+            if !self.endpoint.enabled {
+                return Err(invalid(
+                    "endpoint.enabled",
+                    "the endpoint is disabled and no broker.url is set: nothing to ingest from",
+                ));
+            }
+            SourceSettings::Endpoint(self.endpoint.clone())
+        } else {
+            let (host, port) = parse_mqtt_url(&self.broker.url)
+                .map_err(|message| invalid("broker.url", &message))?;
+            if self.broker.client_id.is_empty() {
+                return Err(invalid("broker.client_id", "must not be empty"));
+            }
+            if self.broker.max_packet_bytes < 1024 {
+                return Err(invalid("broker.max_packet_bytes", "must be at least 1024"));
+            }
+            SourceSettings::Broker(BrokerSettings {
+                host,
+                port,
+                config: self.broker.clone(),
+            })
+        };
+        Ok(Settings {
+            storage: self.storage.clone(),
+            source,
+            ingest: self.ingest.clone(),
+            grpc_listen: self.grpc.listen,
+            log: self.log.clone(),
+        })
+    }
+
+    /// The configuration as TOML, with secrets replaced by `"<redacted>"`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        for secret in [&mut shown.endpoint.password, &mut shown.broker.password] {
+            if secret.is_some() {
+                *secret = Some("<redacted>".to_string());
+            }
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Parses `mqtt://host:port` (port defaults to 1883).
+pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| format!("{url:?} must start with mqtt:// (TLS is not supported yet)"))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') {
+        return Err(format!("{url:?} must be mqtt://host[:port]"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| format!("{url:?} has an invalid port {port:?}"))?;
+            (host, port)
+        }
+        _ => (rest, 1883),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! The sections of the configuration file, one struct per `[section]`.
+//!
+//! Every field is documented here and in the shipped `citytel.toml`; a test keeps the two in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `[storage]`: where and how data is persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory for the write-ahead log and everything else citytel persists.
+    pub data_dir: PathBuf,
+    /// When a write counts as durable.
+    pub fsync: FsyncPolicy,
+    /// Size at which the WAL rolls over to a new segment file, in bytes.
+    pub wal_segment_bytes: u64,
+}
+
+/// When the WAL is flushed to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// fsync before any write is acknowledged (the default).
+    Always,
+    /// Never fsync explicitly: survives a process crash, not a power loss.
+    Never,
+}
+
+/// `[endpoint]`: citytel's own MQTT 3.1.1 device endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Whether the endpoint runs (it is off whenever a broker url is configured).
+    pub enabled: bool,
+    /// Address to listen on for device connections.
+    pub listen: SocketAddr,
+    /// Maximum number of simultaneous device connections.
+    pub max_connections: usize,
+    /// Largest MQTT packet accepted, in bytes.
+    pub max_packet_bytes: usize,
+    /// Time a new connection has to send CONNECT.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Username devices must present (with `password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password devices must present (with `username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// `[broker]`: an external MQTT broker to consume from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `mqtt://host:port` of the broker; empty for none.
+    pub url: String,
+    /// Stable client id of citytel's persistent session.
+    pub client_id: String,
+    /// Shared-subscription group; empty for a plain subscription.
+    pub share_group: String,
+    /// MQTT keep-alive interval.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// Largest packet accepted from the broker, in bytes.
+    pub max_packet_bytes: usize,
+    /// Username at the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password at the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// `[ingest]`: validation limits and the pipeline's in-flight budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most readings accepted in one telemetry message.
+    pub max_readings_per_message: usize,
+    /// How far ahead of the receive time a device timestamp may be.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
+    /// How far behind the receive time a device timestamp may be.
+    #[serde(with = "humantime_serde")]
+    pub max_past: Duration,
+    /// Bytes received but not yet durable and acknowledged, before intake pauses.
+    pub max_in_flight_bytes: u64,
+}
+
+/// `[grpc]`: the query service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Address of the gRPC server.
+    pub listen: SocketAddr,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log filter in tracing's EnvFilter syntax.
+    pub filter: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,162 @@
+use std::time::Duration;
+
+use super::*;
+
+fn defaults() -> Config {
+    load_str(None, &[]).expect("shipped defaults parse")
+}
+
+#[test]
+fn shipped_defaults_parse_and_validate() {
+    let config = defaults();
+    assert_eq!(config.endpoint.listen.port(), 1883);
+    assert_eq!(config.grpc.listen.port(), 50051);
+    assert_eq!(config.storage.fsync, FsyncPolicy::Always);
+    let settings = config.validate().expect("defaults validate");
+    assert!(matches!(settings.source, SourceSettings::Endpoint(_)));
+}
+
+#[test]
+fn every_key_is_documented_in_the_shipped_file() {
+    let mut config = defaults();
+    config.endpoint.username = Some("u".into());
+    config.endpoint.password = Some("p".into());
+    config.broker.username = Some("u".into());
+    config.broker.password = Some("p".into());
+    let table: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+    for (section, value) in &table {
+        assert!(
+            DEFAULT_TOML.contains(&format!("[{section}]")),
+            "[{section}] missing"
+        );
+        for key in value.as_table().unwrap().keys() {
+            let documented = DEFAULT_TOML
+                .lines()
+                .map(|l| l.trim_start_matches('#').trim_start())
+                .any(|l| l.starts_with(&format!("{key} =")));
+            assert!(documented, "{section}.{key} is not in citytel.toml");
+        }
+    }
+}
+
+#[test]
+fn file_values_override_defaults_and_keep_the_rest() {
+    let config = load_str(
+        Some((
+            "test.toml",
+            "[storage]\ndata_dir = \"/tmp/x\"\n[ingest]\nmax_future = \"1m\"\n",
+        )),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.storage.data_dir.to_str(), Some("/tmp/x"));
+    assert_eq!(config.ingest.max_future, Duration::from_secs(60));
+    assert_eq!(config.storage.fsync, FsyncPolicy::Always);
+}
+
+#[test]
+fn overrides_apply_after_the_file() {
+    let config = load_str(
+        Some(("test.toml", "[storage]\ndata_dir = \"/tmp/x\"\n")),
+        &[
+            "storage.data_dir=/var/lib/citytel".to_string(),
+            "ingest.max_payload_bytes=4096".to_string(),
+            "storage.fsync=\"never\"".to_string(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.storage.data_dir.to_str(), Some("/var/lib/citytel"));
+    assert_eq!(config.ingest.max_payload_bytes, 4096);
+    assert_eq!(config.storage.fsync, FsyncPolicy::Never);
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let err = load_str(Some(("test.toml", "[storage]\ndata_dri = \"x\"\n")), &[]).unwrap_err();
+    assert!(err.to_string().contains("data_dri"), "{err}");
+    let err = load_str(None, &["nosuch.key=1".to_string()]).unwrap_err();
+    assert!(err.to_string().contains("nosuch"), "{err}");
+}
+
+#[test]
+fn malformed_overrides_are_errors() {
+    for bad in ["storage.data_dir", "=x", "storage..x=1"] {
+        assert!(
+            matches!(
+                load_str(None, &[bad.to_string()]),
+                Err(ConfigError::Override(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn broker_url_selects_the_broker_source() {
+    let config = load_str(None, &["broker.url=mqtt://broker.local:1884".to_string()]).unwrap();
+    match config.validate().unwrap().source {
+        SourceSettings::Broker(b) => {
+            assert_eq!((b.host.as_str(), b.port), ("broker.local", 1884));
+        }
+        other => panic!("expected broker source, got {other:?}"),
+    }
+}
+
+#[test]
+fn mqtt_urls_parse_with_clear_errors() {
+    assert_eq!(parse_mqtt_url("mqtt://h").unwrap(), ("h".to_string(), 1883));
+    assert_eq!(
+        parse_mqtt_url("mqtt://h:42/").unwrap(),
+        ("h".to_string(), 42)
+    );
+    assert_eq!(
+        parse_mqtt_url("mqtt://[::1]:42").unwrap(),
+        ("::1".to_string(), 42)
+    );
+    assert!(parse_mqtt_url("http://h").unwrap_err().contains("mqtt://"));
+    assert!(
+        parse_mqtt_url("mqtt://h:port")
+            .unwrap_err()
+            .contains("port")
+    );
+    assert!(parse_mqtt_url("mqtt://").is_err());
+    assert!(parse_mqtt_url("mqtt://h/topic").is_err());
+}
+
+#[test]
+fn validation_rejects_inconsistent_values() {
+    let cases = [
+        ("endpoint.username=\"u\"", "endpoint.username"),
+        ("endpoint.max_connections=0", "endpoint.max_connections"),
+        (
+            "ingest.max_in_flight_bytes=10",
+            "ingest.max_in_flight_bytes",
+        ),
+        ("endpoint.enabled=false", "endpoint.enabled"),
+        ("broker.url=\"http://x\"", "broker.url"),
+    ];
+    for (set, key) in cases {
+        let err = load_str(None, &[set.to_string()])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains(key), "{set}: {err}");
+    }
+}
+
+#[test]
+fn redacted_output_hides_passwords() {
+    let config = load_str(
+        None,
+        &[
+            "endpoint.username=\"dev\"".to_string(),
+            "endpoint.password=\"hunter2\"".to_string(),
+        ],
+    )
+    .unwrap();
+    let shown = config.to_redacted_toml();
+    assert!(!shown.contains("hunter2"));
+    assert!(shown.contains("<redacted>"));
+    let reparsed = load_str(Some(("shown", &shown)), &[]).unwrap();
+    assert_eq!(reparsed.endpoint.username.as_deref(), Some("dev"));
+}

@@ -1,0 +1,144 @@
+//! The rules a decoded message must satisfy before it is stored.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use citytel_proto::topic::is_valid_id;
+use citytel_proto::v1::{Status, TelemetryBatch};
+
+use super::{RejectReason, Rejection};
+use crate::config::IngestConfig;
+
+/// Longest accepted metric name, in bytes.
+const MAX_METRIC_NAME_LEN: usize = 64;
+
+/// Validation limits, from `[ingest]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most readings per message.
+    pub max_readings_per_message: usize,
+    /// Largest accepted lead of a device timestamp over the receive time, in ms.
+    pub max_future_ms: i64,
+    /// Largest accepted lag of a device timestamp behind the receive time, in ms.
+    pub max_past_ms: i64,
+}
+
+impl From<&IngestConfig> for Limits {
+    fn from(c: &IngestConfig) -> Self {
+        Limits {
+            max_payload_bytes: c.max_payload_bytes,
+            max_readings_per_message: c.max_readings_per_message,
+            max_future_ms: duration_ms(c.max_future),
+            max_past_ms: duration_ms(c.max_past),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn invalid(detail: impl Into<String>) -> Rejection {
+    Rejection::new(RejectReason::InvalidField, detail)
+}
+
+pub(super) fn telemetry(
+    batch: &TelemetryBatch,
+    received_at_ms: i64,
+    limits: &Limits,
+) -> Result<(), Rejection> {
+    if batch.readings.is_empty() {
+        return Err(invalid("batch has no readings"));
+    }
+    if batch.readings.len() > limits.max_readings_per_message {
+        return Err(invalid(format!(
+            "batch has {} readings, more than the limit of {}",
+            batch.readings.len(),
+            limits.max_readings_per_message
+        )));
+    }
+    if batch.metric_names.is_empty() {
+        return Err(invalid("batch names no metrics"));
+    }
+    if let Some(gw) = &batch.gateway_id
+        && !is_valid_id(gw)
+    {
+        return Err(invalid(format!(
+            "gateway_id {gw:?} is not a valid device id"
+        )));
+    }
+    let mut seen = HashSet::with_capacity(batch.metric_names.len());
+    for name in &batch.metric_names {
+        if name.len() > MAX_METRIC_NAME_LEN || !is_valid_id(name) {
+            return Err(invalid(format!(
+                "metric name {name:?} is not 1 to 64 characters of [A-Za-z0-9._-]"
+            )));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(invalid(format!("metric name {name:?} appears twice")));
+        }
+    }
+    let earliest = received_at_ms.saturating_sub(limits.max_past_ms);
+    let latest = received_at_ms.saturating_add(limits.max_future_ms);
+    for reading in &batch.readings {
+        if reading.values.len() != batch.metric_names.len() {
+            return Err(invalid(format!(
+                "reading seq {} has {} values for {} metric names",
+                reading.seq,
+                reading.values.len(),
+                batch.metric_names.len()
+            )));
+        }
+        if let Some(i) = reading.values.iter().position(|v| !v.is_finite()) {
+            return Err(Rejection::new(
+                RejectReason::NonFiniteValue,
+                format!(
+                    "reading seq {} has value {} for metric {:?}",
+                    reading.seq, reading.values[i], batch.metric_names[i]
+                ),
+            ));
+        }
+        if reading.time_unix_ms > latest {
+            return Err(Rejection::new(
+                RejectReason::TimestampInFuture,
+                format!(
+                    "reading seq {} is stamped {} ms after its receive time (limit {} ms)",
+                    reading.seq,
+                    reading.time_unix_ms - received_at_ms,
+                    limits.max_future_ms
+                ),
+            ));
+        }
+        if reading.time_unix_ms < earliest {
+            return Err(Rejection::new(
+                RejectReason::TimestampTooOld,
+                format!(
+                    "reading seq {} is stamped {} ms before its receive time (limit {} ms)",
+                    reading.seq,
+                    received_at_ms.saturating_sub(reading.time_unix_ms),
+                    limits.max_past_ms
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn status(status: &Status) -> Result<(), Rejection> {
+    if status.kind.is_none() {
+        return Err(Rejection::new(
+            RejectReason::UnknownStatusType,
+            "status carries no birth, heartbeat or death",
+        ));
+    }
+    if let Some(gw) = &status.gateway_id
+        && !is_valid_id(gw)
+    {
+        return Err(invalid(format!(
+            "gateway_id {gw:?} is not a valid device id"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! citytel ingests telemetry from a city's connectivity infrastructure (fibre street cabinets,
+//! 5G small cells, environmental sensors and their gateways), stores it as time series and
+//! answers dashboards over gRPC.
+//!
+//! How a message travels, and where each step lives:
+//!
+//! ```text
+//! source::endpoint (MQTT server)  ─┐
+//!                                  ├─> pipeline (admission, decode) ─> pipeline::writer
+//! source::broker (MQTT client)    ─┘        │                            │ WAL group commit
+//!                                       decode (validation,              │ store::State::apply
+//!                                       reject reasons)                  │ acks, in order
+//!                                                                        v
+//!                                    api (gRPC QueryService) <── store::Database
+//! ```
+//!
+//! - [`config`]: the TOML configuration, its defaults and overrides.
+//! - [`source`]: where messages come from.
+//! - [`pipeline`]: admission with a byte budget, then the group-commit writer.
+//! - [`decode`]: protobuf decoding and validation, with counted reject reasons.
+//! - [`store`]: the WAL and the state rebuilt from it (registry, series, dead letters).
+//! - [`api`]: the gRPC query service.
+//! - [`service`]: start-up and phased shutdown.
+//! - [`cli`]: the `citytel` command line.
+//! - [`telemetry`]: logs and metric names.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod pipeline;
+pub mod service;
+pub mod source;
+pub mod store;
+pub mod telemetry;

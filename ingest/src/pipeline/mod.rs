@@ -1,0 +1,208 @@
+//! The ingest pipeline every source feeds: admission, decoding, group commit, acknowledgement.
+//!
+//! A source (the device endpoint or the broker source) turns each MQTT PUBLISH into an
+//! [`Inbound`] carrying an [`Ack`] handle and calls [`Pipeline::submit`]. Submission waits for
+//! room in the in-flight byte budget (that wait is the backpressure that stops a source from
+//! reading), decodes and validates on the caller's task, and queues the message for the
+//! [`writer`]. The writer appends every queued message to the WAL, commits them together, applies
+//! them to the database and only then fires their acks, in arrival order. Rejected messages take
+//! the same path into the dead-letter store, so they are acknowledged too.
+
+pub mod writer;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rumqttc::mqttbytes::QoS;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::decode::{self, Decoded, Limits, Rejection};
+use crate::telemetry::metrics as m;
+
+/// Fixed per-message cost charged to the budget on top of the payload, covering the topic and
+/// bookkeeping.
+const MESSAGE_OVERHEAD_BYTES: usize = 256;
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A device connected to citytel's MQTT endpoint.
+    Endpoint,
+    /// An external broker.
+    Broker,
+    /// A Last Will published by the endpoint for a connection that dropped.
+    Will,
+}
+
+impl Origin {
+    /// Label value for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Endpoint => "endpoint",
+            Origin::Broker => "broker",
+            Origin::Will => "will",
+        }
+    }
+}
+
+/// What a source must send back once a message is durable: the packet id and the QoS it came
+/// with (QoS 1 is answered with PUBACK, QoS 2 with PUBREC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckToken {
+    /// MQTT packet identifier.
+    pub pkid: u16,
+    /// QoS of the PUBLISH.
+    pub qos: QoS,
+}
+
+/// Handle that acknowledges one message to its source.
+#[derive(Debug)]
+pub struct Ack {
+    token: AckToken,
+    tx: mpsc::UnboundedSender<AckToken>,
+}
+
+impl Ack {
+    /// An ack that will deliver `token` to `tx`.
+    pub fn new(token: AckToken, tx: mpsc::UnboundedSender<AckToken>) -> Self {
+        Ack { token, tx }
+    }
+
+    /// Sends the acknowledgement. If the source has gone away, the message will be redelivered
+    /// and deduplicated, so there is nothing else to do.
+    pub fn send(self) {
+        let _ = self.tx.send(self.token);
+    }
+}
+
+/// A message as received, before decoding.
+#[derive(Debug)]
+pub struct Inbound {
+    /// MQTT topic.
+    pub topic: String,
+    /// Payload as received.
+    pub payload: Bytes,
+    /// Receive time, ms since the Unix epoch.
+    pub received_at_ms: i64,
+    /// Where it came from.
+    pub origin: Origin,
+    /// How to acknowledge it; `None` for QoS 0 and wills.
+    pub ack: Option<Ack>,
+}
+
+/// A message on its way to the writer.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The message.
+    pub inbound: Inbound,
+    /// The decoded message, or why it is rejected.
+    pub verdict: Result<Decoded, Rejection>,
+    /// Its share of the in-flight budget, returned when the envelope is dropped (after the ack).
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// The pipeline has shut down (the writer stopped); nothing more can be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the ingest pipeline is closed")]
+pub struct PipelineClosed;
+
+/// Handle through which sources submit messages. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    tx: mpsc::UnboundedSender<Envelope>,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+    limits: Arc<Limits>,
+}
+
+impl Pipeline {
+    /// A pipeline with an in-flight budget of `budget_bytes`, and the receiving end for the writer.
+    pub fn new(limits: Limits, budget_bytes: u64) -> (Pipeline, mpsc::UnboundedReceiver<Envelope>) {
+        let budget_bytes = usize::try_from(budget_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pipeline = Pipeline {
+            tx,
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
+            limits: Arc::new(limits),
+        };
+        (pipeline, rx)
+    }
+
+    /// Admits, decodes and queues one message. Waits while the in-flight budget is exhausted.
+    pub async fn submit(&self, inbound: Inbound) -> Result<(), PipelineClosed> {
+        let cost = (inbound.payload.len() + inbound.topic.len() + MESSAGE_OVERHEAD_BYTES)
+            .min(self.budget_bytes);
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| PipelineClosed)?;
+        self.queue(inbound, permit)
+    }
+
+    /// Like [`submit`](Self::submit), but fails instead of waiting when the budget is exhausted.
+    pub fn try_submit(&self, inbound: Inbound) -> Result<(), TrySubmitError> {
+        let cost = (inbound.payload.len() + inbound.topic.len() + MESSAGE_OVERHEAD_BYTES)
+            .min(self.budget_bytes);
+        match self
+            .budget
+            .clone()
+            .try_acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
+        {
+            Ok(permit) => self
+                .queue(inbound, permit)
+                .map_err(|_| TrySubmitError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Err(TrySubmitError::Full(inbound)),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(TrySubmitError::Closed),
+        }
+    }
+
+    fn queue(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Result<(), PipelineClosed> {
+        let verdict = decode::decode(
+            &inbound.topic,
+            &inbound.payload,
+            inbound.received_at_ms,
+            &self.limits,
+        );
+        metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => inbound.origin.as_str())
+            .increment(1);
+        self.tx
+            .send(Envelope {
+                inbound,
+                verdict,
+                permit,
+            })
+            .map_err(|_| PipelineClosed)
+    }
+
+    /// Bytes currently admitted and not yet acknowledged.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.budget_bytes - self.budget.available_permits()
+    }
+
+    /// Whether the writer has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Why [`Pipeline::try_submit`] did not queue a message.
+#[derive(Debug)]
+pub enum TrySubmitError {
+    /// The budget is exhausted; the message is handed back.
+    Full(Inbound),
+    /// The pipeline is closed.
+    Closed,
+}
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,247 @@
+//! The running service: wires storage, the writer, a source and the gRPC API together, and tears
+//! them down in phases.
+//!
+//! Start-up: open the data directory and replay the WAL, start the writer thread, bind the gRPC
+//! listener and the source, then report the bound addresses. Shutdown: stop intake (sources stop
+//! reading and flush acknowledgements of what they already handed in), let the writer drain and
+//! commit the queue, stop the gRPC server after in-flight calls, exit. A WAL failure stops the
+//! service with an error instead of acknowledging anything more.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use citytel_proto::v1::query_service_server::QueryServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic_health::server::HealthReporter;
+
+use crate::api::{self, query::QueryApi};
+use crate::config::{Settings, SourceSettings};
+use crate::decode::Limits;
+use crate::pipeline::Pipeline;
+use crate::pipeline::writer::{Writer, WriterStats};
+use crate::source::broker::{BrokerSource, BrokerStats};
+use crate::source::endpoint::Endpoint;
+use crate::store::wal::{ReplayStats, WalError, WalOptions};
+use crate::store::{Database, StoreError};
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Opening or replaying storage failed.
+    #[error("cannot open storage in {dir}: {source}")]
+    Storage {
+        /// The data directory.
+        dir: String,
+        /// The error.
+        source: StoreError,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the writer thread: {0}")]
+    Thread(std::io::Error),
+    /// The WAL failed while running; nothing after the failure was acknowledged.
+    #[error("storage failed, stopping without acknowledging more data: {0}")]
+    Wal(WalError),
+    /// The writer thread panicked.
+    #[error("the writer thread panicked")]
+    WriterPanicked,
+    /// The gRPC server failed.
+    #[error(transparent)]
+    Api(#[from] api::ApiServeError),
+}
+
+/// A started service.
+pub struct Running {
+    /// Address of the MQTT device endpoint, when it runs.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// Address of the gRPC API.
+    pub grpc_addr: SocketAddr,
+    /// The shared state (for in-process callers such as tests and the demo).
+    pub db: Arc<Database>,
+    /// What the WAL replay found at start-up.
+    pub replay: ReplayStats,
+    /// Counters of the broker source, when it runs.
+    pub broker_stats: Option<Arc<BrokerStats>>,
+    intake: CancellationToken,
+    api_shutdown: CancellationToken,
+    source: JoinHandle<()>,
+    api: JoinHandle<Result<(), api::ApiServeError>>,
+    writer_done: oneshot::Receiver<WriterResult>,
+    health: HealthReporter,
+}
+
+type WriterResult = std::thread::Result<Result<WriterStats, WalError>>;
+
+/// Starts the service described by `settings`.
+pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
+    let data_dir = settings.storage.data_dir.clone();
+    let wal_options = WalOptions {
+        segment_bytes: settings.storage.wal_segment_bytes,
+        fsync: settings.storage.fsync,
+    };
+    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, wal_options))
+        .await
+        .map_err(|_| ServiceError::WriterPanicked)?;
+    let (db, wal, replay) = opened.map_err(|source| ServiceError::Storage {
+        dir: settings.storage.data_dir.display().to_string(),
+        source,
+    })?;
+    tracing::info!(
+        data_dir = %settings.storage.data_dir.display(),
+        records = replay.records,
+        segments = replay.segments,
+        corruptions = replay.corruptions,
+        devices = db.read().registry.len(),
+        "storage opened"
+    );
+
+    let (pipeline, queue) = Pipeline::new(
+        Limits::from(&settings.ingest),
+        settings.ingest.max_in_flight_bytes,
+    );
+    let (writer_tx, writer_done) = oneshot::channel();
+    let writer = Writer::new(queue, wal, db.clone());
+    std::thread::Builder::new()
+        .name("citytel-wal".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run()));
+            let _ = writer_tx.send(result);
+        })
+        .map_err(ServiceError::Thread)?;
+
+    let grpc_listener = TcpListener::bind(settings.grpc_listen)
+        .await
+        .map_err(|source| ServiceError::Bind {
+            what: "gRPC",
+            addr: settings.grpc_listen,
+            source,
+        })?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|source| ServiceError::Bind {
+            what: "gRPC",
+            addr: settings.grpc_listen,
+            source,
+        })?;
+
+    let intake = CancellationToken::new();
+    let (mqtt_addr, broker_stats, source) = match settings.source {
+        SourceSettings::Endpoint(config) => {
+            let listen = config.listen;
+            let endpoint =
+                Endpoint::bind(config, pipeline)
+                    .await
+                    .map_err(|source| ServiceError::Bind {
+                        what: "the MQTT device endpoint",
+                        addr: listen,
+                        source,
+                    })?;
+            let addr = endpoint.local_addr().map_err(|source| ServiceError::Bind {
+                what: "the MQTT device endpoint",
+                addr: listen,
+                source,
+            })?;
+            tracing::info!(%addr, "device endpoint listening");
+            (Some(addr), None, tokio::spawn(endpoint.run(intake.clone())))
+        }
+        SourceSettings::Broker(broker) => {
+            tracing::info!(host = %broker.host, port = broker.port, client_id = %broker.config.client_id, "consuming from broker");
+            let source = BrokerSource::new(broker, pipeline);
+            let stats = source.stats();
+            (None, Some(stats), tokio::spawn(source.run(intake.clone())))
+        }
+    };
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<QueryServiceServer<QueryApi>>().await;
+    let api_shutdown = CancellationToken::new();
+    let api = tokio::spawn(api::serve(
+        grpc_listener,
+        db.clone(),
+        health_service,
+        api_shutdown.clone(),
+    ));
+    tracing::info!(%grpc_addr, "gRPC query service listening");
+
+    Ok(Running {
+        mqtt_addr,
+        grpc_addr,
+        db,
+        replay,
+        broker_stats,
+        intake,
+        api_shutdown,
+        source,
+        api,
+        writer_done,
+        health,
+    })
+}
+
+impl Running {
+    /// Runs until `stop` resolves (e.g. a signal) or storage fails, then shuts down in phases.
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<WriterStats, ServiceError> {
+        tokio::select! {
+            _ = stop => {
+                tracing::info!("shutting down");
+                self.shutdown().await
+            }
+            result = &mut self.writer_done => {
+                // The writer only ends on its own when storage failed.
+                self.health.set_not_serving::<QueryServiceServer<QueryApi>>().await;
+                self.intake.cancel();
+                self.api_shutdown.cancel();
+                let _ = self.source.await;
+                let _ = self.api.await;
+                writer_outcome(result)
+            }
+        }
+    }
+
+    /// Stops intake, drains the writer, then stops the API. Returns the writer's totals.
+    pub async fn shutdown(self) -> Result<WriterStats, ServiceError> {
+        self.intake.cancel();
+        let _ = self.source.await;
+        let stats = writer_outcome(self.writer_done.await);
+        self.health
+            .set_not_serving::<QueryServiceServer<QueryApi>>()
+            .await;
+        self.api_shutdown.cancel();
+        if let Ok(Err(e)) = self.api.await {
+            return Err(e.into());
+        }
+        let stats = stats?;
+        tracing::info!(
+            accepted = stats.accepted,
+            rejected = stats.rejected,
+            readings = stats.readings_stored,
+            "stopped"
+        );
+        Ok(stats)
+    }
+}
+
+fn writer_outcome(
+    result: Result<WriterResult, oneshot::error::RecvError>,
+) -> Result<WriterStats, ServiceError> {
+    match result {
+        Ok(Ok(Ok(stats))) => Ok(stats),
+        Ok(Ok(Err(e))) => Err(ServiceError::Wal(e)),
+        Ok(Err(_)) | Err(_) => Err(ServiceError::WriterPanicked),
+    }
+}

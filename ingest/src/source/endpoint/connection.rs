@@ -1,0 +1,455 @@
+//! One device connection: CONNECT handshake, the read loop, keep-alive, Last Will.
+//!
+//! The read half parses packets from large reads and submits each PUBLISH to the pipeline with an
+//! ack handle bound to this connection's write half ([`super::outgoing`]). The pipeline commits
+//! in arrival order, so acknowledgements leave in the order the PUBLISH packets came in. The
+//! connection is generic over its stream so protocol tests run on in-memory pipes with a paused
+//! clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubComp, SubAck, SubscribeReasonCode,
+    UnsubAck,
+};
+use rumqttc::mqttbytes::{self, Protocol, QoS};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::outgoing;
+use crate::pipeline::{Ack, AckToken, Inbound, Origin, now_ms};
+use crate::telemetry::metrics as m;
+
+/// Smallest read buffer; it grows for connections that fill it.
+const MIN_READ_BUF: usize = 4 * 1024;
+/// Largest read buffer for a busy connection.
+const MAX_READ_BUF: usize = 256 * 1024;
+/// How long a closing connection waits for in-flight acknowledgements to be written.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disconnect {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// The client closed the socket without DISCONNECT.
+    Closed,
+    /// Nothing arrived within 1.5 times the keep-alive interval.
+    KeepAliveExpired,
+    /// The first packet did not arrive within the connect timeout.
+    ConnectTimeout,
+    /// CONNECT was refused with the given return code.
+    Refused(ConnectReturnCode),
+    /// The client broke the protocol (the detail says how).
+    ProtocolError(String),
+    /// A packet exceeded the size limit.
+    Oversize(usize),
+    /// Another connection with the same client id took over.
+    TakenOver,
+    /// citytel is shutting down.
+    Shutdown,
+    /// The pipeline stopped accepting messages.
+    PipelineClosed,
+    /// A socket error.
+    Io(String),
+}
+
+impl Disconnect {
+    /// Metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Disconnect::ClientDisconnect => "client_disconnect",
+            Disconnect::Closed => "closed",
+            Disconnect::KeepAliveExpired => "keep_alive_expired",
+            Disconnect::ConnectTimeout => "connect_timeout",
+            Disconnect::Refused(_) => "refused",
+            Disconnect::ProtocolError(_) => "protocol_error",
+            Disconnect::Oversize(_) => "oversize",
+            Disconnect::TakenOver => "taken_over",
+            Disconnect::Shutdown => "shutdown",
+            Disconnect::PipelineClosed => "pipeline_closed",
+            Disconnect::Io(_) => "io_error",
+        }
+    }
+
+    /// Whether the client went away without saying goodbye, so its Last Will is published.
+    fn fires_will(&self) -> bool {
+        matches!(
+            self,
+            Disconnect::Closed
+                | Disconnect::KeepAliveExpired
+                | Disconnect::ProtocolError(_)
+                | Disconnect::Oversize(_)
+                | Disconnect::Io(_)
+        )
+    }
+}
+
+/// Serves one connection until it ends and returns why.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> Disconnect
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(MIN_READ_BUF);
+    let max_packet = shared.config.max_packet_bytes;
+
+    let first = tokio::select! {
+        _ = shutdown.cancelled() => return Disconnect::Shutdown,
+        r = tokio::time::timeout(shared.config.connect_timeout, read_packet(&mut rd, &mut buf, max_packet)) => r,
+    };
+    let connect = match first {
+        Err(_) => return Disconnect::ConnectTimeout,
+        Ok(Err(ReadError::Closed)) => return Disconnect::Closed,
+        Ok(Err(ReadError::Io(e))) => return Disconnect::Io(e),
+        Ok(Err(ReadError::Oversize(n))) => return Disconnect::Oversize(n),
+        Ok(Err(ReadError::Protocol(e, level))) => {
+            if let Some(level) = level.filter(|&l| l != 4) {
+                return refuse(
+                    &mut wr,
+                    ConnectReturnCode::RefusedProtocolVersion,
+                    format!("protocol level {level}"),
+                )
+                .await;
+            }
+            return Disconnect::ProtocolError(e);
+        }
+        Ok(Ok(Packet::Connect(connect))) => connect,
+        Ok(Ok(other)) => {
+            return Disconnect::ProtocolError(format!(
+                "expected CONNECT, got {:?}",
+                packet_name(&other)
+            ));
+        }
+    };
+    if connect.protocol != Protocol::V4 {
+        return refuse(&mut wr, ConnectReturnCode::RefusedProtocolVersion, "MQTT 5").await;
+    }
+    if let Some(code) = check_credentials(&shared, &connect) {
+        return refuse(&mut wr, code, "bad credentials").await;
+    }
+    let client_id = if connect.client_id.is_empty() {
+        if !connect.clean_session {
+            return refuse(
+                &mut wr,
+                ConnectReturnCode::BadClientId,
+                "empty client id needs clean session",
+            )
+            .await;
+        }
+        shared.sessions.next_anonymous_id()
+    } else {
+        connect.client_id.clone()
+    };
+
+    let registration = shared.sessions.register(&client_id);
+    // A publish-only session holds no state here, so a persistent session is always "present":
+    // clients such as rumqttc would otherwise drop their unacknowledged publishes.
+    let connack = Packet::ConnAck(ConnAck::new(
+        ConnectReturnCode::Success,
+        !connect.clean_session,
+    ));
+    if let Err(e) = write_packet(&mut wr, &connack).await {
+        shared
+            .sessions
+            .deregister(&client_id, registration.connection_id);
+        return Disconnect::Io(e.to_string());
+    }
+    tracing::debug!(%peer, client_id, keep_alive = connect.keep_alive, takeover = registration.replaced_existing, "device connected");
+
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(outgoing::run(wr, ack_rx, control_rx));
+
+    let mut session = Session {
+        shared: shared.clone(),
+        ack_tx,
+        control_tx,
+    };
+    let keep_alive = (connect.keep_alive > 0)
+        .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+    let reason = session
+        .read_loop(
+            &mut rd,
+            buf,
+            keep_alive,
+            &shutdown,
+            &registration.taken_over,
+        )
+        .await;
+
+    if reason.fires_will()
+        && let Some(will) = connect.last_will
+    {
+        session.publish_will(will).await;
+    }
+    drop(session);
+    // Let in-flight messages be acknowledged before the socket closes.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
+    shared
+        .sessions
+        .deregister(&client_id, registration.connection_id);
+    tracing::debug!(%peer, client_id, reason = reason.label(), "device disconnected");
+    reason
+}
+
+/// The state of an established connection's read half.
+struct Session {
+    shared: Arc<Shared>,
+    ack_tx: mpsc::UnboundedSender<AckToken>,
+    control_tx: mpsc::UnboundedSender<Packet>,
+}
+
+/// What to do after a packet.
+enum Next {
+    Continue,
+    Stop(Disconnect),
+}
+
+impl Session {
+    async fn read_loop<R: AsyncRead + Unpin>(
+        &mut self,
+        rd: &mut R,
+        mut buf: BytesMut,
+        keep_alive: Option<Duration>,
+        shutdown: &CancellationToken,
+        taken_over: &CancellationToken,
+    ) -> Disconnect {
+        let max_packet = self.shared.config.max_packet_bytes;
+        let mut read_size = MIN_READ_BUF;
+        loop {
+            loop {
+                match Packet::read(&mut buf, max_packet) {
+                    Ok(packet) => {
+                        if let Next::Stop(reason) = self.handle(packet).await {
+                            return reason;
+                        }
+                    }
+                    Err(mqttbytes::Error::InsufficientBytes(_)) => break,
+                    Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
+                        return Disconnect::Oversize(n);
+                    }
+                    Err(e) => return Disconnect::ProtocolError(e.to_string()),
+                }
+            }
+            if buf.capacity() - buf.len() < MIN_READ_BUF {
+                buf.reserve(read_size);
+            }
+            let read = async {
+                match keep_alive {
+                    Some(limit) => tokio::time::timeout(limit, rd.read_buf(&mut buf))
+                        .await
+                        .map_err(|_| ()),
+                    None => Ok(rd.read_buf(&mut buf).await),
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = taken_over.cancelled() => return Disconnect::TakenOver,
+                _ = shutdown.cancelled() => return Disconnect::Shutdown,
+                r = read => match r {
+                    Err(()) => return Disconnect::KeepAliveExpired,
+                    Ok(Ok(0)) => return Disconnect::Closed,
+                    Ok(Ok(n)) => {
+                        if n >= read_size / 2 {
+                            read_size = (read_size * 2).min(MAX_READ_BUF);
+                        }
+                    }
+                    Ok(Err(e)) => return Disconnect::Io(e.to_string()),
+                },
+            }
+        }
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Next {
+        match packet {
+            Packet::Publish(publish) => {
+                let ack = match publish.qos {
+                    QoS::AtMostOnce => None,
+                    qos => Some(Ack::new(
+                        AckToken {
+                            pkid: publish.pkid,
+                            qos,
+                        },
+                        self.ack_tx.clone(),
+                    )),
+                };
+                let inbound = Inbound {
+                    topic: publish.topic,
+                    payload: publish.payload,
+                    received_at_ms: now_ms(),
+                    origin: Origin::Endpoint,
+                    ack,
+                };
+                match self.shared.pipeline.submit(inbound).await {
+                    Ok(()) => Next::Continue,
+                    Err(_) => Next::Stop(Disconnect::PipelineClosed),
+                }
+            }
+            Packet::PubRel(rel) => self.control(Packet::PubComp(PubComp::new(rel.pkid))),
+            Packet::PingReq => self.control(Packet::PingResp),
+            Packet::Subscribe(sub) => {
+                // Devices only publish here: every subscription is refused.
+                let codes = vec![SubscribeReasonCode::Failure; sub.filters.len()];
+                self.control(Packet::SubAck(SubAck::new(sub.pkid, codes)))
+            }
+            Packet::Unsubscribe(unsub) => self.control(Packet::UnsubAck(UnsubAck::new(unsub.pkid))),
+            Packet::Disconnect => Next::Stop(Disconnect::ClientDisconnect),
+            Packet::Connect(_) => Next::Stop(Disconnect::ProtocolError("second CONNECT".into())),
+            // Acknowledgements of publishes are meaningless here (citytel never publishes to
+            // devices); a server-only packet from a client breaks the protocol.
+            Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => Next::Continue,
+            other => Next::Stop(Disconnect::ProtocolError(format!(
+                "unexpected {} from a client",
+                packet_name(&other)
+            ))),
+        }
+    }
+
+    fn control(&self, packet: Packet) -> Next {
+        match self.control_tx.send(packet) {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Stop(Disconnect::Io("writer closed".into())),
+        }
+    }
+
+    async fn publish_will(&self, will: LastWill) {
+        metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => "will_fired").increment(1);
+        let inbound = Inbound {
+            topic: will.topic,
+            payload: will.message,
+            received_at_ms: now_ms(),
+            origin: Origin::Will,
+            ack: None,
+        };
+        if self.shared.pipeline.submit(inbound).await.is_err() {
+            tracing::warn!("last will not stored: the pipeline is closed");
+        }
+    }
+}
+
+fn check_credentials(shared: &Shared, connect: &Connect) -> Option<ConnectReturnCode> {
+    let (Some(user), Some(pass)) = (&shared.config.username, &shared.config.password) else {
+        return None;
+    };
+    match &connect.login {
+        None => Some(ConnectReturnCode::NotAuthorized),
+        Some(login) if login.validate(user, pass) => None,
+        Some(_) => Some(ConnectReturnCode::BadUserNamePassword),
+    }
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    code: ConnectReturnCode,
+    why: impl Into<String>,
+) -> Disconnect {
+    let why = why.into();
+    metrics::counter!(m::ENDPOINT_REFUSED_TOTAL, "reason" => refusal_label(code)).increment(1);
+    tracing::debug!(?code, why, "connection refused");
+    let _ = write_packet(wr, &Packet::ConnAck(ConnAck::new(code, false))).await;
+    let _ = wr.shutdown().await;
+    Disconnect::Refused(code)
+}
+
+fn refusal_label(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::RefusedProtocolVersion => "protocol_version",
+        ConnectReturnCode::BadClientId => "client_id",
+        ConnectReturnCode::ServiceUnavailable => "connection_limit",
+        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => "auth",
+        ConnectReturnCode::Success => "none",
+    }
+}
+
+/// Writes one packet and flushes.
+pub async fn write_packet<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    packet: &Packet,
+) -> std::io::Result<()> {
+    let mut out = BytesMut::with_capacity(16);
+    packet
+        .write(&mut out, usize::MAX)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    wr.write_all(&out).await?;
+    wr.flush().await
+}
+
+enum ReadError {
+    Closed,
+    Io(String),
+    Oversize(usize),
+    /// A malformed packet, with the protocol level byte if it looked like a CONNECT.
+    Protocol(String, Option<u8>),
+}
+
+/// Reads until one whole packet is buffered and returns it.
+async fn read_packet<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    max_packet: usize,
+) -> Result<Packet, ReadError> {
+    loop {
+        // Parsing consumes the bytes even when it fails, so note the level first.
+        let level = connect_protocol_level(buf);
+        match Packet::read(buf, max_packet) {
+            Ok(packet) => return Ok(packet),
+            Err(mqttbytes::Error::InsufficientBytes(n)) => buf.reserve(n.max(MIN_READ_BUF)),
+            Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
+                return Err(ReadError::Oversize(n));
+            }
+            Err(e) => return Err(ReadError::Protocol(e.to_string(), level)),
+        }
+        match rd.read_buf(buf).await {
+            Ok(0) => return Err(ReadError::Closed),
+            Ok(_) => {}
+            Err(e) => return Err(ReadError::Io(e.to_string())),
+        }
+    }
+}
+
+/// The protocol level byte of a CONNECT at the start of `buf`, if one is there.
+fn connect_protocol_level(buf: &[u8]) -> Option<u8> {
+    if buf.first()? >> 4 != 1 {
+        return None;
+    }
+    let mut i = 1;
+    while buf.get(i)? & 0x80 != 0 {
+        i += 1;
+        if i > 4 {
+            return None;
+        }
+    }
+    i += 1;
+    let name_len = usize::from(u16::from_be_bytes([*buf.get(i)?, *buf.get(i + 1)?]));
+    buf.get(i + 2 + name_len).copied()
+}
+
+fn packet_name(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect => "DISCONNECT",
+    }
+}

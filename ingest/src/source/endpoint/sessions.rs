@@ -1,0 +1,76 @@
+//! Client ids of the open connections, so that a second connection with the same id takes over
+//! the first (MQTT 3.1.1, 3.1.4-2).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+/// The open connections by client id.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_client: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    next_id: AtomicU64,
+}
+
+/// A registered connection: its id and the token cancelled when another connection takes over.
+#[derive(Debug)]
+pub struct Registration {
+    /// Unique id of this connection.
+    pub connection_id: u64,
+    /// Cancelled when a newer connection with the same client id arrives.
+    pub taken_over: CancellationToken,
+    /// Whether an older connection was taken over.
+    pub replaced_existing: bool,
+}
+
+impl Sessions {
+    /// Registers a connection for `client_id`, disconnecting any existing one.
+    pub fn register(&self, client_id: &str) -> Registration {
+        let connection_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        let previous = self
+            .by_client
+            .lock()
+            .insert(client_id.to_string(), (connection_id, token.clone()));
+        let replaced_existing = previous.is_some();
+        if let Some((_, old)) = previous {
+            old.cancel();
+        }
+        Registration {
+            connection_id,
+            taken_over: token,
+            replaced_existing,
+        }
+    }
+
+    /// Removes the registration of `client_id` if it still belongs to `connection_id`.
+    pub fn deregister(&self, client_id: &str, connection_id: u64) {
+        let mut map = self.by_client.lock();
+        if map
+            .get(client_id)
+            .is_some_and(|(id, _)| *id == connection_id)
+        {
+            map.remove(client_id);
+        }
+    }
+
+    /// A fresh connection id, for clients that connect with an empty client id.
+    pub fn next_anonymous_id(&self) -> String {
+        format!(
+            "citytel-anon-{}",
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Number of registered client ids.
+    pub fn len(&self) -> usize {
+        self.by_client.lock().len()
+    }
+
+    /// Whether no client is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

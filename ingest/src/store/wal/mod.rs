@@ -1,0 +1,206 @@
+//! The write-ahead log: segmented files of CRC-checked records with group commit.
+//!
+//! The WAL owns durability and nothing else: it stores opaque payloads (see [`super::entry`] for
+//! what citytel puts in them), replays them on open, repairs a torn or corrupt tail and counts it.
+//! The on-disk format is specified in `FORMAT.md` next to this file.
+
+mod record;
+mod replay;
+mod segment;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::FsyncPolicy;
+
+pub use record::{HEADER_LEN as RECORD_HEADER_LEN, MAX_PAYLOAD_LEN};
+pub use replay::ReplayStats;
+pub use segment::{SEGMENT_HEADER_LEN, VERSION};
+
+/// Where a record starts: segment sequence number and byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// Sequence number of the segment file.
+    pub segment: u64,
+    /// Byte offset of the record's length field in the segment.
+    pub offset: u64,
+}
+
+/// A WAL failure. Write and sync failures are fatal for the process: nothing more may be
+/// acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// An I/O operation failed.
+    #[error("wal {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A segment was written by a newer version of citytel.
+    #[error("wal segment {path} has format version {found}; this build reads version {VERSION}")]
+    UnsupportedVersion {
+        /// The segment.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    /// A payload is empty or larger than [`MAX_PAYLOAD_LEN`].
+    #[error("wal record payload of {0} bytes is empty or too large")]
+    PayloadSize(usize),
+}
+
+/// Maps an I/O error on `path` during `op` to a [`WalError`].
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> WalError + 'a {
+    move |source| WalError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// WAL options.
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    /// Size at which a segment is rolled over.
+    pub segment_bytes: u64,
+    /// Whether commits fsync.
+    pub fsync: FsyncPolicy,
+}
+
+/// An open write-ahead log, positioned for appending.
+pub struct Wal {
+    dir: PathBuf,
+    options: WalOptions,
+    active: File,
+    active_seq: u64,
+    active_len: u64,
+    pending: Vec<u8>,
+    pending_start: u64,
+}
+
+impl Wal {
+    /// Opens (creating if needed) the WAL in `dir`, replaying every intact record in order
+    /// through `on_record` and repairing damage as described in `FORMAT.md`.
+    pub fn open(
+        dir: &Path,
+        options: WalOptions,
+        on_record: impl FnMut(Position, &[u8]),
+    ) -> Result<(Wal, ReplayStats), WalError> {
+        std::fs::create_dir_all(dir).map_err(|source| WalError::Io {
+            op: "create dir",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let stats = replay::replay_dir(dir, on_record)?;
+        let (active_seq, active, active_len) = match stats.last_segment {
+            Some((seq, len)) if len < options.segment_bytes => {
+                (seq, segment::open_append(dir, seq)?, len)
+            }
+            Some((seq, _)) => {
+                let file = segment::create(dir, seq + 1)?;
+                (seq + 1, file, SEGMENT_HEADER_LEN)
+            }
+            None => (1, segment::create(dir, 1)?, SEGMENT_HEADER_LEN),
+        };
+        Ok((
+            Wal {
+                dir: dir.to_path_buf(),
+                options,
+                active,
+                active_seq,
+                active_len,
+                pending: Vec::with_capacity(1 << 20),
+                pending_start: active_len,
+            },
+            stats,
+        ))
+    }
+
+    /// Buffers a record; it is written and made durable by the next [`commit`](Self::commit).
+    pub fn append(&mut self, payload: &[u8]) -> Result<Position, WalError> {
+        if payload.is_empty() || payload.len() > MAX_PAYLOAD_LEN {
+            return Err(WalError::PayloadSize(payload.len()));
+        }
+        let position = Position {
+            segment: self.active_seq,
+            offset: self.pending_start + self.pending.len() as u64,
+        };
+        record::encode(payload, &mut self.pending);
+        Ok(position)
+    }
+
+    /// Buffers a record whose payload `write` appends to the given buffer, avoiding a copy.
+    pub fn append_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<Position, WalError> {
+        let position = Position {
+            segment: self.active_seq,
+            offset: self.pending_start + self.pending.len() as u64,
+        };
+        record::encode_with(&mut self.pending, write).map_err(WalError::PayloadSize)?;
+        Ok(position)
+    }
+
+    /// Bytes buffered and not yet committed.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Writes every buffered record with one write and, under [`FsyncPolicy::Always`], one fsync.
+    /// Rolls over to a new segment afterwards when the active one is full.
+    pub fn commit(&mut self) -> Result<(), WalError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let path = self.active_path();
+        self.active
+            .write_all(&self.pending)
+            .map_err(|source| WalError::Io {
+                op: "write",
+                path: path.clone(),
+                source,
+            })?;
+        if self.options.fsync == FsyncPolicy::Always {
+            self.active.sync_data().map_err(|source| WalError::Io {
+                op: "fsync",
+                path,
+                source,
+            })?;
+        }
+        self.active_len += self.pending.len() as u64;
+        self.pending.clear();
+        if self.active_len >= self.options.segment_bytes {
+            self.roll()?;
+        }
+        self.pending_start = self.active_len;
+        Ok(())
+    }
+
+    /// Sequence number of the segment being appended to.
+    pub fn active_segment(&self) -> u64 {
+        self.active_seq
+    }
+
+    /// The WAL directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn active_path(&self) -> PathBuf {
+        segment::path(&self.dir, self.active_seq)
+    }
+
+    fn roll(&mut self) -> Result<(), WalError> {
+        let next = self.active_seq + 1;
+        self.active = segment::create(&self.dir, next)?;
+        self.active_seq = next;
+        self.active_len = SEGMENT_HEADER_LEN;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

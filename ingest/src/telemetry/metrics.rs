@@ -1,0 +1,39 @@
+//! Metric names, with units in the name. Labels have bounded cardinality: never a device id.
+//!
+//! Components record through the `metrics` facade; without an installed exporter the calls are
+//! no-ops.
+
+/// MQTT messages received from devices or the broker (label `source`: endpoint, broker, will).
+pub const MESSAGES_RECEIVED_TOTAL: &str = "citytel_messages_received_total";
+/// Messages accepted and stored.
+pub const MESSAGES_ACCEPTED_TOTAL: &str = "citytel_messages_accepted_total";
+/// Messages rejected, by `reason` (see `RejectReason::as_str`).
+pub const MESSAGES_REJECTED_TOTAL: &str = "citytel_messages_rejected_total";
+/// Messages acknowledged to their device or broker after they became durable.
+pub const MESSAGES_ACKED_TOTAL: &str = "citytel_messages_acked_total";
+/// Readings stored (after deduplication).
+pub const READINGS_STORED_TOTAL: &str = "citytel_readings_stored_total";
+/// Readings dropped as duplicates of (device, boot, seq) already stored.
+pub const READINGS_DUPLICATE_TOTAL: &str = "citytel_readings_duplicate_total";
+/// Bytes appended to the WAL.
+pub const WAL_BYTES_TOTAL: &str = "citytel_wal_bytes_total";
+/// Group commits made.
+pub const WAL_COMMITS_TOTAL: &str = "citytel_wal_commits_total";
+/// Time a group commit (write and fsync) took.
+pub const WAL_COMMIT_SECONDS: &str = "citytel_wal_commit_seconds";
+/// WAL repairs at start-up (torn or corrupt records, bad headers, missing segments).
+pub const WAL_CORRUPTIONS_TOTAL: &str = "citytel_wal_corruptions_total";
+/// Bytes received and not yet acknowledged.
+pub const IN_FLIGHT_BYTES: &str = "citytel_in_flight_bytes";
+/// Open device connections on the MQTT endpoint.
+pub const ENDPOINT_CONNECTIONS: &str = "citytel_endpoint_connections";
+/// Endpoint connections closed, by `reason`.
+pub const ENDPOINT_DISCONNECTS_TOTAL: &str = "citytel_endpoint_disconnects_total";
+/// Connections refused, by `reason` (limit, auth, protocol).
+pub const ENDPOINT_REFUSED_TOTAL: &str = "citytel_endpoint_refused_total";
+/// Reconnects to the external broker.
+pub const BROKER_RECONNECTS_TOTAL: &str = "citytel_broker_reconnects_total";
+/// Times the broker reported no session and citytel subscribed again.
+pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
+/// Known devices.
+pub const DEVICES: &str = "citytel_devices";

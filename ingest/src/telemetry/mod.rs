@@ -1,0 +1,4 @@
+//! citytel's own observability: log set-up and the names of every metric it records.
+
+pub mod logging;
+pub mod metrics;

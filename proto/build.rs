@@ -1,0 +1,25 @@
+//! Compiles the `.proto` files with protox (pure Rust, no system `protoc`) and generates prost
+//! messages plus tonic client and server code. The encoded file descriptor set is written next to
+//! the generated code so the service can offer gRPC reflection.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "proto/citytel/v1/device.proto",
+        "proto/citytel/v1/query.proto",
+    ];
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let fds = protox::compile(protos, ["proto"])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("citytel_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}
