@@ -1,0 +1,47 @@
+//! The `firmware-sim` command line: one module per subcommand.
+
+mod progress;
+mod run;
+mod signals;
+
+use clap::{Parser, Subcommand};
+
+/// Simulates a fleet of citytel devices (fibre cabinets, 5G small cells, environmental sensors and
+/// gateways) publishing protobuf telemetry over MQTT.
+#[derive(Debug, Parser)]
+#[command(
+    name = "firmware-sim",
+    version,
+    after_help = "Logs go to stderr, filtered by RUST_LOG (default: warn). Every option can also be \
+                  set through the environment variable shown next to it."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Run(args) => args.run().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,151 @@
+//! The connection task: polls a device's rumqttc event loop and reports what happens to the link.
+//!
+//! This task never publishes (awaiting a publish while nobody polls the event loop deadlocks
+//! rumqttc); the publisher task does that. On a connection error it records which requests rumqttc
+//! parked in its pending queue, waits a backoff and polls again, which reconnects. It ends when the
+//! DISCONNECT the publisher requested has been written, or when told to stop.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{ConnectionError, Event, EventLoop, Outgoing, Packet, Request};
+use tokio_util::sync::CancellationToken;
+
+use super::ack_tracker::TrackerError;
+use super::backoff::Backoff;
+use super::link::Link;
+use crate::progress::Counters;
+
+/// Polls one device's event loop.
+pub(crate) struct Connection {
+    eventloop: EventLoop,
+    link: Arc<Link>,
+    counters: Arc<Counters>,
+    device_id: String,
+    start_delay: Duration,
+    backoff: Backoff,
+    connected: bool,
+    ever_connected: bool,
+}
+
+impl Connection {
+    /// A task polling `eventloop` for device `device_id`, first connecting after `start_delay`.
+    pub(crate) fn new(
+        eventloop: EventLoop,
+        link: Arc<Link>,
+        counters: Arc<Counters>,
+        device_id: String,
+        start_delay: Duration,
+    ) -> Self {
+        Connection {
+            eventloop,
+            link,
+            counters,
+            device_id,
+            start_delay,
+            backoff: Backoff::default(),
+            connected: false,
+            ever_connected: false,
+        }
+    }
+
+    /// Polls until the device's DISCONNECT went out or `shutdown` is cancelled.
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(self.start_delay) => {}
+        }
+        loop {
+            let polled = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                polled = self.eventloop.poll() => polled,
+            };
+            let disconnected = match polled {
+                Ok(event) => self.handle(event),
+                Err(error) => {
+                    // rumqttc handles several packets per read; when the connection fails midway,
+                    // the events of the packets before the failure stay buffered and would only
+                    // come out after the next CONNACK. They belong to the connection that just
+                    // ended, so account for them before a reconnect can change the session.
+                    let buffered: Vec<Event> = self.eventloop.state.events.drain(..).collect();
+                    let mut disconnected = false;
+                    for event in buffered {
+                        disconnected |= self.handle(event);
+                    }
+                    self.connection_failed(&error);
+                    if !disconnected {
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(self.backoff.next_delay()) => {}
+                        }
+                    }
+                    disconnected
+                }
+            };
+            if disconnected {
+                break;
+            }
+        }
+        if self.connected {
+            self.counters.disconnected();
+        }
+    }
+
+    /// Accounts for one event. Returns whether it was the DISCONNECT going out.
+    fn handle(&mut self, event: Event) -> bool {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                tracing::debug!(
+                    device = %self.device_id,
+                    session_present = ack.session_present,
+                    "connected",
+                );
+                self.backoff.reset();
+                self.connected = true;
+                self.counters.connected(!self.ever_connected);
+                self.ever_connected = true;
+                self.link.connected(ack.session_present);
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => self.check(self.link.published(pkid)),
+            Event::Incoming(Packet::PubAck(ack)) => self.check(self.link.acked(ack.pkid)),
+            Event::Incoming(Packet::PubRec(rec)) => self.check(self.link.received(rec.pkid)),
+            Event::Incoming(Packet::PubComp(comp)) => self.check(self.link.completed(comp.pkid)),
+            Event::Outgoing(Outgoing::Disconnect) => return true,
+            _ => {}
+        }
+        false
+    }
+
+    fn connection_failed(&mut self, error: &ConnectionError) {
+        if self.connected {
+            self.connected = false;
+            self.counters.disconnected();
+            tracing::warn!(device = %self.device_id, %error, "connection lost, reconnecting");
+        } else {
+            tracing::debug!(device = %self.device_id, %error, "connection attempt failed");
+        }
+        self.counters.error(error);
+        self.link
+            .connection_lost(unsent_publishes(&self.eventloop.pending));
+    }
+
+    fn check(&self, result: Result<(), TrackerError>) {
+        if let Err(error) = result {
+            tracing::warn!(device = %self.device_id, %error, "acknowledgement tracking");
+            self.counters.error(error);
+        }
+    }
+}
+
+/// Publish requests in rumqttc's pending queue that were never written (packet id 0): the ones a
+/// CONNACK without a session discards along with the in-flight publishes.
+fn unsent_publishes(pending: &VecDeque<Request>) -> usize {
+    pending
+        .iter()
+        .filter(|request| matches!(request, Request::Publish(publish) if publish.pkid == 0))
+        .count()
+}

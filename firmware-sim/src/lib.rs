@@ -1,0 +1,25 @@
+//! Simulates a fleet of citytel devices over MQTT: fibre cabinets, small cells, environmental
+//! sensors and gateways that report for the sensors behind them.
+//!
+//! - [`model`]: per-kind metric models producing realistic, seeded, reproducible readings.
+//! - [`fleet`]: the fleet configuration and [`Fleet::run`], which connects every device to a
+//!   broker, publishes births, telemetry, heartbeats and deaths, and tracks every acknowledgement.
+//! - [`report`]: what a run returns, the exact ground truth of which readings the broker acked.
+//! - [`Progress`]: live counters while a fleet runs.
+//!
+//! Device ids, topics and payloads follow the wire contract in [`citytel_proto`].
+
+mod device;
+pub mod fleet;
+mod kind;
+pub mod model;
+mod progress;
+pub mod report;
+mod seed;
+
+pub use fleet::{Fleet, FleetConfig};
+pub use kind::Kind;
+pub use progress::Progress;
+pub use report::{DeviceReport, FleetReport};
+/// MQTT quality of service, as used by [`FleetConfig::qos`].
+pub use rumqttc::QoS;
