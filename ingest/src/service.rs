@@ -137,6 +137,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
         })?;
 
     let intake = CancellationToken::new();
+    let (health, health_service) = tonic_health::server::health_reporter();
     let (mqtt_addr, broker_stats, source) = match settings.source {
         SourceSettings::Endpoint(config) => {
             let listen = config.listen;
@@ -154,18 +155,24 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
                 source,
             })?;
             tracing::info!(%addr, "device endpoint listening");
+            health.set_serving::<QueryServiceServer<QueryApi>>().await;
             (Some(addr), None, tokio::spawn(endpoint.run(intake.clone())))
         }
         SourceSettings::Broker(broker) => {
             tracing::info!(host = %broker.host, port = broker.port, client_id = %broker.config.client_id, "consuming from broker");
             let source = BrokerSource::new(broker, pipeline);
             let stats = source.stats();
+            health
+                .set_not_serving::<QueryServiceServer<QueryApi>>()
+                .await;
+            tokio::spawn(follow_broker(
+                source.ready(),
+                health.clone(),
+                intake.clone(),
+            ));
             (None, Some(stats), tokio::spawn(source.run(intake.clone())))
         }
     };
-
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<QueryServiceServer<QueryApi>>().await;
     let api_shutdown = CancellationToken::new();
     let api = tokio::spawn(api::serve(
         grpc_listener,
@@ -188,6 +195,28 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
         writer_done,
         health,
     })
+}
+
+/// Reports the query service as serving only while the broker source is connected and
+/// subscribed: dashboards and load balancers see at once when citytel cannot ingest.
+async fn follow_broker(
+    mut ready: tokio::sync::watch::Receiver<bool>,
+    health: HealthReporter,
+    stop: CancellationToken,
+) {
+    loop {
+        if *ready.borrow_and_update() {
+            health.set_serving::<QueryServiceServer<QueryApi>>().await;
+        } else {
+            health
+                .set_not_serving::<QueryServiceServer<QueryApi>>()
+                .await;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = ready.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 impl Running {

@@ -21,7 +21,7 @@ use rand::Rng;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, Publish, SubscribeReasonCode};
 use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BrokerSettings;
@@ -56,6 +56,7 @@ pub struct BrokerSource {
     settings: BrokerSettings,
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
+    ready: watch::Sender<bool>,
 }
 
 impl BrokerSource {
@@ -65,12 +66,19 @@ impl BrokerSource {
             settings,
             pipeline,
             stats: Arc::default(),
+            ready: watch::Sender::new(false),
         }
     }
 
     /// The source's counters.
     pub fn stats(&self) -> Arc<BrokerStats> {
         self.stats.clone()
+    }
+
+    /// Whether the source is connected and subscribed: true once the broker confirmed the
+    /// subscription (or reported an existing session), false while disconnected.
+    pub fn ready(&self) -> watch::Receiver<bool> {
+        self.ready.subscribe()
     }
 
     /// The subscription filters, with the shared-subscription prefix when configured.
@@ -135,7 +143,9 @@ impl BrokerSource {
                     backoff = BACKOFF_MIN;
                     self.stats.connections.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(broker = %address, session_present = ack.session_present, "connected to broker");
-                    if !ack.session_present {
+                    if ack.session_present {
+                        self.ready.send_replace(true);
+                    } else {
                         self.stats.subscribes.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!(m::BROKER_RESUBSCRIBES_TOTAL).increment(1);
                         let topics = filters
@@ -151,10 +161,14 @@ impl BrokerSource {
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {
                     if suback.return_codes.contains(&SubscribeReasonCode::Failure) {
                         tracing::error!(codes = ?suback.return_codes, "broker refused a subscription");
+                    } else {
+                        tracing::info!("subscribed");
+                        self.ready.send_replace(true);
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    self.ready.send_replace(false);
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(m::BROKER_RECONNECTS_TOTAL).increment(1);
                     let wait = jittered(backoff);

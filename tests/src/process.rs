@@ -1,0 +1,194 @@
+//! The `citytel` binary as a child process on free ports and a temporary data directory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use citytel_proto::v1::query_service_client::QueryServiceClient;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tonic::transport::Channel;
+
+/// Path of the `citytel-e2e` binary (the `citytel` command line built by this package): next to
+/// the test executable's `deps` directory, or `CITYTEL_E2E_BIN` if set.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CITYTEL_E2E_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable in target/<profile>/deps");
+    let bin = dir.join(format!("citytel-e2e{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p citytel-tests`",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `citytel serve`.
+pub struct Citytel {
+    child: Option<Child>,
+    /// Address of the MQTT device endpoint, if it runs.
+    pub mqtt: Option<SocketAddr>,
+    /// Address of the gRPC API.
+    pub grpc: SocketAddr,
+    output: mpsc::Receiver<String>,
+}
+
+impl Citytel {
+    /// Starts `citytel serve` on `data_dir` with free ports plus `extra` arguments, and waits
+    /// until it prints its addresses.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Citytel {
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--mqtt-listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start citytel");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut mqtt = None;
+        let mut grpc = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while grpc.is_none() || !lines_done(&mqtt, extra) {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("citytel did not report its addresses within 60 s"));
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["mqtt", "endpoint", url] => {
+                    mqtt = url.strip_prefix("mqtt://").and_then(|a| a.parse().ok());
+                }
+                ["grpc", "api", addr] => grpc = addr.parse().ok(),
+                _ => {}
+            }
+        }
+        Citytel {
+            child: Some(child),
+            mqtt,
+            grpc: grpc.expect("grpc address"),
+            output: rx,
+        }
+    }
+
+    /// The MQTT endpoint as `(host, port)`.
+    pub fn mqtt_host_port(&self) -> (String, u16) {
+        let addr = self.mqtt.expect("the device endpoint runs");
+        (addr.ip().to_string(), addr.port())
+    }
+
+    /// A gRPC client of the query service.
+    pub async fn client(&self) -> QueryServiceClient<Channel> {
+        let url = format!("http://{}", self.grpc);
+        for _ in 0..100 {
+            if let Ok(c) = QueryServiceClient::connect(url.clone()).await {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cannot connect to citytel's gRPC API at {url}");
+    }
+
+    /// Waits until the gRPC health check reports the query service as serving (with a broker
+    /// source: connected and subscribed).
+    pub async fn wait_serving(&self) {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+        let url = format!("http://{}", self.grpc);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.clone())
+                .expect("valid url")
+                .connect()
+                .await
+            {
+                let mut client = HealthClient::new(channel);
+                let status = client
+                    .check(HealthCheckRequest {
+                        service: "citytel.v1.QueryService".into(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().status());
+                if matches!(status, Ok(ServingStatus::Serving)) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "citytel not serving within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit.
+    pub fn stop(mut self) -> ExitStatus {
+        kill(self.pid(), Signal::SIGTERM).expect("signal citytel");
+        self.wait(Duration::from_secs(60))
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(mut self) -> ExitStatus {
+        kill(self.pid(), Signal::SIGKILL).expect("kill citytel");
+        self.wait(Duration::from_secs(30))
+    }
+
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for citytel") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("citytel did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Lines citytel printed on stdout since start-up.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.output.try_iter().collect()
+    }
+}
+
+fn lines_done(mqtt: &Option<SocketAddr>, extra: &[&str]) -> bool {
+    mqtt.is_some() || extra.contains(&"--broker-url")
+}
+
+impl Drop for Citytel {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

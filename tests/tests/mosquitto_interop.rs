@@ -1,0 +1,78 @@
+//! Interoperability with a real Mosquitto broker (Debian package), through citytel's broker
+//! source. Part of the `interop` group: `cargo test -p citytel-tests --features interop`.
+#![cfg(feature = "interop")]
+
+use std::time::Duration;
+
+use citytel_firmware_sim::fleet::BrokerAddr;
+use citytel_firmware_sim::{Fleet, FleetConfig};
+use citytel_tests::mosquitto::Mosquitto;
+use citytel_tests::process::Citytel;
+use citytel_tests::truth;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(broker_dir.path());
+    let citytel = Citytel::start(dir.path(), &["--broker-url", &mosquitto.url()]);
+    assert!(
+        citytel.mqtt.is_none(),
+        "the device endpoint is off with a broker"
+    );
+
+    // Health turns SERVING once citytel is connected and subscribed; from then on its persistent
+    // session keeps everything devices publish.
+    citytel.wait_serving().await;
+    let mut client = citytel.client().await;
+
+    let report = Fleet::new(FleetConfig {
+        broker: BrokerAddr::new("127.0.0.1", mosquitto.port),
+        cabinets: 3,
+        small_cells: 3,
+        sensors: 3,
+        gateways: 1,
+        children_per_gateway: 2,
+        sites: 2,
+        interval: Duration::from_millis(20),
+        readings: Some(30),
+        record: true,
+        client_id_prefix: Some("dev-".into()),
+        ..FleetConfig::default()
+    })
+    .unwrap()
+    .run(CancellationToken::new(), None)
+    .await
+    .unwrap();
+    assert_eq!(
+        report.totals.readings_acked,
+        report.totals.readings_published
+    );
+
+    // Mosquitto acknowledged the devices from memory; citytel gets them a moment later.
+    let expected: u64 = report.totals.readings_acked;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored: u64 = truth::list_all_devices(&mut client)
+            .await
+            .iter()
+            .map(|d| d.readings_total)
+            .sum();
+        if stored == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stored {stored} of {expected} readings"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    truth::assert_matches(&mut client, &report).await;
+
+    assert!(citytel.stop().success());
+    let citytel = Citytel::start(dir.path(), &["--broker-url", &mosquitto.url()]);
+    let mut client = citytel.client().await;
+    truth::assert_matches(&mut client, &report).await;
+    assert!(citytel.stop().success());
+}
