@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/citytel/v1/device.proto",
         "proto/citytel/v1/query.proto",
+        "proto/citytel/v1/dataset.proto",
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");

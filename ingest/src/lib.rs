@@ -19,6 +19,7 @@
 //! - [`pipeline`]: admission with a byte budget, then the group-commit writer.
 //! - [`decode`]: protobuf decoding and validation, with counted reject reasons.
 //! - [`store`]: the WAL and the state rebuilt from it (registry, series, dead letters).
+//! - [`query`]: device selection, step buckets and aggregation over any series backend.
 //! - [`api`]: the gRPC query service.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`cli`]: the `citytel` command line.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod pipeline;
+pub mod query;
 pub mod service;
 pub mod source;
 pub mod store;

@@ -2,6 +2,8 @@
 
 use citytel_proto::v1;
 
+use super::error::ApiError;
+use crate::query::{Aggregation, Selector, SeriesAnswer};
 use crate::store::registry::DeviceRecord;
 use crate::store::series::{LatestPoint, Points};
 
@@ -38,6 +40,50 @@ impl From<Points> for v1::QueryRangeResponse {
         v1::QueryRangeResponse {
             times_unix_ms: p.times_ms,
             values: p.values,
+        }
+    }
+}
+
+impl From<v1::DeviceSelector> for Selector {
+    fn from(s: v1::DeviceSelector) -> Self {
+        Selector {
+            device_ids: s.device_ids,
+            kind: s.kind,
+            site: s.site,
+        }
+    }
+}
+
+/// The aggregation of a wire enum value; `None` for unspecified.
+pub fn aggregation(value: i32, field: &str) -> Result<Option<Aggregation>, ApiError> {
+    use v1::Aggregation as W;
+    match W::try_from(value) {
+        Ok(W::Unspecified) => Ok(None),
+        Ok(W::Avg) => Ok(Some(Aggregation::Avg)),
+        Ok(W::Min) => Ok(Some(Aggregation::Min)),
+        Ok(W::Max) => Ok(Some(Aggregation::Max)),
+        Ok(W::Sum) => Ok(Some(Aggregation::Sum)),
+        Ok(W::Count) => Ok(Some(Aggregation::Count)),
+        Ok(W::Last) => Ok(Some(Aggregation::Last)),
+        Err(_) => Err(ApiError::InvalidArgument(format!(
+            "{field} has unknown value {value}"
+        ))),
+    }
+}
+
+impl From<SeriesAnswer> for v1::QuerySeriesResponse {
+    fn from(a: SeriesAnswer) -> Self {
+        v1::QuerySeriesResponse {
+            series: a
+                .series
+                .into_iter()
+                .map(|(device, points)| v1::Series {
+                    device_id: device.map(|d| d.to_string()).unwrap_or_default(),
+                    times_unix_ms: points.times_ms,
+                    values: points.values,
+                })
+                .collect(),
+            resolution: a.resolution.as_str().to_string(),
         }
     }
 }

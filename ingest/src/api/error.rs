@@ -19,6 +19,15 @@ pub enum ApiError {
     },
 }
 
+impl From<crate::query::QueryError> for ApiError {
+    fn from(e: crate::query::QueryError) -> Self {
+        match e {
+            crate::query::QueryError::Invalid(m) => ApiError::InvalidArgument(m),
+            crate::query::QueryError::UnknownDevice(d) => ApiError::DeviceNotFound(d),
+        }
+    }
+}
+
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         let message = e.to_string();

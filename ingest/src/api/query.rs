@@ -5,7 +5,9 @@ use std::sync::Arc;
 use citytel_proto::v1::{self, query_service_server::QueryService};
 use tonic::{Request, Response, Status};
 
+use super::convert::aggregation;
 use super::error::ApiError;
+use crate::query::{self, Selector, SeriesQuery};
 use crate::store::Database;
 use crate::store::series::SeriesReader;
 
@@ -145,5 +147,63 @@ impl QueryService for QueryApi {
                 metric: req.metric,
             })?;
         Ok(Response::new(points.into()))
+    }
+
+    async fn query_series(
+        &self,
+        request: Request<v1::QuerySeriesRequest>,
+    ) -> Result<Response<v1::QuerySeriesResponse>, Status> {
+        let req = request.into_inner();
+        let per_bucket = aggregation(req.aggregation, "aggregation")?;
+        let across = aggregation(req.across, "across")?;
+        let step = match (req.step_ms, per_bucket) {
+            (0, None) => None,
+            (0, Some(_)) => {
+                return Err(
+                    ApiError::InvalidArgument("aggregation needs step_ms > 0".into()).into(),
+                );
+            }
+            (_, None) => {
+                return Err(
+                    ApiError::InvalidArgument("step_ms > 0 needs an aggregation".into()).into(),
+                );
+            }
+            (step, Some(agg)) => Some((step, agg)),
+        };
+        let state = self.db.read();
+        let selector: Selector = req.devices.unwrap_or_default().into();
+        let devices = query::select(&state.registry, &selector).map_err(ApiError::from)?;
+        let q = SeriesQuery {
+            devices,
+            metric: req.metric,
+            start_ms: req.start_unix_ms,
+            end_ms: req.end_unix_ms,
+            step,
+            across,
+        };
+        q.validate().map_err(ApiError::from)?;
+        Ok(Response::new(query::run(&state.head, &q).into()))
+    }
+
+    async fn list_latest(
+        &self,
+        request: Request<v1::ListLatestRequest>,
+    ) -> Result<Response<v1::ListLatestResponse>, Status> {
+        let selector: Selector = request.into_inner().devices.unwrap_or_default().into();
+        let state = self.db.read();
+        let devices = query::select(&state.registry, &selector).map_err(ApiError::from)?;
+        let devices = devices
+            .into_iter()
+            .map(|device| v1::DeviceLatest {
+                values: state
+                    .head
+                    .latest(&device)
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+                device_id: device.to_string(),
+            })
+            .collect();
+        Ok(Response::new(v1::ListLatestResponse { devices }))
     }
 }

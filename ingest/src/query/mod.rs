@@ -1,0 +1,151 @@
+//! Query planning over any [`SeriesReader`]: device selection, step buckets, aggregation within a
+//! bucket and across devices.
+//!
+//! Semantics: buckets are aligned to multiples of the step since the Unix epoch and hold the
+//! points with `start <= time < end`; empty buckets are omitted. With a cross-device aggregate,
+//! each device's bucket is first reduced with the per-bucket aggregation, then the per-device
+//! values of a bucket are combined (so "avg across, avg per bucket" is the mean of the devices'
+//! means, each device weighing the same).
+
+mod aggregate;
+mod select;
+
+use std::sync::Arc;
+
+pub use aggregate::Aggregation;
+pub use select::{Selector, select};
+
+use crate::store::series::{Points, Resolution, SeriesReader};
+
+/// Largest number of buckets one series may have in an answer.
+pub const MAX_BUCKETS: i64 = 100_000;
+
+/// A validated series query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesQuery {
+    /// Devices, in the order of the answer.
+    pub devices: Vec<Arc<str>>,
+    /// The metric.
+    pub metric: String,
+    /// Range start (inclusive).
+    pub start_ms: i64,
+    /// Range end (exclusive).
+    pub end_ms: i64,
+    /// Bucketing: step and per-bucket aggregation; `None` for raw points.
+    pub step: Option<(i64, Aggregation)>,
+    /// Cross-device aggregation (requires a step).
+    pub across: Option<Aggregation>,
+}
+
+/// Why a query is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A field is missing or out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// A device in an explicit list is unknown.
+    #[error("device {0:?} not found")]
+    UnknownDevice(String),
+}
+
+impl SeriesQuery {
+    /// Checks ranges and combinations.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        let invalid = |m: String| Err(QueryError::Invalid(m));
+        if self.metric.is_empty() {
+            return invalid("metric is required".into());
+        }
+        if self.end_ms <= self.start_ms {
+            return invalid(format!(
+                "end_unix_ms ({}) must be greater than start_unix_ms ({})",
+                self.end_ms, self.start_ms
+            ));
+        }
+        match self.step {
+            Some((step, _)) if step <= 0 => return invalid("step_ms must be positive".into()),
+            Some((step, _)) if (self.end_ms - self.start_ms) / step > MAX_BUCKETS => {
+                return invalid(format!(
+                    "the range holds more than {MAX_BUCKETS} buckets of {step} ms; use a larger step"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(across) = self.across {
+            if self.step.is_none() {
+                return invalid("a cross-device aggregation needs step_ms > 0".into());
+            }
+            if !across.combines_across() {
+                return invalid(format!(
+                    "{across:?} cannot aggregate across devices; use AVG, SUM, MIN or MAX"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The answer: one series per device that has the metric (device `None` for a cross-device
+/// aggregate) and the resolution it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesAnswer {
+    /// The series.
+    pub series: Vec<(Option<Arc<str>>, Points)>,
+    /// Finest resolution used.
+    pub resolution: Resolution,
+}
+
+/// Runs a validated query.
+pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> SeriesAnswer {
+    let Some((step, aggregation)) = q.step else {
+        let series = q
+            .devices
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    Some(d.clone()),
+                    reader.range(d, &q.metric, q.start_ms, q.end_ms)?,
+                ))
+            })
+            .collect();
+        return SeriesAnswer {
+            series,
+            resolution: Resolution::Raw,
+        };
+    };
+    let mut resolution = Resolution::Hour;
+    let mut per_device = Vec::with_capacity(q.devices.len());
+    for device in &q.devices {
+        if let Some((buckets, res)) = reader.buckets(device, &q.metric, q.start_ms, q.end_ms, step)
+        {
+            resolution = finer(resolution, res);
+            per_device.push((device.clone(), aggregate::reduce(&buckets, aggregation)));
+        }
+    }
+    if per_device.is_empty() {
+        resolution = Resolution::Raw;
+    }
+    let series = match q.across {
+        None => per_device.into_iter().map(|(d, p)| (Some(d), p)).collect(),
+        Some(across) => {
+            let combined = aggregate::across(per_device.iter().map(|(_, p)| p), across);
+            if combined.times_ms.is_empty() {
+                Vec::new()
+            } else {
+                vec![(None, combined)]
+            }
+        }
+    };
+    SeriesAnswer { series, resolution }
+}
+
+fn finer(a: Resolution, b: Resolution) -> Resolution {
+    let rank = |r| match r {
+        Resolution::Raw => 0,
+        Resolution::Minute => 1,
+        Resolution::Hour => 2,
+    };
+    if rank(a) <= rank(b) { a } else { b }
+}
+
+#[cfg(test)]
+mod tests;
