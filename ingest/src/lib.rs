@@ -19,6 +19,7 @@
 //! - [`pipeline`]: admission with a byte budget, then the group-commit writer.
 //! - [`decode`]: protobuf decoding and validation, with counted reject reasons.
 //! - [`store`]: the WAL and the state rebuilt from it (registry, series, dead letters).
+//! - [`availability`]: the pure device state machine, availability, outages, completeness.
 //! - [`query`]: device selection, step buckets and aggregation over any series backend.
 //! - [`api`]: the gRPC query service.
 //! - [`service`]: start-up and phased shutdown.
@@ -26,6 +27,7 @@
 //! - [`telemetry`]: logs and metric names.
 
 pub mod api;
+pub mod availability;
 pub mod cli;
 pub mod config;
 pub mod decode;
