@@ -21,11 +21,11 @@ use crate::api::{self, query::QueryApi};
 use crate::config::{Settings, SourceSettings};
 use crate::decode::Limits;
 use crate::pipeline::Pipeline;
-use crate::pipeline::writer::{Writer, WriterStats};
+use crate::pipeline::writer::{CheckpointPolicy, Writer, WriterStats};
 use crate::source::broker::{BrokerSource, BrokerStats};
 use crate::source::endpoint::Endpoint;
-use crate::store::wal::{ReplayStats, WalError, WalOptions};
-use crate::store::{Database, StoreError};
+use crate::store::wal::ReplayStats;
+use crate::store::{Database, StoreError, maintenance};
 
 /// Why the service could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +51,9 @@ pub enum ServiceError {
     /// The writer thread could not be started.
     #[error("cannot start the writer thread: {0}")]
     Thread(std::io::Error),
-    /// The WAL failed while running; nothing after the failure was acknowledged.
+    /// Storage failed while running; nothing after the failure was acknowledged.
     #[error("storage failed, stopping without acknowledging more data: {0}")]
-    Wal(WalError),
+    Failed(StoreError),
     /// The writer thread panicked.
     #[error("the writer thread panicked")]
     WriterPanicked,
@@ -82,16 +82,13 @@ pub struct Running {
     health: HealthReporter,
 }
 
-type WriterResult = std::thread::Result<Result<WriterStats, WalError>>;
+type WriterResult = std::thread::Result<Result<WriterStats, StoreError>>;
 
 /// Starts the service described by `settings`.
 pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
     let data_dir = settings.storage.data_dir.clone();
-    let wal_options = WalOptions {
-        segment_bytes: settings.storage.wal_segment_bytes,
-        fsync: settings.storage.fsync,
-    };
-    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, wal_options))
+    let options = settings.storage.store_options();
+    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
         .await
         .map_err(|_| ServiceError::WriterPanicked)?;
     let (db, wal, replay) = opened.map_err(|source| ServiceError::Storage {
@@ -112,7 +109,13 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
         settings.ingest.max_in_flight_bytes,
     );
     let (writer_tx, writer_done) = oneshot::channel();
-    let writer = Writer::new(queue, wal, db.clone());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let policy = CheckpointPolicy {
+        interval: settings.storage.checkpoint_interval,
+        maintenance: Some(maintenance::spawn(db.clone(), threads).map_err(ServiceError::Thread)?),
+        threads,
+    };
+    let writer = Writer::new(queue, wal, db.clone(), policy);
     std::thread::Builder::new()
         .name("citytel-wal".into())
         .spawn(move || {
@@ -270,7 +273,7 @@ fn writer_outcome(
 ) -> Result<WriterStats, ServiceError> {
     match result {
         Ok(Ok(Ok(stats))) => Ok(stats),
-        Ok(Ok(Err(e))) => Err(ServiceError::Wal(e)),
+        Ok(Ok(Err(e))) => Err(ServiceError::Failed(e)),
         Ok(Err(_)) | Err(_) => Err(ServiceError::WriterPanicked),
     }
 }

@@ -9,6 +9,9 @@ pub enum ApiError {
     /// The device is unknown.
     #[error("device {0:?} not found")]
     DeviceNotFound(String),
+    /// Stored data could not be read.
+    #[error(transparent)]
+    Storage(#[from] crate::store::series::ReadError),
     /// The device exists but has no such metric.
     #[error("device {device:?} has no metric {metric:?}")]
     MetricNotFound {
@@ -36,6 +39,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::DeviceNotFound(_) | ApiError::MetricNotFound { .. } => {
                 tonic::Status::not_found(message)
             }
+            ApiError::Storage(_) => tonic::Status::internal(message),
         }
     }
 }

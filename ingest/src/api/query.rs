@@ -27,6 +27,16 @@ impl QueryApi {
     }
 }
 
+/// Runs CPU-heavy query work (decompression, aggregation) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Status> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(Status::from),
+        Err(_) => Err(Status::internal("query task failed")),
+    }
+}
+
 fn require_device(id: &str) -> Result<(), ApiError> {
     if id.is_empty() {
         return Err(ApiError::InvalidArgument("device_id is required".into()));
@@ -107,7 +117,12 @@ impl QueryService for QueryApi {
         if state.registry.get(&id).is_none() {
             return Err(ApiError::DeviceNotFound(id).into());
         }
-        let values = state.head.latest(&id).into_iter().map(Into::into).collect();
+        let values = state
+            .engine
+            .latest(&id)
+            .into_iter()
+            .map(Into::into)
+            .collect();
         Ok(Response::new(v1::GetLatestResponse {
             device_id: id,
             values,
@@ -130,22 +145,31 @@ impl QueryService for QueryApi {
             ))
             .into());
         }
-        let state = self.db.read();
-        if state.registry.get(&req.device_id).is_none() {
-            return Err(ApiError::DeviceNotFound(req.device_id).into());
-        }
-        let points = state
-            .head
-            .range(
-                &req.device_id,
-                &req.metric,
+        let capture = {
+            let state = self.db.read();
+            let Some(device) = state.registry.get(&req.device_id) else {
+                return Err(ApiError::DeviceNotFound(req.device_id).into());
+            };
+            state.engine.capture(
+                [(&device.device_id, req.metric.as_str())],
                 req.start_unix_ms,
                 req.end_unix_ms,
             )
-            .ok_or(ApiError::MetricNotFound {
-                device: req.device_id,
-                metric: req.metric,
-            })?;
+        };
+        let points = blocking(move || {
+            capture
+                .range(
+                    &req.device_id,
+                    &req.metric,
+                    req.start_unix_ms,
+                    req.end_unix_ms,
+                )?
+                .ok_or(ApiError::MetricNotFound {
+                    device: req.device_id,
+                    metric: req.metric,
+                })
+        })
+        .await?;
         Ok(Response::new(points.into()))
     }
 
@@ -170,19 +194,28 @@ impl QueryService for QueryApi {
             }
             (step, Some(agg)) => Some((step, agg)),
         };
-        let state = self.db.read();
         let selector: Selector = req.devices.unwrap_or_default().into();
-        let devices = query::select(&state.registry, &selector).map_err(ApiError::from)?;
-        let q = SeriesQuery {
-            devices,
-            metric: req.metric,
-            start_ms: req.start_unix_ms,
-            end_ms: req.end_unix_ms,
-            step,
-            across,
+        let (q, capture) = {
+            let state = self.db.read();
+            let devices = query::select(&state.registry, &selector).map_err(ApiError::from)?;
+            let q = SeriesQuery {
+                devices,
+                metric: req.metric,
+                start_ms: req.start_unix_ms,
+                end_ms: req.end_unix_ms,
+                step,
+                across,
+            };
+            q.validate().map_err(ApiError::from)?;
+            let capture = state.engine.capture(
+                q.devices.iter().map(|d| (d, q.metric.as_str())),
+                q.start_ms,
+                q.end_ms,
+            );
+            (q, capture)
         };
-        q.validate().map_err(ApiError::from)?;
-        Ok(Response::new(query::run(&state.head, &q).into()))
+        let answer = blocking(move || Ok(query::run(&capture, &q)?)).await?;
+        Ok(Response::new(answer.into()))
     }
 
     async fn list_latest(
@@ -196,7 +229,7 @@ impl QueryService for QueryApi {
             .into_iter()
             .map(|device| v1::DeviceLatest {
                 values: state
-                    .head
+                    .engine
                     .latest(&device)
                     .into_iter()
                     .map(Into::into)

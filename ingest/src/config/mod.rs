@@ -120,6 +120,32 @@ impl Config {
                 "must be at least 65536",
             ));
         }
+        let longer = |a: Option<std::time::Duration>, b: Option<std::time::Duration>| match (a, b) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a >= b,
+        };
+        if !longer(self.storage.retention_minute, self.storage.retention_raw) {
+            return Err(invalid(
+                "storage.retention_minute",
+                "must be at least storage.retention_raw (minute rollups are made from raw data)",
+            ));
+        }
+        if !longer(self.storage.retention_hour, self.storage.retention_minute) {
+            return Err(invalid(
+                "storage.retention_hour",
+                "must be at least storage.retention_minute",
+            ));
+        }
+        if self.storage.head_max_points < 1000 {
+            return Err(invalid("storage.head_max_points", "must be at least 1000"));
+        }
+        if self.storage.checkpoint_interval < std::time::Duration::from_secs(1) {
+            return Err(invalid(
+                "storage.checkpoint_interval",
+                "must be at least 1s",
+            ));
+        }
         if self.endpoint.max_packet_bytes < 1024 {
             return Err(invalid(
                 "endpoint.max_packet_bytes",

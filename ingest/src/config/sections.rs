@@ -18,6 +18,72 @@ pub struct StorageConfig {
     pub fsync: FsyncPolicy,
     /// Size at which the WAL rolls over to a new segment file, in bytes.
     pub wal_segment_bytes: u64,
+    /// Longest time between checkpoints (head to compressed segments, WAL truncated).
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Points held in memory before a checkpoint is forced.
+    pub head_max_points: u64,
+    /// Block cache of the embedded store, in bytes.
+    pub cache_bytes: u64,
+    /// Average points per minute a segment needs for its 1-minute rollup to be stored.
+    pub rollup_minute_min_points: u32,
+    /// How long after a day ends its segments are merged into one.
+    #[serde(with = "humantime_serde")]
+    pub compaction_delay: Duration,
+    /// How long raw points are kept ("forever" or a duration).
+    #[serde(with = "retention")]
+    pub retention_raw: Option<Duration>,
+    /// How long 1-minute rollups are kept.
+    #[serde(with = "retention")]
+    pub retention_minute: Option<Duration>,
+    /// How long 1-hour rollups are kept.
+    #[serde(with = "retention")]
+    pub retention_hour: Option<Duration>,
+}
+
+/// Serde for retention periods: `"forever"` or a humantime duration.
+mod retention {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_str("forever"),
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim() == "forever" {
+            return Ok(None);
+        }
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e} (or \"forever\")")))
+    }
+}
+
+impl StorageConfig {
+    /// The storage options these settings describe.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            wal: crate::store::wal::WalOptions {
+                segment_bytes: self.wal_segment_bytes,
+                fsync: self.fsync,
+            },
+            engine: crate::store::engine::EngineConfig {
+                cache_bytes: self.cache_bytes,
+                flush_points: self.head_max_points,
+                rollup_minute_min_points: self.rollup_minute_min_points,
+                retention_raw: self.retention_raw,
+                retention_minute: self.retention_minute,
+                retention_hour: self.retention_hour,
+                compaction_delay: self.compaction_delay,
+            },
+        }
+    }
 }
 
 /// When the WAL is flushed to stable storage.

@@ -134,6 +134,12 @@ fn validation_rejects_inconsistent_values() {
         ),
         ("endpoint.enabled=false", "endpoint.enabled"),
         ("broker.url=\"http://x\"", "broker.url"),
+        (
+            "storage.retention_minute=\"1d\"",
+            "storage.retention_minute",
+        ),
+        ("storage.retention_hour=\"60d\"", "storage.retention_hour"),
+        ("storage.head_max_points=5", "storage.head_max_points"),
     ];
     for (set, key) in cases {
         let err = load_str(None, &[set.to_string()])
@@ -142,6 +148,22 @@ fn validation_rejects_inconsistent_values() {
             .unwrap_err();
         assert!(err.to_string().contains(key), "{set}: {err}");
     }
+}
+
+#[test]
+fn retention_accepts_durations_and_forever() {
+    let config = load_str(
+        None,
+        &[
+            "storage.retention_raw=\"forever\"".to_string(),
+            "storage.retention_minute=\"forever\"".to_string(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.storage.retention_raw, None);
+    config.validate().unwrap();
+    let err = load_str(None, &["storage.retention_raw=\"soon\"".to_string()]).unwrap_err();
+    assert!(err.to_string().contains("forever"), "{err}");
 }
 
 #[test]

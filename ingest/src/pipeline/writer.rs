@@ -7,14 +7,17 @@
 //! rather than report data durable that may not be.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::Envelope;
 use crate::store::entry::Entry;
-use crate::store::wal::{Wal, WalError};
-use crate::store::{Applied, Database};
+use crate::store::maintenance::Job;
+use crate::store::wal::Wal;
+use crate::store::{Applied, Database, StoreError, checkpoint};
 use crate::telemetry::metrics as m;
 
 /// Most messages committed in one group.
@@ -37,25 +40,63 @@ pub struct WriterStats {
     pub readings_duplicate: u64,
 }
 
+/// When the writer starts checkpoints, and where it sends them.
+#[derive(Debug)]
+pub struct CheckpointPolicy {
+    /// Longest time between checkpoints.
+    pub interval: Duration,
+    /// The maintenance thread that writes them, and its handle (joined at shutdown).
+    pub maintenance: Option<(Sender<Job>, JoinHandle<()>)>,
+    /// Threads a checkpoint may use to compress.
+    pub threads: usize,
+}
+
 /// The group-commit loop.
 pub struct Writer {
     rx: mpsc::UnboundedReceiver<Envelope>,
     wal: Wal,
     db: Arc<Database>,
+    policy: CheckpointPolicy,
+    last_checkpoint: Instant,
 }
 
 impl Writer {
-    /// A writer committing messages from `rx` to `wal` and applying them to `db`.
-    pub fn new(rx: mpsc::UnboundedReceiver<Envelope>, wal: Wal, db: Arc<Database>) -> Self {
-        Writer { rx, wal, db }
+    /// A writer committing messages from `rx` to `wal`, applying them to `db` and checkpointing
+    /// by `policy`.
+    pub fn new(
+        rx: mpsc::UnboundedReceiver<Envelope>,
+        wal: Wal,
+        db: Arc<Database>,
+        policy: CheckpointPolicy,
+    ) -> Self {
+        Writer {
+            rx,
+            wal,
+            db,
+            policy,
+            last_checkpoint: Instant::now(),
+        }
     }
 
     /// Runs the loop on the calling thread (a dedicated one: it blocks) until every
-    /// [`super::Pipeline`] handle is dropped and the queue is drained, or until the WAL fails.
-    pub fn run(mut self) -> Result<WriterStats, WalError> {
+    /// [`super::Pipeline`] handle is dropped and the queue is drained, or until storage fails.
+    /// Ends with a final checkpoint, so a restart replays nothing.
+    pub fn run(mut self) -> Result<WriterStats, StoreError> {
         let mut stats = WriterStats::default();
         let mut group: Vec<Envelope> = Vec::with_capacity(1024);
-        while let Some(first) = self.rx.blocking_recv() {
+        loop {
+            let first = match self.rx.try_recv() {
+                Ok(e) => e,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Idle: a good moment for a due checkpoint.
+                    self.maybe_checkpoint()?;
+                    match self.rx.blocking_recv() {
+                        Some(e) => e,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
             group.push(first);
             while group.len() < MAX_GROUP && self.wal.pending_bytes() < MAX_GROUP_BYTES {
                 match self.rx.try_recv() {
@@ -64,16 +105,53 @@ impl Writer {
                 }
             }
             self.commit(&mut group, &mut stats)?;
+            self.maybe_checkpoint()?;
         }
         tracing::debug!(?stats, "writer drained");
+        if let Some((tx, handle)) = self.policy.maintenance.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        if let Some(cp) = checkpoint::run(&self.db, &mut self.wal, self.policy.threads)? {
+            tracing::info!(
+                points = cp.points,
+                segments = cp.segments,
+                "final checkpoint written"
+            );
+        }
         Ok(stats)
+    }
+
+    /// Starts a checkpoint when the head is full or the interval has passed.
+    fn maybe_checkpoint(&mut self) -> Result<(), StoreError> {
+        let due = self.last_checkpoint.elapsed() >= self.policy.interval;
+        let (full, busy) = {
+            let state = self.db.read();
+            (state.engine.needs_flush(), state.engine.is_flushing())
+        };
+        if busy || !(due || full) {
+            return Ok(());
+        }
+        let Some((tx, _)) = &self.policy.maintenance else {
+            // Without a maintenance thread, checkpoints run inline.
+            checkpoint::run(&self.db, &mut self.wal, self.policy.threads)?;
+            self.last_checkpoint = Instant::now();
+            return Ok(());
+        };
+        if let Some(pending) = checkpoint::begin(&self.db, &mut self.wal)? {
+            self.last_checkpoint = Instant::now();
+            if tx.send(Job::Checkpoint(pending)).is_err() {
+                tracing::error!("maintenance thread is gone; checkpoints stop");
+            }
+        }
+        Ok(())
     }
 
     fn commit(
         &mut self,
         group: &mut Vec<Envelope>,
         stats: &mut WriterStats,
-    ) -> Result<(), WalError> {
+    ) -> Result<(), StoreError> {
         let mut wal_bytes = 0usize;
         for envelope in group.iter() {
             let entry = entry_of(envelope);
@@ -86,7 +164,7 @@ impl Writer {
         let started = Instant::now();
         if let Err(e) = self.wal.commit() {
             tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
-            return Err(e);
+            return Err(e.into());
         }
         metrics::histogram!(m::WAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::counter!(m::WAL_COMMITS_TOTAL).increment(1);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub use aggregate::Aggregation;
 pub use select::{Selector, select};
 
-use crate::store::series::{Points, Resolution, SeriesReader};
+use crate::store::series::{Points, ReadError, Resolution, SeriesReader};
 
 /// Largest number of buckets one series may have in an answer.
 pub const MAX_BUCKETS: i64 = 100_000;
@@ -95,27 +95,24 @@ pub struct SeriesAnswer {
 }
 
 /// Runs a validated query.
-pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> SeriesAnswer {
+pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> Result<SeriesAnswer, ReadError> {
     let Some((step, aggregation)) = q.step else {
-        let series = q
-            .devices
-            .iter()
-            .filter_map(|d| {
-                Some((
-                    Some(d.clone()),
-                    reader.range(d, &q.metric, q.start_ms, q.end_ms)?,
-                ))
-            })
-            .collect();
-        return SeriesAnswer {
+        let mut series = Vec::with_capacity(q.devices.len());
+        for d in &q.devices {
+            if let Some(points) = reader.range(d, &q.metric, q.start_ms, q.end_ms)? {
+                series.push((Some(d.clone()), points));
+            }
+        }
+        return Ok(SeriesAnswer {
             series,
             resolution: Resolution::Raw,
-        };
+        });
     };
     let mut resolution = Resolution::Hour;
     let mut per_device = Vec::with_capacity(q.devices.len());
     for device in &q.devices {
-        if let Some((buckets, res)) = reader.buckets(device, &q.metric, q.start_ms, q.end_ms, step)
+        if let Some((buckets, res)) =
+            reader.buckets(device, &q.metric, q.start_ms, q.end_ms, step)?
         {
             resolution = finer(resolution, res);
             per_device.push((device.clone(), aggregate::reduce(&buckets, aggregation)));
@@ -135,7 +132,7 @@ pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> SeriesAnswer {
             }
         }
     };
-    SeriesAnswer { series, resolution }
+    Ok(SeriesAnswer { series, resolution })
 }
 
 fn finer(a: Resolution, b: Resolution) -> Resolution {

@@ -37,7 +37,7 @@ fn query(step: Option<(i64, Aggregation)>, across: Option<Aggregation>) -> Serie
 
 #[test]
 fn raw_queries_return_every_device_with_the_metric() {
-    let answer = run(&head(), &query(None, None));
+    let answer = run(&head(), &query(None, None)).unwrap();
     assert_eq!(answer.resolution, Resolution::Raw);
     assert_eq!(answer.series.len(), 2);
     assert_eq!(answer.series[0].0.as_deref(), Some("a"));
@@ -56,7 +56,7 @@ fn buckets_apply_each_aggregation() {
         (Aggregation::Last, [5.0, 11.0, 17.0]),
     ];
     for (agg, want) in cases {
-        let answer = run(&head(), &query(Some((60_000, agg)), None));
+        let answer = run(&head(), &query(Some((60_000, agg)), None)).unwrap();
         let a = &answer.series[0].1;
         assert_eq!(a.times_ms, vec![0, 60_000, 120_000], "{agg:?}");
         assert_eq!(a.values, want.to_vec(), "{agg:?}");
@@ -68,19 +68,22 @@ fn cross_device_aggregates_combine_per_device_values() {
     let avg = run(
         &head(),
         &query(Some((60_000, Aggregation::Avg)), Some(Aggregation::Avg)),
-    );
+    )
+    .unwrap();
     assert_eq!(avg.series.len(), 1);
     assert_eq!(avg.series[0].0, None);
     assert_eq!(avg.series[0].1.values, vec![7.5, 13.5, 19.5]);
     let sum = run(
         &head(),
         &query(Some((60_000, Aggregation::Max)), Some(Aggregation::Sum)),
-    );
+    )
+    .unwrap();
     assert_eq!(sum.series[0].1.values, vec![20.0, 32.0, 44.0]);
     let min = run(
         &head(),
         &query(Some((60_000, Aggregation::Min)), Some(Aggregation::Min)),
-    );
+    )
+    .unwrap();
     assert_eq!(min.series[0].1.values, vec![0.0, 6.0, 12.0]);
 }
 
@@ -89,7 +92,7 @@ fn unaligned_ranges_cut_partial_buckets() {
     let mut q = query(Some((60_000, Aggregation::Count)), None);
     q.start_ms = 30_000;
     q.end_ms = 150_000;
-    let a = &run(&head(), &q).series[0].1;
+    let a = &run(&head(), &q).unwrap().series[0].1;
     assert_eq!(a.times_ms, vec![0, 60_000, 120_000]);
     assert_eq!(a.values, vec![3.0, 6.0, 3.0]);
 }

@@ -8,13 +8,16 @@ use std::sync::Arc;
 
 use super::seqset::SeqSet;
 
+/// A device's remembered boots: (boot id, sequence numbers seen), oldest first.
+pub type Boots = Vec<(u64, SeqSet)>;
+
 /// Boots remembered per device; a reading from an older, forgotten boot is stored again.
 pub const BOOTS_PER_DEVICE: usize = 8;
 
 /// The sequence numbers seen per device and boot.
 #[derive(Debug, Default)]
 pub struct Dedup {
-    devices: HashMap<Arc<str>, Vec<(u64, SeqSet)>>,
+    devices: HashMap<Arc<str>, Boots>,
 }
 
 impl Dedup {
@@ -25,6 +28,19 @@ impl Dedup {
             None => self.devices.entry(device.clone()).or_default(),
         };
         boots_entry(boots, boot).insert(seq)
+    }
+
+    /// Every device's remembered boots, for snapshots.
+    pub fn export(&self) -> Vec<(Arc<str>, Boots)> {
+        self.devices
+            .iter()
+            .map(|(d, boots)| (d.clone(), boots.clone()))
+            .collect()
+    }
+
+    /// Restores a device's boots from a snapshot.
+    pub fn restore(&mut self, device: Arc<str>, boots: Boots) {
+        self.devices.insert(device, boots);
     }
 
     /// The sequence numbers stored for a device's boot.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::series::{LatestPoint, Point, Points, SeriesReader, SeriesWriter};
+use super::series::{LatestPoint, Point, Points, ReadError, SeriesReader, SeriesWriter};
 
 #[derive(Debug, Default)]
 struct Series {
@@ -89,13 +89,21 @@ impl SeriesReader for Head {
             .collect()
     }
 
-    fn range(&self, device: &str, metric: &str, start_ms: i64, end_ms: i64) -> Option<Points> {
-        let series = self.devices.get(device)?.get(metric)?;
+    fn range(
+        &self,
+        device: &str,
+        metric: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<Points>, ReadError> {
+        let Some(series) = self.devices.get(device).and_then(|m| m.get(metric)) else {
+            return Ok(None);
+        };
         let from = series.times.partition_point(|&t| t < start_ms);
         let to = series.times.partition_point(|&t| t < end_ms).max(from);
-        Some(Points {
+        Ok(Some(Points {
             times_ms: series.times[from..to].to_vec(),
             values: series.values[from..to].to_vec(),
-        })
+        }))
     }
 }

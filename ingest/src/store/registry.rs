@@ -6,7 +6,7 @@ use std::sync::Arc;
 use citytel_proto::topic::DeviceTopic;
 
 /// What citytel knows about one device.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceRecord {
     /// Device id.
     pub device_id: Arc<str>,
@@ -96,6 +96,13 @@ impl Registry {
     /// Whether no device is known.
     pub fn is_empty(&self) -> bool {
         self.devices.is_empty()
+    }
+
+    /// Restores a device from a snapshot.
+    pub fn restore(&mut self, mut record: DeviceRecord) {
+        record.kind = intern(&mut self.kinds, &record.kind);
+        record.site = intern(&mut self.sites, &record.site);
+        self.devices.insert(record.device_id.clone(), record);
     }
 
     /// Devices with an id greater than `after` (all if `None`), in id order.

@@ -5,7 +5,7 @@
 //! range, so memory grows with the number of gaps, not with the number of readings.
 
 /// A set of `u64` stored as sorted, disjoint, non-adjacent inclusive ranges.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeqSet {
     ranges: Vec<(u64, u64)>,
     count: u64,

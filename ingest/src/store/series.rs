@@ -132,6 +132,11 @@ pub fn bucketize(points: &Points, step_ms: i64) -> Vec<Bucket> {
     out
 }
 
+/// A read failed because stored data is unreadable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored data is unreadable: {0}")]
+pub struct ReadError(pub String);
+
 /// Write side of a time-series backend.
 pub trait SeriesWriter {
     /// Stores one point of the series (device, metric).
@@ -146,7 +151,13 @@ pub trait SeriesReader {
 
     /// The points of (device, metric) with `start_ms <= time < end_ms`, or `None` if the series
     /// does not exist.
-    fn range(&self, device: &str, metric: &str, start_ms: i64, end_ms: i64) -> Option<Points>;
+    fn range(
+        &self,
+        device: &str,
+        metric: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<Points>, ReadError>;
 
     /// Summaries of (device, metric) in epoch-aligned buckets of `step_ms` covering
     /// `start_ms <= time < end_ms` (empty buckets omitted), and the resolution they came from.
@@ -158,8 +169,9 @@ pub trait SeriesReader {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
-    ) -> Option<(Vec<Bucket>, Resolution)> {
-        let points = self.range(device, metric, start_ms, end_ms)?;
-        Some((bucketize(&points, step_ms), Resolution::Raw))
+    ) -> Result<Option<(Vec<Bucket>, Resolution)>, ReadError> {
+        Ok(self
+            .range(device, metric, start_ms, end_ms)?
+            .map(|points| (bucketize(&points, step_ms), Resolution::Raw)))
     }
 }

@@ -54,6 +54,23 @@ pub enum WalError {
     PayloadSize(usize),
 }
 
+/// Deletes every segment of the WAL in `dir` before `segment` (a checkpoint covers them).
+pub fn remove_before(dir: &Path, segment: u64) -> Result<usize, WalError> {
+    let mut removed = 0;
+    for seq in replay::list_segments(dir)? {
+        if seq >= segment {
+            break;
+        }
+        let path = segment::path(dir, seq);
+        std::fs::remove_file(&path).map_err(io("remove", &path))?;
+        removed += 1;
+    }
+    if removed > 0 {
+        segment::sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 /// Maps an I/O error on `path` during `op` to a [`WalError`].
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> WalError + 'a {
     move |source| WalError::Io {
@@ -84,11 +101,13 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Opens (creating if needed) the WAL in `dir`, replaying every intact record in order
-    /// through `on_record` and repairing damage as described in `FORMAT.md`.
+    /// Opens (creating if needed) the WAL in `dir`: deletes the segments before `from_segment`
+    /// (a checkpoint covers them), replays every intact record of the others in order through
+    /// `on_record`, and repairs damage as described in `FORMAT.md`.
     pub fn open(
         dir: &Path,
         options: WalOptions,
+        from_segment: u64,
         on_record: impl FnMut(Position, &[u8]),
     ) -> Result<(Wal, ReplayStats), WalError> {
         std::fs::create_dir_all(dir).map_err(|source| WalError::Io {
@@ -96,6 +115,7 @@ impl Wal {
             path: dir.to_path_buf(),
             source,
         })?;
+        remove_before(dir, from_segment)?;
         let stats = replay::replay_dir(dir, on_record)?;
         let (active_seq, active, active_len) = match stats.last_segment {
             Some((seq, len)) if len < options.segment_bytes => {
@@ -105,7 +125,10 @@ impl Wal {
                 let file = segment::create(dir, seq + 1)?;
                 (seq + 1, file, SEGMENT_HEADER_LEN)
             }
-            None => (1, segment::create(dir, 1)?, SEGMENT_HEADER_LEN),
+            None => {
+                let first = from_segment.max(1);
+                (first, segment::create(dir, first)?, SEGMENT_HEADER_LEN)
+            }
         };
         Ok((
             Wal {
@@ -191,6 +214,17 @@ impl Wal {
 
     fn active_path(&self) -> PathBuf {
         segment::path(&self.dir, self.active_seq)
+    }
+
+    /// Starts a new segment now (after a commit) and returns its sequence number: every record
+    /// appended before lies in an older segment.
+    pub fn roll_now(&mut self) -> Result<u64, WalError> {
+        self.commit()?;
+        if self.active_len > SEGMENT_HEADER_LEN {
+            self.roll()?;
+            self.pending_start = self.active_len;
+        }
+        Ok(self.active_seq)
     }
 
     fn roll(&mut self) -> Result<(), WalError> {

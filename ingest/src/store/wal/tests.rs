@@ -14,12 +14,12 @@ fn options() -> WalOptions {
 
 fn read_all(dir: &Path) -> (Vec<Vec<u8>>, ReplayStats, Wal) {
     let mut records = Vec::new();
-    let (wal, stats) = Wal::open(dir, options(), |_, p| records.push(p.to_vec())).unwrap();
+    let (wal, stats) = Wal::open(dir, options(), 0, |_, p| records.push(p.to_vec())).unwrap();
     (records, stats, wal)
 }
 
 fn write(dir: &Path, options: WalOptions, payloads: &[Vec<u8>]) -> Vec<Position> {
-    let (mut wal, _) = Wal::open(dir, options, |_, _| {}).unwrap();
+    let (mut wal, _) = Wal::open(dir, options, 0, |_, _| {}).unwrap();
     let positions = payloads.iter().map(|p| wal.append(p).unwrap()).collect();
     wal.commit().unwrap();
     positions
@@ -52,7 +52,7 @@ fn records_round_trip_in_order_across_commits() {
 fn uncommitted_records_are_not_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (mut wal, _) = Wal::open(dir.path(), options(), |_, _| {}).unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), options(), 0, |_, _| {}).unwrap();
         wal.append(b"durable").unwrap();
         wal.commit().unwrap();
         wal.append(b"lost in the crash").unwrap();
@@ -85,7 +85,10 @@ fn positions_point_at_the_records() {
     let all = payloads(10);
     let positions = write(dir.path(), options(), &all);
     let mut seen = Vec::new();
-    Wal::open(dir.path(), options(), |pos, p| seen.push((pos, p.to_vec()))).unwrap();
+    Wal::open(dir.path(), options(), 0, |pos, p| {
+        seen.push((pos, p.to_vec()))
+    })
+    .unwrap();
     let expected: Vec<_> = positions.into_iter().zip(all).collect();
     assert_eq!(seen, expected);
 }
@@ -98,7 +101,9 @@ fn a_newer_format_version_is_refused_not_repaired() {
     let mut data = std::fs::read(&path).unwrap();
     data[4] = 2;
     std::fs::write(&path, &data).unwrap();
-    let err = Wal::open(dir.path(), options(), |_, _| {}).err().unwrap();
+    let err = Wal::open(dir.path(), options(), 0, |_, _| {})
+        .err()
+        .unwrap();
     assert!(
         matches!(err, WalError::UnsupportedVersion { found: 2, .. }),
         "{err}"
@@ -119,7 +124,10 @@ fn damages() -> Vec<Damage> {
     }
     fn record_offsets(dir: &Path) -> Vec<usize> {
         let mut offsets = Vec::new();
-        Wal::open(dir, options(), |pos, _| offsets.push(pos.offset as usize)).unwrap();
+        Wal::open(dir, options(), 0, |pos, _| {
+            offsets.push(pos.offset as usize)
+        })
+        .unwrap();
         offsets
     }
     vec![
@@ -212,7 +220,7 @@ fn damage_in_one_segment_does_not_discard_later_segments() {
     let first = payloads(5);
     write(dir.path(), options(), &first);
     // Start a second segment by hand.
-    let (wal, _) = Wal::open(dir.path(), options(), |_, _| {}).unwrap();
+    let (wal, _) = Wal::open(dir.path(), options(), 0, |_, _| {}).unwrap();
     let second_seq = wal.active_segment() + 1;
     drop(wal);
     let mut f = segment::create(dir.path(), second_seq).unwrap();
@@ -251,7 +259,7 @@ fn a_missing_segment_is_counted_and_replay_continues() {
     let seqs = replay::list_segments(dir.path()).unwrap();
     assert!(seqs.len() >= 3);
     let mut in_missing = 0;
-    Wal::open(dir.path(), small, |pos, _| {
+    Wal::open(dir.path(), small, 0, |pos, _| {
         in_missing += usize::from(pos.segment == seqs[1])
     })
     .unwrap();
@@ -291,4 +299,19 @@ proptest! {
         let (got, _, _) = read_all(dir.path());
         prop_assert_eq!(&got[..], &all[..got.len()]);
     }
+}
+
+#[test]
+fn segments_before_a_checkpoint_are_deleted_not_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), options(), 0, |_, _| {}).unwrap();
+    wal.append(b"covered").unwrap();
+    let next = wal.roll_now().unwrap();
+    wal.append(b"after the checkpoint").unwrap();
+    wal.commit().unwrap();
+    drop(wal);
+    let mut got = Vec::new();
+    Wal::open(dir.path(), options(), next, |_, p| got.push(p.to_vec())).unwrap();
+    assert_eq!(got, vec![b"after the checkpoint".to_vec()]);
+    assert_eq!(replay::list_segments(dir.path()).unwrap(), vec![next]);
 }

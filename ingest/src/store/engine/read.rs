@@ -1,0 +1,303 @@
+//! Reading from the engine without holding the state lock.
+//!
+//! [`Engine::capture`] runs under the lock: it resolves series ids and copies the (small) head
+//! points and latest values a query needs. The returned [`Capture`] then reads segments and
+//! rollups from the store and merges them with the copies, while ingest carries on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::keys::{DAY_MS, day_of};
+use super::merge::merge;
+use super::store::{ChunkStore, Level, Stored};
+use super::{Engine, EngineError, rollup, segment};
+use crate::store::series::{
+    Bucket, LatestPoint, Point, Points, ReadError, Resolution, SeriesReader, bucket_start,
+    bucketize,
+};
+
+/// What a query needs of one series, copied under the lock.
+#[derive(Debug, Clone)]
+struct Captured {
+    id: u32,
+    /// Head points in the query range: frozen head first, then the active head.
+    head: Vec<Points>,
+    latest: Option<Point>,
+}
+
+/// A consistent view of some series, readable without the state lock.
+pub struct Capture {
+    store: Arc<ChunkStore>,
+    series: HashMap<Arc<str>, HashMap<Arc<str>, Captured>>,
+}
+
+impl Engine {
+    /// Captures the series `(device, metric)` for reads of `[start_ms, end_ms)`. Series that do
+    /// not exist are left out (reads of them answer `None`).
+    pub fn capture<'a>(
+        &self,
+        wanted: impl IntoIterator<Item = (&'a Arc<str>, &'a str)>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Capture {
+        let mut series: HashMap<Arc<str>, HashMap<Arc<str>, Captured>> = HashMap::new();
+        for (device, metric) in wanted {
+            let Some(id) = self.catalog.get(device, metric) else {
+                continue;
+            };
+            let metric_name = self
+                .catalog
+                .name(id)
+                .map(|(_, m)| m.clone())
+                .unwrap_or_else(|| metric.into());
+            let mut head = Vec::new();
+            for h in [self.frozen.as_deref(), Some(&self.active)]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(column) = h.column(id) {
+                    head.push(column.range(start_ms, end_ms));
+                }
+            }
+            let latest = self.latest.get(id as usize).copied().flatten();
+            series
+                .entry(device.clone())
+                .or_default()
+                .insert(metric_name, Captured { id, head, latest });
+        }
+        Capture {
+            store: self.store.clone(),
+            series,
+        }
+    }
+}
+
+impl From<EngineError> for ReadError {
+    fn from(e: EngineError) -> Self {
+        ReadError(e.to_string())
+    }
+}
+
+impl Capture {
+    fn get(&self, device: &str, metric: &str) -> Option<&Captured> {
+        self.series.get(device)?.get(metric)
+    }
+
+    /// Raw points of a captured series in `[start_ms, end_ms)`.
+    fn points(&self, c: &Captured, start_ms: i64, end_ms: i64) -> Result<Points, EngineError> {
+        let mut runs = self.segment_points(c.id, start_ms, end_ms)?;
+        runs.extend(c.head.iter().map(|h| slice(h, start_ms, end_ms)));
+        Ok(merge(runs))
+    }
+
+    /// Points of the stored segments in range, one run per segment, in write order per day.
+    fn segment_points(
+        &self,
+        id: u32,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Points>, EngineError> {
+        let stored = self
+            .store
+            .scan(&self.store.raw, id, day_of(start_ms), day_of(end_ms - 1))?;
+        let mut runs = Vec::with_capacity(stored.len());
+        let (mut times, mut values) = (Vec::new(), Vec::new());
+        for s in stored {
+            let (h, _) = segment::header(&s.value)?;
+            if h.max_time_ms < start_ms || h.min_time_ms >= end_ms {
+                continue;
+            }
+            times.clear();
+            values.clear();
+            segment::decode(&s.value, &mut times, &mut values)?;
+            let from = times.partition_point(|&t| t < start_ms);
+            let to = times.partition_point(|&t| t < end_ms).max(from);
+            runs.push(Points {
+                times_ms: times[from..to].to_vec(),
+                values: values[from..to].to_vec(),
+            });
+        }
+        Ok(runs)
+    }
+
+    /// Buckets of one day answered from its rollup records, if they can answer exactly: every
+    /// segment of the day has a rollup at this level (not the not-materialized marker), the
+    /// segments do not overlap in time, and no head point falls in the day.
+    fn day_from_rollups(
+        &self,
+        c: &Captured,
+        day: i64,
+        stored: &[Stored],
+        resolution_ms: i64,
+        (start_ms, end_ms): (i64, i64),
+    ) -> Result<Option<Vec<Bucket>>, EngineError> {
+        if c.head
+            .iter()
+            .any(|h| overlaps(h, day, day.saturating_add(DAY_MS)))
+        {
+            return Ok(None);
+        }
+        let mut blocks = Vec::with_capacity(stored.len());
+        for s in stored {
+            match rollup::decode_block(&s.value, resolution_ms)? {
+                Some(block) => blocks.push(block),
+                None => return Ok(None),
+            }
+        }
+        blocks.sort_by_key(|b| b.min_time_ms);
+        if blocks
+            .windows(2)
+            .any(|w| w[0].max_time_ms >= w[1].min_time_ms)
+        {
+            return Ok(None);
+        }
+        let mut out: Vec<Bucket> = Vec::new();
+        for block in blocks {
+            for b in block.buckets {
+                if b.start_ms < start_ms || b.start_ms >= end_ms {
+                    continue;
+                }
+                match out.iter_mut().rev().find(|x| x.start_ms == b.start_ms) {
+                    Some(existing) => existing.merge(&b),
+                    None => out.push(b),
+                }
+            }
+        }
+        out.sort_by_key(|b| b.start_ms);
+        Ok(Some(out))
+    }
+
+    fn buckets_of(
+        &self,
+        c: &Captured,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<(Vec<Bucket>, Resolution), EngineError> {
+        let level = if step_ms % Level::Hour.resolution_ms() == 0 {
+            Level::Hour
+        } else if step_ms % Level::Minute.resolution_ms() == 0 {
+            Level::Minute
+        } else {
+            let points = self.points(c, start_ms, end_ms)?;
+            return Ok((bucketize(&points, step_ms), Resolution::Raw));
+        };
+        let res = level.resolution_ms();
+        let aligned = start_ms % res == 0 && end_ms % res == 0;
+        // The days that hold data: from the rollup records (one per segment, raw or expired)
+        // and from the head.
+        let mut days: BTreeMap<i64, Vec<Stored>> = BTreeMap::new();
+        for s in self.store.scan(
+            self.store.rollups(level),
+            c.id,
+            day_of(start_ms),
+            day_of(end_ms - 1),
+        )? {
+            days.entry(s.day).or_default().push(s);
+        }
+        for h in &c.head {
+            for &t in &h.times_ms {
+                days.entry(day_of(t)).or_default();
+            }
+        }
+        let mut fine: Vec<Bucket> = Vec::new();
+        let mut used_raw = false;
+        for (day, stored) in days {
+            let day_end = day.saturating_add(DAY_MS);
+            let (lo, hi) = (start_ms.max(day), end_ms.min(day_end));
+            let whole = lo == day && hi == day_end;
+            let from_rollups = if (whole || aligned) && !stored.is_empty() {
+                self.day_from_rollups(c, day, &stored, res, (lo, hi))?
+            } else {
+                None
+            };
+            match from_rollups {
+                Some(b) => fine.extend(b),
+                None => {
+                    used_raw = true;
+                    fine.extend(bucketize(&self.points(c, lo, hi)?, res));
+                }
+            }
+        }
+        let mut out: Vec<Bucket> = Vec::new();
+        for mut b in fine {
+            b.start_ms = bucket_start(b.start_ms, step_ms);
+            match out.last_mut() {
+                Some(last) if last.start_ms == b.start_ms => last.merge(&b),
+                _ => out.push(b),
+            }
+        }
+        let resolution = match (used_raw, level) {
+            (true, _) => Resolution::Raw,
+            (false, Level::Minute) => Resolution::Minute,
+            (false, Level::Hour) => Resolution::Hour,
+        };
+        Ok((out, resolution))
+    }
+}
+
+fn slice(p: &Points, start_ms: i64, end_ms: i64) -> Points {
+    let from = p.times_ms.partition_point(|&t| t < start_ms);
+    let to = p.times_ms.partition_point(|&t| t < end_ms).max(from);
+    Points {
+        times_ms: p.times_ms[from..to].to_vec(),
+        values: p.values[from..to].to_vec(),
+    }
+}
+
+fn overlaps(p: &Points, start_ms: i64, end_ms: i64) -> bool {
+    let from = p.times_ms.partition_point(|&t| t < start_ms);
+    from < p.times_ms.len() && p.times_ms[from] < end_ms
+}
+
+impl SeriesReader for Capture {
+    fn latest(&self, device: &str) -> Vec<LatestPoint> {
+        let mut out: Vec<LatestPoint> = self
+            .series
+            .get(device)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter_map(|(metric, c)| {
+                Some(LatestPoint {
+                    metric: metric.clone(),
+                    point: c.latest?,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.metric.cmp(&b.metric));
+        out
+    }
+
+    fn range(
+        &self,
+        device: &str,
+        metric: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<Points>, ReadError> {
+        let Some(c) = self.get(device, metric) else {
+            return Ok(None);
+        };
+        if end_ms <= start_ms {
+            return Ok(Some(Points::default()));
+        }
+        Ok(Some(self.points(c, start_ms, end_ms)?))
+    }
+
+    fn buckets(
+        &self,
+        device: &str,
+        metric: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Option<(Vec<Bucket>, Resolution)>, ReadError> {
+        let Some(c) = self.get(device, metric) else {
+            return Ok(None);
+        };
+        if end_ms <= start_ms {
+            return Ok(Some((Vec::new(), Resolution::Raw)));
+        }
+        Ok(Some(self.buckets_of(c, start_ms, end_ms, step_ms)?))
+    }
+}

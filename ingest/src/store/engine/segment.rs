@@ -1,0 +1,90 @@
+//! Segments: the compressed points of one series within one day, as written by one flush or
+//! compaction (layout in `FORMAT.md`).
+
+use super::codec::{self, CodecError, take_i64, take_u32};
+
+/// Layout version of a segment value.
+const VERSION: u8 = 1;
+
+/// What a segment holds, readable without decompressing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Number of points.
+    pub count: u32,
+    /// Earliest timestamp.
+    pub min_time_ms: i64,
+    /// Latest timestamp.
+    pub max_time_ms: i64,
+}
+
+/// Encodes sorted, unique points (at least one).
+pub fn encode(times: &[i64], values: &[f64]) -> Vec<u8> {
+    debug_assert_eq!(times.len(), values.len());
+    let mut out = Vec::with_capacity(64 + times.len());
+    out.push(VERSION);
+    out.extend_from_slice(&(times.len() as u32).to_le_bytes());
+    out.extend_from_slice(&times.first().copied().unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&times.last().copied().unwrap_or(0).to_le_bytes());
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    codec::encode_times(times, &mut out);
+    let times_len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&times_len.to_le_bytes());
+    codec::encode_values(values, &mut out);
+    out
+}
+
+/// Reads the header.
+pub fn header(buf: &[u8]) -> Result<(SegmentHeader, &[u8]), CodecError> {
+    let (&version, rest) = buf
+        .split_first()
+        .ok_or_else(|| CodecError("empty segment".into()))?;
+    if version != VERSION {
+        return Err(CodecError(format!("segment version {version}")));
+    }
+    let (count, rest) = take_u32(rest)?;
+    let (min_time_ms, rest) = take_i64(rest)?;
+    let (max_time_ms, rest) = take_i64(rest)?;
+    Ok((
+        SegmentHeader {
+            count,
+            min_time_ms,
+            max_time_ms,
+        },
+        rest,
+    ))
+}
+
+/// Decodes the points, appending to `times` and `values`.
+pub fn decode(
+    buf: &[u8],
+    times: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> Result<SegmentHeader, CodecError> {
+    let (h, rest) = header(buf)?;
+    let (times_len, rest) = take_u32(rest)?;
+    let (time_col, value_col) = rest
+        .split_at_checked(times_len as usize)
+        .ok_or_else(|| CodecError("truncated segment".into()))?;
+    codec::decode_times(time_col, h.count as usize, times)?;
+    codec::decode_values(value_col, h.count as usize, values)?;
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_round_trip() {
+        let times: Vec<i64> = (0..100).map(|i| 1000 + i * 10).collect();
+        let values: Vec<f64> = (0..100).map(|i| i as f64 * 0.5).collect();
+        let buf = encode(&times, &values);
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        let h = decode(&buf, &mut t, &mut v).unwrap();
+        assert_eq!((h.count, h.min_time_ms, h.max_time_ms), (100, 1000, 1990));
+        assert_eq!((t, v), (times, values));
+        assert!(decode(&buf[..buf.len() - 2], &mut Vec::new(), &mut Vec::new()).is_err());
+        assert!(header(&[9]).is_err());
+    }
+}
