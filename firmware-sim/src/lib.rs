@@ -5,10 +5,13 @@
 //! - [`fleet`]: the fleet configuration and [`Fleet::run`], which connects every device to a
 //!   broker, publishes births, telemetry, heartbeats and deaths, and tracks every acknowledgement.
 //! - [`report`]: what a run returns, the exact ground truth of which readings the broker acked.
+//! - [`dataset`]: deterministic reference datasets (line protocol or protobuf files) from the same
+//!   models, with planned outages and reboots.
 //! - [`Progress`]: live counters while a fleet runs.
 //!
 //! Device ids, topics and payloads follow the wire contract in [`citytel_proto`].
 
+pub mod dataset;
 mod device;
 pub mod fleet;
 mod kind;

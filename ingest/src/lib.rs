@@ -18,6 +18,7 @@
 //! - [`source`]: where messages come from.
 //! - [`pipeline`]: admission with a byte budget, then the group-commit writer.
 //! - [`decode`]: protobuf decoding and validation, with counted reject reasons.
+//! - [`import`]: bulk import of InfluxDB line protocol and dataset files, parsed in parallel.
 //! - [`store`]: the WAL and the state rebuilt from it (registry, series, dead letters).
 //! - [`availability`]: the pure device state machine, availability, outages, completeness.
 //! - [`query`]: device selection, step buckets and aggregation over any series backend.
@@ -31,6 +32,7 @@ pub mod availability;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod import;
 pub mod pipeline;
 pub mod query;
 pub mod service;

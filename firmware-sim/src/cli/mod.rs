@@ -1,5 +1,6 @@
 //! The `firmware-sim` command line: one module per subcommand.
 
+mod dataset;
 mod progress;
 mod run;
 mod signals;
@@ -23,6 +24,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Dataset(dataset::DatasetArgs),
 }
 
 impl Cli {
@@ -30,6 +32,8 @@ impl Cli {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Run(args) => args.run().await,
+            // CPU-bound and writing a large file: off the async runtime.
+            Command::Dataset(args) => tokio::task::spawn_blocking(move || args.run()).await?,
         }
     }
 }
