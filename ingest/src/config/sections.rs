@@ -81,6 +81,7 @@ impl StorageConfig {
                 retention_minute: self.retention_minute,
                 retention_hour: self.retention_hour,
                 compaction_delay: self.compaction_delay,
+                flush_level: crate::store::engine::codec::DEFAULT_LEVEL,
             },
         }
     }

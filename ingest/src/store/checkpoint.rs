@@ -4,9 +4,10 @@
 //! rolls the WAL to a fresh segment, then, under the state lock, freezes the engine's head and
 //! takes the [`Snapshot`](super::snapshot::Snapshot) naming that segment. [`finish`] can run on
 //! another thread without the lock: it writes the frozen head's segments, the new series, the
-//! snapshot and the new dead letters in one atomic batch with one fsync, releases the frozen
-//! head, and deletes the WAL segments the snapshot covers. A crash anywhere in between leaves
-//! either the old snapshot with its WAL, or the new one; replay deduplicates what both hold.
+//! new dead letters and, last, the snapshot, each as an fsynced table; then it releases the
+//! frozen head and deletes the WAL segments the snapshot covers. A crash anywhere in between
+//! leaves the old snapshot with the WAL after it: the replay writes the same data again, which
+//! deduplication and "the last write of a timestamp wins" make harmless.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -78,16 +79,18 @@ pub fn finish_ref(
         let state = db.read();
         (state.engine.store().clone(), state.engine.config().clone())
     };
-    let flushed = flush::flush(&store, &pending.frozen, &config, threads, |batch| {
-        batch.insert(
-            &store.meta,
-            snapshot::KEY.to_vec(),
-            pending.snapshot.clone(),
-        );
-        for (key, value) in &pending.dead_letters {
-            batch.insert(&store.dead_letters, key.clone(), value.clone());
-        }
-    })?;
+    let flushed = flush::flush(&store, &pending.frozen, &config, threads)?;
+    let letters = pending
+        .dead_letters
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    store.ingest_into(&store.dead_letters, letters)?;
+    // The snapshot goes last: it is what makes the checkpoint count.
+    store.ingest_into(
+        &store.meta,
+        vec![(snapshot::KEY.to_vec(), Some(pending.snapshot.clone()))],
+    )?;
     {
         let mut state = db.write();
         state.engine.release_frozen(pending.frozen.series_count);

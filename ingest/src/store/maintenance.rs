@@ -87,7 +87,7 @@ fn compact_finished_days(db: &Database) {
     if days.is_empty() {
         return;
     }
-    match compact::compact(&store, &config, &days) {
+    match compact::compact(&store, &config, &days, 1, false) {
         Ok(stats) => tracing::debug!(?stats, "compacted"),
         Err(e) => {
             tracing::error!(error = %e, "compaction failed; will retry");

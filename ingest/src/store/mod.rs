@@ -6,6 +6,7 @@
 //! - [`State`]: what applying entries builds: the device [`registry`], reading [`dedup`]lication,
 //!   the time-series [`engine`] and the [`deadletter`] store.
 //! - [`Database`]: the shared, lock-protected state that the writer applies to and queries read.
+//! - [`bulk`]: loading imported files straight into the engine.
 //! - [`checkpoint`]: freezing the state, writing it to the engine's store with a [`snapshot`], and
 //!   deleting the WAL it covers.
 //! - [`series`]: the read and write traits every series backend implements; [`head`] is the
@@ -14,6 +15,7 @@
 //! Applying is deterministic, so a restart (snapshot, then the WAL after it) rebuilds exactly the
 //! state that was acknowledged before a restart or crash.
 
+pub mod bulk;
 pub mod checkpoint;
 pub mod deadletter;
 pub mod dedup;

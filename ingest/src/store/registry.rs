@@ -88,6 +88,11 @@ impl Registry {
         self.devices.get(device_id)
     }
 
+    /// The record of `device_id`, for updates.
+    pub fn get_mut(&mut self, device_id: &str) -> Option<&mut DeviceRecord> {
+        self.devices.get_mut(device_id)
+    }
+
     /// Number of known devices.
     pub fn len(&self) -> usize {
         self.devices.len()

@@ -1,12 +1,16 @@
 //! Compaction: merging the segments of a series-day into one. Fewer, larger segments compress
 //! better (a whole day of one series in one pco chunk) and are faster to read. The merge keeps
 //! the last write of every timestamp; the merged segment takes the highest sequence number of
-//! the ones it replaces, so later flushes still sort after it.
+//! the ones it replaces, so later flushes still sort after it. The merged records and the
+//! deletions of the old ones are ingested as one table. Should the process die between tables,
+//! a day may keep rollups of segments merged away; they cover exactly the merged points, so reads
+//! stay correct.
 
-use super::flush::{encode_segment, put};
+use super::flush::encode_segment;
+use super::keys::Record;
 use super::merge::merge;
 use super::store::ChunkStore;
-use super::{EngineConfig, EngineError, keys, segment};
+use super::{EngineConfig, EngineError, codec, keys, segment};
 use crate::store::series::Points;
 
 /// What a compaction did.
@@ -18,18 +22,52 @@ pub struct CompactStats {
     pub segments_in: u64,
 }
 
-/// Merges the segments of each given (series, day) that has more than one.
+/// Merges the segments of each given (series, day) that has more than one, on up to `threads`
+/// threads. With `rewrite_single`, days with a single segment are re-encoded too (after an
+/// import wrote them at a fast compression level).
 pub fn compact(
     store: &ChunkStore,
     config: &EngineConfig,
     days: &[(u32, i64)],
+    threads: usize,
+    rewrite_single: bool,
+) -> Result<CompactStats, EngineError> {
+    let per = days.len().div_ceil(threads.clamp(1, 16)).max(1);
+    let parts: Vec<Result<CompactStats, EngineError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = days
+            .chunks(per)
+            .map(|part| scope.spawn(move || compact_part(store, config, part, rewrite_single)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(EngineError::Snapshot("compaction thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut stats = CompactStats::default();
+    for part in parts {
+        let p = part?;
+        stats.merged_days += p.merged_days;
+        stats.segments_in += p.segments_in;
+    }
+    store.persist()?;
+    Ok(stats)
+}
+
+fn compact_part(
+    store: &ChunkStore,
+    config: &EngineConfig,
+    days: &[(u32, i64)],
+    rewrite_single: bool,
 ) -> Result<CompactStats, EngineError> {
     let mut stats = CompactStats::default();
-    let mut batch = store.batch();
-    let mut pending = 0usize;
+    let mut writes = Vec::new();
     for &(series, day) in days {
-        let stored = store.scan(&store.raw, series, day, day)?;
-        if stored.len() < 2 {
+        let stored = store.scan(series, day, day, Record::Raw)?;
+        if stored.is_empty() || (stored.len() < 2 && !rewrite_single) {
             continue;
         }
         let mut runs = Vec::with_capacity(stored.len());
@@ -41,24 +79,26 @@ pub fn compact(
         let merged = merge(runs);
         let keep = stored.iter().map(|s| s.seq).max().unwrap_or(0);
         for s in stored.iter().filter(|s| s.seq != keep) {
-            let key = keys::segment(series, day, s.seq).to_vec();
-            batch.remove(&store.raw, key.clone());
-            batch.remove(&store.r1h, key.clone());
-            batch.remove(&store.r1m, key);
+            for record in [Record::Raw, Record::Hour, Record::Minute] {
+                writes.push((keys::key(series, day, s.seq, record), None));
+            }
         }
         if !merged.times_ms.is_empty() {
-            let e = encode_segment(series, day, keep, &merged.times_ms, &merged.values, config);
-            put(store, &mut batch, e);
+            encode_segment(
+                (series, day, keep),
+                &merged.times_ms,
+                &merged.values,
+                config,
+                codec::DEFAULT_LEVEL,
+            )
+            .into_writes(&mut writes);
         }
         stats.merged_days += 1;
         stats.segments_in += stored.len() as u64;
-        pending += stored.len();
-        if pending >= 4096 {
-            std::mem::replace(&mut batch, store.batch()).commit()?;
-            pending = 0;
+        if writes.len() >= 64 * 1024 {
+            store.ingest(std::mem::take(&mut writes))?;
         }
     }
-    batch.commit()?;
-    store.persist()?;
+    store.ingest(writes)?;
     Ok(stats)
 }

@@ -1,13 +1,11 @@
-//! Writing a frozen head to the store: one segment per series and day, with its rollups, in one
-//! atomic batch that also carries the new series and whatever the caller adds (the snapshot),
-//! then one fsync.
+//! Writing a frozen head to the store: one segment per series and day, with its rollups, as one
+//! ingested table, then the new series.
 
 use std::sync::Arc;
 
-use fjall::OwnedWriteBatch;
-
+use super::keys::Record;
 use super::memhead::Column;
-use super::store::{ChunkStore, Level};
+use super::store::{ChunkStore, Level, Write};
 use super::{EngineConfig, EngineError, FrozenHead, catalog, keys, rollup, segment};
 
 /// What a flush wrote.
@@ -25,8 +23,8 @@ pub struct FlushStats {
 
 /// The encoded records of one segment.
 pub struct Encoded {
-    /// Segment key.
-    pub key: [u8; keys::KEY_LEN],
+    /// Series, day and sequence of the segment.
+    pub at: (u32, i64, u32),
     /// Raw segment.
     pub raw: Vec<u8>,
     /// 1-hour rollup.
@@ -37,20 +35,20 @@ pub struct Encoded {
     pub points: u64,
 }
 
-/// Encodes sorted points of series `id` on `day` as segment `seq`.
+/// Encodes sorted points of series `id` on `day` as segment `seq`, the raw values at pco
+/// compression `level`.
 pub fn encode_segment(
-    id: u32,
-    day: i64,
-    seq: u32,
+    (id, day, seq): (u32, i64, u32),
     times: &[i64],
     values: &[f64],
     config: &EngineConfig,
+    level: usize,
 ) -> Encoded {
     let span = (
         times.first().copied().unwrap_or(day),
         times.last().copied().unwrap_or(day),
     );
-    let raw = segment::encode(times, values);
+    let raw = segment::encode(times, values, level);
     let mut hour = Vec::new();
     let hours = rollup::summarize(times, values, Level::Hour.resolution_ms());
     rollup::encode(&hours, Level::Hour.resolution_ms(), span, &mut hour);
@@ -65,7 +63,7 @@ pub fn encode_segment(
         rollup::NOT_MATERIALIZED.to_vec()
     };
     Encoded {
-        key: keys::segment(id, day, seq),
+        at: (id, day, seq),
         raw,
         hour,
         minute,
@@ -73,13 +71,19 @@ pub fn encode_segment(
     }
 }
 
-/// Adds an encoded segment to a batch.
-pub fn put(store: &ChunkStore, batch: &mut OwnedWriteBatch, e: Encoded) -> u64 {
-    let bytes = (e.raw.len() + e.hour.len() + e.minute.len()) as u64;
-    batch.insert(&store.raw, e.key.to_vec(), e.raw);
-    batch.insert(&store.r1h, e.key.to_vec(), e.hour);
-    batch.insert(&store.r1m, e.key.to_vec(), e.minute);
-    bytes
+impl Encoded {
+    /// The segment's three records as writes; returns their size in bytes too.
+    pub fn into_writes(self, out: &mut Vec<Write>) -> u64 {
+        let bytes = (self.raw.len() + self.hour.len() + self.minute.len()) as u64;
+        let (series, day, seq) = self.at;
+        out.push((keys::key(series, day, seq, Record::Raw), Some(self.raw)));
+        out.push((keys::key(series, day, seq, Record::Hour), Some(self.hour)));
+        out.push((
+            keys::key(series, day, seq, Record::Minute),
+            Some(self.minute),
+        ));
+        bytes
+    }
 }
 
 fn encode_column(
@@ -95,26 +99,26 @@ fn encode_column(
         let to = from + column.times[from..].partition_point(|&t| t < day + keys::DAY_MS);
         let seq = store.next_seq(id, day)?;
         out.push(encode_segment(
-            id,
-            day,
-            seq,
+            (id, day, seq),
             &column.times[from..to],
             &column.values[from..to],
             config,
+            config.flush_level,
         ));
         from = to;
     }
     Ok(out)
 }
 
-/// Writes `frozen` and persists. `extra` adds the caller's records (the state snapshot) to the
-/// same atomic batch.
+/// Writes `frozen`: its segments as one ingested table, then the new series as another. The
+/// caller writes its snapshot last: if the process dies before, the segments exist without the
+/// snapshot that covers them, the WAL replay writes the same points again, and reads resolve the
+/// copies (same timestamps, same values); the replay also assigns the new series the same ids.
 pub fn flush(
     store: &Arc<ChunkStore>,
     frozen: &FrozenHead,
     config: &EngineConfig,
     threads: usize,
-    extra: impl FnOnce(&mut OwnedWriteBatch),
 ) -> Result<FlushStats, EngineError> {
     let columns: Vec<(u32, &Column)> = frozen.head.columns().collect();
     let threads = threads.clamp(1, 16);
@@ -140,29 +144,30 @@ pub fn flush(
             })
             .collect()
     });
-    let mut batch = store.batch();
     let mut stats = FlushStats::default();
+    let mut writes = Vec::new();
     for part in encoded {
         for e in part? {
-            if let Some((series, day, seq)) = keys::parse(&e.key)
-                && seq > 0
-            {
+            let (series, day, seq) = e.at;
+            if seq > 0 {
                 stats.multi_segment_days.push((series, day));
             }
             stats.segments += 1;
             stats.points += e.points;
-            stats.bytes += put(store, &mut batch, e);
+            stats.bytes += e.into_writes(&mut writes);
         }
     }
-    for (id, device, metric) in &frozen.new_series {
-        batch.insert(
-            &store.series,
-            id.to_be_bytes().to_vec(),
-            catalog::encode_name(device, metric),
-        );
-    }
-    extra(&mut batch);
-    batch.commit()?;
-    store.persist()?;
+    store.ingest(writes)?;
+    let series = frozen
+        .new_series
+        .iter()
+        .map(|(id, device, metric)| {
+            (
+                id.to_be_bytes().to_vec(),
+                Some(catalog::encode_name(device, metric)),
+            )
+        })
+        .collect();
+    store.ingest_into(&store.series, series)?;
     Ok(stats)
 }

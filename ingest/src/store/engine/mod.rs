@@ -69,6 +69,9 @@ pub struct EngineConfig {
     pub retention_hour: Option<Duration>,
     /// How long after a day ends its segments are merged into one.
     pub compaction_delay: Duration,
+    /// pco compression level of segments written by a flush (compaction always uses the
+    /// default level).
+    pub flush_level: usize,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +84,7 @@ impl Default for EngineConfig {
             retention_minute: Some(Duration::from_secs(365 * 86_400)),
             retention_hour: None,
             compaction_delay: Duration::from_secs(3_600),
+            flush_level: codec::DEFAULT_LEVEL,
         }
     }
 }

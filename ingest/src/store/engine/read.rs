@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::keys::{DAY_MS, day_of};
+use super::keys::{DAY_MS, Record, day_of};
 use super::merge::merge;
 use super::store::{ChunkStore, Level, Stored};
 use super::{Engine, EngineError, rollup, segment};
@@ -99,7 +99,7 @@ impl Capture {
     ) -> Result<Vec<Points>, EngineError> {
         let stored = self
             .store
-            .scan(&self.store.raw, id, day_of(start_ms), day_of(end_ms - 1))?;
+            .scan(id, day_of(start_ms), day_of(end_ms - 1), Record::Raw)?;
         let mut runs = Vec::with_capacity(stored.len());
         let (mut times, mut values) = (Vec::new(), Vec::new());
         for s in stored {
@@ -187,12 +187,10 @@ impl Capture {
         // The days that hold data: from the rollup records (one per segment, raw or expired)
         // and from the head.
         let mut days: BTreeMap<i64, Vec<Stored>> = BTreeMap::new();
-        for s in self.store.scan(
-            self.store.rollups(level),
-            c.id,
-            day_of(start_ms),
-            day_of(end_ms - 1),
-        )? {
+        for s in self
+            .store
+            .scan(c.id, day_of(start_ms), day_of(end_ms - 1), level.record())?
+        {
             days.entry(s.day).or_default().push(s);
         }
         for h in &c.head {

@@ -2,8 +2,9 @@
 //! 1-minute rollups are materialized where they were not, so minute-level history outlives the
 //! raw points.
 
-use super::store::{ChunkStore, Level};
-use super::{EngineConfig, EngineError, keys, rollup, segment};
+use super::keys::{self, Record};
+use super::store::{ChunkStore, Level, Write};
+use super::{EngineConfig, EngineError, rollup, segment};
 
 /// What a retention pass deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,57 +33,61 @@ pub fn enforce(
     series_count: u32,
 ) -> Result<RetentionStats, EngineError> {
     let mut stats = RetentionStats::default();
-    let mut batch = store.batch();
-    let expired = |ks: &fjall::Keyspace, series: u32, cut: i64| {
-        ks.range(keys::segment(series, i64::MIN, 0)..=keys::segment(series, cut, u32::MAX))
+    let raw_cut = cutoff_day(now_ms, config.retention_raw);
+    let minute_cut = cutoff_day(now_ms, config.retention_minute);
+    let hour_cut = cutoff_day(now_ms, config.retention_hour);
+    let Some(oldest_cut) = [raw_cut, minute_cut, hour_cut].into_iter().flatten().max() else {
+        return Ok(stats);
     };
-    if let Some(cut) = cutoff_day(now_ms, config.retention_raw) {
-        for item in (0..series_count).flat_map(|s| expired(&store.raw, s, cut)) {
+    let mut writes: Vec<Write> = Vec::new();
+    for series in 0..series_count {
+        let lo = keys::key(series, i64::MIN, 0, Record::Raw);
+        let hi = keys::key(series, oldest_cut, u32::MAX, Record::Minute);
+        let mut raw_pending: Option<(i64, u32, fjall::Slice)> = None;
+        for item in store.chunks.range(lo..=hi) {
             let (key, value) = item.into_inner()?;
-            let Some((_, day, _)) = keys::parse(&key) else {
+            let Some((_, day, seq, record)) = keys::parse(&key) else {
                 continue;
             };
-            if day > cut {
-                continue;
+            let expired = |cut: Option<i64>| cut.is_some_and(|c| day <= c);
+            match record {
+                Record::Raw if expired(raw_cut) => {
+                    writes.push((keys::key(series, day, seq, Record::Raw), None));
+                    stats.raw_deleted += 1;
+                    raw_pending = Some((day, seq, value));
+                }
+                Record::Hour if expired(hour_cut) => {
+                    writes.push((keys::key(series, day, seq, Record::Hour), None));
+                    stats.hour_deleted += 1;
+                }
+                Record::Minute if expired(minute_cut) => {
+                    writes.push((keys::key(series, day, seq, Record::Minute), None));
+                    stats.minute_deleted += 1;
+                }
+                Record::Minute if &*value == rollup::NOT_MATERIALIZED => {
+                    // The raw record of this segment comes just before its minute record.
+                    if let Some((d, s, raw)) = raw_pending.take()
+                        && (d, s) == (day, seq)
+                    {
+                        let (mut t, mut v) = (Vec::new(), Vec::new());
+                        let h = segment::decode(&raw, &mut t, &mut v)?;
+                        let res = Level::Minute.resolution_ms();
+                        let mut m = Vec::new();
+                        rollup::encode(
+                            &rollup::summarize(&t, &v, res),
+                            res,
+                            (h.min_time_ms, h.max_time_ms),
+                            &mut m,
+                        );
+                        writes.push((keys::key(series, day, seq, Record::Minute), Some(m)));
+                        stats.minute_materialized += 1;
+                    }
+                }
+                _ => {}
             }
-            let marker = store.r1m.get(&key)?;
-            if marker.as_deref() == Some(rollup::NOT_MATERIALIZED) || marker.is_none() {
-                let (mut t, mut v) = (Vec::new(), Vec::new());
-                let h = segment::decode(&value, &mut t, &mut v)?;
-                let res = Level::Minute.resolution_ms();
-                let mut m = Vec::new();
-                rollup::encode(
-                    &rollup::summarize(&t, &v, res),
-                    res,
-                    (h.min_time_ms, h.max_time_ms),
-                    &mut m,
-                );
-                batch.insert(&store.r1m, key.to_vec(), m);
-                stats.minute_materialized += 1;
-            }
-            batch.remove(&store.raw, key.to_vec());
-            stats.raw_deleted += 1;
         }
     }
-    for (level, keep, count) in [
-        (
-            Level::Minute,
-            config.retention_minute,
-            &mut stats.minute_deleted,
-        ),
-        (Level::Hour, config.retention_hour, &mut stats.hour_deleted),
-    ] {
-        let Some(cut) = cutoff_day(now_ms, keep) else {
-            continue;
-        };
-        let ks = store.rollups(level);
-        for item in (0..series_count).flat_map(|s| expired(ks, s, cut)) {
-            let key = item.key()?;
-            batch.remove(ks, key.to_vec());
-            *count += 1;
-        }
-    }
-    batch.commit()?;
+    store.ingest(writes)?;
     store.persist()?;
     Ok(stats)
 }

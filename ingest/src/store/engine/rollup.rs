@@ -1,18 +1,21 @@
 //! Rollups: per-bucket summaries (count, sum, min, max, last) of one series at a fixed resolution,
 //! stored as compressed columns next to the raw segments they summarize.
 
-use pco::ChunkConfig;
-use pco::standalone::{simple_compress, simple_decompress};
-
 use super::codec::{self, CodecError, take_i64, take_u32};
 use crate::store::series::{Bucket, Point, bucket_start};
 
 /// Layout version of an encoded rollup.
 const VERSION: u8 = 1;
+/// The summary columns as floats.
+const VALUES_FLOAT: u8 = 0;
+/// The summary columns as decimal integers: sums, then min, max and last as offsets.
+const VALUES_DECIMAL: u8 = 1;
 /// A one-byte value standing for "no rollup was materialized for this segment: read raw".
 pub const NOT_MATERIALIZED: &[u8] = &[0];
 
-/// Summarizes sorted points into buckets of `resolution_ms`.
+/// Summarizes sorted points into buckets of `resolution_ms`. When every value is a decimal of a
+/// fixed scale (sensor data), sums are computed exactly as integers: they are then exact decimals
+/// too, and compress like the values.
 pub fn summarize(times: &[i64], values: &[f64], resolution_ms: i64) -> Vec<Bucket> {
     let mut out: Vec<Bucket> = Vec::new();
     let mut bucket_end = i64::MIN;
@@ -27,6 +30,19 @@ pub fn summarize(times: &[i64], values: &[f64], resolution_ms: i64) -> Vec<Bucke
         let start = bucket_start(time_ms, resolution_ms);
         bucket_end = start.saturating_add(resolution_ms);
         out.push(Bucket::of(start, p));
+    }
+    if let Some(scale) = codec::decimal_scale(values) {
+        let p = 10f64.powi(scale as i32);
+        let mut i = 0;
+        for b in &mut out {
+            let n = b.count as usize;
+            let sum: i64 = values[i..i + n]
+                .iter()
+                .map(|&v| (v * p).round() as i64)
+                .sum();
+            i += n;
+            b.sum = sum as f64 / p;
+        }
     }
     out
 }
@@ -59,20 +75,53 @@ pub fn encode(
         return;
     }
     let starts: Vec<i64> = buckets.iter().map(|b| b.start_ms / resolution_ms).collect();
-    let counts: Vec<u64> = buckets.iter().map(|b| b.count).collect();
-    section(out, |o| {
-        o.extend_from_slice(&simple_compress(&starts, &ChunkConfig::default()).unwrap_or_default())
-    });
-    section(out, |o| {
-        o.extend_from_slice(&simple_compress(&counts, &ChunkConfig::default()).unwrap_or_default())
-    });
-    for column in [
+    let counts: Vec<i64> = buckets
+        .iter()
+        .map(|b| i64::try_from(b.count).unwrap_or(i64::MAX))
+        .collect();
+    section(out, |o| codec::encode_ints(&starts, o));
+    section(out, |o| codec::encode_ints(&counts, o));
+    let columns = [
         buckets.iter().map(|b| b.sum).collect::<Vec<_>>(),
         buckets.iter().map(|b| b.min).collect(),
         buckets.iter().map(|b| b.max).collect(),
         buckets.iter().map(|b| b.last).collect(),
-    ] {
-        section(out, |o| codec::encode_values(&column, o));
+    ];
+    let all: Vec<f64> = columns.concat();
+    match codec::decimal_scale(&all) {
+        Some(scale) => {
+            // Integers at a common decimal scale: the sums as a series, and min, max and last
+            // as small offsets around the bucket's mean, which they sit close to.
+            out.push(VALUES_DECIMAL);
+            out.push(scale as u8);
+            let p = 10f64.powi(scale as i32);
+            let k = |v: f64| (v * p).round() as i64;
+            let sums: Vec<i64> = columns[0].iter().map(|&v| k(v)).collect();
+            let means: Vec<i64> = sums
+                .iter()
+                .zip(&counts)
+                .map(|(&s, &c)| s.div_euclid(c.max(1)))
+                .collect();
+            let offsets = |col: &[f64], base: &dyn Fn(usize) -> i64| -> Vec<i64> {
+                col.iter()
+                    .enumerate()
+                    .map(|(i, &v)| k(v) - base(i))
+                    .collect()
+            };
+            let below = offsets(&columns[1], &|i| means[i]);
+            let above = offsets(&columns[2], &|i| means[i]);
+            let last = offsets(&columns[3], &|i| k(columns[1][i]));
+            section(out, |o| codec::encode_ints(&sums, o));
+            for column in [below, above, last] {
+                section(out, |o| codec::encode_plain_ints(&column, o));
+            }
+        }
+        None => {
+            out.push(VALUES_FLOAT);
+            for column in columns {
+                section(out, |o| codec::encode_values(&column, o));
+            }
+        }
     }
 }
 
@@ -118,26 +167,62 @@ pub fn decode(buf: &[u8], resolution_ms: i64) -> Result<RollupBlock, CodecError>
     if n == 0 {
         return Ok(block(Vec::new()));
     }
-    let err = |e: pco::errors::PcoError| CodecError(format!("rollup: {e}"));
     let (starts, rest) = take_section(rest)?;
-    let starts: Vec<i64> = simple_decompress(starts).map_err(err)?;
-    let (counts, mut rest) = take_section(rest)?;
-    let counts: Vec<u64> = simple_decompress(counts).map_err(err)?;
-    let mut columns: [Vec<f64>; 4] = Default::default();
-    for column in &mut columns {
-        let (data, r) = take_section(rest)?;
-        codec::decode_values(data, n, column)?;
-        rest = r;
-    }
+    let starts = codec::decode_ints(starts, n)?;
+    let (counts, rest) = take_section(rest)?;
+    let counts = codec::decode_ints(counts, n)?;
+    let (&form, mut rest) = rest
+        .split_first()
+        .ok_or_else(|| CodecError("rollup without values".into()))?;
+    let (sums, mins, maxs, lasts) = match form {
+        VALUES_DECIMAL => {
+            let (&scale, r) = rest
+                .split_first()
+                .ok_or_else(|| CodecError("rollup without scale".into()))?;
+            rest = r;
+            if scale > 18 {
+                return Err(CodecError(format!("rollup scale {scale}")));
+            }
+            let p = 10f64.powi(i32::from(scale));
+            let mut columns: [Vec<i64>; 4] = Default::default();
+            for column in &mut columns {
+                let (data, r) = take_section(rest)?;
+                *column = codec::decode_ints(data, n)?;
+                rest = r;
+            }
+            let [sums, below, above, last] = columns;
+            let f = |k: i64| k as f64 / p;
+            let mut out = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for i in 0..n {
+                let mean = sums[i].div_euclid(counts[i].max(1));
+                let min = mean.wrapping_add(below[i]);
+                out.0.push(f(sums[i]));
+                out.1.push(f(min));
+                out.2.push(f(mean.wrapping_add(above[i])));
+                out.3.push(f(min.wrapping_add(last[i])));
+            }
+            out
+        }
+        VALUES_FLOAT => {
+            let mut columns: [Vec<f64>; 4] = Default::default();
+            for column in &mut columns {
+                let (data, r) = take_section(rest)?;
+                codec::decode_values(data, n, column)?;
+                rest = r;
+            }
+            let [a, b, c, d] = columns;
+            (a, b, c, d)
+        }
+        other => return Err(CodecError(format!("rollup value form {other}"))),
+    };
     if starts.len() != n || counts.len() != n {
         return Err(CodecError("rollup columns differ in length".into()));
     }
-    let [sums, mins, maxs, lasts] = columns;
     Ok(block(
         (0..n)
             .map(|i| Bucket {
                 start_ms: starts[i].saturating_mul(resolution_ms),
-                count: counts[i],
+                count: u64::try_from(counts[i]).unwrap_or(0),
                 sum: sums[i],
                 min: mins[i],
                 max: maxs[i],
@@ -169,6 +254,34 @@ mod tests {
                 (a.start_ms, a.count, a.sum, a.min, a.max, a.last),
                 (b.start_ms, b.count, b.sum, b.min, b.max, b.last)
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_rollup_round_trips(
+            points in proptest::collection::vec((0i64..20_000_000, -100_000i64..100_000), 1..400),
+            decimal in proptest::bool::ANY,
+        ) {
+            let mut points = points;
+            points.sort_unstable_by_key(|p| p.0);
+            points.dedup_by_key(|p| p.0);
+            let times: Vec<i64> = points.iter().map(|p| p.0).collect();
+            let values: Vec<f64> = points
+                .iter()
+                .map(|p| if decimal { p.1 as f64 / 100.0 } else { p.1 as f64 / 3.0 })
+                .collect();
+            let buckets = summarize(&times, &values, 60_000);
+            let mut buf = Vec::new();
+            encode(&buckets, 60_000, (times[0], times[times.len() - 1]), &mut buf);
+            let back = decode(&buf, 60_000).unwrap().buckets;
+            proptest::prop_assert_eq!(back.len(), buckets.len());
+            for (a, b) in back.iter().zip(&buckets) {
+                proptest::prop_assert_eq!(
+                    (a.start_ms, a.count, a.sum.to_bits(), a.min.to_bits(), a.max.to_bits(), a.last.to_bits()),
+                    (b.start_ms, b.count, b.sum.to_bits(), b.min.to_bits(), b.max.to_bits(), b.last.to_bits())
+                );
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Segments: the compressed points of one series within one day, as written by one flush or
 //! compaction (layout in `FORMAT.md`).
 
-use super::codec::{self, CodecError, take_i64, take_u32};
+use super::codec::{self, CodecError};
 
 /// Layout version of a segment value.
 const VERSION: u8 = 1;
@@ -17,20 +17,21 @@ pub struct SegmentHeader {
     pub max_time_ms: i64,
 }
 
-/// Encodes sorted, unique points (at least one).
-pub fn encode(times: &[i64], values: &[f64]) -> Vec<u8> {
+/// Encodes sorted, unique points (at least one), values at pco compression `level`.
+pub fn encode(times: &[i64], values: &[f64], level: usize) -> Vec<u8> {
     debug_assert_eq!(times.len(), values.len());
-    let mut out = Vec::with_capacity(64 + times.len());
+    let min = times.first().copied().unwrap_or(0);
+    let max = times.last().copied().unwrap_or(0);
+    let mut time_col = Vec::new();
+    codec::encode_times(times, &mut time_col);
+    let mut out = Vec::with_capacity(32 + time_col.len() + times.len());
     out.push(VERSION);
-    out.extend_from_slice(&(times.len() as u32).to_le_bytes());
-    out.extend_from_slice(&times.first().copied().unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(&times.last().copied().unwrap_or(0).to_le_bytes());
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    codec::encode_times(times, &mut out);
-    let times_len = (out.len() - at - 4) as u32;
-    out[at..at + 4].copy_from_slice(&times_len.to_le_bytes());
-    codec::encode_values(values, &mut out);
+    codec::put_uvarint(times.len() as u64, &mut out);
+    codec::put_zigzag(min, &mut out);
+    codec::put_uvarint(max.wrapping_sub(min) as u64, &mut out);
+    codec::put_uvarint(time_col.len() as u64, &mut out);
+    out.extend_from_slice(&time_col);
+    codec::encode_values_at(values, level, &mut out);
     out
 }
 
@@ -42,14 +43,14 @@ pub fn header(buf: &[u8]) -> Result<(SegmentHeader, &[u8]), CodecError> {
     if version != VERSION {
         return Err(CodecError(format!("segment version {version}")));
     }
-    let (count, rest) = take_u32(rest)?;
-    let (min_time_ms, rest) = take_i64(rest)?;
-    let (max_time_ms, rest) = take_i64(rest)?;
+    let (count, rest) = codec::take_uvarint(rest)?;
+    let (min_time_ms, rest) = codec::take_zigzag(rest)?;
+    let (span, rest) = codec::take_uvarint(rest)?;
     Ok((
         SegmentHeader {
-            count,
+            count: u32::try_from(count).map_err(|_| CodecError("segment count".into()))?,
             min_time_ms,
-            max_time_ms,
+            max_time_ms: min_time_ms.wrapping_add(span as i64),
         },
         rest,
     ))
@@ -62,7 +63,7 @@ pub fn decode(
     values: &mut Vec<f64>,
 ) -> Result<SegmentHeader, CodecError> {
     let (h, rest) = header(buf)?;
-    let (times_len, rest) = take_u32(rest)?;
+    let (times_len, rest) = codec::take_uvarint(rest)?;
     let (time_col, value_col) = rest
         .split_at_checked(times_len as usize)
         .ok_or_else(|| CodecError("truncated segment".into()))?;
@@ -79,7 +80,7 @@ mod tests {
     fn segments_round_trip() {
         let times: Vec<i64> = (0..100).map(|i| 1000 + i * 10).collect();
         let values: Vec<f64> = (0..100).map(|i| i as f64 * 0.5).collect();
-        let buf = encode(&times, &values);
+        let buf = encode(&times, &values, codec::DEFAULT_LEVEL);
         let (mut t, mut v) = (Vec::new(), Vec::new());
         let h = decode(&buf, &mut t, &mut v).unwrap();
         assert_eq!((h.count, h.min_time_ms, h.max_time_ms), (100, 1000, 1990));

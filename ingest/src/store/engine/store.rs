@@ -1,14 +1,16 @@
-//! The persistent side of the engine: an embedded fjall database (an LSM tree in pure Rust) with
-//! one keyspace per kind of record.
+//! The persistent side of the engine: an embedded fjall database (an LSM tree in pure Rust).
 //!
 //! | keyspace | key | value |
 //! | --- | --- | --- |
-//! | `raw` | series, day, seq | a [`super::segment`] |
-//! | `r1h` | series, day, seq | the 1-hour [`super::rollup`] of that segment |
-//! | `r1m` | series, day, seq | its 1-minute rollup, where one was materialized |
+//! | `chunks` | series, day, seq, record (see [`keys`]) | a [`super::segment`], or its 1-hour or 1-minute [`super::rollup`] |
 //! | `series` | series id (u32 BE) | `device \0 metric` |
 //! | `meta` | a name | the snapshot of the in-memory state and the checkpoint |
-//! | `dead_letters` | receive time, sequence | a dead letter |
+//! | `dead_letters` | sequence (u64 BE) | a dead letter |
+//!
+//! Segments and their rollups are written as bulk ingestions: sorted runs that become table
+//! files directly, without passing through fjall's journal (they are already durable in
+//! citytel's WAL, or re-runnable in an import), so every segment and its rollups land in one table
+//! at once.
 
 use std::path::Path;
 
@@ -16,9 +18,9 @@ use fjall::config::CompressionPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Slice};
 
 use super::EngineError;
-use super::keys;
+use super::keys::{self, Record};
 
-/// Which rollup keyspace.
+/// Which rollup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     /// One-minute buckets.
@@ -35,9 +37,17 @@ impl Level {
             Level::Hour => 3_600_000,
         }
     }
+
+    /// The record holding this rollup.
+    pub fn record(self) -> Record {
+        match self {
+            Level::Minute => Record::Minute,
+            Level::Hour => Record::Hour,
+        }
+    }
 }
 
-/// One stored record of a series-day: its key parts and value.
+/// One stored record of a series-day.
 #[derive(Debug, Clone)]
 pub struct Stored {
     /// Day start.
@@ -48,15 +58,14 @@ pub struct Stored {
     pub value: Slice,
 }
 
+/// A record to ingest: its key and value, or `None` to delete it.
+pub type Write = ([u8; keys::KEY_LEN], Option<Vec<u8>>);
+
 /// The fjall database and its keyspaces.
 pub struct ChunkStore {
     db: Database,
-    /// Raw segments.
-    pub raw: Keyspace,
-    /// One-hour rollups.
-    pub r1h: Keyspace,
-    /// One-minute rollups.
-    pub r1m: Keyspace,
+    /// Segments and rollups.
+    pub chunks: Keyspace,
     /// Series catalog.
     pub series: Keyspace,
     /// Snapshot and checkpoint.
@@ -76,20 +85,18 @@ impl ChunkStore {
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<ChunkStore, EngineError> {
         let db = Database::builder(dir)
             .cache_size(cache_bytes)
-            // Durability is ours to decide: flushes persist explicitly.
+            // Durability is decided by citytel: checkpoints persist explicitly.
             .manual_journal_persist(true)
             .open()?;
         // Segment and rollup values are already compressed by pco.
-        let compressed = || {
+        let chunks = || {
             KeyspaceCreateOptions::default()
                 .data_block_compression_policy(CompressionPolicy::disabled())
                 .manual_journal_persist(true)
         };
         let plain = || KeyspaceCreateOptions::default().manual_journal_persist(true);
         Ok(ChunkStore {
-            raw: db.keyspace("raw", compressed)?,
-            r1h: db.keyspace("r1h", compressed)?,
-            r1m: db.keyspace("r1m", compressed)?,
+            chunks: db.keyspace("chunks", chunks)?,
             series: db.keyspace("series", plain)?,
             meta: db.keyspace("meta", plain)?,
             dead_letters: db.keyspace("dead_letters", plain)?,
@@ -97,39 +104,67 @@ impl ChunkStore {
         })
     }
 
-    /// The rollup keyspace of `level`.
-    pub fn rollups(&self, level: Level) -> &Keyspace {
-        match level {
-            Level::Minute => &self.r1m,
-            Level::Hour => &self.r1h,
-        }
-    }
-
-    /// A new atomic batch.
-    pub fn batch(&self) -> fjall::OwnedWriteBatch {
-        self.db.batch()
-    }
-
-    /// Makes every committed batch durable (fsync).
+    /// Makes everything written durable (fsync). Ingested tables are fsynced as they are
+    /// written; this covers fjall's journal.
     pub fn persist(&self) -> Result<(), EngineError> {
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }
 
-    /// Records of `series` in `keyspace` for days `from_day..=to_day`, in key order.
-    pub fn scan(
+    /// Writes and deletes chunk records as one table.
+    pub fn ingest(&self, writes: Vec<Write>) -> Result<(), EngineError> {
+        self.ingest_into(
+            &self.chunks,
+            writes.into_iter().map(|(k, v)| (k.to_vec(), v)).collect(),
+        )
+    }
+
+    /// Writes (`Some`) and deletes (`None`) records of `keyspace` as one fsynced table, without
+    /// going through fjall's journal. Later writes of a key win over earlier ones.
+    pub fn ingest_into(
         &self,
         keyspace: &Keyspace,
+        mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), EngineError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // A stable sort keeps equal keys in write order; keep the last of each.
+        writes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut last: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(writes.len());
+        for w in writes {
+            match last.last_mut() {
+                Some(prev) if prev.0 == w.0 => *prev = w,
+                _ => last.push(w),
+            }
+        }
+        let mut ingestion = keyspace.start_ingestion()?;
+        for (key, value) in last {
+            match value {
+                Some(v) => ingestion.write(key, v)?,
+                None => ingestion.write_tombstone(key)?,
+            }
+        }
+        ingestion.finish()?;
+        Ok(())
+    }
+
+    /// `record`s of `series` for days `from_day..=to_day`, in key order.
+    pub fn scan(
+        &self,
         series: u32,
         from_day: i64,
         to_day: i64,
+        record: Record,
     ) -> Result<Vec<Stored>, EngineError> {
-        let lo = keys::segment(series, from_day, 0);
-        let hi = keys::segment(series, to_day, u32::MAX);
+        let lo = keys::key(series, from_day, 0, Record::Raw);
+        let hi = keys::key(series, to_day, u32::MAX, Record::Minute);
         let mut out = Vec::new();
-        for item in keyspace.range(lo..=hi) {
+        for item in self.chunks.range(lo..=hi) {
             let (key, value) = item.into_inner()?;
-            if let Some((_, day, seq)) = keys::parse(&key) {
+            if let Some((_, day, seq, r)) = keys::parse(&key)
+                && r == record
+            {
                 out.push(Stored { day, seq, value });
             }
         }
@@ -138,11 +173,14 @@ impl ChunkStore {
 
     /// The sequence number for a new segment of `series` on `day`.
     pub fn next_seq(&self, series: u32, day: i64) -> Result<u32, EngineError> {
-        let prefix = keys::day_prefix(series, day);
-        match self.raw.prefix(prefix).next_back() {
+        match self
+            .chunks
+            .prefix(keys::day_prefix(series, day))
+            .next_back()
+        {
             Some(item) => {
                 let key = item.key()?;
-                Ok(keys::parse(&key).map_or(0, |(_, _, seq)| seq + 1))
+                Ok(keys::parse(&key).map_or(0, |(_, _, seq, _)| seq + 1))
             }
             None => Ok(0),
         }
@@ -153,17 +191,10 @@ impl ChunkStore {
         self.db.disk_space().unwrap_or(0)
     }
 
-    /// Flushes memtables to tables and compacts every keyspace fully, so the files on disk are
-    /// the final form of the data (used after a bulk import).
+    /// Flushes memtables and compacts every keyspace fully, so the files on disk are the final
+    /// form of the data (used after a bulk import).
     pub fn settle(&self) -> Result<(), EngineError> {
-        for ks in [
-            &self.raw,
-            &self.r1h,
-            &self.r1m,
-            &self.series,
-            &self.meta,
-            &self.dead_letters,
-        ] {
+        for ks in [&self.chunks, &self.series, &self.meta, &self.dead_letters] {
             ks.rotate_memtable_and_wait()?;
             ks.major_compact()?;
         }

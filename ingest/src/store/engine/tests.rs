@@ -32,14 +32,8 @@ impl TestEngine {
 
     pub fn flush(&mut self) {
         if let Some(frozen) = self.engine.freeze() {
-            let stats = flush::flush(
-                self.engine.store(),
-                &frozen,
-                self.engine.config(),
-                2,
-                |_| {},
-            )
-            .unwrap();
+            let stats =
+                flush::flush(self.engine.store(), &frozen, self.engine.config(), 2).unwrap();
             self.dirty.extend(stats.multi_segment_days);
             self.engine.release_frozen(frozen.series_count);
         }
@@ -47,7 +41,7 @@ impl TestEngine {
 
     pub fn compact(&mut self) {
         let days = std::mem::take(&mut self.dirty);
-        compact::compact(self.engine.store(), self.engine.config(), &days).unwrap();
+        compact::compact(self.engine.store(), self.engine.config(), &days, 2, false).unwrap();
     }
 }
 
@@ -120,7 +114,7 @@ fn points_survive_a_reopen_after_a_flush() {
             );
         }
         let frozen = e.freeze().unwrap();
-        flush::flush(e.store(), &frozen, e.config(), 1, |_| {}).unwrap();
+        flush::flush(e.store(), &frozen, e.config(), 1).unwrap();
         e.release_frozen(frozen.series_count);
     }
     let e = Engine::open(dir.path(), EngineConfig::default()).unwrap();
