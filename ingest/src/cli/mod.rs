@@ -1,4 +1,4 @@
-//! The `citytel` command line: `serve`, `demo` and `config`.
+//! The `citytel` command line: `serve`, `demo`, `import` and `config`.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
@@ -6,7 +6,9 @@
 
 mod config_cmd;
 mod demo;
+mod import;
 mod serve;
+mod stats;
 
 use std::path::PathBuf;
 
@@ -29,8 +31,12 @@ enum Command {
     Serve(ConfigArgs),
     /// Run the service together with a simulated fleet of devices, to see it work at once.
     Demo(demo::DemoArgs),
+    /// Load InfluxDB line protocol or a dataset file into the data directory (service stopped).
+    Import(import::ImportArgs),
     /// Print the effective configuration (defaults, file, environment and flags applied) as TOML.
     Config(ConfigArgs),
+    /// Show what the data directory holds: devices, series, points, bytes per record type.
+    Stats(ConfigArgs),
 }
 
 /// Options that select and override the configuration.
@@ -92,7 +98,9 @@ impl Cli {
         let result = match self.command {
             Command::Serve(args) => serve::run(&args),
             Command::Demo(args) => demo::run(&args),
+            Command::Import(args) => import::run(&args),
             Command::Config(args) => config_cmd::run(&args),
+            Command::Stats(args) => stats::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,7 +13,7 @@
 //! A line is imported whole or not at all: one without a timestamp, without the device tag, with
 //! an invalid id or metric name, or with a NaN or infinite value is a bad line and gives no point.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -185,16 +185,20 @@ pub fn map_line<'l>(
     let device_id = line
         .tag(mapping.device_tag)
         .ok_or(MapError::MissingDeviceTag(mapping.device_tag))?;
-    if !is_valid_id(device_id) {
-        return Err(MapError::InvalidDeviceId(device_id));
-    }
     let site = line.tag("site").unwrap_or(mapping.default_site);
-    if !is_valid_id(site) {
-        return Err(MapError::InvalidSite(site));
-    }
     let kind = line.tag("kind").unwrap_or(&line.measurement);
-    if !is_valid_id(kind) {
-        return Err(MapError::InvalidKind(kind));
+    // Names already in the batch were validated when they were added.
+    let known_device = batch.known_device(device_id, site, kind);
+    if known_device.is_none() {
+        if !is_valid_id(device_id) {
+            return Err(MapError::InvalidDeviceId(device_id));
+        }
+        if !is_valid_id(site) {
+            return Err(MapError::InvalidSite(site));
+        }
+        if !is_valid_id(kind) {
+            return Err(MapError::InvalidKind(kind));
+        }
     }
     let mut mapped = Mapped {
         truncated_timestamp,
@@ -205,14 +209,17 @@ pub fn map_line<'l>(
             mapped.skipped_string_fields += 1;
             continue;
         }
-        if !is_valid_metric_name(name) {
+        if batch.known_metric(name).is_none() && !is_valid_metric_name(name) {
             return Err(MapError::InvalidMetricName(name));
         }
         if numeric(value).is_some_and(|v| !v.is_finite()) {
             return Err(MapError::NonFiniteValue(name));
         }
     }
-    let device = batch.device(device_id, site, kind);
+    let device = match known_device {
+        Some(d) => d,
+        None => batch.device(device_id, site, kind),
+    };
     for (name, value) in &line.fields {
         if let Some(value) = numeric(value) {
             let metric = batch.metric(name);
@@ -248,9 +255,9 @@ fn numeric(value: &FieldValue<'_>) -> Option<f64> {
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
     devices: Vec<DeviceKey>,
-    device_index: HashMap<String, u32>,
+    device_index: FxHashMap<String, u32>,
     metrics: Vec<String>,
-    metric_index: HashMap<String, u32>,
+    metric_index: FxHashMap<String, u32>,
     points: Vec<BatchPoint>,
     key: String,
 }
@@ -261,14 +268,29 @@ impl BatchBuilder {
         BatchBuilder::default()
     }
 
-    /// The index of device (`device_id`, `site`, `kind`), added if new.
-    pub fn device(&mut self, device_id: &str, site: &str, kind: &str) -> u32 {
+    fn set_key(&mut self, device_id: &str, site: &str, kind: &str) {
         self.key.clear();
         for part in [device_id, site, kind] {
             self.key.push_str(part);
             // Not an id character, so the joined key is unambiguous.
             self.key.push('/');
         }
+    }
+
+    /// The index of device (`device_id`, `site`, `kind`), if it is in the batch.
+    pub fn known_device(&mut self, device_id: &str, site: &str, kind: &str) -> Option<u32> {
+        self.set_key(device_id, site, kind);
+        self.device_index.get(self.key.as_str()).copied()
+    }
+
+    /// The index of metric `name`, if it is in the batch.
+    pub fn known_metric(&self, name: &str) -> Option<u32> {
+        self.metric_index.get(name).copied()
+    }
+
+    /// The index of device (`device_id`, `site`, `kind`), added if new.
+    pub fn device(&mut self, device_id: &str, site: &str, kind: &str) -> u32 {
+        self.set_key(device_id, site, kind);
         if let Some(&index) = self.device_index.get(self.key.as_str()) {
             return index;
         }
