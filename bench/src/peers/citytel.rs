@@ -1,0 +1,320 @@
+//! citytel itself, driven through its command line and its gRPC API like an operator would.
+//!
+//! - Import: `citytel import FILE --data-dir DIR` (the `citytel` binary next to this one), timed
+//!   from spawn to exit; the command flushes and compacts before it exits. Its peak RSS is the
+//!   larger of `VmHWM` polled from `/proc/PID/status` every 20 ms and, when it rose during the
+//!   import, `getrusage(RUSAGE_CHILDREN)`'s `ru_maxrss` (exact, but a maximum over every child
+//!   this harness has reaped so far).
+//! - Disk: the files under the data dir after the import.
+//! - Restart to ready: from spawning `citytel serve` on the imported dir until the gRPC health
+//!   check answers SERVING for `citytel.v1.QueryService`.
+//! - Queries over gRPC on one channel: (a) `QueryRange`, (b) `QuerySeries` with a 5-minute AVG
+//!   step and AVG across the cabinets, (c) `ListLatest` of every device. Each call is timed until
+//!   the decoded response is in hand.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use citytel_proto::v1::query_service_client::QueryServiceClient;
+use citytel_proto::v1::{
+    Aggregation, DeviceSelector, ListLatestRequest, QueryRangeRequest, QuerySeriesRequest,
+};
+use nix::sys::resource::{UsageWho, getrusage};
+use tonic::transport::{Channel, Endpoint};
+
+use super::{Imported, System, check_count};
+use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC, QUERY_STEP};
+use crate::measure::{self, DiskUsage};
+use crate::process::{self, ChildGuard};
+
+/// The gRPC service whose health means "ready".
+const HEALTH_SERVICE: &str = "citytel.v1.QueryService";
+/// How long `citytel serve` may take to become ready before the harness gives up.
+const READY_LIMIT: Duration = Duration::from_secs(120);
+
+/// citytel under test: the binary, its data dir and, once restarted, the running service.
+pub struct Citytel {
+    bin: PathBuf,
+    dir: PathBuf,
+    data: PathBuf,
+    client: Option<QueryServiceClient<Channel>>,
+    server: Option<ChildGuard>,
+    resolution: Option<String>,
+}
+
+impl System for Citytel {
+    const NAME: &'static str = "citytel";
+
+    async fn start(dir: &Path) -> Result<Self> {
+        Ok(Citytel {
+            bin: process::sibling_binary("citytel")?,
+            dir: dir.to_path_buf(),
+            data: dir.join("data"),
+            client: None,
+            server: None,
+            resolution: None,
+        })
+    }
+
+    async fn import(&mut self, ds: &Dataset) -> Result<Imported> {
+        let before_kib = children_max_rss_kib()?;
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("import")
+            .arg(&ds.path)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env("RUST_LOG", "warn");
+        let log = self.dir.join("import.log");
+        let mut child = ChildGuard::spawn("citytel import", &mut cmd, &log, true)?;
+        let mut stdout = child
+            .child_mut()
+            .and_then(|c| c.stdout.take())
+            .context("no stdout")?;
+        let summary = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let pid = child.pid();
+        let t0 = Instant::now();
+        let mut hwm_kib = 0;
+        let mut reported = Instant::now();
+        let status = loop {
+            if let Some(kib) = vm_hwm_kib(pid) {
+                hwm_kib = hwm_kib.max(kib);
+            }
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if reported.elapsed() >= Duration::from_secs(5) {
+                reported = Instant::now();
+                eprintln!(
+                    "  importing into citytel... {:.0} s, peak RSS so far {:.0} MiB",
+                    t0.elapsed().as_secs_f64(),
+                    hwm_kib as f64 / 1024.0
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let summary = summary.join().unwrap_or_default();
+        if !status.success() {
+            bail!(
+                "citytel import failed: {status}\n{summary}\n{}",
+                child.log_tail()
+            );
+        }
+        for line in summary.lines() {
+            eprintln!("  | {line}");
+        }
+        let after_kib = children_max_rss_kib()?;
+        let peak_kib = if after_kib > before_kib {
+            hwm_kib.max(after_kib)
+        } else {
+            hwm_kib
+        };
+        Ok(Imported {
+            peak_rss_bytes: Some(peak_kib * 1024),
+        })
+    }
+
+    async fn disk_bytes(&mut self) -> Result<DiskUsage> {
+        measure::dir_bytes(&self.data)
+    }
+
+    async fn serve(&mut self) -> Result<Option<Duration>> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args([
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--mqtt-listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn");
+        let t0 = Instant::now();
+        let mut server =
+            ChildGuard::spawn("citytel serve", &mut cmd, &self.dir.join("serve.log"), true)?;
+        let stdout = server
+            .child_mut()
+            .and_then(|c| c.stdout.take())
+            .context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        // Drains stdout until citytel closes it, so the pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let grpc = loop {
+            match rx.try_recv() {
+                Ok(line) => {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    if let ["grpc", "api", addr, ..] = words.as_slice() {
+                        break addr.to_string();
+                    }
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    server.check_running()?;
+                    bail!("citytel serve closed its stdout without printing `grpc api`");
+                }
+            }
+            server.check_running()?;
+            if t0.elapsed() > READY_LIMIT {
+                bail!("citytel serve printed no `grpc api` line within {READY_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let url = format!("http://{grpc}");
+        let channel = wait_serving(&url, &mut server, t0).await?;
+        let ready = t0.elapsed();
+        self.client = Some(QueryServiceClient::new(channel));
+        self.server = Some(server);
+        Ok(Some(ready))
+    }
+
+    async fn query_a(&mut self, ds: &Dataset) -> Result<Duration> {
+        let client = self.client()?;
+        let request = QueryRangeRequest {
+            device_id: QUERY_DEVICE.into(),
+            metric: QUERY_METRIC.into(),
+            start_unix_ms: ds.start_ms(),
+            end_unix_ms: ds.end_ms_exclusive(),
+        };
+        let t0 = Instant::now();
+        let response = client.query_range(request).await?.into_inner();
+        let elapsed = t0.elapsed();
+        let n = ds.expected_a_points;
+        check_count(
+            "raw points of one series",
+            response.times_unix_ms.len() as u64,
+            n,
+            n,
+        )?;
+        check_count(
+            "raw values of one series",
+            response.values.len() as u64,
+            n,
+            n,
+        )?;
+        Ok(elapsed)
+    }
+
+    async fn query_b(&mut self, ds: &Dataset) -> Result<Duration> {
+        let client = self.client()?;
+        let request = QuerySeriesRequest {
+            devices: Some(DeviceSelector {
+                kind: QUERY_MEASUREMENT.into(),
+                ..DeviceSelector::default()
+            }),
+            metric: QUERY_METRIC.into(),
+            start_unix_ms: ds.start_ms(),
+            end_unix_ms: ds.end_ms_exclusive(),
+            step_ms: QUERY_STEP.as_millis() as i64,
+            aggregation: Aggregation::Avg as i32,
+            across: Aggregation::Avg as i32,
+        };
+        let t0 = Instant::now();
+        let response = client.query_series(request).await?.into_inner();
+        let elapsed = t0.elapsed();
+        check_count(
+            "series of the cross-device average",
+            response.series.len() as u64,
+            1,
+            1,
+        )?;
+        let points = response.series[0].values.len() as u64;
+        let n = ds.expected_b_buckets;
+        check_count("5-minute averages", points, n.saturating_sub(1), n + 1)?;
+        self.resolution = Some(response.resolution);
+        Ok(elapsed)
+    }
+
+    async fn query_c(&mut self, ds: &Dataset) -> Result<Duration> {
+        let client = self.client()?;
+        let t0 = Instant::now();
+        let response = client
+            .list_latest(ListLatestRequest::default())
+            .await?
+            .into_inner();
+        let elapsed = t0.elapsed();
+        let devices = response.devices.len() as u64;
+        check_count(
+            "devices with latest values",
+            devices,
+            ds.devices,
+            ds.devices,
+        )?;
+        let values: u64 = response.devices.iter().map(|d| d.values.len() as u64).sum();
+        check_count("latest values", values, ds.series, ds.series)?;
+        Ok(elapsed)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = vec![
+            "import: `citytel import` spawn to exit (includes its flush and compaction)".into(),
+            "query latency: gRPC call until the decoded response is in hand".into(),
+        ];
+        if let Some(r) = &self.resolution {
+            notes.push(format!("(b) answered from resolution {r:?}"));
+        }
+        notes
+    }
+}
+
+impl Citytel {
+    fn client(&mut self) -> Result<&mut QueryServiceClient<Channel>> {
+        self.client.as_mut().context("citytel serve is not running")
+    }
+}
+
+/// Polls the health service at `url` until the query service is SERVING; returns the channel.
+async fn wait_serving(url: &str, server: &mut ChildGuard, t0: Instant) -> Result<Channel> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let endpoint = Endpoint::from_shared(url.to_string()).context("bad gRPC address")?;
+    loop {
+        let last = match endpoint.connect().await {
+            Ok(channel) => {
+                let mut health = HealthClient::new(channel.clone());
+                let request = HealthCheckRequest {
+                    service: HEALTH_SERVICE.into(),
+                };
+                match health.check(request).await {
+                    Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(channel),
+                    Ok(r) => format!("{:?}", r.get_ref().status()),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        server.check_running()?;
+        if t0.elapsed() > READY_LIMIT {
+            bail!("citytel not SERVING within {READY_LIMIT:?} (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `VmHWM` (peak RSS) of process `pid` in KiB, if it still runs.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The largest peak RSS of any child this process has reaped, in KiB.
+fn children_max_rss_kib() -> Result<u64> {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
+    Ok(u64::try_from(usage.max_rss()).unwrap_or(0))
+}
