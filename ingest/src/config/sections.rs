@@ -25,6 +25,8 @@ pub struct StorageConfig {
     pub head_max_points: u64,
     /// Block cache of the embedded store, in bytes.
     pub cache_bytes: u64,
+    /// Memory for decoded segments kept for repeated queries, in bytes (0: none).
+    pub decoded_cache_bytes: u64,
     /// Average points per minute a segment needs for its 1-minute rollup to be stored.
     pub rollup_minute_min_points: u32,
     /// How long after a day ends its segments are merged into one.
@@ -82,6 +84,7 @@ impl StorageConfig {
                 retention_hour: self.retention_hour,
                 compaction_delay: self.compaction_delay,
                 flush_level: crate::store::engine::codec::DEFAULT_LEVEL,
+                decoded_cache_bytes: self.decoded_cache_bytes,
             },
         }
     }

@@ -1,7 +1,5 @@
 //! Aggregation functions: reducing a bucket, and combining devices per bucket.
 
-use std::collections::BTreeMap;
-
 use crate::store::series::{Bucket, Points};
 
 /// An aggregation function.
@@ -51,15 +49,31 @@ pub fn reduce(buckets: &[Bucket], aggregation: Aggregation) -> Points {
     }
 }
 
-/// Combines per-device series bucket by bucket (buckets a device lacks are skipped).
-pub fn across<'a>(series: impl Iterator<Item = &'a Points>, aggregation: Aggregation) -> Points {
-    // (sum, count, min, max) per bucket start.
-    let mut acc: BTreeMap<i64, (f64, u64, f64, f64)> = BTreeMap::new();
+/// Combines per-device series bucket by bucket (buckets a device lacks are skipped). Bucket
+/// times are multiples of `step_ms`, so the buckets index a dense array.
+pub fn across<'a>(
+    series: impl Iterator<Item = &'a Points> + Clone,
+    aggregation: Aggregation,
+    step_ms: i64,
+) -> Points {
+    let bounds = series
+        .clone()
+        .filter_map(|p| Some((*p.times_ms.first()?, *p.times_ms.last()?)))
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let Some((first, last)) = bounds else {
+        return Points::default();
+    };
+    let slots = usize::try_from((last - first) / step_ms + 1).unwrap_or(0);
+    // (sum, count, min, max) per bucket.
+    let mut acc = vec![(0.0f64, 0u32, f64::INFINITY, f64::NEG_INFINITY); slots];
     for points in series {
         for (&t, &v) in points.times_ms.iter().zip(&points.values) {
-            let e = acc
-                .entry(t)
-                .or_insert((0.0, 0, f64::INFINITY, f64::NEG_INFINITY));
+            let Some(e) = usize::try_from((t - first) / step_ms)
+                .ok()
+                .and_then(|i| acc.get_mut(i))
+            else {
+                continue;
+            };
             e.0 += v;
             e.1 += 1;
             e.2 = e.2.min(v);
@@ -67,13 +81,16 @@ pub fn across<'a>(series: impl Iterator<Item = &'a Points>, aggregation: Aggrega
         }
     }
     let mut out = Points::default();
-    for (t, (sum, count, min, max)) in acc {
-        out.times_ms.push(t);
+    for (i, (sum, count, min, max)) in acc.into_iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        out.times_ms.push(first + i as i64 * step_ms);
         out.values.push(match aggregation {
             Aggregation::Sum => sum,
             Aggregation::Min => min,
             Aggregation::Max => max,
-            _ => sum / count as f64,
+            _ => sum / f64::from(count),
         });
     }
     out

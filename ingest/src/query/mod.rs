@@ -95,7 +95,10 @@ pub struct SeriesAnswer {
 }
 
 /// Runs a validated query.
-pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> Result<SeriesAnswer, ReadError> {
+pub fn run(
+    reader: &(impl SeriesReader + Sync),
+    q: &SeriesQuery,
+) -> Result<SeriesAnswer, ReadError> {
     let Some((step, aggregation)) = q.step else {
         let mut series = Vec::with_capacity(q.devices.len());
         for d in &q.devices {
@@ -110,10 +113,8 @@ pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> Result<SeriesAnswer, 
     };
     let mut resolution = Resolution::Hour;
     let mut per_device = Vec::with_capacity(q.devices.len());
-    for device in &q.devices {
-        if let Some((buckets, res)) =
-            reader.buckets(device, &q.metric, q.start_ms, q.end_ms, step)?
-        {
+    for (device, found) in q.devices.iter().zip(buckets_per_device(reader, q, step)) {
+        if let Some((buckets, res)) = found? {
             resolution = finer(resolution, res);
             per_device.push((device.clone(), aggregate::reduce(&buckets, aggregation)));
         }
@@ -124,7 +125,7 @@ pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> Result<SeriesAnswer, 
     let series = match q.across {
         None => per_device.into_iter().map(|(d, p)| (Some(d), p)).collect(),
         Some(across) => {
-            let combined = aggregate::across(per_device.iter().map(|(_, p)| p), across);
+            let combined = aggregate::across(per_device.iter().map(|(_, p)| p), across, step);
             if combined.times_ms.is_empty() {
                 Vec::new()
             } else {
@@ -134,6 +135,25 @@ pub fn run(reader: &impl SeriesReader, q: &SeriesQuery) -> Result<SeriesAnswer, 
     };
     Ok(SeriesAnswer { series, resolution })
 }
+
+type Found = Result<Option<(Vec<crate::store::series::Bucket>, Resolution)>, ReadError>;
+
+/// Each device's buckets, in device order; many devices are read on rayon's thread pool.
+fn buckets_per_device(
+    reader: &(impl SeriesReader + Sync),
+    q: &SeriesQuery,
+    step: i64,
+) -> Vec<Found> {
+    use rayon::prelude::*;
+    let read = |device: &Arc<str>| reader.buckets(device, &q.metric, q.start_ms, q.end_ms, step);
+    if q.devices.len() < PARALLEL_FROM {
+        return q.devices.iter().map(read).collect();
+    }
+    q.devices.par_iter().map(read).collect()
+}
+
+/// Devices from which a bucketed query is spread over threads.
+const PARALLEL_FROM: usize = 8;
 
 fn finer(a: Resolution, b: Resolution) -> Resolution {
     let rank = |r| match r {

@@ -111,41 +111,78 @@ pub fn encode_times(times: &[i64], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes a timestamp column of `n` values, appending to `out`.
-pub fn decode_times(buf: &[u8], n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
+/// A decoded timestamp column: runs of a constant step, or explicit timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeColumn {
+    /// Runs of `start, start + step, ...`.
+    Runs(Vec<Run>),
+    /// Every timestamp.
+    Explicit(Vec<i64>),
+}
+
+impl TimeColumn {
+    /// Appends every timestamp to `out`.
+    pub fn materialize(&self, out: &mut Vec<i64>) {
+        match self {
+            TimeColumn::Runs(runs) => {
+                for run in runs {
+                    out.extend(
+                        (0..i64::from(run.count))
+                            .map(|k| run.start.wrapping_add(k.wrapping_mul(run.step))),
+                    );
+                }
+            }
+            TimeColumn::Explicit(times) => out.extend_from_slice(times),
+        }
+    }
+}
+
+/// Decodes a timestamp column that must hold `n` values.
+pub fn decode_time_column(buf: &[u8], n: usize) -> Result<TimeColumn, CodecError> {
     let (&tag, rest) = buf
         .split_first()
         .ok_or_else(|| corrupt("empty time column"))?;
-    let before = out.len();
-    match tag {
+    let (column, len) = match tag {
         TIMES_RUNS => {
-            let (runs, mut rest) = take_uvarint(rest)?;
+            let (count, mut rest) = take_uvarint(rest)?;
+            let mut runs = Vec::new();
             let mut next = 0i64;
-            for _ in 0..runs {
+            let mut len = 0usize;
+            for _ in 0..count {
                 let (start, r) = take_zigzag(rest)?;
                 let (step, r) = take_zigzag(r)?;
                 let (count, r) = take_uvarint(r)?;
                 rest = r;
-                if out.len() - before + count as usize > n {
+                let count = u32::try_from(count).map_err(|_| corrupt("run length"))?;
+                len += count as usize;
+                if len > n {
                     return Err(corrupt("time runs hold more values than the segment"));
                 }
                 let start = next.wrapping_add(start);
-                let count = i64::try_from(count).map_err(|_| corrupt("run length"))?;
-                out.extend((0..count).map(|k| start.wrapping_add(k.wrapping_mul(step))));
-                next = start.wrapping_add(step.wrapping_mul(count));
+                next = start.wrapping_add(step.wrapping_mul(i64::from(count)));
+                runs.push(Run { start, step, count });
             }
+            (TimeColumn::Runs(runs), len)
         }
         TIMES_PCO => {
-            out.extend(simple_decompress::<i64>(rest).map_err(|e| corrupt(format!("times: {e}")))?)
+            let times =
+                simple_decompress::<i64>(rest).map_err(|e| corrupt(format!("times: {e}")))?;
+            let len = times.len();
+            (TimeColumn::Explicit(times), len)
         }
         other => return Err(corrupt(format!("unknown time encoding {other}"))),
-    }
-    if out.len() - before != n {
+    };
+    if len != n {
         return Err(corrupt(format!(
-            "time column holds {} values, expected {n}",
-            out.len() - before
+            "time column holds {len} values, expected {n}"
         )));
     }
+    Ok(column)
+}
+
+/// Decodes a timestamp column of `n` values, appending to `out`.
+pub fn decode_times(buf: &[u8], n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
+    decode_time_column(buf, n)?.materialize(out);
     Ok(())
 }
 
@@ -355,55 +392,93 @@ pub fn decode_ints(buf: &[u8], n: usize) -> Result<Vec<i64>, CodecError> {
     Ok(out)
 }
 
-/// Decodes a value column of `n` values, appending to `out`.
-pub fn decode_values(buf: &[u8], n: usize, out: &mut Vec<f64>) -> Result<(), CodecError> {
+/// A decoded value column: decimal integers with their scale, or floats.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueColumn {
+    /// Values `ints[i] / 10^scale`.
+    Decimal {
+        /// Decimal scale.
+        scale: u8,
+        /// The integers.
+        ints: Vec<i64>,
+    },
+    /// The values as they are.
+    Float(Vec<f64>),
+}
+
+impl ValueColumn {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            ValueColumn::Decimal { ints, .. } => ints.len(),
+            ValueColumn::Float(v) => v.len(),
+        }
+    }
+
+    /// Whether the column is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends every value to `out`.
+    pub fn materialize(&self, out: &mut Vec<f64>) {
+        self.materialize_range(0..self.len(), out);
+    }
+
+    /// Appends the values at `range` to `out`.
+    pub fn materialize_range(&self, range: std::ops::Range<usize>, out: &mut Vec<f64>) {
+        match self {
+            ValueColumn::Decimal { scale, ints } => {
+                let p = 10f64.powi(i32::from(*scale));
+                out.extend(ints[range].iter().map(|&k| k as f64 / p));
+            }
+            ValueColumn::Float(v) => out.extend_from_slice(&v[range]),
+        }
+    }
+}
+
+/// Decodes a value column that must hold `n` values.
+pub fn decode_value_column(buf: &[u8], n: usize) -> Result<ValueColumn, CodecError> {
     let (&tag, rest) = buf
         .split_first()
         .ok_or_else(|| corrupt("empty value column"))?;
-    let before = out.len();
     let err = |e: pco::errors::PcoError| corrupt(format!("values: {e}"));
-    match tag {
-        VALUES_DECIMAL_VARINT => {
+    let column = match tag {
+        VALUES_DECIMAL_VARINT | VALUES_DECIMAL32 | VALUES_DECIMAL64 => {
             let (&scale, data) = rest.split_first().ok_or_else(|| corrupt("no scale"))?;
             if u32::from(scale) > MAX_SCALE {
                 return Err(corrupt(format!("decimal scale {scale}")));
             }
-            let p = 10f64.powi(i32::from(scale));
-            let mut ints = Vec::with_capacity(n);
-            read_varint_deltas(data, n, &mut ints)?;
-            out.extend(ints.into_iter().map(|k| k as f64 / p));
+            let ints = match tag {
+                VALUES_DECIMAL_VARINT => {
+                    let mut ints = Vec::with_capacity(n);
+                    read_varint_deltas(data, n, &mut ints)?;
+                    ints
+                }
+                VALUES_DECIMAL32 => simple_decompress::<i32>(data)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(i64::from)
+                    .collect(),
+                _ => simple_decompress::<i64>(data).map_err(err)?,
+            };
+            ValueColumn::Decimal { scale, ints }
         }
-        VALUES_DECIMAL32 | VALUES_DECIMAL64 => {
-            let (&scale, data) = rest.split_first().ok_or_else(|| corrupt("no scale"))?;
-            if u32::from(scale) > MAX_SCALE {
-                return Err(corrupt(format!("decimal scale {scale}")));
-            }
-            let p = 10f64.powi(i32::from(scale));
-            if tag == VALUES_DECIMAL32 {
-                out.extend(
-                    simple_decompress::<i32>(data)
-                        .map_err(err)?
-                        .into_iter()
-                        .map(|k| f64::from(k) / p),
-                );
-            } else {
-                out.extend(
-                    simple_decompress::<i64>(data)
-                        .map_err(err)?
-                        .into_iter()
-                        .map(|k| k as f64 / p),
-                );
-            }
-        }
-        VALUES_FLOAT => out.extend(simple_decompress::<f64>(rest).map_err(err)?),
+        VALUES_FLOAT => ValueColumn::Float(simple_decompress::<f64>(rest).map_err(err)?),
         other => return Err(corrupt(format!("unknown value encoding {other}"))),
-    }
-    if out.len() - before != n {
+    };
+    if column.len() != n {
         return Err(corrupt(format!(
             "value column holds {} values, expected {n}",
-            out.len() - before
+            column.len()
         )));
     }
+    Ok(column)
+}
+
+/// Decodes a value column of `n` values, appending to `out`.
+pub fn decode_values(buf: &[u8], n: usize, out: &mut Vec<f64>) -> Result<(), CodecError> {
+    decode_value_column(buf, n)?.materialize(out);
     Ok(())
 }
 

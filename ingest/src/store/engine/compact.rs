@@ -1,7 +1,7 @@
 //! Compaction: merging the segments of a series-day into one. Fewer, larger segments compress
 //! better (a whole day of one series in one pco chunk) and are faster to read. The merge keeps
-//! the last write of every timestamp; the merged segment takes the highest sequence number of
-//! the ones it replaces, so later flushes still sort after it. The merged records and the
+//! the last write of every timestamp; the merged segment takes the sequence number after the
+//! highest it replaces, so later flushes still sort after it and no key is ever reused. The merged records and the
 //! deletions of the old ones are ingested as one table. Should the process die between tables,
 //! a day may keep rollups of segments merged away; they cover exactly the merged points, so reads
 //! stay correct.
@@ -77,8 +77,10 @@ fn compact_part(
             runs.push(p);
         }
         let merged = merge(runs);
-        let keep = stored.iter().map(|s| s.seq).max().unwrap_or(0);
-        for s in stored.iter().filter(|s| s.seq != keep) {
+        // A new sequence number: segment keys are never reused, so decoded-segment caches
+        // never hold a stale copy.
+        let keep = stored.iter().map(|s| s.seq).max().unwrap_or(0) + 1;
+        for s in &stored {
             for record in [Record::Raw, Record::Hour, Record::Minute] {
                 writes.push((keys::key(series, day, s.seq, record), None));
             }

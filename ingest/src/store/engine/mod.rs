@@ -15,6 +15,8 @@
 //! while it exists, and materialized when retention deletes the raw data. On-disk layouts are in
 //! `FORMAT.md` next to this file.
 
+pub mod aggregate;
+pub mod cache;
 pub mod catalog;
 pub mod codec;
 pub mod compact;
@@ -72,6 +74,8 @@ pub struct EngineConfig {
     /// pco compression level of segments written by a flush (compaction always uses the
     /// default level).
     pub flush_level: usize,
+    /// Memory for decoded segments kept for repeated queries, in bytes (0: none).
+    pub decoded_cache_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +89,7 @@ impl Default for EngineConfig {
             retention_hour: None,
             compaction_delay: Duration::from_secs(3_600),
             flush_level: codec::DEFAULT_LEVEL,
+            decoded_cache_bytes: 128 << 20,
         }
     }
 }
@@ -122,7 +127,11 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens the engine in `dir`, loading the series catalog.
     pub fn open(dir: &Path, config: EngineConfig) -> Result<Engine, EngineError> {
-        let store = Arc::new(ChunkStore::open(dir, config.cache_bytes)?);
+        let store = Arc::new(ChunkStore::open(
+            dir,
+            config.cache_bytes,
+            config.decoded_cache_bytes,
+        )?);
         let mut catalog = Catalog::default();
         for item in store.series.iter() {
             let (key, value) = item.into_inner()?;

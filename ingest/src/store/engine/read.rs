@@ -10,11 +10,22 @@ use std::sync::Arc;
 use super::keys::{DAY_MS, Record, day_of};
 use super::merge::merge;
 use super::store::{ChunkStore, Level, Stored};
-use super::{Engine, EngineError, rollup, segment};
+use super::{Engine, EngineError, aggregate, rollup, segment};
 use crate::store::series::{
     Bucket, LatestPoint, Point, Points, ReadError, Resolution, SeriesReader, bucket_start,
     bucketize,
 };
+
+/// The records of one day of a series that a bucketed read uses.
+#[derive(Default)]
+struct DayRecords {
+    /// Raw segments.
+    raw: Vec<Stored>,
+    /// Rollups at the level the step allows.
+    rollups: Vec<Stored>,
+    /// Whether segments exist (an hour rollup was seen), even if raw points expired.
+    has_segments: bool,
+}
 
 /// What a query needs of one series, copied under the lock.
 #[derive(Debug, Clone)]
@@ -101,20 +112,26 @@ impl Capture {
             .store
             .scan(id, day_of(start_ms), day_of(end_ms - 1), Record::Raw)?;
         let mut runs = Vec::with_capacity(stored.len());
-        let (mut times, mut values) = (Vec::new(), Vec::new());
         for s in stored {
             let (h, _) = segment::header(&s.value)?;
             if h.max_time_ms < start_ms || h.min_time_ms >= end_ms {
                 continue;
             }
-            times.clear();
-            values.clear();
-            segment::decode(&s.value, &mut times, &mut values)?;
+            let d = self
+                .store
+                .decoded
+                .get_or_decode((id, s.day, s.seq), &s.value)?;
+            let mut times = Vec::with_capacity(h.count as usize);
+            d.times.materialize(&mut times);
             let from = times.partition_point(|&t| t < start_ms);
             let to = times.partition_point(|&t| t < end_ms).max(from);
+            times.truncate(to);
+            times.drain(..from);
+            let mut values = Vec::with_capacity(to - from);
+            d.values.materialize_range(from..to, &mut values);
             runs.push(Points {
-                times_ms: times[from..to].to_vec(),
-                values: values[from..to].to_vec(),
+                times_ms: times,
+                values,
             });
         }
         Ok(runs)
@@ -175,24 +192,28 @@ impl Capture {
         step_ms: i64,
     ) -> Result<(Vec<Bucket>, Resolution), EngineError> {
         let level = if step_ms % Level::Hour.resolution_ms() == 0 {
-            Level::Hour
+            Some(Level::Hour)
         } else if step_ms % Level::Minute.resolution_ms() == 0 {
-            Level::Minute
+            Some(Level::Minute)
         } else {
-            let points = self.points(c, start_ms, end_ms)?;
-            return Ok((bucketize(&points, step_ms), Resolution::Raw));
+            None
         };
-        let res = level.resolution_ms();
-        let aligned = start_ms % res == 0 && end_ms % res == 0;
-        // The days that hold data: from the rollup records (one per segment, raw or expired)
-        // and from the head.
-        let mut days: BTreeMap<i64, Vec<Stored>> = BTreeMap::new();
-        for s in self
-            .store
-            .scan(c.id, day_of(start_ms), day_of(end_ms - 1), level.record())?
-        {
-            days.entry(s.day).or_default().push(s);
+        let aligned = level
+            .is_some_and(|l| start_ms % l.resolution_ms() == 0 && end_ms % l.resolution_ms() == 0);
+        // One scan gives every record of the range; a day holds data if it has segments (their
+        // hour rollups outlive expired raw points) or head points.
+        let (first_day, last_day) = (day_of(start_ms), day_of(end_ms - 1));
+        let mut days: BTreeMap<i64, DayRecords> = BTreeMap::new();
+        for (record, s) in self.store.scan_all(c.id, first_day, last_day)? {
+            let day = days.entry(s.day).or_default();
+            match record {
+                Record::Raw => day.raw.push(s),
+                r if Some(r) == level.map(Level::record) => day.rollups.push(s),
+                Record::Hour => day.has_segments = true,
+                Record::Minute => {}
+            }
         }
+        days.retain(|_, d| d.has_segments || !d.rollups.is_empty() || !d.raw.is_empty());
         for h in &c.head {
             for &t in &h.times_ms {
                 days.entry(day_of(t)).or_default();
@@ -200,20 +221,21 @@ impl Capture {
         }
         let mut fine: Vec<Bucket> = Vec::new();
         let mut used_raw = false;
-        for (day, stored) in days {
+        for (day, records) in days {
             let day_end = day.saturating_add(DAY_MS);
             let (lo, hi) = (start_ms.max(day), end_ms.min(day_end));
             let whole = lo == day && hi == day_end;
-            let from_rollups = if (whole || aligned) && !stored.is_empty() {
-                self.day_from_rollups(c, day, &stored, res, (lo, hi))?
-            } else {
-                None
+            let from_rollups = match level {
+                Some(l) if (whole || aligned) && !records.rollups.is_empty() => {
+                    self.day_from_rollups(c, day, &records.rollups, l.resolution_ms(), (lo, hi))?
+                }
+                _ => None,
             };
             match from_rollups {
                 Some(b) => fine.extend(b),
                 None => {
                     used_raw = true;
-                    fine.extend(bucketize(&self.points(c, lo, hi)?, res));
+                    fine.extend(self.day_from_raw(c, &records.raw, (lo, hi), step_ms)?);
                 }
             }
         }
@@ -226,11 +248,54 @@ impl Capture {
             }
         }
         let resolution = match (used_raw, level) {
-            (true, _) => Resolution::Raw,
-            (false, Level::Minute) => Resolution::Minute,
-            (false, Level::Hour) => Resolution::Hour,
+            (false, Some(Level::Minute)) => Resolution::Minute,
+            (false, Some(Level::Hour)) => Resolution::Hour,
+            _ => Resolution::Raw,
         };
         Ok((out, resolution))
+    }
+
+    /// Buckets of `step_ms` over `[lo, hi)` within one day, from raw points. When the day's
+    /// segments do not overlap in time and no head point falls in the range, each segment is
+    /// aggregated straight from its compressed columns; otherwise the points are merged (the last
+    /// write of a timestamp wins) and summarized.
+    fn day_from_raw(
+        &self,
+        c: &Captured,
+        stored: &[Stored],
+        (lo, hi): (i64, i64),
+        step_ms: i64,
+    ) -> Result<Vec<Bucket>, EngineError> {
+        if !c.head.iter().any(|h| overlaps(h, lo, hi)) {
+            let mut decoded = Vec::with_capacity(stored.len());
+            for s in stored {
+                let (h, _) = segment::header(&s.value)?;
+                if h.max_time_ms >= lo && h.min_time_ms < hi {
+                    decoded.push(
+                        self.store
+                            .decoded
+                            .get_or_decode((c.id, s.day, s.seq), &s.value)?,
+                    );
+                }
+            }
+            decoded.sort_by_key(|d| d.header.min_time_ms);
+            if decoded
+                .windows(2)
+                .all(|w| w[0].header.max_time_ms < w[1].header.min_time_ms)
+            {
+                let mut out: Vec<Bucket> = Vec::new();
+                for d in &decoded {
+                    for b in aggregate::aggregate(&d.times, &d.values, lo, hi, step_ms) {
+                        match out.last_mut() {
+                            Some(last) if last.start_ms == b.start_ms => last.merge(&b),
+                            _ => out.push(b),
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+        }
+        Ok(bucketize(&self.points(c, lo, hi)?, step_ms))
     }
 }
 

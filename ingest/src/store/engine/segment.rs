@@ -56,6 +56,21 @@ pub fn header(buf: &[u8]) -> Result<(SegmentHeader, &[u8]), CodecError> {
     ))
 }
 
+/// Decodes the columns without materializing them (runs of timestamps stay runs, decimal values
+/// stay integers), for aggregation.
+pub fn decode_columns(
+    buf: &[u8],
+) -> Result<(SegmentHeader, codec::TimeColumn, codec::ValueColumn), CodecError> {
+    let (h, rest) = header(buf)?;
+    let (times_len, rest) = codec::take_uvarint(rest)?;
+    let (time_col, value_col) = rest
+        .split_at_checked(times_len as usize)
+        .ok_or_else(|| CodecError("truncated segment".into()))?;
+    let times = codec::decode_time_column(time_col, h.count as usize)?;
+    let values = codec::decode_value_column(value_col, h.count as usize)?;
+    Ok((h, times, values))
+}
+
 /// Decodes the points, appending to `times` and `values`.
 pub fn decode(
     buf: &[u8],

@@ -18,6 +18,7 @@ use fjall::config::CompressionPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Slice};
 
 use super::EngineError;
+use super::cache::DecodedCache;
 use super::keys::{self, Record};
 
 /// Which rollup.
@@ -64,6 +65,8 @@ pub type Write = ([u8; keys::KEY_LEN], Option<Vec<u8>>);
 /// The fjall database and its keyspaces.
 pub struct ChunkStore {
     db: Database,
+    /// Decoded segments for repeated reads.
+    pub decoded: DecodedCache,
     /// Segments and rollups.
     pub chunks: Keyspace,
     /// Series catalog.
@@ -81,8 +84,13 @@ impl std::fmt::Debug for ChunkStore {
 }
 
 impl ChunkStore {
-    /// Opens (creating if needed) the store in `dir`.
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<ChunkStore, EngineError> {
+    /// Opens (creating if needed) the store in `dir`, with `cache_bytes` of block cache and
+    /// `decoded_bytes` of decoded-segment cache.
+    pub fn open(
+        dir: &Path,
+        cache_bytes: u64,
+        decoded_bytes: u64,
+    ) -> Result<ChunkStore, EngineError> {
         let db = Database::builder(dir)
             .cache_size(cache_bytes)
             // Durability is decided by citytel: checkpoints persist explicitly.
@@ -100,6 +108,7 @@ impl ChunkStore {
             series: db.keyspace("series", plain)?,
             meta: db.keyspace("meta", plain)?,
             dead_letters: db.keyspace("dead_letters", plain)?,
+            decoded: DecodedCache::new(decoded_bytes),
             db,
         })
     }
@@ -166,6 +175,26 @@ impl ChunkStore {
                 && r == record
             {
                 out.push(Stored { day, seq, value });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every record of `series` for days `from_day..=to_day`, in key order (per day and segment:
+    /// raw, hour, minute).
+    pub fn scan_all(
+        &self,
+        series: u32,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(Record, Stored)>, EngineError> {
+        let lo = keys::key(series, from_day, 0, Record::Raw);
+        let hi = keys::key(series, to_day, u32::MAX, Record::Minute);
+        let mut out = Vec::new();
+        for item in self.chunks.range(lo..=hi) {
+            let (key, value) = item.into_inner()?;
+            if let Some((_, day, seq, record)) = keys::parse(&key) {
+                out.push((record, Stored { day, seq, value }));
             }
         }
         Ok(out)
