@@ -8,9 +8,12 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
+        "proto/citytel/v1/common.proto",
         "proto/citytel/v1/device.proto",
         "proto/citytel/v1/query.proto",
         "proto/citytel/v1/dataset.proto",
+        "proto/citytel/v1/fleet.proto",
+        "proto/citytel/v1/deadletters.proto",
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -21,8 +21,11 @@
 //! - [`import`]: bulk import of InfluxDB line protocol and dataset files, parsed in parallel.
 //! - [`store`]: the WAL and the state rebuilt from it (registry, series, dead letters).
 //! - [`availability`]: the pure device state machine, availability, outages, completeness.
+//! - [`tracker`]: drives the state machines from the ingest path and answers availability.
+//! - [`clock`]: where "now" comes from (the system clock, or tokio's in tests).
 //! - [`query`]: device selection, step buckets and aggregation over any series backend.
 //! - [`api`]: the gRPC query service.
+//! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`cli`]: the `citytel` command line.
 //! - [`telemetry`]: logs and metric names.
@@ -30,6 +33,7 @@
 pub mod api;
 pub mod availability;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod import;
@@ -39,3 +43,5 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+pub mod web;
+pub mod tracker;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 
 use crate::api::{self, query::QueryApi};
+use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::decode::Limits;
 use crate::pipeline::Pipeline;
@@ -26,6 +27,7 @@ use crate::source::broker::{BrokerSource, BrokerStats};
 use crate::source::endpoint::Endpoint;
 use crate::store::wal::ReplayStats;
 use crate::store::{Database, StoreError, maintenance};
+use crate::web;
 
 /// Why the service could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,9 @@ pub enum ServiceError {
     /// The gRPC server failed.
     #[error(transparent)]
     Api(#[from] api::ApiServeError),
+    /// The dashboard's HTTP server failed.
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 /// A started service.
@@ -68,6 +73,8 @@ pub struct Running {
     pub mqtt_addr: Option<SocketAddr>,
     /// Address of the gRPC API.
     pub grpc_addr: SocketAddr,
+    /// Address of the web dashboard (and gRPC-Web), when it runs.
+    pub http_addr: Option<SocketAddr>,
     /// The shared state (for in-process callers such as tests and the demo).
     pub db: Arc<Database>,
     /// What the WAL replay found at start-up.
@@ -78,6 +85,8 @@ pub struct Running {
     api_shutdown: CancellationToken,
     source: JoinHandle<()>,
     api: JoinHandle<Result<(), api::ApiServeError>>,
+    web_shutdown: CancellationToken,
+    web: Option<JoinHandle<Result<(), web::WebError>>>,
     writer_done: oneshot::Receiver<WriterResult>,
     health: HealthReporter,
 }
@@ -86,8 +95,14 @@ type WriterResult = std::thread::Result<Result<WriterStats, StoreError>>;
 
 /// Starts the service described by `settings`.
 pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
+    start_with_clock(settings, Clock::System).await
+}
+
+/// Starts the service with `clock` as the source of "now" (tests script time with a paused
+/// tokio clock; see [`Clock::tokio`]).
+pub async fn start_with_clock(settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
     let data_dir = settings.storage.data_dir.clone();
-    let options = settings.storage.store_options();
+    let options = settings.store_options(clock);
     let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
         .await
         .map_err(|_| ServiceError::WriterPanicked)?;
@@ -104,9 +119,10 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
         "storage opened"
     );
 
-    let (pipeline, queue) = Pipeline::new(
+    let (pipeline, queue) = Pipeline::with_clock(
         Limits::from(&settings.ingest),
         settings.ingest.max_in_flight_bytes,
+        clock,
     );
     let (writer_tx, writer_done) = oneshot::channel();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -114,6 +130,8 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
         interval: settings.storage.checkpoint_interval,
         maintenance: Some(maintenance::spawn(db.clone(), threads).map_err(ServiceError::Thread)?),
         threads,
+        clock,
+        runtime: tokio::runtime::Handle::current(),
     };
     let writer = Writer::new(queue, wal, db.clone(), policy);
     std::thread::Builder::new()
@@ -138,6 +156,10 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
             addr: settings.grpc_listen,
             source,
         })?;
+    let http_listener = match settings.http_listen {
+        Some(addr) => Some(bind_http(addr).await?),
+        None => None,
+    };
 
     let intake = CancellationToken::new();
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -179,15 +201,26 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
     let api_shutdown = CancellationToken::new();
     let api = tokio::spawn(api::serve(
         grpc_listener,
-        db.clone(),
+        QueryApi::with_clock(db.clone(), clock),
         health_service,
         api_shutdown.clone(),
     ));
     tracing::info!(%grpc_addr, "gRPC query service listening");
+    let web_shutdown = CancellationToken::new();
+    let (http_addr, web) = match http_listener {
+        Some((listener, addr)) => {
+            let api = QueryApi::with_clock(db.clone(), clock);
+            let server = tokio::spawn(web::serve(listener, api, web_shutdown.clone()));
+            tracing::info!(%addr, "web dashboard listening");
+            (Some(addr), Some(server))
+        }
+        None => (None, None),
+    };
 
     Ok(Running {
         mqtt_addr,
         grpc_addr,
+        http_addr,
         db,
         replay,
         broker_stats,
@@ -195,9 +228,23 @@ pub async fn start(settings: Settings) -> Result<Running, ServiceError> {
         api_shutdown,
         source,
         api,
+        web_shutdown,
+        web,
         writer_done,
         health,
     })
+}
+
+/// Binds the web dashboard's listener; returns it with the address it got.
+async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServiceError> {
+    let bind_error = |source| ServiceError::Bind {
+        what: "the web dashboard",
+        addr,
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
 }
 
 /// Reports the query service as serving only while the broker source is connected and
@@ -238,14 +285,19 @@ impl Running {
                 self.health.set_not_serving::<QueryServiceServer<QueryApi>>().await;
                 self.intake.cancel();
                 self.api_shutdown.cancel();
+                self.web_shutdown.cancel();
                 let _ = self.source.await;
                 let _ = self.api.await;
+                if let Some(web) = self.web {
+                    let _ = web.await;
+                }
                 writer_outcome(result)
             }
         }
     }
 
-    /// Stops intake, drains the writer, then stops the API. Returns the writer's totals.
+    /// Stops intake, drains the writer, then stops the API and the dashboard. Returns the
+    /// writer's totals.
     pub async fn shutdown(self) -> Result<WriterStats, ServiceError> {
         self.intake.cancel();
         let _ = self.source.await;
@@ -254,7 +306,14 @@ impl Running {
             .set_not_serving::<QueryServiceServer<QueryApi>>()
             .await;
         self.api_shutdown.cancel();
-        if let Ok(Err(e)) = self.api.await {
+        let api = self.api.await;
+        self.web_shutdown.cancel();
+        if let Some(web) = self.web
+            && let Ok(Err(e)) = web.await
+        {
+            return Err(e.into());
+        }
+        if let Ok(Err(e)) = api {
             return Err(e.into());
         }
         let stats = stats?;

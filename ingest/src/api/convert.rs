@@ -3,12 +3,42 @@
 use citytel_proto::v1;
 
 use super::error::ApiError;
+use crate::availability::{Change, DeviceState, Outage, Reboot, Transition};
 use crate::query::{Aggregation, Selector, SeriesAnswer};
+use crate::store::State;
+use crate::store::deadletter::DeadLetter;
 use crate::store::registry::DeviceRecord;
 use crate::store::series::{LatestPoint, Points};
+use crate::tracker::{DeviceChange, MaintenanceWindow, Target};
 
-impl From<&DeviceRecord> for v1::Device {
-    fn from(r: &DeviceRecord) -> Self {
+/// A device as the API shows it: its registry entry with its state, clock offset and
+/// completeness from the tracker.
+pub fn device(r: &DeviceRecord, state: &State) -> v1::Device {
+    let (current, last) = state
+        .tracker
+        .state(&r.device_id)
+        .unwrap_or((DeviceState::Unknown, None));
+    v1::Device {
+        state: state_to_wire(current),
+        state_since_unix_ms: last.map_or(0, |t| t.at_ms),
+        state_cause: last
+            .map(|t| t.cause.as_str().to_string())
+            .unwrap_or_default(),
+        clock_offset_ms: state
+            .tracker
+            .clock_offset(&r.device_id)
+            .map(|c| c.offset_ms),
+        completeness_percent: state
+            .tracker
+            .completeness(&state.dedup, &r.device_id)
+            .percent(),
+        district: state.tracker.district(&r.site).unwrap_or("").to_string(),
+        ..registry_to_wire(r)
+    }
+}
+
+fn registry_to_wire(r: &DeviceRecord) -> v1::Device {
+    {
         v1::Device {
             device_id: r.device_id.to_string(),
             kind: r.kind.to_string(),
@@ -21,7 +51,110 @@ impl From<&DeviceRecord> for v1::Device {
             reporting_interval_ms: r.reporting_interval_ms,
             readings_total: r.readings_total,
             metrics: r.metrics.iter().map(|m| m.to_string()).collect(),
+            ..v1::Device::default()
         }
+    }
+}
+
+/// The wire value of a device state.
+pub fn state_to_wire(s: DeviceState) -> i32 {
+    use v1::DeviceState as W;
+    (match s {
+        DeviceState::Unknown => W::Unknown,
+        DeviceState::Online => W::Online,
+        DeviceState::Late => W::Late,
+        DeviceState::Offline => W::Offline,
+        DeviceState::Unreachable => W::Unreachable,
+    }) as i32
+}
+
+/// The device state of a wire value; `None` for unspecified.
+pub fn state_from_wire(value: i32) -> Result<Option<DeviceState>, ApiError> {
+    use v1::DeviceState as W;
+    Ok(match W::try_from(value) {
+        Ok(W::Unspecified) => None,
+        Ok(W::Unknown) => Some(DeviceState::Unknown),
+        Ok(W::Online) => Some(DeviceState::Online),
+        Ok(W::Late) => Some(DeviceState::Late),
+        Ok(W::Offline) => Some(DeviceState::Offline),
+        Ok(W::Unreachable) => Some(DeviceState::Unreachable),
+        Err(_) => {
+            return Err(ApiError::InvalidArgument(format!(
+                "state has unknown value {value}"
+            )));
+        }
+    })
+}
+
+/// A state transition on the wire.
+pub fn transition_to_wire(device: &str, t: &Transition) -> v1::StateTransition {
+    v1::StateTransition {
+        device_id: device.to_string(),
+        at_unix_ms: t.at_ms,
+        from: state_to_wire(t.from),
+        to: state_to_wire(t.to),
+        cause: t.cause.as_str().to_string(),
+        boot_id: t.boot_id,
+    }
+}
+
+/// A reboot on the wire.
+pub fn reboot_to_wire(device: &str, r: &Reboot) -> v1::Reboot {
+    v1::Reboot {
+        device_id: device.to_string(),
+        at_unix_ms: r.at_ms,
+        old_boot_id: r.old_boot_id,
+        new_boot_id: r.new_boot_id,
+    }
+}
+
+/// An outage on the wire.
+pub fn outage_to_wire(device: &str, o: &Outage) -> v1::Outage {
+    v1::Outage {
+        device_id: device.to_string(),
+        start_unix_ms: o.start_ms,
+        end_unix_ms: o.end_ms,
+        duration_ms: o.duration_ms,
+        cause: o.cause.as_str().to_string(),
+        open: o.open,
+        began_before: o.began_before,
+    }
+}
+
+/// A maintenance window on the wire.
+pub fn maintenance_to_wire(w: &MaintenanceWindow) -> v1::MaintenanceWindow {
+    use v1::maintenance_window::Target as T;
+    v1::MaintenanceWindow {
+        id: w.id,
+        target: Some(match &w.target {
+            Target::Device(d) => T::DeviceId(d.clone()),
+            Target::Site(s) => T::Site(s.clone()),
+        }),
+        start_unix_ms: w.span.start_ms,
+        end_unix_ms: w.span.end_ms,
+        reason: w.reason.clone(),
+    }
+}
+
+/// A device change on the wire.
+pub fn change_to_wire(c: &DeviceChange) -> v1::FleetEvent {
+    use v1::fleet_event::Event;
+    v1::FleetEvent {
+        event: Some(match &c.change {
+            Change::Transition(t) => Event::Transition(transition_to_wire(&c.device, t)),
+            Change::Reboot(r) => Event::Reboot(reboot_to_wire(&c.device, r)),
+        }),
+    }
+}
+
+/// A dead letter on the wire.
+pub fn dead_letter_to_wire(d: &DeadLetter) -> v1::DeadLetter {
+    v1::DeadLetter {
+        received_at_unix_ms: d.received_at_ms,
+        reason: d.reason.as_str().to_string(),
+        topic: d.topic.clone(),
+        detail: d.detail.clone(),
+        payload: d.payload.to_vec(),
     }
 }
 

@@ -9,6 +9,9 @@ pub enum ApiError {
     /// The device is unknown.
     #[error("device {0:?} not found")]
     DeviceNotFound(String),
+    /// Something failed inside citytel.
+    #[error("{0}")]
+    Internal(String),
     /// Stored data could not be read.
     #[error(transparent)]
     Storage(#[from] crate::store::series::ReadError),
@@ -39,7 +42,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::DeviceNotFound(_) | ApiError::MetricNotFound { .. } => {
                 tonic::Status::not_found(message)
             }
-            ApiError::Storage(_) => tonic::Status::internal(message),
+            ApiError::Storage(_) | ApiError::Internal(_) => tonic::Status::internal(message),
         }
     }
 }

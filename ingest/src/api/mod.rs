@@ -1,23 +1,25 @@
 //! The gRPC API: `citytel.v1.QueryService`, plus gRPC health and reflection (v1 and v1alpha, so
 //! grpcurl and other tools can explore it).
 //!
-//! - [`query`]: the service implementation, reading the shared [`crate::store::Database`].
+//! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
+//!   [`fleet`], [`deadletters`] and [`watch`].
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 
 pub mod convert;
+pub mod deadletters;
+pub mod devices;
 pub mod error;
+pub mod fleet;
 pub mod query;
-
-use std::sync::Arc;
+pub mod series;
+pub mod watch;
 
 use citytel_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::{Health, HealthServer};
-
-use crate::store::Database;
 
 /// Errors starting the gRPC server.
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +32,11 @@ pub enum ApiServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
+/// Serves `api` on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
 /// `health` is the health service whose reporter the caller keeps.
 pub async fn serve(
     listener: TcpListener,
-    db: Arc<Database>,
+    api: query::QueryApi,
     health: HealthServer<impl Health>,
     shutdown: CancellationToken,
 ) -> Result<(), ApiServeError> {
@@ -50,7 +52,7 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(QueryServiceServer::new(query::QueryApi::new(db)))
+        .add_service(QueryServiceServer::new(api))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, small responses wait ~40 ms for the peer's delayed ACK.
             TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 /// The smallest offset among the samples received in one bucket of time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Bucket {
     /// Receive time divided by the bucket length.
     index: i64,
@@ -37,7 +37,7 @@ pub struct ClockOffset {
 }
 
 /// A device's clock offset estimator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClockEstimator {
     bucket_ms: i64,
     max_buckets: usize,

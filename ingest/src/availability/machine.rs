@@ -84,7 +84,7 @@ pub enum Event {
 }
 
 /// A change of state, to be stored in the device's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transition {
     /// When the device entered `to`, ms since the Unix epoch.
     pub at_ms: i64,
@@ -99,7 +99,7 @@ pub struct Transition {
 }
 
 /// The device restarted: its boot id changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reboot {
     /// When the new boot was first heard, ms since the Unix epoch.
     pub at_ms: i64,
@@ -110,7 +110,7 @@ pub struct Reboot {
 }
 
 /// What handling an event produced, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Change {
     /// The state changed.
     Transition(Transition),
@@ -119,7 +119,7 @@ pub enum Change {
 }
 
 /// Everything a [`DeviceMachine`] remembers: plain data, to persist and [`DeviceMachine::restore`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Current state.
     pub state: DeviceState,

@@ -5,7 +5,9 @@
 //! is a binary search.
 
 /// A half-open time interval `[start_ms, end_ms)`, in ms since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Span {
     /// First instant inside.
     pub start_ms: i64,

@@ -65,7 +65,19 @@ macro_rules! stable_enum {
 }
 
 /// What citytel believes about a device right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum DeviceState {
     /// Nothing is known: never heard from, or citytel itself was not watching (its own restart),
     /// or the device's gateway came back and the device has not spoken yet. Excluded from
@@ -93,7 +105,9 @@ stable_enum!(DeviceState, "device state", [
 ]);
 
 /// Why a device changed state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Cause {
     /// The device sent a birth.
     Birth,

@@ -78,7 +78,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         ..ImportOptions::default()
     };
     let data_dir = &settings.storage.data_dir;
-    let mut store_options = settings.storage.store_options();
+    let mut store_options = settings.store_options(crate::clock::Clock::System);
     // Every day the import touches is rewritten at the full level at the end.
     store_options.engine.flush_level = IMPORT_FLUSH_LEVEL;
     let (db, mut wal, _) = Database::open(data_dir, &store_options)

@@ -21,6 +21,9 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
 /// Prints where the service listens, in a form both people and scripts can read.
 pub fn print_addresses(running: &Running, data_dir: &str) {
     println!("citytel is running");
+    if let Some(addr) = running.http_addr {
+        println!("  dashboard       http://{addr}/");
+    }
     if let Some(addr) = running.mqtt_addr {
         println!("  mqtt endpoint   mqtt://{addr}");
     }

@@ -12,7 +12,7 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load().context("loading configuration")?;
     let settings = config.validate().context("validating configuration")?;
     let dir = &settings.storage.data_dir;
-    let (db, _wal, _) = Database::open(dir, &settings.storage.store_options())
+    let (db, _wal, _) = Database::open(dir, &settings.store_options(crate::clock::Clock::System))
         .with_context(|| format!("opening {}", dir.display()))?;
     let state = db.read();
     let store = state.engine.store();

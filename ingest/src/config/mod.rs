@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use load::{DEFAULT_TOML, load, load_str};
+pub use sections::HttpConfig;
 pub use sections::{
-    BrokerConfig, EndpointConfig, FsyncPolicy, GrpcConfig, IngestConfig, LogConfig, LogFormat,
-    StorageConfig,
+    AvailabilityConfig, BrokerConfig, EndpointConfig, FsyncPolicy, GrpcConfig, IngestConfig,
+    LogConfig, LogFormat, MaintenanceConfig, StorageConfig,
 };
 
 /// Everything `citytel serve` can be configured with.
@@ -31,8 +32,12 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// Validation limits and the in-flight budget of the ingest pipeline.
     pub ingest: IngestConfig,
+    /// Device availability rules.
+    pub availability: AvailabilityConfig,
     /// The gRPC query service.
     pub grpc: GrpcConfig,
+    /// The operator web dashboard, with the query service over gRPC-Web.
+    pub http: HttpConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -98,8 +103,12 @@ pub struct Settings {
     pub source: SourceSettings,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// The fleet tracker's settings.
+    pub availability: crate::store::AvailabilityOptions,
     /// gRPC listen address.
     pub grpc_listen: SocketAddr,
+    /// Address of the dashboard's HTTP server; `None` when it is disabled.
+    pub http_listen: Option<SocketAddr>,
     /// Logging.
     pub log: LogConfig,
 }
@@ -199,11 +208,14 @@ impl Config {
                 config: self.broker.clone(),
             })
         };
+        let availability = self.availability.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
             ingest: self.ingest.clone(),
+            availability,
             grpc_listen: self.grpc.listen,
+            http_listen: self.http.enabled.then_some(self.http.listen),
             log: self.log.clone(),
         })
     }
@@ -217,6 +229,88 @@ impl Config {
             }
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+impl Settings {
+    /// The storage options, with `clock` for citytel's own restart time.
+    pub fn store_options(&self, clock: crate::clock::Clock) -> crate::store::StoreOptions {
+        self.storage.store_options(self.availability.clone(), clock)
+    }
+}
+
+impl AvailabilityConfig {
+    fn validate(&self) -> Result<crate::store::AvailabilityOptions, ConfigError> {
+        use crate::availability::{Policy, Span};
+        use crate::tracker::{MaintenanceWindow, Target};
+        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut kind_intervals = std::collections::BTreeMap::new();
+        for (kind, text) in &self.kind_intervals {
+            let d = humantime::parse_duration(text).map_err(|e| {
+                invalid(
+                    "availability.kind_intervals",
+                    format!("{kind} = {text:?}: {e}"),
+                )
+            })?;
+            kind_intervals.insert(kind.clone(), ms(d));
+        }
+        let policy = Policy {
+            late_grace: self.late_grace,
+            offline_grace: self.offline_grace,
+            default_interval_ms: ms(self.default_interval),
+            kind_intervals_ms: kind_intervals,
+        };
+        policy
+            .validate()
+            .map_err(|e| invalid("availability", e.to_string()))?;
+        let time = |text: &str| -> Result<i64, ConfigError> {
+            let t = humantime::parse_rfc3339_weak(text).map_err(|e| {
+                invalid(
+                    "availability.maintenance",
+                    format!("{text:?} is not RFC 3339: {e}"),
+                )
+            })?;
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(ms)
+                .map_err(|_| {
+                    invalid(
+                        "availability.maintenance",
+                        format!("{text:?} is before 1970"),
+                    )
+                })
+        };
+        let mut maintenance = Vec::new();
+        for (i, w) in self.maintenance.iter().enumerate() {
+            let target = match (&w.device, &w.site) {
+                (Some(d), None) => Target::Device(d.clone()),
+                (None, Some(s)) => Target::Site(s.clone()),
+                _ => {
+                    return Err(invalid(
+                        "availability.maintenance",
+                        format!("window {} needs exactly one of device and site", i + 1),
+                    ));
+                }
+            };
+            let span = Span::new(time(&w.start)?, time(&w.end)?);
+            if span.len_ms() == 0 {
+                return Err(invalid(
+                    "availability.maintenance",
+                    format!("window {} ends before it starts", i + 1),
+                ));
+            }
+            maintenance.push(MaintenanceWindow {
+                id: i as u64 + 1,
+                target,
+                span,
+                reason: w.reason.clone(),
+            });
+        }
+        Ok(crate::store::AvailabilityOptions {
+            policy,
+            districts: self.districts.clone(),
+            maintenance,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Every field is documented here and in the shipped `citytel.toml`; a test keeps the two in step.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -68,9 +69,15 @@ mod retention {
 }
 
 impl StorageConfig {
-    /// The storage options these settings describe.
-    pub fn store_options(&self) -> crate::store::StoreOptions {
+    /// The storage options these settings describe, with availability options and a clock.
+    pub fn store_options(
+        &self,
+        availability: crate::store::AvailabilityOptions,
+        clock: crate::clock::Clock,
+    ) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
+            availability,
+            clock,
             wal: crate::store::wal::WalOptions {
                 segment_bytes: self.wal_segment_bytes,
                 fsync: self.fsync,
@@ -164,11 +171,59 @@ pub struct IngestConfig {
     pub max_in_flight_bytes: u64,
 }
 
+/// `[availability]`: when devices count as late or offline, and how they roll up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityConfig {
+    /// A device is Late after this many expected intervals without being heard.
+    pub late_grace: f64,
+    /// A device is Offline after this many expected intervals without being heard.
+    pub offline_grace: f64,
+    /// Expected interval of devices whose birth states none and whose kind is not listed.
+    #[serde(with = "humantime_serde")]
+    pub default_interval: Duration,
+    /// Expected interval per device kind (humantime durations).
+    pub kind_intervals: BTreeMap<String, String>,
+    /// District of each site.
+    pub districts: BTreeMap<String, String>,
+    /// Planned maintenance windows, excluded from availability.
+    pub maintenance: Vec<MaintenanceConfig>,
+}
+
+/// One configured maintenance window (`[[availability.maintenance]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// The device it covers (or set `site`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The site it covers (or set `device`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Start, RFC 3339 (e.g. "2026-12-01T02:00:00Z").
+    pub start: String,
+    /// End (exclusive), RFC 3339.
+    pub end: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// `[grpc]`: the query service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcConfig {
     /// Address of the gRPC server.
+    pub listen: SocketAddr,
+}
+
+/// `[http]`: the operator web dashboard, and the query service over gRPC-Web for browsers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Whether the dashboard's HTTP server runs.
+    pub enabled: bool,
+    /// Address of the dashboard's HTTP server.
     pub listen: SocketAddr,
 }
 

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use rumqttc::mqttbytes::QoS;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::clock::Clock;
 use crate::decode::{self, Decoded, Limits, Rejection};
 use crate::telemetry::metrics as m;
 
@@ -113,11 +114,21 @@ pub struct Pipeline {
     budget: Arc<Semaphore>,
     budget_bytes: usize,
     limits: Arc<Limits>,
+    clock: Clock,
 }
 
 impl Pipeline {
     /// A pipeline with an in-flight budget of `budget_bytes`, and the receiving end for the writer.
     pub fn new(limits: Limits, budget_bytes: u64) -> (Pipeline, mpsc::UnboundedReceiver<Envelope>) {
+        Self::with_clock(limits, budget_bytes, Clock::System)
+    }
+
+    /// Like [`new`](Self::new), stamping receive times from `clock`.
+    pub fn with_clock(
+        limits: Limits,
+        budget_bytes: u64,
+        clock: Clock,
+    ) -> (Pipeline, mpsc::UnboundedReceiver<Envelope>) {
         let budget_bytes = usize::try_from(budget_bytes)
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
@@ -127,6 +138,7 @@ impl Pipeline {
             budget: Arc::new(Semaphore::new(budget_bytes)),
             budget_bytes,
             limits: Arc::new(limits),
+            clock,
         };
         (pipeline, rx)
     }
@@ -179,6 +191,16 @@ impl Pipeline {
             .map_err(|_| PipelineClosed)
     }
 
+    /// The current time by the pipeline's clock, for receive times.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The pipeline's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// Bytes currently admitted and not yet acknowledged.
     pub fn in_flight_bytes(&self) -> usize {
         self.budget_bytes - self.budget.available_permits()
@@ -200,9 +222,4 @@ pub enum TrySubmitError {
 }
 
 /// Milliseconds since the Unix epoch, from the system clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::clock::system_now_ms as now_ms;

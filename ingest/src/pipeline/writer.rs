@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::Envelope;
+use crate::clock::Clock;
 use crate::store::entry::Entry;
 use crate::store::maintenance::Job;
 use crate::store::wal::Wal;
@@ -49,7 +50,14 @@ pub struct CheckpointPolicy {
     pub maintenance: Option<(Sender<Job>, JoinHandle<()>)>,
     /// Threads a checkpoint may use to compress.
     pub threads: usize,
+    /// Where "now" comes from, for the fleet tracker's silence timeouts.
+    pub clock: Clock,
+    /// The runtime whose timers pace the writer's idle ticks.
+    pub runtime: tokio::runtime::Handle,
 }
+
+/// How often an idle writer applies the fleet tracker's silence timeouts.
+const TICK: Duration = Duration::from_secs(1);
 
 /// The group-commit loop.
 pub struct Writer {
@@ -88,11 +96,14 @@ impl Writer {
             let first = match self.rx.try_recv() {
                 Ok(e) => e,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    // Idle: a good moment for a due checkpoint.
+                    // Idle: a good moment for a due checkpoint and the silence timeouts.
                     self.maybe_checkpoint()?;
-                    match self.rx.blocking_recv() {
-                        Some(e) => e,
-                        None => break,
+                    self.tick();
+                    let runtime = self.policy.runtime.clone();
+                    match runtime.block_on(tokio::time::timeout(TICK, self.rx.recv())) {
+                        Ok(Some(e)) => e,
+                        Ok(None) => break,
+                        Err(_) => continue,
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -120,6 +131,12 @@ impl Writer {
             );
         }
         Ok(stats)
+    }
+
+    /// Applies the silence timeouts that fell due (devices turning late or offline).
+    fn tick(&mut self) {
+        let now = self.policy.clock.now_ms();
+        self.db.write().tracker.advance(now);
     }
 
     /// Starts a checkpoint when the head is full or the interval has passed.

@@ -15,6 +15,7 @@ use std::time::Instant;
 use super::engine::{EngineError, FrozenHead, flush};
 use super::wal::{self, Wal};
 use super::{Database, StoreError, snapshot};
+use crate::tracker::persist;
 
 /// A checkpoint that has been started and not yet written.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ pub struct Pending {
     frozen: FrozenHead,
     snapshot: Vec<u8>,
     dead_letters: Vec<super::deadletter::Record>,
+    history: Vec<super::deadletter::Record>,
     wal_dir: PathBuf,
     wal_segment: u64,
 }
@@ -48,12 +50,19 @@ pub fn begin(db: &Database, wal: &mut Wal) -> Result<Option<Pending>, StoreError
     let Some(frozen) = state.engine.freeze() else {
         return Ok(None);
     };
+    let mut history = Vec::new();
+    for change in state.tracker.take_unflushed() {
+        let key = persist::history_key(&change.device, state.history_seq);
+        history.push((key, persist::encode_change(&change.change)));
+        state.history_seq += 1;
+    }
     let snapshot = state.snapshot(wal_segment).encode()?;
     let dead_letters = state.dead_letters.take_unflushed()?;
     Ok(Some(Pending {
         frozen,
         snapshot,
         dead_letters,
+        history,
         wal_dir: wal.dir().to_path_buf(),
         wal_segment,
     }))
@@ -86,6 +95,12 @@ pub fn finish_ref(
         .map(|(k, v)| (k.clone(), Some(v.clone())))
         .collect();
     store.ingest_into(&store.dead_letters, letters)?;
+    let history = pending
+        .history
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    store.ingest_into(&store.history, history)?;
     // The snapshot goes last: it is what makes the checkpoint count.
     store.ingest_into(
         &store.meta,

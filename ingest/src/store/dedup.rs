@@ -43,6 +43,11 @@ impl Dedup {
         self.devices.insert(device, boots);
     }
 
+    /// Every remembered boot of a device with its sequence numbers.
+    pub fn boots(&self, device: &str) -> &[(u64, SeqSet)] {
+        self.devices.get(device).map_or(&[], Vec::as_slice)
+    }
+
     /// The sequence numbers stored for a device's boot.
     pub fn seqs(&self, device: &str, boot: u64) -> Option<&SeqSet> {
         self.devices

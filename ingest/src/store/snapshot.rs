@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub dirty_days: Vec<(u32, i64)>,
     /// Dead letters written so far (the sequence of the next one).
     pub dead_letter_seq: u64,
+    /// The fleet tracker's machines and estimators.
+    pub tracker: crate::tracker::persist::TrackerSnapshot,
 }
 
 impl Snapshot {

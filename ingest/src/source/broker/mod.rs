@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BrokerSettings;
-use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline, now_ms};
+use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline};
 use crate::telemetry::metrics as m;
 
 /// Most unacknowledged QoS 1/2 messages rumqttc tracks for our own (rare) publishes.
@@ -253,7 +253,7 @@ async fn submit_loop(
         let inbound = Inbound {
             topic: publish.topic,
             payload: publish.payload,
-            received_at_ms: now_ms(),
+            received_at_ms: pipeline.now_ms(),
             origin: Origin::Broker,
             ack,
         };

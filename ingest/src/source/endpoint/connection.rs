@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::outgoing;
-use crate::pipeline::{Ack, AckToken, Inbound, Origin, now_ms};
+use crate::pipeline::{Ack, AckToken, Inbound, Origin};
 use crate::telemetry::metrics as m;
 
 /// Smallest read buffer; it grows for connections that fill it.
@@ -287,7 +287,7 @@ impl Session {
                 let inbound = Inbound {
                     topic: publish.topic,
                     payload: publish.payload,
-                    received_at_ms: now_ms(),
+                    received_at_ms: self.shared.pipeline.now_ms(),
                     origin: Origin::Endpoint,
                     ack,
                 };
@@ -328,7 +328,7 @@ impl Session {
         let inbound = Inbound {
             topic: will.topic,
             payload: will.message,
-            received_at_ms: now_ms(),
+            received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Will,
             ack: None,
         };

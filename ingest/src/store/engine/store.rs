@@ -6,6 +6,7 @@
 //! | `series` | series id (u32 BE) | `device \0 metric` |
 //! | `meta` | a name | the snapshot of the in-memory state and the checkpoint |
 //! | `dead_letters` | sequence (u64 BE) | a dead letter |
+//! | `history` | device, 0, sequence (u64 BE) | a device state change or reboot |
 //!
 //! Segments and their rollups are written as bulk ingestions: sorted runs that become table
 //! files directly, without passing through fjall's journal (they are already durable in
@@ -75,6 +76,8 @@ pub struct ChunkStore {
     pub meta: Keyspace,
     /// Dead letters.
     pub dead_letters: Keyspace,
+    /// Device state history.
+    pub history: Keyspace,
 }
 
 impl std::fmt::Debug for ChunkStore {
@@ -108,6 +111,7 @@ impl ChunkStore {
             series: db.keyspace("series", plain)?,
             meta: db.keyspace("meta", plain)?,
             dead_letters: db.keyspace("dead_letters", plain)?,
+            history: db.keyspace("history", plain)?,
             decoded: DecodedCache::new(decoded_bytes),
             db,
         })
@@ -223,7 +227,13 @@ impl ChunkStore {
     /// Flushes memtables and compacts every keyspace fully, so the files on disk are the final
     /// form of the data (used after a bulk import).
     pub fn settle(&self) -> Result<(), EngineError> {
-        for ks in [&self.chunks, &self.series, &self.meta, &self.dead_letters] {
+        for ks in [
+            &self.chunks,
+            &self.series,
+            &self.meta,
+            &self.dead_letters,
+            &self.history,
+        ] {
             ks.rotate_memtable_and_wait()?;
             ks.major_compact()?;
         }

@@ -1,0 +1,292 @@
+//! Fleet state and availability: GetFleetSummary, ListStateHistory, GetAvailability,
+//! ListAvailability, SetMaintenance, ListMaintenance.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use citytel_proto::v1;
+
+use super::convert::{maintenance_to_wire, outage_to_wire, reboot_to_wire, transition_to_wire};
+use super::devices::require_device;
+use super::error::ApiError;
+use crate::availability::{DeviceState, Span, Summary};
+use crate::query::{self, Selector};
+use crate::store::State;
+use crate::tracker::{Target, report::GroupAvailability};
+
+/// Default number of devices needing attention in a fleet summary.
+const DEFAULT_ATTENTION: usize = 50;
+/// Default number of outages in an availability answer.
+const DEFAULT_OUTAGES: usize = 100;
+
+fn count(counts: &mut v1::StateCounts, state: DeviceState) {
+    counts.total += 1;
+    match state {
+        DeviceState::Unknown => counts.unknown += 1,
+        DeviceState::Online => counts.online += 1,
+        DeviceState::Late => counts.late += 1,
+        DeviceState::Offline => counts.offline += 1,
+        DeviceState::Unreachable => counts.unreachable += 1,
+    }
+}
+
+/// `GetFleetSummary`.
+pub fn summary(state: &State, req: &v1::GetFleetSummaryRequest) -> v1::GetFleetSummaryResponse {
+    let mut out = v1::GetFleetSummaryResponse::default();
+    let mut all = v1::StateCounts::default();
+    let mut attention: Vec<(u8, i64, String)> = Vec::new();
+    for d in state.registry.iter_after(None) {
+        if (!req.kind.is_empty() && *d.kind != *req.kind)
+            || (!req.site.is_empty() && *d.site != *req.site)
+        {
+            continue;
+        }
+        let (s, last) = state
+            .tracker
+            .state(&d.device_id)
+            .unwrap_or((DeviceState::Unknown, None));
+        count(&mut all, s);
+        count(out.by_kind.entry(d.kind.to_string()).or_default(), s);
+        count(out.by_site.entry(d.site.to_string()).or_default(), s);
+        if let Some(district) = state.tracker.district(&d.site) {
+            count(out.by_district.entry(district.to_string()).or_default(), s);
+        }
+        let rank = match s {
+            DeviceState::Offline => 0,
+            DeviceState::Unreachable => 1,
+            DeviceState::Late => 2,
+            _ => continue,
+        };
+        attention.push((
+            rank,
+            last.map_or(i64::MIN, |t| t.at_ms),
+            d.device_id.to_string(),
+        ));
+    }
+    attention.sort();
+    let limit = match req.attention_limit {
+        0 => DEFAULT_ATTENTION,
+        n => n as usize,
+    };
+    out.attention = attention
+        .into_iter()
+        .take(limit)
+        .map(|(_, _, id)| id)
+        .collect();
+    out.all = Some(all);
+    out
+}
+
+/// `ListStateHistory`.
+pub fn history(
+    state: &State,
+    req: &v1::ListStateHistoryRequest,
+) -> Result<v1::ListStateHistoryResponse, ApiError> {
+    require_device(&req.device_id)?;
+    window(req.start_unix_ms, req.end_unix_ms)?;
+    if state.registry.get(&req.device_id).is_none() {
+        return Err(ApiError::DeviceNotFound(req.device_id.clone()));
+    }
+    let all = state.tracker.transitions(&req.device_id);
+    let first = all.partition_point(|t| t.at_ms < req.start_unix_ms);
+    let last = all.partition_point(|t| t.at_ms < req.end_unix_ms);
+    // The transition in force at the start of the window, then those inside it.
+    let from = first.saturating_sub(1).min(first);
+    let transitions = all[from..last.max(from)]
+        .iter()
+        .map(|t| transition_to_wire(&req.device_id, t))
+        .collect();
+    let reboots = state
+        .tracker
+        .reboots(&req.device_id)
+        .iter()
+        .filter(|r| r.at_ms >= req.start_unix_ms && r.at_ms < req.end_unix_ms)
+        .map(|r| reboot_to_wire(&req.device_id, r))
+        .collect();
+    Ok(v1::ListStateHistoryResponse {
+        transitions,
+        reboots,
+    })
+}
+
+/// A window `[start, end)`, checked.
+fn window(start_ms: i64, end_ms: i64) -> Result<Span, ApiError> {
+    if end_ms <= start_ms {
+        return Err(ApiError::InvalidArgument(format!(
+            "end_unix_ms ({end_ms}) must be greater than start_unix_ms ({start_ms})"
+        )));
+    }
+    Ok(Span::new(start_ms, end_ms))
+}
+
+/// `GetAvailability`, with windows ending in the future cut at `now_ms`.
+pub fn availability(
+    state: &State,
+    req: &v1::GetAvailabilityRequest,
+    now_ms: i64,
+) -> Result<v1::GetAvailabilityResponse, ApiError> {
+    let span = window(
+        req.start_unix_ms,
+        req.end_unix_ms.min(now_ms).max(req.start_unix_ms + 1),
+    )?;
+    use v1::get_availability_request::Target as T;
+    let devices: Vec<(Arc<str>, Arc<str>)> = match &req.target {
+        Some(T::DeviceId(id)) => {
+            let d = state
+                .registry
+                .get(id)
+                .ok_or_else(|| ApiError::DeviceNotFound(id.clone()))?;
+            vec![(d.device_id.clone(), d.site.clone())]
+        }
+        Some(T::Site(site)) => state
+            .registry
+            .iter_after(None)
+            .filter(|d| *d.site == **site)
+            .map(|d| (d.device_id.clone(), d.site.clone()))
+            .collect(),
+        Some(T::District(district)) => state
+            .registry
+            .iter_after(None)
+            .filter(|d| state.tracker.district(&d.site) == Some(district.as_str()))
+            .map(|d| (d.device_id.clone(), d.site.clone()))
+            .collect(),
+        None => {
+            return Err(ApiError::InvalidArgument(
+                "set one of device_id, site and district".into(),
+            ));
+        }
+    };
+    if devices.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "no device matches the target".into(),
+        ));
+    }
+    let group: GroupAvailability = state.tracker.group_availability(
+        &state.dedup,
+        devices.iter().map(|(d, s)| (d, &**s)),
+        span,
+    );
+    let limit = match req.outage_limit {
+        0 => DEFAULT_OUTAGES,
+        n => n as usize,
+    };
+    let mut outages = group.outages;
+    outages.sort_by(|a, b| {
+        b.1.duration_ms
+            .cmp(&a.1.duration_ms)
+            .then(a.1.start_ms.cmp(&b.1.start_ms))
+    });
+    Ok(answer(
+        &group.summary,
+        outages.iter().take(limit),
+        &group.completeness,
+    ))
+}
+
+fn answer<'a>(
+    s: &Summary,
+    outages: impl Iterator<Item = &'a (Arc<str>, crate::availability::Outage)>,
+    c: &crate::availability::Completeness,
+) -> v1::GetAvailabilityResponse {
+    let t = &s.times;
+    v1::GetAvailabilityResponse {
+        availability_percent: s.availability_percent(),
+        durations: Some(v1::StateDurations {
+            online_ms: t.online_ms,
+            late_ms: t.late_ms,
+            offline_ms: t.offline_ms,
+            unreachable_ms: t.unreachable_ms,
+            unknown_ms: t.unknown_ms,
+            maintenance_ms: t.maintenance_ms,
+        }),
+        devices: u32::try_from(s.devices).unwrap_or(u32::MAX),
+        outages: outages.map(|(d, o)| outage_to_wire(d, o)).collect(),
+        outages_started: u32::try_from(s.outages_started).unwrap_or(u32::MAX),
+        mttr_ms: s.mttr_ms(),
+        mtbf_ms: s.mtbf_ms(),
+        completeness_percent: c.percent(),
+        readings_received: c.received,
+        readings_expected: c.expected,
+    }
+}
+
+/// `ListAvailability`.
+pub fn list_availability(
+    state: &State,
+    req: v1::ListAvailabilityRequest,
+    now_ms: i64,
+) -> Result<v1::ListAvailabilityResponse, ApiError> {
+    if req.windows.is_empty() {
+        return Err(ApiError::InvalidArgument("give at least one window".into()));
+    }
+    let spans = req
+        .windows
+        .iter()
+        .map(|w| {
+            window(
+                w.start_unix_ms,
+                w.end_unix_ms.min(now_ms).max(w.start_unix_ms + 1),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let selector: Selector = req.devices.unwrap_or_default().into();
+    let devices = query::select(&state.registry, &selector)?;
+    let sites: HashMap<&str, &str> = state
+        .registry
+        .iter_after(None)
+        .map(|d| (&*d.device_id, &*d.site))
+        .collect();
+    Ok(v1::ListAvailabilityResponse {
+        devices: devices
+            .iter()
+            .map(|d| v1::DeviceAvailability {
+                device_id: d.to_string(),
+                availability_percent: spans
+                    .iter()
+                    .map(|span| {
+                        let site = sites.get(&**d).copied().unwrap_or("");
+                        state
+                            .tracker
+                            .device_availability(d, site, *span)
+                            .summary
+                            .availability_percent()
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// Validates a window from `SetMaintenance`.
+pub fn maintenance_request(
+    req: v1::SetMaintenanceRequest,
+) -> Result<(Target, Span, String), ApiError> {
+    let w = req
+        .window
+        .ok_or_else(|| ApiError::InvalidArgument("window is required".into()))?;
+    use v1::maintenance_window::Target as T;
+    let target = match w.target {
+        Some(T::DeviceId(d)) if !d.is_empty() => Target::Device(d),
+        Some(T::Site(s)) if !s.is_empty() => Target::Site(s),
+        _ => {
+            return Err(ApiError::InvalidArgument(
+                "set one of device_id and site".into(),
+            ));
+        }
+    };
+    let span = window(w.start_unix_ms, w.end_unix_ms)?;
+    Ok((target, span, w.reason))
+}
+
+/// `ListMaintenance`.
+pub fn list_maintenance(state: &State) -> v1::ListMaintenanceResponse {
+    let mut windows: Vec<v1::MaintenanceWindow> = state
+        .tracker
+        .maintenance()
+        .iter()
+        .map(maintenance_to_wire)
+        .collect();
+    windows.sort_by_key(|w| (w.start_unix_ms, w.id));
+    v1::ListMaintenanceResponse { windows }
+}

@@ -1,0 +1,92 @@
+//! Time-series reads: QueryRange and QuerySeries. The state lock is held only to capture what the
+//! read needs; decompression and aggregation run without it.
+
+use citytel_proto::v1;
+
+use super::convert::aggregation;
+use super::devices::require_device;
+use super::error::ApiError;
+use crate::query::{self, Selector, SeriesQuery};
+use crate::store::Database;
+use crate::store::series::SeriesReader;
+
+/// `QueryRange`.
+pub fn range(
+    db: &Database,
+    req: v1::QueryRangeRequest,
+) -> Result<v1::QueryRangeResponse, ApiError> {
+    require_device(&req.device_id)?;
+    if req.metric.is_empty() {
+        return Err(ApiError::InvalidArgument("metric is required".into()));
+    }
+    if req.end_unix_ms <= req.start_unix_ms {
+        return Err(ApiError::InvalidArgument(format!(
+            "end_unix_ms ({}) must be greater than start_unix_ms ({})",
+            req.end_unix_ms, req.start_unix_ms
+        )));
+    }
+    let capture = {
+        let state = db.read();
+        let Some(device) = state.registry.get(&req.device_id) else {
+            return Err(ApiError::DeviceNotFound(req.device_id));
+        };
+        state.engine.capture(
+            [(&device.device_id, req.metric.as_str())],
+            req.start_unix_ms,
+            req.end_unix_ms,
+        )
+    };
+    let points = capture
+        .range(
+            &req.device_id,
+            &req.metric,
+            req.start_unix_ms,
+            req.end_unix_ms,
+        )?
+        .ok_or(ApiError::MetricNotFound {
+            device: req.device_id,
+            metric: req.metric,
+        })?;
+    Ok(points.into())
+}
+
+/// `QuerySeries`: validated and captured here, run by the caller off the async workers.
+pub fn series(
+    db: &Database,
+    req: v1::QuerySeriesRequest,
+) -> Result<impl FnOnce() -> Result<v1::QuerySeriesResponse, ApiError> + Send + 'static, ApiError> {
+    let per_bucket = aggregation(req.aggregation, "aggregation")?;
+    let across = aggregation(req.across, "across")?;
+    let step = match (req.step_ms, per_bucket) {
+        (0, None) => None,
+        (0, Some(_)) => {
+            return Err(ApiError::InvalidArgument(
+                "aggregation needs step_ms > 0".into(),
+            ));
+        }
+        (_, None) => {
+            return Err(ApiError::InvalidArgument(
+                "step_ms > 0 needs an aggregation".into(),
+            ));
+        }
+        (step, Some(agg)) => Some((step, agg)),
+    };
+    let selector: Selector = req.devices.unwrap_or_default().into();
+    let state = db.read();
+    let devices = query::select(&state.registry, &selector)?;
+    let q = SeriesQuery {
+        devices,
+        metric: req.metric,
+        start_ms: req.start_unix_ms,
+        end_ms: req.end_unix_ms,
+        step,
+        across,
+    };
+    q.validate()?;
+    let capture = state.engine.capture(
+        q.devices.iter().map(|d| (d, q.metric.as_str())),
+        q.start_ms,
+        q.end_ms,
+    );
+    Ok(move || Ok(query::run(&capture, &q)?.into()))
+}

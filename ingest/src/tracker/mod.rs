@@ -1,0 +1,373 @@
+//! The fleet tracker: drives one [`DeviceMachine`] per device from what the ingest path hears,
+//! keeps the resulting history, and answers the availability questions.
+//!
+//! It is the thin driver around the pure state machines in [`crate::availability`]: it turns
+//! births, heartbeats, readings and deaths into events stamped with their receive time, applies
+//! silence timeouts in deadline order across the whole fleet ([`deadlines`]), tells the children
+//! of a gateway when it goes offline or comes back, feeds clock-offset estimators, and queues
+//! every change for persistence and for live watchers. Because timeouts are applied in deadline
+//! order before each event, replaying the WAL after a restart rebuilds exactly the history that
+//! was built live.
+//!
+//! - [`deadlines`]: the fleet-wide deadline queue.
+//! - [`persist`]: the tracker's part of the snapshot and the history records.
+//! - [`report`]: availability, outages and completeness answers.
+
+pub mod deadlines;
+pub mod persist;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use citytel_proto::v1::{DeathReason, Status, status};
+use tokio::sync::broadcast;
+
+use crate::availability::{
+    Change, ClockEstimator, ClockOffset, DeviceMachine, DeviceState, Event, Policy, Reboot, Span,
+    Transition,
+};
+use deadlines::Deadlines;
+
+/// First id of maintenance windows set over the API.
+pub const API_MAINTENANCE_IDS: u64 = 1 << 32;
+
+/// Changes buffered for live watchers before slow ones start missing some.
+const WATCH_BUFFER: usize = 4096;
+
+/// A change of one device, as sent to watchers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceChange {
+    /// The device.
+    pub device: Arc<str>,
+    /// What changed.
+    pub change: Change,
+}
+
+/// What a maintenance window covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Target {
+    /// One device.
+    Device(String),
+    /// Every device at a site.
+    Site(String),
+}
+
+/// A maintenance window.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MaintenanceWindow {
+    /// Identifier: configured windows are numbered from 1 in file order, windows set over the
+    /// API from [`API_MAINTENANCE_IDS`].
+    pub id: u64,
+    /// What it covers.
+    pub target: Target,
+    /// When.
+    pub span: Span,
+    /// Why.
+    pub reason: String,
+}
+
+/// Every device's state machine, history and estimators.
+#[derive(Debug)]
+pub struct Tracker {
+    policy: Policy,
+    machines: HashMap<Arc<str>, (Arc<str>, DeviceMachine)>,
+    children: HashMap<Arc<str>, BTreeSet<Arc<str>>>,
+    history: HashMap<Arc<str>, Vec<Transition>>,
+    reboots: HashMap<Arc<str>, Vec<Reboot>>,
+    clocks: HashMap<Arc<str>, ClockEstimator>,
+    last_produced: HashMap<Arc<str>, BTreeMap<u64, u64>>,
+    deadlines: Deadlines,
+    last_event_ms: i64,
+    unflushed: Vec<DeviceChange>,
+    maintenance: Vec<MaintenanceWindow>,
+    districts: BTreeMap<String, String>,
+    watchers: broadcast::Sender<DeviceChange>,
+}
+
+impl Tracker {
+    /// A tracker with `policy`, site-to-district mapping `districts` and configured maintenance
+    /// windows.
+    pub fn new(
+        policy: Policy,
+        districts: BTreeMap<String, String>,
+        maintenance: Vec<MaintenanceWindow>,
+    ) -> Self {
+        Tracker {
+            policy,
+            machines: HashMap::new(),
+            children: HashMap::new(),
+            history: HashMap::new(),
+            reboots: HashMap::new(),
+            clocks: HashMap::new(),
+            last_produced: HashMap::new(),
+            deadlines: Deadlines::default(),
+            last_event_ms: i64::MIN,
+            unflushed: Vec::new(),
+            maintenance,
+            districts,
+            watchers: broadcast::channel(WATCH_BUFFER).0,
+        }
+    }
+
+    /// A receiver of every change from now on.
+    pub fn watch(&self) -> broadcast::Receiver<DeviceChange> {
+        self.watchers.subscribe()
+    }
+
+    /// Notes that `device` reports through `gateway`.
+    pub fn link(&mut self, device: &Arc<str>, gateway: &Arc<str>) {
+        self.children
+            .entry(gateway.clone())
+            .or_default()
+            .insert(device.clone());
+    }
+
+    /// A status message from `device` of `kind`, received at `now_ms`.
+    pub fn on_status(&mut self, device: &Arc<str>, kind: &Arc<str>, status: &Status, now_ms: i64) {
+        if status.time_unix_ms != 0 {
+            self.clocks
+                .entry(device.clone())
+                .or_default()
+                .observe(status.time_unix_ms, now_ms);
+        }
+        let event = match &status.kind {
+            Some(status::Kind::Birth(b)) => Event::Birth {
+                boot_id: status.boot_id,
+                reporting_interval_ms: b.reporting_interval_ms,
+                heartbeat_interval_ms: b.heartbeat_interval_ms,
+            },
+            Some(status::Kind::Heartbeat(h)) => {
+                if let Some(last) = h.last_seq {
+                    let slot = self
+                        .last_produced
+                        .entry(device.clone())
+                        .or_default()
+                        .entry(status.boot_id)
+                        .or_default();
+                    *slot = (*slot).max(last);
+                }
+                Event::Heartbeat {
+                    boot_id: status.boot_id,
+                }
+            }
+            Some(status::Kind::Death(d)) => {
+                let reason = DeathReason::try_from(d.reason).unwrap_or(DeathReason::Unspecified);
+                Event::Death {
+                    boot_id: status.boot_id,
+                    reason,
+                    via_will: reason == DeathReason::ConnectionLost,
+                }
+            }
+            None => return,
+        };
+        self.handle(device, kind, &event, now_ms);
+    }
+
+    /// Readings from `device` of `kind` and boot `boot_id` arrived at `now_ms`; the newest was
+    /// taken at `newest_device_ms` by the device's clock.
+    pub fn on_readings(
+        &mut self,
+        device: &Arc<str>,
+        kind: &Arc<str>,
+        boot_id: u64,
+        newest_device_ms: i64,
+        now_ms: i64,
+    ) {
+        self.clocks
+            .entry(device.clone())
+            .or_default()
+            .observe(newest_device_ms, now_ms);
+        self.handle(device, kind, &Event::Reading { boot_id }, now_ms);
+    }
+
+    /// Applies every silence timeout that fell due at or before `now_ms`, fleet-wide, in order.
+    pub fn advance(&mut self, now_ms: i64) {
+        while let Some((at, device)) = self.deadlines.pop_due(now_ms) {
+            let changes = match self.machines.get_mut(&device) {
+                Some((_, machine)) => machine.handle(&Event::Tick, at),
+                None => continue,
+            };
+            self.after(&device, changes);
+        }
+    }
+
+    /// After a restart: every device's state is unknown from the last moment anything was
+    /// known (citytel's own downtime is not the devices' fault) until it is heard again.
+    pub fn ingester_started(&mut self, now_ms: i64) {
+        let stopped_at = if self.last_event_ms == i64::MIN {
+            now_ms
+        } else {
+            self.last_event_ms
+        };
+        self.advance(stopped_at);
+        let devices: Vec<Arc<str>> = self.machines.keys().cloned().collect();
+        for device in devices {
+            let changes = match self.machines.get_mut(&device) {
+                Some((_, m)) => m.handle(
+                    &Event::IngesterStarted {
+                        stopped_at_ms: stopped_at,
+                    },
+                    now_ms,
+                ),
+                None => continue,
+            };
+            self.after(&device, changes);
+        }
+        self.last_event_ms = self.last_event_ms.max(now_ms);
+    }
+
+    fn handle(&mut self, device: &Arc<str>, kind: &Arc<str>, event: &Event, now_ms: i64) {
+        self.advance(now_ms);
+        self.last_event_ms = self.last_event_ms.max(now_ms);
+        let policy = &self.policy;
+        let (_, machine) = self
+            .machines
+            .entry(device.clone())
+            .or_insert_with(|| (kind.clone(), DeviceMachine::new(policy, kind)));
+        let changes = machine.handle(event, now_ms);
+        self.after(device, changes);
+    }
+
+    /// Records changes, tells a gateway's children, and reschedules the device's deadline.
+    fn after(&mut self, device: &Arc<str>, changes: Vec<Change>) {
+        for change in changes {
+            if let Change::Transition(t) = change {
+                self.history.entry(device.clone()).or_default().push(t);
+                let gateway_event = match (t.from, t.to) {
+                    (_, DeviceState::Offline) => Some(Event::GatewayOffline),
+                    (DeviceState::Offline, DeviceState::Online | DeviceState::Late) => {
+                        Some(Event::GatewayOnline)
+                    }
+                    _ => None,
+                };
+                if let Some(event) = gateway_event {
+                    let children: Vec<Arc<str>> = self
+                        .children
+                        .get(device)
+                        .map(|c| c.iter().cloned().collect())
+                        .unwrap_or_default();
+                    for child in children {
+                        if let Some((_, m)) = self.machines.get_mut(&child) {
+                            let child_changes = m.handle(&event, t.at_ms);
+                            self.after(&child, child_changes);
+                        }
+                    }
+                }
+            }
+            if let Change::Reboot(r) = change {
+                self.reboots.entry(device.clone()).or_default().push(r);
+            }
+            let record = DeviceChange {
+                device: device.clone(),
+                change,
+            };
+            if self.watchers.receiver_count() > 0 {
+                let _ = self.watchers.send(record.clone());
+            }
+            self.unflushed.push(record);
+        }
+        let deadline = self
+            .machines
+            .get(device)
+            .and_then(|(_, m)| m.next_deadline());
+        self.deadlines.set(device, deadline);
+    }
+
+    /// The current state of `device`, since when and why (`None`: never tracked).
+    pub fn state(&self, device: &str) -> Option<(DeviceState, Option<Transition>)> {
+        let (_, machine) = self.machines.get(device)?;
+        let last = self.history.get(device).and_then(|h| h.last()).copied();
+        Some((machine.state(), last))
+    }
+
+    /// The clock offset estimate of `device`.
+    pub fn clock_offset(&self, device: &str) -> Option<ClockOffset> {
+        self.clocks.get(device)?.estimate()
+    }
+
+    /// The site-to-district mapping.
+    pub fn districts(&self) -> &BTreeMap<String, String> {
+        &self.districts
+    }
+
+    /// The district of `site`, if configured.
+    pub fn district(&self, site: &str) -> Option<&str> {
+        self.districts.get(site).map(String::as_str)
+    }
+
+    /// Every maintenance window.
+    pub fn maintenance(&self) -> &[MaintenanceWindow] {
+        &self.maintenance
+    }
+
+    /// Windows set over the API (to persist).
+    pub fn api_maintenance(&self) -> Vec<MaintenanceWindow> {
+        self.maintenance
+            .iter()
+            .filter(|w| w.id >= API_MAINTENANCE_IDS)
+            .cloned()
+            .collect()
+    }
+
+    /// Restores windows set over the API.
+    pub fn restore_maintenance(&mut self, windows: Vec<MaintenanceWindow>) {
+        self.maintenance.retain(|w| w.id < API_MAINTENANCE_IDS);
+        self.maintenance.extend(windows);
+    }
+
+    /// Adds a maintenance window and returns it with its id.
+    pub fn add_maintenance(
+        &mut self,
+        target: Target,
+        span: Span,
+        reason: String,
+    ) -> MaintenanceWindow {
+        let id = self
+            .maintenance
+            .iter()
+            .map(|w| w.id + 1)
+            .max()
+            .unwrap_or(0)
+            .max(API_MAINTENANCE_IDS);
+        let window = MaintenanceWindow {
+            id,
+            target,
+            span,
+            reason,
+        };
+        self.maintenance.push(window.clone());
+        window
+    }
+
+    /// Takes the changes not yet persisted.
+    pub fn take_unflushed(&mut self) -> Vec<DeviceChange> {
+        std::mem::take(&mut self.unflushed)
+    }
+
+    /// Restores persisted history (changes in order).
+    pub fn restore_history(&mut self, device: Arc<str>, change: Change) {
+        match change {
+            Change::Transition(t) => self.history.entry(device).or_default().push(t),
+            Change::Reboot(r) => self.reboots.entry(device).or_default().push(r),
+        }
+    }
+
+    /// The state transitions of `device`, oldest first.
+    pub fn transitions(&self, device: &str) -> &[Transition] {
+        self.history.get(device).map_or(&[], Vec::as_slice)
+    }
+
+    /// The reboots of `device`, oldest first.
+    pub fn reboots(&self, device: &str) -> &[Reboot] {
+        self.reboots.get(device).map_or(&[], Vec::as_slice)
+    }
+
+    /// The highest sequence number a heartbeat of (device, boot) reported as produced.
+    pub fn last_produced(&self, device: &str, boot: u64) -> Option<u64> {
+        self.last_produced.get(device)?.get(&boot).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests;

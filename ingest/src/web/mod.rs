@@ -1,0 +1,83 @@
+//! The operator dashboard over HTTP: the web app embedded from `dashboards/web/dist`, and the
+//! query service `citytel.v1.QueryService` through gRPC-Web (tonic-web), on one origin, so a
+//! browser needs no proxy and no CORS.
+//!
+//! Requests under `/citytel.v1.QueryService/` go to the gRPC-Web translation in front of the
+//! service (HTTP/1.1, as browsers speak it over plain http; plain gRPC over HTTP/2 works too);
+//! every other request is answered from the embedded files.
+//!
+//! - [`assets`]: the embedded files, their content types and caching headers.
+//! - [`drain`]: ends open server streams (a browser's live updates) when the server shuts down,
+//!   so a graceful shutdown does not wait for browsers to go away.
+
+pub mod assets;
+pub mod drain;
+
+use std::convert::Infallible;
+
+use axum::body::Body as AxumBody;
+use axum::http::{Request, Response};
+use citytel_proto::v1::query_service_server::QueryServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic_web::GrpcWebLayer;
+use tower::{Layer, Service};
+
+use crate::api::query::QueryApi;
+
+/// Errors of the dashboard's HTTP server.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The server failed.
+    #[error("dashboard HTTP server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves the dashboard and `api` (through gRPC-Web) on `listener` until `shutdown` is
+/// cancelled; then ends open streams, finishes in-flight requests and returns.
+pub async fn serve(
+    listener: TcpListener,
+    api: QueryApi,
+    shutdown: CancellationToken,
+) -> Result<(), WebError> {
+    serve_grpc_web(listener, QueryServiceServer::new(api), shutdown).await
+}
+
+/// Serves the dashboard and any gRPC `service` through gRPC-Web (the query service in
+/// production; tests use a smaller one).
+pub async fn serve_grpc_web<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: CancellationToken,
+) -> Result<(), WebError>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let grpc_web =
+        GrpcWebLayer::new().layer(drain::EndStreamsOnShutdown::new(service, shutdown.clone()));
+    let router = Routes::new(grpc_web)
+        .into_axum_router()
+        .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) });
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(Routes::from(router))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown.cancelled_owned(),
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
