@@ -43,5 +43,5 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod telemetry;
-pub mod web;
 pub mod tracker;
+pub mod web;

@@ -100,6 +100,7 @@ impl Writer {
                     self.maybe_checkpoint()?;
                     self.tick();
                     let runtime = self.policy.runtime.clone();
+                    let _context = runtime.enter();
                     match runtime.block_on(tokio::time::timeout(TICK, self.rx.recv())) {
                         Ok(Some(e)) => e,
                         Ok(None) => break,
