@@ -39,6 +39,8 @@ pub struct Citytel {
     pub mqtt: Option<SocketAddr>,
     /// Address of the gRPC API.
     pub grpc: SocketAddr,
+    /// URL of the web dashboard (`http://127.0.0.1:PORT/`), if it runs.
+    pub dashboard: Option<String>,
     output: mpsc::Receiver<String>,
 }
 
@@ -55,6 +57,8 @@ impl Citytel {
                 "127.0.0.1:0",
                 "--grpc-listen",
                 "127.0.0.1:0",
+                "--set",
+                "http.listen=127.0.0.1:0",
             ])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -73,6 +77,7 @@ impl Citytel {
         });
         let mut mqtt = None;
         let mut grpc = None;
+        let mut dashboard = None;
         let deadline = Instant::now() + Duration::from_secs(60);
         while grpc.is_none() || !lines_done(&mqtt, extra) {
             let line = rx
@@ -84,6 +89,7 @@ impl Citytel {
                     mqtt = url.strip_prefix("mqtt://").and_then(|a| a.parse().ok());
                 }
                 ["grpc", "api", addr] => grpc = addr.parse().ok(),
+                ["dashboard", url] => dashboard = Some(url.to_string()),
                 _ => {}
             }
         }
@@ -91,6 +97,7 @@ impl Citytel {
             child: Some(child),
             mqtt,
             grpc: grpc.expect("grpc address"),
+            dashboard,
             output: rx,
         }
     }

@@ -1,0 +1,171 @@
+//! The web dashboard in a real browser: the `citytel serve` binary with a simulated fleet, and
+//! Debian's headless Chromium driven by `dashboards/web/test/browser.mjs` (playwright-core). The
+//! script checks what a person would see: the overview counts the fleet, the device list lists
+//! it, a device's charts have points and grow live, and a state change (this test stops a
+//! gateway, so it goes offline and its children unreachable) shows up within seconds through
+//! WatchEvents. Every page must also pass axe-core's WCAG 2.1 A/AA rules without a serious
+//! finding. Screenshots land in `tests/artifacts/`.
+//!
+//! Part of the `interop` group: needs `chromium` (Debian), Node.js and `npm ci` in
+//! `dashboards/web`; fails with a clear message when one is missing.
+#![cfg(feature = "interop")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use citytel_firmware_sim::fleet::BrokerAddr;
+use citytel_firmware_sim::{Fleet, FleetConfig};
+use citytel_proto::v1::ListDevicesRequest;
+use citytel_tests::process::Citytel;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Chromium from Debian's package, unless `CHROMIUM` names another.
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/web")
+}
+
+/// Fails the test, with the fix, when something the browser test needs is missing.
+fn check_prerequisites() {
+    assert!(
+        chromium().exists(),
+        "{} is missing: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM",
+        chromium().display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "node is missing: install Node.js (`apt-get install -y nodejs npm`)"
+    );
+    assert!(
+        web_dir().join("node_modules/playwright-core").exists(),
+        "dashboards/web/node_modules is missing: run `npm ci` in dashboards/web"
+    );
+}
+
+fn fleet(broker: BrokerAddr, gateways_only: bool) -> FleetConfig {
+    let (cabinets, small_cells, sensors, gateways) = if gateways_only {
+        (0, 0, 0, 1)
+    } else {
+        (4, 3, 3, 0)
+    };
+    FleetConfig {
+        broker,
+        cabinets,
+        small_cells,
+        sensors,
+        gateways,
+        children_per_gateway: 2,
+        sites: 2,
+        interval: Duration::from_secs(1),
+        client_id_prefix: Some(if gateways_only { "gw-" } else { "dev-" }.to_string()),
+        ..FleetConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
+    check_prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let citytel = Citytel::start(dir.path(), &[]);
+    let url = citytel
+        .dashboard
+        .clone()
+        .expect("citytel prints its dashboard URL");
+    let (host, port) = citytel.mqtt_host_port();
+
+    // Ten devices that keep reporting, and a gateway with two children that the test stops.
+    let steady_stop = CancellationToken::new();
+    let steady = Fleet::new(fleet(BrokerAddr::new(host.clone(), port), false)).unwrap();
+    let steady = tokio::spawn(steady.run(steady_stop.clone(), None));
+    let gateway_stop = CancellationToken::new();
+    let gateway = Fleet::new(fleet(BrokerAddr::new(host, port), true)).unwrap();
+    let gateway = tokio::spawn(gateway.run(gateway_stop.clone(), None));
+    let devices = 13;
+
+    let mut client = citytel.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = client
+            .list_devices(ListDevicesRequest::default())
+            .await
+            .expect("ListDevices")
+            .into_inner()
+            .total;
+        if listed == devices {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "citytel knows {listed} of {devices} devices after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    let mut browser = Command::new("node")
+        .arg("test/browser.mjs")
+        .arg(&url)
+        .arg(devices.to_string())
+        .arg("cab-0001")
+        .arg(&artifacts)
+        .env("CHROMIUM", chromium())
+        .current_dir(web_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start node");
+    let mut to_browser = browser.stdin.take().expect("piped stdin");
+    let from_browser = browser.stdout.take().expect("piped stdout");
+    let (lines_tx, mut lines) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from_browser).lines().map_while(Result::ok) {
+            println!("browser> {line}");
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut stopped = false;
+    let finished = tokio::time::timeout(Duration::from_secs(240), async {
+        while let Some(line) = lines.recv().await {
+            if line == "ready: stop-devices" {
+                gateway_stop.cancel();
+                let report = tokio::time::timeout(Duration::from_secs(30), gateway)
+                    .await
+                    .expect("the gateway stops within 30 s");
+                report.unwrap().expect("the gateway fleet ran");
+                writeln!(to_browser, "stopped gw-0001 gw-0001-s01 gw-0001-s02").unwrap();
+                stopped = true;
+                break;
+            }
+        }
+        while lines.recv().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        let _ = browser.kill();
+    }
+    let status = browser.wait().expect("wait for node");
+    assert!(
+        finished.is_ok(),
+        "the browser test did not finish within 240 s"
+    );
+    assert!(
+        status.success() && stopped,
+        "the browser test failed ({status}); its output is above, screenshots in {}",
+        artifacts.display()
+    );
+
+    steady_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), steady).await;
+    assert!(citytel.stop().success(), "citytel exits cleanly");
+}
