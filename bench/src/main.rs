@@ -12,6 +12,7 @@
 mod dataset;
 mod http;
 mod measure;
+mod mqtt;
 mod peers;
 mod process;
 mod report;
@@ -44,6 +45,9 @@ enum Command {
     /// Import the reference dataset into citytel, VictoriaMetrics and InfluxDB 1.x and compare
     /// import rate, bytes per value on disk and query latency.
     Peers(PeersArgs),
+    /// End-to-end ingest over MQTT at QoS 1: citytel's device endpoint and its broker source
+    /// against the ceiling of Mosquitto with a do-nothing subscriber, in the same run.
+    Mqtt(mqtt::MqttArgs),
 }
 
 /// Options of `citytel-bench peers`.
@@ -129,8 +133,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let Command::Peers(args) = cli.command;
-    peers_command(args).await
+    match cli.command {
+        Command::Peers(args) => peers_command(args).await,
+        Command::Mqtt(args) => mqtt::command(args).await,
+    }
 }
 
 async fn peers_command(args: PeersArgs) -> Result<ExitCode> {

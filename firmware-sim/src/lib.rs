@@ -15,6 +15,7 @@ pub mod dataset;
 mod device;
 pub mod fleet;
 mod kind;
+pub mod load;
 pub mod model;
 mod progress;
 pub mod report;

@@ -1,6 +1,7 @@
 //! The `firmware-sim` command line: one module per subcommand.
 
 mod dataset;
+mod load;
 mod progress;
 mod run;
 mod signals;
@@ -25,6 +26,7 @@ pub(crate) struct Cli {
 enum Command {
     Run(run::RunArgs),
     Dataset(dataset::DatasetArgs),
+    Load(load::LoadArgs),
 }
 
 impl Cli {
@@ -32,6 +34,7 @@ impl Cli {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Run(args) => args.run().await,
+            Command::Load(args) => args.run().await,
             // CPU-bound and writing a large file: off the async runtime.
             Command::Dataset(args) => tokio::task::spawn_blocking(move || args.run()).await?,
         }

@@ -1,0 +1,195 @@
+//! citytel under load: `citytel serve` with its defaults (fsync before every acknowledgement),
+//! either running its device endpoint or consuming from a broker, and the gRPC view of what it
+//! has stored.
+//!
+//! The only settings the harness passes are where to listen (port 0, printed at start; the
+//! dashboard too, so nothing depends on port 8080 being free), the throwaway data directory,
+//! the broker URL for the broker path, and `RUST_LOG=warn`. Readings stored are the sum of
+//! `readings_total` over `ListDevices` (every page): distinct readings, after deduplication.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use citytel_proto::v1::ListDevicesRequest;
+use citytel_proto::v1::query_service_client::QueryServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::process::ChildGuard;
+
+/// The gRPC service whose health means "ready" (with a broker: connected and subscribed).
+const HEALTH_SERVICE: &str = "citytel.v1.QueryService";
+/// How long `citytel serve` may take to become ready.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+/// Devices per `ListDevices` page (the most the API allows).
+const PAGE: u32 = 10_000;
+
+/// Where citytel takes its messages from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Its own MQTT device endpoint.
+    Endpoint,
+    /// A broker at this `mqtt://` URL.
+    Broker(String),
+}
+
+/// A running `citytel serve`.
+pub struct Citytel {
+    /// The process.
+    pub guard: ChildGuard,
+    /// The device endpoint's port, with [`Source::Endpoint`].
+    pub mqtt_port: Option<u16>,
+    /// The gRPC address, `http://127.0.0.1:PORT`.
+    pub grpc_url: String,
+}
+
+impl Citytel {
+    /// Starts `bin serve` on a fresh data dir under `dir` and waits until it is SERVING.
+    pub async fn start(bin: &Path, dir: &Path, source: &Source) -> Result<Citytel> {
+        std::fs::create_dir_all(dir)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--grpc-listen", "127.0.0.1:0"])
+            .args(["--set", "http.listen=127.0.0.1:0"])
+            .env("RUST_LOG", "warn");
+        match source {
+            Source::Endpoint => {
+                cmd.args(["--mqtt-listen", "127.0.0.1:0"]);
+            }
+            Source::Broker(url) => {
+                cmd.args(["--broker-url", url]);
+            }
+        }
+        let t0 = Instant::now();
+        let mut guard = ChildGuard::spawn("citytel serve", &mut cmd, &dir.join("serve.log"), true)?;
+        let stdout = guard
+            .child_mut()
+            .and_then(|c| c.stdout.take())
+            .context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        // Drains stdout until citytel closes it, so the pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut mqtt_port = None;
+        let grpc = loop {
+            match rx.try_recv() {
+                Ok(line) => {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    match words.as_slice() {
+                        ["grpc", "api", addr, ..] => break addr.to_string(),
+                        ["mqtt", "endpoint", url, ..] => {
+                            mqtt_port = url.rsplit(':').next().and_then(|p| p.parse().ok());
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    guard.check_running()?;
+                    bail!("citytel serve closed its stdout without printing `grpc api`");
+                }
+            }
+            guard.check_running()?;
+            if t0.elapsed() > READY_LIMIT {
+                bail!("citytel serve printed no `grpc api` line within {READY_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if matches!(source, Source::Endpoint) && mqtt_port.is_none() {
+            bail!("citytel serve printed no `mqtt endpoint` line before `grpc api`");
+        }
+        let grpc_url = format!("http://{grpc}");
+        wait_serving(&grpc_url, &mut guard, t0).await?;
+        Ok(Citytel {
+            guard,
+            mqtt_port,
+            grpc_url,
+        })
+    }
+
+    /// A client for the readings stored so far.
+    pub async fn stored_readings(&self) -> Result<StoredReadings> {
+        let channel = Endpoint::from_shared(self.grpc_url.clone())?
+            .connect()
+            .await
+            .context("connecting to citytel's gRPC API")?;
+        Ok(StoredReadings {
+            client: QueryServiceClient::new(channel),
+        })
+    }
+}
+
+/// Reads how many readings citytel has stored.
+#[derive(Clone)]
+pub struct StoredReadings {
+    client: QueryServiceClient<Channel>,
+}
+
+impl StoredReadings {
+    /// The sum of `readings_total` over every device.
+    pub async fn get(&mut self) -> Result<u64> {
+        let mut total = 0;
+        let mut page_token = String::new();
+        loop {
+            let request = ListDevicesRequest {
+                page_size: PAGE,
+                page_token: page_token.clone(),
+                ..ListDevicesRequest::default()
+            };
+            let page = self.client.list_devices(request).await?.into_inner();
+            total += page.devices.iter().map(|d| d.readings_total).sum::<u64>();
+            if page.next_page_token.is_empty() {
+                return Ok(total);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+/// The `citytel` binary: `explicit`, or the one next to this executable.
+pub fn binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    match explicit {
+        Some(path) if path.is_file() => Ok(path),
+        Some(path) => bail!("{} is not a file", path.display()),
+        None => crate::process::sibling_binary("citytel"),
+    }
+}
+
+/// Polls the health service at `url` until the query service is SERVING.
+async fn wait_serving(url: &str, server: &mut ChildGuard, t0: Instant) -> Result<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let endpoint = Endpoint::from_shared(url.to_string()).context("bad gRPC address")?;
+    loop {
+        let last = match endpoint.connect().await {
+            Ok(channel) => {
+                let request = HealthCheckRequest {
+                    service: HEALTH_SERVICE.into(),
+                };
+                match HealthClient::new(channel).check(request).await {
+                    Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
+                    Ok(r) => format!("{:?}", r.get_ref().status()),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        server.check_running()?;
+        if t0.elapsed() > READY_LIMIT {
+            bail!("citytel not SERVING within {READY_LIMIT:?} (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,343 @@
+//! One measurement: one path, one batch size, one run, every process started fresh.
+//!
+//! - **Ceiling**: Mosquitto + the do-nothing subscriber + the generator publishing to Mosquitto.
+//!   Throughput is what reached the subscriber in the generator's window (never more than
+//!   what Mosquitto acknowledged to the generator in it).
+//! - **Endpoint**: `citytel serve` with its device endpoint + the generator publishing to it.
+//!   A PUBACK comes after the WAL fsync, so the generator's acknowledged rate and its
+//!   publish-to-PUBACK latency are durable throughput and publish-to-durable latency.
+//! - **Broker**: Mosquitto + `citytel serve --broker-url` + the generator publishing to
+//!   Mosquitto. Throughput is what citytel stored in the window (polled over gRPC); the
+//!   generator's latency only reaches Mosquitto's PUBACK, so publish-to-durable is estimated
+//!   from the cumulative curves instead (see [`lag_percentile`]).
+//!
+//! After the generator exits, the harness waits until everything acknowledged to it has
+//! reached the subscriber or been stored by citytel, and reports what never did.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::citytel::{Citytel, Source, StoredReadings};
+use super::generator::{Generator, LoadReport, LoadSpec};
+use super::mosquitto::Mosquitto;
+use super::sampler::{self, Counter, Sampler, Series};
+use super::subscriber::Subscriber;
+
+/// Which pipeline is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PathKind {
+    /// Devices -> Mosquitto -> do-nothing subscriber.
+    Ceiling,
+    /// Devices -> citytel's device endpoint.
+    Endpoint,
+    /// Devices -> Mosquitto -> citytel's broker source.
+    Broker,
+}
+
+impl PathKind {
+    /// The name in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            PathKind::Ceiling => "Mosquitto ceiling (do-nothing subscriber)",
+            PathKind::Endpoint => "citytel device endpoint",
+            PathKind::Broker => "Mosquitto -> citytel broker source",
+        }
+    }
+}
+
+/// What one run found. Rates are over the generator's measured window.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Measurement {
+    /// Readings per second delivered to the subscriber (ceiling) or made durable by citytel.
+    pub readings_per_s: Option<f64>,
+    /// Readings per second the generator's server acknowledged.
+    pub generator_readings_per_s: Option<f64>,
+    /// CPU time of the process under test (citytel; Mosquitto for the ceiling) per reading, us.
+    pub cpu_us_per_reading: Option<f64>,
+    /// Mosquitto's CPU time per reading on the broker path, us.
+    pub broker_cpu_us_per_reading: Option<f64>,
+    /// The generator's CPU time per reading, us.
+    pub generator_cpu_us_per_reading: Option<f64>,
+    /// Publish-to-durable p99, ms: the generator's p99 on the endpoint path, the estimate from
+    /// the cumulative curves on the broker path.
+    pub durable_p99_ms: Option<f64>,
+    /// The cumulative-curve estimate of publish-to-stored p99 (on both citytel paths, so the
+    /// estimate can be checked against the exact figure of the endpoint path), ms.
+    pub curve_p99_ms: Option<f64>,
+    /// The generator's publish-to-PUBACK latency (to citytel or to Mosquitto), ms.
+    pub generator_p50_ms: Option<f64>,
+    /// Its 99th percentile, ms.
+    pub generator_p99_ms: Option<f64>,
+    /// Peak RSS of the process under test (citytel; Mosquitto for the ceiling), bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Messages the generator published and had acknowledged.
+    pub published: u64,
+    /// Of those, acknowledged.
+    pub acked: u64,
+    /// Readings acknowledged to the generator that never reached the subscriber / citytel.
+    pub missing_readings: Option<u64>,
+    /// Seconds from the end of the window until everything acknowledged had arrived.
+    pub settle_s: Option<f64>,
+    /// Seconds from the first publish until the last reading was stored / delivered.
+    pub first_publish_to_last_stored_s: Option<f64>,
+    /// Why the run failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Everything a measurement needs.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The load.
+    pub load: LoadSpec,
+    /// `citytel`.
+    pub citytel: PathBuf,
+    /// Longest wait for everything to arrive after the generator exits.
+    pub settle_limit: Duration,
+}
+
+/// Runs `path` once in a fresh directory `dir`.
+pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
+    std::fs::create_dir_all(dir).ok();
+    let result = match path {
+        PathKind::Ceiling => ceiling(setup, dir).await,
+        PathKind::Endpoint => endpoint(setup, dir).await,
+        PathKind::Broker => broker(setup, dir).await,
+    };
+    result.unwrap_or_else(|e| Measurement {
+        error: Some(format!("{e:#}")),
+        ..Measurement::default()
+    })
+}
+
+async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
+    let batch = f64::from(setup.load.batch);
+    let mut mosquitto = Mosquitto::start(&dir.join("mosquitto")).await?;
+    let subscriber = Subscriber::start(mosquitto.port).await?;
+    let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
+    let pids = vec![mosquitto.guard.pid(), generator.pid()];
+    let sampler = Sampler::start(Counter::Atomic(subscriber.counter()), pids);
+    let report = generator
+        .finish(|| {
+            mosquitto.guard.check_running()?;
+            subscriber.check_running()
+        })
+        .await?;
+    let settled = settle(
+        setup.settle_limit,
+        async || {
+            subscriber.check_running()?;
+            Ok(subscriber.received() as f64 * batch)
+        },
+        report.acked as f64 * batch,
+    )
+    .await?;
+    let rss = sampler::peak_rss_bytes(mosquitto.guard.pid());
+    let series = sampler.finish().await;
+    let mut m = common(&report, settled);
+    let delivered = window_delta(&series, &report, |s, t| s.counter_at(t)).map(|n| n * batch);
+    m.readings_per_s = delivered
+        .map(|r| r / report.window.seconds)
+        .zip(m.generator_readings_per_s)
+        .map(|(d, g)| d.min(g));
+    m.cpu_us_per_reading = per_reading(&series, &report, 0, delivered);
+    m.generator_cpu_us_per_reading = per_reading(&series, &report, 1, delivered);
+    m.peak_rss_bytes = rss;
+    Ok(m)
+}
+
+async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
+    let batch = f64::from(setup.load.batch);
+    let mut citytel =
+        Citytel::start(&setup.citytel, &dir.join("citytel"), &Source::Endpoint).await?;
+    let port = citytel.mqtt_port.unwrap_or_default();
+    let mut stored = citytel.stored_readings().await?;
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let generator = Generator::start(&setup.load, &url, "load-", dir)?;
+    let pids = vec![citytel.guard.pid(), generator.pid()];
+    let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
+    let report = generator.finish(|| citytel.guard.check_running()).await?;
+    let settled = settle_stored(setup, &mut stored, report.acked as f64 * batch).await?;
+    let rss = sampler::peak_rss_bytes(citytel.guard.pid());
+    let series = sampler.finish().await;
+    let mut m = common(&report, settled);
+    let stored_in_window = window_delta(&series, &report, |s, t| s.counter_at(t));
+    m.readings_per_s = m.generator_readings_per_s;
+    m.durable_p99_ms = Some(report.latency_ms.p99);
+    m.cpu_us_per_reading = per_reading(&series, &report, 0, stored_in_window);
+    m.generator_cpu_us_per_reading = per_reading(&series, &report, 1, stored_in_window);
+    m.curve_p99_ms = lag_percentile(&report, &series, batch, 0.99);
+    m.peak_rss_bytes = rss;
+    Ok(m)
+}
+
+async fn broker(setup: &Setup, dir: &Path) -> Result<Measurement> {
+    let batch = f64::from(setup.load.batch);
+    let mut mosquitto = Mosquitto::start(&dir.join("mosquitto")).await?;
+    let source = Source::Broker(mosquitto.url());
+    let mut citytel = Citytel::start(&setup.citytel, &dir.join("citytel"), &source).await?;
+    let mut stored = citytel.stored_readings().await?;
+    let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
+    let pids = vec![citytel.guard.pid(), generator.pid(), mosquitto.guard.pid()];
+    let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
+    let report = generator
+        .finish(|| {
+            mosquitto.guard.check_running()?;
+            citytel.guard.check_running()
+        })
+        .await?;
+    let settled = settle_stored(setup, &mut stored, report.acked as f64 * batch).await?;
+    let rss = sampler::peak_rss_bytes(citytel.guard.pid());
+    let series = sampler.finish().await;
+    let mut m = common(&report, settled);
+    let stored_in_window = window_delta(&series, &report, |s, t| s.counter_at(t));
+    m.readings_per_s = stored_in_window.map(|r| r / report.window.seconds);
+    m.cpu_us_per_reading = per_reading(&series, &report, 0, stored_in_window);
+    m.generator_cpu_us_per_reading = per_reading(&series, &report, 1, stored_in_window);
+    m.broker_cpu_us_per_reading = per_reading(&series, &report, 2, stored_in_window);
+    m.curve_p99_ms = lag_percentile(&report, &series, batch, 0.99);
+    m.durable_p99_ms = m.curve_p99_ms;
+    m.peak_rss_bytes = rss;
+    Ok(m)
+}
+
+/// How the wait after the generator ended went.
+struct Settled {
+    /// Readings that arrived in the end.
+    arrived: f64,
+    /// Readings acknowledged to the generator.
+    target: f64,
+    /// When the last one arrived (wall clock, ms), if all did.
+    done_unix_ms: Option<f64>,
+}
+
+/// Polls `arrived` until it reaches `target` or `limit` passes.
+async fn settle(
+    limit: Duration,
+    mut arrived: impl AsyncFnMut() -> Result<f64>,
+    target: f64,
+) -> Result<Settled> {
+    let t0 = Instant::now();
+    loop {
+        let now = arrived().await?;
+        if now >= target {
+            return Ok(Settled {
+                arrived: now,
+                target,
+                done_unix_ms: Some(sampler::unix_ms()),
+            });
+        }
+        if t0.elapsed() > limit {
+            return Ok(Settled {
+                arrived: now,
+                target,
+                done_unix_ms: None,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn settle_stored(setup: &Setup, stored: &mut StoredReadings, target: f64) -> Result<Settled> {
+    settle(
+        setup.settle_limit,
+        async || Ok(stored.get().await? as f64),
+        target,
+    )
+    .await
+}
+
+/// The figures every path shares.
+fn common(report: &LoadReport, settled: Settled) -> Measurement {
+    let mut error = None;
+    if !report.errors.is_empty() {
+        error = Some(format!("generator: {}", report.errors.join("; ")));
+    } else if report.unacked > 0 {
+        error = Some(format!(
+            "generator: {} messages unacknowledged",
+            report.unacked
+        ));
+    } else if settled.arrived < settled.target {
+        error = Some(format!(
+            "{} of {} acknowledged readings never arrived",
+            settled.target - settled.arrived,
+            settled.target
+        ));
+    }
+    let first_publish = report
+        .timeline
+        .iter()
+        .find(|s| s.published > 0)
+        .map(|s| s.unix_ms);
+    Measurement {
+        generator_readings_per_s: Some(report.readings_per_s),
+        generator_p50_ms: Some(report.latency_ms.p50),
+        generator_p99_ms: Some(report.latency_ms.p99),
+        published: report.published,
+        acked: report.acked,
+        missing_readings: Some((settled.target - settled.arrived).max(0.0) as u64),
+        settle_s: settled
+            .done_unix_ms
+            .map(|t| ((t - report.window.end_unix_ms) / 1e3).max(0.0)),
+        first_publish_to_last_stored_s: settled
+            .done_unix_ms
+            .zip(first_publish)
+            .map(|(done, first)| (done - first) / 1e3),
+        error,
+        ..Measurement::default()
+    }
+}
+
+/// `quantity(end) - quantity(start)` over the generator's window.
+fn window_delta(
+    series: &Series,
+    report: &LoadReport,
+    quantity: impl Fn(&Series, f64) -> Option<f64>,
+) -> Option<f64> {
+    let start = quantity(series, report.window.start_unix_ms)?;
+    let end = quantity(series, report.window.end_unix_ms)?;
+    Some(end - start)
+}
+
+/// CPU microseconds of process `i` in the window per reading of `readings`.
+fn per_reading(
+    series: &Series,
+    report: &LoadReport,
+    i: usize,
+    readings: Option<f64>,
+) -> Option<f64> {
+    let cpu = window_delta(series, report, |s, t| s.cpu_at(i, t))?;
+    let readings = readings.filter(|&r| r > 0.0)?;
+    Some(cpu * 1e6 / readings)
+}
+
+/// Publish-to-stored latency at quantile `q`, estimated from two cumulative curves: readings
+/// published by the generator over time (its timeline, every 100 ms) and readings citytel had
+/// stored (polled every 200 ms). Assuming first in, first out, reading k was published when the
+/// first curve reached k and stored when the second did; the lag between the two is taken for
+/// 2,000 values of k evenly over the readings published in the window. Resolution: a few
+/// hundred milliseconds. `None` if part of the window's readings were never stored.
+pub fn lag_percentile(report: &LoadReport, series: &Series, batch: f64, q: f64) -> Option<f64> {
+    let published: Vec<(f64, f64)> = report
+        .timeline
+        .iter()
+        .map(|s| (s.unix_ms, s.published as f64 * batch))
+        .collect();
+    let from = sampler::at(&published, report.window.start_unix_ms)?;
+    let to = sampler::at(&published, report.window.end_unix_ms)?;
+    let by_count: Vec<(f64, f64)> = published.iter().map(|&(t, n)| (n, t)).collect();
+    const STEPS: usize = 2000;
+    let mut lags = Vec::with_capacity(STEPS);
+    for i in 0..STEPS {
+        let k = from + (to - from) * (i as f64 + 0.5) / STEPS as f64;
+        let sent = sampler::inverse(&by_count, k)?;
+        let stored = series.time_of(k)?;
+        lags.push((stored - sent).max(0.0));
+    }
+    lags.sort_by(f64::total_cmp);
+    let at = ((q * STEPS as f64).ceil() as usize).clamp(1, STEPS) - 1;
+    Some(lags[at])
+}

@@ -1,0 +1,398 @@
+//! One pipelined publisher: a TCP connection that keeps its window of QoS 1 PUBLISHes full.
+//!
+//! [`connect`] does the MQTT 3.1.1 handshake on rumqttc's codec (clean session). [`Publisher::run`]
+//! then drives the connection from one task, without splitting the socket: whenever the window
+//! has room it appends messages from its devices' [`Template`]s to the write buffer (up to
+//! [`WRITE_CHUNK`] bytes at a time, all stamped with one send time), writes what the socket
+//! takes, and parses every PUBACK that arrives, releasing its packet id and recording the
+//! latency of counted messages. When the schedule ends (or on shutdown) it stops publishing,
+//! waits up to the drain timeout for the PUBACKs still due, and sends DISCONNECT.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Buf as _, BytesMut};
+use hdrhistogram::Histogram;
+use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet};
+use rumqttc::mqttbytes::{self, Protocol};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::LoadError;
+use super::packet_ids::{PacketIds, Sent};
+use super::schedule::{Counters, Schedule};
+use super::template::Template;
+use crate::fleet::BrokerAddr;
+
+/// Bytes of messages queued for the socket before the next write.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// Most free window slots a connection waits for before it queues more messages: refilling
+/// per PUBACK would cost a write syscall per message against a server that acknowledges one
+/// message at a time (Mosquitto), starving the server of the CPU it shares with the generator.
+const REFILL_BATCH: usize = 64;
+/// Room made in the read buffer before each read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Largest packet accepted from the server (PUBACKs are 4 bytes; this only bounds garbage).
+const MAX_INCOMING_PACKET: usize = 64 * 1024;
+/// MQTT keep-alive announced in CONNECT. The publisher writes continuously, and the drain is
+/// shorter than 1.5 times this, so it never needs a PINGREQ.
+const KEEP_ALIVE_S: u16 = 120;
+
+/// What one connection did.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionStats {
+    /// PUBLISHes sent (warm-up included).
+    pub(crate) published: u64,
+    /// PUBACKs that matched a message in flight.
+    pub(crate) acked: u64,
+    /// Messages published inside the measured window.
+    pub(crate) counted_published: u64,
+    /// Of those, how many were acknowledged.
+    pub(crate) counted_acked: u64,
+    /// PUBACKs (of any message) that arrived inside the measured window.
+    pub(crate) window_acked: u64,
+    /// When the last counted message was acknowledged, in microseconds since the start.
+    pub(crate) last_counted_ack_us: u64,
+    /// PUBACKs whose packet id was not in flight.
+    pub(crate) unexpected_acks: u64,
+    /// Messages still unacknowledged when the connection ended.
+    pub(crate) unacked: u64,
+    /// Publish-to-PUBACK latency of counted messages, in microseconds.
+    pub(crate) latency_us: Histogram<u64>,
+    /// Why the connection ended early, if it did.
+    pub(crate) error: Option<String>,
+}
+
+impl ConnectionStats {
+    fn new() -> Self {
+        ConnectionStats {
+            published: 0,
+            acked: 0,
+            counted_published: 0,
+            counted_acked: 0,
+            window_acked: 0,
+            last_counted_ack_us: 0,
+            unexpected_acks: 0,
+            unacked: 0,
+            latency_us: new_histogram(),
+            error: None,
+        }
+    }
+}
+
+/// A latency histogram from 1 us to an hour, 3 significant digits.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!("3 digits is valid")))
+}
+
+/// A connection that has had its CONNACK, and whatever arrived right behind it.
+pub(crate) struct Connected {
+    stream: TcpStream,
+    leftover: BytesMut,
+}
+
+/// Opens a TCP connection to `broker` and completes the MQTT CONNECT handshake within `limit`.
+pub(crate) async fn connect(
+    broker: &BrokerAddr,
+    client_id: String,
+    login: Option<(&str, &str)>,
+    limit: Duration,
+) -> Result<Connected, LoadError> {
+    let handshake = async {
+        let stream = TcpStream::connect((broker.host.trim_matches(['[', ']']), broker.port))
+            .await
+            .map_err(|e| LoadError::Connect(broker.to_string(), e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| LoadError::Connect(broker.to_string(), e.to_string()))?;
+        handshake(stream, client_id, login).await
+    };
+    timeout(limit, handshake)
+        .await
+        .map_err(|_| LoadError::ConnectTimeout {
+            broker: broker.to_string(),
+            waited: limit,
+        })?
+}
+
+/// Sends CONNECT on `stream` and waits for a successful CONNACK.
+async fn handshake(
+    mut stream: TcpStream,
+    client_id: String,
+    login: Option<(&str, &str)>,
+) -> Result<Connected, LoadError> {
+    let mut connect = Connect::new(client_id);
+    connect.protocol = Protocol::V4;
+    connect.keep_alive = KEEP_ALIVE_S;
+    connect.clean_session = true;
+    if let Some((user, password)) = login {
+        connect.set_login(user, password);
+    }
+    let mut buf = BytesMut::new();
+    Packet::Connect(connect)
+        .write(&mut buf, MAX_INCOMING_PACKET)
+        .map_err(|e| LoadError::Protocol(format!("cannot encode CONNECT: {e}")))?;
+    stream.write_all(&buf).await.map_err(LoadError::io)?;
+    buf.clear();
+    loop {
+        match Packet::read(&mut buf, MAX_INCOMING_PACKET) {
+            Ok(Packet::ConnAck(ConnAck { code, .. })) => {
+                return if code == ConnectReturnCode::Success {
+                    Ok(Connected {
+                        stream,
+                        leftover: buf,
+                    })
+                } else {
+                    Err(LoadError::Refused(format!("{code:?}")))
+                };
+            }
+            Ok(other) => {
+                return Err(LoadError::Protocol(format!(
+                    "expected CONNACK, got {other:?}"
+                )));
+            }
+            Err(mqttbytes::Error::InsufficientBytes(_)) => {}
+            Err(e) => return Err(LoadError::Protocol(format!("bad CONNACK: {e}"))),
+        }
+        if stream.read_buf(&mut buf).await.map_err(LoadError::io)? == 0 {
+            return Err(LoadError::Protocol(
+                "the server closed the connection instead of answering CONNECT".into(),
+            ));
+        }
+    }
+}
+
+/// A connected publisher and its devices.
+pub(crate) struct Publisher {
+    stream: TcpStream,
+    templates: Vec<Template>,
+    next_template: usize,
+    ids: PacketIds,
+    write_buf: BytesMut,
+    read_buf: BytesMut,
+    /// Counted messages this connection still has to publish (`--messages`), else `None`.
+    quota: Option<u64>,
+    stats: ConnectionStats,
+}
+
+impl Publisher {
+    /// A publisher on the connected `stream`, publishing for the devices of `templates` in turn.
+    pub(crate) fn new(
+        connected: Connected,
+        templates: Vec<Template>,
+        inflight: u16,
+        quota: Option<u64>,
+    ) -> Self {
+        let mut read_buf = connected.leftover;
+        read_buf.reserve(READ_CHUNK);
+        Publisher {
+            stream: connected.stream,
+            templates,
+            next_template: 0,
+            ids: PacketIds::new(inflight),
+            write_buf: BytesMut::with_capacity(2 * WRITE_CHUNK),
+            read_buf,
+            quota,
+            stats: ConnectionStats::new(),
+        }
+    }
+
+    /// Publishes until the schedule ends or `shutdown`, drains, disconnects and returns what it
+    /// did. A socket or protocol error ends the connection early; it is in the stats' `error`
+    /// and its unacknowledged messages in `unacked`.
+    pub(crate) async fn run(
+        mut self,
+        schedule: Arc<Schedule>,
+        counters: Arc<Counters>,
+        shutdown: CancellationToken,
+    ) -> ConnectionStats {
+        match self.pump(&schedule, &counters, &shutdown).await {
+            Ok(()) => {
+                if self.ids.in_flight() > 0 {
+                    self.stats.error = Some(format!(
+                        "{} PUBACKs still missing after the {} drain",
+                        self.ids.in_flight(),
+                        humantime::format_duration(schedule.drain_timeout)
+                    ));
+                }
+                self.disconnect().await;
+            }
+            Err(e) => self.stats.error = Some(e.to_string()),
+        }
+        self.stats.unacked = self.ids.in_flight() as u64;
+        self.stats
+    }
+
+    async fn pump(
+        &mut self,
+        schedule: &Schedule,
+        counters: &Counters,
+        shutdown: &CancellationToken,
+    ) -> Result<(), LoadError> {
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let wake = sleep_until(schedule.end_instant());
+        tokio::pin!(wake);
+        // Packets that arrived together with the CONNACK.
+        self.handle_packets(schedule, counters)?;
+        let mut stopping = false;
+        loop {
+            let now_us = schedule.elapsed_us();
+            let done_publishing = schedule.is_over(now_us) || self.quota == Some(0);
+            if !stopping && (done_publishing || shutdown.is_cancelled()) {
+                stopping = true;
+                wake.as_mut().reset(Instant::now() + schedule.drain_timeout);
+            }
+            let worth_it = (self.ids.window() / 16).clamp(1, REFILL_BATCH);
+            if !stopping && self.ids.free() >= worth_it {
+                self.refill(schedule, counters, now_us)?;
+            }
+            if stopping && self.ids.in_flight() == 0 && self.write_buf.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                biased;
+                ready = self.stream.readable() => {
+                    ready.map_err(LoadError::io)?;
+                    self.read(schedule, counters)?;
+                }
+                ready = self.stream.writable(), if !self.write_buf.is_empty() => {
+                    ready.map_err(LoadError::io)?;
+                    self.write()?;
+                }
+                () = &mut wake => {
+                    if stopping {
+                        // The drain timed out; `run` reports what is still in flight.
+                        return Ok(());
+                    }
+                }
+                () = &mut cancelled, if !stopping => {}
+            }
+        }
+    }
+
+    /// Queues messages while the window has room, up to [`WRITE_CHUNK`] bytes.
+    fn refill(
+        &mut self,
+        schedule: &Schedule,
+        counters: &Counters,
+        now_us: u64,
+    ) -> Result<(), LoadError> {
+        let counted = schedule.is_counted(now_us);
+        let now_ms = schedule.unix_ms_at(now_us);
+        let mut published = 0;
+        while self.write_buf.len() < WRITE_CHUNK {
+            if counted && self.quota == Some(0) {
+                break;
+            }
+            let Some(pkid) = self.ids.allocate(Sent {
+                at_us: now_us,
+                counted,
+            }) else {
+                break;
+            };
+            let next = self.next_template;
+            self.next_template = (next + 1) % self.templates.len();
+            self.templates[next].write(&mut self.write_buf, pkid, now_ms)?;
+            published += 1;
+            if counted {
+                self.stats.counted_published += 1;
+                if let Some(quota) = &mut self.quota {
+                    *quota -= 1;
+                }
+            }
+        }
+        self.stats.published += published;
+        counters.published.fetch_add(published, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes as much of the write buffer as the socket takes.
+    fn write(&mut self) -> Result<(), LoadError> {
+        match self.stream.try_write(&self.write_buf) {
+            Ok(n) => {
+                self.write_buf.advance(n);
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(LoadError::io(e)),
+        }
+    }
+
+    /// Reads what arrived and handles every complete packet.
+    fn read(&mut self, schedule: &Schedule, counters: &Counters) -> Result<(), LoadError> {
+        self.read_buf.reserve(READ_CHUNK);
+        match self.stream.try_read_buf(&mut self.read_buf) {
+            Ok(0) => {
+                return Err(LoadError::Protocol(format!(
+                    "the server closed the connection with {} PUBLISHes unacknowledged",
+                    self.ids.in_flight()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(LoadError::io(e)),
+        }
+        self.handle_packets(schedule, counters)
+    }
+
+    /// Handles every complete packet in the read buffer.
+    fn handle_packets(
+        &mut self,
+        schedule: &Schedule,
+        counters: &Counters,
+    ) -> Result<(), LoadError> {
+        let now_us = schedule.elapsed_us();
+        let in_window = schedule.is_in_window(now_us);
+        let mut acked = 0;
+        loop {
+            match Packet::read(&mut self.read_buf, MAX_INCOMING_PACKET) {
+                Ok(Packet::PubAck(ack)) => match self.ids.ack(ack.pkid) {
+                    Some(sent) => {
+                        acked += 1;
+                        if in_window {
+                            self.stats.window_acked += 1;
+                        }
+                        if sent.counted {
+                            self.stats.counted_acked += 1;
+                            self.stats.last_counted_ack_us = now_us;
+                            self.stats
+                                .latency_us
+                                .saturating_record(now_us.saturating_sub(sent.at_us).max(1));
+                        }
+                    }
+                    None => self.stats.unexpected_acks += 1,
+                },
+                Ok(Packet::PingResp) => {}
+                Ok(other) => {
+                    return Err(LoadError::Protocol(format!(
+                        "unexpected packet from the server: {other:?}"
+                    )));
+                }
+                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
+                Err(e) => return Err(LoadError::Protocol(format!("bad packet: {e}"))),
+            }
+        }
+        self.stats.acked += acked;
+        counters.acked.fetch_add(acked, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends DISCONNECT and closes the socket, giving up after a second.
+    async fn disconnect(&mut self) {
+        let mut buf = BytesMut::new();
+        if Packet::Disconnect.write(&mut buf, 2).is_err() {
+            return;
+        }
+        let close = async {
+            let _ = self.stream.write_all(&buf).await;
+            let _ = self.stream.shutdown().await;
+        };
+        let _ = timeout(Duration::from_secs(1), close).await;
+    }
+}

@@ -1,0 +1,335 @@
+//! The load generator: as many QoS 1 telemetry messages per second as a server acknowledges.
+//!
+//! Built for throughput, not realism (that is [`crate::fleet`]'s job). [`run`] plans the devices
+//! ([`plan`]), pre-encodes one PUBLISH per device ([`template`]), opens every connection
+//! ([`connection::connect`]), then runs one pipelined [`connection::Publisher`] task per
+//! connection on a shared [`schedule`], each keeping its window of unacknowledged PUBLISHes full
+//! and tracking their packet ids ([`packet_ids`]). It returns a [`LoadReport`]: rates over the
+//! measured window, exact acknowledgement totals and publish-to-PUBACK latency percentiles.
+//!
+//! A message counts as acknowledged only when the PUBACK carrying its packet id arrives. Against
+//! citytel's device endpoint that PUBACK comes after the WAL fsync, so the latency is
+//! publish-to-durable; against a broker it is publish-to-broker.
+
+mod connection;
+mod packet_ids;
+mod plan;
+mod report;
+mod schedule;
+mod template;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::fleet::{BrokerAddr, MAX_BATCH};
+use connection::{Publisher, new_histogram};
+use schedule::{Counters, Schedule};
+use template::Template;
+
+pub use report::{Latency, LoadReport, Sample, Window};
+pub use template::TemplateError;
+
+/// How often the timeline (and the progress channel) is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadConfig {
+    /// The server: a broker or citytel's device endpoint.
+    pub broker: BrokerAddr,
+    /// Connections, each with its own packet id space and window.
+    pub connections: u32,
+    /// Devices, dealt round-robin to the connections (at least one each).
+    pub devices: u32,
+    /// Sites the devices are spread over.
+    pub sites: u32,
+    /// Most unacknowledged PUBLISHes per connection (1 to 65535).
+    pub inflight: u16,
+    /// Readings per message (1 to [`MAX_BATCH`]).
+    pub batch: u32,
+    /// How long to measure after the warm-up; ignored with `messages`.
+    pub duration: Duration,
+    /// Publish exactly this many messages after the warm-up, instead of for `duration`.
+    pub messages: Option<u64>,
+    /// Time before the measured window, not counted.
+    pub warmup: Duration,
+    /// Client ids are this prefix and the connection number.
+    pub client_id_prefix: String,
+    /// Credentials for CONNECT.
+    pub login: Option<(String, String)>,
+    /// Seed of the metric models.
+    pub seed: u64,
+    /// Time to connect and get CONNACK.
+    pub connect_timeout: Duration,
+    /// How long to wait for the last PUBACKs after publishing stops.
+    pub drain_timeout: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            broker: BrokerAddr::default(),
+            connections: 50,
+            devices: 1000,
+            sites: 10,
+            inflight: 1000,
+            batch: 1,
+            duration: Duration::from_secs(10),
+            messages: None,
+            warmup: Duration::from_secs(2),
+            client_id_prefix: "firmware-sim-load-".into(),
+            login: None,
+            seed: 42,
+            connect_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a load run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A setting is out of range.
+    #[error("invalid load configuration: {0}")]
+    Config(String),
+    /// A payload template could not be built or patched.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The TCP connection failed.
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    /// CONNACK did not arrive in time.
+    #[error("no CONNACK from {broker} within {}", humantime::format_duration(*.waited))]
+    ConnectTimeout {
+        /// The server.
+        broker: String,
+        /// How long the connection waited.
+        waited: Duration,
+    },
+    /// The server refused the connection.
+    #[error("the server refused the connection: {0}")]
+    Refused(String),
+    /// The server broke the protocol or closed the connection.
+    #[error("{0}")]
+    Protocol(String),
+    /// A socket error.
+    #[error("socket error: {0}")]
+    Io(String),
+}
+
+impl LoadError {
+    fn io(e: std::io::Error) -> Self {
+        LoadError::Io(e.to_string())
+    }
+}
+
+impl LoadConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        let bad = |s: String| Err(LoadError::Config(s));
+        if self.connections == 0 {
+            return bad("--connections must be at least 1".into());
+        }
+        if self.devices < self.connections {
+            return bad(format!(
+                "--devices ({}) must be at least --connections ({}): every connection \
+                 publishes for its own devices",
+                self.devices, self.connections
+            ));
+        }
+        if self.inflight == 0 {
+            return bad("--inflight must be at least 1".into());
+        }
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return bad(format!("--batch must be 1 to {MAX_BATCH}"));
+        }
+        match self.messages {
+            Some(0) => return bad("--messages must be at least 1".into()),
+            Some(n) if n < u64::from(self.connections) => {
+                return bad(format!(
+                    "--messages ({n}) must be at least --connections ({})",
+                    self.connections
+                ));
+            }
+            None if self.duration.is_zero() => {
+                return bad("--duration must be longer than 0".into());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Runs the load described by `config` until done (or `shutdown`, which ends publishing early
+/// and drains). `progress`, if given, receives the cumulative counts every 100 ms.
+pub async fn run(
+    config: LoadConfig,
+    shutdown: CancellationToken,
+    progress: Option<watch::Sender<Sample>>,
+) -> Result<LoadReport, LoadError> {
+    config.validate()?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let now_ms = now.as_millis() as i64;
+    let plan = plan::plan(
+        config.devices,
+        config.connections,
+        config.sites,
+        now.as_nanos() as u64,
+    );
+    let mut templates = Vec::with_capacity(plan.len());
+    for devices in &plan {
+        let per_connection = devices
+            .iter()
+            .map(|d| Template::new(d, config.batch as usize, config.seed, now_ms))
+            .collect::<Result<Vec<_>, _>>()?;
+        templates.push(per_connection);
+    }
+
+    let mut connecting = JoinSet::new();
+    for i in 0..config.connections {
+        let broker = config.broker.clone();
+        let client_id = format!("{}{i}", config.client_id_prefix);
+        let login = config.login.clone();
+        let limit = config.connect_timeout;
+        connecting.spawn(async move {
+            let login = login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            (
+                i,
+                connection::connect(&broker, client_id, login, limit).await,
+            )
+        });
+    }
+    let mut streams = Vec::with_capacity(config.connections as usize);
+    while let Some(joined) = connecting.join_next().await {
+        let (i, stream) = joined.map_err(|e| LoadError::Io(e.to_string()))?;
+        streams.push((i, stream?));
+    }
+    streams.sort_by_key(|(i, _)| *i);
+
+    let schedule = Arc::new(Schedule::starting_now(
+        config.warmup,
+        config.messages.is_none().then_some(config.duration),
+        config.drain_timeout,
+    ));
+    let counters = Arc::new(Counters::default());
+    let mut tasks = JoinSet::new();
+    for ((i, stream), templates) in streams.into_iter().zip(templates) {
+        let quota = config.messages.map(|n| {
+            let conns = u64::from(config.connections);
+            n / conns + u64::from(u64::from(i) < n % conns)
+        });
+        let publisher = Publisher::new(stream, templates, config.inflight, quota);
+        tasks.spawn(publisher.run(schedule.clone(), counters.clone(), shutdown.clone()));
+    }
+
+    let sampling = CancellationToken::new();
+    let sampler = tokio::spawn(sample(
+        schedule.clone(),
+        counters.clone(),
+        progress,
+        sampling.clone(),
+    ));
+    let mut stats = Vec::with_capacity(config.connections as usize);
+    while let Some(joined) = tasks.join_next().await {
+        stats.push(joined.map_err(|e| LoadError::Io(format!("publisher task failed: {e}")))?);
+    }
+    sampling.cancel();
+    let timeline = sampler
+        .await
+        .map_err(|e| LoadError::Io(format!("sampler task failed: {e}")))?;
+
+    let mut latency = new_histogram();
+    let mut errors = Vec::new();
+    let (mut published, mut acked, mut unacked, mut unexpected) = (0, 0, 0, 0);
+    let (mut window_acked, mut counted_acked, mut last_ack_us) = (0, 0, 0);
+    for (i, s) in stats.iter().enumerate() {
+        let _ = latency.add(&s.latency_us);
+        published += s.published;
+        acked += s.acked;
+        unacked += s.unacked;
+        unexpected += s.unexpected_acks;
+        window_acked += s.window_acked;
+        counted_acked += s.counted_acked;
+        last_ack_us = last_ack_us.max(s.last_counted_ack_us);
+        if let Some(e) = &s.error {
+            errors.push(format!("connection {i}: {e}"));
+        }
+    }
+    let start_us = schedule.warmup_end_us();
+    let (end_us, window_messages) = match schedule.end_us() {
+        Some(end) => (end, window_acked),
+        None => (last_ack_us.max(start_us), counted_acked),
+    };
+    let seconds = (end_us - start_us) as f64 / 1e6;
+    let per_s = |n: u64| {
+        if seconds > 0.0 {
+            n as f64 / seconds
+        } else {
+            0.0
+        }
+    };
+    Ok(LoadReport {
+        broker: config.broker.to_string(),
+        connections: config.connections,
+        devices: config.devices,
+        batch: config.batch,
+        inflight: config.inflight,
+        qos: 1,
+        warmup_s: config.warmup.as_secs_f64(),
+        window: Window {
+            start_unix_ms: schedule.unix_us_at(start_us) as f64 / 1e3,
+            end_unix_ms: schedule.unix_us_at(end_us) as f64 / 1e3,
+            seconds,
+        },
+        messages_per_s: per_s(window_messages),
+        readings_per_s: per_s(window_messages) * f64::from(config.batch),
+        window_messages,
+        published,
+        acked,
+        unacked,
+        unexpected_acks: unexpected,
+        readings_acked: acked * u64::from(config.batch),
+        latency_ms: Latency::of(&latency),
+        errors,
+        timeline,
+    })
+}
+
+/// Samples the counters every [`SAMPLE_EVERY`] until `done`; returns the timeline.
+async fn sample(
+    schedule: Arc<Schedule>,
+    counters: Arc<Counters>,
+    progress: Option<watch::Sender<Sample>>,
+    done: CancellationToken,
+) -> Vec<Sample> {
+    let mut timeline = Vec::new();
+    let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            _ = ticker.tick() => false,
+            () = done.cancelled() => true,
+        };
+        let at = Sample {
+            unix_ms: schedule.unix_us_at(schedule.elapsed_us()) as f64 / 1e3,
+            published: counters.published.load(Ordering::Relaxed),
+            acked: counters.acked.load(Ordering::Relaxed),
+        };
+        timeline.push(at);
+        if let Some(p) = &progress {
+            let _ = p.send(at);
+        }
+        if stop {
+            return timeline;
+        }
+    }
+}
