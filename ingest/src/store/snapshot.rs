@@ -1,6 +1,7 @@
 //! The checkpoint snapshot: everything in memory that the WAL alone would have to rebuild
 //! (registry, deduplication state, latest values, dead-letter counts, days awaiting compaction),
-//! written in the same atomic batch as the flushed segments.
+//! written by a checkpoint after the flushed segments, series, dead letters and history (each its
+//! own fsynced table), so a snapshot never refers to data that is not yet on disk.
 //!
 //! Layout: one `meta` record `state` holding a version byte followed by the postcard encoding of
 //! [`Snapshot`]. `wal_segment` is the first WAL segment the snapshot does not cover: on start,

@@ -1,7 +1,8 @@
 //! The series catalog: a dense `u32` id for every (device, metric) pair.
 //!
-//! Ids are assigned in order of first appearance and persisted with the first segment that
-//! references them, so a restart (which replays the WAL in the same order) assigns the same ids.
+//! Ids are assigned in order of first appearance and persisted by the checkpoint that first
+//! writes a segment referencing them (in the table written right after the segments), so a
+//! restart (which replays the WAL in the same order) assigns the same ids.
 
 use std::collections::HashMap;
 use std::sync::Arc;

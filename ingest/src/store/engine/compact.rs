@@ -2,9 +2,8 @@
 //! better (a whole day of one series in one pco chunk) and are faster to read. The merge keeps
 //! the last write of every timestamp; the merged segment takes the sequence number after the
 //! highest it replaces, so later flushes still sort after it and no key is ever reused. The merged records and the
-//! deletions of the old ones are ingested as one table. Should the process die between tables,
-//! a day may keep rollups of segments merged away; they cover exactly the merged points, so reads
-//! stay correct.
+//! deletions of the old ones are ingested as one table, so a crash leaves a day either as it was
+//! or merged.
 
 use super::flush::encode_segment;
 use super::keys::Record;

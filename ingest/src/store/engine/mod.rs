@@ -9,7 +9,7 @@
 //! bucketed queries from rollups whenever the step and the data allow.
 //!
 //! Rollups: 1-hour rollups are kept for every segment. 1-minute rollups are materialized for a
-//! segment when it holds at least `rollup_minute_min_points` points per minute on average; for
+//! segment when it holds at least `rollup_minute_min_points` points per minute on average over the minutes that hold points; for
 //! sparser series (a 10 s sensor has 6 points a minute) they would cost almost as much disk as
 //! the raw data and save little work, so 1-minute buckets are computed from the raw segment
 //! while it exists, and materialized when retention deletes the raw data. On-disk layouts are in

@@ -90,8 +90,8 @@ pub fn encode(
     let all: Vec<f64> = columns.concat();
     match codec::decimal_scale(&all) {
         Some(scale) => {
-            // Integers at a common decimal scale: the sums as a series, and min, max and last
-            // as small offsets around the bucket's mean, which they sit close to.
+            // Integers at a common decimal scale: the sums as a series, min and max as small
+            // offsets from the bucket's (floored) mean, and last as an offset from min.
             out.push(VALUES_DECIMAL);
             out.push(scale as u8);
             let p = 10f64.powi(scale as i32);

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | `chunks` | series, day, seq, record (see [`keys`]) | a [`super::segment`], or its 1-hour or 1-minute [`super::rollup`] |
 //! | `series` | series id (u32 BE) | `device \0 metric` |
-//! | `meta` | a name | the snapshot of the in-memory state and the checkpoint |
+//! | `meta` | a name | `state`: the snapshot of the in-memory state; `maintenance`: windows set over the API |
 //! | `dead_letters` | sequence (u64 BE) | a dead letter |
 //! | `history` | device, 0, sequence (u64 BE) | a device state change or reboot |
 //!
