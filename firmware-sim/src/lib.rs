@@ -7,6 +7,8 @@
 //! - [`report`]: what a run returns, the exact ground truth of which readings the broker acked.
 //! - [`dataset`]: deterministic reference datasets (line protocol or protobuf files) from the same
 //!   models, with planned outages and reboots.
+//! - [`scenario`]: scripted scenarios (power cuts, gateway failures, reboot loops, skewed clocks,
+//!   backfill, flapping links) and the ground truth of what the devices did.
 //! - [`Progress`]: live counters while a fleet runs.
 //!
 //! Device ids, topics and payloads follow the wire contract in [`citytel_proto`].
@@ -19,6 +21,7 @@ pub mod load;
 pub mod model;
 mod progress;
 pub mod report;
+pub mod scenario;
 mod seed;
 
 pub use fleet::{Fleet, FleetConfig};

@@ -4,6 +4,7 @@ mod dataset;
 mod load;
 mod progress;
 mod run;
+mod scenario;
 mod signals;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,7 @@ enum Command {
     Run(run::RunArgs),
     Dataset(dataset::DatasetArgs),
     Load(load::LoadArgs),
+    Scenario(scenario::ScenarioArgs),
 }
 
 impl Cli {
@@ -35,6 +37,7 @@ impl Cli {
         match self.command {
             Command::Run(args) => args.run().await,
             Command::Load(args) => args.run().await,
+            Command::Scenario(args) => args.run().await,
             // CPU-bound and writing a large file: off the async runtime.
             Command::Dataset(args) => tokio::task::spawn_blocking(move || args.run()).await?,
         }

@@ -1,10 +1,42 @@
-//! What citytel writes into WAL records: accepted messages and dead letters (layout in
-//! `wal/FORMAT.md`, "Entries").
+//! What citytel writes into WAL records: accepted messages, dead letters and device connections
+//! opening and closing at the device endpoint (layout in `wal/FORMAT.md`, "Entries").
 
 use crate::decode::RejectReason;
 
 const TYPE_MESSAGE: u8 = 1;
 const TYPE_DEAD_LETTER: u8 = 2;
+const TYPE_CONNECTION: u8 = 3;
+
+/// What happened to a device's connection to citytel's device endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Connection {
+    /// The connection opened (CONNECT accepted).
+    Opened,
+    /// The device closed it cleanly (MQTT DISCONNECT).
+    Closed,
+    /// It ended without a DISCONNECT: the socket closed or failed, the keep-alive expired, or the
+    /// device broke the protocol.
+    Lost,
+}
+
+impl Connection {
+    /// Every variant, in code order.
+    pub const ALL: [Connection; 3] = [Connection::Opened, Connection::Closed, Connection::Lost];
+
+    /// Stable one-byte code in WAL records (never 0).
+    pub fn code(self) -> u8 {
+        match self {
+            Connection::Opened => 1,
+            Connection::Closed => 2,
+            Connection::Lost => 3,
+        }
+    }
+
+    /// The variant with the given [`code`](Self::code).
+    pub fn from_code(code: u8) -> Option<Connection> {
+        Connection::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
 
 /// Largest payload kept with a dead letter.
 pub const DEAD_LETTER_PAYLOAD_CAP: usize = 64 * 1024;
@@ -33,6 +65,15 @@ pub enum Entry<'a> {
         detail: &'a str,
         /// The payload, capped at [`DEAD_LETTER_PAYLOAD_CAP`] bytes.
         payload: &'a [u8],
+    },
+    /// A device's connection to the device endpoint opened or closed.
+    Connection {
+        /// When the endpoint saw it, ms since the Unix epoch.
+        received_at_ms: i64,
+        /// Opened, closed or lost.
+        change: Connection,
+        /// The device's status topic (`citytel/v1/{site}/{kind}/{device_id}/status`).
+        topic: &'a str,
     },
 }
 
@@ -69,6 +110,16 @@ impl Entry<'_> {
                 put_str(out, detail);
                 out.extend_from_slice(&payload[..payload.len().min(DEAD_LETTER_PAYLOAD_CAP)]);
             }
+            Entry::Connection {
+                received_at_ms,
+                change,
+                topic,
+            } => {
+                out.push(TYPE_CONNECTION);
+                out.extend_from_slice(&received_at_ms.to_le_bytes());
+                out.push(change.code());
+                put_str(out, topic);
+            }
         }
     }
 
@@ -96,6 +147,20 @@ impl Entry<'_> {
                     topic,
                     detail,
                     payload,
+                })
+            }
+            TYPE_CONNECTION => {
+                let (&code, rest) = rest.split_first().ok_or(EntryError("no change"))?;
+                let change =
+                    Connection::from_code(code).ok_or(EntryError("unknown connection change"))?;
+                let (topic, rest) = take_str(rest)?;
+                if !rest.is_empty() {
+                    return Err(EntryError("trailing bytes after a connection"));
+                }
+                Ok(Entry::Connection {
+                    received_at_ms,
+                    change,
+                    topic,
                 })
             }
             _ => Err(EntryError("unknown entry type")),
@@ -172,12 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_entry_has_the_documented_layout() {
+        let buf = round_trip(&Entry::Connection {
+            received_at_ms: 0x0102,
+            change: Connection::Lost,
+            topic: "t/s",
+        });
+        assert_eq!(buf, b"\x03\x02\x01\0\0\0\0\0\0\x03\x03\0t/s");
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             &b""[..],
             b"\x01",
             b"\x09aaaaaaaa",
             b"\x01\0\0\0\0\0\0\0\0\xff\xff",
+            b"\x03\0\0\0\0\0\0\0\0",
+            b"\x03\0\0\0\0\0\0\0\0\x09\0\0",
+            b"\x03\0\0\0\0\0\0\0\0\x01\x05\0ab",
         ] {
             assert!(Entry::decode(bad).is_err());
         }
@@ -191,6 +269,7 @@ mod tests {
             detail in "\\PC{0,80}",
             payload in proptest::collection::vec(any::<u8>(), 0..500),
             code in 1u8..=11,
+            change in 0usize..3,
         ) {
             round_trip(&Entry::Message { received_at_ms: t, topic: &topic, payload: &payload });
             round_trip(&Entry::DeadLetter {
@@ -199,6 +278,11 @@ mod tests {
                 topic: &topic,
                 detail: &detail,
                 payload: &payload,
+            });
+            round_trip(&Entry::Connection {
+                received_at_ms: t,
+                change: Connection::ALL[change],
+                topic: &topic,
             });
         }
     }

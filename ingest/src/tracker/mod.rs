@@ -2,7 +2,8 @@
 //! keeps the resulting history, and answers the availability questions.
 //!
 //! It is the thin driver around the pure state machines in [`crate::availability`]: it turns
-//! births, heartbeats, readings and deaths into events stamped with their receive time, applies
+//! births, heartbeats, readings, deaths and the device endpoint's connections opening and closing
+//! into events stamped with their receive time, applies
 //! silence timeouts in deadline order across the whole fleet ([`deadlines`]), tells the children
 //! of a gateway when it goes offline or comes back, feeds clock-offset estimators, and queues
 //! every change for persistence and for live watchers. Because timeouts are applied in deadline
@@ -181,6 +182,24 @@ impl Tracker {
         self.handle(device, kind, &Event::Reading { boot_id }, now_ms);
     }
 
+    /// `device` of `kind` connected to the device endpoint at `now_ms`.
+    pub fn connection_opened(&mut self, device: &Arc<str>, kind: &Arc<str>, now_ms: i64) {
+        self.handle(device, kind, &Event::ConnectionOpened, now_ms);
+    }
+
+    /// The device endpoint connection of `device` of `kind` closed at `now_ms`: `clean` when the
+    /// device sent a DISCONNECT, otherwise it dropped. A device already Offline (its death or
+    /// Last Will came first) stays so without another transition.
+    pub fn connection_closed(
+        &mut self,
+        device: &Arc<str>,
+        kind: &Arc<str>,
+        clean: bool,
+        now_ms: i64,
+    ) {
+        self.handle(device, kind, &Event::ConnectionClosed { clean }, now_ms);
+    }
+
     /// Applies every silence timeout that fell due at or before `now_ms`, fleet-wide, in order.
     pub fn advance(&mut self, now_ms: i64) {
         while let Some((at, device)) = self.deadlines.pop_due(now_ms) {
@@ -234,11 +253,12 @@ impl Tracker {
         for change in changes {
             if let Change::Transition(t) = change {
                 self.history.entry(device.clone()).or_default().push(t);
+                // A gateway is back whenever it becomes Online or Late from a state where it was
+                // not up (Offline, or Unknown after citytel's own restart during its outage).
+                let up = |s| matches!(s, DeviceState::Online | DeviceState::Late);
                 let gateway_event = match (t.from, t.to) {
                     (_, DeviceState::Offline) => Some(Event::GatewayOffline),
-                    (DeviceState::Offline, DeviceState::Online | DeviceState::Late) => {
-                        Some(Event::GatewayOnline)
-                    }
+                    (from, to) if up(to) && !up(from) => Some(Event::GatewayOnline),
                     _ => None,
                 };
                 if let Some(event) = gateway_event {

@@ -1,16 +1,24 @@
-//! One device connection: CONNECT handshake, the read loop, keep-alive, Last Will.
+//! One device connection: CONNECT handshake, the read loop, keep-alive, Last Will, and the
+//! connection events that tell the fleet tracker when the device connects and disconnects.
 //!
 //! The read half parses packets from large reads and submits each PUBLISH to the pipeline with an
 //! ack handle bound to this connection's write half ([`super::outgoing`]). The pipeline commits
 //! in arrival order, so acknowledgements leave in the order the PUBLISH packets came in. The
 //! connection is generic over its stream so protocol tests run on in-memory pipes with a paused
 //! clock.
+//!
+//! Connection events (see [`device_of_will`] for whose they are): "opened" is queued before the
+//! connection's first message, "closed" (DISCONNECT) or "lost" (anything else that ends it from
+//! the device's side, after the Last Will) after its last. A connection taken over by a newer one
+//! with the same client id, or ended by citytel's own shutdown, queues no end event: the device
+//! did not go away.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use citytel_proto::topic::{self, Channel};
 use rumqttc::mqttbytes::v4::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubComp, SubAck, SubscribeReasonCode,
     UnsubAck,
@@ -22,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::outgoing;
-use crate::pipeline::{Ack, AckToken, Inbound, Origin};
+use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
+use crate::store::entry::Connection;
 use crate::telemetry::metrics as m;
 
 /// Smallest read buffer; it grows for connections that fill it.
@@ -88,6 +97,42 @@ impl Disconnect {
                 | Disconnect::Io(_)
         )
     }
+
+    /// The connection event this end queues for the device: `Closed` after a DISCONNECT, `Lost`
+    /// when the device went away without one; none when it was taken over, refused, never
+    /// connected, or citytel itself stopped.
+    pub fn connection_change(&self) -> Option<Connection> {
+        match self {
+            Disconnect::ClientDisconnect => Some(Connection::Closed),
+            other if other.fires_will() => Some(Connection::Lost),
+            _ => None,
+        }
+    }
+}
+
+/// The device a connection belongs to, from its Last Will: the status topic of the device the
+/// will names, if the will topic is a citytel device topic.
+///
+/// The rule for whose connection it is: the device named by the Last Will's topic, known at
+/// CONNECT; without a usable will, the device named by the topic of the first PUBLISH that is a
+/// citytel device topic. Only that device gets connection events, whatever else the connection
+/// carries afterwards: a gateway publishing for the children behind it is the gateway's
+/// connection, and a child's state follows its gateway through the tracker instead. Gateways
+/// should therefore set their Last Will (the wire contract asks every device to) or publish their
+/// own birth first, as citytel's firmware does.
+pub fn device_of_will(will: Option<&LastWill>) -> Option<String> {
+    status_topic_of(&will?.topic)
+}
+
+/// The status topic of the device `topic` names, if it is a citytel device topic.
+fn status_topic_of(topic: &str) -> Option<String> {
+    let parsed = topic::parse(topic).ok()?;
+    Some(topic::build(
+        parsed.site,
+        parsed.kind,
+        parsed.device_id,
+        Channel::Status,
+    ))
 }
 
 /// Serves one connection until it ends and returns why.
@@ -153,6 +198,25 @@ where
     };
 
     let registration = shared.sessions.register(&client_id);
+    // Until this guard is dropped, a connection taking this one over waits before queueing.
+    let finished = registration.finished.clone().drop_guard();
+    if let Some(previous) = &registration.previous_finished {
+        // Queue nothing before the connection taken over has queued all it will.
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = previous.cancelled() => {}
+        }
+    }
+    if shutdown.is_cancelled() || registration.taken_over.is_cancelled() {
+        shared
+            .sessions
+            .deregister(&client_id, registration.connection_id);
+        return if shutdown.is_cancelled() {
+            Disconnect::Shutdown
+        } else {
+            Disconnect::TakenOver
+        };
+    }
     // A publish-only session holds no state here, so a persistent session is always "present":
     // clients such as rumqttc would otherwise drop their unacknowledged publishes.
     let connack = Packet::ConnAck(ConnAck::new(
@@ -175,25 +239,39 @@ where
         shared: shared.clone(),
         ack_tx,
         control_tx,
+        device: None,
     };
-    let keep_alive = (connect.keep_alive > 0)
-        .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
-    let reason = session
-        .read_loop(
-            &mut rd,
-            buf,
-            keep_alive,
-            &shutdown,
-            &registration.taken_over,
-        )
-        .await;
+    let opened = match device_of_will(connect.last_will.as_ref()) {
+        Some(device) => session.opened(device).await,
+        None => Ok(()),
+    };
+    let reason = match opened {
+        Err(PipelineClosed) => Disconnect::PipelineClosed,
+        Ok(()) => {
+            let keep_alive = (connect.keep_alive > 0)
+                .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+            session
+                .read_loop(
+                    &mut rd,
+                    buf,
+                    keep_alive,
+                    &shutdown,
+                    &registration.taken_over,
+                )
+                .await
+        }
+    };
 
     if reason.fires_will()
         && let Some(will) = connect.last_will
     {
         session.publish_will(will).await;
     }
+    if let Some(change) = reason.connection_change() {
+        session.closed(change).await;
+    }
     drop(session);
+    drop(finished);
     // Let in-flight messages be acknowledged before the socket closes.
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
     shared
@@ -208,6 +286,9 @@ struct Session {
     shared: Arc<Shared>,
     ack_tx: mpsc::UnboundedSender<AckToken>,
     control_tx: mpsc::UnboundedSender<Packet>,
+    /// The status topic of the device this connection belongs to, once known (and its
+    /// "opened" event queued).
+    device: Option<String>,
 }
 
 /// What to do after a packet.
@@ -274,6 +355,12 @@ impl Session {
     async fn handle(&mut self, packet: Packet) -> Next {
         match packet {
             Packet::Publish(publish) => {
+                if self.device.is_none()
+                    && let Some(device) = status_topic_of(&publish.topic)
+                    && self.opened(device).await.is_err()
+                {
+                    return Next::Stop(Disconnect::PipelineClosed);
+                }
                 let ack = match publish.qos {
                     QoS::AtMostOnce => None,
                     qos => Some(Ack::new(
@@ -320,6 +407,33 @@ impl Session {
         match self.control_tx.send(packet) {
             Ok(()) => Next::Continue,
             Err(_) => Next::Stop(Disconnect::Io("writer closed".into())),
+        }
+    }
+
+    /// Notes that this connection belongs to `device` (a status topic) and queues its "opened"
+    /// event.
+    async fn opened(&mut self, device: String) -> Result<(), PipelineClosed> {
+        let event = ConnectionEvent {
+            topic: device.clone(),
+            received_at_ms: self.shared.pipeline.now_ms(),
+            change: Connection::Opened,
+        };
+        self.device = Some(device);
+        self.shared.pipeline.connection(event).await
+    }
+
+    /// Queues the connection's end, if its device is known.
+    async fn closed(&mut self, change: Connection) {
+        let Some(topic) = self.device.take() else {
+            return;
+        };
+        let event = ConnectionEvent {
+            topic,
+            received_at_ms: self.shared.pipeline.now_ms(),
+            change,
+        };
+        if self.shared.pipeline.connection(event).await.is_err() {
+            tracing::warn!("connection end not stored: the pipeline is closed");
         }
     }
 

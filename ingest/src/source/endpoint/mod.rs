@@ -3,9 +3,11 @@
 //!
 //! - [`Endpoint`]: the accept loop, connection limit and shutdown.
 //! - [`connection`]: one connection's protocol handling (CONNECT, PUBLISH at QoS 0/1/2, PINGREQ,
-//!   SUBSCRIBE refused, DISCONNECT, keep-alive at 1.5x, Last Will on an unclean drop).
+//!   SUBSCRIBE refused, DISCONNECT, keep-alive at 1.5x, Last Will on an unclean drop), and the
+//!   events that tell the fleet tracker when a device's connection opens and closes.
 //! - [`outgoing`]: the batched write half.
-//! - [`sessions`]: client-id registry for takeover.
+//! - [`sessions`]: client-id registry for takeover, in order: a new connection queues nothing
+//!   before the one it replaces has queued its last.
 //!
 //! Packets are read and written with the MQTT codec rumqttc exports (`rumqttc::mqttbytes::v4`).
 //! QoS 2 is supported: PUBREC is sent after the commit and PUBREL answered with PUBCOMP;

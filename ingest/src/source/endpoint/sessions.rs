@@ -1,5 +1,10 @@
 //! Client ids of the open connections, so that a second connection with the same id takes over
 //! the first (MQTT 3.1.1, 3.1.4-2).
+//!
+//! A takeover is ordered: the new connection waits until the one it replaces has queued
+//! everything it will queue (its last messages, and its Last Will and connection event if it had
+//! dropped just before), so the pipeline never sees the old connection's end after the new one's
+//! start.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,8 +15,16 @@ use tokio_util::sync::CancellationToken;
 /// The open connections by client id.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    by_client: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    by_client: Mutex<HashMap<String, Entry>>,
     next_id: AtomicU64,
+}
+
+/// What is kept per client id.
+#[derive(Debug)]
+struct Entry {
+    connection_id: u64,
+    taken_over: CancellationToken,
+    finished: CancellationToken,
 }
 
 /// A registered connection: its id and the token cancelled when another connection takes over.
@@ -23,6 +36,11 @@ pub struct Registration {
     pub taken_over: CancellationToken,
     /// Whether an older connection was taken over.
     pub replaced_existing: bool,
+    /// The connection must cancel this once it will queue nothing more into the pipeline.
+    pub finished: CancellationToken,
+    /// Cancelled once the connection taken over has queued everything it will queue: wait for
+    /// it before queueing anything.
+    pub previous_finished: Option<CancellationToken>,
 }
 
 impl Sessions {
@@ -30,18 +48,25 @@ impl Sessions {
     pub fn register(&self, client_id: &str) -> Registration {
         let connection_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
-        let previous = self
-            .by_client
-            .lock()
-            .insert(client_id.to_string(), (connection_id, token.clone()));
-        let replaced_existing = previous.is_some();
-        if let Some((_, old)) = previous {
-            old.cancel();
-        }
+        let finished = CancellationToken::new();
+        let previous = self.by_client.lock().insert(
+            client_id.to_string(),
+            Entry {
+                connection_id,
+                taken_over: token.clone(),
+                finished: finished.clone(),
+            },
+        );
+        let previous_finished = previous.map(|old| {
+            old.taken_over.cancel();
+            old.finished
+        });
         Registration {
             connection_id,
             taken_over: token,
-            replaced_existing,
+            replaced_existing: previous_finished.is_some(),
+            finished,
+            previous_finished,
         }
     }
 
@@ -50,7 +75,7 @@ impl Sessions {
         let mut map = self.by_client.lock();
         if map
             .get(client_id)
-            .is_some_and(|(id, _)| *id == connection_id)
+            .is_some_and(|entry| entry.connection_id == connection_id)
         {
             map.remove(client_id);
         }

@@ -1,5 +1,6 @@
 //! Protocol tests of the device endpoint over in-memory pipes, with a paused clock, and of the
-//! connection limit over real TCP.
+//! connection limit over real TCP. Connection events are checked against the pipeline's clock,
+//! which follows the paused tokio time from [`START_MS`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,11 +21,15 @@ use tokio_util::sync::CancellationToken;
 use super::connection::{self, Disconnect};
 use super::sessions::Sessions;
 use super::{Endpoint, Shared};
+use crate::clock::Clock;
 use crate::config::{self, EndpointConfig};
 use crate::decode::Limits;
-use crate::pipeline::{Envelope, Origin, Pipeline};
+use crate::pipeline::{Envelope, Origin, Pipeline, Queued};
+use crate::store::entry::Connection;
 
 const TOPIC: &str = "citytel/v1/site-01/cabinet/cab-0001/telemetry";
+/// The pipeline clock's reading when a test starts.
+const START_MS: i64 = 1_700_000_000_000;
 
 fn endpoint_config() -> EndpointConfig {
     let mut c = config::load_str(None, &[]).unwrap().endpoint;
@@ -44,12 +49,16 @@ fn limits() -> Limits {
 
 struct Harness {
     shared: Arc<Shared>,
-    queue: mpsc::UnboundedReceiver<Envelope>,
+    queue: mpsc::UnboundedReceiver<Queued>,
     shutdown: CancellationToken,
 }
 
 fn harness(config: EndpointConfig) -> Harness {
-    let (pipeline, queue) = Pipeline::new(limits(), 1 << 20);
+    harness_with_budget(config, 1 << 20)
+}
+
+fn harness_with_budget(config: EndpointConfig, budget_bytes: u64) -> Harness {
+    let (pipeline, queue) = Pipeline::with_clock(limits(), budget_bytes, Clock::tokio(START_MS));
     Harness {
         shared: Arc::new(Shared {
             config,
@@ -80,11 +89,53 @@ impl Harness {
         )
     }
 
+    /// The next message, skipping connection events.
     async fn next_envelope(&mut self) -> Envelope {
+        loop {
+            if let Queued::Message(envelope) = self.next_queued().await {
+                return envelope;
+            }
+        }
+    }
+
+    async fn next_queued(&mut self) -> Queued {
         tokio::time::timeout(Duration::from_secs(5), self.queue.recv())
             .await
-            .expect("an envelope within 5 s")
+            .expect("something queued within 5 s")
             .expect("pipeline open")
+    }
+
+    /// Everything queued so far, described.
+    fn queued_now(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.queue.try_recv().ok())
+            .map(|q| describe(&q))
+            .collect()
+    }
+}
+
+/// `"opened cab-0001 +0"` for a connection event (device, ms after [`START_MS`]), `"message
+/// {topic}"` or `"will {topic}"` for a message.
+fn describe(queued: &Queued) -> String {
+    match queued {
+        Queued::Message(e) => {
+            let what = match e.inbound.origin {
+                Origin::Will => "will",
+                _ => "message",
+            };
+            format!("{what} {}", e.inbound.topic)
+        }
+        Queued::Connection { event, .. } => {
+            let change = match event.change {
+                Connection::Opened => "opened",
+                Connection::Closed => "closed",
+                Connection::Lost => "lost",
+            };
+            let device = citytel_proto::topic::parse(&event.topic)
+                .expect("a device topic")
+                .device_id;
+            assert!(event.topic.ends_with("/status"), "{}", event.topic);
+            format!("{change} {device} +{}", event.received_at_ms - START_MS)
+        }
     }
 }
 
@@ -270,7 +321,11 @@ async fn disconnect_discards_the_will() {
     c.connect(connect).await;
     c.send(Packet::Disconnect).await;
     assert_eq!(task.await.unwrap(), Disconnect::ClientDisconnect);
-    assert!(h.queue.try_recv().is_err(), "no will after DISCONNECT");
+    assert_eq!(
+        h.queued_now(),
+        ["opened cab-0001 +0", "closed cab-0001 +0"],
+        "no will after DISCONNECT"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -297,9 +352,10 @@ async fn a_second_connection_with_the_same_client_id_takes_over() {
 
     assert_eq!(first_task.await.unwrap(), Disconnect::TakenOver);
     assert_eq!(first.recv().await, None);
-    assert!(
-        h.queue.try_recv().is_err(),
-        "a takeover does not fire the will"
+    assert_eq!(
+        h.queued_now(),
+        ["opened cab-0001 +0", "opened cab-0001 +0"],
+        "a takeover neither fires the will nor ends the device's connection"
     );
     second
         .send(publish(1, QoS::AtLeastOnce, b"still here"))
@@ -462,4 +518,126 @@ async fn connections_beyond_the_limit_are_refused_over_tcp() {
         .await
         .expect("endpoint stops")
         .unwrap();
+}
+
+fn publish_to(topic: &str, payload: &[u8]) -> Packet {
+    Packet::Publish(Publish::from_bytes(
+        topic,
+        QoS::AtMostOnce,
+        Bytes::copy_from_slice(payload),
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_will_names_the_device_whose_connection_opens_before_its_first_message() {
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    let mut connect = connect_packet("any-client-id", 30);
+    connect.last_will = Some(will());
+    c.connect(connect).await;
+    assert_eq!(describe(&h.next_queued().await), "opened cab-0001 +0");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.send(publish_to(TOPIC, b"x")).await;
+    assert_eq!(describe(&h.next_queued().await), format!("message {TOPIC}"));
+    c.send(Packet::Disconnect).await;
+    assert_eq!(task.await.unwrap(), Disconnect::ClientDisconnect);
+    assert_eq!(h.queued_now(), ["closed cab-0001 +2000"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_will_the_first_device_topic_names_the_connection_and_children_do_not() {
+    // A gateway without a Last Will: its own telemetry comes first, then a child's.
+    let gateway = "citytel/v1/site-01/gateway/gw-01/telemetry";
+    let child = "citytel/v1/site-01/sensor/gw-01-s01/telemetry";
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    c.connect(connect_packet("gw-01", 0)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c.send(publish_to("not/a/device/topic", b"x")).await;
+    c.send(publish_to(gateway, b"x")).await;
+    c.send(publish_to(child, b"x")).await;
+    c.send(publish_to(gateway, b"x")).await;
+    drop(c);
+    assert_eq!(task.await.unwrap(), Disconnect::Closed);
+    assert_eq!(
+        h.queued_now(),
+        [
+            "message not/a/device/topic".to_string(),
+            "opened gw-01 +1000".into(),
+            format!("message {gateway}"),
+            format!("message {child}"),
+            format!("message {gateway}"),
+            "lost gw-01 +1000".into(),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keep_alive_expiry_queues_the_will_then_the_lost_connection() {
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    let mut connect = connect_packet("cab-0001", 10);
+    connect.last_will = Some(will());
+    c.connect(connect).await;
+    assert_eq!(task.await.unwrap(), Disconnect::KeepAliveExpired);
+    assert_eq!(
+        h.queued_now(),
+        [
+            "opened cab-0001 +0",
+            "will citytel/v1/site-01/cabinet/cab-0001/status",
+            "lost cab-0001 +15000",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_never_names_its_device_queues_no_connection_event() {
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    c.connect(connect_packet("cab-0001", 30)).await;
+    c.send(Packet::Disconnect).await;
+    assert_eq!(task.await.unwrap(), Disconnect::ClientDisconnect);
+    assert!(h.queued_now().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn citytels_own_shutdown_does_not_end_the_devices_connection() {
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    let mut connect = connect_packet("cab-0001", 30);
+    connect.last_will = Some(will());
+    c.connect(connect).await;
+    h.shutdown.cancel();
+    assert_eq!(task.await.unwrap(), Disconnect::Shutdown);
+    assert_eq!(h.queued_now(), ["opened cab-0001 +0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_takeover_waits_until_the_replaced_connection_has_queued_its_end() {
+    // The first connection drops while the in-flight budget is used up, so its Last Will and
+    // its end wait; the same client connecting again meanwhile must not get ahead of them.
+    let mut h = harness_with_budget(endpoint_config(), 400);
+    let (mut first, first_task) = h.connect_pipe();
+    let mut connect = connect_packet("cab-0001", 30);
+    connect.last_will = Some(will());
+    first.connect(connect.clone()).await;
+    assert_eq!(describe(&h.next_queued().await), "opened cab-0001 +0");
+    first.send(publish_to(TOPIC, &[0u8; 200])).await;
+    let held = h.next_queued().await;
+    drop(first);
+
+    let (mut second, _second_task) = h.connect_pipe();
+    second.send(Packet::Connect(connect)).await;
+    second.expect_silence(Duration::from_secs(3)).await;
+    assert!(h.queued_now().is_empty(), "nothing fits in the budget");
+
+    drop(held);
+    assert_eq!(
+        describe(&h.next_queued().await),
+        "will citytel/v1/site-01/cabinet/cab-0001/status"
+    );
+    assert_eq!(describe(&h.next_queued().await), "lost cab-0001 +3000");
+    assert_eq!(first_task.await.unwrap(), Disconnect::Closed);
+    assert!(matches!(second.recv().await, Some(Packet::ConnAck(_))));
+    assert_eq!(describe(&h.next_queued().await), "opened cab-0001 +3000");
 }

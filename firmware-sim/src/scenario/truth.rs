@@ -1,0 +1,280 @@
+//! The ground truth of a run: what every device did, by its own account, and what citytel
+//! acknowledged (or, for a Last Will, was sent by the broker). Tests compute the figures citytel
+//! must report from it, independently of citytel.
+//!
+//! A [`Recorder`] is fed as the run goes and turns the device states it is told about into
+//! periods; [`ScenarioReport`] is what comes out, as JSON or text ([`super::text`]).
+
+use serde::{Deserialize, Serialize};
+
+/// What a device was, by its own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceCondition {
+    /// Powered and able to reach citytel (connected, or its gateway connected).
+    Up,
+    /// Not powered (power cut, shutdown, rebooting), or its firmware hangs.
+    Down,
+    /// Powered but cut off: its own link is down, its connection was lost, or its gateway is
+    /// down or cut off.
+    Unreachable,
+}
+
+/// A maximal interval in one condition, `[start, end)`, true time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// The condition.
+    pub condition: DeviceCondition,
+    /// Start, ms since the epoch.
+    pub start_unix_ms: i64,
+    /// End, ms since the epoch.
+    pub end_unix_ms: i64,
+    /// What started it, e.g. "boot", "power-off", "shutdown", "reboot", "hang", "watchdog",
+    /// "link-down", "gateway-unreachable", "connection-lost", "reconnected".
+    pub cause: String,
+}
+
+/// One message citytel received about the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Delivered {
+    /// A birth.
+    Birth {
+        /// The reporting interval it announced.
+        reporting_interval_ms: u32,
+        /// The heartbeat interval it announced.
+        heartbeat_interval_ms: Option<u32>,
+    },
+    /// A telemetry batch.
+    Readings {
+        /// First sequence number (batches are contiguous).
+        first_seq: u64,
+        /// Last sequence number.
+        last_seq: u64,
+        /// Readings in it taken before it was sent (backfill).
+        backfilled: u64,
+    },
+    /// A heartbeat.
+    Heartbeat {
+        /// The last sequence number it reported.
+        last_seq: Option<u64>,
+    },
+    /// A death the device (or its gateway for it) sent; `reason` is the wire name, e.g.
+    /// "shutdown", "reboot", "connection_lost".
+    Death {
+        /// Why.
+        reason: String,
+    },
+    /// The device's connection dropped: the broker publishes its Last Will.
+    LastWill,
+}
+
+/// A message citytel received, when (true time) and for which boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// When citytel received it, ms since the epoch.
+    pub at_unix_ms: i64,
+    /// The boot it belongs to.
+    pub boot_id: u64,
+    /// What it was.
+    #[serde(flatten)]
+    pub what: Delivered,
+}
+
+/// One boot of a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootTruth {
+    /// Its boot id.
+    pub boot_id: u64,
+    /// When it started, ms since the epoch.
+    pub started_unix_ms: i64,
+    /// Readings taken (sequence numbers 1 to this).
+    pub readings_produced: u64,
+    /// Readings citytel acknowledged.
+    pub readings_delivered: u64,
+}
+
+/// Everything one device did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTruth {
+    /// Device id.
+    pub device_id: String,
+    /// Kind, as in topics.
+    pub kind: String,
+    /// Site.
+    pub site: String,
+    /// The gateway it reports through.
+    pub gateway_id: Option<String>,
+    /// Reporting interval, ms.
+    pub reporting_interval_ms: u32,
+    /// Heartbeat interval, ms.
+    pub heartbeat_interval_ms: Option<u32>,
+    /// Its clock minus true time at the end, ms.
+    pub clock_skew_ms: i64,
+    /// Its conditions over time, in order, covering its start to the end of the run.
+    pub periods: Vec<Period>,
+    /// Its boots, in order.
+    pub boots: Vec<BootTruth>,
+    /// What citytel received about it, in order.
+    pub deliveries: Vec<Delivery>,
+    /// Readings taken.
+    pub readings_produced: u64,
+    /// Readings citytel acknowledged (each once).
+    pub readings_delivered: u64,
+    /// Readings lost: dropped from a full buffer or lost with power.
+    pub readings_lost: u64,
+    /// Readings delivered later than taken (backfilled).
+    pub readings_backfilled: u64,
+}
+
+impl DeviceTruth {
+    /// Time in `condition` within the run, ms.
+    pub fn time_in(&self, condition: DeviceCondition) -> i64 {
+        self.periods
+            .iter()
+            .filter(|p| p.condition == condition)
+            .map(|p| p.end_unix_ms - p.start_unix_ms)
+            .sum()
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// When the run started (true time), ms since the epoch.
+    pub start_unix_ms: i64,
+    /// When it ended.
+    pub end_unix_ms: i64,
+    /// Every device, in scenario order.
+    pub devices: Vec<DeviceTruth>,
+}
+
+impl ScenarioReport {
+    /// The device `id`.
+    pub fn device(&self, id: &str) -> Option<&DeviceTruth> {
+        self.devices.iter().find(|d| d.device_id == id)
+    }
+}
+
+/// Builds a [`ScenarioReport`] as a run goes.
+#[derive(Debug)]
+pub struct Recorder {
+    report: ScenarioReport,
+    /// Per device: the open period's condition, start and cause.
+    open: Vec<Option<(DeviceCondition, i64, String)>>,
+}
+
+impl Recorder {
+    /// A recorder for `devices` (filled in by the caller), starting at `start_unix_ms`.
+    pub fn new(scenario: &str, start_unix_ms: i64, devices: Vec<DeviceTruth>) -> Self {
+        let open = vec![None; devices.len()];
+        Recorder {
+            report: ScenarioReport {
+                scenario: scenario.to_string(),
+                start_unix_ms,
+                end_unix_ms: start_unix_ms,
+                devices,
+            },
+            open,
+        }
+    }
+
+    /// Device `d` is in `condition` from `at_ms` (a no-op if it already is).
+    pub fn condition(&mut self, d: usize, condition: DeviceCondition, at_ms: i64, cause: &str) {
+        match &self.open[d] {
+            Some((current, ..)) if *current == condition => return,
+            _ => {}
+        }
+        if let Some((c, start, why)) = self.open[d].take() {
+            self.close(d, c, start, at_ms, why);
+        }
+        self.open[d] = Some((condition, at_ms, cause.to_string()));
+    }
+
+    /// Ends a period; an empty one is dropped, and one that continues the previous period (after
+    /// an empty one in between) extends it.
+    fn close(&mut self, d: usize, condition: DeviceCondition, start: i64, end: i64, cause: String) {
+        if end <= start {
+            return;
+        }
+        let periods = &mut self.report.devices[d].periods;
+        match periods.last_mut() {
+            Some(last) if last.condition == condition && last.end_unix_ms == start => {
+                last.end_unix_ms = end;
+            }
+            _ => periods.push(Period {
+                condition,
+                start_unix_ms: start,
+                end_unix_ms: end,
+                cause,
+            }),
+        }
+    }
+
+    /// Device `d` booted.
+    pub fn boot(&mut self, d: usize, boot_id: u64, at_ms: i64) {
+        self.report.devices[d].boots.push(BootTruth {
+            boot_id,
+            started_unix_ms: at_ms,
+            readings_produced: 0,
+            readings_delivered: 0,
+        });
+    }
+
+    /// Device `d` took `n` readings in its current boot.
+    pub fn produced(&mut self, d: usize, n: u64) {
+        let device = &mut self.report.devices[d];
+        device.readings_produced += n;
+        if let Some(boot) = device.boots.last_mut() {
+            boot.readings_produced += n;
+        }
+    }
+
+    /// Device `d` lost `n` readings.
+    pub fn lost(&mut self, d: usize, n: u64) {
+        self.report.devices[d].readings_lost += n;
+    }
+
+    /// Device `d` sets its clock skew.
+    pub fn skew(&mut self, d: usize, skew_ms: i64) {
+        self.report.devices[d].clock_skew_ms = skew_ms;
+    }
+
+    /// citytel received `what` about device `d` at `at_ms`; `new_readings` of a batch had not
+    /// been acknowledged before.
+    pub fn delivered(
+        &mut self,
+        d: usize,
+        at_ms: i64,
+        boot_id: u64,
+        what: Delivered,
+        new_readings: u64,
+    ) {
+        let device = &mut self.report.devices[d];
+        if let Delivered::Readings { backfilled, .. } = &what {
+            device.readings_delivered += new_readings;
+            device.readings_backfilled += backfilled;
+            if let Some(boot) = device.boots.iter_mut().rev().find(|b| b.boot_id == boot_id) {
+                boot.readings_delivered += new_readings;
+            }
+        }
+        device.deliveries.push(Delivery {
+            at_unix_ms: at_ms,
+            boot_id,
+            what,
+        });
+    }
+
+    /// Closes every open period at `end_ms` and returns the report.
+    pub fn finish(mut self, end_ms: i64) -> ScenarioReport {
+        for d in 0..self.open.len() {
+            if let Some((c, start, cause)) = self.open[d].take() {
+                self.close(d, c, start, end_ms, cause);
+            }
+        }
+        self.report.end_unix_ms = end_ms;
+        self.report
+    }
+}
