@@ -52,12 +52,18 @@ impl Mosquitto {
         );
         let conf = dir.join("mosquitto.conf");
         std::fs::write(&conf, config_for(port, dir)).expect("write mosquitto.conf");
+        let_the_broker_write(dir);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG_FILE))
+            .expect("open mosquitto.log");
         let child = Command::new(MOSQUITTO)
             .arg("-c")
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start mosquitto");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -77,6 +83,39 @@ impl Mosquitto {
     /// `mqtt://127.0.0.1:{port}`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops Mosquitto with SIGTERM, as a service manager would (it saves its persistence file
+    /// on the way out), and waits for it to exit.
+    pub fn stop(mut self) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let mut child = self.child.take().expect("running");
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("signal mosquitto");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("wait for mosquitto").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("mosquitto did not stop within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Mosquitto's log (its stderr), in the directory it was started with.
+pub const LOG_FILE: &str = "mosquitto.log";
+
+/// Started as root, Mosquitto drops to the `mosquitto` user before it writes its persistence
+/// file: give that user `dir`, or persistence fails with "Permission denied".
+fn let_the_broker_write(dir: &Path) {
+    use nix::unistd::{User, geteuid};
+    if !geteuid().is_root() {
+        return;
+    }
+    if let Ok(Some(user)) = User::from_name("mosquitto") {
+        std::os::unix::fs::chown(dir, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+            .expect("give the persistence directory to the mosquitto user");
     }
 }
 

@@ -28,11 +28,14 @@ pub enum RejectReason {
     UnknownStatusType,
     /// A field is missing or out of range (e.g. no readings, names and values differ in length).
     InvalidField,
+    /// An InfluxDB-compatible sink refused the point (HTTP 400) after it was stored; the dead
+    /// letter carries the line and the server's answer.
+    SinkRejected,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::Malformed,
         RejectReason::EmptyPayload,
         RejectReason::DeviceMismatch,
@@ -44,6 +47,7 @@ impl RejectReason {
         RejectReason::TooManySeries,
         RejectReason::UnknownStatusType,
         RejectReason::InvalidField,
+        RejectReason::SinkRejected,
     ];
 
     /// Stable snake_case name, used as a metric label and in the API.
@@ -60,6 +64,7 @@ impl RejectReason {
             RejectReason::TooManySeries => "too_many_series",
             RejectReason::UnknownStatusType => "unknown_status_type",
             RejectReason::InvalidField => "invalid_field",
+            RejectReason::SinkRejected => "sink_rejected",
         }
     }
 

@@ -1,4 +1,8 @@
 //! The dead-letter store: every rejected message, with its reason, kept for inspection.
+//!
+//! Recent dead letters live in memory (for `ListDeadLetters`) and in the `dead_letters` keyspace
+//! (written at checkpoints). Both are pruned to the configured retention by the maintenance
+//! thread ([`DeadLetters::expire`], [`expired_keys`]); the counts per reason are kept forever.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -132,6 +136,16 @@ impl DeadLetters {
             .collect()
     }
 
+    /// Drops the dead letters received before `cutoff_ms` from memory (including those not yet
+    /// persisted) and returns how many were dropped. Counts are not changed.
+    pub fn expire(&mut self, cutoff_ms: i64) -> usize {
+        let before = self.recent.len();
+        self.recent.retain(|l| l.received_at_ms >= cutoff_ms);
+        self.unflushed
+            .retain(|(_, l)| l.received_at_ms >= cutoff_ms);
+        before - self.recent.len()
+    }
+
     /// Recent dead letters, oldest first.
     pub fn recent(&self) -> impl DoubleEndedIterator<Item = &DeadLetter> {
         self.recent.iter()
@@ -140,5 +154,87 @@ impl DeadLetters {
     /// Rejections per reason.
     pub fn counts(&self) -> &BTreeMap<RejectReason, u64> {
         &self.counts
+    }
+}
+
+/// Keys of the persisted dead letters received before `cutoff_ms`, for deletion. Dead letters
+/// are keyed in WAL order, which is receive order, so the scan stops at the first one to keep.
+pub fn expired_keys(
+    keyspace: &fjall::Keyspace,
+    cutoff_ms: i64,
+) -> Result<Vec<Vec<u8>>, EngineError> {
+    let mut keys = Vec::new();
+    for item in keyspace.iter() {
+        let (key, value) = item.into_inner()?;
+        let stored: Stored =
+            postcard::from_bytes(&value).map_err(|e| EngineError::Snapshot(e.to_string()))?;
+        if stored.received_at_ms >= cutoff_ms {
+            break;
+        }
+        keys.push(key.to_vec());
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(received_at_ms: i64) -> DeadLetter {
+        DeadLetter {
+            received_at_ms,
+            reason: RejectReason::Malformed,
+            topic: "t".into(),
+            detail: "d".into(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[test]
+    fn expiry_drops_old_letters_and_keeps_counts() {
+        let mut letters = DeadLetters::with_capacity(10);
+        for t in [100, 200, 300] {
+            letters.push(letter(t));
+        }
+        assert_eq!(letters.expire(250), 2);
+        let left: Vec<i64> = letters.recent().map(|l| l.received_at_ms).collect();
+        assert_eq!(left, [300]);
+        assert_eq!(letters.counts()[&RejectReason::Malformed], 3);
+        let unflushed = letters.take_unflushed().unwrap();
+        assert_eq!(unflushed.len(), 1);
+        assert_eq!(unflushed[0].0, 2u64.to_be_bytes());
+        assert_eq!(letters.expire(250), 0);
+    }
+
+    #[test]
+    fn expired_keys_come_from_the_persisted_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::engine::store::ChunkStore::open(dir.path(), 1 << 20, 0).unwrap();
+        let mut letters = DeadLetters::with_capacity(10);
+        for t in [100, 200, 300] {
+            letters.push(letter(t));
+        }
+        let writes = letters
+            .take_unflushed()
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        store.ingest_into(&store.dead_letters, writes).unwrap();
+        let keys = expired_keys(&store.dead_letters, 250).unwrap();
+        assert_eq!(
+            keys,
+            [0u64.to_be_bytes().to_vec(), 1u64.to_be_bytes().to_vec()]
+        );
+        store
+            .ingest_into(
+                &store.dead_letters,
+                keys.into_iter().map(|k| (k, None)).collect(),
+            )
+            .unwrap();
+        let mut reloaded = DeadLetters::with_capacity(10);
+        reloaded.load_recent(&store.dead_letters).unwrap();
+        let left: Vec<i64> = reloaded.recent().map(|l| l.received_at_ms).collect();
+        assert_eq!(left, [300]);
     }
 }

@@ -2,6 +2,7 @@
 //! fleet tracker. Applying is deterministic, so the same entries in the same order always build
 //! the same state, live or on replay.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,11 +12,11 @@ use citytel_proto::v1::{TelemetryBatch, status};
 use super::deadletter::{DeadLetter, DeadLetters};
 use super::dedup::Dedup;
 use super::engine::Engine;
-use super::entry::Entry;
+use super::entry::{Connection, Entry};
 use super::registry::{DeviceRecord, Registry, intern};
 use super::series::Point;
 use super::snapshot::Snapshot;
-use crate::decode::{self, Decoded, RejectReason};
+use crate::decode::{self, Decoded, RejectReason, Rejection};
 use crate::tracker::Tracker;
 
 /// What applying one entry did.
@@ -103,6 +104,37 @@ impl State {
                 });
                 Applied::default()
             }
+            Entry::Connection {
+                received_at_ms,
+                change,
+                topic,
+            } => {
+                self.apply_connection(topic, change, received_at_ms);
+                Applied::default()
+            }
+        }
+    }
+
+    /// A device's connection to the device endpoint opened or closed: registers the device when
+    /// it opens and tells the tracker.
+    fn apply_connection(&mut self, topic: &str, change: Connection, received_at_ms: i64) {
+        let Ok(parsed) = topic::parse(topic) else {
+            return;
+        };
+        let (id, kind) = match (change, self.registry.get(parsed.device_id)) {
+            (Connection::Opened, _) | (_, None) => {
+                let device = self.registry.observe(&parsed, received_at_ms);
+                (device.device_id.clone(), device.kind.clone())
+            }
+            (_, Some(device)) => (device.device_id.clone(), device.kind.clone()),
+        };
+        match change {
+            Connection::Opened => self.tracker.connection_opened(&id, &kind, received_at_ms),
+            Connection::Closed | Connection::Lost => {
+                let clean = change == Connection::Closed;
+                self.tracker
+                    .connection_closed(&id, &kind, clean, received_at_ms);
+            }
         }
     }
 
@@ -148,6 +180,51 @@ impl State {
                 Applied::default()
             }
         }
+    }
+
+    /// Checks the series cardinality limit for a message about to be committed. A telemetry
+    /// batch that would bring the number of series (device, metric pairs) over `max_series` is
+    /// refused with [`RejectReason::TooManySeries`]; batches that only write to known series always
+    /// pass. `pending` collects the series admitted earlier in the same commit group (not yet
+    /// applied); an accepted batch adds its new series to it.
+    pub fn admit_series(
+        &self,
+        decoded: &Decoded,
+        max_series: u64,
+        pending: &mut HashSet<(String, String)>,
+    ) -> Result<(), Rejection> {
+        let Decoded::Telemetry(batch) = decoded else {
+            return Ok(());
+        };
+        let catalog = self.engine.catalog();
+        let device = batch.device_id.as_str();
+        let new: Vec<&str> = batch
+            .metric_names
+            .iter()
+            .map(String::as_str)
+            .filter(|metric| {
+                catalog.get(device, metric).is_none()
+                    && !pending.contains(&(device.to_string(), (*metric).to_string()))
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let total = (catalog.len() + pending.len() + new.len()) as u64;
+        if total > max_series {
+            return Err(Rejection::new(
+                RejectReason::TooManySeries,
+                format!(
+                    "{} new series for device {device:?} would exceed the limit of {max_series} series",
+                    new.len()
+                ),
+            ));
+        }
+        pending.extend(
+            new.into_iter()
+                .map(|metric| (device.to_string(), metric.to_string())),
+        );
+        Ok(())
     }
 
     /// The snapshot of everything but the series data, covering the WAL before `wal_segment`.
@@ -237,4 +314,74 @@ fn apply_readings(
     }
     device.readings_total += applied.readings_stored;
     (applied, live)
+}
+
+#[cfg(test)]
+mod tests {
+    use citytel_proto::v1::Reading;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::store::Database;
+
+    fn telemetry(device: &str, metrics: &[&str]) -> (String, Vec<u8>, Decoded) {
+        let batch = TelemetryBatch {
+            device_id: device.into(),
+            boot_id: 1,
+            metric_names: metrics.iter().map(|m| (*m).to_string()).collect(),
+            readings: vec![Reading {
+                seq: 1,
+                time_unix_ms: 1_000,
+                values: vec![1.0; metrics.len()],
+            }],
+            gateway_id: None,
+        };
+        let topic = format!("citytel/v1/s/cabinet/{device}/telemetry");
+        (topic, batch.encode_to_vec(), Decoded::Telemetry(batch))
+    }
+
+    #[test]
+    fn the_series_limit_refuses_only_batches_adding_series_beyond_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::config::load_str(None, &[])
+            .unwrap()
+            .validate()
+            .unwrap()
+            .store_options(crate::clock::Clock::System);
+        let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+        let mut state = db.write();
+        let too_many = |r: Result<(), Rejection>| r.unwrap_err().reason;
+
+        // Limit 3: a device with 2 metrics is admitted and stored.
+        let mut pending = HashSet::new();
+        let (topic, payload, first) = telemetry("cab-1", &["t", "h"]);
+        assert!(state.admit_series(&first, 3, &mut pending).is_ok());
+        let entry = Entry::Message {
+            received_at_ms: 1_000,
+            topic: &topic,
+            payload: &payload,
+        };
+        state.apply(&entry, Some(&first));
+        assert_eq!(state.engine.catalog().len(), 2);
+
+        // A second device with 2 new metrics would make 4 series.
+        let mut pending = HashSet::new();
+        let (_, _, second) = telemetry("cab-2", &["t", "h"]);
+        assert_eq!(
+            too_many(state.admit_series(&second, 3, &mut pending)),
+            RejectReason::TooManySeries
+        );
+        assert!(pending.is_empty());
+        // Known series always pass; one new series still fits and is then taken, also for the
+        // rest of the same commit group.
+        assert!(state.admit_series(&first, 3, &mut pending).is_ok());
+        let (_, _, one) = telemetry("cab-2", &["t"]);
+        assert!(state.admit_series(&one, 3, &mut pending).is_ok());
+        assert!(state.admit_series(&one, 3, &mut pending).is_ok());
+        let (_, _, another) = telemetry("cab-3", &["t"]);
+        assert_eq!(
+            too_many(state.admit_series(&another, 3, &mut pending)),
+            RejectReason::TooManySeries
+        );
+    }
 }

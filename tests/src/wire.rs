@@ -1,0 +1,119 @@
+//! Building device messages by hand (topics and protobuf payloads) and reading back what citytel
+//! stored, for tests that need exact control of every message.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use citytel_proto::v1::query_service_client::QueryServiceClient;
+use citytel_proto::v1::{
+    GetDeviceRequest, ListDeadLettersRequest, ListDeadLettersResponse, QueryRangeRequest, Reading,
+    TelemetryBatch,
+};
+use prost::Message as _;
+use tonic::transport::Channel;
+
+/// Milliseconds since the Unix epoch, from the wall clock (devices stamp readings with it).
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("ms fit in i64")
+}
+
+/// The telemetry topic of a cabinet at `site-01`.
+pub fn telemetry_topic(device: &str) -> String {
+    format!("citytel/v1/site-01/cabinet/{device}/telemetry")
+}
+
+/// The status topic of a cabinet at `site-01`.
+pub fn status_topic(device: &str) -> String {
+    format!("citytel/v1/site-01/cabinet/{device}/status")
+}
+
+/// A telemetry batch of `device` in boot `boot_id`: one reading per `(seq, time, values)`, the
+/// values named `metrics`.
+pub fn batch(
+    device: &str,
+    boot_id: u64,
+    metrics: &[&str],
+    readings: &[(u64, i64, Vec<f64>)],
+) -> TelemetryBatch {
+    TelemetryBatch {
+        device_id: device.to_string(),
+        boot_id,
+        metric_names: metrics.iter().map(|m| (*m).to_string()).collect(),
+        readings: readings
+            .iter()
+            .map(|(seq, time_unix_ms, values)| Reading {
+                seq: *seq,
+                time_unix_ms: *time_unix_ms,
+                values: values.clone(),
+            })
+            .collect(),
+        gateway_id: None,
+    }
+}
+
+/// The encoded payload of [`batch`].
+pub fn batch_payload(
+    device: &str,
+    boot_id: u64,
+    metrics: &[&str],
+    readings: &[(u64, i64, Vec<f64>)],
+) -> Vec<u8> {
+    batch(device, boot_id, metrics, readings).encode_to_vec()
+}
+
+/// `readings_total` of `device`, or 0 if citytel does not know it.
+pub async fn readings_total(client: &mut QueryServiceClient<Channel>, device: &str) -> u64 {
+    match client
+        .get_device(GetDeviceRequest {
+            device_id: device.to_string(),
+        })
+        .await
+    {
+        Ok(r) => r.into_inner().device.map_or(0, |d| d.readings_total),
+        Err(status) if status.code() == tonic::Code::NotFound => 0,
+        Err(status) => panic!("GetDevice {device}: {status}"),
+    }
+}
+
+/// Every stored point of (device, metric) as time -> value bits.
+pub async fn points(
+    client: &mut QueryServiceClient<Channel>,
+    device: &str,
+    metric: &str,
+) -> BTreeMap<i64, u64> {
+    let got = client
+        .clone()
+        .max_decoding_message_size(256 << 20)
+        .query_range(QueryRangeRequest {
+            device_id: device.to_string(),
+            metric: metric.to_string(),
+            start_unix_ms: 0,
+            end_unix_ms: i64::MAX,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("QueryRange {device} {metric}: {e}"))
+        .into_inner();
+    got.times_unix_ms
+        .into_iter()
+        .zip(got.values.iter().map(|v| v.to_bits()))
+        .collect()
+}
+
+/// `ListDeadLetters` filtered by `reason` ("" for all), up to 1000.
+pub async fn dead_letters(
+    client: &mut QueryServiceClient<Channel>,
+    reason: &str,
+) -> ListDeadLettersResponse {
+    client
+        .list_dead_letters(ListDeadLettersRequest {
+            reason: reason.to_string(),
+            limit: 1000,
+            before_unix_ms: 0,
+        })
+        .await
+        .expect("ListDeadLetters")
+        .into_inner()
+}
