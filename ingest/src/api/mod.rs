@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::{Health, HealthServer};
 
+use crate::telemetry::grpc::GrpcMetricsLayer;
+
 /// Errors starting the gRPC server.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiServeError {
@@ -49,6 +51,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     tonic::transport::Server::builder()
+        .layer(GrpcMetricsLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

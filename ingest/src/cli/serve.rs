@@ -27,6 +27,12 @@ pub fn print_addresses(running: &Running, data_dir: &str) {
     if let Some(addr) = running.mqtt_addr {
         println!("  mqtt endpoint   mqtt://{addr}");
     }
+    if let Some(addr) = running.metrics_addr {
+        println!(
+            "  metrics         {}",
+            crate::telemetry::exporter::url(addr)
+        );
+    }
     println!("  grpc api        {}", running.grpc_addr);
     println!("  data directory  {data_dir}");
     println!(

@@ -37,3 +37,28 @@ pub const BROKER_RECONNECTS_TOTAL: &str = "citytel_broker_reconnects_total";
 pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
 /// Known devices.
 pub const DEVICES: &str = "citytel_devices";
+/// Known devices by availability `state` (computed when scraped).
+pub const DEVICES_BY_STATE: &str = "citytel_devices_by_state";
+/// gRPC requests, by `method` and `code` (the gRPC status when known as the response starts).
+pub const GRPC_REQUESTS_TOTAL: &str = "citytel_grpc_requests_total";
+/// gRPC latency until the response starts, by `method`.
+pub const GRPC_REQUEST_SECONDS: &str = "citytel_grpc_request_seconds";
+/// WAL bytes a sink has not yet had confirmed (label `sink`).
+pub const SINK_BACKLOG_BYTES: &str = "citytel_sink_backlog_bytes";
+/// 1 while a sink's backlog is over its limit and intake is held back (label `sink`).
+pub const SINK_BACKPRESSURE: &str = "citytel_sink_backpressure";
+/// Points a sink's server confirmed (label `sink`).
+pub const SINK_POINTS_SENT_TOTAL: &str = "citytel_sink_points_sent_total";
+/// Values (fields) a sink's server confirmed (label `sink`).
+pub const SINK_VALUES_SENT_TOTAL: &str = "citytel_sink_values_sent_total";
+/// Time a confirmed sink request took (label `sink`).
+pub const SINK_REQUEST_SECONDS: &str = "citytel_sink_request_seconds";
+/// Failed sink requests by `class` (network, timeout, throttled, server, auth, bad_request,
+/// other); transient ones are retried with backoff (label `sink`).
+pub const SINK_RETRIES_TOTAL: &str = "citytel_sink_retries_total";
+/// Points a sink's server refused (HTTP 400), moved to the dead-letter store (label `sink`).
+pub const SINK_REJECTED_POINTS_TOTAL: &str = "citytel_sink_rejected_points_total";
+/// WAL bytes a sink gave up (drop_oldest backlog policy, damaged or missing segments).
+pub const SINK_DROPPED_BYTES_TOTAL: &str = "citytel_sink_dropped_bytes_total";
+/// 1 while a sink can deliver, 0 while it is held (e.g. HTTP 401/403) (label `sink`).
+pub const SINK_HEALTHY: &str = "citytel_sink_healthy";
