@@ -6,6 +6,9 @@
 //! queries as medians of repeated runs ([`measure`]) and prints a table with the ratios
 //! citytel/peer and the targets, writing the same as JSON ([`report`]).
 //!
+//! `citytel-bench sink` times citytel's InfluxDB sink delivering a WAL backlog to VictoriaMetrics
+//! against VictoriaMetrics' own import of the same data ([`sink`]).
+//!
 //! Progress goes to stderr, the table to stdout. Every process the harness starts is stopped at
 //! the end, on error and on Ctrl-C/SIGTERM; the throwaway dirs are removed unless `--keep`.
 
@@ -16,6 +19,7 @@ mod mqtt;
 mod peers;
 mod process;
 mod report;
+mod sink;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,9 @@ enum Command {
     /// End-to-end ingest over MQTT at QoS 1: citytel's device endpoint and its broker source
     /// against the ceiling of Mosquitto with a do-nothing subscriber, in the same run.
     Mqtt(mqtt::MqttArgs),
+    /// citytel's InfluxDB sink delivering a WAL backlog to VictoriaMetrics, against
+    /// VictoriaMetrics' own import of the same data, in the same run.
+    Sink(sink::SinkArgs),
 }
 
 /// Options of `citytel-bench peers`.
@@ -105,6 +112,16 @@ fn default_out() -> PathBuf {
     }
 }
 
+/// `name` at the repository root (as built), or in the current directory when the binary runs
+/// away from its source tree.
+fn repo_file(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match root.canonicalize() {
+        Ok(root) if root.join("Cargo.toml").is_file() => root.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -136,6 +153,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Peers(args) => peers_command(args).await,
         Command::Mqtt(args) => mqtt::command(args).await,
+        Command::Sink(args) => sink::command(args).await,
     }
 }
 

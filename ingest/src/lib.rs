@@ -26,6 +26,7 @@
 //! - [`query`]: device selection, step buckets and aggregation over any series backend.
 //! - [`api`]: the gRPC query service.
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
+//! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`cli`]: the `citytel` command line.
 //! - [`telemetry`]: logs and metric names.
@@ -40,6 +41,7 @@ pub mod import;
 pub mod pipeline;
 pub mod query;
 pub mod service;
+pub mod sink;
 pub mod source;
 pub mod store;
 pub mod telemetry;

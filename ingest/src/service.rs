@@ -27,6 +27,7 @@ use crate::source::broker::{BrokerSource, BrokerStats};
 use crate::source::endpoint::Endpoint;
 use crate::store::wal::ReplayStats;
 use crate::store::{Database, StoreError, maintenance};
+use crate::telemetry::exporter;
 use crate::web;
 
 /// Why the service could not start or stopped abnormally.
@@ -62,9 +63,15 @@ pub enum ServiceError {
     /// The gRPC server failed.
     #[error(transparent)]
     Api(#[from] api::ApiServeError),
+    /// The metrics endpoint could not be set up.
+    #[error(transparent)]
+    Metrics(exporter::ExporterError),
     /// The dashboard's HTTP server failed.
     #[error(transparent)]
     Web(#[from] web::WebError),
+    /// A sink could not start or failed.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::influxdb::SinkError),
 }
 
 /// A started service.
@@ -75,6 +82,8 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     /// Address of the web dashboard (and gRPC-Web), when it runs.
     pub http_addr: Option<SocketAddr>,
+    /// Address of the Prometheus metrics endpoint, when it runs.
+    pub metrics_addr: Option<SocketAddr>,
     /// The shared state (for in-process callers such as tests and the demo).
     pub db: Arc<Database>,
     /// What the WAL replay found at start-up.
@@ -87,8 +96,10 @@ pub struct Running {
     api: JoinHandle<Result<(), api::ApiServeError>>,
     web_shutdown: CancellationToken,
     web: Option<JoinHandle<Result<(), web::WebError>>>,
+    metrics_shutdown: CancellationToken,
     writer_done: oneshot::Receiver<WriterResult>,
     health: HealthReporter,
+    sink: Option<crate::sink::influxdb::Handle>,
 }
 
 type WriterResult = std::thread::Result<Result<WriterStats, StoreError>>;
@@ -124,16 +135,23 @@ pub async fn start_with_clock(settings: Settings, clock: Clock) -> Result<Runnin
         settings.ingest.max_in_flight_bytes,
         clock,
     );
+    // The sink sets its WAL hold before the writer can checkpoint.
+    let sink = start_sink(&settings, &db)?;
     let (writer_tx, writer_done) = oneshot::channel();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let policy = CheckpointPolicy {
         interval: settings.storage.checkpoint_interval,
-        maintenance: Some(maintenance::spawn(db.clone(), threads).map_err(ServiceError::Thread)?),
+        maintenance: Some(
+            maintenance::spawn(db.clone(), threads, settings.storage.dead_letter_retention)
+                .map_err(ServiceError::Thread)?,
+        ),
         threads,
         clock,
         runtime: tokio::runtime::Handle::current(),
+        gate: sink.as_ref().map(|s| s.gate()),
     };
-    let writer = Writer::new(queue, wal, db.clone(), policy);
+    let writer =
+        Writer::new(queue, wal, db.clone(), policy).limit_series(settings.ingest.max_series);
     std::thread::Builder::new()
         .name("citytel-wal".into())
         .spawn(move || {
@@ -157,12 +175,35 @@ pub async fn start_with_clock(settings: Settings, clock: Clock) -> Result<Runnin
             source,
         })?;
     let http_listener = match settings.http_listen {
-        Some(addr) => Some(bind_http(addr).await?),
+        Some(addr) => Some(bind_http(addr, "the web dashboard").await?),
+        None => None,
+    };
+    let metrics_shutdown = CancellationToken::new();
+    let metrics_addr = match settings.metrics_listen {
+        Some(addr) => {
+            let (listener, addr) = bind_http(addr, "the metrics endpoint").await?;
+            let sources = exporter::Sources {
+                db: db.clone(),
+                in_flight: Some(pipeline.in_flight()),
+            };
+            exporter::handle().map_err(ServiceError::Metrics)?;
+            let stop = metrics_shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = exporter::serve(listener, sources, stop).await {
+                    tracing::error!(error = %e, "metrics endpoint stopped");
+                }
+            });
+            tracing::info!(url = %exporter::url(addr), "metrics endpoint listening");
+            Some(addr)
+        }
         None => None,
     };
 
     let intake = CancellationToken::new();
     let (health, health_service) = tonic_health::server::health_reporter();
+    if let Some(sink) = &sink {
+        tokio::spawn(follow_sink(sink.health(), health.clone(), intake.clone()));
+    }
     let (mqtt_addr, broker_stats, source) = match settings.source {
         SourceSettings::Endpoint(config) => {
             let listen = config.listen;
@@ -221,6 +262,7 @@ pub async fn start_with_clock(settings: Settings, clock: Clock) -> Result<Runnin
         mqtt_addr,
         grpc_addr,
         http_addr,
+        metrics_addr,
         db,
         replay,
         broker_stats,
@@ -230,18 +272,73 @@ pub async fn start_with_clock(settings: Settings, clock: Clock) -> Result<Runnin
         api,
         web_shutdown,
         web,
+        metrics_shutdown,
         writer_done,
         health,
+        sink,
     })
 }
 
-/// Binds the web dashboard's listener; returns it with the address it got.
-async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServiceError> {
-    let bind_error = |source| ServiceError::Bind {
-        what: "the web dashboard",
-        addr,
-        source,
-    };
+/// Starts the InfluxDB sink when it is enabled, or drops the WAL hold of a disabled one.
+fn start_sink(
+    settings: &Settings,
+    db: &Arc<Database>,
+) -> Result<Option<crate::sink::influxdb::Handle>, ServiceError> {
+    use crate::sink::influxdb;
+    let data_dir = settings.storage.data_dir.clone();
+    let config = &settings.sink.influxdb;
+    if !config.enabled {
+        if influxdb::release(&data_dir).map_err(|e| ServiceError::Sink(e.into()))? {
+            tracing::info!("influxdb sink disabled; its WAL hold is released");
+        }
+        return Ok(None);
+    }
+    let letters = Arc::downgrade(db);
+    let dead_letters: crate::sink::DeadLetterFn = Arc::new(move |point| {
+        if let Some(db) = letters.upgrade() {
+            db.write()
+                .dead_letters
+                .push(crate::sink::dead_letter(point));
+        }
+    });
+    Ok(Some(influxdb::start(influxdb::Options {
+        config: config.clone(),
+        data_dir,
+        dead_letters,
+    })?))
+}
+
+/// Health name of the InfluxDB sink: serving while it delivers, not serving while it is held
+/// (e.g. the server answers 401/403).
+pub const SINK_HEALTH_SERVICE: &str = "citytel.sink.influxdb";
+
+/// Mirrors the sink's health into the gRPC health service.
+async fn follow_sink(
+    mut healthy: tokio::sync::watch::Receiver<bool>,
+    health: HealthReporter,
+    stop: CancellationToken,
+) {
+    use tonic_health::ServingStatus;
+    loop {
+        let status = if *healthy.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status(SINK_HEALTH_SERVICE, status).await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = healthy.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Binds an HTTP listener (`what` names it in errors); returns it with the address it got.
+async fn bind_http(
+    addr: SocketAddr,
+    what: &'static str,
+) -> Result<(TcpListener, SocketAddr), ServiceError> {
+    let bind_error = |source| ServiceError::Bind { what, addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok((listener, local))
@@ -286,10 +383,14 @@ impl Running {
                 self.intake.cancel();
                 self.api_shutdown.cancel();
                 self.web_shutdown.cancel();
+                self.metrics_shutdown.cancel();
                 let _ = self.source.await;
                 let _ = self.api.await;
                 if let Some(web) = self.web {
                     let _ = web.await;
+                }
+                if let Some(sink) = self.sink {
+                    let _ = sink.stop().await;
                 }
                 writer_outcome(result)
             }
@@ -301,13 +402,23 @@ impl Running {
     pub async fn shutdown(self) -> Result<WriterStats, ServiceError> {
         self.intake.cancel();
         let _ = self.source.await;
+        if let Some(sink) = &self.sink {
+            // The writer must not wait for the sink while it drains.
+            sink.gate().release();
+        }
         let stats = writer_outcome(self.writer_done.await);
+        // Flush sinks with a timeout: what the WAL holds for them after the final checkpoint.
+        let sink = match self.sink {
+            Some(sink) => sink.shutdown().await,
+            None => Ok(()),
+        };
         self.health
             .set_not_serving::<QueryServiceServer<QueryApi>>()
             .await;
         self.api_shutdown.cancel();
         let api = self.api.await;
         self.web_shutdown.cancel();
+        self.metrics_shutdown.cancel();
         if let Some(web) = self.web
             && let Ok(Err(e)) = web.await
         {
@@ -317,6 +428,7 @@ impl Running {
             return Err(e.into());
         }
         let stats = stats?;
+        sink?;
         tracing::info!(
             accepted = stats.accepted,
             rejected = stats.rejected,

@@ -1,11 +1,20 @@
 //! Shared helpers for citytel's end-to-end tests: the service as a real child process, a real
-//! Mosquitto broker, a gRPC client, and comparison of query results with a fleet's ground truth.
+//! Mosquitto broker, a raw MQTT client and a crash-tolerant publisher, a gRPC client, and
+//! comparison of query results with a fleet's ground truth.
 //!
 //! Every process a helper starts is stopped when its guard is dropped, also when a test panics.
 
+pub mod faults;
+pub mod metrics;
 pub mod mosquitto;
 pub mod process;
+pub mod publisher;
+pub mod raw_mqtt;
+pub mod scenario;
+pub mod scenario_expect;
 pub mod truth;
+pub mod victoriametrics;
+pub mod wire;
 
 use std::net::TcpListener;
 

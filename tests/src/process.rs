@@ -41,6 +41,8 @@ pub struct Citytel {
     pub grpc: SocketAddr,
     /// URL of the web dashboard (`http://127.0.0.1:PORT/`), if it runs.
     pub dashboard: Option<String>,
+    /// URL of the Prometheus metrics endpoint (`http://127.0.0.1:PORT/metrics`), if it runs.
+    pub metrics: Option<String>,
     output: mpsc::Receiver<String>,
 }
 
@@ -48,7 +50,15 @@ impl Citytel {
     /// Starts `citytel serve` on `data_dir` with free ports plus `extra` arguments, and waits
     /// until it prints its addresses.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Citytel {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables (e.g. debug options).
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Citytel {
         let mut cmd = Command::new(binary());
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -59,6 +69,8 @@ impl Citytel {
                 "127.0.0.1:0",
                 "--set",
                 "http.listen=127.0.0.1:0",
+                "--set",
+                "metrics.listen=127.0.0.1:0",
             ])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -78,6 +90,7 @@ impl Citytel {
         let mut mqtt = None;
         let mut grpc = None;
         let mut dashboard = None;
+        let mut metrics = None;
         let deadline = Instant::now() + Duration::from_secs(60);
         while grpc.is_none() || !lines_done(&mqtt, extra) {
             let line = rx
@@ -90,6 +103,7 @@ impl Citytel {
                 }
                 ["grpc", "api", addr] => grpc = addr.parse().ok(),
                 ["dashboard", url] => dashboard = Some(url.to_string()),
+                ["metrics", url] => metrics = Some(url.to_string()),
                 _ => {}
             }
         }
@@ -98,6 +112,7 @@ impl Citytel {
             mqtt,
             grpc: grpc.expect("grpc address"),
             dashboard,
+            metrics,
             output: rx,
         }
     }
@@ -148,6 +163,18 @@ impl Citytel {
             assert!(Instant::now() < deadline, "citytel not serving within 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Resident memory of the process, in bytes (from `/proc/{pid}/status`).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/{pid}/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS in /proc/{pid}/status")
+            * 1024
     }
 
     fn pid(&self) -> Pid {

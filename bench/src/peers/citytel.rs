@@ -33,6 +33,8 @@ use crate::process::{self, ChildGuard};
 
 /// The gRPC service whose health means "ready".
 const HEALTH_SERVICE: &str = "citytel.v1.QueryService";
+/// HTTP/2 flow-control window of the query client (stream and connection).
+const WINDOW_BYTES: u32 = 8 << 20;
 /// How long `citytel serve` may take to become ready before the harness gives up.
 const READY_LIMIT: Duration = Duration::from_secs(120);
 
@@ -282,7 +284,14 @@ async fn wait_serving(url: &str, server: &mut ChildGuard, t0: Instant) -> Result
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
-    let endpoint = Endpoint::from_shared(url.to_string()).context("bad gRPC address")?;
+    // HTTP/2's default 64 KiB flow-control window makes the server wait for window updates in
+    // the middle of a 140 KB answer; a client that fetches series sets a larger one, as
+    // HTTP/1.1 clients of the peers have no such window at all.
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .context("bad gRPC address")?
+        .initial_stream_window_size(WINDOW_BYTES)
+        .initial_connection_window_size(WINDOW_BYTES)
+        .tcp_nodelay(true);
     loop {
         let last = match endpoint.connect().await {
             Ok(channel) => {

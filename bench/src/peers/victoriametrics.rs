@@ -193,7 +193,13 @@ impl VictoriaMetrics {
         }
     }
 
-    async fn rows_added(&mut self) -> Result<u64> {
+    /// `http://{addr}`, for clients such as citytel's InfluxDB sink.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `vm_rows_added_to_storage_total`: values held in its storage.
+    pub async fn rows_added(&mut self) -> Result<u64> {
         let r = self.conn.get("/metrics").await?;
         let r = r.expect(StatusCode::OK, "/metrics")?;
         let text = String::from_utf8_lossy(&r.body);

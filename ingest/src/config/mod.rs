@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{DEFAULT_TOML, load, load_str};
 pub use sections::HttpConfig;
+pub use sections::MetricsConfig;
+pub use sections::SinkConfig;
 pub use sections::{
     AvailabilityConfig, BrokerConfig, EndpointConfig, FsyncPolicy, GrpcConfig, IngestConfig,
     LogConfig, LogFormat, MaintenanceConfig, StorageConfig,
@@ -38,8 +40,12 @@ pub struct Config {
     pub grpc: GrpcConfig,
     /// The operator web dashboard, with the query service over gRPC-Web.
     pub http: HttpConfig,
+    /// citytel's own Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Sinks fed from the WAL.
+    pub sink: SinkConfig,
 }
 
 /// A configuration error, with the offending key where there is one.
@@ -109,8 +115,12 @@ pub struct Settings {
     pub grpc_listen: SocketAddr,
     /// Address of the dashboard's HTTP server; `None` when it is disabled.
     pub http_listen: Option<SocketAddr>,
+    /// Address of the Prometheus metrics endpoint; `None` when it is disabled.
+    pub metrics_listen: Option<SocketAddr>,
     /// Logging.
     pub log: LogConfig,
+    /// Sinks fed from the WAL.
+    pub sink: SinkConfig,
 }
 
 impl Config {
@@ -185,6 +195,9 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.ingest.max_series == 0 {
+            return Err(invalid("ingest.max_series", "must be at least 1"));
+        }
         let source = if self.broker.url.is_empty() {
             if !self.endpoint.enabled {
                 return Err(invalid(
@@ -208,6 +221,10 @@ impl Config {
                 config: self.broker.clone(),
             })
         };
+        self.sink
+            .influxdb
+            .check(self.storage.wal_segment_bytes)
+            .map_err(|e| invalid(e.key, &e.message))?;
         let availability = self.availability.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
@@ -216,7 +233,9 @@ impl Config {
             availability,
             grpc_listen: self.grpc.listen,
             http_listen: self.http.enabled.then_some(self.http.listen),
+            metrics_listen: self.metrics.enabled.then_some(self.metrics.listen),
             log: self.log.clone(),
+            sink: self.sink.clone(),
         })
     }
 

@@ -28,7 +28,8 @@ pub struct StorageConfig {
     pub cache_bytes: u64,
     /// Memory for decoded segments kept for repeated queries, in bytes (0: none).
     pub decoded_cache_bytes: u64,
-    /// Average points per minute a segment needs for its 1-minute rollup to be stored.
+    /// Average points per minute (over the minutes that hold points) a segment needs for its
+    /// 1-minute rollup to be stored.
     pub rollup_minute_min_points: u32,
     /// How long after a day ends its segments are merged into one.
     #[serde(with = "humantime_serde")]
@@ -42,6 +43,10 @@ pub struct StorageConfig {
     /// How long 1-hour rollups are kept.
     #[serde(with = "retention")]
     pub retention_hour: Option<Duration>,
+    /// How long dead letters (rejected messages) are kept ("forever" or a duration). Their
+    /// counts per reason are kept forever.
+    #[serde(with = "retention")]
+    pub dead_letter_retention: Option<Duration>,
 }
 
 /// Serde for retention periods: `"forever"` or a humantime duration.
@@ -169,6 +174,9 @@ pub struct IngestConfig {
     pub max_past: Duration,
     /// Bytes received but not yet durable and acknowledged, before intake pauses.
     pub max_in_flight_bytes: u64,
+    /// Most series (device, metric pairs) stored; messages that would add more are dead-lettered
+    /// as `too_many_series`.
+    pub max_series: u64,
 }
 
 /// `[availability]`: when devices count as late or offline, and how they roll up.
@@ -225,6 +233,24 @@ pub struct HttpConfig {
     pub enabled: bool,
     /// Address of the dashboard's HTTP server.
     pub listen: SocketAddr,
+}
+
+/// `[metrics]`: citytel's own metrics for Prometheus (`GET /metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether the metrics endpoint runs.
+    pub enabled: bool,
+    /// Address of the metrics endpoint's HTTP server.
+    pub listen: SocketAddr,
+}
+
+/// `[sink]`: copies of the stored data sent to other systems, each fed from the WAL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// `[sink.influxdb]`: the InfluxDB v2 sink.
+    pub influxdb: crate::sink::influxdb::InfluxDbConfig,
 }
 
 /// `[log]`: logging.

@@ -23,13 +23,26 @@ fn every_key_is_documented_in_the_shipped_file() {
     config.endpoint.password = Some("p".into());
     config.broker.username = Some("u".into());
     config.broker.password = Some("p".into());
+    config.sink.influxdb.token_file = Some("/t".into());
     let table: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
-    for (section, value) in &table {
+    let mut sections: Vec<(String, &toml::Table)> = table
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_table().unwrap()))
+        .collect();
+    while let Some((section, keys)) = sections.pop() {
         assert!(
-            DEFAULT_TOML.contains(&format!("[{section}]")),
+            DEFAULT_TOML.contains(&format!("[{section}]"))
+                || DEFAULT_TOML.contains(&format!("[{section}.")),
             "[{section}] missing"
         );
-        for key in value.as_table().unwrap().keys() {
+        for (key, value) in keys {
+            // A nested section such as [sink.influxdb] is checked as a section of its own.
+            if let toml::Value::Table(nested) = value
+                && DEFAULT_TOML.contains(&format!("[{section}.{key}]"))
+            {
+                sections.push((format!("{section}.{key}"), nested));
+                continue;
+            }
             let documented = DEFAULT_TOML
                 .lines()
                 .map(|l| l.trim_start_matches('#').trim_start())

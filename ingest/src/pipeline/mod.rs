@@ -6,7 +6,10 @@
 //! reading), decodes and validates on the caller's task, and queues the message for the
 //! [`writer`]. The writer appends every queued message to the WAL, commits them together, applies
 //! them to the database and only then fires their acks, in arrival order. Rejected messages take
-//! the same path into the dead-letter store, so they are acknowledged too.
+//! the same path into the dead-letter store, so they are acknowledged too. The device endpoint
+//! also queues [`ConnectionEvent`]s (a device's connection opened or closed) with
+//! [`Pipeline::connection`]: they take the same queue, in order with the connection's messages,
+//! into the WAL and the fleet tracker, and need no acknowledgement.
 
 pub mod writer;
 
@@ -18,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::clock::Clock;
 use crate::decode::{self, Decoded, Limits, Rejection};
+use crate::store::entry::Connection;
 use crate::telemetry::metrics as m;
 
 /// Fixed per-message cost charged to the budget on top of the payload, covering the topic and
@@ -102,6 +106,54 @@ pub struct Envelope {
     pub permit: OwnedSemaphorePermit,
 }
 
+/// A device's connection to the device endpoint opened or closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    /// The device's status topic, `citytel/v1/{site}/{kind}/{device_id}/status`.
+    pub topic: String,
+    /// When the endpoint saw it, ms since the Unix epoch, by the pipeline's clock.
+    pub received_at_ms: i64,
+    /// Opened, closed or lost.
+    pub change: Connection,
+}
+
+/// What the writer takes from the queue, in arrival order.
+#[derive(Debug)]
+pub enum Queued {
+    /// A message.
+    Message(Envelope),
+    /// A connection opened or closed.
+    Connection {
+        /// What happened.
+        event: ConnectionEvent,
+        /// Its share of the in-flight budget, returned once it is applied.
+        permit: OwnedSemaphorePermit,
+    },
+}
+
+impl Queued {
+    /// The message, if this is one.
+    pub fn message(&self) -> Option<&Envelope> {
+        match self {
+            Queued::Message(envelope) => Some(envelope),
+            Queued::Connection { .. } => None,
+        }
+    }
+
+    /// The message, mutably, if this is one.
+    pub fn message_mut(&mut self) -> Option<&mut Envelope> {
+        match self {
+            Queued::Message(envelope) => Some(envelope),
+            Queued::Connection { .. } => None,
+        }
+    }
+
+    /// The decoded message, if this is an accepted one.
+    pub fn decoded(&self) -> Option<&Decoded> {
+        self.message()?.verdict.as_ref().ok()
+    }
+}
+
 /// The pipeline has shut down (the writer stopped); nothing more can be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the ingest pipeline is closed")]
@@ -110,7 +162,7 @@ pub struct PipelineClosed;
 /// Handle through which sources submit messages. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    tx: mpsc::UnboundedSender<Envelope>,
+    tx: mpsc::UnboundedSender<Queued>,
     budget: Arc<Semaphore>,
     budget_bytes: usize,
     limits: Arc<Limits>,
@@ -119,7 +171,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline with an in-flight budget of `budget_bytes`, and the receiving end for the writer.
-    pub fn new(limits: Limits, budget_bytes: u64) -> (Pipeline, mpsc::UnboundedReceiver<Envelope>) {
+    pub fn new(limits: Limits, budget_bytes: u64) -> (Pipeline, mpsc::UnboundedReceiver<Queued>) {
         Self::with_clock(limits, budget_bytes, Clock::System)
     }
 
@@ -128,7 +180,7 @@ impl Pipeline {
         limits: Limits,
         budget_bytes: u64,
         clock: Clock,
-    ) -> (Pipeline, mpsc::UnboundedReceiver<Envelope>) {
+    ) -> (Pipeline, mpsc::UnboundedReceiver<Queued>) {
         let budget_bytes = usize::try_from(budget_bytes)
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
@@ -183,12 +235,35 @@ impl Pipeline {
         metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => inbound.origin.as_str())
             .increment(1);
         self.tx
-            .send(Envelope {
+            .send(Queued::Message(Envelope {
                 inbound,
                 verdict,
                 permit,
-            })
+            }))
             .map_err(|_| PipelineClosed)
+    }
+
+    /// Queues a connection event behind everything submitted before it. Waits while the
+    /// in-flight budget is exhausted, like [`submit`](Self::submit).
+    pub async fn connection(&self, event: ConnectionEvent) -> Result<(), PipelineClosed> {
+        let cost = (event.topic.len() + MESSAGE_OVERHEAD_BYTES).min(self.budget_bytes);
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| PipelineClosed)?;
+        self.tx
+            .send(Queued::Connection { event, permit })
+            .map_err(|_| PipelineClosed)
+    }
+
+    /// A probe of the bytes in flight (received, not yet acknowledged), for metrics.
+    pub fn in_flight(&self) -> InFlight {
+        InFlight {
+            budget: self.budget.clone(),
+            budget_bytes: self.budget_bytes,
+        }
     }
 
     /// The current time by the pipeline's clock, for receive times.
@@ -223,3 +298,18 @@ pub enum TrySubmitError {
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub use crate::clock::system_now_ms as now_ms;
+
+/// Reads how much of a pipeline's in-flight budget is in use.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+impl InFlight {
+    /// Bytes received and not yet acknowledged (with the per-message overhead).
+    pub fn bytes(&self) -> usize {
+        self.budget_bytes
+            .saturating_sub(self.budget.available_permits())
+    }
+}

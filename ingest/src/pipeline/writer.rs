@@ -5,7 +5,17 @@
 //! one fsync covers many messages and at low load a message waits for one fsync only. A failed
 //! write or fsync ends the writer without acknowledging anything more: the service then stops
 //! rather than report data durable that may not be.
+//!
+//! Before a group is appended, the writer checks the series cardinality limit
+//! ([`Writer::limit_series`]): a message that would add series beyond it becomes a
+//! `too_many_series` dead letter, so the decision is in the WAL and replays identically.
+//!
+//! Debug option for fault tests: when the environment variable [`PAUSE_FILE_ENV`] names a file,
+//! the writer commits nothing while that file exists (as if the disk had stalled): nothing is
+//! acknowledged, and intake stops once the in-flight budget is used up. Never set it in production.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
@@ -13,13 +23,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::Envelope;
+use super::Queued;
 use crate::clock::Clock;
 use crate::store::entry::Entry;
 use crate::store::maintenance::Job;
 use crate::store::wal::Wal;
 use crate::store::{Applied, Database, StoreError, checkpoint};
 use crate::telemetry::metrics as m;
+
+/// Environment variable naming a file whose existence pauses the writer (a debug option for
+/// fault tests that simulate stalled storage; see the module documentation).
+pub const PAUSE_FILE_ENV: &str = "CITYTEL_DEBUG_WAL_PAUSE_FILE";
+/// How often a paused writer checks whether the pause file is gone.
+const PAUSE_POLL: Duration = Duration::from_millis(20);
 
 /// Most messages committed in one group.
 const MAX_GROUP: usize = 8192;
@@ -54,6 +70,9 @@ pub struct CheckpointPolicy {
     pub clock: Clock,
     /// The runtime whose timers pace the writer's idle ticks.
     pub runtime: tokio::runtime::Handle,
+    /// Closed by a sink whose backlog is over its limit: the writer waits before committing
+    /// more (backpressure to the sources).
+    pub gate: Option<Arc<crate::sink::BacklogGate>>,
 }
 
 /// How often an idle writer applies the fleet tracker's silence timeouts.
@@ -61,18 +80,20 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// The group-commit loop.
 pub struct Writer {
-    rx: mpsc::UnboundedReceiver<Envelope>,
+    rx: mpsc::UnboundedReceiver<Queued>,
     wal: Wal,
     db: Arc<Database>,
     policy: CheckpointPolicy,
     last_checkpoint: Instant,
+    max_series: u64,
+    pause_file: Option<PathBuf>,
 }
 
 impl Writer {
     /// A writer committing messages from `rx` to `wal`, applying them to `db` and checkpointing
     /// by `policy`.
     pub fn new(
-        rx: mpsc::UnboundedReceiver<Envelope>,
+        rx: mpsc::UnboundedReceiver<Queued>,
         wal: Wal,
         db: Arc<Database>,
         policy: CheckpointPolicy,
@@ -83,7 +104,16 @@ impl Writer {
             db,
             policy,
             last_checkpoint: Instant::now(),
+            max_series: u64::MAX,
+            pause_file: std::env::var_os(PAUSE_FILE_ENV).map(PathBuf::from),
         }
+    }
+
+    /// Refuses messages that would bring the number of series over `max_series` (they become
+    /// `too_many_series` dead letters). Unlimited by default.
+    pub fn limit_series(mut self, max_series: u64) -> Self {
+        self.max_series = max_series;
+        self
     }
 
     /// Runs the loop on the calling thread (a dedicated one: it blocks) until every
@@ -91,7 +121,7 @@ impl Writer {
     /// Ends with a final checkpoint, so a restart replays nothing.
     pub fn run(mut self) -> Result<WriterStats, StoreError> {
         let mut stats = WriterStats::default();
-        let mut group: Vec<Envelope> = Vec::with_capacity(1024);
+        let mut group: Vec<Queued> = Vec::with_capacity(1024);
         loop {
             let first = match self.rx.try_recv() {
                 Ok(e) => e,
@@ -114,6 +144,11 @@ impl Writer {
                 match self.rx.try_recv() {
                     Ok(envelope) => group.push(envelope),
                     Err(_) => break,
+                }
+            }
+            if let Some(gate) = self.policy.gate.clone() {
+                while !gate.wait_open(TICK) {
+                    self.tick();
                 }
             }
             self.commit(&mut group, &mut stats)?;
@@ -167,9 +202,11 @@ impl Writer {
 
     fn commit(
         &mut self,
-        group: &mut Vec<Envelope>,
+        group: &mut Vec<Queued>,
         stats: &mut WriterStats,
     ) -> Result<(), StoreError> {
+        self.wait_while_paused();
+        self.admit_series(group);
         let mut wal_bytes = 0usize;
         for envelope in group.iter() {
             let entry = entry_of(envelope);
@@ -194,12 +231,16 @@ impl Writer {
         {
             let mut state = self.db.write();
             for envelope in group.iter() {
-                let a = state.apply(&entry_of(envelope), envelope.verdict.as_ref().ok());
+                let a = state.apply(&entry_of(envelope), envelope.decoded());
                 applied.readings_stored += a.readings_stored;
                 applied.readings_duplicate += a.readings_duplicate;
             }
         }
-        for envelope in group.drain(..) {
+        for queued in group.drain(..) {
+            // Connection events are neither counted as messages nor acknowledged.
+            let Queued::Message(envelope) = queued else {
+                continue;
+            };
             match &envelope.verdict {
                 Ok(_) => accepted += 1,
                 Err(rejection) => {
@@ -224,7 +265,49 @@ impl Writer {
     }
 }
 
-fn entry_of(envelope: &Envelope) -> Entry<'_> {
+impl Writer {
+    /// Turns messages that would exceed the series limit into `too_many_series` rejections.
+    fn admit_series(&self, group: &mut [Queued]) {
+        if self.max_series == u64::MAX {
+            return;
+        }
+        let state = self.db.read();
+        let mut pending = HashSet::new();
+        for envelope in group.iter_mut().filter_map(Queued::message_mut) {
+            if let Ok(decoded) = &envelope.verdict
+                && let Err(rejection) = state.admit_series(decoded, self.max_series, &mut pending)
+            {
+                envelope.verdict = Err(rejection);
+            }
+        }
+    }
+
+    /// Blocks while the debug pause file exists (see [`PAUSE_FILE_ENV`]).
+    fn wait_while_paused(&self) {
+        let Some(path) = &self.pause_file else {
+            return;
+        };
+        if path.exists() {
+            tracing::warn!(path = %path.display(), "wal writer paused by the debug pause file");
+            while path.exists() {
+                std::thread::sleep(PAUSE_POLL);
+            }
+            tracing::warn!("wal writer resumed");
+        }
+    }
+}
+
+fn entry_of(queued: &Queued) -> Entry<'_> {
+    let envelope = match queued {
+        Queued::Message(envelope) => envelope,
+        Queued::Connection { event, .. } => {
+            return Entry::Connection {
+                received_at_ms: event.received_at_ms,
+                change: event.change,
+                topic: &event.topic,
+            };
+        }
+    };
     let inbound = &envelope.inbound;
     match &envelope.verdict {
         Ok(_) => Entry::Message {

@@ -4,9 +4,11 @@
 //! what citytel puts in them), replays them on open, repairs a torn or corrupt tail and counts it.
 //! The on-disk format is specified in `FORMAT.md` next to this file.
 
+pub mod hold;
 mod record;
 mod replay;
 mod segment;
+pub mod tail;
 
 use std::fs::File;
 use std::io::Write;
@@ -54,8 +56,13 @@ pub enum WalError {
     PayloadSize(usize),
 }
 
-/// Deletes every segment of the WAL in `dir` before `segment` (a checkpoint covers them).
+/// Deletes every segment of the WAL in `dir` before `segment` (a checkpoint covers them), but
+/// none that a [`hold`] still needs.
 pub fn remove_before(dir: &Path, segment: u64) -> Result<usize, WalError> {
+    let segment = match hold::lowest(dir)? {
+        Some(held) => segment.min(held),
+        None => segment,
+    };
     let mut removed = 0;
     for seq in replay::list_segments(dir)? {
         if seq >= segment {
@@ -69,6 +76,11 @@ pub fn remove_before(dir: &Path, segment: u64) -> Result<usize, WalError> {
         segment::sync_dir(dir)?;
     }
     Ok(removed)
+}
+
+/// Path of segment `seq` in the WAL directory `dir`.
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    segment::path(dir, seq)
 }
 
 /// Maps an I/O error on `path` during `op` to a [`WalError`].
@@ -116,7 +128,7 @@ impl Wal {
             source,
         })?;
         remove_before(dir, from_segment)?;
-        let stats = replay::replay_dir(dir, on_record)?;
+        let stats = replay::replay_dir(dir, from_segment, on_record)?;
         let (active_seq, active, active_len) = match stats.last_segment {
             Some((seq, len)) if len < options.segment_bytes => {
                 (seq, segment::open_append(dir, seq)?, len)

@@ -37,13 +37,16 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
     Ok(seqs)
 }
 
-/// Replays every segment in `dir`.
+/// Replays every segment in `dir` from `from_segment` on (older ones that a reader's hold
+/// keeps are covered by the snapshot and are not applied again).
 pub fn replay_dir(
     dir: &Path,
+    from_segment: u64,
     mut on_record: impl FnMut(Position, &[u8]),
 ) -> Result<ReplayStats, WalError> {
     let mut stats = ReplayStats::default();
-    let seqs = list_segments(dir)?;
+    let mut seqs = list_segments(dir)?;
+    seqs.retain(|&seq| seq >= from_segment);
     let mut previous: Option<u64> = None;
     for seq in seqs {
         if let Some(prev) = previous

@@ -1,0 +1,185 @@
+//! A real VictoriaMetrics (Debian package `victoria-metrics`) on a free loopback port: it accepts
+//! InfluxDB's `/api/v2/write` requests, so citytel's InfluxDB sink can be tested against it, and
+//! answers `/api/v1/export` with every raw value it stores.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::free_port;
+
+/// Where Debian installs VictoriaMetrics.
+pub const VICTORIA_METRICS: &str = "/usr/bin/victoria-metrics";
+
+/// One exported series: its labels (`__name__` included) and its raw points, as exported
+/// (a timestamp stored twice appears twice).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Labels, `__name__` included.
+    pub labels: BTreeMap<String, String>,
+    /// (timestamp in ms, value).
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A running VictoriaMetrics, killed on drop.
+pub struct VictoriaMetrics {
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    data: PathBuf,
+}
+
+impl VictoriaMetrics {
+    /// Starts VictoriaMetrics on a free port with its storage in `dir`. Writes of the same
+    /// series and timestamp are deduplicated (`-dedup.minScrapeInterval=1ms`), as InfluxDB
+    /// overwrites them. Panics with a clear message if the package is not installed.
+    pub fn start(dir: &Path) -> VictoriaMetrics {
+        Self::start_on(dir, free_port())
+    }
+
+    /// Starts VictoriaMetrics on `port` (e.g. to restart it where it was).
+    pub fn start_on(dir: &Path, port: u16) -> VictoriaMetrics {
+        assert!(
+            Path::new(VICTORIA_METRICS).exists(),
+            "interop tests need VictoriaMetrics: install it with \
+             `apt-get install -y victoria-metrics` (Debian package), or run the tests without \
+             `--features interop`"
+        );
+        let data = dir.join("victoria-metrics");
+        let child = Command::new(VICTORIA_METRICS)
+            .arg(format!("-storageDataPath={}", data.display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .args([
+                "-retentionPeriod=100y",
+                "-dedup.minScrapeInterval=1ms",
+                "-search.latencyOffset=0s",
+                "-search.disableCache",
+                "-loggerLevel=ERROR",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start victoria-metrics");
+        let vm = VictoriaMetrics {
+            child: Some(child),
+            port,
+            data,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while vm.get("/health").map(|(status, _)| status) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "victoria-metrics did not answer /health on {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        vm
+    }
+
+    /// `http://127.0.0.1:{port}`, the base URL for the sink.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its storage directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// Stops it gracefully (SIGINT: it writes what it holds in memory) and waits.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Every series whose name matches the regular expression `name_re`, raw points included,
+    /// after making recent writes searchable.
+    pub fn export(&self, name_re: &str) -> Vec<Series> {
+        let (status, _) = self.get("/internal/force_flush").expect("force_flush");
+        assert_eq!(status, 200, "force_flush");
+        let selector = format!("{{__name__=~\"{name_re}\"}}");
+        let path = format!("/api/v1/export?match[]={}", percent_encode(&selector));
+        let (status, body) = self.get(&path).expect("export");
+        assert_eq!(status, 200, "export: {}", String::from_utf8_lossy(&body));
+        body.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(parse_series)
+            .collect()
+    }
+
+    /// A GET over HTTP/1.0 (the answer is not chunked and ends with the connection):
+    /// `(status, body)`, or `None` if the server does not answer.
+    fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).ok()?;
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&raw[..split]).ok()?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, raw[split + 4..].to_vec()))
+    }
+}
+
+fn parse_series(line: &[u8]) -> Series {
+    let v: serde_json::Value = serde_json::from_slice(line).expect("export line is JSON");
+    let labels = v["metric"]
+        .as_object()
+        .expect("metric labels")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let values = v["values"].as_array().expect("values");
+    let times = v["timestamps"].as_array().expect("timestamps");
+    assert_eq!(values.len(), times.len());
+    let points = times
+        .iter()
+        .zip(values)
+        .map(|(t, v)| {
+            (
+                t.as_i64().expect("ms timestamp"),
+                v.as_f64().expect("number"),
+            )
+        })
+        .collect();
+    Series { labels, points }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Drop for VictoriaMetrics {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
