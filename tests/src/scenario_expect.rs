@@ -19,6 +19,16 @@
 //! such birth is preceded, at the same instant, by its connection opening. A connection ends
 //! after a death (already Offline), with its Last Will (the Last Will says it first), by a
 //! takeover (no end), or at the end of the run (outside the window), so ends change nothing here.
+//!
+//! Through a broker ([`Transport::Broker`]) citytel sees no connections at all: a birth makes a
+//! device Online with cause `birth`, and only the Last Will tells that a connection dropped. A
+//! takeover is different there too: when a device's new connection takes over one its hung
+//! firmware left open, the broker closes the old connection, which never sent a DISCONNECT, and
+//! Mosquitto (2.0, clean sessions) publishes its Last Will, for the old boot, while handling the
+//! new CONNECT: at the instant of the new connection's birth and before it ([`takeover_wills`];
+//! citytel's own endpoint fires no will on a takeover). A hung device's connection never expires by keep-alive in a run: its
+//! MQTT client keeps answering the broker's keep-alive (a truly silent client would be dropped
+//! 1.5 keep-alives after its last packet, at a wall-clock instant unrelated to scenario time).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -139,6 +149,42 @@ impl Expected {
     }
 }
 
+/// How the devices reach citytel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Connected to citytel's own device endpoint, which reports connections opening.
+    #[default]
+    Endpoint,
+    /// Through an external broker: no connection events, and a takeover publishes the old
+    /// connection's Last Will.
+    Broker,
+}
+
+/// The Last Wills a broker publishes on takeovers, as (instant, boot): a device's own connection
+/// opens with a birth and ends with a death (cleanly) or its Last Will; one still open at the
+/// device's next birth is taken over by that birth's connection, and the broker publishes the
+/// old connection's Last Will, for the old boot, just before (at the same instant). Gateway
+/// children have no connection of their own.
+pub fn takeover_wills(device: &DeviceTruth) -> Vec<(i64, u64)> {
+    if device.gateway_id.is_some() {
+        return Vec::new();
+    }
+    let mut open_boot: Option<u64> = None;
+    let mut wills = Vec::new();
+    for d in &device.deliveries {
+        match d.what {
+            Delivered::Birth { .. } => {
+                if let Some(boot) = open_boot.replace(d.boot_id) {
+                    wills.push((d.at_unix_ms, boot));
+                }
+            }
+            Delivered::LastWill | Delivered::Death { .. } => open_boot = None,
+            Delivered::Readings { .. } | Delivered::Heartbeat { .. } => {}
+        }
+    }
+    wills
+}
+
 /// citytel was down from `stopped_ms` (its last message) and back at `started_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Restart {
@@ -148,11 +194,23 @@ pub struct Restart {
     pub started_ms: i64,
 }
 
-/// What citytel must report for every device of `report` over the run's window.
+/// What citytel must report for every device of `report` over the run's window, the devices
+/// connected to citytel's device endpoint.
 pub fn expect(
     report: &ScenarioReport,
     graces: Graces,
     restarts: &[Restart],
+) -> BTreeMap<String, Expected> {
+    expect_via(report, graces, restarts, Transport::Endpoint)
+}
+
+/// What citytel must report for every device of `report` over the run's window, the devices
+/// reaching citytel by `transport`.
+pub fn expect_via(
+    report: &ScenarioReport,
+    graces: Graces,
+    restarts: &[Restart],
+    transport: Transport,
 ) -> BTreeMap<String, Expected> {
     let window = (report.start_unix_ms, report.end_unix_ms);
     let mut changes: BTreeMap<String, Vec<Change>> = BTreeMap::new();
@@ -161,7 +219,7 @@ pub fn expect(
     order.sort_by_key(|d| d.gateway_id.is_some());
     for device in order {
         let gateway = device.gateway_id.as_ref().and_then(|g| changes.get(g));
-        let walked = walk(device, graces, restarts, gateway, window.1);
+        let walked = walk(device, graces, restarts, gateway, window.1, transport);
         changes.insert(device.device_id.clone(), walked);
     }
     report
@@ -202,6 +260,7 @@ fn walk(
     restarts: &[Restart],
     gateway: Option<&Vec<Change>>,
     end_ms: i64,
+    transport: Transport,
 ) -> Vec<Change> {
     let mut inputs: Vec<(i64, Input)> = Vec::new();
     for r in restarts {
@@ -224,8 +283,22 @@ fn walk(
         }
     }
     let own_connection = device.gateway_id.is_none();
+    if transport == Transport::Broker {
+        for (at, boot) in takeover_wills(device) {
+            inputs.push((
+                at,
+                Input::Down {
+                    cause: "last_will",
+                    boot,
+                },
+            ));
+        }
+    }
     for d in &device.deliveries {
-        if own_connection && matches!(d.what, Delivered::Birth { .. }) {
+        if own_connection
+            && transport == Transport::Endpoint
+            && matches!(d.what, Delivered::Birth { .. })
+        {
             inputs.push((d.at_unix_ms, Input::Connected));
         }
         let input = match &d.what {

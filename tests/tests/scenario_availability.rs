@@ -4,6 +4,8 @@
 //! completeness, state history, reboots, clock offset) must equal exactly the figures computed
 //! independently from the scenario's ground truth (`citytel_tests::scenario_expect`). A second
 //! test stops citytel in the middle of a scenario and starts it again on the same data directory.
+//! A third (feature `interop`: needs Debian's `mosquitto`) runs every built-in through a real
+//! Mosquitto that citytel consumes from, where only Last Wills tell of dropped connections.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use citytel_proto::v1::{
     ListStateHistoryRequest,
 };
 use citytel_tests::scenario::{ManualPacer, PlannedRestart};
-use citytel_tests::scenario_expect::{Expected, Graces, Restart, State, expect};
+use citytel_tests::scenario_expect::{Expected, Graces, Restart, State, Transport, expect_via};
 use tonic::transport::Channel;
 
 const MINUTE: i64 = 60_000;
@@ -71,8 +73,9 @@ async fn assert_matches(
     client: &mut QueryServiceClient<Channel>,
     report: &ScenarioReport,
     restarts: &[Restart],
+    transport: Transport,
 ) -> BTreeMap<String, Expected> {
-    let expected = expect(report, Graces::default(), restarts);
+    let expected = expect_via(report, Graces::default(), restarts, transport);
     for truth in &report.devices {
         let id = truth.device_id.as_str();
         let want = &expected[id];
@@ -219,7 +222,7 @@ async fn every_builtin_scenario_is_reported_exactly() {
             pacer.steps
         );
         let mut client = pacer.client();
-        let expected = assert_matches(&mut client, &report, &[]).await;
+        let expected = assert_matches(&mut client, &report, &[], Transport::Endpoint).await;
 
         // The scenarios show what they promise, in citytel's own figures.
         let e = |id: &str| &expected[id];
@@ -350,7 +353,7 @@ async fn a_restart_in_the_middle_of_a_scenario_keeps_history_and_figures_exact()
         "citytel was down from minute 10 to minute 11"
     );
     let mut client = pacer.client();
-    let expected = assert_matches(&mut client, &report, &pacer.restarts).await;
+    let expected = assert_matches(&mut client, &report, &pacer.restarts, Transport::Endpoint).await;
 
     // While citytel was down nothing is known, not down. The cabinets, powered off since minute
     // 5, are unknown from the stop and offline again once silent for 30 s after the restart.
@@ -377,4 +380,82 @@ async fn a_restart_in_the_middle_of_a_scenario_keeps_history_and_figures_exact()
         "the five readings taken while citytel was down are missing"
     );
     pacer.ingester.stop().await;
+}
+
+/// The built-ins through a real Mosquitto broker: the devices publish to it and citytel consumes
+/// with its broker source, on the same manual clock. citytel sees no connections there, so births
+/// and Last Wills alone tell when a device comes and goes; everything else must be as exact.
+#[cfg(feature = "interop")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
+    use citytel_tests::mosquitto::Mosquitto;
+    use citytel_tests::scenario_expect::takeover_wills;
+    for builtin in BUILTINS {
+        // A broker of its own per scenario: citytel's persistent session starts empty.
+        let broker_dir = tempfile::tempdir().expect("temp dir");
+        let mosquitto = Mosquitto::start(broker_dir.path());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scenario = scenario::builtin(builtin.name).expect("built-in scenario");
+        let start = start_ms();
+        let mut pacer = ManualPacer::start_via_broker(dir.path(), start, mosquitto.port).await;
+        let report = scenario::run(&scenario, &RunOptions::starting_at(start), &mut pacer).await;
+        assert!(
+            pacer.steps > 50,
+            "{}: the scenario ran ({} steps)",
+            builtin.name,
+            pacer.steps
+        );
+        let mut client = pacer.client();
+        let expected = assert_matches(&mut client, &report, &[], Transport::Broker).await;
+
+        // citytel took from the broker exactly what the devices delivered, the Last Wills of
+        // takeovers and the pacer's barrier heartbeats (one per step): nothing lost, nothing extra.
+        let delivered: usize = report.devices.iter().map(|d| d.deliveries.len()).sum();
+        let takeovers: usize = report.devices.iter().map(|d| takeover_wills(d).len()).sum();
+        assert_eq!(
+            pacer.ingester.broker_messages_taken(),
+            Some(delivered as u64 + takeovers as u64 + pacer.steps),
+            "{}: messages citytel took from Mosquitto",
+            builtin.name
+        );
+
+        let e = |id: &str| &expected[id];
+        match builtin.name {
+            "power-cut" => {
+                let cab = e("cab-hs-01");
+                assert_eq!(cab.outages.len(), 1);
+                assert_eq!(cab.outages[0].duration_ms, 10 * MINUTE);
+                assert_eq!(cab.outages[0].cause, "last_will", "Mosquitto's Last Will");
+            }
+            "reboot-loop" => {
+                // The watchdog's new boot takes the hung connection over at 15m and Mosquitto
+                // publishes its Last Will first (offline by silence already: no change).
+                let truth = report.device("cab-stn-01").expect("cab-stn-01");
+                assert_eq!(
+                    takeover_wills(truth),
+                    vec![(start + 15 * MINUTE, truth.boots[0].boot_id)]
+                );
+                // As through the endpoint, but Online by the births: citytel sees no connections.
+                let cab = e("cab-stn-01");
+                let changes: Vec<(i64, State, &str)> = cab
+                    .changes
+                    .iter()
+                    .map(|c| (c.at_ms - start, c.to, c.cause))
+                    .collect();
+                assert_eq!(
+                    changes,
+                    vec![
+                        (0, State::Online, "birth"),
+                        (12 * MINUTE + 5_000, State::Late, "heartbeat_missed"),
+                        (12 * MINUTE + 20_000, State::Offline, "silent"),
+                        (15 * MINUTE, State::Online, "birth"),
+                    ]
+                );
+            }
+            _ => {}
+        }
+        pacer.ingester.stop().await;
+        drop(pacer);
+        mosquitto.stop();
+    }
 }
