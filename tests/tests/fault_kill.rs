@@ -106,8 +106,9 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint() {
     })
     .await;
     assert!(
-        published.reconnects >= KILLS as u64 * u64::from(plan.connections),
-        "every connection reconnected after every crash"
+        published.reconnects >= KILLS as u64 && published.resent > 0,
+        "the crashes broke connections mid-flight (a connection that had already sent everything \
+         before a crash does not reconnect, so not every connection does every time)"
     );
 
     let mut client = slot.as_ref().expect("citytel runs").client().await;
