@@ -6,10 +6,12 @@
 //! so a Ctrl-C in the terminal reaches only the harness, which then tears them down in order.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -191,4 +193,86 @@ pub fn ensure_debian_package(binary: &Path, package: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads the start-up banner `citytel serve` (spawned in `guard` with stdout piped) prints, up to
+/// and including its `grpc api` line, and returns those lines; the rest of stdout is drained in
+/// the background so the pipe never fills. Fails if citytel exits or prints no `grpc api` line
+/// within `limit` of `t0`.
+pub async fn citytel_banner(
+    guard: &mut ChildGuard,
+    t0: Instant,
+    limit: Duration,
+) -> Result<Vec<String>> {
+    let stdout = guard
+        .child_mut()
+        .and_then(|c| c.stdout.take())
+        .context("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(line) => {
+                let done = line.split_whitespace().take(2).eq(["grpc", "api"]);
+                banner.push(line);
+                if done {
+                    return Ok(banner);
+                }
+                continue;
+            }
+            Err(mpsc::TryRecvError::Empty) => {}
+            Err(mpsc::TryRecvError::Disconnected) => {
+                guard.check_running()?;
+                bail!("citytel serve closed its stdout without printing `grpc api`");
+            }
+        }
+        guard.check_running()?;
+        if t0.elapsed() > limit {
+            bail!("citytel serve printed no `grpc api` line within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The value after the two-word label `label` (e.g. `grpc api`) in a banner from
+/// [`citytel_banner`].
+pub fn banner_value<'a>(banner: &'a [String], label: [&str; 2]) -> Option<&'a str> {
+    banner.iter().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let first = [words.next()?, words.next()?];
+        (first == label).then(|| words.next()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod banner_tests {
+    use super::banner_value;
+
+    #[test]
+    fn banner_values_are_found_by_their_label() {
+        let banner: Vec<String> = [
+            "citytel is running",
+            "  dashboard       http://127.0.0.1:40001/",
+            "  mqtt endpoint   mqtt://127.0.0.1:40002",
+            "  grpc api        127.0.0.1:40003",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            banner_value(&banner, ["grpc", "api"]),
+            Some("127.0.0.1:40003")
+        );
+        assert_eq!(
+            banner_value(&banner, ["mqtt", "endpoint"]),
+            Some("mqtt://127.0.0.1:40002")
+        );
+        assert_eq!(banner_value(&banner, ["data", "directory"]), None);
+    }
 }

@@ -7,10 +7,8 @@
 //! the broker URL for the broker path, and `RUST_LOG=warn`. Readings stored are the sum of
 //! `readings_total` over `ListDevices` (every page): distinct readings, after deduplication.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,7 +16,7 @@ use citytel_proto::v1::ListDevicesRequest;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::process::ChildGuard;
+use crate::process::{self, ChildGuard};
 
 /// The gRPC service whose health means "ready" (with a broker: connected and subscribed).
 const HEALTH_SERVICE: &str = "citytel.v1.QueryService";
@@ -56,6 +54,7 @@ impl Citytel {
             .arg(dir.join("data"))
             .args(["--grpc-listen", "127.0.0.1:0"])
             .args(["--set", "http.listen=127.0.0.1:0"])
+            .args(["--set", "metrics.listen=127.0.0.1:0"])
             .env("RUST_LOG", "warn");
         match source {
             Source::Endpoint => {
@@ -67,45 +66,10 @@ impl Citytel {
         }
         let t0 = Instant::now();
         let mut guard = ChildGuard::spawn("citytel serve", &mut cmd, &dir.join("serve.log"), true)?;
-        let stdout = guard
-            .child_mut()
-            .and_then(|c| c.stdout.take())
-            .context("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        // Drains stdout until citytel closes it, so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut mqtt_port = None;
-        let grpc = loop {
-            match rx.try_recv() {
-                Ok(line) => {
-                    let words: Vec<&str> = line.split_whitespace().collect();
-                    match words.as_slice() {
-                        ["grpc", "api", addr, ..] => break addr.to_string(),
-                        ["mqtt", "endpoint", url, ..] => {
-                            mqtt_port = url.rsplit(':').next().and_then(|p| p.parse().ok());
-                        }
-                        _ => {}
-                    }
-                    continue;
-                }
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    guard.check_running()?;
-                    bail!("citytel serve closed its stdout without printing `grpc api`");
-                }
-            }
-            guard.check_running()?;
-            if t0.elapsed() > READY_LIMIT {
-                bail!("citytel serve printed no `grpc api` line within {READY_LIMIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let banner = process::citytel_banner(&mut guard, t0, READY_LIMIT).await?;
+        let grpc = process::banner_value(&banner, ["grpc", "api"]).context("no gRPC address")?;
+        let mqtt_port = process::banner_value(&banner, ["mqtt", "endpoint"])
+            .and_then(|url| url.rsplit(':').next()?.parse::<u16>().ok());
         if matches!(source, Source::Endpoint) && mqtt_port.is_none() {
             bail!("citytel serve printed no `mqtt endpoint` line before `grpc api`");
         }

@@ -12,10 +12,9 @@
 //!   step and AVG across the cabinets, (c) `ListLatest` of every device. Each call is timed until
 //!   the decoded response is in hand.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -137,45 +136,17 @@ impl System for Citytel {
                 "127.0.0.1:0",
                 "--mqtt-listen",
                 "127.0.0.1:0",
+                "--set",
+                "http.listen=127.0.0.1:0",
+                "--set",
+                "metrics.listen=127.0.0.1:0",
             ])
             .env("RUST_LOG", "warn");
         let t0 = Instant::now();
         let mut server =
             ChildGuard::spawn("citytel serve", &mut cmd, &self.dir.join("serve.log"), true)?;
-        let stdout = server
-            .child_mut()
-            .and_then(|c| c.stdout.take())
-            .context("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        // Drains stdout until citytel closes it, so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let grpc = loop {
-            match rx.try_recv() {
-                Ok(line) => {
-                    let words: Vec<&str> = line.split_whitespace().collect();
-                    if let ["grpc", "api", addr, ..] = words.as_slice() {
-                        break addr.to_string();
-                    }
-                    continue;
-                }
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    server.check_running()?;
-                    bail!("citytel serve closed its stdout without printing `grpc api`");
-                }
-            }
-            server.check_running()?;
-            if t0.elapsed() > READY_LIMIT {
-                bail!("citytel serve printed no `grpc api` line within {READY_LIMIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let banner = process::citytel_banner(&mut server, t0, READY_LIMIT).await?;
+        let grpc = process::banner_value(&banner, ["grpc", "api"]).context("no gRPC address")?;
         let url = format!("http://{grpc}");
         let channel = wait_serving(&url, &mut server, t0).await?;
         let ready = t0.elapsed();
