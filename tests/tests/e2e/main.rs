@@ -1,0 +1,21 @@
+//! citytel's end-to-end tests, in one test binary: each module starts the real `citytel` binary
+//! (and, in the `interop` group, Debian's Mosquitto, VictoriaMetrics or Chromium) as child
+//! processes and checks what a user would see. One binary links the service once instead of once
+//! per file.
+//!
+//! Run one module with a filter, e.g. `cargo test -p citytel-tests --test e2e fault_kill`.
+
+mod dashboard_browser;
+mod endpoint_e2e;
+mod fault_bad_input;
+mod fault_kill;
+mod fault_mosquitto_restart;
+mod fault_replay;
+mod fault_storage_stall;
+mod firmware_sim_mosquitto;
+mod health_broker;
+mod influx_sink;
+mod metrics_endpoint;
+mod mosquitto_interop;
+mod scenario_availability;
+mod sink_grafana_schema;
