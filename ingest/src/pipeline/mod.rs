@@ -281,9 +281,9 @@ impl Pipeline {
         self.budget_bytes - self.budget.available_permits()
     }
 
-    /// Whether the writer has stopped.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+    /// Resolves once the writer has stopped.
+    pub async fn closed(&self) {
+        self.tx.closed().await
     }
 }
 

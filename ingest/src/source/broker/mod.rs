@@ -129,10 +129,16 @@ impl BrokerSource {
         let filters = self.filters();
         let mut backoff = BACKOFF_MIN;
         let address = format!("{}:{}", self.settings.host, self.settings.port);
+        // Made once: futures built per event would register (and drop) a waiter for every
+        // packet.
+        let pipeline = self.pipeline.clone();
+        let pipeline_closed = pipeline.closed();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(pipeline_closed, cancelled);
         loop {
             let event = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = submitter_finished(&self.pipeline) => break,
+                _ = &mut cancelled => break,
+                _ = &mut pipeline_closed => break,
                 event = eventloop.poll() => event,
             };
             match event {
@@ -174,7 +180,7 @@ impl BrokerSource {
                     let wait = jittered(backoff);
                     tracing::warn!(broker = %address, error = %e, retry_in_ms = wait.as_millis() as u64, "broker connection failed");
                     tokio::select! {
-                        _ = shutdown.cancelled() => break,
+                        _ = &mut cancelled => break,
                         _ = tokio::time::sleep(wait) => {}
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -212,13 +218,6 @@ impl BrokerSource {
         .await;
         acker.abort();
         tracing::info!("broker source stopped");
-    }
-}
-
-/// Resolves once the pipeline can no longer accept messages.
-async fn submitter_finished(pipeline: &Pipeline) {
-    while !pipeline.is_closed() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
