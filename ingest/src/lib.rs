@@ -37,6 +37,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decode;
+pub mod hash;
 pub mod import;
 pub mod pipeline;
 pub mod query;

@@ -3,10 +3,10 @@
 //! Each device keeps a [`SeqSet`] for each of its most recent boots, so a redelivered message, a
 //! device's replay after reconnect or a WAL replay never stores a reading twice.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::seqset::SeqSet;
+use crate::hash::Map;
 
 /// A device's remembered boots: (boot id, sequence numbers seen), oldest first.
 pub type Boots = Vec<(u64, SeqSet)>;
@@ -17,7 +17,7 @@ pub const BOOTS_PER_DEVICE: usize = 8;
 /// The sequence numbers seen per device and boot.
 #[derive(Debug, Default)]
 pub struct Dedup {
-    devices: HashMap<Arc<str>, Boots>,
+    devices: Map<Arc<str>, Boots>,
 }
 
 impl Dedup {

@@ -2,15 +2,17 @@
 //! in the order they fall due, whatever the order events arrive or ticks run.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
+
+use crate::hash::Map;
 
 /// Pending deadlines; a device has at most one current deadline (older heap entries are stale
 /// and skipped).
 #[derive(Debug, Default)]
 pub struct Deadlines {
     heap: BinaryHeap<Reverse<(i64, Arc<str>)>>,
-    current: HashMap<Arc<str>, i64>,
+    current: Map<Arc<str>, i64>,
 }
 
 impl Deadlines {

@@ -18,7 +18,7 @@ pub mod deadlines;
 pub mod persist;
 pub mod report;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use citytel_proto::v1::{DeathReason, Status, status};
@@ -28,6 +28,7 @@ use crate::availability::{
     Change, ClockEstimator, ClockOffset, DeviceMachine, DeviceState, Event, Policy, Reboot, Span,
     Transition,
 };
+use crate::hash::Map;
 use deadlines::Deadlines;
 
 /// First id of maintenance windows set over the API.
@@ -72,12 +73,12 @@ pub struct MaintenanceWindow {
 #[derive(Debug)]
 pub struct Tracker {
     policy: Policy,
-    machines: HashMap<Arc<str>, (Arc<str>, DeviceMachine)>,
-    children: HashMap<Arc<str>, BTreeSet<Arc<str>>>,
-    history: HashMap<Arc<str>, Vec<Transition>>,
-    reboots: HashMap<Arc<str>, Vec<Reboot>>,
-    clocks: HashMap<Arc<str>, ClockEstimator>,
-    last_produced: HashMap<Arc<str>, BTreeMap<u64, u64>>,
+    machines: Map<Arc<str>, (Arc<str>, DeviceMachine)>,
+    children: Map<Arc<str>, BTreeSet<Arc<str>>>,
+    history: Map<Arc<str>, Vec<Transition>>,
+    reboots: Map<Arc<str>, Vec<Reboot>>,
+    clocks: Map<Arc<str>, ClockEstimator>,
+    last_produced: Map<Arc<str>, BTreeMap<u64, u64>>,
     deadlines: Deadlines,
     last_event_ms: i64,
     unflushed: Vec<DeviceChange>,
@@ -96,12 +97,12 @@ impl Tracker {
     ) -> Self {
         Tracker {
             policy,
-            machines: HashMap::new(),
-            children: HashMap::new(),
-            history: HashMap::new(),
-            reboots: HashMap::new(),
-            clocks: HashMap::new(),
-            last_produced: HashMap::new(),
+            machines: Map::default(),
+            children: Map::default(),
+            history: Map::default(),
+            reboots: Map::default(),
+            clocks: Map::default(),
+            last_produced: Map::default(),
             deadlines: Deadlines::default(),
             last_event_ms: i64::MIN,
             unflushed: Vec::new(),

@@ -171,9 +171,14 @@ proptest! {
     /// The fast float path writes what `Display` writes: plain decimals, the shortest digits
     /// that read back as the same float (where two shortest forms exist, either may be chosen).
     #[test]
-    fn floats_read_back_exactly_in_the_shortest_plain_form(bits in any::<u64>(), small in -1e7f64..1e7) {
+    fn floats_read_back_exactly_in_the_shortest_plain_form(
+        bits in any::<u64>(),
+        small in -1e7f64..1e7,
+        (k, scale) in (-10_000_000_000_000i64..10_000_000_000_000, 0i32..6),
+    ) {
         let mut ryu = ryu::Buffer::new();
-        for v in [f64::from_bits(bits), small, small / 1e6, small.round(), -small * 1e9] {
+        let decimal = k as f64 / 10f64.powi(scale);
+        for v in [f64::from_bits(bits), small, small / 1e6, small.round(), -small * 1e9, decimal] {
             if v.is_finite() {
                 let mut out = Vec::new();
                 push_float(&mut out, v, &mut ryu);
@@ -200,6 +205,16 @@ fn float_edge_cases_match_display() {
         1e15,
         1e16,
         123456789012345.6,
+        19.5,
+        -13.64,
+        0.05,
+        -0.5,
+        57.0,
+        1e-4,
+        123.4567,
+        0.30000000000000004,
+        999999999.9999,
+        1e9 + 0.5,
         5e-324,
         f64::MAX,
     ] {

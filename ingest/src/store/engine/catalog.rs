@@ -4,13 +4,14 @@
 //! writes a segment referencing them (in the table written right after the segments), so a
 //! restart (which replays the WAL in the same order) assigns the same ids.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use crate::hash::Map;
 
 /// Every known series.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    by_device: HashMap<Arc<str>, HashMap<Arc<str>, u32>>,
+    by_device: Map<Arc<str>, Map<Arc<str>, u32>>,
     by_id: Vec<(Arc<str>, Arc<str>)>,
     persisted: usize,
 }
