@@ -25,7 +25,10 @@ pub fn aggregate(
     end_ms: i64,
     step_ms: i64,
 ) -> Vec<Bucket> {
-    let mut out: Vec<Bucket> = Vec::new();
+    // At most one bucket per step in the range (and per point): sized once, never regrown.
+    let steps = (end_ms.saturating_sub(start_ms) / step_ms.max(1)).saturating_add(1);
+    let mut out: Vec<Bucket> =
+        Vec::with_capacity(usize::try_from(steps).unwrap_or(0).min(values.len()));
     let mut emit = |b: Bucket| match out.last_mut() {
         Some(last) if last.start_ms == b.start_ms => last.merge(&b),
         _ => out.push(b),

@@ -232,21 +232,30 @@ impl Capture {
                 _ => None,
             };
             match from_rollups {
-                Some(b) => fine.extend(b),
+                Some(b) => append(&mut fine, b),
                 None => {
                     used_raw = true;
-                    fine.extend(self.day_from_raw(c, &records.raw, (lo, hi), step_ms)?);
+                    append(
+                        &mut fine,
+                        self.day_from_raw(c, &records.raw, (lo, hi), step_ms)?,
+                    );
                 }
             }
         }
-        let mut out: Vec<Bucket> = Vec::new();
-        for mut b in fine {
+        // Into buckets of `step_ms`, merged in place (raw buckets already are).
+        let mut out = fine;
+        let mut kept = 0;
+        for i in 0..out.len() {
+            let mut b = out[i];
             b.start_ms = bucket_start(b.start_ms, step_ms);
-            match out.last_mut() {
-                Some(last) if last.start_ms == b.start_ms => last.merge(&b),
-                _ => out.push(b),
+            if kept > 0 && out[kept - 1].start_ms == b.start_ms {
+                out[kept - 1].merge(&b);
+            } else {
+                out[kept] = b;
+                kept += 1;
             }
         }
+        out.truncate(kept);
         let resolution = match (used_raw, level) {
             (false, Some(Level::Minute)) => Resolution::Minute,
             (false, Some(Level::Hour)) => Resolution::Hour,
@@ -283,6 +292,15 @@ impl Capture {
                 .windows(2)
                 .all(|w| w[0].header.max_time_ms < w[1].header.min_time_ms)
             {
+                if let [only] = decoded.as_slice() {
+                    return Ok(aggregate::aggregate(
+                        &only.times,
+                        &only.values,
+                        lo,
+                        hi,
+                        step_ms,
+                    ));
+                }
                 let mut out: Vec<Bucket> = Vec::new();
                 for d in &decoded {
                     for b in aggregate::aggregate(&d.times, &d.values, lo, hi, step_ms) {
@@ -296,6 +314,15 @@ impl Capture {
             }
         }
         Ok(bucketize(&self.points(c, lo, hi)?, step_ms))
+    }
+}
+
+/// Appends `more` to `all`, moving it when `all` is empty (one day: no copy).
+fn append(all: &mut Vec<Bucket>, more: Vec<Bucket>) {
+    if all.is_empty() {
+        *all = more;
+    } else {
+        all.extend(more);
     }
 }
 
