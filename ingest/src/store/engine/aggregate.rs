@@ -100,36 +100,18 @@ fn summarize(
     start_ms: i64,
     last_time_ms: i64,
 ) -> Bucket {
-    let count = range.len() as u64;
     match values {
         ValueColumn::Decimal { scale, ints } => {
-            let p = 10f64.powi(i32::from(*scale));
-            let slice = &ints[range];
-            // Separate passes over the slice vectorize; the sum is exact in i64 as long as it
-            // cannot overflow (decimal values are below 2^53 each), else in i128.
-            let sum = if slice.len() < 1024 {
-                slice.iter().fold(0i64, |a, &k| a.wrapping_add(k)) as f64
-            } else {
-                slice.iter().map(|&k| i128::from(k)).sum::<i128>() as f64
-            };
-            let min = slice.iter().copied().fold(i64::MAX, i64::min);
-            let max = slice.iter().copied().fold(i64::MIN, i64::max);
-            let last = slice.last().copied().unwrap_or(0);
-            Bucket {
-                start_ms,
-                count,
-                sum: sum / p,
-                min: min as f64 / p,
-                max: max as f64 / p,
-                last_time_ms,
-                last: last as f64 / p,
-            }
+            decimal(&ints[range], *scale, start_ms, last_time_ms)
+        }
+        ValueColumn::Decimal32 { scale, ints } => {
+            decimal(&ints[range], *scale, start_ms, last_time_ms)
         }
         ValueColumn::Float(v) => {
             let slice = &v[range];
             let mut b = Bucket {
                 start_ms,
-                count,
+                count: slice.len() as u64,
                 sum: 0.0,
                 min: f64::INFINITY,
                 max: f64::NEG_INFINITY,
@@ -143,6 +125,49 @@ fn summarize(
             }
             b
         }
+    }
+}
+
+/// The bucket of the decimal integers `slice` (non-empty) at `scale`.
+fn decimal<T: Copy + Ord + Into<i64>>(
+    slice: &[T],
+    scale: u8,
+    start_ms: i64,
+    last_time_ms: i64,
+) -> Bucket {
+    let p = 10f64.powi(i32::from(scale));
+    // Separate passes over the slice vectorize; the sum is exact in i64 as long as it cannot
+    // overflow (decimal values are below 2^53 each), else in i128.
+    let sum = if slice.len() < 1024 {
+        slice.iter().fold(0i64, |a, &k| a.wrapping_add(k.into())) as f64
+    } else {
+        slice.iter().map(|&k| i128::from(k.into())).sum::<i128>() as f64
+    };
+    let (first, last) = match (slice.first(), slice.last()) {
+        (Some(&f), Some(&l)) => (f, l),
+        // Callers pass non-empty ranges; an empty one summarizes to nothing.
+        _ => {
+            return Bucket {
+                start_ms,
+                count: 0,
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                last_time_ms,
+                last: 0.0,
+            };
+        }
+    };
+    let min = slice.iter().copied().fold(first, T::min);
+    let max = slice.iter().copied().fold(first, T::max);
+    Bucket {
+        start_ms,
+        count: slice.len() as u64,
+        sum: sum / p,
+        min: min.into() as f64 / p,
+        max: max.into() as f64 / p,
+        last_time_ms,
+        last: last.into() as f64 / p,
     }
 }
 
@@ -189,6 +214,44 @@ mod tests {
             for (a, b) in got.iter().zip(&want) {
                 prop_assert_eq!((a.start_ms, a.count, a.min, a.max, a.last, a.last_time_ms), (b.start_ms, b.count, b.min, b.max, b.last, b.last_time_ms));
                 prop_assert!((a.sum - b.sum).abs() <= 1e-9 * b.sum.abs().max(1.0));
+            }
+        }
+    }
+
+    /// Long decimal columns whose integers fit 32 bits stay 32-bit when decoded, and aggregate
+    /// exactly like the materialized points (negative values, min and max included).
+    #[test]
+    fn narrow_decimal_columns_aggregate_like_points() {
+        let times: Vec<i64> = (0..8640).map(|i| 1_000 + i * 10_000).collect();
+        let values: Vec<f64> = times
+            .iter()
+            .map(|t| ((t / 10_000) % 611 - 300) as f64 / 100.0)
+            .collect();
+        let (mut tcol, mut vcol) = (Vec::new(), Vec::new());
+        codec::encode_times(&times, &mut tcol);
+        codec::encode_values(&values, &mut vcol);
+        let tc = codec::decode_time_column(&tcol, times.len()).unwrap();
+        let vc = codec::decode_value_column(&vcol, values.len()).unwrap();
+        assert!(matches!(vc, ValueColumn::Decimal32 { scale: 2, .. }));
+        let mut back = Vec::new();
+        vc.materialize(&mut back);
+        assert_eq!(back, values);
+        for step in [300_000, 3_600_000, 7_000] {
+            let got = aggregate(&tc, &vc, 0, i64::MAX, step);
+            let want = bucketize(
+                &Points {
+                    times_ms: times.clone(),
+                    values: values.clone(),
+                },
+                step,
+            );
+            assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                assert_eq!(
+                    (a.start_ms, a.count, a.min, a.max, a.last, a.last_time_ms),
+                    (b.start_ms, b.count, b.min, b.max, b.last, b.last_time_ms)
+                );
+                assert!((a.sum - b.sum).abs() <= 1e-9 * b.sum.abs().max(1.0));
             }
         }
     }

@@ -31,7 +31,7 @@ impl Decoded {
             TimeColumn::Runs(r) => r.len() * 24,
             TimeColumn::Explicit(t) => t.len() * 8,
         };
-        (times + self.values.len() * 8 + 64) as u64
+        (times + self.values.heap_bytes() + 64) as u64
     }
 }
 

@@ -402,6 +402,14 @@ pub enum ValueColumn {
         /// The integers.
         ints: Vec<i64>,
     },
+    /// Values `ints[i] / 10^scale` whose integers fit 32 bits (most sensor readings): half the
+    /// memory for the cache to hold and for aggregations to scan.
+    Decimal32 {
+        /// Decimal scale.
+        scale: u8,
+        /// The integers.
+        ints: Vec<i32>,
+    },
     /// The values as they are.
     Float(Vec<f64>),
 }
@@ -411,7 +419,17 @@ impl ValueColumn {
     pub fn len(&self) -> usize {
         match self {
             ValueColumn::Decimal { ints, .. } => ints.len(),
+            ValueColumn::Decimal32 { ints, .. } => ints.len(),
             ValueColumn::Float(v) => v.len(),
+        }
+    }
+
+    /// Bytes of memory the values take.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ValueColumn::Decimal { ints, .. } => ints.len() * 8,
+            ValueColumn::Decimal32 { ints, .. } => ints.len() * 4,
+            ValueColumn::Float(v) => v.len() * 8,
         }
     }
 
@@ -432,6 +450,10 @@ impl ValueColumn {
                 let p = 10f64.powi(i32::from(*scale));
                 out.extend(ints[range].iter().map(|&k| k as f64 / p));
             }
+            ValueColumn::Decimal32 { scale, ints } => {
+                let p = 10f64.powi(i32::from(*scale));
+                out.extend(ints[range].iter().map(|&k| f64::from(k) / p));
+            }
             ValueColumn::Float(v) => out.extend_from_slice(&v[range]),
         }
     }
@@ -449,20 +471,21 @@ pub fn decode_value_column(buf: &[u8], n: usize) -> Result<ValueColumn, CodecErr
             if u32::from(scale) > MAX_SCALE {
                 return Err(corrupt(format!("decimal scale {scale}")));
             }
-            let ints = match tag {
+            match tag {
                 VALUES_DECIMAL_VARINT => {
                     let mut ints = Vec::with_capacity(n);
                     read_varint_deltas(data, n, &mut ints)?;
-                    ints
+                    ValueColumn::Decimal { scale, ints }
                 }
-                VALUES_DECIMAL32 => simple_decompress::<i32>(data)
-                    .map_err(err)?
-                    .into_iter()
-                    .map(i64::from)
-                    .collect(),
-                _ => simple_decompress::<i64>(data).map_err(err)?,
-            };
-            ValueColumn::Decimal { scale, ints }
+                VALUES_DECIMAL32 => ValueColumn::Decimal32 {
+                    scale,
+                    ints: simple_decompress::<i32>(data).map_err(err)?,
+                },
+                _ => ValueColumn::Decimal {
+                    scale,
+                    ints: simple_decompress::<i64>(data).map_err(err)?,
+                },
+            }
         }
         VALUES_FLOAT => ValueColumn::Float(simple_decompress::<f64>(rest).map_err(err)?),
         other => return Err(corrupt(format!("unknown value encoding {other}"))),
