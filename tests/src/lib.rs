@@ -5,6 +5,7 @@
 //! Every process a helper starts is stopped when its guard is dropped, also when a test panics.
 
 pub mod faults;
+pub mod fleet;
 pub mod metrics;
 pub mod mosquitto;
 pub mod process;

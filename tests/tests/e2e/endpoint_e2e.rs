@@ -2,51 +2,17 @@
 //! free ports, a simulated fleet of ordinary MQTT clients, and a gRPC client that must see exactly
 //! what the fleet saw acknowledged, also after a restart.
 
-use std::time::Duration;
-
-use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig, FleetReport};
 use citytel_proto::v1::{GetDeviceRequest, GetLatestRequest, QueryRangeRequest};
+use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::truth;
-use tokio_util::sync::CancellationToken;
-
-fn small_fleet(host: String, port: u16) -> FleetConfig {
-    FleetConfig {
-        broker: BrokerAddr::new(host, port),
-        cabinets: 3,
-        small_cells: 3,
-        sensors: 3,
-        gateways: 1,
-        children_per_gateway: 2,
-        sites: 2,
-        interval: Duration::from_millis(20),
-        readings: Some(30),
-        record: true,
-        ..FleetConfig::default()
-    }
-}
-
-async fn run_fleet(config: FleetConfig) -> FleetReport {
-    let report = Fleet::new(config)
-        .expect("valid fleet")
-        .run(CancellationToken::new(), None)
-        .await
-        .expect("fleet runs");
-    assert!(report.totals.readings_published > 0);
-    assert_eq!(
-        report.totals.readings_acked, report.totals.readings_published,
-        "every reading acknowledged in a fault-free run"
-    );
-    report
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_readings_are_queryable_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let citytel = Citytel::start(dir.path(), &[]);
     let (host, port) = citytel.mqtt_host_port();
-    let report = run_fleet(small_fleet(host, port)).await;
+    let report = fleet::run(fleet::small(host, port, 30)).await;
     assert_eq!(
         report.devices.len(),
         12,

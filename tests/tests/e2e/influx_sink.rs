@@ -8,33 +8,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig, FleetReport};
+use citytel_firmware_sim::FleetReport;
+use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::victoriametrics::{Series, VictoriaMetrics};
-use tokio_util::sync::CancellationToken;
 
 /// Every series the fleet's kinds write (one measurement per kind: `{kind}_{metric}`).
 const NAMES: &str = "(cabinet|small_cell|sensor|gateway)_.*";
 
 /// (series name, device id) to its points.
 type Points = BTreeMap<(String, String), BTreeMap<i64, u64>>;
-
-fn fleet(host: String, port: u16, readings: u64) -> FleetConfig {
-    FleetConfig {
-        broker: BrokerAddr::new(host, port),
-        cabinets: 3,
-        small_cells: 3,
-        sensors: 3,
-        gateways: 1,
-        children_per_gateway: 2,
-        sites: 2,
-        interval: Duration::from_millis(20),
-        readings: Some(readings),
-        record: true,
-        ..FleetConfig::default()
-    }
-}
 
 fn sink_args(vm: &VictoriaMetrics) -> Vec<String> {
     [
@@ -136,19 +119,6 @@ fn assert_same(got: &Points, want: &Points) {
     }
 }
 
-async fn run_fleet(config: FleetConfig) -> FleetReport {
-    let report = Fleet::new(config)
-        .expect("valid fleet")
-        .run(CancellationToken::new(), None)
-        .await
-        .expect("fleet runs");
-    assert_eq!(
-        report.totals.readings_acked, report.totals.readings_published,
-        "every reading acknowledged"
-    );
-    report
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_reading_reaches_victoriametrics_exactly() {
     let vm_dir = tempfile::tempdir().unwrap();
@@ -156,7 +126,7 @@ async fn every_acknowledged_reading_reaches_victoriametrics_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let citytel = start_citytel(dir.path(), &vm);
     let (host, port) = citytel.mqtt_host_port();
-    let report = run_fleet(fleet(host, port, 40)).await;
+    let report = fleet::run(fleet::small(host, port, 40)).await;
     let want = published(&report);
     assert_eq!(
         report.totals.readings_acked,
@@ -181,7 +151,7 @@ async fn an_outage_and_a_crash_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let citytel = start_citytel(dir.path(), &vm);
     let (host, port) = citytel.mqtt_host_port();
-    let fleet_run = tokio::spawn(run_fleet(fleet(host, port, 300)));
+    let fleet_run = tokio::spawn(fleet::run(fleet::small(host, port, 300)));
 
     // Some data has arrived: the server goes away in the middle of the run.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig};
+use citytel_firmware_sim::FleetConfig;
+use citytel_tests::fleet;
 use citytel_tests::mosquitto::Mosquitto;
 use citytel_tests::process::Citytel;
 use citytel_tests::truth;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
@@ -27,28 +26,11 @@ async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
     citytel.wait_serving().await;
     let mut client = citytel.client().await;
 
-    let report = Fleet::new(FleetConfig {
-        broker: BrokerAddr::new("127.0.0.1", mosquitto.port),
-        cabinets: 3,
-        small_cells: 3,
-        sensors: 3,
-        gateways: 1,
-        children_per_gateway: 2,
-        sites: 2,
-        interval: Duration::from_millis(20),
-        readings: Some(30),
-        record: true,
+    let report = fleet::run(FleetConfig {
         client_id_prefix: Some("dev-".into()),
-        ..FleetConfig::default()
+        ..fleet::small("127.0.0.1", mosquitto.port, 30)
     })
-    .unwrap()
-    .run(CancellationToken::new(), None)
-    .await
-    .unwrap();
-    assert_eq!(
-        report.totals.readings_acked,
-        report.totals.readings_published
-    );
+    .await;
 
     // Mosquitto acknowledged the devices from memory; citytel gets them a moment later.
     let expected: u64 = report.totals.readings_acked;
