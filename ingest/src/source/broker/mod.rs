@@ -1,14 +1,13 @@
 //! The broker source: citytel as a client of an external MQTT broker (Mosquitto, EMQX, HiveMQ).
 //!
-//! Three tasks, so that nothing ever awaits a publish or an ack inside the task that polls the
-//! rumqttc event loop (that deadlocks):
-//! - the **poller** drives the event loop (keep-alives keep flowing even while the pipeline is
-//!   full), hands incoming PUBLISH packets to the submitter and subscribes again whenever the
-//!   broker reports no session;
-//! - the **submitter** decodes and submits them to the pipeline, waiting when the in-flight budget
-//!   is exhausted (the broker's in-flight window then holds the rest);
-//! - the **acker** sends the manual PUBACK of each message after the writer reports it durable,
-//!   in arrival order.
+//! Two tasks, so that the task that polls the rumqttc event loop never waits on the pipeline
+//! (keep-alives keep flowing even while the pipeline is full):
+//! - the **poller** drives the event loop, hands incoming PUBLISH packets to the submitter,
+//!   subscribes again whenever the broker reports no session, and writes the manual
+//!   acknowledgements (PUBACK) of the messages the writer has reported durable, in arrival
+//!   order, a whole group commit per flush ([`acks`]);
+//! - the **submitter** submits them to the pipeline, waiting when the in-flight budget is
+//!   exhausted (the broker's in-flight window then holds the rest) ([`submit`]).
 //!
 //! The session is persistent (`clean_session = false`, a stable client id), so messages published
 //! while citytel is down are kept by the broker and delivered on reconnect.
@@ -19,14 +18,20 @@ use std::time::Duration;
 
 use rand::Rng;
 use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{Packet, Publish, SubscribeReasonCode};
-use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions};
+use rumqttc::mqttbytes::v4::{Packet, SubscribeReasonCode};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, NetworkOptions};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BrokerSettings;
-use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::telemetry::metrics as m;
+
+mod acks;
+mod submit;
+
+use acks::ConnectionAcks;
+use submit::{Received, submit_loop};
 
 /// Most unacknowledged QoS 1/2 messages rumqttc tracks for our own (rare) publishes.
 const CLIENT_REQUEST_CAPACITY: usize = 4096;
@@ -114,21 +119,20 @@ impl BrokerSource {
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
 
-        let (raw_tx, raw_rx) = mpsc::unbounded_channel::<Publish>();
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel::<AckToken>();
+        let (raw_tx, raw_rx) = mpsc::unbounded_channel::<Received>();
         let stop_intake = CancellationToken::new();
         let submitter = tokio::spawn(submit_loop(
             raw_rx,
-            ack_tx,
             self.pipeline.clone(),
             self.stats.clone(),
             stop_intake.clone(),
         ));
-        let acker = tokio::spawn(ack_loop(ack_rx, client.clone(), self.stats.clone()));
 
         let filters = self.filters();
         let mut backoff = BACKOFF_MIN;
         let address = format!("{}:{}", self.settings.host, self.settings.port);
+        // The acknowledgement channel of the current connection; none while disconnected.
+        let mut acks: Option<ConnectionAcks> = None;
         // Made once: futures built per event would register (and drop) a waiter for every
         // packet.
         let pipeline = self.pipeline.clone();
@@ -136,17 +140,40 @@ impl BrokerSource {
         let cancelled = shutdown.cancelled();
         tokio::pin!(pipeline_closed, cancelled);
         loop {
-            let event = tokio::select! {
+            // Acknowledgements go first: the broker's in-flight window is what they free.
+            let step = tokio::select! {
+                biased;
                 _ = &mut cancelled => break,
                 _ = &mut pipeline_closed => break,
-                event = eventloop.poll() => event,
+                true = next_acks(&mut acks) => Step::Acks,
+                event = eventloop.poll() => Step::Event(event),
+            };
+            let event = match step {
+                Step::Acks => match self.write_acks(acks.as_mut(), &mut eventloop).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        eventloop.clean();
+                        Err(e)
+                    }
+                },
+                Step::Event(event) => event,
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let _ = raw_tx.send(publish);
+                    match acks.as_ref().and_then(ConnectionAcks::sender) {
+                        Some(acks) => {
+                            let _ = raw_tx.send(Received { publish, acks });
+                        }
+                        // rumqttc reports the CONNACK before any PUBLISH of a connection.
+                        None => tracing::warn!(
+                            topic = %publish.topic,
+                            "PUBLISH outside a connection dropped; the broker will redeliver it"
+                        ),
+                    }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff = BACKOFF_MIN;
+                    acks = Some(ConnectionAcks::new());
                     self.stats.connections.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(broker = %address, session_present = ack.session_present, "connected to broker");
                     if ack.session_present {
@@ -174,6 +201,9 @@ impl BrokerSource {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    // Acknowledgements still on their way belong to the lost connection: the
+                    // broker redelivers those messages and the pipeline deduplicates them.
+                    acks = None;
                     self.ready.send_replace(false);
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(m::BROKER_RECONNECTS_TOTAL).increment(1);
@@ -189,94 +219,76 @@ impl BrokerSource {
         }
 
         // Teardown: stop taking new messages, let the submitted ones be acknowledged (polling
-        // so the acks actually leave), then disconnect.
+        // so that the connection stays up), then disconnect.
         stop_intake.cancel();
         drop(raw_tx);
         let _ = submitter.await;
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while self.stats.acked.load(Ordering::Relaxed)
-                < self.stats.submitted.load(Ordering::Relaxed)
-            {
-                if tokio::time::timeout(Duration::from_millis(50), eventloop.poll())
-                    .await
-                    .is_ok_and(|r| r.is_err())
-                {
-                    break;
+        if let Some(mut open) = acks.take() {
+            open.close();
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                loop {
+                    tokio::select! {
+                        more = open.ready() => {
+                            if !more {
+                                return;
+                            }
+                            if let Err(e) = self.write_acks(Some(&mut open), &mut eventloop).await {
+                                tracing::warn!(error = %e, "shutdown: cannot acknowledge to the broker");
+                                return;
+                            }
+                        }
+                        polled = eventloop.poll() => if polled.is_err() { return },
+                    }
                 }
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!(
+                    "shutdown: some messages were not acknowledged to the broker; it will redeliver them"
+                );
             }
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                "shutdown: some messages were not acknowledged to the broker; it will redeliver them"
-            );
         }
         let _ = client.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while eventloop.poll().await.is_ok() {}
         })
         .await;
-        acker.abort();
         tracing::info!("broker source stopped");
+    }
+
+    /// Writes the acknowledgements [`next_acks`] found ready to the connection they belong to.
+    async fn write_acks(
+        &self,
+        open: Option<&mut ConnectionAcks>,
+        eventloop: &mut EventLoop,
+    ) -> Result<(), ConnectionError> {
+        if let Some(open) = open {
+            let written = open.write(eventloop).await?;
+            self.stats
+                .acked
+                .fetch_add(written as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// What woke the poller.
+enum Step {
+    /// Acknowledgements are ready to be written.
+    Acks,
+    /// The event loop produced an event or an error.
+    Event(Result<Event, ConnectionError>),
+}
+
+/// Waits until the current connection has acknowledgements ready; never while disconnected.
+async fn next_acks(acks: &mut Option<ConnectionAcks>) -> bool {
+    match acks {
+        Some(open) => open.ready().await,
+        None => std::future::pending().await,
     }
 }
 
 fn jittered(base: Duration) -> Duration {
     let factor = rand::rng().random_range(0.5..1.5);
     base.mul_f64(factor)
-}
-
-async fn submit_loop(
-    mut raw: mpsc::UnboundedReceiver<Publish>,
-    ack_tx: mpsc::UnboundedSender<AckToken>,
-    pipeline: Pipeline,
-    stats: Arc<BrokerStats>,
-    stop: CancellationToken,
-) {
-    loop {
-        let publish = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            p = raw.recv() => match p { Some(p) => p, None => return },
-        };
-        let ack = (publish.qos != QoS::AtMostOnce).then(|| {
-            Ack::new(
-                AckToken {
-                    pkid: publish.pkid,
-                    qos: publish.qos,
-                },
-                ack_tx.clone(),
-            )
-        });
-        let counted = ack.is_some();
-        let inbound = Inbound {
-            topic: publish.topic,
-            payload: publish.payload,
-            received_at_ms: pipeline.now_ms(),
-            origin: Origin::Broker,
-            ack,
-        };
-        if counted {
-            stats.submitted.fetch_add(1, Ordering::Relaxed);
-        }
-        if pipeline.submit(inbound).await.is_err() {
-            tracing::error!("pipeline closed; broker source stops taking messages");
-            return;
-        }
-    }
-}
-
-async fn ack_loop(
-    mut acks: mpsc::UnboundedReceiver<AckToken>,
-    client: AsyncClient,
-    stats: Arc<BrokerStats>,
-) {
-    while let Some(token) = acks.recv().await {
-        let mut publish = Publish::new("", token.qos, Vec::new());
-        publish.pkid = token.pkid;
-        if client.ack(&publish).await.is_err() {
-            return;
-        }
-        stats.acked.fetch_add(1, Ordering::Relaxed);
-    }
 }
