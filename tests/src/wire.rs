@@ -78,28 +78,46 @@ pub async fn readings_total(client: &mut QueryServiceClient<Channel>, device: &s
     }
 }
 
-/// Every stored point of (device, metric) as time -> value bits.
+/// Every stored point of (device, metric) as time -> value bits. Asks twice, for one timestamp
+/// per point and for runs, and checks that both answers hold the same points.
 pub async fn points(
     client: &mut QueryServiceClient<Channel>,
     device: &str,
     metric: &str,
 ) -> BTreeMap<i64, u64> {
-    let got = client
-        .clone()
-        .max_decoding_message_size(256 << 20)
-        .query_range(QueryRangeRequest {
-            device_id: device.to_string(),
-            metric: metric.to_string(),
-            start_unix_ms: 0,
-            end_unix_ms: i64::MAX,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("QueryRange {device} {metric}: {e}"))
-        .into_inner();
-    got.times_unix_ms
-        .into_iter()
-        .zip(got.values.iter().map(|v| v.to_bits()))
-        .collect()
+    let mut answers = Vec::new();
+    for time_runs in [false, true] {
+        let got = client
+            .clone()
+            .max_decoding_message_size(256 << 20)
+            .query_range(QueryRangeRequest {
+                device_id: device.to_string(),
+                metric: metric.to_string(),
+                start_unix_ms: 0,
+                end_unix_ms: i64::MAX,
+                time_runs,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("QueryRange {device} {metric}: {e}"))
+            .into_inner();
+        if !time_runs {
+            assert!(got.time_runs.is_empty(), "runs sent unasked");
+        }
+        let points: BTreeMap<i64, u64> = got
+            .times()
+            .into_iter()
+            .zip(got.values.iter().map(|v| v.to_bits()))
+            .collect();
+        assert_eq!(points.len(), got.values.len(), "one timestamp per value");
+        answers.push(points);
+    }
+    let runs = answers.pop().expect("two answers");
+    let plain = answers.pop().expect("two answers");
+    assert_eq!(
+        plain, runs,
+        "{device} {metric}: runs and timestamps disagree"
+    );
+    plain
 }
 
 /// `ListDeadLetters` filtered by `reason` ("" for all), up to 1000.

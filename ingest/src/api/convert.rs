@@ -168,12 +168,24 @@ impl From<LatestPoint> for v1::LatestValue {
     }
 }
 
-impl From<Points> for v1::QueryRangeResponse {
-    fn from(p: Points) -> Self {
-        v1::QueryRangeResponse {
+/// A `QueryRange` answer; with `time_runs`, the timestamps go as runs when that is smaller.
+pub fn range_answer(p: Points, time_runs: bool) -> v1::QueryRangeResponse {
+    let runs = if time_runs {
+        citytel_proto::runs::encode(&p.times_ms)
+    } else {
+        None
+    };
+    match runs {
+        Some(time_runs) => v1::QueryRangeResponse {
+            times_unix_ms: Vec::new(),
+            values: p.values,
+            time_runs,
+        },
+        None => v1::QueryRangeResponse {
             times_unix_ms: p.times_ms,
             values: p.values,
-        }
+            time_runs: Vec::new(),
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 
 use citytel_proto::v1;
 
-use super::convert::aggregation;
+use super::convert::{self, aggregation};
 use super::devices::require_device;
 use super::error::ApiError;
 use crate::query::{self, Selector, SeriesQuery};
@@ -47,7 +47,7 @@ pub fn range(
             device: req.device_id,
             metric: req.metric,
         })?;
-    Ok(points.into())
+    Ok(convert::range_answer(points, req.time_runs))
 }
 
 /// `QuerySeries`: validated and captured here, run by the caller off the async workers.
