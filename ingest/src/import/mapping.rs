@@ -268,6 +268,15 @@ impl BatchBuilder {
         BatchBuilder::default()
     }
 
+    /// An empty builder with room for `points` points, so that a batch of about that size is
+    /// allocated once rather than grown (and copied) step by step.
+    pub fn with_capacity(points: usize) -> Self {
+        BatchBuilder {
+            points: Vec::with_capacity(points),
+            ..BatchBuilder::default()
+        }
+    }
+
     fn set_key(&mut self, device_id: &str, site: &str, kind: &str) {
         self.key.clear();
         for part in [device_id, site, kind] {
