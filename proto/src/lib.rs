@@ -3,13 +3,13 @@
 //! - [`v1`]: the generated protobuf messages (device telemetry and status) and the gRPC
 //!   `QueryService` client and server, from `proto/citytel/v1/*.proto`.
 //! - [`topic`]: the MQTT topic scheme devices publish on, `citytel/v1/{site}/{kind}/{device_id}/{channel}`.
-//! - [`runs`]: timestamps as runs of evenly spaced times, the compact form of `QueryRange`
-//!   answers.
+//! - [`compact`]: the compact form of `QueryRange` answers (timestamps as runs, values as
+//!   decimals).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
 //!
 //! The generated code stays in its own module; hand-written helpers live next to it.
 
-pub mod runs;
+pub mod compact;
 pub mod topic;
 
 /// Generated protobuf and gRPC code for package `citytel.v1`.

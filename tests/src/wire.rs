@@ -78,15 +78,15 @@ pub async fn readings_total(client: &mut QueryServiceClient<Channel>, device: &s
     }
 }
 
-/// Every stored point of (device, metric) as time -> value bits. Asks twice, for one timestamp
-/// per point and for runs, and checks that both answers hold the same points.
+/// Every stored point of (device, metric) as time -> value bits. Asks twice, for the plain and
+/// for the compact answer, and checks that both hold the same points.
 pub async fn points(
     client: &mut QueryServiceClient<Channel>,
     device: &str,
     metric: &str,
 ) -> BTreeMap<i64, u64> {
     let mut answers = Vec::new();
-    for time_runs in [false, true] {
+    for compact in [false, true] {
         let got = client
             .clone()
             .max_decoding_message_size(256 << 20)
@@ -95,20 +95,22 @@ pub async fn points(
                 metric: metric.to_string(),
                 start_unix_ms: 0,
                 end_unix_ms: i64::MAX,
-                time_runs,
+                compact,
             })
             .await
             .unwrap_or_else(|e| panic!("QueryRange {device} {metric}: {e}"))
             .into_inner();
-        if !time_runs {
+        if !compact {
             assert!(got.time_runs.is_empty(), "runs sent unasked");
+            assert!(got.decimal_values.is_none(), "decimals sent unasked");
         }
-        let points: BTreeMap<i64, u64> = got
-            .times()
-            .into_iter()
-            .zip(got.values.iter().map(|v| v.to_bits()))
+        let (times, values) = (got.times(), got.values());
+        assert_eq!(times.len(), values.len(), "one timestamp per value");
+        let points: BTreeMap<i64, u64> = times
+            .iter()
+            .copied()
+            .zip(values.iter().map(|v| v.to_bits()))
             .collect();
-        assert_eq!(points.len(), got.values.len(), "one timestamp per value");
         answers.push(points);
     }
     let runs = answers.pop().expect("two answers");

@@ -168,25 +168,20 @@ impl From<LatestPoint> for v1::LatestValue {
     }
 }
 
-/// A `QueryRange` answer; with `time_runs`, the timestamps go as runs when that is smaller.
-pub fn range_answer(p: Points, time_runs: bool) -> v1::QueryRangeResponse {
-    let runs = if time_runs {
-        citytel_proto::runs::encode(&p.times_ms)
-    } else {
-        None
-    };
-    match runs {
-        Some(time_runs) => v1::QueryRangeResponse {
-            times_unix_ms: Vec::new(),
-            values: p.values,
-            time_runs,
-        },
-        None => v1::QueryRangeResponse {
-            times_unix_ms: p.times_ms,
-            values: p.values,
-            time_runs: Vec::new(),
-        },
+/// A `QueryRange` answer; a `compact` one sends each column in its compact form where that is
+/// smaller (timestamps as runs, values as decimals).
+pub fn range_answer(p: Points, compact: bool) -> v1::QueryRangeResponse {
+    use citytel_proto::compact::{encode_times, encode_values};
+    let mut answer = v1::QueryRangeResponse::default();
+    match compact.then(|| encode_times(&p.times_ms)).flatten() {
+        Some(runs) => answer.time_runs = runs,
+        None => answer.times_unix_ms = p.times_ms,
     }
+    match compact.then(|| encode_values(&p.values)).flatten() {
+        Some(decimals) => answer.decimal_values = Some(decimals),
+        None => answer.values = p.values,
+    }
+    answer
 }
 
 impl From<v1::DeviceSelector> for Selector {

@@ -47,7 +47,7 @@ pub fn range(
             device: req.device_id,
             metric: req.metric,
         })?;
-    Ok(convert::range_answer(points, req.time_runs))
+    Ok(convert::range_answer(points, req.compact))
 }
 
 /// `QuerySeries`: validated and captured here, run by the caller off the async workers.

@@ -1,0 +1,127 @@
+//! The compact form of `QueryRange` answers: timestamps as runs of evenly spaced times
+//! ([`v1::TimeRun`]) and values as scaled decimal integers ([`v1::DecimalValues`]), each used
+//! only where it is smaller than the plain column. A series sampled every 10 s with two decimals
+//! sends a day's 8,640 timestamps as one run and its values in 2-3 bytes each.
+
+use std::borrow::Cow;
+
+use crate::v1::{self, DecimalValues, TimeRun};
+
+/// Largest decimal scale of [`DecimalValues`].
+pub const MAX_SCALE: u32 = 9;
+
+/// `times` (ascending) as runs, or `None` when runs would not be smaller on the wire than one
+/// 8-byte timestamp per point (a run costs about 16 bytes).
+pub fn encode_times(times: &[i64]) -> Option<Vec<TimeRun>> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < times.len() {
+        let start = times[i];
+        let step = times.get(i + 1).and_then(|next| next.checked_sub(start));
+        let mut count = 1usize;
+        if let Some(step) = step {
+            count = 2;
+            while i + count < times.len()
+                && count < u32::MAX as usize
+                && times[i + count].checked_sub(times[i + count - 1]) == Some(step)
+            {
+                count += 1;
+            }
+        }
+        runs.push(TimeRun {
+            start_unix_ms: start,
+            step_ms: if count == 1 { 0 } else { step.unwrap_or(0) },
+            count: count as u32,
+        });
+        if runs.len() * 2 >= times.len() {
+            return None;
+        }
+        i += count;
+    }
+    Some(runs)
+}
+
+/// The timestamps the runs stand for, in order.
+pub fn decode_times(runs: &[TimeRun]) -> Vec<i64> {
+    let total = runs.iter().map(|r| r.count as usize).sum();
+    let mut times = Vec::with_capacity(total);
+    for run in runs {
+        let mut t = run.start_unix_ms;
+        for _ in 0..run.count {
+            times.push(t);
+            t = t.wrapping_add(run.step_ms);
+        }
+    }
+    times
+}
+
+fn pow10(scale: u32) -> f64 {
+    // Exact: every power of ten up to 10^22 is a double, and so is each partial product.
+    10f64.powi(scale as i32)
+}
+
+/// The mantissa of `v` at `scale` if `v` is exactly `mantissa / 10^scale` as
+/// [`decode_values`] computes it.
+fn mantissa(v: f64, p: f64) -> Option<i64> {
+    let k = (v * p).round();
+    (k.abs() < 9.0e15 && ((k as i64) as f64 / p).to_bits() == v.to_bits()).then_some(k as i64)
+}
+
+/// `values` as decimals at the smallest scale that holds every one of them exactly, or `None`
+/// when some value is not such a decimal (`-0.0`, infinities, most results of arithmetic) or the
+/// decimals would not be smaller on the wire than 8 bytes per value.
+pub fn encode_values(values: &[f64]) -> Option<DecimalValues> {
+    if values.is_empty() {
+        return None;
+    }
+    // The smallest scale each value needs, raised as the values come.
+    let mut scale = 0;
+    for &v in values {
+        while mantissa(v, pow10(scale)).is_none() {
+            scale += 1;
+            if scale > MAX_SCALE {
+                return None;
+            }
+        }
+    }
+    // Every value again at that scale: exact at a smaller scale does not prove exact at this one.
+    let p = pow10(scale);
+    let mut bytes = 0usize;
+    let mut mantissas = Vec::with_capacity(values.len());
+    for &v in values {
+        let k = mantissa(v, p)?;
+        let zigzag = ((k << 1) ^ (k >> 63)) as u64;
+        bytes += (64 - zigzag.max(1).leading_zeros() as usize).div_ceil(7);
+        mantissas.push(k);
+    }
+    (bytes < values.len() * 8).then_some(DecimalValues { scale, mantissas })
+}
+
+/// The values the decimals stand for, bit for bit as they were encoded.
+pub fn decode_values(decimals: &DecimalValues) -> Vec<f64> {
+    let p = pow10(decimals.scale.min(MAX_SCALE));
+    decimals.mantissas.iter().map(|&k| k as f64 / p).collect()
+}
+
+impl v1::QueryRangeResponse {
+    /// The points' timestamps, whichever way the server sent them (`times_unix_ms` or
+    /// `time_runs`).
+    pub fn times(&self) -> Cow<'_, [i64]> {
+        if self.time_runs.is_empty() {
+            Cow::Borrowed(&self.times_unix_ms)
+        } else {
+            Cow::Owned(decode_times(&self.time_runs))
+        }
+    }
+
+    /// The points' values, whichever way the server sent them (`values` or `decimal_values`).
+    pub fn values(&self) -> Cow<'_, [f64]> {
+        match &self.decimal_values {
+            Some(decimals) if self.values.is_empty() => Cow::Owned(decode_values(decimals)),
+            _ => Cow::Borrowed(&self.values),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
