@@ -60,11 +60,21 @@ fn pow10(scale: u32) -> f64 {
     10f64.powi(scale as i32)
 }
 
-/// The mantissa of `v` at `scale` if `v` is exactly `mantissa / 10^scale` as
-/// [`decode_values`] computes it.
+/// The mantissa of `v` at `10^scale = p` if `v` is exactly `mantissa / p` as [`decode_values`]
+/// computes it. The rounding needs no care: a mantissa off by one fails the check.
 fn mantissa(v: f64, p: f64) -> Option<i64> {
-    let k = (v * p).round();
-    (k.abs() < 9.0e15 && ((k as i64) as f64 / p).to_bits() == v.to_bits()).then_some(k as i64)
+    let x = v * p;
+    if x.is_nan() || x.abs() >= 9.0e15 {
+        return None;
+    }
+    let k = (x + 0.5f64.copysign(x)) as i64;
+    ((k as f64 / p).to_bits() == v.to_bits()).then_some(k)
+}
+
+/// Bytes of `k` as a protobuf `sint64` (zigzag varint).
+fn sint64_len(k: i64) -> usize {
+    let zigzag = ((k << 1) ^ (k >> 63)) as u64;
+    (64 - zigzag.max(1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// `values` as decimals at the smallest scale that holds every one of them exactly, or `None`
@@ -74,27 +84,31 @@ pub fn encode_values(values: &[f64]) -> Option<DecimalValues> {
     if values.is_empty() {
         return None;
     }
-    // The smallest scale each value needs, raised as the values come.
     let mut scale = 0;
-    for &v in values {
-        while mantissa(v, pow10(scale)).is_none() {
-            scale += 1;
-            if scale > MAX_SCALE {
-                return None;
-            }
-        }
-    }
-    // Every value again at that scale: exact at a smaller scale does not prove exact at this one.
-    let p = pow10(scale);
-    let mut bytes = 0usize;
     let mut mantissas = Vec::with_capacity(values.len());
-    for &v in values {
-        let k = mantissa(v, p)?;
-        let zigzag = ((k << 1) ^ (k >> 63)) as u64;
-        bytes += (64 - zigzag.max(1).leading_zeros() as usize).div_ceil(7);
-        mantissas.push(k);
+    // One pass at the current scale; a value that needs more decimals raises the scale and
+    // starts the pass again (exact at a smaller scale does not prove exact at a larger one).
+    'scale: loop {
+        let p = pow10(scale);
+        let mut bytes = 0usize;
+        mantissas.clear();
+        for &v in values {
+            let Some(k) = mantissa(v, p) else {
+                loop {
+                    scale += 1;
+                    if scale > MAX_SCALE {
+                        return None;
+                    }
+                    if mantissa(v, pow10(scale)).is_some() {
+                        continue 'scale;
+                    }
+                }
+            };
+            bytes += sint64_len(k);
+            mantissas.push(k);
+        }
+        return (bytes < values.len() * 8).then_some(DecimalValues { scale, mantissas });
     }
-    (bytes < values.len() * 8).then_some(DecimalValues { scale, mantissas })
 }
 
 /// The values the decimals stand for, bit for bit as they were encoded.
