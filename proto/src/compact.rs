@@ -1,7 +1,8 @@
-//! The compact form of `QueryRange` answers: timestamps as runs of evenly spaced times
-//! ([`v1::TimeRun`]) and values as scaled decimal integers ([`v1::DecimalValues`]), each used
-//! only where it is smaller than the plain column. A series sampled every 10 s with two decimals
-//! sends a day's 8,640 timestamps as one run and its values in 2-3 bytes each.
+//! The compact forms of `QueryRange` answers: timestamps as runs of evenly spaced times
+//! ([`v1::TimeRun`]) and values as scaled decimal integers ([`v1::DecimalValues`]), each asked
+//! for on its own and used only where it is smaller than the plain column. A series sampled
+//! every 10 s with two decimals sends a day's 8,640 timestamps as one run and its values in 1-2
+//! bytes each (the mantissas go as differences from the one before).
 
 use std::borrow::Cow;
 
@@ -85,13 +86,14 @@ pub fn encode_values(values: &[f64]) -> Option<DecimalValues> {
         return None;
     }
     let mut scale = 0;
-    let mut mantissas = Vec::with_capacity(values.len());
+    let mut deltas = Vec::with_capacity(values.len());
     // One pass at the current scale; a value that needs more decimals raises the scale and
     // starts the pass again (exact at a smaller scale does not prove exact at a larger one).
     'scale: loop {
         let p = pow10(scale);
         let mut bytes = 0usize;
-        mantissas.clear();
+        let mut previous = 0i64;
+        deltas.clear();
         for &v in values {
             let Some(k) = mantissa(v, p) else {
                 loop {
@@ -104,17 +106,31 @@ pub fn encode_values(values: &[f64]) -> Option<DecimalValues> {
                     }
                 }
             };
-            bytes += sint64_len(k);
-            mantissas.push(k);
+            // Mantissas are below 9e15 in magnitude, so their difference fits.
+            let delta = k - previous;
+            previous = k;
+            bytes += sint64_len(delta);
+            deltas.push(delta);
         }
-        return (bytes < values.len() * 8).then_some(DecimalValues { scale, mantissas });
+        return (bytes < values.len() * 8).then_some(DecimalValues {
+            scale,
+            mantissa_deltas: deltas,
+        });
     }
 }
 
 /// The values the decimals stand for, bit for bit as they were encoded.
 pub fn decode_values(decimals: &DecimalValues) -> Vec<f64> {
     let p = pow10(decimals.scale.min(MAX_SCALE));
-    decimals.mantissas.iter().map(|&k| k as f64 / p).collect()
+    let mut k = 0i64;
+    decimals
+        .mantissa_deltas
+        .iter()
+        .map(|&delta| {
+            k = k.wrapping_add(delta);
+            k as f64 / p
+        })
+        .collect()
 }
 
 impl v1::QueryRangeResponse {

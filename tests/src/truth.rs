@@ -94,7 +94,8 @@ pub async fn assert_matches(client: &mut QueryServiceClient<Channel>, report: &F
                     start_unix_ms: start,
                     end_unix_ms: end,
                     // The compact answer, checked against what the devices sent.
-                    compact: true,
+                    time_runs: true,
+                    decimal_values: true,
                 })
                 .await
                 .unwrap_or_else(|e| panic!("QueryRange {} {metric}: {e}", device.device_id))

@@ -78,15 +78,16 @@ pub async fn readings_total(client: &mut QueryServiceClient<Channel>, device: &s
     }
 }
 
-/// Every stored point of (device, metric) as time -> value bits. Asks twice, for the plain and
-/// for the compact answer, and checks that both hold the same points.
+/// Every stored point of (device, metric) as time -> value bits. Asks for the plain answer, with
+/// timestamps as runs, and with values as decimals too, and checks that all hold the same points.
 pub async fn points(
     client: &mut QueryServiceClient<Channel>,
     device: &str,
     metric: &str,
 ) -> BTreeMap<i64, u64> {
     let mut answers = Vec::new();
-    for compact in [false, true] {
+    let forms = [(false, false), (true, false), (true, true)];
+    for (time_runs, decimal_values) in forms {
         let got = client
             .clone()
             .max_decoding_message_size(256 << 20)
@@ -95,13 +96,16 @@ pub async fn points(
                 metric: metric.to_string(),
                 start_unix_ms: 0,
                 end_unix_ms: i64::MAX,
-                compact,
+                time_runs,
+                decimal_values,
             })
             .await
             .unwrap_or_else(|e| panic!("QueryRange {device} {metric}: {e}"))
             .into_inner();
-        if !compact {
+        if !time_runs {
             assert!(got.time_runs.is_empty(), "runs sent unasked");
+        }
+        if !decimal_values {
             assert!(got.decimal_values.is_none(), "decimals sent unasked");
         }
         let (times, values) = (got.times(), got.values());
@@ -113,12 +117,14 @@ pub async fn points(
             .collect();
         answers.push(points);
     }
-    let runs = answers.pop().expect("two answers");
-    let plain = answers.pop().expect("two answers");
-    assert_eq!(
-        plain, runs,
-        "{device} {metric}: runs and timestamps disagree"
-    );
+    let plain = answers.remove(0);
+    for (compact, (time_runs, decimal_values)) in answers.iter().zip(&forms[1..]) {
+        assert_eq!(
+            &plain, compact,
+            "{device} {metric}: the answer with time_runs {time_runs}, decimal_values \
+             {decimal_values} disagrees with the plain one"
+        );
+    }
     plain
 }
 

@@ -168,16 +168,16 @@ impl From<LatestPoint> for v1::LatestValue {
     }
 }
 
-/// A `QueryRange` answer; a `compact` one sends each column in its compact form where that is
-/// smaller (timestamps as runs, values as decimals).
-pub fn range_answer(p: Points, compact: bool) -> v1::QueryRangeResponse {
+/// A `QueryRange` answer: timestamps as runs if `time_runs` and values as decimals if
+/// `decimal_values` (what the request asked for), each where that is smaller, else plain.
+pub fn range_answer(p: Points, time_runs: bool, decimal_values: bool) -> v1::QueryRangeResponse {
     use citytel_proto::compact::{encode_times, encode_values};
     let mut answer = v1::QueryRangeResponse::default();
-    match compact.then(|| encode_times(&p.times_ms)).flatten() {
+    match time_runs.then(|| encode_times(&p.times_ms)).flatten() {
         Some(runs) => answer.time_runs = runs,
         None => answer.times_unix_ms = p.times_ms,
     }
-    match compact.then(|| encode_values(&p.values)).flatten() {
+    match decimal_values.then(|| encode_values(&p.values)).flatten() {
         Some(decimals) => answer.decimal_values = Some(decimals),
         None => answer.values = p.values,
     }

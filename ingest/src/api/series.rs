@@ -36,6 +36,7 @@ pub fn range(
             req.end_unix_ms,
         )
     };
+    let (time_runs, decimal_values) = (req.time_runs, req.decimal_values);
     let points = capture
         .range(
             &req.device_id,
@@ -47,7 +48,7 @@ pub fn range(
             device: req.device_id,
             metric: req.metric,
         })?;
-    Ok(convert::range_answer(points, req.compact))
+    Ok(convert::range_answer(points, time_runs, decimal_values))
 }
 
 /// `QuerySeries`: validated and captured here, run by the caller off the async workers.

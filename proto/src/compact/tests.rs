@@ -56,10 +56,41 @@ fn sensor_decimals_take_the_smallest_scale() {
     let values = [21.5, -13.64, 57.0, 0.01, 1013.25];
     let decimals = encode_values(&values).expect("short decimals");
     assert_eq!(decimals.scale, 2);
-    assert_eq!(decimals.mantissas, [2150, -1364, 5700, 1, 101_325]);
+    // Mantissas 2150, -1364, 5700, 1 and 101,325, each sent as its difference from the last.
+    assert_eq!(
+        decimals.mantissa_deltas,
+        [2150, -3514, 7064, -5699, 101_324]
+    );
     assert_eq!(bits(&decode_values(&decimals)), bits(&values));
     let whole = encode_values(&[3.0, 4.0, -7.0]).expect("integers");
-    assert_eq!((whole.scale, whole.mantissas), (0, vec![3, 4, -7]));
+    assert_eq!((whole.scale, whole.mantissa_deltas), (0, vec![3, 1, -11]));
+}
+
+#[test]
+fn a_slowly_changing_reading_takes_a_byte_per_point() {
+    // A temperature rising by 0.03 every 10 s and falling back every 97 points, for a day.
+    let values: Vec<f64> = (0..8640)
+        .map(|i| {
+            format!("{:.2}", 21.0 + f64::from(i % 97) * 0.03)
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let decimals = encode_values(&values).expect("decimals");
+    assert_eq!(decimals.scale, 2);
+    let encoded = prost::Message::encoded_len(&decimals);
+    assert!(encoded * 100 < values.len() * 102, "{encoded} bytes");
+    assert_eq!(bits(&decode_values(&decimals)), bits(&values));
+}
+
+#[test]
+fn extreme_mantissas_round_trip() {
+    // The largest differences there can be, among enough small ones to make decimals pay.
+    let mut values = vec![8.9e15, -8.9e15, 8.9e15, -8.9e15];
+    values.resize(100, 0.0);
+    let decimals = encode_values(&values).expect("integers");
+    assert_eq!(decimals.mantissa_deltas[1], -17_800_000_000_000_000);
+    assert_eq!(bits(&decode_values(&decimals)), bits(&values));
 }
 
 #[test]

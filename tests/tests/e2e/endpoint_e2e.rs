@@ -99,7 +99,7 @@ async fn bad_requests_map_to_grpc_codes() {
             metric: "temperature_c".into(),
             start_unix_ms: 10,
             end_unix_ms: 5,
-            compact: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
