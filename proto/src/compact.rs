@@ -47,11 +47,10 @@ pub fn decode_times(runs: &[TimeRun]) -> Vec<i64> {
     let total = runs.iter().map(|r| r.count as usize).sum();
     let mut times = Vec::with_capacity(total);
     for run in runs {
-        let mut t = run.start_unix_ms;
-        for _ in 0..run.count {
-            times.push(t);
-            t = t.wrapping_add(run.step_ms);
-        }
+        times.extend(
+            (0..i64::from(run.count))
+                .map(|i| run.start_unix_ms.wrapping_add(run.step_ms.wrapping_mul(i))),
+        );
     }
     times
 }

@@ -3,12 +3,15 @@
 //! - [`v1`]: the generated protobuf messages (device telemetry and status) and the gRPC
 //!   `QueryService` client and server, from `proto/citytel/v1/*.proto`.
 //! - [`topic`]: the MQTT topic scheme devices publish on, `citytel/v1/{site}/{kind}/{device_id}/{channel}`.
-//! - [`compact`]: the compact form of `QueryRange` answers (timestamps as runs, values as
+//! - [`compact`]: the compact forms of `QueryRange` answers (timestamps as runs, values as
 //!   decimals).
+//! - [`codec`]: the gRPC codec the generated clients and servers use (prost, decoding from one
+//!   contiguous slice).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
 //!
 //! The generated code stays in its own module; hand-written helpers live next to it.
 
+pub mod codec;
 pub mod compact;
 pub mod topic;
 
