@@ -124,10 +124,15 @@ fn repo_file(name: &str) -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `peers` times one query after another: on a single-threaded runtime the task that sends a
+    // query also reads its answer, so no hand-off between the harness's own threads (a wake-up
+    // of another CPU) lands in the timed path, for any system. File reading runs on its own
+    // blocking thread either way. The load generators of `mqtt` and `sink` need every core.
+    let mut builder = match cli.command {
+        Command::Peers(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Mqtt(_) | Command::Sink(_) => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("citytel-bench: error: cannot start the async runtime: {e}");
