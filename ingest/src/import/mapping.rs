@@ -204,12 +204,12 @@ pub fn map_line<'l>(
         truncated_timestamp,
         ..Mapped::default()
     };
-    for (name, value) in &line.fields {
+    for (position, (name, value)) in line.fields.iter().enumerate() {
         if matches!(value, FieldValue::String(_)) {
             mapped.skipped_string_fields += 1;
             continue;
         }
-        if batch.known_metric(name).is_none() && !is_valid_metric_name(name) {
+        if batch.known_metric_at(position, name).is_none() && !is_valid_metric_name(name) {
             return Err(MapError::InvalidMetricName(name));
         }
         if numeric(value).is_some_and(|v| !v.is_finite()) {
@@ -220,9 +220,9 @@ pub fn map_line<'l>(
         Some(d) => d,
         None => batch.device(device_id, site, kind),
     };
-    for (name, value) in &line.fields {
+    for (position, (name, value)) in line.fields.iter().enumerate() {
         if let Some(value) = numeric(value) {
-            let metric = batch.metric(name);
+            let metric = batch.metric_at(position, name);
             batch.push(BatchPoint {
                 device,
                 metric,
@@ -258,6 +258,10 @@ pub struct BatchBuilder {
     device_index: FxHashMap<String, u32>,
     metrics: Vec<String>,
     metric_index: FxHashMap<String, u32>,
+    /// The metric of each field position of the last line: lines of one measurement list the
+    /// same fields in the same order, so a field's name is compared with one metric's rather
+    /// than hashed and looked up.
+    field_metrics: Vec<u32>,
     points: Vec<BatchPoint>,
     key: String,
 }
@@ -271,8 +275,17 @@ impl BatchBuilder {
     /// An empty builder with room for `points` points, so that a batch of about that size is
     /// allocated once rather than grown (and copied) step by step.
     pub fn with_capacity(points: usize) -> Self {
+        BatchBuilder::reusing(Vec::new(), points)
+    }
+
+    /// Like [`BatchBuilder::with_capacity`], filling `points` (cleared first): a vector from an
+    /// earlier batch has its memory in place already, where a new one would take fresh pages
+    /// from the system, which it zeroes.
+    pub fn reusing(mut points: Vec<BatchPoint>, capacity: usize) -> Self {
+        points.clear();
+        points.reserve(capacity);
         BatchBuilder {
-            points: Vec::with_capacity(points),
+            points,
             ..BatchBuilder::default()
         }
     }
@@ -295,6 +308,29 @@ impl BatchBuilder {
     /// The index of metric `name`, if it is in the batch.
     pub fn known_metric(&self, name: &str) -> Option<u32> {
         self.metric_index.get(name).copied()
+    }
+
+    /// The index of metric `name`, the field at `position` of a line, if it is in the batch.
+    pub fn known_metric_at(&self, position: usize, name: &str) -> Option<u32> {
+        match self.field_metrics.get(position) {
+            Some(&index) if self.metrics[index as usize] == name => Some(index),
+            _ => self.known_metric(name),
+        }
+    }
+
+    /// The index of metric `name`, the field at `position` of a line, added if new.
+    pub fn metric_at(&mut self, position: usize, name: &str) -> u32 {
+        if let Some(&index) = self.field_metrics.get(position)
+            && self.metrics[index as usize] == name
+        {
+            return index;
+        }
+        let index = self.metric(name);
+        if self.field_metrics.len() <= position {
+            self.field_metrics.resize(position + 1, index);
+        }
+        self.field_metrics[position] = index;
+        index
     }
 
     /// The index of device (`device_id`, `site`, `kind`), added if new.

@@ -37,8 +37,9 @@ pub use summary::{BadLineReason, BadLineSample, BadLines, ImportSummary, SAMPLE_
 
 /// Receives the imported points, batch by batch, in file order.
 pub trait ImportSink {
-    /// Stores `batch`. An error stops the import and is returned by [`import_file`].
-    fn write(&mut self, batch: PointBatch) -> Result<(), ImportError>;
+    /// Stores `batch`. An error stops the import and is returned by [`import_file`]. The batch's
+    /// vectors are reused for later chunks once this returns.
+    fn write(&mut self, batch: &PointBatch) -> Result<(), ImportError>;
 }
 
 /// Identifies a device: its id, site and kind.

@@ -44,7 +44,12 @@ pub(super) struct ChunkReader<R> {
     eof: bool,
     /// A framing error to report once the chunk before it was handed out.
     failed: Option<ReadError>,
+    /// Buffers of chunks that were processed, to read the next chunks into.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spent buffers kept for reuse; the chunks in flight bound how many come back.
+const MAX_SPARE: usize = 8;
 
 impl<R: Read> ChunkReader<R> {
     /// A reader of `format` data producing chunks of about `chunk_size` bytes.
@@ -57,6 +62,16 @@ impl<R: Read> ChunkReader<R> {
             offset: 0,
             eof: false,
             failed: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back the buffer of a processed chunk, to read a later chunk into: its memory is
+    /// in place already, where a new buffer would take fresh pages from the system.
+    pub(super) fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE {
+            buffer.clear();
+            self.spare.push(buffer);
         }
     }
 
@@ -65,7 +80,14 @@ impl<R: Read> ChunkReader<R> {
         if let Some(error) = self.failed.take() {
             return Err(error);
         }
-        let mut data = std::mem::take(&mut self.carry);
+        let mut data = match self.spare.pop() {
+            Some(mut buffer) => {
+                buffer.extend_from_slice(&self.carry);
+                self.carry.clear();
+                buffer
+            }
+            None => std::mem::take(&mut self.carry),
+        };
         let mut want = self.chunk_size.max(data.len() + 1);
         loop {
             if !self.eof && data.len() < want {
@@ -104,11 +126,10 @@ impl<R: Read> ChunkReader<R> {
             if cut == 0 {
                 return self.failed.take().map_or(Ok(None), Err);
             }
-            self.carry = if self.failed.is_some() {
-                Vec::new()
-            } else {
-                data.split_off(cut)
-            };
+            self.carry.clear();
+            if self.failed.is_none() {
+                self.carry.extend_from_slice(&data[cut..]);
+            }
             data.truncate(cut);
             let offset = self.offset;
             self.offset += cut as u64;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::reader::{Chunk, ChunkReader, ReadError};
 use super::worker::{Outcome, process};
-use super::{ImportError, ImportOptions, ImportSink, ImportSummary, ProgressUpdate};
+use super::{BatchPoint, ImportError, ImportOptions, ImportSink, ImportSummary, ProgressUpdate};
 
 /// Chunks in flight per worker.
 const IN_FLIGHT_PER_WORKER: usize = 2;
@@ -47,6 +47,7 @@ pub fn import_file(
         progress,
         bytes_total,
         summary: ImportSummary::new(options.format),
+        spare_points: Vec::new(),
     };
 
     let stopped = if options.threads <= 1 {
@@ -77,7 +78,12 @@ fn sequential(
 ) -> Result<Option<ReadError>, ImportError> {
     loop {
         match reader.next_chunk() {
-            Ok(Some(chunk)) => merger.merge(process(&chunk, merger.options))?,
+            Ok(Some(chunk)) => {
+                let points = std::mem::take(&mut merger.spare_points);
+                let outcome = process(&chunk, merger.options, points);
+                merger.spare_points = merger.merge(outcome)?;
+                reader.recycle(chunk.data);
+            }
             Ok(None) => return Ok(None),
             Err(error) => return Ok(Some(error)),
         }
@@ -96,11 +102,14 @@ fn parallel(
         let mut from_workers = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>();
-            let (outcome_tx, outcome_rx) = mpsc::channel::<Outcome>();
+            // A chunk goes out with a spent batch's vector to fill; its outcome comes back with
+            // the chunk's buffer, for the reader to reuse.
+            let (chunk_tx, chunk_rx) = mpsc::channel::<(Chunk, Vec<BatchPoint>)>();
+            let (outcome_tx, outcome_rx) = mpsc::channel::<(Outcome, Vec<u8>)>();
             handles.push(scope.spawn(move || {
-                for chunk in chunk_rx {
-                    if outcome_tx.send(process(&chunk, options)).is_err() {
+                for (chunk, points) in chunk_rx {
+                    let outcome = process(&chunk, options, points);
+                    if outcome_tx.send((outcome, chunk.data)).is_err() {
                         break;
                     }
                 }
@@ -113,11 +122,13 @@ fn parallel(
             let (mut sent, mut merged) = (0usize, 0usize);
             let mut read_error = None;
             let mut exhausted = false;
+            let mut spare_points: Vec<Vec<BatchPoint>> = Vec::new();
             loop {
                 while !exhausted && sent - merged < IN_FLIGHT_PER_WORKER * threads {
                     match reader.next_chunk() {
                         Ok(Some(chunk)) => {
-                            if to_workers[sent % threads].send(chunk).is_err() {
+                            let points = spare_points.pop().unwrap_or_default();
+                            if to_workers[sent % threads].send((chunk, points)).is_err() {
                                 return Err(ImportError::WorkerPanicked);
                             }
                             sent += 1;
@@ -132,11 +143,12 @@ fn parallel(
                 if merged == sent {
                     return Ok(read_error);
                 }
-                let outcome = from_workers[merged % threads]
+                let (outcome, buffer) = from_workers[merged % threads]
                     .recv()
                     .map_err(|_| ImportError::WorkerPanicked)?;
                 merged += 1;
-                merger.merge(outcome)?;
+                reader.recycle(buffer);
+                spare_points.push(merger.merge(outcome)?);
             }
         })();
 
@@ -159,13 +171,17 @@ struct Merger<'a, S> {
     progress: &'a dyn Fn(ProgressUpdate),
     bytes_total: u64,
     summary: ImportSummary,
+    /// The vector of the last merged batch, for the next chunk (sequential import).
+    spare_points: Vec<BatchPoint>,
 }
 
 impl<S: ImportSink> Merger<'_, S> {
-    fn merge(&mut self, outcome: Outcome) -> Result<(), ImportError> {
+    /// Hands the outcome's batch to the sink and counts it; returns the batch's point vector
+    /// for a later chunk to fill.
+    fn merge(&mut self, outcome: Outcome) -> Result<Vec<BatchPoint>, ImportError> {
         let first_line = self.summary.lines + 1;
         if !outcome.batch.points.is_empty() {
-            self.sink.write(outcome.batch)?;
+            self.sink.write(&outcome.batch)?;
         }
         if let Some(bad) = outcome.strict_error {
             return Err(ImportError::BadLine {
@@ -183,6 +199,6 @@ impl<S: ImportSink> Merger<'_, S> {
             lines: self.summary.lines,
             points: self.summary.points,
         });
-        Ok(())
+        Ok(outcome.batch.points)
     }
 }

@@ -24,7 +24,7 @@ struct VecSink {
 }
 
 impl ImportSink for VecSink {
-    fn write(&mut self, batch: PointBatch) -> Result<(), ImportError> {
+    fn write(&mut self, batch: &PointBatch) -> Result<(), ImportError> {
         self.batches += 1;
         for p in &batch.points {
             self.points.push((
@@ -58,8 +58,50 @@ fn map(text: &str, mapping: &Mapping<'_>) -> Result<Vec<Point>, String> {
     let mut builder = BatchBuilder::new();
     map_line(&line, mapping, &mut builder).map_err(|e| e.to_string())?;
     let mut sink = VecSink::default();
-    sink.write(builder.finish()).expect("vec sink");
+    sink.write(&builder.finish()).expect("vec sink");
     Ok(sink.points)
+}
+
+#[test]
+fn fields_in_a_changing_order_map_to_their_own_metrics() {
+    // The first line sets the names remembered per field position; the others reorder, drop,
+    // add and rename fields, and put a string field where a number was.
+    let lines = [
+        "m,device_id=a x=1,y=2 1000000",
+        "m,device_id=a y=3,x=4 2000000",
+        "m,device_id=a x=5,z=6,y=7 3000000",
+        "m,device_id=a s=\"text\",x=8 4000000",
+        "m,device_id=a x=9,y=10 5000000",
+    ];
+    let mut builder = BatchBuilder::new();
+    for text in lines {
+        let line = parse_line(text).expect("valid syntax").expect("a line");
+        map_line(&line, &MAPPING, &mut builder).expect("maps");
+    }
+    let mut sink = VecSink::default();
+    sink.write(&builder.finish()).expect("vec sink");
+    let got: Vec<(String, i64, f64)> = sink
+        .points
+        .into_iter()
+        .map(|(_, metric, time_ms, value)| (metric, time_ms, value))
+        .collect();
+    let want = [
+        ("x", 1, 1.0),
+        ("y", 1, 2.0),
+        ("y", 2, 3.0),
+        ("x", 2, 4.0),
+        ("x", 3, 5.0),
+        ("z", 3, 6.0),
+        ("y", 3, 7.0),
+        ("x", 4, 8.0),
+        ("x", 5, 9.0),
+        ("y", 5, 10.0),
+    ];
+    let want: Vec<(String, i64, f64)> = want
+        .into_iter()
+        .map(|(m, t, v)| (m.to_string(), t, v))
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -337,7 +379,7 @@ fn strict_mode_stops_at_the_first_bad_line_after_importing_the_ones_before() {
 fn sink_errors_and_unreadable_files_are_reported() {
     struct Failing;
     impl ImportSink for Failing {
-        fn write(&mut self, _: PointBatch) -> Result<(), ImportError> {
+        fn write(&mut self, _: &PointBatch) -> Result<(), ImportError> {
             Err(ImportError::sink("disk full"))
         }
     }
@@ -555,7 +597,7 @@ fn a_corrupt_record_length_stops_the_import_with_its_position() {
 fn import_throughput() {
     struct Counting(u64);
     impl ImportSink for Counting {
-        fn write(&mut self, batch: PointBatch) -> Result<(), ImportError> {
+        fn write(&mut self, batch: &PointBatch) -> Result<(), ImportError> {
             self.0 += batch.points.len() as u64;
             Ok(())
         }

@@ -35,11 +35,12 @@ fn bytes_per_point(format: Format) -> usize {
     }
 }
 
-/// Parses and maps `chunk`.
-pub(super) fn process(chunk: &Chunk, options: &ImportOptions) -> Outcome {
+/// Parses and maps `chunk`, filling `points` (a spent batch's vector, or a new one) with its
+/// points.
+pub(super) fn process(chunk: &Chunk, options: &ImportOptions, points: Vec<BatchPoint>) -> Outcome {
     let mut work = Work {
         options,
-        batch: BatchBuilder::with_capacity(chunk.data.len() / bytes_per_point(options.format)),
+        batch: BatchBuilder::reusing(points, chunk.data.len() / bytes_per_point(options.format)),
         tally: Tally {
             bytes: chunk.data.len() as u64,
             ..Tally::default()

@@ -99,7 +99,7 @@ impl<'a> BulkLoader<'a> {
 }
 
 impl ImportSink for BulkLoader<'_> {
-    fn write(&mut self, batch: PointBatch) -> Result<(), ImportError> {
+    fn write(&mut self, batch: &PointBatch) -> Result<(), ImportError> {
         let full = {
             let mut guard = self.db.write();
             let state = &mut *guard;
