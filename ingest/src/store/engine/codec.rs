@@ -207,7 +207,14 @@ pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
 /// default level, integer columns are compressed with both consecutive and lookback deltas and
 /// the smaller result is kept.
 pub fn encode_values_at(values: &[f64], level: usize, out: &mut Vec<u8>) {
-    if let Some(scale) = decimal_scale(values) {
+    encode_values_scaled(values, decimal_scale(values), level, out);
+}
+
+/// Like [`encode_values_at`], for a caller that knows `scale`, which must be
+/// [`decimal_scale`]`(values)` (finding it takes a pass or more over the values).
+pub fn encode_values_scaled(values: &[f64], scale: Option<u32>, level: usize, out: &mut Vec<u8>) {
+    debug_assert_eq!(scale, decimal_scale(values));
+    if let Some(scale) = scale {
         let p = 10f64.powi(scale as i32);
         let ints: Vec<i64> = values.iter().map(|&v| (v * p).round() as i64).collect();
         let small = (ints.len() <= SMALL_COLUMN).then(|| varint_deltas(&ints));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::keys::Record;
 use super::memhead::Column;
 use super::store::{ChunkStore, Level, Write};
-use super::{EngineConfig, EngineError, FrozenHead, catalog, keys, rollup, segment};
+use super::{EngineConfig, EngineError, FrozenHead, catalog, codec, keys, rollup, segment};
 
 /// What a flush wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,11 +48,13 @@ pub fn encode_segment(
         times.first().copied().unwrap_or(day),
         times.last().copied().unwrap_or(day),
     );
-    let raw = segment::encode(times, values, level);
+    // One pass finds the values' decimal scale for the segment and both rollups.
+    let scale = codec::decimal_scale(values);
+    let raw = segment::encode(times, values, scale, level);
     let mut hour = Vec::new();
-    let hours = rollup::summarize(times, values, Level::Hour.resolution_ms());
+    let hours = rollup::summarize_scaled(times, values, scale, Level::Hour.resolution_ms());
     rollup::encode(&hours, Level::Hour.resolution_ms(), span, &mut hour);
-    let minutes = rollup::summarize(times, values, Level::Minute.resolution_ms());
+    let minutes = rollup::summarize_scaled(times, values, scale, Level::Minute.resolution_ms());
     let dense = !minutes.is_empty()
         && times.len() as u64 >= u64::from(config.rollup_minute_min_points) * minutes.len() as u64;
     let minute = if dense {

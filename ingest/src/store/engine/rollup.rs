@@ -17,6 +17,18 @@ pub const NOT_MATERIALIZED: &[u8] = &[0];
 /// fixed scale (sensor data), sums are computed exactly as integers: they are then exact decimals
 /// too, and compress like the values.
 pub fn summarize(times: &[i64], values: &[f64], resolution_ms: i64) -> Vec<Bucket> {
+    summarize_scaled(times, values, codec::decimal_scale(values), resolution_ms)
+}
+
+/// Like [`summarize`], for a caller that knows `scale`, which must be
+/// `codec::decimal_scale(values)`.
+pub fn summarize_scaled(
+    times: &[i64],
+    values: &[f64],
+    scale: Option<u32>,
+    resolution_ms: i64,
+) -> Vec<Bucket> {
+    debug_assert_eq!(scale, codec::decimal_scale(values));
     let mut out: Vec<Bucket> = Vec::new();
     let mut bucket_end = i64::MIN;
     for (&time_ms, &value) in times.iter().zip(values) {
@@ -31,7 +43,7 @@ pub fn summarize(times: &[i64], values: &[f64], resolution_ms: i64) -> Vec<Bucke
         bucket_end = start.saturating_add(resolution_ms);
         out.push(Bucket::of(start, p));
     }
-    if let Some(scale) = codec::decimal_scale(values) {
+    if let Some(scale) = scale {
         let p = 10f64.powi(scale as i32);
         let mut i = 0;
         for b in &mut out {

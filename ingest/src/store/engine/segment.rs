@@ -17,8 +17,9 @@ pub struct SegmentHeader {
     pub max_time_ms: i64,
 }
 
-/// Encodes sorted, unique points (at least one), values at pco compression `level`.
-pub fn encode(times: &[i64], values: &[f64], level: usize) -> Vec<u8> {
+/// Encodes sorted, unique points (at least one), values at pco compression `level`. `scale` must
+/// be `codec::decimal_scale(values)`.
+pub fn encode(times: &[i64], values: &[f64], scale: Option<u32>, level: usize) -> Vec<u8> {
     debug_assert_eq!(times.len(), values.len());
     let min = times.first().copied().unwrap_or(0);
     let max = times.last().copied().unwrap_or(0);
@@ -31,7 +32,7 @@ pub fn encode(times: &[i64], values: &[f64], level: usize) -> Vec<u8> {
     codec::put_uvarint(max.wrapping_sub(min) as u64, &mut out);
     codec::put_uvarint(time_col.len() as u64, &mut out);
     out.extend_from_slice(&time_col);
-    codec::encode_values_at(values, level, &mut out);
+    codec::encode_values_scaled(values, scale, level, &mut out);
     out
 }
 
@@ -95,7 +96,12 @@ mod tests {
     fn segments_round_trip() {
         let times: Vec<i64> = (0..100).map(|i| 1000 + i * 10).collect();
         let values: Vec<f64> = (0..100).map(|i| i as f64 * 0.5).collect();
-        let buf = encode(&times, &values, codec::DEFAULT_LEVEL);
+        let buf = encode(
+            &times,
+            &values,
+            codec::decimal_scale(&values),
+            codec::DEFAULT_LEVEL,
+        );
         let (mut t, mut v) = (Vec::new(), Vec::new());
         let h = decode(&buf, &mut t, &mut v).unwrap();
         assert_eq!((h.count, h.min_time_ms, h.max_time_ms), (100, 1000, 1990));
