@@ -109,6 +109,9 @@ pub fn finish_ref(
     {
         let mut state = db.write();
         state.engine.release_frozen(pending.frozen.series_count);
+        state
+            .engine
+            .recycle(std::mem::take(&mut pending.frozen.head));
         state.dirty_days.extend(flushed.multi_segment_days);
         state.dirty_days.sort_unstable();
         state.dirty_days.dedup();

@@ -57,6 +57,11 @@ impl Column {
 pub struct MemHead {
     columns: Vec<Column>,
     points: u64,
+    /// Emptied columns of a head that was written out, by series id. A full column moves into
+    /// its spare, whose memory is in place already, instead of growing into fresh memory (new
+    /// pages from the system, which zeroes them). Spares are used up as the head fills, so
+    /// holding them costs no more than the written-out head did.
+    spares: Vec<Column>,
 }
 
 impl MemHead {
@@ -66,9 +71,29 @@ impl MemHead {
         if i >= self.columns.len() {
             self.columns.resize_with(i + 1, Column::default);
         }
-        if self.columns[i].write(p) {
+        let column = &mut self.columns[i];
+        if column.times.len() == column.times.capacity()
+            && let Some(spare) = self.spares.get_mut(i)
+            && spare.times.capacity() > column.times.len()
+        {
+            spare.times.extend_from_slice(&column.times);
+            spare.values.extend_from_slice(&column.values);
+            *column = std::mem::take(spare);
+        }
+        if column.write(p) {
             self.points += 1;
         }
+    }
+
+    /// Gives this head the memory of `written`, a head whose points are durable elsewhere: its
+    /// columns become spares (see [`MemHead::write`]).
+    pub fn adopt_spares(&mut self, written: MemHead) {
+        let mut spares = written.columns;
+        for column in &mut spares {
+            column.times.clear();
+            column.values.clear();
+        }
+        self.spares = spares;
     }
 
     /// The column of series `id`, if it has points.

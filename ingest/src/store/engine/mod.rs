@@ -266,6 +266,14 @@ impl Engine {
         self.frozen = None;
         self.catalog.mark_persisted(series_count);
     }
+
+    /// Takes back a released frozen head: once nothing else refers to it, the active head
+    /// reuses its memory as it grows.
+    pub fn recycle(&mut self, head: Arc<MemHead>) {
+        if let Ok(head) = Arc::try_unwrap(head) {
+            self.active.adopt_spares(head);
+        }
+    }
 }
 
 #[cfg(test)]

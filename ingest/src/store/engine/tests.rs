@@ -36,6 +36,8 @@ impl TestEngine {
                 flush::flush(self.engine.store(), &frozen, self.engine.config(), 2).unwrap();
             self.dirty.extend(stats.multi_segment_days);
             self.engine.release_frozen(frozen.series_count);
+            // As checkpoints do: the active head reuses the written head's memory.
+            self.engine.recycle(frozen.head);
         }
     }
 
@@ -126,6 +128,45 @@ fn points_survive_a_reopen_after_a_flush() {
         .unwrap();
     assert_eq!(got.times_ms.len(), 100);
     assert_eq!(got.values[99], 99.0);
+}
+
+#[test]
+fn the_active_head_grows_into_the_written_heads_memory() {
+    let mut te = TestEngine::new(0, EngineConfig::default());
+    let d: Arc<str> = "dev".into();
+    let m: Arc<str> = "temp".into();
+    let point = |t: i64| Point {
+        time_ms: t * 1000,
+        value: t as f64,
+    };
+    for t in 0..1000 {
+        te.write(&d, &m, point(t));
+    }
+    te.flush();
+    // Out of order within the new head too, so both ways a column grows are taken.
+    for t in [2005, 2000, 2001, 2009, 2002, 2003, 2004, 2006, 2008, 2007] {
+        te.write(&d, &m, point(t));
+    }
+    let id = te.engine.catalog().get("dev", "temp").unwrap();
+    let frozen = te.engine.freeze().unwrap();
+    let column = frozen.head.column(id).unwrap();
+    assert_eq!(
+        column.times,
+        (2000..2010).map(|t| t * 1000).collect::<Vec<_>>()
+    );
+    let values: Vec<f64> = (2000..2010).map(f64::from).collect();
+    assert_eq!(column.values, values);
+    assert!(column.times.capacity() >= 1000, "the written head's memory");
+    assert_eq!(frozen.head.points(), 10);
+    flush::flush(te.engine.store(), &frozen, te.engine.config(), 1).unwrap();
+    te.engine.release_frozen(frozen.series_count);
+    let got = te
+        .engine
+        .capture([(&d, "temp")], 0, i64::MAX)
+        .range("dev", "temp", 0, i64::MAX)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.times_ms.len(), 1010);
 }
 
 #[test]
