@@ -29,6 +29,13 @@ pub fn aggregate(
     let steps = (end_ms.saturating_sub(start_ms) / step_ms.max(1)).saturating_add(1);
     let mut out: Vec<Bucket> =
         Vec::with_capacity(usize::try_from(steps).unwrap_or(0).min(values.len()));
+    // 10^scale of a decimal column, once rather than per bucket.
+    let p = match values {
+        ValueColumn::Decimal { scale, .. } | ValueColumn::Decimal32 { scale, .. } => {
+            10f64.powi(i32::from(*scale))
+        }
+        ValueColumn::Float(_) => 1.0,
+    };
     let mut emit = |b: Bucket| match out.last_mut() {
         Some(last) if last.start_ms == b.start_ms => last.merge(&b),
         _ => out.push(b),
@@ -45,6 +52,7 @@ pub fn aggregate(
                         if t >= start_ms && t < end_ms {
                             emit(summarize(
                                 values,
+                                p,
                                 base + k..base + k + 1,
                                 bucket_start(t, step_ms),
                                 t,
@@ -71,7 +79,7 @@ pub fn aggregate(
                     };
                     first = false;
                     let last_time = run.start + run.step * (j as i64 - 1);
-                    emit(summarize(values, base + i..base + j, bucket, last_time));
+                    emit(summarize(values, p, base + i..base + j, bucket, last_time));
                     i = j;
                 }
                 base += count;
@@ -85,7 +93,7 @@ pub fn aggregate(
                 let bucket = bucket_start(ts[i], step_ms);
                 let bucket_end = bucket.saturating_add(step_ms);
                 let j = i + ts[i..to].partition_point(|&t| t < bucket_end);
-                emit(summarize(values, i..j, bucket, ts[j - 1]));
+                emit(summarize(values, p, i..j, bucket, ts[j - 1]));
                 i = j;
             }
         }
@@ -94,19 +102,17 @@ pub fn aggregate(
 }
 
 /// The bucket of values `range` (non-empty), starting at `start_ms`, last point at `last_time_ms`.
+/// `p` is 10^scale of a decimal column.
 fn summarize(
     values: &ValueColumn,
+    p: f64,
     range: std::ops::Range<usize>,
     start_ms: i64,
     last_time_ms: i64,
 ) -> Bucket {
     match values {
-        ValueColumn::Decimal { scale, ints } => {
-            decimal(&ints[range], *scale, start_ms, last_time_ms)
-        }
-        ValueColumn::Decimal32 { scale, ints } => {
-            decimal(&ints[range], *scale, start_ms, last_time_ms)
-        }
+        ValueColumn::Decimal { ints, .. } => decimal(&ints[range], p, start_ms, last_time_ms),
+        ValueColumn::Decimal32 { ints, .. } => decimal(&ints[range], p, start_ms, last_time_ms),
         ValueColumn::Float(v) => {
             let slice = &v[range];
             let mut b = Bucket {
@@ -128,14 +134,13 @@ fn summarize(
     }
 }
 
-/// The bucket of the decimal integers `slice` (non-empty) at `scale`.
+/// The bucket of the decimal integers `slice` (non-empty) at the scale whose 10^scale is `p`.
 fn decimal<T: Copy + Ord + Into<i64>>(
     slice: &[T],
-    scale: u8,
+    p: f64,
     start_ms: i64,
     last_time_ms: i64,
 ) -> Bucket {
-    let p = 10f64.powi(i32::from(scale));
     // Separate passes over the slice vectorize; the sum is exact in i64 as long as it cannot
     // overflow (decimal values are below 2^53 each), else in i128.
     let sum = if slice.len() < 1024 {
