@@ -272,13 +272,8 @@ impl BatchBuilder {
         BatchBuilder::default()
     }
 
-    /// An empty builder with room for `points` points, so that a batch of about that size is
-    /// allocated once rather than grown (and copied) step by step.
-    pub fn with_capacity(points: usize) -> Self {
-        BatchBuilder::reusing(Vec::new(), points)
-    }
-
-    /// Like [`BatchBuilder::with_capacity`], filling `points` (cleared first): a vector from an
+    /// An empty builder filling `points` (cleared first) with room for `capacity` points, so that
+    /// a batch of about that size is not grown (and copied) step by step. A vector from an
     /// earlier batch has its memory in place already, where a new one would take fresh pages
     /// from the system, which it zeroes.
     pub fn reusing(mut points: Vec<BatchPoint>, capacity: usize) -> Self {
@@ -320,12 +315,10 @@ impl BatchBuilder {
 
     /// The index of metric `name`, the field at `position` of a line, added if new.
     pub fn metric_at(&mut self, position: usize, name: &str) -> u32 {
-        if let Some(&index) = self.field_metrics.get(position)
-            && self.metrics[index as usize] == name
-        {
-            return index;
-        }
-        let index = self.metric(name);
+        let index = match self.known_metric_at(position, name) {
+            Some(index) => index,
+            None => self.metric(name),
+        };
         if self.field_metrics.len() <= position {
             self.field_metrics.resize(position + 1, index);
         }

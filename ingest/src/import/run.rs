@@ -47,7 +47,6 @@ pub fn import_file(
         progress,
         bytes_total,
         summary: ImportSummary::new(options.format),
-        spare_points: Vec::new(),
     };
 
     let stopped = if options.threads <= 1 {
@@ -76,12 +75,13 @@ fn sequential(
     reader: &mut ChunkReader<File>,
     merger: &mut Merger<'_, impl ImportSink>,
 ) -> Result<Option<ReadError>, ImportError> {
+    // The vector of the last merged batch, for the next chunk to fill.
+    let mut points = Vec::new();
     loop {
         match reader.next_chunk() {
             Ok(Some(chunk)) => {
-                let points = std::mem::take(&mut merger.spare_points);
-                let outcome = process(&chunk, merger.options, points);
-                merger.spare_points = merger.merge(outcome)?;
+                let outcome = process(&chunk, merger.options, std::mem::take(&mut points));
+                points = merger.merge(outcome)?;
                 reader.recycle(chunk.data);
             }
             Ok(None) => return Ok(None),
@@ -171,8 +171,6 @@ struct Merger<'a, S> {
     progress: &'a dyn Fn(ProgressUpdate),
     bytes_total: u64,
     summary: ImportSummary,
-    /// The vector of the last merged batch, for the next chunk (sequential import).
-    spare_points: Vec<BatchPoint>,
 }
 
 impl<S: ImportSink> Merger<'_, S> {
