@@ -3,37 +3,29 @@
 use citytel_proto::v1;
 
 use super::error::ApiError;
-use crate::availability::{Change, DeviceState, Outage, Reboot, Transition};
 use crate::query::{Aggregation, Selector, SeriesAnswer};
-use crate::store::State;
-use crate::store::deadletter::DeadLetter;
-use crate::store::registry::DeviceRecord;
-use crate::store::series::{LatestPoint, Points};
-use crate::tracker::{DeviceChange, MaintenanceWindow, Target};
+use crate::state::DeviceView;
+use crate::state::dead_letters::DeadLetter;
+use crate::state::fleet::DeviceChange;
+use crate::state::maintenance::{MaintenanceWindow, Target};
+use crate::state::registry::DeviceRecord;
+use citytel_availability::{Change, DeviceState, Outage, Reboot, Transition};
+use citytel_storage::series::{LatestPoint, Points};
 
 /// A device as the API shows it: its registry entry with its state, clock offset and
-/// completeness from the tracker.
-pub fn device(r: &DeviceRecord, state: &State) -> v1::Device {
-    let (current, last) = state
-        .tracker
-        .state(&r.device_id)
-        .unwrap_or((DeviceState::Unknown, None));
+/// completeness.
+pub fn device(view: &DeviceView<'_>) -> v1::Device {
     v1::Device {
-        state: state_to_wire(current),
-        state_since_unix_ms: last.map_or(0, |t| t.at_ms),
-        state_cause: last
+        state: state_to_wire(view.state),
+        state_since_unix_ms: view.since.map_or(0, |t| t.at_ms),
+        state_cause: view
+            .since
             .map(|t| t.cause.as_str().to_string())
             .unwrap_or_default(),
-        clock_offset_ms: state
-            .tracker
-            .clock_offset(&r.device_id)
-            .map(|c| c.offset_ms),
-        completeness_percent: state
-            .tracker
-            .completeness(&state.dedup, &r.device_id)
-            .percent(),
-        district: state.tracker.district(&r.site).unwrap_or("").to_string(),
-        ..registry_to_wire(r)
+        clock_offset_ms: view.clock_offset.map(|c| c.offset_ms),
+        completeness_percent: view.completeness.percent(),
+        district: view.district.unwrap_or("").to_string(),
+        ..registry_to_wire(view.record)
     }
 }
 
@@ -158,13 +150,12 @@ pub fn dead_letter_to_wire(d: &DeadLetter) -> v1::DeadLetter {
     }
 }
 
-impl From<LatestPoint> for v1::LatestValue {
-    fn from(l: LatestPoint) -> Self {
-        v1::LatestValue {
-            metric: l.metric.to_string(),
-            time_unix_ms: l.point.time_ms,
-            value: l.point.value,
-        }
+/// A latest value on the wire.
+pub fn latest_to_wire(l: LatestPoint) -> v1::LatestValue {
+    v1::LatestValue {
+        metric: l.metric.to_string(),
+        time_unix_ms: l.point.time_ms,
+        value: l.point.value,
     }
 }
 

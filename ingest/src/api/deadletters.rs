@@ -5,7 +5,7 @@ use citytel_proto::v1;
 use super::convert::dead_letter_to_wire;
 use super::error::ApiError;
 use crate::decode::RejectReason;
-use crate::store::State;
+use crate::state::State;
 
 /// Default and largest number of dead letters per answer.
 const DEFAULT_LIMIT: usize = 100;
@@ -30,7 +30,7 @@ pub fn list(
         n => n.min(MAX_LIMIT),
     };
     let dead_letters = state
-        .dead_letters
+        .dead_letters()
         .recent()
         .rev()
         .filter(|d| reason.is_none_or(|r| d.reason == r))
@@ -39,7 +39,7 @@ pub fn list(
         .map(dead_letter_to_wire)
         .collect();
     let counts_by_reason = state
-        .dead_letters
+        .dead_letters()
         .counts()
         .iter()
         .map(|(r, n)| (r.as_str().to_string(), *n))

@@ -2,11 +2,11 @@
 
 use citytel_proto::v1;
 
-use super::convert::{device, state_from_wire};
+use super::convert::{device, latest_to_wire, state_from_wire};
 use super::error::ApiError;
 use crate::query::{self, Selector};
-use crate::store::State;
-use crate::store::registry::DeviceRecord;
+use crate::state::State;
+use crate::state::registry::DeviceRecord;
 
 /// Default and largest page of `ListDevices`.
 const DEFAULT_PAGE: usize = 1000;
@@ -40,16 +40,15 @@ pub fn list(
         (req.kind.is_empty() || *d.kind == *req.kind)
             && (req.site.is_empty() || *d.site == *req.site)
             && (search.is_empty() || d.device_id.to_lowercase().contains(&search))
-            && wanted_state
-                .is_none_or(|w| state.tracker.state(&d.device_id).map(|(s, _)| s) == Some(w))
+            && wanted_state.is_none_or(|w| state.device_state(&d.device_id) == w)
     };
     let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
     let mut devices: Vec<v1::Device> = state
-        .registry
+        .registry()
         .iter_after(after)
         .filter(matches)
         .take(page_size + 1)
-        .map(|r| device(r, state))
+        .map(|r| device(&state.view(r)))
         .collect();
     let next_page_token = if devices.len() > page_size {
         devices.truncate(page_size);
@@ -60,7 +59,7 @@ pub fn list(
     } else {
         String::new()
     };
-    let total = state.registry.iter_after(None).filter(matches).count();
+    let total = state.registry().iter_after(None).filter(matches).count();
     Ok(v1::ListDevicesResponse {
         devices,
         next_page_token,
@@ -71,27 +70,19 @@ pub fn list(
 /// `GetDevice`.
 pub fn get(state: &State, id: String) -> Result<v1::GetDeviceResponse, ApiError> {
     require_device(&id)?;
-    let record = state
-        .registry
-        .get(&id)
-        .ok_or(ApiError::DeviceNotFound(id))?;
+    let view = state.device(&id).ok_or(ApiError::DeviceNotFound(id))?;
     Ok(v1::GetDeviceResponse {
-        device: Some(device(record, state)),
+        device: Some(device(&view)),
     })
 }
 
 /// `GetLatest`.
 pub fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse, ApiError> {
     require_device(&id)?;
-    if state.registry.get(&id).is_none() {
+    if state.registry().get(&id).is_none() {
         return Err(ApiError::DeviceNotFound(id));
     }
-    let values = state
-        .engine
-        .latest(&id)
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let values = state.latest(&id).into_iter().map(latest_to_wire).collect();
     Ok(v1::GetLatestResponse {
         device_id: id,
         values,
@@ -100,16 +91,15 @@ pub fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse, ApiErr
 
 /// `ListLatest`.
 pub fn list_latest(state: &State, selector: Selector) -> Result<v1::ListLatestResponse, ApiError> {
-    let devices = query::select(&state.registry, &selector)?;
+    let devices = query::select(state.registry(), &selector)?;
     Ok(v1::ListLatestResponse {
         devices: devices
             .into_iter()
             .map(|device| v1::DeviceLatest {
                 values: state
-                    .engine
                     .latest(&device)
                     .into_iter()
-                    .map(Into::into)
+                    .map(latest_to_wire)
                     .collect(),
                 device_id: device.to_string(),
             })

@@ -12,9 +12,23 @@ pub enum ApiError {
     /// Something failed inside citytel.
     #[error("{0}")]
     Internal(String),
+    /// The request ran past its deadline.
+    #[error(
+        "the request ran past its deadline (grpc.request_timeout or the client's grpc-timeout)"
+    )]
+    DeadlineExceeded,
+    /// The state does not allow the change (e.g. the maintenance window limit is reached).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Something else than a device is not there (e.g. a maintenance window).
+    #[error("{0}")]
+    NotFound(String),
+    /// citytel is shutting down or cannot store anything now.
+    #[error("{0}")]
+    Unavailable(String),
     /// Stored data could not be read.
     #[error(transparent)]
-    Storage(#[from] crate::store::series::ReadError),
+    Storage(#[from] citytel_storage::series::ReadError),
     /// The device exists but has no such metric.
     #[error("device {device:?} has no metric {metric:?}")]
     MetricNotFound {
@@ -39,10 +53,13 @@ impl From<ApiError> for tonic::Status {
         let message = e.to_string();
         match e {
             ApiError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
-            ApiError::DeviceNotFound(_) | ApiError::MetricNotFound { .. } => {
-                tonic::Status::not_found(message)
-            }
+            ApiError::DeviceNotFound(_)
+            | ApiError::MetricNotFound { .. }
+            | ApiError::NotFound(_) => tonic::Status::not_found(message),
             ApiError::Storage(_) | ApiError::Internal(_) => tonic::Status::internal(message),
+            ApiError::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
+            ApiError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
+            ApiError::Unavailable(_) => tonic::Status::unavailable(message),
         }
     }
 }

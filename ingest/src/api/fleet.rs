@@ -1,23 +1,29 @@
 //! Fleet state and availability: GetFleetSummary, ListStateHistory, GetAvailability,
-//! ListAvailability, SetMaintenance, ListMaintenance.
+//! ListAvailability, SetMaintenance, DeleteMaintenance, ListMaintenance.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use citytel_availability::{DeviceState, Span, Summary};
 use citytel_proto::v1;
 
 use super::convert::{maintenance_to_wire, outage_to_wire, reboot_to_wire, transition_to_wire};
 use super::devices::require_device;
 use super::error::ApiError;
-use crate::availability::{DeviceState, Span, Summary};
+use super::reads::Deadline;
+use crate::db::Database;
+use crate::pipeline::PipelineClosed;
 use crate::query::{self, Selector};
-use crate::store::State;
-use crate::tracker::{Target, report::GroupAvailability};
+use crate::state::State;
+use crate::state::command::{Command, Outcome};
+use crate::state::fleet::report::{self, GroupAvailability};
+use crate::state::maintenance::{self, MaintenanceWindow, Target};
 
 /// Default number of devices needing attention in a fleet summary.
 const DEFAULT_ATTENTION: usize = 50;
 /// Default number of outages in an availability answer.
 const DEFAULT_OUTAGES: usize = 100;
+/// Most windows of one `ListAvailability` request.
+pub const MAX_WINDOWS: usize = 100;
 
 fn count(counts: &mut v1::StateCounts, state: DeviceState) {
     counts.total += 1;
@@ -35,20 +41,20 @@ pub fn summary(state: &State, req: &v1::GetFleetSummaryRequest) -> v1::GetFleetS
     let mut out = v1::GetFleetSummaryResponse::default();
     let mut all = v1::StateCounts::default();
     let mut attention: Vec<(u8, i64, String)> = Vec::new();
-    for d in state.registry.iter_after(None) {
+    for d in state.registry().iter_after(None) {
         if (!req.kind.is_empty() && *d.kind != *req.kind)
             || (!req.site.is_empty() && *d.site != *req.site)
         {
             continue;
         }
         let (s, last) = state
-            .tracker
+            .fleet()
             .state(&d.device_id)
             .unwrap_or((DeviceState::Unknown, None));
         count(&mut all, s);
         count(out.by_kind.entry(d.kind.to_string()).or_default(), s);
         count(out.by_site.entry(d.site.to_string()).or_default(), s);
-        if let Some(district) = state.tracker.district(&d.site) {
+        if let Some(district) = state.fleet().district(&d.site) {
             count(out.by_district.entry(district.to_string()).or_default(), s);
         }
         let rank = match s {
@@ -84,10 +90,10 @@ pub fn history(
 ) -> Result<v1::ListStateHistoryResponse, ApiError> {
     require_device(&req.device_id)?;
     window(req.start_unix_ms, req.end_unix_ms)?;
-    if state.registry.get(&req.device_id).is_none() {
+    if state.registry().get(&req.device_id).is_none() {
         return Err(ApiError::DeviceNotFound(req.device_id.clone()));
     }
-    let all = state.tracker.transitions(&req.device_id);
+    let all = state.fleet().transitions(&req.device_id);
     let first = all.partition_point(|t| t.at_ms < req.start_unix_ms);
     let last = all.partition_point(|t| t.at_ms < req.end_unix_ms);
     // The transition in force at the start of the window, then those inside it.
@@ -97,7 +103,7 @@ pub fn history(
         .map(|t| transition_to_wire(&req.device_id, t))
         .collect();
     let reboots = state
-        .tracker
+        .fleet()
         .reboots(&req.device_id)
         .iter()
         .filter(|r| r.at_ms >= req.start_unix_ms && r.at_ms < req.end_unix_ms)
@@ -121,51 +127,22 @@ fn window(start_ms: i64, end_ms: i64) -> Result<Span, ApiError> {
 
 /// `GetAvailability`, with windows ending in the future cut at `now_ms`.
 pub fn availability(
-    state: &State,
+    db: &Database,
     req: &v1::GetAvailabilityRequest,
     now_ms: i64,
+    deadline: &Deadline,
 ) -> Result<v1::GetAvailabilityResponse, ApiError> {
     let span = window(
         req.start_unix_ms,
         req.end_unix_ms.min(now_ms).max(req.start_unix_ms + 1),
     )?;
-    use v1::get_availability_request::Target as T;
-    let devices: Vec<(Arc<str>, Arc<str>)> = match &req.target {
-        Some(T::DeviceId(id)) => {
-            let d = state
-                .registry
-                .get(id)
-                .ok_or_else(|| ApiError::DeviceNotFound(id.clone()))?;
-            vec![(d.device_id.clone(), d.site.clone())]
-        }
-        Some(T::Site(site)) => state
-            .registry
-            .iter_after(None)
-            .filter(|d| *d.site == **site)
-            .map(|d| (d.device_id.clone(), d.site.clone()))
-            .collect(),
-        Some(T::District(district)) => state
-            .registry
-            .iter_after(None)
-            .filter(|d| state.tracker.district(&d.site) == Some(district.as_str()))
-            .map(|d| (d.device_id.clone(), d.site.clone()))
-            .collect(),
-        None => {
-            return Err(ApiError::InvalidArgument(
-                "set one of device_id, site and district".into(),
-            ));
-        }
+    let inputs = {
+        let state = db.read();
+        let devices = target_devices(&state, req.target.as_ref())?;
+        state.availability_inputs(&devices, span)
     };
-    if devices.is_empty() {
-        return Err(ApiError::InvalidArgument(
-            "no device matches the target".into(),
-        ));
-    }
-    let group: GroupAvailability = state.tracker.group_availability(
-        &state.dedup,
-        devices.iter().map(|(d, s)| (d, &**s)),
-        span,
-    );
+    let group: GroupAvailability = report::group(&inputs, span, || deadline.expired())
+        .map_err(|_| ApiError::DeadlineExceeded)?;
     let limit = match req.outage_limit {
         0 => DEFAULT_OUTAGES,
         n => n as usize,
@@ -183,10 +160,48 @@ pub fn availability(
     ))
 }
 
+/// The devices of an availability target, ordered by id.
+fn target_devices(
+    state: &State,
+    target: Option<&v1::get_availability_request::Target>,
+) -> Result<Vec<Arc<str>>, ApiError> {
+    use v1::get_availability_request::Target as T;
+    let registry = state.registry();
+    let devices: Vec<Arc<str>> = match target {
+        Some(T::DeviceId(id)) => {
+            let d = registry
+                .get(id)
+                .ok_or_else(|| ApiError::DeviceNotFound(id.clone()))?;
+            vec![d.device_id.clone()]
+        }
+        Some(T::Site(site)) => registry
+            .iter_after(None)
+            .filter(|d| *d.site == **site)
+            .map(|d| d.device_id.clone())
+            .collect(),
+        Some(T::District(district)) => registry
+            .iter_after(None)
+            .filter(|d| state.fleet().district(&d.site) == Some(district.as_str()))
+            .map(|d| d.device_id.clone())
+            .collect(),
+        None => {
+            return Err(ApiError::InvalidArgument(
+                "set one of device_id, site and district".into(),
+            ));
+        }
+    };
+    if devices.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "no device matches the target".into(),
+        ));
+    }
+    Ok(devices)
+}
+
 fn answer<'a>(
     s: &Summary,
-    outages: impl Iterator<Item = &'a (Arc<str>, crate::availability::Outage)>,
-    c: &crate::availability::Completeness,
+    outages: impl Iterator<Item = &'a (Arc<str>, citytel_availability::Outage)>,
+    c: &citytel_availability::Completeness,
 ) -> v1::GetAvailabilityResponse {
     let t = &s.times;
     v1::GetAvailabilityResponse {
@@ -212,12 +227,19 @@ fn answer<'a>(
 
 /// `ListAvailability`.
 pub fn list_availability(
-    state: &State,
+    db: &Database,
     req: v1::ListAvailabilityRequest,
     now_ms: i64,
+    deadline: &Deadline,
 ) -> Result<v1::ListAvailabilityResponse, ApiError> {
     if req.windows.is_empty() {
         return Err(ApiError::InvalidArgument("give at least one window".into()));
+    }
+    if req.windows.len() > MAX_WINDOWS {
+        return Err(ApiError::InvalidArgument(format!(
+            "{} windows asked for; at most {MAX_WINDOWS} per request",
+            req.windows.len()
+        )));
     }
     let spans = req
         .windows
@@ -229,60 +251,104 @@ pub fn list_availability(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let range = Span::new(
+        spans.iter().map(|s| s.start_ms).min().unwrap_or(0),
+        spans.iter().map(|s| s.end_ms).max().unwrap_or(0),
+    );
     let selector: Selector = req.devices.unwrap_or_default().into();
-    let devices = query::select(&state.registry, &selector)?;
-    let sites: HashMap<&str, &str> = state
-        .registry
-        .iter_after(None)
-        .map(|d| (&*d.device_id, &*d.site))
-        .collect();
-    Ok(v1::ListAvailabilityResponse {
-        devices: devices
-            .iter()
-            .map(|d| v1::DeviceAvailability {
-                device_id: d.to_string(),
-                availability_percent: spans
-                    .iter()
-                    .map(|span| {
-                        let site = sites.get(&**d).copied().unwrap_or("");
-                        state
-                            .tracker
-                            .device_availability(d, site, *span)
-                            .summary
-                            .availability_percent()
-                            .unwrap_or(f64::NAN)
-                    })
-                    .collect(),
-            })
-            .collect(),
-    })
+    let inputs = {
+        let state = db.read();
+        let devices = query::select(state.registry(), &selector)?;
+        state.availability_inputs(&devices, range)
+    };
+    let mut devices = Vec::with_capacity(inputs.len());
+    for d in &inputs {
+        deadline.check()?;
+        devices.push(v1::DeviceAvailability {
+            device_id: d.device.to_string(),
+            availability_percent: spans
+                .iter()
+                .map(|span| {
+                    d.availability(*span)
+                        .summary
+                        .availability_percent()
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
+        });
+    }
+    Ok(v1::ListAvailabilityResponse { devices })
 }
 
-/// Validates a window from `SetMaintenance`.
-pub fn maintenance_request(
+/// The command of a `SetMaintenance` request: the window is checked against the bounds in
+/// [`maintenance`], and its device or site must be known.
+pub fn set_maintenance_command(
+    state: &State,
     req: v1::SetMaintenanceRequest,
-) -> Result<(Target, Span, String), ApiError> {
+) -> Result<Command, ApiError> {
     let w = req
         .window
         .ok_or_else(|| ApiError::InvalidArgument("window is required".into()))?;
     use v1::maintenance_window::Target as T;
     let target = match w.target {
-        Some(T::DeviceId(d)) if !d.is_empty() => Target::Device(d),
-        Some(T::Site(s)) if !s.is_empty() => Target::Site(s),
+        Some(T::DeviceId(d)) if !d.is_empty() => {
+            if state.registry().get(&d).is_none() {
+                return Err(ApiError::DeviceNotFound(d));
+            }
+            Target::Device(d)
+        }
+        Some(T::Site(s)) if !s.is_empty() => {
+            if !state.registry().iter_after(None).any(|d| *d.site == *s) {
+                return Err(ApiError::NotFound(format!("site {s:?} not found")));
+            }
+            Target::Site(s)
+        }
         _ => {
             return Err(ApiError::InvalidArgument(
                 "set one of device_id and site".into(),
             ));
         }
     };
-    let span = window(w.start_unix_ms, w.end_unix_ms)?;
-    Ok((target, span, w.reason))
+    let span = Span::new(w.start_unix_ms, w.end_unix_ms);
+    maintenance::check(span, &w.reason).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+    Ok(Command::SetMaintenance {
+        target,
+        span,
+        reason: w.reason,
+    })
+}
+
+/// The command of a `DeleteMaintenance` request.
+pub fn delete_maintenance_command(req: &v1::DeleteMaintenanceRequest) -> Result<Command, ApiError> {
+    if req.id < maintenance::API_IDS {
+        return Err(ApiError::InvalidArgument(format!(
+            "window {} comes from the configuration file; remove it there",
+            req.id
+        )));
+    }
+    Ok(Command::DeleteMaintenance { id: req.id })
+}
+
+/// The window a maintenance command set or deleted, or why it did not.
+pub fn maintenance_outcome(
+    outcome: Result<Outcome, PipelineClosed>,
+) -> Result<MaintenanceWindow, ApiError> {
+    use crate::state::command::Refusal;
+    match outcome {
+        Ok(Outcome::MaintenanceSet(w) | Outcome::MaintenanceDeleted(w)) => Ok(w),
+        Ok(Outcome::Refused(Refusal::NoSuchWindow(id))) => Err(ApiError::NotFound(format!(
+            "no maintenance window {id} set over the API"
+        ))),
+        Ok(Outcome::Refused(refusal)) => Err(ApiError::FailedPrecondition(refusal.to_string())),
+        Err(PipelineClosed) => Err(ApiError::Unavailable(
+            "citytel is not accepting changes (shutting down, or storage failed)".into(),
+        )),
+    }
 }
 
 /// `ListMaintenance`.
 pub fn list_maintenance(state: &State) -> v1::ListMaintenanceResponse {
     let mut windows: Vec<v1::MaintenanceWindow> = state
-        .tracker
         .maintenance()
         .iter()
         .map(maintenance_to_wire)

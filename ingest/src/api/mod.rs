@@ -12,6 +12,7 @@ pub mod devices;
 pub mod error;
 pub mod fleet;
 pub mod query;
+pub mod reads;
 pub mod series;
 pub mod watch;
 

@@ -1,7 +1,8 @@
 //! `citytel.v1.QueryService`: one method per RPC, each delegating to the module that owns the
 //! topic ([`super::devices`], [`super::series`], [`super::fleet`], [`super::deadletters`],
-//! [`super::watch`]). Quick answers run inline under a read lock; heavy reads run on the blocking
-//! pool without the lock.
+//! [`super::watch`]). Small answers (one device, one series) are read inline under a brief read
+//! lock; answers that grow with the fleet or the range run in the [`Reads`] pool; state changes
+//! are commands through the pipeline, answered once they are durable.
 
 use std::sync::Arc;
 
@@ -9,37 +10,32 @@ use citytel_proto::v1::{self, query_service_server::QueryService};
 use tonic::{Request, Response, Status};
 
 use super::error::ApiError;
+use super::reads::Reads;
 use super::watch::Answers;
 use super::{deadletters, devices, fleet, series, watch};
 use crate::clock::Clock;
-use crate::store::Database;
-use crate::store::database::MAINTENANCE_KEY;
+use crate::db::Database;
+use crate::pipeline::Pipeline;
 
 /// The query service over a database.
+#[derive(Clone)]
 pub struct QueryApi {
     db: Arc<Database>,
+    pipeline: Pipeline,
+    reads: Reads,
     clock: Clock,
 }
 
 impl QueryApi {
-    /// A service answering from `db`, with the system clock.
-    pub fn new(db: Arc<Database>) -> Self {
-        Self::with_clock(db, Clock::System)
-    }
-
-    /// A service answering from `db`; `clock` says what "now" is (windows are cut at now).
-    pub fn with_clock(db: Arc<Database>, clock: Clock) -> Self {
-        QueryApi { db, clock }
-    }
-}
-
-/// Runs CPU-heavy query work (decompression, aggregation) off the async workers.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, Status> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(Status::from),
-        Err(_) => Err(Status::internal("query task failed")),
+    /// A service answering from `db`, changing state through `pipeline`, running heavy reads in
+    /// `reads`; `clock` says what "now" is (windows are cut at now).
+    pub fn new(db: Arc<Database>, pipeline: Pipeline, reads: Reads, clock: Clock) -> Self {
+        QueryApi {
+            db,
+            pipeline,
+            reads,
+            clock,
+        }
     }
 }
 
@@ -53,7 +49,13 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::ListDevicesRequest>,
     ) -> Result<Response<v1::ListDevicesResponse>, Status> {
-        ok(devices::list(&self.db.read(), &request.into_inner()))
+        let deadline = self.reads.deadline(&request);
+        let (db, req) = (self.db.clone(), request.into_inner());
+        let answer = self
+            .reads
+            .run(deadline, move |_| devices::list(&db.read(), &req))
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_device(
@@ -89,57 +91,84 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::QuerySeriesRequest>,
     ) -> Result<Response<v1::QuerySeriesResponse>, Status> {
+        let deadline = self.reads.deadline(&request);
         let work = series::series(&self.db, request.into_inner()).map_err(Status::from)?;
-        Ok(Response::new(blocking(work).await?))
+        let answer = self.reads.run(deadline, move |_| work()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn list_latest(
         &self,
         request: Request<v1::ListLatestRequest>,
     ) -> Result<Response<v1::ListLatestResponse>, Status> {
+        let deadline = self.reads.deadline(&request);
         let selector = request.into_inner().devices.unwrap_or_default().into();
-        ok(devices::list_latest(&self.db.read(), selector))
+        let db = self.db.clone();
+        let answer = self
+            .reads
+            .run(deadline, move |_| {
+                devices::list_latest(&db.read(), selector)
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_fleet_summary(
         &self,
         request: Request<v1::GetFleetSummaryRequest>,
     ) -> Result<Response<v1::GetFleetSummaryResponse>, Status> {
-        Ok(Response::new(fleet::summary(
-            &self.db.read(),
-            &request.into_inner(),
-        )))
+        let deadline = self.reads.deadline(&request);
+        let (db, req) = (self.db.clone(), request.into_inner());
+        let answer = self
+            .reads
+            .run(deadline, move |_| Ok(fleet::summary(&db.read(), &req)))
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn list_state_history(
         &self,
         request: Request<v1::ListStateHistoryRequest>,
     ) -> Result<Response<v1::ListStateHistoryResponse>, Status> {
-        ok(fleet::history(&self.db.read(), &request.into_inner()))
+        let deadline = self.reads.deadline(&request);
+        let (db, req) = (self.db.clone(), request.into_inner());
+        let answer = self
+            .reads
+            .run(deadline, move |_| fleet::history(&db.read(), &req))
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_availability(
         &self,
         request: Request<v1::GetAvailabilityRequest>,
     ) -> Result<Response<v1::GetAvailabilityResponse>, Status> {
+        let deadline = self.reads.deadline(&request);
         let now = self.clock.now_ms();
-        ok(fleet::availability(
-            &self.db.read(),
-            &request.into_inner(),
-            now,
-        ))
+        let (db, req) = (self.db.clone(), request.into_inner());
+        let answer = self
+            .reads
+            .run(deadline, move |deadline| {
+                fleet::availability(&db, &req, now, deadline)
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn list_availability(
         &self,
         request: Request<v1::ListAvailabilityRequest>,
     ) -> Result<Response<v1::ListAvailabilityResponse>, Status> {
+        let deadline = self.reads.deadline(&request);
         let now = self.clock.now_ms();
-        ok(fleet::list_availability(
-            &self.db.read(),
-            request.into_inner(),
-            now,
-        ))
+        let (db, req) = (self.db.clone(), request.into_inner());
+        let answer = self
+            .reads
+            .run(deadline, move |deadline| {
+                fleet::list_availability(&db, req, now, deadline)
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     type WatchEventsStream = Answers<v1::FleetEvent>;
@@ -164,24 +193,20 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::SetMaintenanceRequest>,
     ) -> Result<Response<v1::SetMaintenanceResponse>, Status> {
-        let (target, span, reason) =
-            fleet::maintenance_request(request.into_inner()).map_err(Status::from)?;
-        let db = self.db.clone();
-        let window = blocking(move || {
-            // Stored before it is answered, so it survives a crash right after.
-            let mut state = db.write();
-            let window = state.tracker.add_maintenance(target, span, reason);
-            let windows = state.tracker.api_maintenance();
-            let bytes = postcard::to_stdvec(&windows)
-                .map_err(|e| ApiError::Internal(format!("encoding maintenance windows: {e}")))?;
-            let store = state.engine.store().clone();
-            store
-                .ingest_into(&store.meta, vec![(MAINTENANCE_KEY.to_vec(), Some(bytes))])
-                .map_err(|e| ApiError::Internal(format!("storing maintenance windows: {e}")))?;
-            Ok(window)
-        })
-        .await?;
+        let command = fleet::set_maintenance_command(&self.db.read(), request.into_inner())?;
+        let window = fleet::maintenance_outcome(self.pipeline.command(&command).await)?;
         Ok(Response::new(v1::SetMaintenanceResponse {
+            window: Some(super::convert::maintenance_to_wire(&window)),
+        }))
+    }
+
+    async fn delete_maintenance(
+        &self,
+        request: Request<v1::DeleteMaintenanceRequest>,
+    ) -> Result<Response<v1::DeleteMaintenanceResponse>, Status> {
+        let command = fleet::delete_maintenance_command(&request.into_inner())?;
+        let window = fleet::maintenance_outcome(self.pipeline.command(&command).await)?;
+        Ok(Response::new(v1::DeleteMaintenanceResponse {
             window: Some(super::convert::maintenance_to_wire(&window)),
         }))
     }

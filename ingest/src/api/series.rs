@@ -6,9 +6,9 @@ use citytel_proto::v1;
 use super::convert::{self, aggregation};
 use super::devices::require_device;
 use super::error::ApiError;
+use crate::db::Database;
 use crate::query::{self, Selector, SeriesQuery};
-use crate::store::Database;
-use crate::store::series::SeriesReader;
+use citytel_storage::series::SeriesReader;
 
 /// `QueryRange`.
 pub fn range(
@@ -27,10 +27,10 @@ pub fn range(
     }
     let capture = {
         let state = db.read();
-        let Some(device) = state.registry.get(&req.device_id) else {
+        let Some(device) = state.registry().get(&req.device_id) else {
             return Err(ApiError::DeviceNotFound(req.device_id));
         };
-        state.engine.capture(
+        state.capture(
             [(&device.device_id, req.metric.as_str())],
             req.start_unix_ms,
             req.end_unix_ms,
@@ -74,7 +74,7 @@ pub fn series(
     };
     let selector: Selector = req.devices.unwrap_or_default().into();
     let state = db.read();
-    let devices = query::select(&state.registry, &selector)?;
+    let devices = query::select(state.registry(), &selector)?;
     let q = SeriesQuery {
         devices,
         metric: req.metric,
@@ -84,7 +84,7 @@ pub fn series(
         across,
     };
     q.validate()?;
-    let capture = state.engine.capture(
+    let capture = state.capture(
         q.devices.iter().map(|d| (d, q.metric.as_str())),
         q.start_ms,
         q.end_ms,

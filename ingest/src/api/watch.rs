@@ -14,7 +14,7 @@ use tonic::Status;
 use super::convert::change_to_wire;
 use super::error::ApiError;
 use crate::query::{self, Selector};
-use crate::store::State;
+use crate::state::State;
 
 /// A boxed stream of answers.
 pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -26,7 +26,7 @@ fn filter(state: &State, selector: Selector) -> Result<Option<HashSet<String>>, 
         return Ok(None);
     }
     Ok(Some(
-        query::select(&state.registry, &selector)?
+        query::select(state.registry(), &selector)?
             .iter()
             .map(|d| d.to_string())
             .collect(),
@@ -47,7 +47,7 @@ pub fn events(
     req: v1::WatchEventsRequest,
 ) -> Result<Answers<v1::FleetEvent>, ApiError> {
     let devices = filter(state, req.devices.unwrap_or_default().into())?;
-    let stream = BroadcastStream::new(state.tracker.watch()).filter_map(move |item| match item {
+    let stream = BroadcastStream::new(state.watch_changes()).filter_map(move |item| match item {
         Ok(change) => devices
             .as_ref()
             .is_none_or(|d| d.contains(&*change.device))
@@ -67,33 +67,32 @@ pub fn readings(
 ) -> Result<Answers<v1::LiveReadings>, ApiError> {
     let devices = filter(state, req.devices.unwrap_or_default().into())?;
     let metrics: HashSet<String> = req.metrics.into_iter().collect();
-    let stream =
-        BroadcastStream::new(state.readings.subscribe()).filter_map(move |item| match item {
-            Ok(live) => {
-                if devices.as_ref().is_some_and(|d| !d.contains(&*live.device)) {
-                    return None;
-                }
-                let values: Vec<v1::LatestValue> = live
-                    .points
-                    .iter()
-                    .filter(|(m, _, _)| metrics.is_empty() || metrics.contains(&**m))
-                    .map(|(m, t, v)| v1::LatestValue {
-                        metric: m.to_string(),
-                        time_unix_ms: *t,
-                        value: *v,
-                    })
-                    .collect();
-                (!values.is_empty()).then(|| {
-                    Ok(v1::LiveReadings {
-                        device_id: live.device.to_string(),
-                        values,
-                    })
+    let stream = BroadcastStream::new(state.watch_readings()).filter_map(move |item| match item {
+        Ok(live) => {
+            if devices.as_ref().is_some_and(|d| !d.contains(&*live.device)) {
+                return None;
+            }
+            let values: Vec<v1::LatestValue> = live
+                .points
+                .iter()
+                .filter(|(m, _, _)| metrics.is_empty() || metrics.contains(&**m))
+                .map(|(m, t, v)| v1::LatestValue {
+                    metric: m.to_string(),
+                    time_unix_ms: *t,
+                    value: *v,
                 })
-            }
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                lagged("readings", n);
-                None
-            }
-        });
+                .collect();
+            (!values.is_empty()).then(|| {
+                Ok(v1::LiveReadings {
+                    device_id: live.device.to_string(),
+                    values,
+                })
+            })
+        }
+        Err(BroadcastStreamRecvError::Lagged(n)) => {
+            lagged("readings", n);
+            None
+        }
+    });
     Ok(Box::pin(stream))
 }

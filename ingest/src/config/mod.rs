@@ -18,8 +18,8 @@ pub use sections::HttpConfig;
 pub use sections::MetricsConfig;
 pub use sections::SinkConfig;
 pub use sections::{
-    AvailabilityConfig, BrokerConfig, EndpointConfig, FsyncPolicy, GrpcConfig, IngestConfig,
-    LogConfig, LogFormat, MaintenanceConfig, StorageConfig,
+    AvailabilityConfig, BrokerConfig, EndpointConfig, GrpcConfig, IngestConfig, LogConfig,
+    LogFormat, MaintenanceConfig, ServiceConfig, StorageConfig,
 };
 
 /// Everything `citytel serve` can be configured with.
@@ -42,6 +42,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// citytel's own Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
+    /// The process as a whole.
+    pub service: ServiceConfig,
     /// Logging.
     pub log: LogConfig,
     /// Sinks fed from the WAL.
@@ -110,13 +112,15 @@ pub struct Settings {
     /// Ingest limits.
     pub ingest: IngestConfig,
     /// The fleet tracker's settings.
-    pub availability: crate::store::AvailabilityOptions,
-    /// gRPC listen address.
-    pub grpc_listen: SocketAddr,
+    pub availability: crate::state::StateOptions,
+    /// The gRPC API.
+    pub grpc: GrpcConfig,
     /// Address of the dashboard's HTTP server; `None` when it is disabled.
     pub http_listen: Option<SocketAddr>,
     /// Address of the Prometheus metrics endpoint; `None` when it is disabled.
     pub metrics_listen: Option<SocketAddr>,
+    /// The process as a whole.
+    pub service: ServiceConfig,
     /// Logging.
     pub log: LogConfig,
     /// Sinks fed from the WAL.
@@ -231,9 +235,10 @@ impl Config {
             source,
             ingest: self.ingest.clone(),
             availability,
-            grpc_listen: self.grpc.listen,
+            grpc: self.grpc.clone(),
             http_listen: self.http.enabled.then_some(self.http.listen),
             metrics_listen: self.metrics.enabled.then_some(self.metrics.listen),
+            service: self.service.clone(),
             log: self.log.clone(),
             sink: self.sink.clone(),
         })
@@ -253,15 +258,15 @@ impl Config {
 
 impl Settings {
     /// The storage options, with `clock` for citytel's own restart time.
-    pub fn store_options(&self, clock: crate::clock::Clock) -> crate::store::StoreOptions {
+    pub fn store_options(&self, clock: crate::clock::Clock) -> crate::db::StoreOptions {
         self.storage.store_options(self.availability.clone(), clock)
     }
 }
 
 impl AvailabilityConfig {
-    fn validate(&self) -> Result<crate::store::AvailabilityOptions, ConfigError> {
-        use crate::availability::{Policy, Span};
-        use crate::tracker::{MaintenanceWindow, Target};
+    fn validate(&self) -> Result<crate::state::StateOptions, ConfigError> {
+        use crate::state::maintenance::{MaintenanceWindow, Target};
+        use citytel_availability::{Policy, Span};
         let invalid = |key, message: String| ConfigError::Invalid { key, message };
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let mut kind_intervals = std::collections::BTreeMap::new();
@@ -325,7 +330,7 @@ impl AvailabilityConfig {
                 reason: w.reason.clone(),
             });
         }
-        Ok(crate::store::AvailabilityOptions {
+        Ok(crate::state::StateOptions {
             policy,
             districts: self.districts.clone(),
             maintenance,

@@ -16,7 +16,7 @@ pub struct StorageConfig {
     /// Directory for the write-ahead log and everything else citytel persists.
     pub data_dir: PathBuf,
     /// When a write counts as durable.
-    pub fsync: FsyncPolicy,
+    pub fsync: citytel_storage::wal::FsyncPolicy,
     /// Size at which the WAL rolls over to a new segment file, in bytes.
     pub wal_segment_bytes: u64,
     /// Longest time between checkpoints (head to compressed segments, WAL truncated).
@@ -77,17 +77,17 @@ impl StorageConfig {
     /// The storage options these settings describe, with availability options and a clock.
     pub fn store_options(
         &self,
-        availability: crate::store::AvailabilityOptions,
+        state: crate::state::StateOptions,
         clock: crate::clock::Clock,
-    ) -> crate::store::StoreOptions {
-        crate::store::StoreOptions {
-            availability,
+    ) -> crate::db::StoreOptions {
+        crate::db::StoreOptions {
+            state,
             clock,
-            wal: crate::store::wal::WalOptions {
+            wal: citytel_storage::wal::WalOptions {
                 segment_bytes: self.wal_segment_bytes,
                 fsync: self.fsync,
             },
-            engine: crate::store::engine::EngineConfig {
+            engine: citytel_storage::engine::EngineConfig {
                 cache_bytes: self.cache_bytes,
                 flush_points: self.head_max_points,
                 rollup_minute_min_points: self.rollup_minute_min_points,
@@ -95,21 +95,11 @@ impl StorageConfig {
                 retention_minute: self.retention_minute,
                 retention_hour: self.retention_hour,
                 compaction_delay: self.compaction_delay,
-                flush_level: crate::store::engine::codec::DEFAULT_LEVEL,
+                flush_level: citytel_storage::engine::codec::DEFAULT_LEVEL,
                 decoded_cache_bytes: self.decoded_cache_bytes,
             },
         }
     }
-}
-
-/// When the WAL is flushed to stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FsyncPolicy {
-    /// fsync before any write is acknowledged (the default).
-    Always,
-    /// Never fsync explicitly: survives a process crash, not a power loss.
-    Never,
 }
 
 /// `[endpoint]`: citytel's own MQTT 3.1.1 device endpoint.
@@ -223,6 +213,14 @@ pub struct MaintenanceConfig {
 pub struct GrpcConfig {
     /// Address of the gRPC server.
     pub listen: SocketAddr,
+    /// Heavy reads (many devices, long ranges, availability over many windows) computed at
+    /// once, off the async workers; 0 means one per CPU. Up to four times as many wait their
+    /// turn; beyond that a request is refused with RESOURCE_EXHAUSTED.
+    pub max_concurrent_reads: usize,
+    /// Longest time a request may take (a client's shorter `grpc-timeout` wins); past it the
+    /// answer is DEADLINE_EXCEEDED.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 /// `[http]`: the operator web dashboard, and the query service over gRPC-Web for browsers.
@@ -251,6 +249,16 @@ pub struct MetricsConfig {
 pub struct SinkConfig {
     /// `[sink.influxdb]`: the InfluxDB v2 sink.
     pub influxdb: crate::sink::influxdb::InfluxDbConfig,
+}
+
+/// `[service]`: the process as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// How long the servers get, once ingest has stopped and the data is safe, to end their open
+    /// streams and in-flight calls before their connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 /// `[log]`: logging.

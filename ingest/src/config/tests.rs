@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use citytel_storage::wal::FsyncPolicy;
 
 fn defaults() -> Config {
     load_str(None, &[]).expect("shipped defaults parse")

@@ -9,7 +9,9 @@
 //! the same path into the dead-letter store, so they are acknowledged too. The device endpoint
 //! also queues [`ConnectionEvent`]s (a device's connection opened or closed) with
 //! [`Pipeline::connection`]: they take the same queue, in order with the connection's messages,
-//! into the WAL and the fleet tracker, and need no acknowledgement.
+//! into the WAL and the fleet tracker, and need no acknowledgement. The API submits
+//! [`Command`]s with [`Pipeline::command`]: the writer commits and applies them in the same order
+//! and answers with what they did, so every state change goes through the WAL.
 
 pub mod writer;
 
@@ -17,11 +19,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rumqttc::mqttbytes::QoS;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::decode::{self, Decoded, Limits, Rejection};
-use crate::store::entry::Connection;
+use crate::decode::{self, Decoded, Limits, RejectReason, Rejection};
+use crate::journal::Connection;
+use crate::state::command::{Command, Outcome};
 use crate::telemetry::metrics as m;
 
 /// Fixed per-message cost charged to the budget on top of the payload, covering the topic and
@@ -37,6 +40,8 @@ pub enum Origin {
     Broker,
     /// A Last Will published by the endpoint for a connection that dropped.
     Will,
+    /// A sink whose server refused a stored point.
+    Sink,
 }
 
 impl Origin {
@@ -46,6 +51,7 @@ impl Origin {
             Origin::Endpoint => "endpoint",
             Origin::Broker => "broker",
             Origin::Will => "will",
+            Origin::Sink => "sink",
         }
     }
 }
@@ -117,6 +123,17 @@ pub struct ConnectionEvent {
     pub change: Connection,
 }
 
+/// A command on its way to the writer.
+#[derive(Debug)]
+pub struct CommandRequest {
+    /// The encoded command, as it goes into the WAL.
+    pub encoded: Vec<u8>,
+    /// When it was submitted, ms since the Unix epoch, by the pipeline's clock.
+    pub received_at_ms: i64,
+    /// Where the writer sends what the command did, once it is durable and applied.
+    pub reply: oneshot::Sender<Outcome>,
+}
+
 /// What the writer takes from the queue, in arrival order.
 #[derive(Debug)]
 pub enum Queued {
@@ -129,6 +146,8 @@ pub enum Queued {
         /// Its share of the in-flight budget, returned once it is applied.
         permit: OwnedSemaphorePermit,
     },
+    /// A state change requested through the API.
+    Command(CommandRequest),
 }
 
 impl Queued {
@@ -136,7 +155,7 @@ impl Queued {
     pub fn message(&self) -> Option<&Envelope> {
         match self {
             Queued::Message(envelope) => Some(envelope),
-            Queued::Connection { .. } => None,
+            Queued::Connection { .. } | Queued::Command(_) => None,
         }
     }
 
@@ -144,7 +163,7 @@ impl Queued {
     pub fn message_mut(&mut self) -> Option<&mut Envelope> {
         match self {
             Queued::Message(envelope) => Some(envelope),
-            Queued::Connection { .. } => None,
+            Queued::Connection { .. } | Queued::Command(_) => None,
         }
     }
 
@@ -208,23 +227,6 @@ impl Pipeline {
         self.queue(inbound, permit)
     }
 
-    /// Like [`submit`](Self::submit), but fails instead of waiting when the budget is exhausted.
-    pub fn try_submit(&self, inbound: Inbound) -> Result<(), TrySubmitError> {
-        let cost = (inbound.payload.len() + inbound.topic.len() + MESSAGE_OVERHEAD_BYTES)
-            .min(self.budget_bytes);
-        match self
-            .budget
-            .clone()
-            .try_acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
-        {
-            Ok(permit) => self
-                .queue(inbound, permit)
-                .map_err(|_| TrySubmitError::Closed),
-            Err(tokio::sync::TryAcquireError::NoPermits) => Err(TrySubmitError::Full(inbound)),
-            Err(tokio::sync::TryAcquireError::Closed) => Err(TrySubmitError::Closed),
-        }
-    }
-
     fn queue(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Result<(), PipelineClosed> {
         let verdict = decode::decode(
             &inbound.topic,
@@ -258,6 +260,52 @@ impl Pipeline {
             .map_err(|_| PipelineClosed)
     }
 
+    /// Commits and applies a command through the writer, after everything queued before it;
+    /// resolves with what it did once it is durable.
+    pub async fn command(&self, command: &Command) -> Result<Outcome, PipelineClosed> {
+        let (reply, answer) = oneshot::channel();
+        let request = CommandRequest {
+            encoded: crate::state::persist::encode_command(command),
+            received_at_ms: self.clock.now_ms(),
+            reply,
+        };
+        self.tx
+            .send(Queued::Command(request))
+            .map_err(|_| PipelineClosed)?;
+        answer.await.map_err(|_| PipelineClosed)
+    }
+
+    /// Queues a message refused after it was stored (a point a sink's server rejected) as a dead
+    /// letter with `reason`. It takes no share of the in-flight budget (a sink's refusals are
+    /// bounded by its batches) and is never acknowledged to anyone.
+    pub fn reject(
+        &self,
+        topic: String,
+        payload: Bytes,
+        rejection: Rejection,
+    ) -> Result<(), PipelineClosed> {
+        debug_assert!(rejection.reason == RejectReason::SinkRejected);
+        let permit = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(0)
+            .map_err(|_| PipelineClosed)?;
+        let inbound = Inbound {
+            topic,
+            payload,
+            received_at_ms: self.clock.now_ms(),
+            origin: Origin::Sink,
+            ack: None,
+        };
+        self.tx
+            .send(Queued::Message(Envelope {
+                inbound,
+                verdict: Err(rejection),
+                permit,
+            }))
+            .map_err(|_| PipelineClosed)
+    }
+
     /// A probe of the bytes in flight (received, not yet acknowledged), for metrics.
     pub fn in_flight(&self) -> InFlight {
         InFlight {
@@ -276,28 +324,11 @@ impl Pipeline {
         self.clock
     }
 
-    /// Bytes currently admitted and not yet acknowledged.
-    pub fn in_flight_bytes(&self) -> usize {
-        self.budget_bytes - self.budget.available_permits()
-    }
-
     /// Resolves once the writer has stopped.
     pub async fn closed(&self) {
         self.tx.closed().await
     }
 }
-
-/// Why [`Pipeline::try_submit`] did not queue a message.
-#[derive(Debug)]
-pub enum TrySubmitError {
-    /// The budget is exhausted; the message is handed back.
-    Full(Inbound),
-    /// The pipeline is closed.
-    Closed,
-}
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub use crate::clock::system_now_ms as now_ms;
 
 /// Reads how much of a pipeline's in-flight budget is in use.
 #[derive(Debug, Clone)]

@@ -25,11 +25,12 @@ use tokio::sync::mpsc;
 
 use super::Queued;
 use crate::clock::Clock;
-use crate::store::entry::Entry;
-use crate::store::maintenance::Job;
-use crate::store::wal::Wal;
-use crate::store::{Applied, Database, StoreError, checkpoint};
+use crate::db::housekeeping::Job;
+use crate::db::{Database, DbError, checkpoint};
+use crate::journal::Entry;
+use crate::state::Applied;
 use crate::telemetry::metrics as m;
+use citytel_storage::wal::Wal;
 
 /// Environment variable naming a file whose existence pauses the writer (a debug option for
 /// fault tests that simulate stalled storage; see the module documentation).
@@ -62,8 +63,8 @@ pub struct WriterStats {
 pub struct CheckpointPolicy {
     /// Longest time between checkpoints.
     pub interval: Duration,
-    /// The maintenance thread that writes them, and its handle (joined at shutdown).
-    pub maintenance: Option<(Sender<Job>, JoinHandle<()>)>,
+    /// The housekeeping thread that writes them, and its handle (joined at shutdown).
+    pub housekeeping: Option<(Sender<Job>, JoinHandle<()>)>,
     /// Threads a checkpoint may use to compress.
     pub threads: usize,
     /// Where "now" comes from, for the fleet tracker's silence timeouts.
@@ -119,7 +120,7 @@ impl Writer {
     /// Runs the loop on the calling thread (a dedicated one: it blocks) until every
     /// [`super::Pipeline`] handle is dropped and the queue is drained, or until storage fails.
     /// Ends with a final checkpoint, so a restart replays nothing.
-    pub fn run(mut self) -> Result<WriterStats, StoreError> {
+    pub fn run(mut self) -> Result<WriterStats, DbError> {
         let mut stats = WriterStats::default();
         let mut group: Vec<Queued> = Vec::with_capacity(1024);
         loop {
@@ -155,7 +156,7 @@ impl Writer {
             self.maybe_checkpoint()?;
         }
         tracing::debug!(?stats, "writer drained");
-        if let Some((tx, handle)) = self.policy.maintenance.take() {
+        if let Some((tx, handle)) = self.policy.housekeeping.take() {
             drop(tx);
             let _ = handle.join();
         }
@@ -172,21 +173,18 @@ impl Writer {
     /// Applies the silence timeouts that fell due (devices turning late or offline).
     fn tick(&mut self) {
         let now = self.policy.clock.now_ms();
-        self.db.write().tracker.advance(now);
+        self.db.write().advance(now);
     }
 
     /// Starts a checkpoint when the head is full or the interval has passed.
-    fn maybe_checkpoint(&mut self) -> Result<(), StoreError> {
+    fn maybe_checkpoint(&mut self) -> Result<(), DbError> {
         let due = self.last_checkpoint.elapsed() >= self.policy.interval;
-        let (full, busy) = {
-            let state = self.db.read();
-            (state.engine.needs_flush(), state.engine.is_flushing())
-        };
+        let (full, busy) = self.db.read().flush_status();
         if busy || !(due || full) {
             return Ok(());
         }
-        let Some((tx, _)) = &self.policy.maintenance else {
-            // Without a maintenance thread, checkpoints run inline.
+        let Some((tx, _)) = &self.policy.housekeeping else {
+            // Without a housekeeping thread, checkpoints run inline.
             checkpoint::run(&self.db, &mut self.wal, self.policy.threads)?;
             self.last_checkpoint = Instant::now();
             return Ok(());
@@ -194,17 +192,13 @@ impl Writer {
         if let Some(pending) = checkpoint::begin(&self.db, &mut self.wal)? {
             self.last_checkpoint = Instant::now();
             if tx.send(Job::Checkpoint(pending)).is_err() {
-                tracing::error!("maintenance thread is gone; checkpoints stop");
+                tracing::error!("housekeeping thread is gone; checkpoints stop");
             }
         }
         Ok(())
     }
 
-    fn commit(
-        &mut self,
-        group: &mut Vec<Queued>,
-        stats: &mut WriterStats,
-    ) -> Result<(), StoreError> {
+    fn commit(&mut self, group: &mut Vec<Queued>, stats: &mut WriterStats) -> Result<(), DbError> {
         self.wait_while_paused();
         self.admit_series(group);
         let mut wal_bytes = 0usize;
@@ -227,19 +221,32 @@ impl Writer {
         stats.commits += 1;
 
         let mut applied = Applied::default();
+        let mut outcomes = Vec::new();
         let (mut accepted, mut acked) = (0u64, 0u64);
         {
             let mut state = self.db.write();
-            for envelope in group.iter() {
+            for (i, envelope) in group.iter().enumerate() {
                 let a = state.apply(&entry_of(envelope), envelope.decoded());
                 applied.readings_stored += a.readings_stored;
                 applied.readings_duplicate += a.readings_duplicate;
+                if let Some(outcome) = a.outcome {
+                    outcomes.push((i, outcome));
+                }
             }
         }
-        for queued in group.drain(..) {
-            // Connection events are neither counted as messages nor acknowledged.
-            let Queued::Message(envelope) = queued else {
-                continue;
+        let mut outcomes = outcomes.into_iter().peekable();
+        for (i, queued) in group.drain(..).enumerate() {
+            let envelope = match queued {
+                Queued::Message(envelope) => envelope,
+                // Connection events are neither counted as messages nor acknowledged.
+                Queued::Connection { .. } => continue,
+                Queued::Command(request) => {
+                    if let Some((_, outcome)) = outcomes.next_if(|(at, _)| *at == i) {
+                        // The caller may have gone; the command is applied either way.
+                        let _ = request.reply.send(outcome);
+                    }
+                    continue;
+                }
             };
             match &envelope.verdict {
                 Ok(_) => accepted += 1,
@@ -305,6 +312,12 @@ fn entry_of(queued: &Queued) -> Entry<'_> {
                 received_at_ms: event.received_at_ms,
                 change: event.change,
                 topic: &event.topic,
+            };
+        }
+        Queued::Command(request) => {
+            return Entry::Command {
+                received_at_ms: request.received_at_ms,
+                payload: &request.encoded,
             };
         }
     };

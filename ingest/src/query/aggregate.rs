@@ -1,6 +1,6 @@
 //! Aggregation functions: reducing a bucket, and combining devices per bucket.
 
-use crate::store::series::{Bucket, Points};
+use citytel_storage::series::{Bucket, Points};
 
 /// An aggregation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub use aggregate::Aggregation;
 pub use select::{Selector, select};
 
-use crate::store::series::{Points, ReadError, Resolution, SeriesReader};
+use citytel_storage::series::{Points, ReadError, Resolution, SeriesReader};
 
 /// Largest number of buckets one series may have in an answer.
 pub const MAX_BUCKETS: i64 = 100_000;
@@ -136,7 +136,7 @@ pub fn run(
     Ok(SeriesAnswer { series, resolution })
 }
 
-type Found = Result<Option<(Vec<crate::store::series::Bucket>, Resolution)>, ReadError>;
+type Found = Result<Option<(Vec<citytel_storage::series::Bucket>, Resolution)>, ReadError>;
 
 /// Each device's buckets, in device order; many devices are read on rayon's thread pool.
 fn buckets_per_device(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::QueryError;
-use crate::store::registry::Registry;
+use crate::state::registry::Registry;
 
 /// Which devices a query covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

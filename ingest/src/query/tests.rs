@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::store::head::Head;
-use crate::store::series::{Point, SeriesWriter};
+use citytel_storage::model::Head;
+use citytel_storage::series::{Point, SeriesWriter};
 
 fn head() -> Head {
     let mut h = Head::default();

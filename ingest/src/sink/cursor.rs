@@ -17,7 +17,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::store::wal::Position;
+use citytel_storage::wal::Position;
 
 const MAGIC: [u8; 4] = *b"CTSC";
 const VERSION: u32 = 1;

@@ -13,7 +13,7 @@ use citytel_proto::v1::TelemetryBatch;
 
 use super::schema;
 use crate::decode::{Decoded, decode_trusted};
-use crate::store::entry::Entry;
+use crate::journal::Entry;
 
 /// Lines ready to send, with where each one ends.
 #[derive(Debug, Default, Clone)]

@@ -10,8 +10,8 @@
 //! - [`influxdb`]: the InfluxDB v2 sink (also VictoriaMetrics and anything else answering
 //!   `/api/v2/write`).
 //!
-//! A sink holds the WAL segments it has not yet had confirmed (see `store::wal::hold`), reads
-//! them with `store::wal::tail::Tail`, and advances its cursor only after the server confirmed a
+//! A sink holds the WAL segments it has not yet had confirmed (see `citytel_storage::wal::hold`),
+//! reads them with `citytel_storage::wal::tail::Tail`, and advances its cursor only after the server confirmed a
 //! batch: a crash resends at most the batch in flight, which the server overwrites (same series,
 //! same timestamp, same value).
 
@@ -38,14 +38,12 @@ pub struct RejectedPoint {
 /// Where refused points go (in the service: the dead-letter store).
 pub type DeadLetterFn = std::sync::Arc<dyn Fn(RejectedPoint) + Send + Sync>;
 
-/// The dead letter of a refused point: reason `sink_rejected`, topic `sink/{name}`, the server's
-/// answer as detail and the line as payload.
-pub fn dead_letter(point: RejectedPoint) -> crate::store::deadletter::DeadLetter {
-    crate::store::deadletter::DeadLetter {
-        received_at_ms: crate::clock::system_now_ms(),
-        reason: crate::decode::RejectReason::SinkRejected,
-        topic: format!("sink/{}", point.sink),
-        detail: point.error,
-        payload: bytes::Bytes::from(point.line.into_bytes()),
-    }
+/// The dead letter of a refused point, as (topic, payload, rejection): reason
+/// `sink_rejected`, topic `sink/{name}`, the server's answer as detail and the line as payload.
+pub fn dead_letter(point: RejectedPoint) -> (String, bytes::Bytes, crate::decode::Rejection) {
+    (
+        format!("sink/{}", point.sink),
+        bytes::Bytes::from(point.line.into_bytes()),
+        crate::decode::Rejection::new(crate::decode::RejectReason::SinkRejected, point.error),
+    )
 }

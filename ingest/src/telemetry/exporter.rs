@@ -19,10 +19,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::availability::DeviceState;
+use crate::db::Database;
 use crate::pipeline::InFlight;
-use crate::store::Database;
 use crate::telemetry::metrics as m;
+use citytel_availability::DeviceState;
 
 /// Histogram buckets for latencies, in seconds (100 us to 10 s).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -127,11 +127,8 @@ fn record_state(sources: &Sources) {
     let mut counts = [0u64; DeviceState::ALL.len()];
     {
         let state = sources.db.read();
-        for device in state.registry.iter_after(None) {
-            let current = state
-                .tracker
-                .state(&device.device_id)
-                .map_or(DeviceState::Unknown, |(s, _)| s);
+        for device in state.registry().iter_after(None) {
+            let current = state.device_state(&device.device_id);
             counts[usize::from(current.code() - 1)] += 1;
         }
     }

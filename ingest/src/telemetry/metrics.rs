@@ -21,8 +21,11 @@ pub const WAL_BYTES_TOTAL: &str = "citytel_wal_bytes_total";
 pub const WAL_COMMITS_TOTAL: &str = "citytel_wal_commits_total";
 /// Time a group commit (write and fsync) took.
 pub const WAL_COMMIT_SECONDS: &str = "citytel_wal_commit_seconds";
-/// WAL repairs at start-up (torn or corrupt records, bad headers, missing segments).
-pub const WAL_CORRUPTIONS_TOTAL: &str = "citytel_wal_corruptions_total";
+/// WAL repairs at start-up (recorded by the storage library).
+pub use citytel_storage::metrics::WAL_CORRUPTIONS_TOTAL;
+/// Persisted records that did not decode and were left out, by `record` (history,
+/// dead_letter, maintenance, wal_entry, wal_message, wal_command).
+pub const RECORDS_UNDECODABLE_TOTAL: &str = "citytel_records_undecodable_total";
 /// Bytes received and not yet acknowledged.
 pub const IN_FLIGHT_BYTES: &str = "citytel_in_flight_bytes";
 /// Open device connections on the MQTT endpoint.
@@ -62,3 +65,5 @@ pub const SINK_REJECTED_POINTS_TOTAL: &str = "citytel_sink_rejected_points_total
 pub const SINK_DROPPED_BYTES_TOTAL: &str = "citytel_sink_dropped_bytes_total";
 /// 1 while a sink can deliver, 0 while it is held (e.g. HTTP 401/403) (label `sink`).
 pub const SINK_HEALTHY: &str = "citytel_sink_healthy";
+/// Heavy reads refused because too many were running or waiting.
+pub const GRPC_READS_REFUSED_TOTAL: &str = "citytel_grpc_reads_refused_total";

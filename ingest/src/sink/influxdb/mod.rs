@@ -27,7 +27,7 @@ pub use config::{BacklogPolicy, InfluxDbConfig};
 use super::cursor::{self, CursorError};
 use super::stats::SinkStats;
 use super::{BacklogGate, DeadLetterFn};
-use crate::store::wal::{self, WalError, hold, tail};
+use citytel_storage::wal::{self, WalError, hold, tail};
 
 /// The sink's name: its WAL hold, state directory and metric label.
 pub const NAME: &str = "influxdb";

@@ -24,13 +24,13 @@ use tokio_util::sync::CancellationToken;
 use super::client::{Client, SendError, gzip};
 use super::config::{BacklogPolicy, InfluxDbConfig};
 use super::{NAME, SinkError};
+use crate::journal::Entry;
 use crate::sink::cursor;
 use crate::sink::line::{self, Batch};
 use crate::sink::stats::{ErrorClass, SinkStats};
 use crate::sink::{BacklogGate, DeadLetterFn, RejectedPoint};
-use crate::store::entry::Entry;
-use crate::store::wal::tail::{self, Tail};
-use crate::store::wal::{Position, SEGMENT_HEADER_LEN, WalError, hold};
+use citytel_storage::wal::tail::{self, Tail};
+use citytel_storage::wal::{Position, SEGMENT_HEADER_LEN, WalError, hold};
 
 /// Longest a confirmed cursor stays only in memory.
 const CURSOR_EVERY: Duration = Duration::from_secs(1);

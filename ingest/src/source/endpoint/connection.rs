@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::outgoing;
+use crate::journal::Connection;
 use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
-use crate::store::entry::Connection;
 use crate::telemetry::metrics as m;
 
 /// Smallest read buffer; it grows for connections that fill it.

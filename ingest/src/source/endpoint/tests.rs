@@ -24,8 +24,8 @@ use super::{Endpoint, Shared};
 use crate::clock::Clock;
 use crate::config::{self, EndpointConfig};
 use crate::decode::Limits;
+use crate::journal::Connection;
 use crate::pipeline::{Envelope, Origin, Pipeline, Queued};
-use crate::store::entry::Connection;
 
 const TOPIC: &str = "citytel/v1/site-01/cabinet/cab-0001/telemetry";
 /// The pipeline clock's reading when a test starts.
@@ -136,6 +136,7 @@ fn describe(queued: &Queued) -> String {
             assert!(event.topic.ends_with("/status"), "{}", event.topic);
             format!("{change} {device} +{}", event.received_at_ms - START_MS)
         }
+        Queued::Command(_) => unreachable!("the endpoint submits no commands"),
     }
 }
 

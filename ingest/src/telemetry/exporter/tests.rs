@@ -7,9 +7,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::db::Database;
 use crate::decode::Limits;
 use crate::pipeline::Pipeline;
-use crate::store::Database;
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();

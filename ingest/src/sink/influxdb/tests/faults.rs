@@ -172,10 +172,10 @@ async fn a_cursor_past_a_shortened_segment_resends_the_segment() {
     let dir = tempfile::tempdir().unwrap();
     let expected = append(dir.path(), &fleet(1, 10, 1_700_000_000_000));
     let wal_dir = dir.path().join("wal");
-    let segment = crate::store::wal::tail::segments(&wal_dir).unwrap()[0];
+    let segment = citytel_storage::wal::tail::segments(&wal_dir).unwrap()[0];
     crate::sink::cursor::store(
         &super::super::state_dir(dir.path()),
-        crate::store::wal::Position {
+        citytel_storage::wal::Position {
             segment,
             offset: 1 << 30,
         },

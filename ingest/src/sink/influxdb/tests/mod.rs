@@ -14,11 +14,11 @@ use parking_lot::Mutex;
 use prost::Message;
 
 use super::{Handle, InfluxDbConfig, Options, start};
-use crate::config::FsyncPolicy;
+use crate::journal::Entry;
 use crate::sink::line::{self, Batch, Tags};
 use crate::sink::{DeadLetterFn, RejectedPoint};
-use crate::store::entry::Entry;
-use crate::store::wal::{Wal, WalOptions};
+use citytel_storage::wal::FsyncPolicy;
+use citytel_storage::wal::{Wal, WalOptions};
 use server::FaultServer;
 
 /// Segments small enough that a test's data spans several.

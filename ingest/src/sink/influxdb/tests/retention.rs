@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use super::server::{Fault, FaultServer};
 use super::*;
 use crate::sink::influxdb::BacklogPolicy;
-use crate::store::wal::{self, tail};
+use citytel_storage::wal::{self, tail};
 
 #[tokio::test]
 async fn segments_are_kept_until_the_sink_confirmed_them() {
@@ -135,7 +135,7 @@ fn held_segments_before_the_snapshot_are_kept_but_not_replayed() {
     let mut replayed = Vec::new();
     let options = WalOptions {
         segment_bytes: SEGMENT_BYTES,
-        fsync: crate::config::FsyncPolicy::Never,
+        fsync: citytel_storage::wal::FsyncPolicy::Never,
     };
     let (_wal, stats) = Wal::open(&wal_dir, options, snapshot_segment, |at, _| {
         replayed.push(at.segment)

@@ -1,0 +1,8 @@
+//! Tests of the availability component, one file per module.
+
+mod completeness;
+mod history;
+mod machine;
+mod machine_props;
+mod offset;
+mod state;

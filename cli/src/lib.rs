@@ -1,0 +1,148 @@
+//! The `citytel` command line: `serve`, `demo`, `import`, `config` and `stats`, each a thin layer
+//! over the service library (`citytel-ingest`); only `demo` links the device simulator.
+//!
+//! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
+//! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
+//! environment variable. Precedence: built-in defaults < config file < environment/flags.
+
+mod config_cmd;
+mod demo;
+mod import;
+mod serve;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use citytel_ingest::config::{self, Config, ConfigError};
+
+/// citytel ingests telemetry from a city's connectivity infrastructure over MQTT, stores it as
+/// time series, tracks device availability and answers dashboards over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "citytel", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: the MQTT device endpoint (or a broker source), storage and the gRPC API.
+    Serve(ConfigArgs),
+    /// Run the service together with a simulated fleet of devices, to see it work at once.
+    Demo(demo::DemoArgs),
+    /// Load InfluxDB line protocol or a dataset file into the data directory (service stopped).
+    Import(import::ImportArgs),
+    /// Print the effective configuration (defaults, file, environment and flags applied) as TOML.
+    Config(ConfigArgs),
+    /// Show what the data directory holds: devices, series, points, bytes per record type.
+    Stats(ConfigArgs),
+}
+
+/// Options that select and override the configuration.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file; keys it does not set keep their defaults.
+    #[arg(long, short = 'c', env = "CITYTEL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override one setting, e.g. `--set storage.fsync=never` (repeatable; applied last).
+    #[arg(long = "set", short = 's', value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Data directory (storage.data_dir).
+    #[arg(long, env = "CITYTEL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address of the MQTT device endpoint (endpoint.listen).
+    #[arg(long, env = "CITYTEL_MQTT_LISTEN", value_name = "ADDR")]
+    mqtt_listen: Option<String>,
+    /// Address of the gRPC API (grpc.listen).
+    #[arg(long, env = "CITYTEL_GRPC_LISTEN", value_name = "ADDR")]
+    grpc_listen: Option<String>,
+    /// Consume from this broker instead of running the device endpoint (broker.url).
+    #[arg(long, env = "CITYTEL_BROKER_URL", value_name = "mqtt://HOST:PORT")]
+    broker_url: Option<String>,
+    /// Log format, text or json (log.format).
+    #[arg(long, env = "CITYTEL_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration these options describe.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut overrides = Vec::new();
+        let mut add = |key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                overrides.push(format!("{key}={}", toml_string(&v)));
+            }
+        };
+        add(
+            "storage.data_dir",
+            self.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        add("endpoint.listen", self.mqtt_listen.clone());
+        add("grpc.listen", self.grpc_listen.clone());
+        add("broker.url", self.broker_url.clone());
+        add("log.format", self.log_format.clone());
+        overrides.extend(self.set.iter().cloned());
+        config::load(self.config.as_deref(), &overrides)
+    }
+}
+
+/// Quotes `s` as a TOML string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+impl Cli {
+    /// Runs the chosen command and returns the process exit code.
+    pub fn run(self) -> std::process::ExitCode {
+        let result = match self.command {
+            Command::Serve(args) => serve::run(&args),
+            Command::Demo(args) => demo::run(&args),
+            Command::Import(args) => import::run(&args),
+            Command::Config(args) => config_cmd::run(&args),
+            Command::Stats(args) => stats::run(&args),
+        };
+        match result {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("citytel: error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Builds the runtime every command runs on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("citytel")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,44 @@
+//! `citytel serve`: run the service until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+
+use super::{ConfigArgs, runtime, stop_signal};
+use citytel_ingest::service::{self, Running};
+use citytel_ingest::telemetry::logging;
+
+pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = args.load().context("loading configuration")?;
+    let settings = config.validate().context("validating configuration")?;
+    logging::init(&settings.log);
+    runtime()?.block_on(async {
+        let running =
+            service::start(settings.clone(), citytel_ingest::clock::Clock::System).await?;
+        print_addresses(&running, &settings.storage.data_dir.display().to_string());
+        running.run_until(stop_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Prints where the service listens, in a form both people and scripts can read.
+pub fn print_addresses(running: &Running, data_dir: &str) {
+    println!("citytel is running");
+    if let Some(addr) = running.http_addr {
+        println!("  dashboard       http://{addr}/");
+    }
+    if let Some(addr) = running.mqtt_addr {
+        println!("  mqtt endpoint   mqtt://{addr}");
+    }
+    if let Some(addr) = running.metrics_addr {
+        println!(
+            "  metrics         {}",
+            citytel_ingest::telemetry::exporter::url(addr)
+        );
+    }
+    println!("  grpc api        {}", running.grpc_addr);
+    println!("  data directory  {data_dir}");
+    println!(
+        "  try             grpcurl -plaintext {} citytel.v1.QueryService/ListDevices",
+        running.grpc_addr
+    );
+    println!("Press Ctrl-C to stop.");
+}

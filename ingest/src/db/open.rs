@@ -1,0 +1,116 @@
+//! Opening a data directory: lock it, open the engine with the state's tables, restore the last
+//! snapshot, the history and the recent dead letters, replay the WAL after the snapshot, and mark
+//! citytel's own restart in every device's history.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use citytel_storage::engine::Engine;
+use citytel_storage::wal::Wal;
+use parking_lot::RwLock;
+
+use super::{Database, DbError, OpenReport, StoreOptions};
+use crate::journal::Entry;
+use crate::state::fleet::snapshot::history_device;
+use crate::state::snapshot::{KEY, LEGACY_MAINTENANCE_KEY};
+use crate::state::{self, State, persist};
+use crate::telemetry::metrics as m;
+
+/// Counts and reports records that did not decode (never skipped silently).
+fn undecodable(report: &mut OpenReport, kind: &'static str, count: u64, example: Option<String>) {
+    if count == 0 {
+        return;
+    }
+    metrics::counter!(m::RECORDS_UNDECODABLE_TOTAL, "record" => kind).increment(count);
+    tracing::warn!(
+        record = kind,
+        count,
+        example = example.unwrap_or_default(),
+        "persisted records do not decode and were left out"
+    );
+    report.undecodable.push((kind, count));
+}
+
+pub(super) fn open(
+    data_dir: &Path,
+    options: &StoreOptions,
+) -> Result<(Arc<Database>, Wal, OpenReport), DbError> {
+    let dir_err = |source| DbError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(dir_err)?;
+    let lock = File::create(data_dir.join("LOCK")).map_err(dir_err)?;
+    if lock.try_lock().is_err() {
+        return Err(DbError::Locked(data_dir.to_path_buf()));
+    }
+    let engine = Engine::open(
+        &data_dir.join("tsdb"),
+        options.engine.clone(),
+        &state::TABLES,
+    )?;
+    let mut state = State::new(engine, &options.state);
+    let mut report = OpenReport::default();
+    let meta = state.table(state::META);
+    let snapshot = match meta.get(KEY)? {
+        Some(bytes) => Some(persist::decode_snapshot(&bytes)?),
+        None => None,
+    };
+    let from_segment = snapshot.as_ref().map_or(0, |s| s.wal_segment);
+    let legacy = snapshot.as_ref().is_none_or(|s| s.maintenance.is_none());
+    if let Some(snapshot) = snapshot {
+        state.restore(snapshot);
+    }
+    if legacy && let Some(bytes) = meta.get(LEGACY_MAINTENANCE_KEY)? {
+        match persist::decode_legacy_maintenance(&bytes) {
+            Ok(windows) => state.restore_legacy_maintenance(windows),
+            Err(e) => undecodable(&mut report, "maintenance", 1, Some(e.to_string())),
+        }
+    }
+    let errors = state.load_dead_letters(&state.table(state::DEAD_LETTERS))?;
+    let first = errors.first().map(ToString::to_string);
+    undecodable(&mut report, "dead_letter", errors.len() as u64, first);
+
+    let (mut bad, mut example) = (0u64, None);
+    for item in state.table(state::HISTORY).iter() {
+        let (key, value) = item?;
+        let decoded = history_device(&key)
+            .ok_or(persist::PersistError::Invalid("history key"))
+            .and_then(|device| Ok((device, persist::decode_change(&value)?)));
+        match decoded {
+            Ok((device, change)) => state.restore_history(device.into(), change),
+            Err(e) => {
+                bad += 1;
+                example.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    undecodable(&mut report, "history", bad, example);
+
+    let (mut bad, mut example) = (0u64, None);
+    let (wal, replay) = Wal::open(
+        &data_dir.join("wal"),
+        options.wal,
+        from_segment,
+        |_, record| match Entry::decode(record) {
+            Ok(entry) => {
+                state.apply(&entry, None);
+            }
+            Err(e) => {
+                bad += 1;
+                example.get_or_insert_with(|| e.to_string());
+            }
+        },
+    )?;
+    undecodable(&mut report, "wal_entry", bad, example);
+    report.replay = replay;
+    // What happened while citytel was down is unknown, not down.
+    state.started(options.clock.now_ms());
+    let db = Arc::new(Database {
+        state: RwLock::new(state),
+        data_dir: data_dir.to_path_buf(),
+        _lock: lock,
+    });
+    Ok((db, wal, report))
+}

@@ -1,0 +1,372 @@
+//! The running service: wires storage, the writer, a source, the gRPC API, the dashboard, the
+//! metrics endpoint and the sinks together, and tears them down in phases.
+//!
+//! Start-up ([`start`]): open the data directory and replay the WAL, start the sink and the
+//! writer thread, bind every listener, start the source and the servers. Every task hangs off
+//! one root cancellation token (intake and serving are its children) and one task tracker.
+//! Shutdown ([`teardown`]) is one routine whatever the reason (a signal, or storage failing):
+//! stop intake, let the writer drain and checkpoint, flush the sinks, then end the servers and
+//! their open streams, within `service.shutdown_timeout`.
+//!
+//! - [`listeners`]: binding the listeners, with errors that name them.
+//! - [`health`]: what the gRPC health service reports, following the source and the sink.
+//! - [`teardown`]: the phased shutdown.
+
+mod health;
+mod listeners;
+mod teardown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic_health::server::HealthReporter;
+
+use crate::api::{self, query::QueryApi, reads::Reads};
+use crate::clock::Clock;
+use crate::config::{Settings, SourceSettings};
+use crate::db::{Database, DbError, OpenReport, housekeeping};
+use crate::decode::Limits;
+use crate::pipeline::Pipeline;
+use crate::pipeline::writer::{CheckpointPolicy, Writer, WriterStats};
+use crate::source::broker::{BrokerSource, BrokerStats};
+use crate::source::endpoint::Endpoint;
+use crate::telemetry::exporter;
+use crate::web;
+
+pub use health::SINK_HEALTH_SERVICE;
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Opening or replaying storage failed.
+    #[error("cannot open storage in {dir}: {source}")]
+    Storage {
+        /// The data directory.
+        dir: String,
+        /// The error.
+        source: DbError,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Storage failed while running; nothing after the failure was acknowledged.
+    #[error("storage failed, stopping without acknowledging more data: {0}")]
+    Failed(DbError),
+    /// A thread or task panicked.
+    #[error("the {0} panicked")]
+    Panicked(&'static str),
+    /// The gRPC server failed.
+    #[error(transparent)]
+    Api(#[from] api::ApiServeError),
+    /// The metrics endpoint could not be set up.
+    #[error(transparent)]
+    Metrics(exporter::ExporterError),
+    /// The dashboard's HTTP server failed.
+    #[error(transparent)]
+    Web(#[from] web::WebError),
+    /// A sink could not start or failed.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::influxdb::SinkError),
+}
+
+/// A started service.
+pub struct Running {
+    /// Address of the MQTT device endpoint, when it runs.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// Address of the gRPC API.
+    pub grpc_addr: SocketAddr,
+    /// Address of the web dashboard (and gRPC-Web), when it runs.
+    pub http_addr: Option<SocketAddr>,
+    /// Address of the Prometheus metrics endpoint, when it runs.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The shared state (for in-process callers such as tests and the demo).
+    pub db: Arc<Database>,
+    /// What opening the data directory found.
+    pub opened: OpenReport,
+    /// Counters of the broker source, when it runs.
+    pub broker_stats: Option<Arc<BrokerStats>>,
+    parts: Parts,
+}
+
+/// What the teardown stops, in its order.
+struct Parts {
+    root: CancellationToken,
+    intake: CancellationToken,
+    serving: CancellationToken,
+    tasks: TaskTracker,
+    source: tokio::task::JoinHandle<()>,
+    servers: Vec<(
+        &'static str,
+        tokio::task::JoinHandle<Result<(), ServiceError>>,
+    )>,
+    writer_done: oneshot::Receiver<WriterResult>,
+    health: HealthReporter,
+    sink: Option<crate::sink::influxdb::Handle>,
+    shutdown_timeout: Duration,
+}
+
+type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
+
+/// Starts the service described by `settings`, with `clock` as the source of "now" (tests
+/// script time with a manual clock; see [`Clock::manual`]).
+pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
+    let data_dir = settings.storage.data_dir.clone();
+    let options = settings.store_options(clock);
+    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
+        .await
+        .map_err(|_| ServiceError::Panicked("storage opening task"))?;
+    let (db, wal, report) = opened.map_err(|source| ServiceError::Storage {
+        dir: settings.storage.data_dir.display().to_string(),
+        source,
+    })?;
+    tracing::info!(
+        data_dir = %settings.storage.data_dir.display(),
+        records = report.replay.records,
+        segments = report.replay.segments,
+        corruptions = report.replay.corruptions,
+        devices = db.read().registry().len(),
+        "storage opened"
+    );
+
+    let root = CancellationToken::new();
+    let (intake, serving) = (root.child_token(), root.child_token());
+    let tasks = TaskTracker::new();
+    let (pipeline, queue) = Pipeline::with_clock(
+        Limits::from(&settings.ingest),
+        settings.ingest.max_in_flight_bytes,
+        clock,
+    );
+    // The sink sets its WAL hold before the writer can checkpoint.
+    let sink = start_sink(&settings, &pipeline)?;
+    let writer_done = start_writer(&settings, &db, wal, queue, clock, sink.as_ref())?;
+
+    let grpc = listeners::bind(settings.grpc.listen, "gRPC").await?;
+    let http = match settings.http_listen {
+        Some(addr) => Some(listeners::bind(addr, "the web dashboard").await?),
+        None => None,
+    };
+    let metrics = match settings.metrics_listen {
+        Some(addr) => Some(listeners::bind(addr, "the metrics endpoint").await?),
+        None => None,
+    };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    if let Some(sink) = &sink {
+        tasks.spawn(health::follow_sink(
+            sink.health(),
+            health.clone(),
+            intake.clone(),
+        ));
+    }
+    let mut servers = Vec::new();
+    let metrics_addr = match metrics {
+        Some((listener, addr)) => {
+            let sources = exporter::Sources {
+                db: db.clone(),
+                in_flight: Some(pipeline.in_flight()),
+            };
+            exporter::handle().map_err(ServiceError::Metrics)?;
+            let stop = serving.clone();
+            let server = tasks.spawn(async move {
+                exporter::serve(listener, sources, stop)
+                    .await
+                    .map_err(ServiceError::Metrics)
+            });
+            servers.push(("metrics endpoint", server));
+            tracing::info!(url = %exporter::url(addr), "metrics endpoint listening");
+            Some(addr)
+        }
+        None => None,
+    };
+    let reads = Reads::new(
+        settings.grpc.max_concurrent_reads,
+        settings.grpc.request_timeout,
+    );
+    let api = QueryApi::new(db.clone(), pipeline.clone(), reads, clock);
+
+    let (mqtt_addr, broker_stats, source) = match settings.source {
+        SourceSettings::Endpoint(config) => {
+            let listen = config.listen;
+            let bind_error = |source| ServiceError::Bind {
+                what: "the MQTT device endpoint",
+                addr: listen,
+                source,
+            };
+            let endpoint = Endpoint::bind(config, pipeline).await.map_err(bind_error)?;
+            let addr = endpoint.local_addr().map_err(bind_error)?;
+            tracing::info!(%addr, "device endpoint listening");
+            health::serving(&health, true).await;
+            (Some(addr), None, tasks.spawn(endpoint.run(intake.clone())))
+        }
+        SourceSettings::Broker(broker) => {
+            tracing::info!(host = %broker.host, port = broker.port, client_id = %broker.config.client_id, "consuming from broker");
+            let source = BrokerSource::new(broker, pipeline);
+            let stats = source.stats();
+            health::serving(&health, false).await;
+            tasks.spawn(health::follow_broker(
+                source.ready(),
+                health.clone(),
+                intake.clone(),
+            ));
+            (None, Some(stats), tasks.spawn(source.run(intake.clone())))
+        }
+    };
+    let (grpc_listener, grpc_addr) = grpc;
+    let grpc_server = api::serve(grpc_listener, api.clone(), health_service, serving.clone());
+    servers.push((
+        "gRPC server",
+        tasks.spawn(async move { grpc_server.await.map_err(ServiceError::from) }),
+    ));
+    tracing::info!(%grpc_addr, "gRPC query service listening");
+    let http_addr = match http {
+        Some((listener, addr)) => {
+            let server = web::serve(listener, api, serving.clone());
+            servers.push((
+                "dashboard server",
+                tasks.spawn(async move { server.await.map_err(ServiceError::from) }),
+            ));
+            tracing::info!(%addr, "web dashboard listening");
+            Some(addr)
+        }
+        None => None,
+    };
+    tasks.close();
+
+    Ok(Running {
+        mqtt_addr,
+        grpc_addr,
+        http_addr,
+        metrics_addr,
+        db,
+        opened: report,
+        broker_stats,
+        parts: Parts {
+            root,
+            intake,
+            serving,
+            tasks,
+            source,
+            servers,
+            writer_done,
+            health,
+            sink,
+            shutdown_timeout: settings.service.shutdown_timeout,
+        },
+    })
+}
+
+/// Starts the writer thread, with the housekeeping thread that writes its checkpoints.
+fn start_writer(
+    settings: &Settings,
+    db: &Arc<Database>,
+    wal: citytel_storage::wal::Wal,
+    queue: tokio::sync::mpsc::UnboundedReceiver<crate::pipeline::Queued>,
+    clock: Clock,
+    sink: Option<&crate::sink::influxdb::Handle>,
+) -> Result<oneshot::Receiver<WriterResult>, ServiceError> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let housekeeping = housekeeping::spawn(
+        db.clone(),
+        threads,
+        settings.storage.dead_letter_retention,
+        clock,
+    )
+    .map_err(|source| ServiceError::Thread {
+        what: "housekeeping",
+        source,
+    })?;
+    let policy = CheckpointPolicy {
+        interval: settings.storage.checkpoint_interval,
+        housekeeping: Some(housekeeping),
+        threads,
+        clock,
+        runtime: tokio::runtime::Handle::current(),
+        gate: sink.map(|s| s.gate()),
+    };
+    let writer =
+        Writer::new(queue, wal, db.clone(), policy).limit_series(settings.ingest.max_series);
+    let (done, writer_done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("citytel-wal".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run()));
+            let _ = done.send(result);
+        })
+        .map_err(|source| ServiceError::Thread {
+            what: "writer",
+            source,
+        })?;
+    Ok(writer_done)
+}
+
+/// Starts the InfluxDB sink when it is enabled, or drops the WAL hold of a disabled one. Points
+/// its server refuses become dead letters through the pipeline (and so the WAL).
+fn start_sink(
+    settings: &Settings,
+    pipeline: &Pipeline,
+) -> Result<Option<crate::sink::influxdb::Handle>, ServiceError> {
+    use crate::sink::influxdb;
+    let data_dir = settings.storage.data_dir.clone();
+    let config = &settings.sink.influxdb;
+    if !config.enabled {
+        if influxdb::release(&data_dir).map_err(|e| ServiceError::Sink(e.into()))? {
+            tracing::info!("influxdb sink disabled; its WAL hold is released");
+        }
+        return Ok(None);
+    }
+    let pipeline = pipeline.clone();
+    let dead_letters: crate::sink::DeadLetterFn = Arc::new(move |point| {
+        let (topic, payload, rejection) = crate::sink::dead_letter(point);
+        if pipeline.reject(topic, payload, rejection).is_err() {
+            tracing::warn!("a point the sink's server refused arrived after intake stopped");
+        }
+    });
+    Ok(Some(influxdb::start(influxdb::Options {
+        config: config.clone(),
+        data_dir,
+        dead_letters,
+    })?))
+}
+
+impl Running {
+    /// Runs until `stop` resolves (e.g. a signal) or storage fails, then shuts down in phases.
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<WriterStats, ServiceError> {
+        tokio::select! {
+            _ = stop => {
+                tracing::info!("shutting down");
+                teardown::run(self.parts, None).await
+            }
+            result = &mut self.parts.writer_done => {
+                // The writer only ends on its own when storage failed.
+                teardown::run(self.parts, Some(result)).await
+            }
+        }
+    }
+
+    /// Stops intake, drains the writer, flushes the sinks, then stops the servers. Returns the
+    /// writer's totals.
+    pub async fn shutdown(self) -> Result<WriterStats, ServiceError> {
+        teardown::run(self.parts, None).await
+    }
+}

@@ -1,0 +1,362 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use citytel_proto::v1::{Birth, Death, DeathReason, Status, status};
+
+use super::*;
+use citytel_availability::{Cause, DeviceState};
+
+fn tracker() -> Fleet {
+    Fleet::new(Policy::default(), BTreeMap::new())
+}
+
+fn birth(device: &str, boot: u64, interval_ms: u32, gateway: Option<&str>) -> Status {
+    Status {
+        device_id: device.into(),
+        boot_id: boot,
+        time_unix_ms: 0,
+        gateway_id: gateway.map(Into::into),
+        kind: Some(status::Kind::Birth(Birth {
+            firmware_version: "fw".into(),
+            reporting_interval_ms: interval_ms,
+            heartbeat_interval_ms: None,
+            children: vec![],
+        })),
+    }
+}
+
+fn death(device: &str, boot: u64) -> Status {
+    Status {
+        device_id: device.into(),
+        boot_id: boot,
+        time_unix_ms: 0,
+        gateway_id: None,
+        kind: Some(status::Kind::Death(Death {
+            reason: DeathReason::ConnectionLost as i32,
+        })),
+    }
+}
+
+fn ids() -> (Arc<str>, Arc<str>, Arc<str>, Arc<str>) {
+    (
+        "gw-1".into(),
+        "gw-1-s01".into(),
+        "sensor".into(),
+        "gateway".into(),
+    )
+}
+
+#[test]
+fn a_dead_gateway_makes_its_silent_children_unreachable_not_offline() {
+    let (gw, child, sensor, gateway) = ids();
+    let mut t = tracker();
+    t.link(&child, &gw);
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    t.on_status(
+        &child,
+        &sensor,
+        &birth("gw-1-s01", 1, 10_000, Some("gw-1")),
+        0,
+    );
+    t.on_status(&gw, &gateway, &death("gw-1", 1), 5_000);
+    t.advance(60_000);
+    assert_eq!(t.state("gw-1").unwrap().0, DeviceState::Offline);
+    let (state, last) = t.state("gw-1-s01").unwrap();
+    assert_eq!(state, DeviceState::Unreachable);
+    assert_eq!(last.unwrap().cause, Cause::GatewayOffline);
+    assert!(
+        t.transitions("gw-1-s01")
+            .iter()
+            .all(|x| x.to != DeviceState::Offline)
+    );
+}
+
+#[test]
+fn a_gateway_back_after_citytels_restart_clears_its_childrens_flag() {
+    let (gw, child, sensor, gateway) = ids();
+    let mut t = tracker();
+    t.link(&child, &gw);
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    t.on_status(
+        &child,
+        &sensor,
+        &birth("gw-1-s01", 1, 10_000, Some("gw-1")),
+        0,
+    );
+    t.on_status(&gw, &gateway, &death("gw-1", 1), 5_000);
+    t.advance(60_000);
+    assert_eq!(t.state("gw-1-s01").unwrap().0, DeviceState::Unreachable);
+    // citytel restarts during the gateway's outage; the gateway then comes back (Unknown ->
+    // Online), and later the child falls silent: that is the child's own fault now.
+    t.ingester_started(100_000);
+    t.on_status(&gw, &gateway, &birth("gw-1", 2, 10_000, None), 110_000);
+    t.on_status(
+        &child,
+        &sensor,
+        &birth("gw-1-s01", 2, 10_000, Some("gw-1")),
+        110_000,
+    );
+    for now in (120_000..=200_000).step_by(10_000) {
+        t.on_status(&gw, &gateway, &birth("gw-1", 2, 10_000, None), now);
+    }
+    t.advance(200_000);
+    let (state, last) = t.state("gw-1-s01").unwrap();
+    assert_eq!(state, DeviceState::Offline);
+    assert_eq!(
+        last.unwrap().at_ms,
+        140_000,
+        "three intervals after the last birth"
+    );
+}
+
+#[test]
+fn timeouts_apply_in_deadline_order_whatever_the_ticks() {
+    // The same events, once with a tick every second and once with no tick at all (as a WAL
+    // replay sees them), give the same history.
+    let run = |tick: bool| {
+        let mut t = tracker();
+        let (gw, child, sensor, gateway) = ids();
+        t.link(&child, &gw);
+        let events: Vec<(i64, &Arc<str>, &Arc<str>, Status)> = vec![
+            (0, &gw, &gateway, birth("gw-1", 1, 10_000, None)),
+            (
+                100,
+                &child,
+                &sensor,
+                birth("gw-1-s01", 1, 20_000, Some("gw-1")),
+            ),
+            (200_000, &gw, &gateway, birth("gw-1", 2, 10_000, None)),
+        ];
+        let mut now = 0;
+        for (at, device, kind, status) in &events {
+            if tick {
+                while now < *at {
+                    now += 1_000;
+                    t.advance(now.min(*at));
+                }
+            }
+            t.on_status(device, kind, status, *at);
+        }
+        t.advance(300_000);
+        (
+            t.transitions("gw-1").to_vec(),
+            t.transitions("gw-1-s01").to_vec(),
+        )
+    };
+    assert_eq!(run(true), run(false));
+    let (gw, child) = run(false);
+    assert!(gw.iter().any(|x| x.to == DeviceState::Offline));
+    assert!(child.iter().any(|x| x.to == DeviceState::Unreachable));
+}
+
+#[test]
+fn a_restart_makes_devices_unknown_not_offline() {
+    let (gw, _, _, gateway) = ids();
+    let mut t = tracker();
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 1_000);
+    t.ingester_started(500_000);
+    let (state, last) = t.state("gw-1").unwrap();
+    assert_eq!(state, DeviceState::Unknown);
+    assert_eq!(last.unwrap().cause, Cause::IngesterRestart);
+    // Silent after the restart: offline, counted from the restart.
+    t.advance(10_000_000);
+    assert_eq!(t.state("gw-1").unwrap().0, DeviceState::Offline);
+}
+
+#[test]
+fn snapshots_and_history_restore_the_same_tracker() {
+    let (gw, child, sensor, gateway) = ids();
+    let mut t = tracker();
+    t.link(&child, &gw);
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    t.on_status(
+        &child,
+        &sensor,
+        &birth("gw-1-s01", 1, 10_000, Some("gw-1")),
+        0,
+    );
+    t.on_readings(&child, &sensor, 1, 900, 1_000);
+    let snapshot = t.snapshot(7);
+    let changes = t.take_unflushed();
+    let mut back = tracker();
+    back.restore(snapshot.clone());
+    for c in &changes {
+        back.restore_history(c.device.clone(), c.change);
+    }
+    assert_eq!(back.snapshot(7), snapshot);
+    assert_eq!(back.transitions("gw-1-s01"), t.transitions("gw-1-s01"));
+    assert_eq!(back.clock_offset("gw-1-s01"), t.clock_offset("gw-1-s01"));
+    // Both go on identically.
+    t.on_status(&gw, &gateway, &death("gw-1", 1), 2_000);
+    back.on_status(&gw, &gateway, &death("gw-1", 1), 2_000);
+    t.advance(100_000);
+    back.advance(100_000);
+    assert_eq!(back.transitions("gw-1-s01"), t.transitions("gw-1-s01"));
+}
+
+#[test]
+fn watchers_see_changes_as_they_happen() {
+    let (gw, _, _, gateway) = ids();
+    let mut t = tracker();
+    let mut rx = t.watch();
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    let first = rx.try_recv().unwrap();
+    assert_eq!(&*first.device, "gw-1");
+    assert!(matches!(first.change, Change::Transition(x) if x.to == DeviceState::Online));
+}
+
+fn cabinet() -> (Arc<str>, Arc<str>) {
+    ("cab-1".into(), "cabinet".into())
+}
+
+#[test]
+fn a_connection_makes_an_unknown_device_online() {
+    let (cab, kind) = cabinet();
+    let mut t = tracker();
+    t.connection_opened(&cab, &kind, 1_000);
+    let (state, last) = t.state("cab-1").unwrap();
+    assert_eq!(state, DeviceState::Online);
+    let last = last.unwrap();
+    assert_eq!(
+        (last.at_ms, last.from, last.cause),
+        (1_000, DeviceState::Unknown, Cause::Connected)
+    );
+    // The birth that follows on the connection changes nothing more.
+    t.on_status(&cab, &kind, &birth("cab-1", 1, 10_000, None), 1_000);
+    assert_eq!(t.transitions("cab-1").len(), 1);
+}
+
+#[test]
+fn a_clean_disconnect_without_a_death_makes_the_device_offline() {
+    let (cab, kind) = cabinet();
+    let mut t = tracker();
+    t.connection_opened(&cab, &kind, 0);
+    t.on_status(&cab, &kind, &birth("cab-1", 1, 10_000, None), 0);
+    t.connection_closed(&cab, &kind, true, 4_000);
+    let (state, last) = t.state("cab-1").unwrap();
+    assert_eq!(state, DeviceState::Offline);
+    let last = last.unwrap();
+    assert_eq!((last.at_ms, last.cause), (4_000, Cause::Disconnected));
+}
+
+#[test]
+fn a_dropped_connection_goes_offline_once_with_or_without_a_will() {
+    let (cab, kind) = cabinet();
+    // With a Last Will: the endpoint publishes it before the connection's end.
+    let mut t = tracker();
+    t.connection_opened(&cab, &kind, 0);
+    t.on_status(&cab, &kind, &birth("cab-1", 1, 10_000, None), 0);
+    t.on_status(&cab, &kind, &death("cab-1", 1), 7_000);
+    t.connection_closed(&cab, &kind, false, 7_000);
+    let offline: Vec<_> = t
+        .transitions("cab-1")
+        .iter()
+        .filter(|x| x.to == DeviceState::Offline)
+        .map(|x| (x.at_ms, x.cause))
+        .collect();
+    assert_eq!(offline, vec![(7_000, Cause::LastWill)]);
+    // Without one, the connection's end says it.
+    let mut t = tracker();
+    t.connection_opened(&cab, &kind, 0);
+    t.connection_closed(&cab, &kind, false, 7_000);
+    let last = t.state("cab-1").unwrap().1.unwrap();
+    assert_eq!(
+        (last.to, last.at_ms, last.cause),
+        (DeviceState::Offline, 7_000, Cause::ConnectionLost)
+    );
+    assert_eq!(t.transitions("cab-1").len(), 2);
+}
+
+#[test]
+fn a_takeover_opens_a_connection_without_closing_one() {
+    // The endpoint queues no end for a connection taken over by the same client id: only the
+    // new connection's start, which keeps an Online device Online.
+    let (cab, kind) = cabinet();
+    let mut t = tracker();
+    t.connection_opened(&cab, &kind, 0);
+    t.on_status(&cab, &kind, &birth("cab-1", 1, 10_000, None), 0);
+    t.connection_opened(&cab, &kind, 5_000);
+    t.on_status(&cab, &kind, &birth("cab-1", 2, 10_000, None), 5_000);
+    assert!(
+        t.transitions("cab-1")
+            .iter()
+            .all(|x| x.to != DeviceState::Offline)
+    );
+    assert_eq!(t.reboots("cab-1").len(), 1);
+}
+
+#[test]
+fn a_wal_replay_rebuilds_the_connection_history_built_live() {
+    use prost::Message as _;
+
+    use crate::clock::Clock;
+    use crate::db::Database;
+    use crate::journal::{Connection, Entry};
+
+    const STATUS: &str = "citytel/v1/site-1/cabinet/cab-1/status";
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = format!("storage.data_dir={:?}", dir.path().display().to_string());
+    let settings = crate::config::load_str(None, &[data_dir])
+        .unwrap()
+        .validate()
+        .unwrap();
+    let options = settings.store_options(Clock::manual(100_000));
+    fn connection(at: i64, change: Connection) -> Entry<'static> {
+        Entry::Connection {
+            received_at_ms: at,
+            change,
+            topic: STATUS,
+        }
+    }
+    fn message(at: i64, payload: &[u8]) -> Entry<'_> {
+        Entry::Message {
+            received_at_ms: at,
+            topic: STATUS,
+            payload,
+        }
+    }
+    let hello = birth("cab-1", 1, 10_000, None).encode_to_vec();
+    let will = death("cab-1", 1).encode_to_vec();
+    let entries = [
+        connection(0, Connection::Opened),
+        message(0, &hello),
+        connection(5_000, Connection::Closed),
+        connection(6_000, Connection::Opened),
+        message(6_000, &hello),
+        message(9_000, &will),
+        connection(9_000, Connection::Lost),
+        connection(20_000, Connection::Opened),
+    ];
+
+    let live = {
+        let (db, mut wal, _) = Database::open(dir.path(), &options).unwrap();
+        for entry in &entries {
+            wal.append_with(|buf| entry.encode(buf)).unwrap();
+            wal.commit().unwrap();
+            db.write().apply(entry, None);
+        }
+        db.read().fleet().transitions("cab-1").to_vec()
+    };
+    let causes: Vec<(i64, DeviceState, Cause)> =
+        live.iter().map(|x| (x.at_ms, x.to, x.cause)).collect();
+    assert_eq!(
+        causes,
+        vec![
+            (0, DeviceState::Online, Cause::Connected),
+            (5_000, DeviceState::Offline, Cause::Disconnected),
+            (6_000, DeviceState::Online, Cause::Connected),
+            (9_000, DeviceState::Offline, Cause::LastWill),
+            (20_000, DeviceState::Online, Cause::Connected),
+        ]
+    );
+
+    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let replayed = db.read().fleet().transitions("cab-1").to_vec();
+    assert_eq!(replayed[..live.len()], live[..], "replayed as built live");
+    assert!(
+        replayed[live.len()..]
+            .iter()
+            .all(|x| x.cause == Cause::IngesterRestart),
+        "then only citytel's own restart: {replayed:?}"
+    );
+}

@@ -1,0 +1,691 @@
+//! The application state: everything built by applying WAL entries in order (the device
+//! registry, reading deduplication, the time-series engine, dead letters, the fleet's state
+//! machines and history, maintenance windows), with methods instead of public fields.
+//!
+//! Only the writer (and start-up replay) changes it, through [`State::apply`]; checkpoints and
+//! housekeeping take and return what they persist through their own methods. Applying is
+//! deterministic, so the same entries in the same order always build the same state, live or on
+//! replay. Readers get read-only views of the components and copies of what they need.
+//!
+//! - [`registry`]: the devices and what they said about themselves.
+//! - [`dedup`]: (device, boot, seq) seen, so nothing is stored twice.
+//! - [`dead_letters`]: rejected messages with their reasons.
+//! - [`fleet`]: one availability machine per device, the history and the answers built on it.
+//! - [`maintenance`]: maintenance windows, indexed by device and site.
+//! - [`command`]: the state changes requested through the API.
+//! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts.
+
+pub mod command;
+pub mod dead_letters;
+pub mod dedup;
+pub mod fleet;
+mod import;
+pub mod maintenance;
+pub mod persist;
+pub mod registry;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use citytel_availability::{ClockOffset, Completeness, DeviceState, Span, Transition};
+use citytel_proto::topic;
+use citytel_proto::v1::{TelemetryBatch, status};
+use citytel_storage::engine::read::Capture;
+use citytel_storage::engine::store::{ChunkStore, Table};
+use citytel_storage::engine::{Engine, EngineConfig, FrozenHead};
+use citytel_storage::series::{LatestPoint, Point};
+
+use crate::decode::{self, Decoded, RejectReason, Rejection};
+use crate::journal::{Connection, Entry};
+use command::{Command, Outcome, Refusal};
+use dead_letters::{DeadLetter, DeadLetters};
+use dedup::Dedup;
+use fleet::report::DeviceInputs;
+use fleet::{DeviceChange, Fleet};
+use maintenance::Windows;
+use registry::{DeviceRecord, Registry, intern};
+use snapshot::Snapshot;
+
+/// The tables the state keeps in the engine's database, besides the engine's own.
+pub const TABLES: [&str; 3] = [META, HISTORY, DEAD_LETTERS];
+/// Snapshot (and, before format 2, maintenance windows).
+pub const META: &str = "meta";
+/// Device state history.
+pub const HISTORY: &str = "history";
+/// Dead letters.
+pub const DEAD_LETTERS: &str = "dead_letters";
+
+/// Stored readings buffered for live watchers before slow ones start missing some.
+const READINGS_BUFFER: usize = 1024;
+
+/// What applying one entry did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Readings stored.
+    pub readings_stored: u64,
+    /// Readings dropped as duplicates.
+    pub readings_duplicate: u64,
+    /// What a command did, for a command entry.
+    pub outcome: Option<Outcome>,
+}
+
+/// A stored point for live watchers: (metric, device time, value).
+pub type LivePoint = (Arc<str>, i64, f64);
+
+/// Readings of one device as they are stored, for live watchers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveReadings {
+    /// The device.
+    pub device: Arc<str>,
+    /// Every stored point.
+    pub points: Vec<LivePoint>,
+}
+
+/// A device as the API shows it: its registry entry with what the fleet knows of it.
+#[derive(Debug, Clone)]
+pub struct DeviceView<'a> {
+    /// The registry entry.
+    pub record: &'a DeviceRecord,
+    /// Its current state.
+    pub state: DeviceState,
+    /// The transition into it (`None`: never changed).
+    pub since: Option<Transition>,
+    /// Its clock offset estimate.
+    pub clock_offset: Option<ClockOffset>,
+    /// Its completeness over the readings stored.
+    pub completeness: Completeness,
+    /// The district of its site.
+    pub district: Option<&'a str>,
+}
+
+/// What a checkpoint takes from the state: the frozen head and the records to persist.
+#[derive(Debug)]
+pub struct CheckpointParts {
+    /// The head to write as segments.
+    pub frozen: FrozenHead,
+    /// The encoded snapshot.
+    pub snapshot: Vec<u8>,
+    /// New dead letters, as (key, value).
+    pub dead_letters: Vec<(Vec<u8>, Vec<u8>)>,
+    /// New history records, as (key, value).
+    pub history: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether the `meta` record of a version 1 data directory's maintenance windows is to be
+    /// deleted (the snapshot now holds them).
+    pub drop_legacy_maintenance: bool,
+}
+
+/// Settings the state is built with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateOptions {
+    /// Silence thresholds.
+    pub policy: citytel_availability::Policy,
+    /// Site to district.
+    pub districts: BTreeMap<String, String>,
+    /// Configured maintenance windows.
+    pub maintenance: Vec<maintenance::MaintenanceWindow>,
+}
+
+/// Everything built from the WAL (and restored from snapshots).
+#[derive(Debug)]
+pub struct State {
+    registry: Registry,
+    dedup: Dedup,
+    engine: Engine,
+    dead_letters: DeadLetters,
+    /// Series-days awaiting compaction.
+    dirty_days: Vec<(u32, i64)>,
+    fleet: Fleet,
+    maintenance: Windows,
+    /// Whether the maintenance windows came from a version 1 data directory's `meta` record,
+    /// which the next checkpoint deletes.
+    legacy_maintenance: bool,
+    /// Sequence number of the next persisted history record.
+    history_seq: u64,
+    readings: tokio::sync::broadcast::Sender<Arc<LiveReadings>>,
+}
+
+impl State {
+    /// A fresh state over `engine`.
+    pub(crate) fn new(engine: Engine, options: &StateOptions) -> Self {
+        State {
+            registry: Registry::default(),
+            dedup: Dedup::default(),
+            engine,
+            dead_letters: DeadLetters::default(),
+            dirty_days: Vec::new(),
+            fleet: Fleet::new(options.policy.clone(), options.districts.clone()),
+            maintenance: Windows::new(options.maintenance.clone()),
+            legacy_maintenance: false,
+            history_seq: 0,
+            readings: tokio::sync::broadcast::channel(READINGS_BUFFER).0,
+        }
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    /// The device registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The fleet: states, history and availability.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The dead letters.
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+
+    /// The maintenance windows.
+    pub fn maintenance(&self) -> &Windows {
+        &self.maintenance
+    }
+
+    /// A device with what the fleet knows of it.
+    pub fn device(&self, id: &str) -> Option<DeviceView<'_>> {
+        self.registry.get(id).map(|r| self.view(r))
+    }
+
+    /// The view of a registry entry.
+    pub fn view<'a>(&'a self, record: &'a DeviceRecord) -> DeviceView<'a> {
+        let (state, since) = self
+            .fleet
+            .state(&record.device_id)
+            .unwrap_or((DeviceState::Unknown, None));
+        DeviceView {
+            record,
+            state,
+            since,
+            clock_offset: self.fleet.clock_offset(&record.device_id),
+            completeness: self.fleet.completeness(&self.dedup, &record.device_id),
+            district: self.fleet.district(&record.site),
+        }
+    }
+
+    /// The current state of a device (`Unknown` when never tracked).
+    pub fn device_state(&self, id: &str) -> DeviceState {
+        self.fleet
+            .state(id)
+            .map_or(DeviceState::Unknown, |(state, _)| state)
+    }
+
+    /// The latest point of every metric of `device`, sorted by metric name.
+    pub fn latest(&self, device: &str) -> Vec<LatestPoint> {
+        self.engine.latest(device)
+    }
+
+    /// Copies what reading `series` (device, metric) over `[start_ms, end_ms)` needs from the
+    /// engine's heads; the read itself then runs without the lock.
+    pub fn capture<'a>(
+        &self,
+        series: impl IntoIterator<Item = (&'a Arc<str>, &'a str)>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Capture {
+        self.engine.capture(series, start_ms, end_ms)
+    }
+
+    /// Copies what the availability of `devices` over windows within `range` needs.
+    pub fn availability_inputs<'a>(
+        &self,
+        devices: impl IntoIterator<Item = &'a Arc<str>>,
+        range: Span,
+    ) -> Vec<DeviceInputs> {
+        devices
+            .into_iter()
+            .map(|d| {
+                let site = self.registry.get(d).map_or("", |r| &*r.site);
+                let maintenance = self.maintenance.for_device(d, site);
+                self.fleet.capture(&self.dedup, d, maintenance, range)
+            })
+            .collect()
+    }
+
+    /// A receiver of every state change from now on.
+    pub fn watch_changes(&self) -> tokio::sync::broadcast::Receiver<DeviceChange> {
+        self.fleet.watch()
+    }
+
+    /// A receiver of every stored reading from now on.
+    pub fn watch_readings(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveReadings>> {
+        self.readings.subscribe()
+    }
+
+    /// Number of series.
+    pub fn series_count(&self) -> usize {
+        self.engine.catalog().len()
+    }
+
+    /// Points in the engine's active head.
+    pub fn head_points(&self) -> u64 {
+        self.engine.head_points()
+    }
+
+    /// The engine's store, shared with readers and housekeeping.
+    pub fn store(&self) -> &Arc<ChunkStore> {
+        self.engine.store()
+    }
+
+    /// The engine's settings.
+    pub fn engine_config(&self) -> &EngineConfig {
+        self.engine.config()
+    }
+
+    /// One of the state's own [`TABLES`].
+    pub(crate) fn table(&self, name: &str) -> Table {
+        self.engine
+            .store()
+            .table(name)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("table {name} is opened with the engine"))
+    }
+
+    // ---- the writer ----------------------------------------------------------------------------
+
+    /// Applies one WAL entry. `decoded` is the already-decoded message of a
+    /// [`Entry::Message`] (the live path); `None` decodes it from the entry (replay).
+    pub(crate) fn apply(&mut self, entry: &Entry<'_>, decoded: Option<&Decoded>) -> Applied {
+        match *entry {
+            Entry::Message {
+                received_at_ms,
+                topic,
+                payload,
+            } => {
+                let owned;
+                let decoded = match decoded {
+                    Some(d) => d,
+                    None => match decode::decode_trusted(topic, payload) {
+                        Ok(d) => {
+                            owned = d;
+                            &owned
+                        }
+                        Err(rejection) => {
+                            // Only possible if the record was written by a different build.
+                            metrics::counter!(
+                                crate::telemetry::metrics::RECORDS_UNDECODABLE_TOTAL,
+                                "record" => "wal_message"
+                            )
+                            .increment(1);
+                            tracing::warn!(%topic, %rejection, "wal entry no longer decodes; skipped");
+                            return Applied::default();
+                        }
+                    },
+                };
+                self.apply_message(topic, received_at_ms, decoded)
+            }
+            Entry::DeadLetter {
+                received_at_ms,
+                reason,
+                topic,
+                detail,
+                payload,
+            } => {
+                self.dead_letters.push(DeadLetter {
+                    received_at_ms,
+                    reason,
+                    topic: topic.to_string(),
+                    detail: detail.to_string(),
+                    payload: Bytes::copy_from_slice(payload),
+                });
+                Applied::default()
+            }
+            Entry::Connection {
+                received_at_ms,
+                change,
+                topic,
+            } => {
+                self.apply_connection(topic, change, received_at_ms);
+                Applied::default()
+            }
+            Entry::Command { payload, .. } => {
+                let outcome = match persist::decode_command(payload) {
+                    Ok(command) => self.apply_command(command),
+                    Err(e) => {
+                        metrics::counter!(
+                            crate::telemetry::metrics::RECORDS_UNDECODABLE_TOTAL,
+                            "record" => "wal_command"
+                        )
+                        .increment(1);
+                        tracing::warn!(error = %e, "wal command does not decode; skipped");
+                        Outcome::Refused(Refusal::Undecodable(e.to_string()))
+                    }
+                };
+                Applied {
+                    outcome: Some(outcome),
+                    ..Applied::default()
+                }
+            }
+        }
+    }
+
+    fn apply_command(&mut self, command: Command) -> Outcome {
+        match command {
+            Command::SetMaintenance {
+                target,
+                span,
+                reason,
+            } => match self.maintenance.add(target, span, reason) {
+                Ok(window) => Outcome::MaintenanceSet(window),
+                Err(n) => Outcome::Refused(Refusal::TooManyWindows(n)),
+            },
+            Command::DeleteMaintenance { id } => match self.maintenance.remove(id) {
+                Some(window) => Outcome::MaintenanceDeleted(window),
+                None => Outcome::Refused(Refusal::NoSuchWindow(id)),
+            },
+        }
+    }
+
+    /// A device's connection to the device endpoint opened or closed: registers the device when
+    /// it opens and tells the fleet.
+    fn apply_connection(&mut self, topic: &str, change: Connection, received_at_ms: i64) {
+        let Ok(parsed) = topic::parse(topic) else {
+            return;
+        };
+        let (id, kind) = match (change, self.registry.get(parsed.device_id)) {
+            (Connection::Opened, _) | (_, None) => {
+                let device = self.registry.observe(&parsed, received_at_ms);
+                (device.device_id.clone(), device.kind.clone())
+            }
+            (_, Some(device)) => (device.device_id.clone(), device.kind.clone()),
+        };
+        match change {
+            Connection::Opened => self.fleet.connection_opened(&id, &kind, received_at_ms),
+            Connection::Closed | Connection::Lost => {
+                let clean = change == Connection::Closed;
+                self.fleet
+                    .connection_closed(&id, &kind, clean, received_at_ms);
+            }
+        }
+    }
+
+    fn apply_message(&mut self, topic: &str, received_at_ms: i64, decoded: &Decoded) -> Applied {
+        let Ok(parsed) = topic::parse(topic) else {
+            return Applied::default();
+        };
+        let device = self.registry.observe(&parsed, received_at_ms);
+        let (id, kind) = (device.device_id.clone(), device.kind.clone());
+        let gateway = match decoded {
+            Decoded::Telemetry(b) => b.gateway_id.as_deref(),
+            Decoded::Status(s) => s.gateway_id.as_deref(),
+        };
+        if let Some(gw) = gateway {
+            let gw: Arc<str> = gw.into();
+            device.gateway_id = Some(gw.clone());
+            self.fleet.link(&id, &gw);
+        }
+        match decoded {
+            Decoded::Telemetry(batch) => {
+                device.boot_id = Some(batch.boot_id);
+                let watched = self.readings.receiver_count() > 0;
+                let (applied, live) =
+                    apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
+                if let Some(newest) = batch.readings.iter().map(|r| r.time_unix_ms).max() {
+                    self.fleet
+                        .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
+                }
+                if let Some(points) = live.filter(|p| !p.is_empty()) {
+                    let _ = self
+                        .readings
+                        .send(Arc::new(LiveReadings { device: id, points }));
+                }
+                applied
+            }
+            Decoded::Status(status) => {
+                if let Some(status::Kind::Birth(birth)) = &status.kind {
+                    device.boot_id = Some(status.boot_id);
+                    device.firmware_version = Some(birth.firmware_version.clone());
+                    device.reporting_interval_ms = Some(birth.reporting_interval_ms);
+                }
+                self.fleet.on_status(&id, &kind, status, received_at_ms);
+                Applied::default()
+            }
+        }
+    }
+
+    /// Applies the silence timeouts that fell due at or before `now_ms` (devices turning late
+    /// or offline).
+    pub(crate) fn advance(&mut self, now_ms: i64) {
+        self.fleet.advance(now_ms);
+    }
+
+    /// After a restart at `now_ms`: citytel's own downtime is unknown, not down.
+    pub(crate) fn started(&mut self, now_ms: i64) {
+        self.fleet.ingester_started(now_ms);
+    }
+
+    /// Checks the series cardinality limit for a message about to be committed. A telemetry
+    /// batch that would bring the number of series (device, metric pairs) over `max_series` is
+    /// refused with [`RejectReason::TooManySeries`]; batches that only write to known series always
+    /// pass. `pending` collects the series admitted earlier in the same commit group (not yet
+    /// applied); an accepted batch adds its new series to it.
+    pub(crate) fn admit_series(
+        &self,
+        decoded: &Decoded,
+        max_series: u64,
+        pending: &mut HashSet<(String, String)>,
+    ) -> Result<(), Rejection> {
+        let Decoded::Telemetry(batch) = decoded else {
+            return Ok(());
+        };
+        let catalog = self.engine.catalog();
+        let device = batch.device_id.as_str();
+        let new: Vec<&str> = batch
+            .metric_names
+            .iter()
+            .map(String::as_str)
+            .filter(|metric| {
+                catalog.get(device, metric).is_none()
+                    && !pending.contains(&(device.to_string(), (*metric).to_string()))
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let total = (catalog.len() + pending.len() + new.len()) as u64;
+        if total > max_series {
+            return Err(Rejection::new(
+                RejectReason::TooManySeries,
+                format!(
+                    "{} new series for device {device:?} would exceed the limit of {max_series} series",
+                    new.len()
+                ),
+            ));
+        }
+        pending.extend(
+            new.into_iter()
+                .map(|metric| (device.to_string(), metric.to_string())),
+        );
+        Ok(())
+    }
+
+    // ---- checkpoints and housekeeping ----------------------------------------------------------
+
+    /// Whether the head is due for a flush, and whether one is running.
+    pub(crate) fn flush_status(&self) -> (bool, bool) {
+        (self.engine.needs_flush(), self.engine.is_flushing())
+    }
+
+    /// Starts a checkpoint covering the WAL before `wal_segment`: freezes the head and takes the
+    /// snapshot and the records not yet persisted. `None` while a previous one is being written.
+    pub(crate) fn begin_checkpoint(&mut self, wal_segment: u64) -> Option<CheckpointParts> {
+        let frozen = self.engine.freeze()?;
+        let mut history = Vec::new();
+        for change in self.fleet.take_unflushed() {
+            let key = fleet::snapshot::history_key(&change.device, self.history_seq);
+            history.push((key, persist::encode_change(&change.change)));
+            self.history_seq += 1;
+        }
+        let snapshot = persist::encode_snapshot(&self.snapshot(wal_segment));
+        let drop_legacy_maintenance = std::mem::take(&mut self.legacy_maintenance);
+        Some(CheckpointParts {
+            frozen,
+            snapshot,
+            dead_letters: self.dead_letters.take_unflushed(),
+            history,
+            drop_legacy_maintenance,
+        })
+    }
+
+    /// Ends a checkpoint once its head is durable: releases the frozen head (its memory is
+    /// reused) and notes the series-days that now have more than one segment.
+    pub(crate) fn end_checkpoint(
+        &mut self,
+        frozen: &mut FrozenHead,
+        multi_segment_days: Vec<(u32, i64)>,
+    ) {
+        self.engine.release_frozen(frozen.series_count);
+        self.engine.recycle(std::mem::take(&mut frozen.head));
+        self.dirty_days.extend(multi_segment_days);
+        self.dirty_days.sort_unstable();
+        self.dirty_days.dedup();
+    }
+
+    /// Takes the series-days that ended at or before `horizon_ms`, to compact.
+    pub(crate) fn take_finished_days(&mut self, horizon_ms: i64) -> Vec<(u32, i64)> {
+        let day = citytel_storage::engine::keys::DAY_MS;
+        let (ready, later): (Vec<_>, Vec<_>) = self
+            .dirty_days
+            .iter()
+            .partition(|(_, d)| d.saturating_add(day) <= horizon_ms);
+        self.dirty_days = later;
+        ready
+    }
+
+    /// Gives back days whose compaction failed, to retry.
+    pub(crate) fn return_days(&mut self, days: Vec<(u32, i64)>) {
+        self.dirty_days.extend(days);
+    }
+
+    /// Drops the dead letters received before `cutoff_ms` from memory.
+    pub(crate) fn expire_dead_letters(&mut self, cutoff_ms: i64) -> usize {
+        self.dead_letters.expire(cutoff_ms)
+    }
+
+    /// The snapshot of everything but the series data, covering the WAL before `wal_segment`.
+    fn snapshot(&self, wal_segment: u64) -> Snapshot {
+        Snapshot {
+            wal_segment,
+            devices: self.registry.iter_after(None).cloned().collect(),
+            dedup: self.dedup.export(),
+            latest: self
+                .engine
+                .latest_values()
+                .map(|(id, p)| (id, p.time_ms, p.value))
+                .collect(),
+            dead_letter_counts: self
+                .dead_letters
+                .counts()
+                .iter()
+                .map(|(r, n)| (r.code(), *n))
+                .collect(),
+            dirty_days: self.dirty_days.clone(),
+            dead_letter_seq: self.dead_letters.next_seq(),
+            fleet: self.fleet.snapshot(self.history_seq),
+            maintenance: Some(self.maintenance.api_windows()),
+        }
+    }
+
+    // ---- restoring -----------------------------------------------------------------------------
+
+    /// Restores a snapshot into a fresh state.
+    pub(crate) fn restore(&mut self, snapshot: Snapshot) {
+        self.history_seq = snapshot.fleet.next_history_seq;
+        self.fleet.restore(snapshot.fleet);
+        for device in snapshot.devices {
+            self.registry.restore(device);
+        }
+        for (device, boots) in snapshot.dedup {
+            self.dedup.restore(device, boots);
+        }
+        for (id, time_ms, value) in snapshot.latest {
+            self.engine.restore_latest(id, Point { time_ms, value });
+        }
+        let counts = snapshot
+            .dead_letter_counts
+            .into_iter()
+            .filter_map(|(code, n)| Some((RejectReason::from_code(code)?, n)))
+            .collect();
+        self.dead_letters
+            .restore_counts(counts, snapshot.dead_letter_seq);
+        self.dirty_days = snapshot.dirty_days;
+        if let Some(windows) = snapshot.maintenance {
+            self.maintenance.restore(windows);
+        }
+    }
+
+    /// Restores the maintenance windows a version 1 data directory kept apart from its snapshot;
+    /// the next checkpoint moves them into the snapshot.
+    pub(crate) fn restore_legacy_maintenance(
+        &mut self,
+        windows: Vec<maintenance::MaintenanceWindow>,
+    ) {
+        self.maintenance.restore(windows);
+        self.legacy_maintenance = true;
+    }
+
+    /// Restores one persisted history record.
+    pub(crate) fn restore_history(
+        &mut self,
+        device: Arc<str>,
+        change: citytel_availability::Change,
+    ) {
+        self.fleet.restore_history(device, change);
+    }
+
+    /// Loads the most recent persisted dead letters; returns the records that did not decode.
+    pub(crate) fn load_dead_letters(
+        &mut self,
+        table: &Table,
+    ) -> Result<Vec<persist::PersistError>, citytel_storage::engine::EngineError> {
+        self.dead_letters.load_recent(table)
+    }
+}
+
+/// Stores a batch's new readings; with `watched`, also returns the stored points for watchers.
+fn apply_readings(
+    device: &mut DeviceRecord,
+    dedup: &mut Dedup,
+    engine: &mut Engine,
+    batch: &TelemetryBatch,
+    watched: bool,
+) -> (Applied, Option<Vec<LivePoint>>) {
+    let names: Vec<Arc<str>> = batch
+        .metric_names
+        .iter()
+        .map(|n| intern(&mut device.metrics, n))
+        .collect();
+    let ids: Vec<u32> = names
+        .iter()
+        .map(|name| engine.series_id(&device.device_id, name))
+        .collect();
+    let mut live = watched.then(Vec::new);
+    let mut applied = Applied::default();
+    for reading in &batch.readings {
+        if !dedup.insert(&device.device_id, batch.boot_id, reading.seq) {
+            applied.readings_duplicate += 1;
+            continue;
+        }
+        for ((&id, &value), name) in ids.iter().zip(&reading.values).zip(&names) {
+            engine.write(
+                id,
+                Point {
+                    time_ms: reading.time_unix_ms,
+                    value,
+                },
+            );
+            if let Some(points) = &mut live {
+                points.push((name.clone(), reading.time_unix_ms, value));
+            }
+        }
+        applied.readings_stored += 1;
+    }
+    device.readings_total += applied.readings_stored;
+    (applied, live)
+}
+
+#[cfg(test)]
+mod tests;

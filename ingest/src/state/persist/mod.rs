@@ -1,0 +1,195 @@
+//! How the application state is persisted: every record type has persistence types of its own,
+//! one per layout version, and is read and written only through this module (layouts in
+//! `FORMAT.md` next to it).
+//!
+//! - Checkpoint snapshot (`meta` key `state`): a version byte, then postcard. Version 1 is the
+//!   layout before record format 2 (its maintenance windows lived under `meta` key
+//!   `maintenance`); version 2 is [`v2`]'s.
+//! - History records, dead letters and WAL commands: [`TAG`], a version byte, then postcard.
+//!   History records and dead letters written before record format 2 carry no tag (see
+//!   [`v1`]); their first byte can never be [`TAG`] (a history record starts with its variant,
+//!   0 or 1; a dead letter with the varint of its receive time, an even byte for any time at or
+//!   after the Unix epoch), so each record says which layout it has.
+//!
+//! A record that does not decode is an error for the caller to count and report; nothing here
+//! skips one silently.
+
+mod v1;
+mod v2;
+
+use citytel_availability::Change;
+
+use super::command::Command;
+use super::dead_letters::DeadLetter;
+use super::maintenance::MaintenanceWindow;
+use super::snapshot::Snapshot;
+
+/// First byte of a tagged record (history, dead letter, command).
+pub const TAG: u8 = 0xC1;
+/// Layout version of the snapshot written now.
+const SNAPSHOT_VERSION: u8 = 2;
+/// Layout version of the history records and dead letters written now.
+const RECORD_VERSION: u8 = 2;
+/// Layout version of the WAL commands written now.
+const COMMAND_VERSION: u8 = 2;
+
+/// A persisted record that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PersistError {
+    /// The record is empty.
+    #[error("empty {0} record")]
+    Empty(&'static str),
+    /// The record has a layout version this build does not read (written by a newer citytel).
+    #[error("{what} record has layout version {found}; this build reads up to {known}")]
+    Version {
+        /// The record type.
+        what: &'static str,
+        /// Its version.
+        found: u8,
+        /// The newest version this build reads.
+        known: u8,
+    },
+    /// The bytes do not match the layout.
+    #[error("{what} record does not decode: {message}")]
+    Layout {
+        /// The record type.
+        what: &'static str,
+        /// What postcard said.
+        message: String,
+    },
+    /// A field holds a value no version defines (an unknown code).
+    #[error("invalid {0} in a persisted record")]
+    Invalid(&'static str),
+}
+
+fn layout(what: &'static str) -> impl Fn(postcard::Error) -> PersistError {
+    move |e| PersistError::Layout {
+        what,
+        message: e.to_string(),
+    }
+}
+
+fn tagged(version: u8, body: &impl serde::Serialize) -> Vec<u8> {
+    let mut out = vec![TAG, version];
+    // Encoding plain structs of strings and integers into a Vec cannot fail.
+    out.extend(postcard::to_stdvec(body).unwrap_or_default());
+    out
+}
+
+/// Splits a tagged record into (version, body); `None` for an untagged (legacy) record.
+fn untag<'a>(what: &'static str, buf: &'a [u8]) -> Result<Option<(u8, &'a [u8])>, PersistError> {
+    match buf {
+        [] => Err(PersistError::Empty(what)),
+        [TAG, version, body @ ..] => Ok(Some((*version, body))),
+        [TAG] => Err(PersistError::Empty(what)),
+        _ => Ok(None),
+    }
+}
+
+/// Encodes a checkpoint snapshot.
+pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    let mut out = vec![SNAPSHOT_VERSION];
+    out.extend(postcard::to_stdvec(&v2::SnapshotV2::from(snapshot)).unwrap_or_default());
+    out
+}
+
+/// Decodes a checkpoint snapshot of any version this build knows.
+pub fn decode_snapshot(buf: &[u8]) -> Result<Snapshot, PersistError> {
+    const WHAT: &str = "snapshot";
+    match buf.split_first() {
+        None => Err(PersistError::Empty(WHAT)),
+        Some((1, body)) => postcard::from_bytes::<v1::SnapshotV1>(body)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((2, body)) => postcard::from_bytes::<v2::SnapshotV2>(body)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((&found, _)) => Err(PersistError::Version {
+            what: WHAT,
+            found,
+            known: SNAPSHOT_VERSION,
+        }),
+    }
+}
+
+/// Encodes a history record.
+pub fn encode_change(change: &Change) -> Vec<u8> {
+    tagged(RECORD_VERSION, &v2::ChangeV2::from(change))
+}
+
+/// Decodes a history record of either layout.
+pub fn decode_change(buf: &[u8]) -> Result<Change, PersistError> {
+    const WHAT: &str = "history";
+    match untag(WHAT, buf)? {
+        None => postcard::from_bytes::<v1::ChangeV1>(buf)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((2, body)) => postcard::from_bytes::<v2::ChangeV2>(body)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((found, _)) => Err(PersistError::Version {
+            what: WHAT,
+            found,
+            known: RECORD_VERSION,
+        }),
+    }
+}
+
+/// Encodes a dead letter.
+pub fn encode_dead_letter(letter: &DeadLetter) -> Vec<u8> {
+    tagged(RECORD_VERSION, &v2::DeadLetterV2::from(letter))
+}
+
+/// Decodes a dead letter of either layout.
+pub fn decode_dead_letter(buf: &[u8]) -> Result<DeadLetter, PersistError> {
+    const WHAT: &str = "dead letter";
+    match untag(WHAT, buf)? {
+        None => {
+            let l = postcard::from_bytes::<v1::DeadLetterV1>(buf).map_err(layout(WHAT))?;
+            v2::dead_letter(l.received_at_ms, l.reason, l.topic, l.detail, l.payload)
+        }
+        Some((2, body)) => postcard::from_bytes::<v2::DeadLetterV2>(body)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((found, _)) => Err(PersistError::Version {
+            what: WHAT,
+            found,
+            known: RECORD_VERSION,
+        }),
+    }
+}
+
+/// Decodes the maintenance windows a version 1 data directory kept under `meta` key
+/// `maintenance` (they are in the snapshot from version 2 on).
+pub fn decode_legacy_maintenance(buf: &[u8]) -> Result<Vec<MaintenanceWindow>, PersistError> {
+    let windows: Vec<v1::MaintenanceWindowV1> =
+        postcard::from_bytes(buf).map_err(layout("maintenance windows"))?;
+    Ok(windows
+        .into_iter()
+        .map(v1::MaintenanceWindowV1::into_domain)
+        .collect())
+}
+
+/// Encodes a command for the WAL.
+pub fn encode_command(command: &Command) -> Vec<u8> {
+    tagged(COMMAND_VERSION, &v2::CommandV2::from(command))
+}
+
+/// Decodes a command from the WAL.
+pub fn decode_command(buf: &[u8]) -> Result<Command, PersistError> {
+    const WHAT: &str = "command";
+    match untag(WHAT, buf)? {
+        Some((2, body)) => postcard::from_bytes::<v2::CommandV2>(body)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((found, _)) => Err(PersistError::Version {
+            what: WHAT,
+            found,
+            known: COMMAND_VERSION,
+        }),
+        None => Err(PersistError::Invalid("untagged command")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+//! The persisted layouts, pinned: today's encodings byte for byte, the layouts written before
+//! record format 2 still decoding, and round trips of every record type.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use citytel_availability::{Cause, Change, DeviceState, Reboot, SeqSet, Span, Transition};
+use proptest::prelude::*;
+
+use super::*;
+use crate::decode::RejectReason;
+use crate::state::command::Command;
+use crate::state::maintenance::Target;
+use crate::state::registry::DeviceRecord;
+
+fn transition() -> Change {
+    Change::Transition(Transition {
+        at_ms: 1_000,
+        from: DeviceState::Online,
+        to: DeviceState::Offline,
+        cause: Cause::LastWill,
+        boot_id: Some(7),
+    })
+}
+
+#[test]
+fn a_history_record_has_the_documented_layout() {
+    let bytes = encode_change(&transition());
+    // tag, version 2, variant 0 (transition), at_ms 1000 zigzag varint (2000 = d0 0f),
+    // from online (2), to offline (4), cause last_will (9), Some(7).
+    assert_eq!(bytes, [0xc1, 2, 0, 0xd0, 0x0f, 2, 4, 9, 1, 7]);
+    assert_eq!(decode_change(&bytes).unwrap(), transition());
+}
+
+#[test]
+fn a_history_record_written_before_format_2_still_decodes() {
+    // postcard of the old `Change::Transition(Transition { at_ms, from, to, cause, boot_id })`,
+    // enums as variant indexes: online = 1, offline = 3, last_will = 8.
+    let legacy = [0u8, 0xd0, 0x0f, 1, 3, 8, 1, 7];
+    assert_eq!(decode_change(&legacy).unwrap(), transition());
+    // A reboot: variant 1, at_ms 5 (10), old boot 1, new boot 2.
+    let reboot = Change::Reboot(Reboot {
+        at_ms: 5,
+        old_boot_id: 1,
+        new_boot_id: 2,
+    });
+    assert_eq!(decode_change(&[1, 10, 1, 2]).unwrap(), reboot);
+}
+
+fn letter() -> DeadLetter {
+    DeadLetter {
+        received_at_ms: 1_700_000_000_000,
+        reason: RejectReason::Malformed,
+        topic: "t".into(),
+        detail: "d".into(),
+        payload: Bytes::from_static(b"xy"),
+    }
+}
+
+#[test]
+fn a_dead_letter_has_the_documented_layout_and_the_old_one_still_decodes() {
+    let bytes = encode_dead_letter(&letter());
+    let time = [0x80, 0xa0, 0xab, 0xfe, 0xf9, 0x62];
+    let mut want = vec![0xc1, 2];
+    want.extend(time);
+    want.extend([
+        RejectReason::Malformed.code(),
+        1,
+        b't',
+        1,
+        b'd',
+        2,
+        b'x',
+        b'y',
+    ]);
+    assert_eq!(bytes, want);
+    assert_eq!(decode_dead_letter(&bytes).unwrap(), letter());
+    // Before format 2: the same fields without tag and version.
+    assert_eq!(decode_dead_letter(&want[2..]).unwrap(), letter());
+}
+
+#[test]
+fn a_command_has_the_documented_layout() {
+    let command = Command::DeleteMaintenance { id: 3 };
+    let bytes = encode_command(&command);
+    assert_eq!(bytes, [0xc1, 2, 1, 3]);
+    assert_eq!(decode_command(&bytes).unwrap(), command);
+}
+
+#[test]
+fn unknown_versions_and_garbage_are_errors_not_panics() {
+    assert!(matches!(
+        decode_change(&[0xc1, 9, 0]),
+        Err(PersistError::Version { found: 9, .. })
+    ));
+    assert!(matches!(decode_change(&[]), Err(PersistError::Empty(_))));
+    assert!(decode_change(&[0xc1, 2, 0, 0xff]).is_err());
+    assert!(matches!(
+        decode_snapshot(&[7]),
+        Err(PersistError::Version { found: 7, .. })
+    ));
+    assert!(decode_command(&[1, 2, 3]).is_err());
+    assert!(decode_dead_letter(&[0xc1]).is_err());
+    // A transition with a state code no version defines.
+    assert!(matches!(
+        decode_change(&[0xc1, 2, 0, 0, 99, 4, 9, 0]),
+        Err(PersistError::Invalid(_))
+    ));
+}
+
+fn snapshot() -> Snapshot {
+    let mut seqs = SeqSet::default();
+    for s in [1, 2, 3, 7] {
+        seqs.insert(s);
+    }
+    Snapshot {
+        wal_segment: 4,
+        devices: vec![DeviceRecord {
+            device_id: "cab-1".into(),
+            kind: "cabinet".into(),
+            site: "s".into(),
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            firmware_version: Some("1.0".into()),
+            boot_id: Some(9),
+            gateway_id: None,
+            reporting_interval_ms: Some(60_000),
+            readings_total: 4,
+            metrics: [Arc::from("t")].into_iter().collect(),
+        }],
+        dedup: vec![("cab-1".into(), vec![(9, seqs)])],
+        latest: vec![(0, 2, 1.5)],
+        dead_letter_counts: vec![(1, 3)],
+        dirty_days: vec![(0, 0)],
+        dead_letter_seq: 3,
+        fleet: Default::default(),
+        maintenance: Some(vec![MaintenanceWindow {
+            id: 1 << 32,
+            target: Target::Site("s".into()),
+            span: Span::new(10, 20),
+            reason: "r".into(),
+        }]),
+    }
+}
+
+#[test]
+fn a_snapshot_round_trips() {
+    let s = snapshot();
+    let bytes = encode_snapshot(&s);
+    assert_eq!(bytes[0], 2);
+    assert_eq!(decode_snapshot(&bytes).unwrap(), s);
+}
+
+proptest! {
+    #[test]
+    fn commands_round_trip(
+        device in proptest::option::of("[a-z0-9-]{1,20}"),
+        start in any::<i64>(),
+        end in any::<i64>(),
+        reason in "\\PC{0,100}",
+        id in any::<u64>(),
+    ) {
+        let target = match device {
+            Some(d) => Target::Device(d),
+            None => Target::Site("site".into()),
+        };
+        for command in [
+            Command::SetMaintenance { target: target.clone(), span: Span::new(start, end), reason: reason.clone() },
+            Command::DeleteMaintenance { id },
+        ] {
+            prop_assert_eq!(decode_command(&encode_command(&command)).unwrap(), command);
+        }
+    }
+
+    #[test]
+    fn history_records_round_trip(at in any::<i64>(), from in 1u8..=5, to in 1u8..=5, cause in 1u8..=16, boot in any::<Option<u64>>()) {
+        let change = Change::Transition(Transition {
+            at_ms: at,
+            from: DeviceState::from_code(from).unwrap(),
+            to: DeviceState::from_code(to).unwrap(),
+            cause: Cause::from_code(cause).unwrap(),
+            boot_id: boot,
+        });
+        prop_assert_eq!(decode_change(&encode_change(&change)).unwrap(), change);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let _ = decode_change(&bytes);
+        let _ = decode_dead_letter(&bytes);
+        let _ = decode_command(&bytes);
+        let _ = decode_snapshot(&bytes);
+    }
+}

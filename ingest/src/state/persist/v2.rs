@@ -1,0 +1,502 @@
+//! The current layouts (record format 2): persistence types of their own, converted from and to
+//! the domain types, so a change to a domain type never changes what is on disk by accident.
+//! Enums are stored as their stable one-byte codes; a new field or variant needs a new version.
+
+use std::sync::Arc;
+
+use citytel_availability::{
+    Cause, Change, ClockEstimator, DeviceState, Reboot, SeqSet, Span, Transition, machine,
+};
+use serde::{Deserialize, Serialize};
+
+use super::PersistError;
+use crate::decode::RejectReason;
+use crate::state::command::Command;
+use crate::state::dead_letters::DeadLetter;
+use crate::state::fleet::FleetSnapshot;
+use crate::state::maintenance::{MaintenanceWindow, Target};
+use crate::state::registry::DeviceRecord;
+use crate::state::snapshot::Snapshot;
+
+/// A device's remembered boots: (boot id, inclusive ranges of sequence numbers seen).
+type BootsV2 = Vec<(u64, Vec<(u64, u64)>)>;
+
+/// The checkpoint snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct SnapshotV2 {
+    wal_segment: u64,
+    devices: Vec<DeviceV2>,
+    dedup: Vec<(String, BootsV2)>,
+    latest: Vec<(u32, i64, f64)>,
+    dead_letter_counts: Vec<(u8, u64)>,
+    dirty_days: Vec<(u32, i64)>,
+    dead_letter_seq: u64,
+    fleet: FleetV2,
+    maintenance: Vec<MaintenanceWindowV2>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DeviceV2 {
+    device_id: String,
+    kind: String,
+    site: String,
+    first_seen_ms: i64,
+    last_seen_ms: i64,
+    firmware_version: Option<String>,
+    boot_id: Option<u64>,
+    gateway_id: Option<String>,
+    reporting_interval_ms: Option<u32>,
+    readings_total: u64,
+    metrics: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FleetV2 {
+    machines: Vec<(String, String, MachineV2)>,
+    clocks: Vec<(String, ClockV2)>,
+    last_produced: Vec<(String, Vec<(u64, u64)>)>,
+    children: Vec<(String, Vec<String>)>,
+    last_event_ms: i64,
+    next_history_seq: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MachineV2 {
+    state: u8,
+    since_ms: Option<i64>,
+    boot_id: Option<u64>,
+    previous_boots: Vec<u64>,
+    announced_interval_ms: Option<i64>,
+    silent_since_ms: Option<i64>,
+    gateway_offline: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ClockV2 {
+    bucket_ms: i64,
+    max_buckets: u64,
+    /// (index, smallest offset, samples), oldest first.
+    buckets: Vec<(i64, i64, u64)>,
+}
+
+/// A maintenance window: exactly one of `device` and `site` is set.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct MaintenanceWindowV2 {
+    id: u64,
+    device: Option<String>,
+    site: Option<String>,
+    start_ms: i64,
+    end_ms: i64,
+    reason: String,
+}
+
+/// A history record. Variants are append-only.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum ChangeV2 {
+    /// A state transition.
+    Transition {
+        at_ms: i64,
+        from: u8,
+        to: u8,
+        cause: u8,
+        boot_id: Option<u64>,
+    },
+    /// A reboot.
+    Reboot {
+        at_ms: i64,
+        old_boot_id: u64,
+        new_boot_id: u64,
+    },
+}
+
+/// A dead letter.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct DeadLetterV2 {
+    received_at_ms: i64,
+    reason: u8,
+    topic: String,
+    detail: String,
+    payload: Vec<u8>,
+}
+
+/// A command in the WAL. Variants are append-only.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum CommandV2 {
+    /// Add a maintenance window (its id is assigned when applied).
+    SetMaintenance {
+        device: Option<String>,
+        site: Option<String>,
+        start_ms: i64,
+        end_ms: i64,
+        reason: String,
+    },
+    /// Remove the maintenance window with this id.
+    DeleteMaintenance { id: u64 },
+}
+
+fn state(code: u8) -> Result<DeviceState, PersistError> {
+    DeviceState::from_code(code).ok_or(PersistError::Invalid("device state"))
+}
+
+fn cause(code: u8) -> Result<Cause, PersistError> {
+    Cause::from_code(code).ok_or(PersistError::Invalid("cause"))
+}
+
+fn target(device: Option<String>, site: Option<String>) -> Result<Target, PersistError> {
+    match (device, site) {
+        (Some(d), None) => Ok(Target::Device(d)),
+        (None, Some(s)) => Ok(Target::Site(s)),
+        _ => Err(PersistError::Invalid("maintenance target")),
+    }
+}
+
+fn target_parts(target: &Target) -> (Option<String>, Option<String>) {
+    match target {
+        Target::Device(d) => (Some(d.clone()), None),
+        Target::Site(s) => (None, Some(s.clone())),
+    }
+}
+
+impl From<&DeviceRecord> for DeviceV2 {
+    fn from(d: &DeviceRecord) -> Self {
+        DeviceV2 {
+            device_id: d.device_id.to_string(),
+            kind: d.kind.to_string(),
+            site: d.site.to_string(),
+            first_seen_ms: d.first_seen_ms,
+            last_seen_ms: d.last_seen_ms,
+            firmware_version: d.firmware_version.clone(),
+            boot_id: d.boot_id,
+            gateway_id: d.gateway_id.as_deref().map(str::to_string),
+            reporting_interval_ms: d.reporting_interval_ms,
+            readings_total: d.readings_total,
+            metrics: d.metrics.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+}
+
+impl From<DeviceV2> for DeviceRecord {
+    fn from(d: DeviceV2) -> Self {
+        DeviceRecord {
+            device_id: d.device_id.into(),
+            kind: d.kind.into(),
+            site: d.site.into(),
+            first_seen_ms: d.first_seen_ms,
+            last_seen_ms: d.last_seen_ms,
+            firmware_version: d.firmware_version,
+            boot_id: d.boot_id,
+            gateway_id: d.gateway_id.map(Arc::from),
+            reporting_interval_ms: d.reporting_interval_ms,
+            readings_total: d.readings_total,
+            metrics: d.metrics.into_iter().map(Arc::from).collect(),
+        }
+    }
+}
+
+impl From<&MaintenanceWindow> for MaintenanceWindowV2 {
+    fn from(w: &MaintenanceWindow) -> Self {
+        let (device, site) = target_parts(&w.target);
+        MaintenanceWindowV2 {
+            id: w.id,
+            device,
+            site,
+            start_ms: w.span.start_ms,
+            end_ms: w.span.end_ms,
+            reason: w.reason.clone(),
+        }
+    }
+}
+
+impl MaintenanceWindowV2 {
+    fn into_domain(self) -> Result<MaintenanceWindow, PersistError> {
+        Ok(MaintenanceWindow {
+            id: self.id,
+            target: target(self.device, self.site)?,
+            span: Span::new(self.start_ms, self.end_ms),
+            reason: self.reason,
+        })
+    }
+}
+
+impl From<&Snapshot> for SnapshotV2 {
+    fn from(s: &Snapshot) -> Self {
+        let f = &s.fleet;
+        SnapshotV2 {
+            wal_segment: s.wal_segment,
+            devices: s.devices.iter().map(DeviceV2::from).collect(),
+            dedup: s
+                .dedup
+                .iter()
+                .map(|(d, boots)| {
+                    let boots = boots
+                        .iter()
+                        .map(|(b, seqs)| (*b, seqs.as_ranges().to_vec()))
+                        .collect();
+                    (d.to_string(), boots)
+                })
+                .collect(),
+            latest: s.latest.clone(),
+            dead_letter_counts: s.dead_letter_counts.clone(),
+            dirty_days: s.dirty_days.clone(),
+            dead_letter_seq: s.dead_letter_seq,
+            fleet: FleetV2 {
+                machines: f
+                    .machines
+                    .iter()
+                    .map(|(d, k, m)| {
+                        let m = MachineV2 {
+                            state: m.state.code(),
+                            since_ms: m.since_ms,
+                            boot_id: m.boot_id,
+                            previous_boots: m.previous_boots.clone(),
+                            announced_interval_ms: m.announced_interval_ms,
+                            silent_since_ms: m.silent_since_ms,
+                            gateway_offline: m.gateway_offline,
+                        };
+                        (d.to_string(), k.to_string(), m)
+                    })
+                    .collect(),
+                clocks: f
+                    .clocks
+                    .iter()
+                    .map(|(d, c)| {
+                        let (bucket_ms, max, buckets) = c.export();
+                        let clock = ClockV2 {
+                            bucket_ms,
+                            max_buckets: max as u64,
+                            buckets,
+                        };
+                        (d.to_string(), clock)
+                    })
+                    .collect(),
+                last_produced: f
+                    .last_produced
+                    .iter()
+                    .map(|(d, b)| (d.to_string(), b.clone()))
+                    .collect(),
+                children: f
+                    .children
+                    .iter()
+                    .map(|(g, c)| (g.to_string(), c.iter().map(|c| c.to_string()).collect()))
+                    .collect(),
+                last_event_ms: f.last_event_ms,
+                next_history_seq: f.next_history_seq,
+            },
+            maintenance: s
+                .maintenance
+                .iter()
+                .flatten()
+                .map(MaintenanceWindowV2::from)
+                .collect(),
+        }
+    }
+}
+
+impl SnapshotV2 {
+    pub(super) fn into_domain(self) -> Result<Snapshot, PersistError> {
+        let f = self.fleet;
+        let machines = f
+            .machines
+            .into_iter()
+            .map(|(d, k, m)| {
+                Ok((
+                    Arc::from(d),
+                    Arc::from(k),
+                    machine::Snapshot {
+                        state: state(m.state)?,
+                        since_ms: m.since_ms,
+                        boot_id: m.boot_id,
+                        previous_boots: m.previous_boots,
+                        announced_interval_ms: m.announced_interval_ms,
+                        silent_since_ms: m.silent_since_ms,
+                        gateway_offline: m.gateway_offline,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, PersistError>>()?;
+        let dedup = self
+            .dedup
+            .into_iter()
+            .map(|(d, boots)| {
+                let boots = boots
+                    .into_iter()
+                    .map(|(b, ranges)| {
+                        SeqSet::from_ranges(ranges)
+                            .map(|s| (b, s))
+                            .ok_or(PersistError::Invalid("sequence ranges"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((Arc::from(d), boots))
+            })
+            .collect::<Result<Vec<_>, PersistError>>()?;
+        let maintenance = self
+            .maintenance
+            .into_iter()
+            .map(MaintenanceWindowV2::into_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Snapshot {
+            wal_segment: self.wal_segment,
+            devices: self.devices.into_iter().map(DeviceRecord::from).collect(),
+            dedup,
+            latest: self.latest,
+            dead_letter_counts: self.dead_letter_counts,
+            dirty_days: self.dirty_days,
+            dead_letter_seq: self.dead_letter_seq,
+            fleet: FleetSnapshot {
+                machines,
+                clocks: f
+                    .clocks
+                    .into_iter()
+                    .map(|(d, c)| {
+                        let max = usize::try_from(c.max_buckets).unwrap_or(usize::MAX);
+                        let clock = ClockEstimator::import(c.bucket_ms, max, c.buckets);
+                        (Arc::from(d), clock)
+                    })
+                    .collect(),
+                last_produced: f
+                    .last_produced
+                    .into_iter()
+                    .map(|(d, b)| (Arc::from(d), b))
+                    .collect(),
+                children: f
+                    .children
+                    .into_iter()
+                    .map(|(g, c)| (Arc::from(g), c.into_iter().map(Arc::from).collect()))
+                    .collect(),
+                last_event_ms: f.last_event_ms,
+                next_history_seq: f.next_history_seq,
+            },
+            maintenance: Some(maintenance),
+        })
+    }
+}
+
+impl From<&Change> for ChangeV2 {
+    fn from(c: &Change) -> Self {
+        match *c {
+            Change::Transition(t) => ChangeV2::Transition {
+                at_ms: t.at_ms,
+                from: t.from.code(),
+                to: t.to.code(),
+                cause: t.cause.code(),
+                boot_id: t.boot_id,
+            },
+            Change::Reboot(r) => ChangeV2::Reboot {
+                at_ms: r.at_ms,
+                old_boot_id: r.old_boot_id,
+                new_boot_id: r.new_boot_id,
+            },
+        }
+    }
+}
+
+impl ChangeV2 {
+    pub(super) fn into_domain(self) -> Result<Change, PersistError> {
+        Ok(match self {
+            ChangeV2::Transition {
+                at_ms,
+                from,
+                to,
+                cause: c,
+                boot_id,
+            } => Change::Transition(Transition {
+                at_ms,
+                from: state(from)?,
+                to: state(to)?,
+                cause: cause(c)?,
+                boot_id,
+            }),
+            ChangeV2::Reboot {
+                at_ms,
+                old_boot_id,
+                new_boot_id,
+            } => Change::Reboot(Reboot {
+                at_ms,
+                old_boot_id,
+                new_boot_id,
+            }),
+        })
+    }
+}
+
+impl From<&DeadLetter> for DeadLetterV2 {
+    fn from(l: &DeadLetter) -> Self {
+        DeadLetterV2 {
+            received_at_ms: l.received_at_ms,
+            reason: l.reason.code(),
+            topic: l.topic.clone(),
+            detail: l.detail.clone(),
+            payload: l.payload.to_vec(),
+        }
+    }
+}
+
+/// A dead letter from its persisted fields (shared by both layouts).
+pub(super) fn dead_letter(
+    received_at_ms: i64,
+    reason: u8,
+    topic: String,
+    detail: String,
+    payload: Vec<u8>,
+) -> Result<DeadLetter, PersistError> {
+    Ok(DeadLetter {
+        received_at_ms,
+        reason: RejectReason::from_code(reason).ok_or(PersistError::Invalid("reject reason"))?,
+        topic,
+        detail,
+        payload: payload.into(),
+    })
+}
+
+impl DeadLetterV2 {
+    pub(super) fn into_domain(self) -> Result<DeadLetter, PersistError> {
+        dead_letter(
+            self.received_at_ms,
+            self.reason,
+            self.topic,
+            self.detail,
+            self.payload,
+        )
+    }
+}
+
+impl From<&Command> for CommandV2 {
+    fn from(c: &Command) -> Self {
+        match c {
+            Command::SetMaintenance {
+                target,
+                span,
+                reason,
+            } => {
+                let (device, site) = target_parts(target);
+                CommandV2::SetMaintenance {
+                    device,
+                    site,
+                    start_ms: span.start_ms,
+                    end_ms: span.end_ms,
+                    reason: reason.clone(),
+                }
+            }
+            Command::DeleteMaintenance { id } => CommandV2::DeleteMaintenance { id: *id },
+        }
+    }
+}
+
+impl CommandV2 {
+    pub(super) fn into_domain(self) -> Result<Command, PersistError> {
+        Ok(match self {
+            CommandV2::SetMaintenance {
+                device,
+                site,
+                start_ms,
+                end_ms,
+                reason,
+            } => Command::SetMaintenance {
+                target: target(device, site)?,
+                span: Span::new(start_ms, end_ms),
+                reason,
+            },
+            CommandV2::DeleteMaintenance { id } => Command::DeleteMaintenance { id },
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! The device registry: every device citytel has heard from, with what it said about itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use citytel_proto::topic::DeviceTopic;
+
+/// What citytel knows about one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRecord {
+    /// Device id.
+    pub device_id: Arc<str>,
+    /// Kind, from the topic.
+    pub kind: Arc<str>,
+    /// Site, from the topic.
+    pub site: Arc<str>,
+    /// First receive time, ms.
+    pub first_seen_ms: i64,
+    /// Latest receive time, ms.
+    pub last_seen_ms: i64,
+    /// Firmware from the latest birth.
+    pub firmware_version: Option<String>,
+    /// Boot id of the latest birth or reading.
+    pub boot_id: Option<u64>,
+    /// Gateway the device reports through.
+    pub gateway_id: Option<Arc<str>>,
+    /// Reporting interval from the latest birth, ms.
+    pub reporting_interval_ms: Option<u32>,
+    /// Distinct readings stored.
+    pub readings_total: u64,
+    /// Metric names reported, shared with the series store.
+    pub metrics: BTreeSet<Arc<str>>,
+}
+
+/// All known devices, ordered by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    devices: BTreeMap<Arc<str>, DeviceRecord>,
+    kinds: BTreeSet<Arc<str>>,
+    sites: BTreeSet<Arc<str>>,
+}
+
+impl Registry {
+    /// Notes that a message from the device in `topic` arrived at `received_at_ms` and returns
+    /// its record, creating it on first contact. Kind and site follow the latest topic.
+    pub fn observe(&mut self, topic: &DeviceTopic<'_>, received_at_ms: i64) -> &mut DeviceRecord {
+        if !self.devices.contains_key(topic.device_id) {
+            let kind = intern(&mut self.kinds, topic.kind);
+            let site = intern(&mut self.sites, topic.site);
+            let id: Arc<str> = topic.device_id.into();
+            self.devices.insert(
+                id.clone(),
+                DeviceRecord {
+                    device_id: id,
+                    kind,
+                    site,
+                    first_seen_ms: received_at_ms,
+                    last_seen_ms: received_at_ms,
+                    firmware_version: None,
+                    boot_id: None,
+                    gateway_id: None,
+                    reporting_interval_ms: None,
+                    readings_total: 0,
+                    metrics: BTreeSet::new(),
+                },
+            );
+            metrics::gauge!(crate::telemetry::metrics::DEVICES).set(self.devices.len() as f64);
+        }
+        let kinds = &mut self.kinds;
+        let sites = &mut self.sites;
+        let record = self
+            .devices
+            .get_mut(topic.device_id)
+            .expect("inserted above");
+        if *record.kind != *topic.kind {
+            record.kind = intern(kinds, topic.kind);
+        }
+        if *record.site != *topic.site {
+            record.site = intern(sites, topic.site);
+        }
+        record.first_seen_ms = record.first_seen_ms.min(received_at_ms);
+        record.last_seen_ms = record.last_seen_ms.max(received_at_ms);
+        record
+    }
+
+    /// The record of `device_id`.
+    pub fn get(&self, device_id: &str) -> Option<&DeviceRecord> {
+        self.devices.get(device_id)
+    }
+
+    /// The record of `device_id`, for updates.
+    pub fn get_mut(&mut self, device_id: &str) -> Option<&mut DeviceRecord> {
+        self.devices.get_mut(device_id)
+    }
+
+    /// Number of known devices.
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Whether no device is known.
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// Restores a device from a snapshot.
+    pub fn restore(&mut self, mut record: DeviceRecord) {
+        record.kind = intern(&mut self.kinds, &record.kind);
+        record.site = intern(&mut self.sites, &record.site);
+        self.devices.insert(record.device_id.clone(), record);
+    }
+
+    /// Devices with an id greater than `after` (all if `None`), in id order.
+    pub fn iter_after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a DeviceRecord> + 'a {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        self.devices
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|(_, r)| r)
+    }
+}
+
+/// Returns the shared copy of `s` from `set`, adding it if new.
+pub fn intern(set: &mut BTreeSet<Arc<str>>, s: &str) -> Arc<str> {
+    if let Some(existing) = set.get(s) {
+        return existing.clone();
+    }
+    let arc: Arc<str> = s.into();
+    set.insert(arc.clone());
+    arc
+}

@@ -1,0 +1,68 @@
+//! The series limit, applied through the state as the writer does.
+
+use citytel_proto::v1::Reading;
+use prost::Message as _;
+
+use super::*;
+use crate::db::Database;
+
+fn telemetry(device: &str, metrics: &[&str]) -> (String, Vec<u8>, Decoded) {
+    let batch = TelemetryBatch {
+        device_id: device.into(),
+        boot_id: 1,
+        metric_names: metrics.iter().map(|m| (*m).to_string()).collect(),
+        readings: vec![Reading {
+            seq: 1,
+            time_unix_ms: 1_000,
+            values: vec![1.0; metrics.len()],
+        }],
+        gateway_id: None,
+    };
+    let topic = format!("citytel/v1/s/cabinet/{device}/telemetry");
+    (topic, batch.encode_to_vec(), Decoded::Telemetry(batch))
+}
+
+#[test]
+fn the_series_limit_refuses_only_batches_adding_series_beyond_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = crate::config::load_str(None, &[])
+        .unwrap()
+        .validate()
+        .unwrap()
+        .store_options(crate::clock::Clock::System);
+    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let mut state = db.write();
+    let too_many = |r: Result<(), Rejection>| r.unwrap_err().reason;
+
+    // Limit 3: a device with 2 metrics is admitted and stored.
+    let mut pending = HashSet::new();
+    let (topic, payload, first) = telemetry("cab-1", &["t", "h"]);
+    assert!(state.admit_series(&first, 3, &mut pending).is_ok());
+    let entry = Entry::Message {
+        received_at_ms: 1_000,
+        topic: &topic,
+        payload: &payload,
+    };
+    state.apply(&entry, Some(&first));
+    assert_eq!(state.series_count(), 2);
+
+    // A second device with 2 new metrics would make 4 series.
+    let mut pending = HashSet::new();
+    let (_, _, second) = telemetry("cab-2", &["t", "h"]);
+    assert_eq!(
+        too_many(state.admit_series(&second, 3, &mut pending)),
+        RejectReason::TooManySeries
+    );
+    assert!(pending.is_empty());
+    // Known series always pass; one new series still fits and is then taken, also for the
+    // rest of the same commit group.
+    assert!(state.admit_series(&first, 3, &mut pending).is_ok());
+    let (_, _, one) = telemetry("cab-2", &["t"]);
+    assert!(state.admit_series(&one, 3, &mut pending).is_ok());
+    assert!(state.admit_series(&one, 3, &mut pending).is_ok());
+    let (_, _, another) = telemetry("cab-3", &["t"]);
+    assert_eq!(
+        too_many(state.admit_series(&another, 3, &mut pending)),
+        RejectReason::TooManySeries
+    );
+}
