@@ -2,6 +2,7 @@
 //!
 //! - [`v1`]: the generated protobuf messages (device telemetry and status) and the gRPC
 //!   `QueryService` client and server, from `proto/citytel/v1/*.proto`.
+//! - [`kind`]: the device kinds and their stable names.
 //! - [`topic`]: the MQTT topic scheme devices publish on, `citytel/v1/{site}/{kind}/{device_id}/{channel}`.
 //! - [`compact`]: the compact forms of `QueryRange` answers (timestamps as runs, values as
 //!   decimals).
@@ -13,6 +14,7 @@
 
 pub mod codec;
 pub mod compact;
+pub mod kind;
 pub mod topic;
 
 /// Generated protobuf and gRPC code for package `citytel.v1`.

@@ -1,13 +1,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::DatasetRecord;
 use prost::Message as _;
 
 use super::plan::{MAX_OUTAGE_MS, MAX_OUTAGES, MIN_OUTAGE_MS};
 use super::*;
-use crate::Kind;
 use crate::model::{DeviceModel, metric_resolutions};
 
 /// 2026-01-05T00:00:00Z.

@@ -5,8 +5,10 @@
 //! numbered cabinets first, then small cells, sensors and gateways, and dealt round-robin to sites
 //! in that order.
 
-use crate::Kind;
+use citytel_proto::kind::Kind;
+
 use crate::device::DeviceSpec;
+use crate::profile;
 
 use super::FleetConfig;
 
@@ -45,7 +47,7 @@ pub(crate) fn plan(config: &FleetConfig) -> Vec<DeviceSpec> {
 
 /// The id of the `number`th (1-based) device of `kind`, e.g. `cell-0007`.
 pub(crate) fn device_id(kind: Kind, number: u32) -> String {
-    format!("{}-{number:04}", kind.id_prefix())
+    format!("{}-{number:04}", profile::id_prefix(kind))
 }
 
 /// The id of the `number`th (1-based) child of gateway `gateway_id`, e.g. `gw-0003-s02`.

@@ -244,10 +244,10 @@ fn put_fixed_varint(out: &mut [u8], mut value: u64) {
 
 #[cfg(test)]
 mod tests {
+    use citytel_proto::kind::Kind;
     use rumqttc::mqttbytes::v4::Packet;
 
     use super::*;
-    use crate::Kind;
 
     const NOW_MS: i64 = 1_767_225_600_000; // 2026-01-01
 

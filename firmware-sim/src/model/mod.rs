@@ -24,9 +24,9 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
+use citytel_proto::kind::Kind;
 use rand_chacha::ChaCha8Rng;
 
-use crate::Kind;
 use crate::seed::{Purpose, device_rng};
 
 /// The metrics every reading of a `kind` device reports, in the order of its values.

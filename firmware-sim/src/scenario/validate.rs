@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::is_valid_id;
 
 use super::spec::{Action, DeviceEntry, EventEntry, ScenarioFile};
-use crate::Kind;
 
 /// Longest scenario accepted.
 const MAX_DURATION_MS: i64 = 7 * 24 * 3_600_000;

@@ -9,8 +9,8 @@
 //!   configured threshold.
 //! - Timestamp: the device's reading time, in nanoseconds.
 
-use citytel_firmware_sim::Kind;
 use citytel_firmware_sim::model::metric_names;
+use citytel_proto::kind::Kind;
 
 /// Tag with the device id.
 pub const TAG_DEVICE_ID: &str = "device_id";

@@ -1,9 +1,9 @@
-//! The four device kinds citytel knows and what is fixed per kind: the topic segment, the device id
-//! prefix and the firmware version string a device of that kind reports in its birth.
+//! The four device kinds citytel knows and their stable names, the `{kind}` segment of a device's
+//! topics.
 
 use std::fmt;
 
-/// What a simulated device is.
+/// What a device is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// A fibre street cabinet (`cab-NNNN`).
@@ -27,26 +27,6 @@ impl Kind {
             Kind::SmallCell => "small_cell",
             Kind::Sensor => "sensor",
             Kind::Gateway => "gateway",
-        }
-    }
-
-    /// The prefix of the device ids a fleet gives this kind, e.g. `"cab"` for `cab-0001`.
-    pub(crate) fn id_prefix(self) -> &'static str {
-        match self {
-            Kind::Cabinet => "cab",
-            Kind::SmallCell => "cell",
-            Kind::Sensor => "sen",
-            Kind::Gateway => "gw",
-        }
-    }
-
-    /// The firmware version string a device of this kind reports in its birth.
-    pub(crate) fn firmware_version(self) -> &'static str {
-        match self {
-            Kind::Cabinet => "cab-fw 2.4.1",
-            Kind::SmallCell => "cell-fw 5.1.0",
-            Kind::Sensor => "sen-fw 1.8.3",
-            Kind::Gateway => "gw-fw 3.2.0",
         }
     }
 }
