@@ -276,10 +276,10 @@ fn values_are_finite_and_quantized() {
     while !buf.is_empty() {
         let record = DatasetRecord::decode_length_delimited(&mut buf).expect("decodes");
         let batch = record.batch.expect("batch");
-        let kind = topic::parse(&record.topic).expect("topic").kind.to_string();
-        let kind = Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        let kind: Kind = topic::parse(&record.topic)
+            .expect("topic")
+            .kind
+            .parse()
             .expect("kind");
         for reading in &batch.readings {
             for (value, resolution) in reading.values.iter().zip(metric_resolutions(kind)) {
