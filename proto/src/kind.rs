@@ -1,8 +1,9 @@
 //! The four device kinds citytel knows, and their stable names: the `{kind}` segment of a device's
-//! topics and the measurement of its readings in the InfluxDB sink.
+//! topics, the measurement of its readings in the InfluxDB sink, and the key of its metrics in the
+//! [`catalog`](crate::catalog).
 //!
 //! A topic may name any kind (the service stores the readings of kinds it does not know); these
-//! four are the ones the contract describes.
+//! four are the ones whose metrics the contract fixes.
 
 use std::fmt;
 use std::str::FromStr;

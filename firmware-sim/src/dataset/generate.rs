@@ -9,11 +9,13 @@
 
 use std::io::{self, Write};
 
+use citytel_proto::catalog::metric_names;
+
 use super::line_protocol::LineProtocolEncoder;
 use super::plan::{DatasetDevice, boot_id, plan};
 use super::proto::ProtoEncoder;
 use super::{DatasetConfig, DatasetConfigError, DatasetFormat};
-use crate::model::{DeviceModel, metric_names};
+use crate::model::DeviceModel;
 
 /// Most metrics a dataset device reports per reading.
 const MAX_METRICS: usize = 8;
