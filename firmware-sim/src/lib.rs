@@ -10,9 +10,11 @@
 //! - [`scenario`]: scripted scenarios (power cuts, gateway failures, reboot loops, skewed clocks,
 //!   backfill, flapping links) and the ground truth of what the devices did.
 //! - [`Progress`]: live counters while a fleet runs.
+//! - [`broker`]: the broker address every device, load connection and scenario connects to.
 //!
 //! Device kinds, topics and payloads follow the wire contract in [`citytel_proto`].
 
+pub mod broker;
 pub mod dataset;
 mod device;
 pub mod fleet;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use citytel_firmware_sim::fleet::BrokerAddr;
+use citytel_firmware_sim::broker::BrokerAddr;
 use citytel_firmware_sim::load::{self, LoadConfig, Sample};
 use clap::Args;
 use tokio::sync::watch;

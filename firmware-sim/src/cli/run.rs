@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use citytel_firmware_sim::fleet::BrokerAddr;
+use citytel_firmware_sim::broker::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig, Progress, QoS};
 use clap::Args;
 use tokio::sync::watch;

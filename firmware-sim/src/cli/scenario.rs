@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use citytel_firmware_sim::fleet::BrokerAddr;
+use citytel_firmware_sim::broker::BrokerAddr;
 use citytel_firmware_sim::scenario::{self, Action, BUILTINS, RealTime, RunOptions, Scenario};
 use clap::Args;
 

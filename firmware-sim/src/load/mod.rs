@@ -28,7 +28,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::{BrokerAddr, MAX_BATCH};
+use crate::broker::BrokerAddr;
+use crate::fleet::MAX_BATCH;
 use connection::{Publisher, new_histogram};
 use schedule::{Counters, Schedule};
 use template::Template;
