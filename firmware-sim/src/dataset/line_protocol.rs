@@ -14,7 +14,7 @@ use std::io::{self, Write};
 
 use citytel_proto::catalog::metric_names;
 
-use super::generate::{Encoder, ReadingRef};
+use super::encoder::{Encoder, ReadingRef};
 use super::plan::DatasetDevice;
 
 /// Bytes gathered before they are handed to the writer.

@@ -28,7 +28,7 @@ use rand::seq::index;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::DatasetConfig;
+use super::config::DatasetConfig;
 use crate::profile;
 use crate::seed::{Purpose, device_rng};
 

@@ -16,7 +16,7 @@ use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{DatasetRecord, Reading, TelemetryBatch};
 use prost::Message as _;
 
-use super::generate::{Encoder, ReadingRef};
+use super::encoder::{Encoder, ReadingRef};
 use super::plan::DatasetDevice;
 
 /// Bytes gathered before they are handed to the writer.
