@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::LoadError;
+use super::error::LoadError;
 use super::packet_ids::{PacketIds, Sent};
 use super::schedule::{Counters, Schedule};
 use super::template::Template;
