@@ -7,10 +7,9 @@
 
 use citytel_proto::kind::Kind;
 
+use super::config::FleetConfig;
 use crate::device::DeviceSpec;
 use crate::profile;
-
-use super::FleetConfig;
 
 /// The devices of a fleet, in report order.
 pub(crate) fn plan(config: &FleetConfig) -> Vec<DeviceSpec> {
