@@ -10,22 +10,23 @@
 //! - [`scenario`]: scripted scenarios (power cuts, gateway failures, reboot loops, skewed clocks,
 //!   backfill, flapping links) and the ground truth of what the devices did.
 //! - [`Progress`]: live counters while a fleet runs.
+//! - [`broker`]: the broker address every device, load connection and scenario connects to.
 //!
-//! Device ids, topics and payloads follow the wire contract in [`citytel_proto`].
+//! Device kinds, topics and payloads follow the wire contract in [`citytel_proto`].
 
+pub mod broker;
 pub mod dataset;
 mod device;
 pub mod fleet;
-mod kind;
 pub mod load;
 pub mod model;
+mod profile;
 mod progress;
 pub mod report;
 pub mod scenario;
 mod seed;
 
 pub use fleet::{Fleet, FleetConfig};
-pub use kind::Kind;
 pub use progress::Progress;
 pub use report::{DeviceReport, FleetReport};
 /// MQTT quality of service, as used by [`FleetConfig::qos`].

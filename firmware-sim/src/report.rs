@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
+use citytel_proto::kind::Kind;
 use citytel_proto::v1::Reading;
-
-use crate::Kind;
 
 /// The outcome of [`Fleet::run`](crate::Fleet::run).
 #[derive(Debug, Clone, PartialEq)]

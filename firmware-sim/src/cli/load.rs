@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::load::{self, LoadConfig, Sample};
 use clap::Args;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::args::{BrokerArgs, SitesArgs};
 use super::signals::Interrupts;
 
 /// Measure how many QoS 1 telemetry messages per second a broker or citytel acknowledges.
@@ -38,14 +38,8 @@ use super::signals::Interrupts;
 /// drains.
 #[derive(Debug, Args)]
 pub(crate) struct LoadArgs {
-    /// MQTT broker or citytel device endpoint (plain TCP).
-    #[arg(
-        long,
-        env = "FIRMWARE_SIM_BROKER",
-        value_name = "mqtt://HOST:PORT",
-        default_value = "mqtt://127.0.0.1:1883"
-    )]
-    broker: BrokerAddr,
+    #[command(flatten)]
+    target: BrokerArgs,
 
     /// MQTT connections, each with its own window of unacknowledged messages.
     #[arg(
@@ -66,14 +60,8 @@ pub(crate) struct LoadArgs {
     )]
     devices: u32,
 
-    /// Sites the devices are spread over, round-robin (site-01...).
-    #[arg(
-        long,
-        env = "FIRMWARE_SIM_SITES",
-        value_name = "N",
-        default_value_t = 10
-    )]
-    sites: u32,
+    #[command(flatten)]
+    spread: SitesArgs,
 
     /// Most unacknowledged QoS 1 PUBLISHes per connection (1 to 65535).
     #[arg(
@@ -241,10 +229,10 @@ impl LoadArgs {
 
     fn into_config(self) -> LoadConfig {
         LoadConfig {
-            broker: self.broker,
+            broker: self.target.broker,
             connections: self.connections,
             devices: self.devices,
-            sites: self.sites,
+            sites: self.spread.sites,
             inflight: self.inflight,
             batch: self.batch,
             duration: self.duration,
@@ -285,6 +273,7 @@ async fn print_progress(mut updates: watch::Receiver<Sample>, done: Cancellation
 
 #[cfg(test)]
 mod tests {
+    use citytel_firmware_sim::broker::BrokerAddr;
     use clap::Parser;
 
     use super::*;

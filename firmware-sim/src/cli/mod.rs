@@ -1,5 +1,7 @@
-//! The `firmware-sim` command line: one module per subcommand.
+//! The `firmware-sim` command line: one module per subcommand, and the argument groups several
+//! of them share (`args`).
 
+mod args;
 mod dataset;
 mod load;
 mod progress;

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig, Progress, QoS};
 use clap::Args;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::args::{BrokerArgs, SitesArgs};
 use super::progress::{ProgressLine, summary};
 use super::signals::Interrupts;
 
@@ -20,14 +20,8 @@ use super::signals::Interrupts;
 /// to stdout at the end. Ctrl-C (or SIGTERM) stops the run gracefully; a second one quits at once.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// MQTT broker or citytel device endpoint (plain TCP).
-    #[arg(
-        long,
-        env = "FIRMWARE_SIM_BROKER",
-        value_name = "mqtt://HOST:PORT",
-        default_value = "mqtt://127.0.0.1:1883"
-    )]
-    broker: BrokerAddr,
+    #[command(flatten)]
+    target: BrokerArgs,
 
     /// Fibre street cabinets (cab-0001...).
     #[arg(
@@ -74,14 +68,8 @@ pub(crate) struct RunArgs {
     )]
     children_per_gateway: u32,
 
-    /// Sites the devices are spread over, round-robin (site-01...).
-    #[arg(
-        long,
-        env = "FIRMWARE_SIM_SITES",
-        value_name = "N",
-        default_value_t = 10
-    )]
-    sites: u32,
+    #[command(flatten)]
+    spread: SitesArgs,
 
     /// Time between two readings of a device, e.g. 10s or 250ms.
     #[arg(
@@ -229,13 +217,13 @@ impl RunArgs {
 
     fn into_config(self) -> FleetConfig {
         FleetConfig {
-            broker: self.broker,
+            broker: self.target.broker,
             cabinets: self.cabinets,
             small_cells: self.small_cells,
             sensors: self.sensors,
             gateways: self.gateways,
             children_per_gateway: self.children_per_gateway,
-            sites: self.sites,
+            sites: self.spread.sites,
             interval: self.interval,
             readings: self.readings,
             duration: self.duration,
@@ -269,6 +257,7 @@ fn qos_number(qos: QoS) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use citytel_firmware_sim::broker::BrokerAddr;
     use clap::Parser;
 
     use super::*;

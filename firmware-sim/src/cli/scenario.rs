@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::scenario::{self, Action, BUILTINS, RealTime, RunOptions, Scenario};
 use clap::Args;
+
+use super::args::BrokerArgs;
 
 /// Run a scripted scenario: a power cut, a gateway failure, a reboot loop, a skewed clock,
 /// buffering and backfill, a flapping link, or your own file.
@@ -36,14 +37,8 @@ pub(crate) struct ScenarioArgs {
     #[arg(long, conflicts_with = "list")]
     check: bool,
 
-    /// MQTT broker or citytel device endpoint (plain TCP).
-    #[arg(
-        long,
-        env = "FIRMWARE_SIM_BROKER",
-        value_name = "mqtt://HOST:PORT",
-        default_value = "mqtt://127.0.0.1:1883"
-    )]
-    broker: BrokerAddr,
+    #[command(flatten)]
+    target: BrokerArgs,
 
     /// Print the ground truth as JSON instead of text.
     #[arg(long, env = "FIRMWARE_SIM_JSON")]
@@ -89,9 +84,9 @@ impl ScenarioArgs {
             scenario.name,
             scenario.devices.len(),
             scenario.duration_ms / 1000,
-            self.broker
+            self.target.broker
         );
-        let mut pacer = RealTime::new(self.broker.clone(), start);
+        let mut pacer = RealTime::new(self.target.broker.clone(), start);
         let report = scenario::run(&scenario, &RunOptions::starting_at(start), &mut pacer).await;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);

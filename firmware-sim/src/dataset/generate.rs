@@ -9,11 +9,14 @@
 
 use std::io::{self, Write};
 
+use citytel_proto::catalog::metric_names;
+
+use super::config::{DatasetConfig, DatasetConfigError, DatasetFormat};
+use super::encoder::{Encoder, ReadingRef};
 use super::line_protocol::LineProtocolEncoder;
 use super::plan::{DatasetDevice, boot_id, plan};
 use super::proto::ProtoEncoder;
-use super::{DatasetConfig, DatasetConfigError, DatasetFormat};
-use crate::model::{DeviceModel, metric_names};
+use crate::model::DeviceModel;
 
 /// Most metrics a dataset device reports per reading.
 const MAX_METRICS: usize = 8;
@@ -61,31 +64,6 @@ pub enum DatasetError {
     /// Writing the output failed.
     #[error("cannot write the dataset: {0}")]
     Io(#[from] io::Error),
-}
-
-/// What a format encoder does with the generator's readings.
-pub(super) trait Encoder {
-    /// One reading of device `device` (an index into the plan).
-    fn reading(&mut self, device: usize, reading: &ReadingRef<'_>) -> io::Result<()>;
-    /// Device `device` just went down: it takes no readings until its next boot.
-    fn device_down(&mut self, device: usize) -> io::Result<()>;
-    /// Every device has been handled at the current timestamp.
-    fn end_of_step(&mut self) -> io::Result<()>;
-    /// The span is over: writes what is left and flushes. Returns the records written.
-    fn finish(&mut self) -> io::Result<u64>;
-}
-
-/// A reading as the generator hands it to an encoder.
-#[derive(Debug)]
-pub(super) struct ReadingRef<'a> {
-    /// The device's current boot.
-    pub(super) boot_id: u64,
-    /// Sequence number within the boot, from 1.
-    pub(super) seq: u64,
-    /// Unix milliseconds.
-    pub(super) time_ms: i64,
-    /// One value per metric of the device's kind.
-    pub(super) values: &'a [f64],
 }
 
 /// Writes the dataset described by `config` to `out`, calling `progress` after every timestamp.

@@ -12,9 +12,10 @@
 
 use std::io::{self, Write};
 
-use super::generate::{Encoder, ReadingRef};
+use citytel_proto::catalog::metric_names;
+
+use super::encoder::{Encoder, ReadingRef};
 use super::plan::DatasetDevice;
-use crate::model::metric_names;
 
 /// Bytes gathered before they are handed to the writer.
 const FLUSH_BYTES: usize = 1 << 20;

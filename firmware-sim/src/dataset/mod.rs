@@ -8,7 +8,8 @@
 //!
 //! - [`config`](DatasetConfig): the span, grid, fleet, outage share and format, validated.
 //! - [`plan`]: device ids and sites (the fleet's conventions), the outage plan and boot ids.
-//! - [`write_dataset`]: the generator loop, time-major, feeding one encoder per format.
+//! - [`write_dataset`]: the generator loop, time-major, feeding one encoder per format
+//!   (`line_protocol`, `proto`) through the `Encoder` trait both implement (`encoder`).
 //!
 //! # What a device reports
 //!
@@ -41,6 +42,7 @@
 //!   order); a batch is cut short when its device goes down and at the end of the span.
 
 mod config;
+mod encoder;
 mod generate;
 mod line_protocol;
 pub mod plan;

@@ -23,12 +23,13 @@
 
 use std::ops::Range;
 
+use citytel_proto::kind::Kind;
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::DatasetConfig;
-use crate::Kind;
+use super::config::DatasetConfig;
+use crate::profile;
 use crate::seed::{Purpose, device_rng};
 
 /// Shortest outage, in milliseconds.
@@ -81,7 +82,7 @@ pub fn plan(config: &DatasetConfig) -> Vec<DatasetDevice> {
     for (kind, count) in counts {
         for number in 1..=count {
             devices.push(DatasetDevice {
-                device_id: format!("{}-{number:04}", kind.id_prefix()),
+                device_id: format!("{}-{number:04}", profile::id_prefix(kind)),
                 kind,
                 site: format!("site-{:02}", devices.len() % sites + 1),
                 outages: Vec::new(),

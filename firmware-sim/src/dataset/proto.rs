@@ -11,13 +11,13 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use citytel_proto::catalog::metric_names;
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{DatasetRecord, Reading, TelemetryBatch};
 use prost::Message as _;
 
-use super::generate::{Encoder, ReadingRef};
+use super::encoder::{Encoder, ReadingRef};
 use super::plan::DatasetDevice;
-use crate::model::metric_names;
 
 /// Bytes gathered before they are handed to the writer.
 const FLUSH_BYTES: usize = 1 << 20;

@@ -1,14 +1,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use citytel_proto::catalog::{metric_names, metric_resolutions};
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::DatasetRecord;
 use prost::Message as _;
 
 use super::plan::{MAX_OUTAGE_MS, MAX_OUTAGES, MIN_OUTAGE_MS};
 use super::*;
-use crate::Kind;
-use crate::model::{DeviceModel, metric_resolutions};
+use crate::model::DeviceModel;
 
 /// 2026-01-05T00:00:00Z.
 const START_MS: i64 = 1_767_571_200_000;
@@ -182,7 +183,7 @@ fn line_protocol_lines_carry_the_model_values() {
                     (key, value.parse::<f64>().expect("float"))
                 })
                 .collect();
-            let names = crate::model::metric_names(device.kind);
+            let names = metric_names(device.kind);
             assert_eq!(parsed.iter().map(|(k, _)| *k).collect::<Vec<_>>(), names);
             let got: Vec<u64> = parsed.iter().map(|(_, v)| v.to_bits()).collect();
             let want: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
@@ -218,7 +219,7 @@ fn proto_records_decode_and_reboots_restart_sequences() {
             (parsed.site, parsed.kind),
             (device.site.as_str(), device.kind.as_str())
         );
-        assert_eq!(batch.metric_names, crate::model::metric_names(device.kind));
+        assert_eq!(batch.metric_names, metric_names(device.kind));
         assert!((1..=50).contains(&batch.readings.len()));
         let first = batch.readings[0].time_unix_ms;
         assert!(first >= previous_first, "records out of order");
@@ -276,10 +277,10 @@ fn values_are_finite_and_quantized() {
     while !buf.is_empty() {
         let record = DatasetRecord::decode_length_delimited(&mut buf).expect("decodes");
         let batch = record.batch.expect("batch");
-        let kind = topic::parse(&record.topic).expect("topic").kind.to_string();
-        let kind = Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        let kind: Kind = topic::parse(&record.topic)
+            .expect("topic")
+            .kind
+            .parse()
             .expect("kind");
         for reading in &batch.readings {
             for (value, resolution) in reading.values.iter().zip(metric_resolutions(kind)) {

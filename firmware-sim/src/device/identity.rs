@@ -1,9 +1,9 @@
 //! Who a reporting device is: id, kind, site, gateway, and its per-boot boot id and clock skew.
 
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::{self, Channel};
 use rand::Rng;
 
-use crate::Kind;
 use crate::seed::{Purpose, device_rng};
 
 /// The identity a device (or gateway child) reports under during one boot.

@@ -20,12 +20,12 @@ mod settings;
 use std::sync::Arc;
 use std::time::Duration;
 
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::Channel;
 use prost::Message as _;
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
-use crate::Kind;
 use crate::progress::Counters;
 use crate::report::DeviceReport;
 use connection::Connection;

@@ -12,6 +12,7 @@ use citytel_proto::v1::{
 
 use super::identity::Identity;
 use crate::model::DeviceModel;
+use crate::profile;
 
 /// A device identity that takes readings and reports status.
 #[derive(Debug)]
@@ -95,7 +96,7 @@ impl Reporter {
         self.status(
             self.now_ms(),
             status::Kind::Birth(Birth {
-                firmware_version: self.identity.kind.firmware_version().to_string(),
+                firmware_version: profile::firmware_version(self.identity.kind).to_string(),
                 reporting_interval_ms,
                 heartbeat_interval_ms,
                 children: self.children.clone(),
@@ -160,8 +161,9 @@ fn wall_clock_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use citytel_proto::kind::Kind;
+
     use super::*;
-    use crate::Kind;
 
     fn reporter(skew_ms: u32) -> Reporter {
         let identity = Identity::new(

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use citytel_proto::kind::Kind;
 use rumqttc::QoS;
 use tokio::time::Instant;
 
-use crate::Kind;
-use crate::fleet::BrokerAddr;
+use crate::broker::BrokerAddr;
 
 /// One device of a fleet: a single MQTT connection, and for a gateway the children behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rumqttc::QoS;
 use tokio::time::Instant;
 
-use super::broker::BrokerAddr;
+use crate::broker::BrokerAddr;
 use crate::device::{DeviceSettings, MAX_PACKET_BYTES};
 
 /// Most readings in one telemetry message; a batch this large stays under the packet size limit.

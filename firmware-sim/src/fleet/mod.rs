@@ -7,7 +7,6 @@
 //! [`FleetConfig::connect_timeout`], the run stops and fails with
 //! [`FleetError::BrokerUnreachable`].
 
-mod broker;
 mod config;
 mod feed;
 mod plan;
@@ -25,7 +24,8 @@ use crate::progress::{Counters, Progress};
 use crate::report::{DeviceReport, FleetReport, Totals};
 use feed::ProgressFeed;
 
-pub use broker::{BrokerAddr, BrokerAddrError, DEFAULT_PORT};
+// The address type of `FleetConfig::broker`, for users of the fleet alone.
+pub use crate::broker::BrokerAddr;
 pub use config::{ConfigError, FleetConfig, MAX_BATCH};
 
 /// Why a fleet run failed.

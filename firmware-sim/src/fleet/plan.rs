@@ -5,10 +5,11 @@
 //! numbered cabinets first, then small cells, sensors and gateways, and dealt round-robin to sites
 //! in that order.
 
-use crate::Kind;
-use crate::device::DeviceSpec;
+use citytel_proto::kind::Kind;
 
-use super::FleetConfig;
+use super::config::FleetConfig;
+use crate::device::DeviceSpec;
+use crate::profile;
 
 /// The devices of a fleet, in report order.
 pub(crate) fn plan(config: &FleetConfig) -> Vec<DeviceSpec> {
@@ -45,7 +46,7 @@ pub(crate) fn plan(config: &FleetConfig) -> Vec<DeviceSpec> {
 
 /// The id of the `number`th (1-based) device of `kind`, e.g. `cell-0007`.
 pub(crate) fn device_id(kind: Kind, number: u32) -> String {
-    format!("{}-{number:04}", kind.id_prefix())
+    format!("{}-{number:04}", profile::id_prefix(kind))
 }
 
 /// The id of the `number`th (1-based) child of gateway `gateway_id`, e.g. `gw-0003-s02`.

@@ -22,11 +22,11 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::LoadError;
+use super::error::LoadError;
 use super::packet_ids::{PacketIds, Sent};
 use super::schedule::{Counters, Schedule};
 use super::template::Template;
-use crate::fleet::BrokerAddr;
+use crate::broker::BrokerAddr;
 
 /// Bytes of messages queued for the socket before the next write.
 const WRITE_CHUNK: usize = 64 * 1024;

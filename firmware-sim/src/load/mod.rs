@@ -12,6 +12,7 @@
 //! publish-to-durable; against a broker it is publish-to-broker.
 
 mod connection;
+mod error;
 mod packet_ids;
 mod plan;
 mod report;
@@ -28,11 +29,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::{BrokerAddr, MAX_BATCH};
+use crate::broker::BrokerAddr;
+use crate::fleet::MAX_BATCH;
 use connection::{Publisher, new_histogram};
 use schedule::{Counters, Schedule};
 use template::Template;
 
+pub use error::LoadError;
 pub use report::{Latency, LoadReport, Sample, Window};
 pub use template::TemplateError;
 
@@ -90,43 +93,6 @@ impl Default for LoadConfig {
             connect_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
         }
-    }
-}
-
-/// Why a load run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// A setting is out of range.
-    #[error("invalid load configuration: {0}")]
-    Config(String),
-    /// A payload template could not be built or patched.
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    /// The TCP connection failed.
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, String),
-    /// CONNACK did not arrive in time.
-    #[error("no CONNACK from {broker} within {}", humantime::format_duration(*.waited))]
-    ConnectTimeout {
-        /// The server.
-        broker: String,
-        /// How long the connection waited.
-        waited: Duration,
-    },
-    /// The server refused the connection.
-    #[error("the server refused the connection: {0}")]
-    Refused(String),
-    /// The server broke the protocol or closed the connection.
-    #[error("{0}")]
-    Protocol(String),
-    /// A socket error.
-    #[error("socket error: {0}")]
-    Io(String),
-}
-
-impl LoadError {
-    fn io(e: std::io::Error) -> Self {
-        LoadError::Io(e.to_string())
     }
 }
 

@@ -5,7 +5,9 @@
 //! sites and over the connections. Every run draws fresh boot ids, so readings of one run never
 //! deduplicate against an earlier run's readings in the same ingester.
 
-use crate::Kind;
+use citytel_proto::kind::Kind;
+
+use crate::profile;
 
 /// The kinds load devices have, in turn.
 const KINDS: [Kind; 3] = [Kind::Cabinet, Kind::SmallCell, Kind::Sensor];
@@ -36,7 +38,7 @@ pub(crate) fn plan(
     for i in 0..devices {
         let kind = KINDS[i as usize % KINDS.len()];
         let number = i / KINDS.len() as u32 + 1;
-        let device_id = format!("{}-{number:05}", kind.id_prefix());
+        let device_id = format!("{}-{number:05}", profile::id_prefix(kind));
         let boot_id = match mix(run_nonce ^ mix(u64::from(i) + 1)) {
             0 => 1,
             id => id,

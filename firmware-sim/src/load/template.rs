@@ -244,10 +244,11 @@ fn put_fixed_varint(out: &mut [u8], mut value: u64) {
 
 #[cfg(test)]
 mod tests {
+    use citytel_proto::catalog;
+    use citytel_proto::kind::Kind;
     use rumqttc::mqttbytes::v4::Packet;
 
     use super::*;
-    use crate::Kind;
 
     const NOW_MS: i64 = 1_767_225_600_000; // 2026-01-01
 
@@ -290,10 +291,7 @@ mod tests {
         );
         assert_eq!(batch.device_id, "cell-00042");
         assert_eq!(batch.boot_id, spec.boot_id);
-        assert_eq!(
-            batch.metric_names,
-            crate::model::metric_names(Kind::SmallCell)
-        );
+        assert_eq!(batch.metric_names, catalog::metric_names(Kind::SmallCell));
         let seqs: Vec<u64> = batch.readings.iter().map(|r| r.seq).collect();
         let times: Vec<i64> = batch.readings.iter().map(|r| r.time_unix_ms).collect();
         assert_eq!(seqs, [SEQ_BASE, SEQ_BASE + 1, SEQ_BASE + 2]);

@@ -6,17 +6,6 @@ use rand_chacha::ChaCha8Rng;
 use super::cycle::{cosine, hour_of_day};
 use super::walk::{MINUTE, Walk, normal};
 
-/// Metric names, in reading order.
-pub(super) const NAMES: [&str; 5] = [
-    "temperature_c",
-    "humidity_pct",
-    "door_open",
-    "optical_rx_dbm",
-    "power_w",
-];
-/// Sensor resolution of each metric.
-pub(super) const RESOLUTIONS: [f64; 5] = [0.1, 0.5, 1.0, 0.01, 0.1];
-
 /// Mean time between door openings during working hours (07:00-19:00 UTC) and at night.
 const DOOR_GAP_DAY_MS: f64 = 36.0 * 60.0 * MINUTE;
 const DOOR_GAP_NIGHT_MS: f64 = 10.0 * 24.0 * 60.0 * MINUTE;
@@ -49,6 +38,8 @@ impl Cabinet {
         }
     }
 
+    /// Takes a reading: one value per metric of [`citytel_proto::catalog::CABINET`], in that
+    /// order, not yet quantized.
     pub(super) fn sample(&mut self, time_ms: i64, dt_ms: i64, rng: &mut ChaCha8Rng) -> [f64; 5] {
         let hour = hour_of_day(time_ms);
         let day = cosine(hour, 15.0);

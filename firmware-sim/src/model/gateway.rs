@@ -6,11 +6,6 @@ use rand_chacha::ChaCha8Rng;
 use super::cycle::{activity, hour_of_day};
 use super::walk::{MINUTE, Walk};
 
-/// Metric names, in reading order.
-pub(super) const NAMES: [&str; 3] = ["cpu_pct", "memory_pct", "backhaul_rssi_dbm"];
-/// Sensor resolution of each metric.
-pub(super) const RESOLUTIONS: [f64; 3] = [0.1, 0.1, 1.0];
-
 /// State of one gateway.
 #[derive(Debug, Clone)]
 pub(super) struct Gateway {
@@ -32,6 +27,8 @@ impl Gateway {
         }
     }
 
+    /// Takes a reading: one value per metric of [`citytel_proto::catalog::GATEWAY`], in that
+    /// order, not yet quantized.
     pub(super) fn sample(&mut self, time_ms: i64, dt_ms: i64, rng: &mut ChaCha8Rng) -> [f64; 3] {
         let busy = activity(hour_of_day(time_ms));
         let cpu = (12.0 + 20.0 * busy + self.cpu.step(dt_ms, rng)).clamp(0.0, 100.0);

@@ -11,8 +11,9 @@
 //! randomness is a ChaCha8 stream derived from the fleet seed and the device id, so the same seed,
 //! device id and sequence of timestamps give bit-identical values on every run.
 //!
-//! The metric names and resolutions per kind ([`metric_names`], [`metric_resolutions`]) are part of
-//! the contract with the ingester and the tests: units are in the names.
+//! Which metrics a kind reports, in which order and at which resolution is not the model's choice:
+//! that is the contract's metric catalogue ([`citytel_proto::catalog`]), which every sample
+//! follows.
 
 mod cabinet;
 mod cycle;
@@ -24,30 +25,11 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
+use citytel_proto::catalog::{self, Metric};
+use citytel_proto::kind::Kind;
 use rand_chacha::ChaCha8Rng;
 
-use crate::Kind;
 use crate::seed::{Purpose, device_rng};
-
-/// The metrics every reading of a `kind` device reports, in the order of its values.
-pub fn metric_names(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Cabinet => &cabinet::NAMES,
-        Kind::SmallCell => &small_cell::NAMES,
-        Kind::Sensor => &sensor::NAMES,
-        Kind::Gateway => &gateway::NAMES,
-    }
-}
-
-/// The resolution of each metric of [`metric_names`]: every value is a whole multiple of it.
-pub fn metric_resolutions(kind: Kind) -> &'static [f64] {
-    match kind {
-        Kind::Cabinet => &cabinet::RESOLUTIONS,
-        Kind::SmallCell => &small_cell::RESOLUTIONS,
-        Kind::Sensor => &sensor::RESOLUTIONS,
-        Kind::Gateway => &gateway::RESOLUTIONS,
-    }
-}
 
 /// The metric model of one device.
 #[derive(Debug, Clone)]
@@ -90,9 +72,9 @@ impl DeviceModel {
         self.kind
     }
 
-    /// The metrics each sample reports, in order.
+    /// The metrics each sample reports, in order: the catalogue's names for the model's kind.
     pub fn metric_names(&self) -> &'static [&'static str] {
-        metric_names(self.kind)
+        catalog::metric_names(self.kind)
     }
 
     /// Takes a reading at `time_unix_ms` and returns one value per metric.
@@ -119,44 +101,32 @@ impl DeviceModel {
         let rng = &mut self.rng;
         match &mut self.state {
             State::Cabinet(m) => {
-                quantize_into(
-                    out,
-                    m.sample(time_unix_ms, dt_ms, rng),
-                    &cabinet::RESOLUTIONS,
-                );
+                quantize_into(out, m.sample(time_unix_ms, dt_ms, rng), &catalog::CABINET);
             }
             State::SmallCell(m) => quantize_into(
                 out,
                 m.sample(time_unix_ms, dt_ms, rng),
-                &small_cell::RESOLUTIONS,
+                &catalog::SMALL_CELL,
             ),
             State::Sensor(m) => {
-                quantize_into(
-                    out,
-                    m.sample(time_unix_ms, dt_ms, rng),
-                    &sensor::RESOLUTIONS,
-                );
+                quantize_into(out, m.sample(time_unix_ms, dt_ms, rng), &catalog::SENSOR);
             }
             State::Gateway(m) => {
-                quantize_into(
-                    out,
-                    m.sample(time_unix_ms, dt_ms, rng),
-                    &gateway::RESOLUTIONS,
-                );
+                quantize_into(out, m.sample(time_unix_ms, dt_ms, rng), &catalog::GATEWAY);
             }
         }
     }
 }
 
-/// Writes `raw`, each value rounded to its resolution, into `out`.
-fn quantize_into<const N: usize>(out: &mut [f64], raw: [f64; N], resolutions: &[f64; N]) {
+/// Writes `raw`, each value rounded to the resolution of its metric in `metrics`, into `out`.
+fn quantize_into<const N: usize>(out: &mut [f64], raw: [f64; N], metrics: &[Metric; N]) {
     assert_eq!(
         out.len(),
         N,
         "sample_into needs a slice of one value per metric"
     );
-    for ((slot, value), resolution) in out.iter_mut().zip(raw).zip(resolutions) {
-        *slot = quantize(value, *resolution);
+    for ((slot, value), metric) in out.iter_mut().zip(raw).zip(metrics) {
+        *slot = quantize(value, metric.resolution);
     }
 }
 

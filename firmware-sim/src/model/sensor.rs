@@ -7,17 +7,6 @@ use rand_chacha::ChaCha8Rng;
 use super::cycle::{cosine, hour_of_day, traffic};
 use super::walk::{MINUTE, Walk, normal};
 
-/// Metric names, in reading order.
-pub(super) const NAMES: [&str; 5] = [
-    "pm25_ugm3",
-    "no2_ugm3",
-    "temperature_c",
-    "humidity_pct",
-    "battery_pct",
-];
-/// Sensor resolution of each metric.
-pub(super) const RESOLUTIONS: [f64; 5] = [0.1, 0.1, 0.1, 0.5, 0.1];
-
 const DAY_MS: f64 = 24.0 * 60.0 * MINUTE;
 /// Below this charge a technician swaps the battery for a full one.
 const BATTERY_SWAP_PCT: f64 = 5.0;
@@ -54,6 +43,8 @@ impl Sensor {
         }
     }
 
+    /// Takes a reading: one value per metric of [`citytel_proto::catalog::SENSOR`], in that
+    /// order, not yet quantized.
     pub(super) fn sample(&mut self, time_ms: i64, dt_ms: i64, rng: &mut ChaCha8Rng) -> [f64; 5] {
         let hour = hour_of_day(time_ms);
         let rush = traffic(hour);

@@ -7,17 +7,6 @@ use rand_chacha::ChaCha8Rng;
 use super::cycle::{activity, hour_of_day};
 use super::walk::{MINUTE, Walk, normal};
 
-/// Metric names, in reading order.
-pub(super) const NAMES: [&str; 5] = [
-    "rsrp_dbm",
-    "sinr_db",
-    "connected_ues",
-    "throughput_mbps",
-    "cpu_pct",
-];
-/// Sensor resolution of each metric.
-pub(super) const RESOLUTIONS: [f64; 5] = [1.0, 0.1, 1.0, 0.1, 0.1];
-
 /// State of one small cell.
 #[derive(Debug, Clone)]
 pub(super) struct SmallCell {
@@ -47,6 +36,8 @@ impl SmallCell {
         }
     }
 
+    /// Takes a reading: one value per metric of [`citytel_proto::catalog::SMALL_CELL`], in that
+    /// order, not yet quantized.
     pub(super) fn sample(&mut self, time_ms: i64, dt_ms: i64, rng: &mut ChaCha8Rng) -> [f64; 5] {
         let busy = activity(hour_of_day(time_ms));
         let mean_ues = self.capacity * (0.06 + 0.94 * busy) * self.ues.step(dt_ms, rng).exp();

@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 
+use citytel_proto::catalog::{metric_names, metric_resolutions};
 use proptest::prelude::*;
 
 use super::*;

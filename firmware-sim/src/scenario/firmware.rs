@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::validate::DeviceDef;
 use crate::model::DeviceModel;
+use crate::profile;
 use crate::seed::{Purpose, device_rng};
 
 /// Most readings in one telemetry message (backfills are split).
@@ -192,7 +193,7 @@ impl Firmware {
             self.device_ms(now_ms),
             gateway,
             status::Kind::Birth(Birth {
-                firmware_version: self.def.kind.firmware_version().to_string(),
+                firmware_version: profile::firmware_version(self.def.kind).to_string(),
                 reporting_interval_ms: self.def.interval_ms,
                 heartbeat_interval_ms: self.def.heartbeat_ms,
                 children,

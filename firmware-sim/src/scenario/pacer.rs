@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::fleet::BrokerAddr;
+use crate::broker::BrokerAddr;
 
 /// One instant of a run, once everything of it is acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]

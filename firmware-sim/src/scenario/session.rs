@@ -11,7 +11,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Pa
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::fleet::BrokerAddr;
+use crate::broker::BrokerAddr;
 
 /// Requests queued towards the event loop before `publish` waits.
 const REQUEST_CAPACITY: usize = 64;

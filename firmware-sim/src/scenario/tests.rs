@@ -1,7 +1,8 @@
+use citytel_proto::kind::Kind;
+
 use super::firmware::Firmware;
 use super::truth::{Delivered, DeviceCondition, DeviceTruth, Recorder};
 use super::*;
-use crate::Kind;
 
 const MINIMAL: &str = r#"
 name = "t"

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::is_valid_id;
 
 use super::spec::{Action, DeviceEntry, EventEntry, ScenarioFile};
-use crate::Kind;
 
 /// Longest scenario accepted.
 const MAX_DURATION_MS: i64 = 7 * 24 * 3_600_000;
@@ -233,18 +233,15 @@ impl Checker<'_> {
                 format!("{:?} is not 1 to 128 characters of [A-Za-z0-9._-]", e.site),
             ));
         }
-        let kind = Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == e.kind)
-            .ok_or_else(|| {
-                self.err(
-                    key("kind"),
-                    format!(
-                        "{:?} is not one of cabinet, small_cell, sensor, gateway",
-                        e.kind
-                    ),
-                )
-            })?;
+        let kind = e.kind.parse::<Kind>().map_err(|_| {
+            self.err(
+                key("kind"),
+                format!(
+                    "{:?} is not one of cabinet, small_cell, sensor, gateway",
+                    e.kind
+                ),
+            )
+        })?;
         let interval_ms = match &e.interval {
             Some(t) => self.interval(&key("interval"), t)?,
             None => default_interval,

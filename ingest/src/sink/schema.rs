@@ -9,8 +9,8 @@
 //!   configured threshold.
 //! - Timestamp: the device's reading time, in nanoseconds.
 
-use citytel_firmware_sim::Kind;
-use citytel_firmware_sim::model::metric_names;
+use citytel_proto::catalog::metric_names;
+use citytel_proto::kind::Kind;
 
 /// Tag with the device id.
 pub const TAG_DEVICE_ID: &str = "device_id";
@@ -34,7 +34,7 @@ pub fn measurement(kind: &str) -> &str {
 pub struct Measurement {
     /// Measurement name.
     pub name: &'static str,
-    /// Metric fields of the kind (the wire contract's metric names).
+    /// Metric fields of the kind: its metric names in the contract's [`citytel_proto::catalog`].
     pub fields: &'static [&'static str],
 }
 

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig, Kind, QoS};
+use citytel_firmware_sim::{Fleet, FleetConfig, QoS};
+use citytel_proto::kind::Kind;
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{DeathReason, Reading, Status, TelemetryBatch, status};
 use citytel_tests::mosquitto::Mosquitto;

@@ -1,4 +1,5 @@
-//! Where the fleet connects: `mqtt://host:port`, parsed and printed.
+//! Where simulated devices connect, a broker or citytel's device endpoint: `mqtt://host:port`,
+//! parsed and printed. The fleet, the load generator and scenarios all take a [`BrokerAddr`].
 
 use std::fmt;
 use std::str::FromStr;
