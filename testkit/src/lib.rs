@@ -1,0 +1,14 @@
+//! Helpers shared by citytel's end-to-end tests (`citytel-tests`) and its benchmark harness
+//! (`citytel-bench`), so each exists once:
+//!
+//! - [`process`]: a guard that stops and reaps a child process when dropped.
+//! - [`net`]: free loopback ports for programs that cannot bind port 0 themselves.
+//! - [`wait`]: polling a condition until a deadline, instead of sleeping a fixed time.
+//! - [`health`]: the gRPC health check citytel answers once it is ready.
+//!
+//! Everything here talks to processes and sockets on this machine only (loopback).
+
+pub mod health;
+pub mod net;
+pub mod process;
+pub mod wait;
