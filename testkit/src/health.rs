@@ -2,7 +2,7 @@
 //! service SERVING once citytel is ready (with a broker source: connected and subscribed).
 //!
 //! [`probe`] asks once; [`wait_serving`] polls until SERVING. A caller that must also watch a
-//! child process polls [`probe`] itself inside a [`Wait`](crate::wait::Wait).
+//! child process polls [`probe`] itself in a [`Wait`](crate::wait::Wait) loop.
 
 use std::time::Duration;
 
@@ -44,19 +44,16 @@ pub async fn probe(endpoint: &Endpoint) -> Probe {
 /// Polls `endpoint` until the query service is SERVING, for up to `limit`; returns the channel.
 /// The error says what the last check saw.
 pub async fn wait_serving(endpoint: &Endpoint, limit: Duration) -> Result<Channel, TimedOut> {
-    let mut last = String::new();
-    let wait = Wait::new(format!("{} SERVING", endpoint.uri()), limit);
-    let serving = wait
-        .until(async || match probe(endpoint).await {
-            Probe::Serving(channel) => Some(channel),
+    let mut wait = Wait::new(format!("{} SERVING", endpoint.uri()), limit);
+    loop {
+        match probe(endpoint).await {
+            Probe::Serving(channel) => return Ok(channel),
             Probe::NotYet(seen) => {
-                last = seen;
-                None
+                if let Err(mut e) = wait.retry().await {
+                    e.what = format!("{} (last: {seen})", e.what);
+                    return Err(e);
+                }
             }
-        })
-        .await;
-    serving.map_err(|mut e| {
-        e.what = format!("{} (last: {last})", e.what);
-        e
-    })
+        }
+    }
 }

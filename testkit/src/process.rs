@@ -257,8 +257,13 @@ impl ChildGuard {
 
     /// Waits up to `limit` for the process to exit on its own and reaps it.
     pub fn wait_exit(&mut self, limit: Duration) -> Result<ExitStatus, ProcessError> {
-        let wait = Wait::new(format!("{} exiting", self.name), limit).every(EXIT_POLL);
-        wait.try_until_blocking(|| self.try_wait())
+        let mut wait = Wait::new(format!("{} exiting", self.name), limit).every(EXIT_POLL);
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
+            }
+            wait.retry_blocking()?;
+        }
     }
 
     /// Stops the process as a drop does: SIGTERM and the grace period first if there is one, then
@@ -353,8 +358,13 @@ mod tests {
                 ..SpawnOptions::default()
             },
         )?;
-        let exited = Wait::new("sh exiting", Duration::from_secs(10))
-            .until_blocking(|| guard.check_running().err())?;
+        let mut wait = Wait::new("sh exiting", Duration::from_secs(10));
+        let exited = loop {
+            if let Err(e) = guard.check_running() {
+                break e;
+            }
+            wait.retry_blocking()?;
+        };
         let message = exited.to_string();
         assert!(
             matches!(exited, ProcessError::Exited { status, .. } if status.code() == Some(3)),

@@ -1,14 +1,27 @@
-//! Waiting for a condition: poll it at a short interval until it holds or a deadline passes, so a
-//! test waits exactly as long as the system needs and fails with a message when it never gets
-//! there, instead of sleeping a fixed time and hoping.
+//! Waiting for a condition: check it, and while it does not hold yet, pause a short interval and
+//! check again, until a deadline; so a test waits exactly as long as the system needs and fails
+//! with a message naming what it waited for when the system never gets there, instead of
+//! sleeping a fixed time and hoping.
 //!
-//! A [`Wait`] names what is awaited and how long it may take; [`Wait::until`] polls an async
-//! condition, [`Wait::try_until`] one that can fail for good (e.g. the process it waits for has
-//! exited), and the `_blocking` variants do the same on a plain thread.
+//! ```no_run
+//! # async fn stored() -> u64 { 0 }
+//! # async fn example() -> Result<(), citytel_testkit::wait::TimedOut> {
+//! use std::time::Duration;
+//! use citytel_testkit::wait::Wait;
+//!
+//! let mut wait = Wait::new("citytel storing 100 readings", Duration::from_secs(30));
+//! while stored().await < 100 {
+//!     wait.retry().await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The caller's loop does the checking, so it can keep what it saw for its failure message and
+//! the future stays `Send`. [`Wait::retry_blocking`] does the same on a plain thread.
 
 use std::time::{Duration, Instant};
 
-/// The interval between polls unless [`Wait::every`] sets another.
+/// The interval between checks unless [`Wait::every`] sets another.
 pub const DEFAULT_EVERY: Duration = Duration::from_millis(10);
 
 /// A condition did not hold within its time limit.
@@ -21,22 +34,24 @@ pub struct TimedOut {
     pub limit: Duration,
 }
 
-/// How to wait for one condition: what it is (for the error), how long it may take, and how
-/// often it is checked.
+/// A wait for one condition: what it is (for the error), when it started, how long it may take,
+/// and how often the condition is checked.
 #[derive(Debug, Clone)]
 pub struct Wait {
     what: String,
     limit: Duration,
+    deadline: Instant,
     every: Duration,
 }
 
 impl Wait {
-    /// Waits up to `limit` for `what` (e.g. "mosquitto listening on 40123"), checking every
-    /// [`DEFAULT_EVERY`].
+    /// Starts a wait of up to `limit` for `what` (e.g. "mosquitto listening on 40123"), checked
+    /// every [`DEFAULT_EVERY`].
     pub fn new(what: impl Into<String>, limit: Duration) -> Wait {
         Wait {
             what: what.into(),
             limit,
+            deadline: Instant::now() + limit,
             every: DEFAULT_EVERY,
         }
     }
@@ -47,7 +62,12 @@ impl Wait {
         self
     }
 
-    /// The error for a wait that ran out of time.
+    /// Whether the limit has passed.
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// The error of this wait, as [`retry`](Self::retry) returns it.
     pub fn timed_out(&self) -> TimedOut {
         TimedOut {
             what: self.what.clone(),
@@ -55,53 +75,23 @@ impl Wait {
         }
     }
 
-    /// Polls `check` until it returns `Some` (which is returned) or the limit has passed.
-    /// `check` runs at least once, and once more after the limit has passed.
-    pub async fn until<T>(&self, mut check: impl AsyncFnMut() -> Option<T>) -> Result<T, TimedOut> {
-        self.try_until(async || Ok::<_, TimedOut>(check().await))
-            .await
-    }
-
-    /// Like [`until`](Self::until) for a check that can fail for good: its error ends the wait
-    /// at once.
-    pub async fn try_until<T, E: From<TimedOut>>(
-        &self,
-        mut check: impl AsyncFnMut() -> Result<Option<T>, E>,
-    ) -> Result<T, E> {
-        let deadline = Instant::now() + self.limit;
-        loop {
-            let expired = Instant::now() >= deadline;
-            if let Some(value) = check().await? {
-                return Ok(value);
-            }
-            if expired {
-                return Err(self.timed_out().into());
-            }
-            tokio::time::sleep(self.every).await;
+    /// Call when the condition does not hold yet: fails once the limit has passed, else pauses
+    /// for the interval, after which the caller checks again.
+    pub async fn retry(&mut self) -> Result<(), TimedOut> {
+        if self.expired() {
+            return Err(self.timed_out());
         }
+        tokio::time::sleep(self.every).await;
+        Ok(())
     }
 
-    /// [`until`](Self::until) on the calling thread, for code that is not async (e.g. a drop).
-    pub fn until_blocking<T>(&self, mut check: impl FnMut() -> Option<T>) -> Result<T, TimedOut> {
-        self.try_until_blocking(|| Ok::<_, TimedOut>(check()))
-    }
-
-    /// [`try_until`](Self::try_until) on the calling thread.
-    pub fn try_until_blocking<T, E: From<TimedOut>>(
-        &self,
-        mut check: impl FnMut() -> Result<Option<T>, E>,
-    ) -> Result<T, E> {
-        let deadline = Instant::now() + self.limit;
-        loop {
-            let expired = Instant::now() >= deadline;
-            if let Some(value) = check()? {
-                return Ok(value);
-            }
-            if expired {
-                return Err(self.timed_out().into());
-            }
-            std::thread::sleep(self.every);
+    /// [`retry`](Self::retry) on the calling thread, for code that is not async (e.g. a drop).
+    pub fn retry_blocking(&mut self) -> Result<(), TimedOut> {
+        if self.expired() {
+            return Err(self.timed_out());
         }
+        std::thread::sleep(self.every);
+        Ok(())
     }
 }
 
@@ -110,55 +100,39 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn returns_as_soon_as_the_condition_holds() {
-        let mut polls = 0;
-        let got = Wait::new("three polls", Duration::from_secs(10))
-            .every(Duration::from_millis(1))
-            .until(async || {
-                polls += 1;
-                (polls == 3).then_some("done")
-            })
-            .await;
-        assert_eq!(got.ok(), Some("done"));
-        assert_eq!(polls, 3);
+    async fn returns_as_soon_as_the_condition_holds() -> Result<(), TimedOut> {
+        let mut wait =
+            Wait::new("three checks", Duration::from_secs(10)).every(Duration::from_millis(1));
+        let mut checks = 0;
+        loop {
+            checks += 1;
+            if checks == 3 {
+                break;
+            }
+            wait.retry().await?;
+        }
+        assert!(!wait.expired());
+        Ok(())
     }
 
     #[tokio::test]
     async fn fails_with_what_was_awaited_once_the_limit_has_passed() {
-        let err = Wait::new("the impossible", Duration::from_millis(20))
-            .every(Duration::from_millis(1))
-            .until(async || None::<()>)
-            .await
-            .err();
-        let err = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.starts_with("the impossible: not within 20ms"), "{err}");
-    }
-
-    #[derive(Debug, PartialEq)]
-    enum Failure {
-        Gone,
-        TimedOut,
-    }
-
-    impl From<TimedOut> for Failure {
-        fn from(_: TimedOut) -> Self {
-            Failure::TimedOut
-        }
+        let mut wait =
+            Wait::new("the impossible", Duration::from_millis(20)).every(Duration::from_millis(1));
+        let err = loop {
+            if let Err(e) = wait.retry().await {
+                break e.to_string();
+            }
+        };
+        assert_eq!(err, "the impossible: not within 20ms");
     }
 
     #[test]
-    fn an_error_of_the_check_ends_the_wait_at_once() {
-        let mut polls = 0;
-        let got = Wait::new("a child", Duration::from_secs(10)).try_until_blocking(|| {
-            polls += 1;
-            if polls == 2 {
-                return Err(Failure::Gone);
-            }
-            Ok(None::<()>)
-        });
-        assert_eq!(got, Err(Failure::Gone));
-        assert_eq!(polls, 2);
-        let got = Wait::new("a child", Duration::ZERO).try_until_blocking(|| Ok(None::<()>));
-        assert_eq!(got, Err(Failure::TimedOut));
+    fn a_blocking_wait_gives_up_after_its_limit() {
+        let mut wait = Wait::new("nothing", Duration::from_millis(5));
+        let started = Instant::now();
+        while wait.retry_blocking().is_ok() {}
+        assert!(started.elapsed() >= Duration::from_millis(5));
+        assert!(wait.expired());
     }
 }
