@@ -16,14 +16,3 @@ pub mod scenario_expect;
 pub mod truth;
 pub mod victoriametrics;
 pub mod wire;
-
-use std::net::TcpListener;
-
-/// A port that was free a moment ago, for programs that cannot bind port 0 themselves
-/// (Mosquitto). citytel itself always binds port 0 and reports what it got.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::free_port;
+use citytel_testkit::net::free_port;
 
 /// Where Debian installs the broker.
 pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
@@ -40,7 +40,7 @@ impl Mosquitto {
     /// Starts Mosquitto on a free port, keeping its persistence file in `dir`. Panics with a
     /// clear message if Mosquitto is not installed: interop tests never skip silently.
     pub fn start(dir: &Path) -> Mosquitto {
-        Self::start_on(dir, free_port())
+        Self::start_on(dir, free_port().expect("a free port"))
     }
 
     /// Starts Mosquitto on `port` (e.g. to restart it where it was).

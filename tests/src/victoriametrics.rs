@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-use crate::free_port;
+use citytel_testkit::net::free_port;
+use citytel_testkit::process::{ChildGuard, SpawnOptions};
+use citytel_testkit::wait::Wait;
+use nix::sys::signal::Signal;
 
 /// Where Debian installs VictoriaMetrics.
 pub const VICTORIA_METRICS: &str = "/usr/bin/victoria-metrics";
@@ -29,7 +29,7 @@ pub struct Series {
 
 /// A running VictoriaMetrics, killed on drop.
 pub struct VictoriaMetrics {
-    child: Option<Child>,
+    child: ChildGuard,
     /// Its port on 127.0.0.1.
     pub port: u16,
     data: PathBuf,
@@ -40,7 +40,7 @@ impl VictoriaMetrics {
     /// series and timestamp are deduplicated (`-dedup.minScrapeInterval=1ms`), as InfluxDB
     /// overwrites them. Panics with a clear message if the package is not installed.
     pub fn start(dir: &Path) -> VictoriaMetrics {
-        Self::start_on(dir, free_port())
+        Self::start_on(dir, free_port().expect("a free port"))
     }
 
     /// Starts VictoriaMetrics on `port` (e.g. to restart it where it was).
@@ -52,8 +52,8 @@ impl VictoriaMetrics {
              `--features interop`"
         );
         let data = dir.join("victoria-metrics");
-        let child = Command::new(VICTORIA_METRICS)
-            .arg(format!("-storageDataPath={}", data.display()))
+        let mut cmd = Command::new(VICTORIA_METRICS);
+        cmd.arg(format!("-storageDataPath={}", data.display()))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .args([
                 "-retentionPeriod=100y",
@@ -62,23 +62,20 @@ impl VictoriaMetrics {
                 "-search.disableCache",
                 "-loggerLevel=ERROR",
             ])
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .stderr(Stdio::null());
+        let child = ChildGuard::spawn("victoria-metrics", &mut cmd, SpawnOptions::default())
             .expect("start victoria-metrics");
-        let vm = VictoriaMetrics {
-            child: Some(child),
-            port,
-            data,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let vm = VictoriaMetrics { child, port, data };
+        let mut wait = Wait::new(
+            format!("victoria-metrics answering /health on {port}"),
+            Duration::from_secs(30),
+        )
+        .every(Duration::from_millis(20));
         while vm.get("/health").map(|(status, _)| status) != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "victoria-metrics did not answer /health on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            if let Err(e) = wait.retry_blocking() {
+                panic!("{e}");
+            }
         }
         vm
     }
@@ -93,17 +90,14 @@ impl VictoriaMetrics {
         &self.data
     }
 
-    /// Stops it gracefully (SIGINT: it writes what it holds in memory) and waits.
+    /// Stops it gracefully (SIGINT: it writes what it holds in memory) and waits; after 30 s it
+    /// is killed.
     pub fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if let Err(e) = self
+            .child
+            .stop_with(Signal::SIGINT, Duration::from_secs(30))
+        {
+            eprintln!("stopping victoria-metrics: {e}");
         }
     }
 
@@ -173,13 +167,4 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-impl Drop for VictoriaMetrics {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }

@@ -124,8 +124,7 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint() {
 #[cfg(feature = "interop")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_lose_no_reading_acked_by_mosquitto() {
-    use std::time::Instant;
-
+    use citytel_testkit::wait::Wait;
     use citytel_tests::mosquitto::Mosquitto;
 
     let dir = tempfile::tempdir().unwrap();
@@ -148,14 +147,14 @@ async fn crashes_lose_no_reading_acked_by_mosquitto() {
     // Mosquitto delivers its queue to the restarted citytel.
     let citytel = slot.take().expect("citytel runs");
     let mut client = citytel.client().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut stored = 0;
-    while Instant::now() < deadline {
+    let mut wait = Wait::new(
+        "citytel draining Mosquitto's queue",
+        Duration::from_secs(120),
+    )
+    .every(Duration::from_millis(200));
+    let mut stored = publisher::stored_total(&mut client, &plan).await;
+    while stored < plan.total() && wait.retry().await.is_ok() {
         stored = publisher::stored_total(&mut client, &plan).await;
-        if stored >= plan.total() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(stored, plan.total(), "citytel drained Mosquitto's queue");
     publisher::assert_stored_exactly(&mut client, &plan, &published).await;

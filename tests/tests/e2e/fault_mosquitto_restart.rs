@@ -11,8 +11,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use citytel_testkit::wait::Wait;
 use citytel_tests::mosquitto::{LOG_FILE, Mosquitto};
 use citytel_tests::process::Citytel;
 use citytel_tests::publisher::{self, Progress, PublishPlan};
@@ -80,14 +81,11 @@ async fn a_broker_restart_loses_nothing_and_citytel_carries_on() {
     // citytel reconnects and resubscribes on its own (health reports serving only then), and
     // drains what Mosquitto kept for it.
     citytel.wait_serving().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut stored = 0;
-    while Instant::now() < deadline {
+    let mut wait = Wait::new("citytel storing every reading", Duration::from_secs(60))
+        .every(Duration::from_millis(200));
+    let mut stored = publisher::stored_total(&mut client, &plan).await;
+    while stored < plan.total() && wait.retry().await.is_ok() {
         stored = publisher::stored_total(&mut client, &plan).await;
-        if stored >= plan.total() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(stored, plan.total(), "citytel carried on after the restart");
     publisher::assert_stored_exactly(&mut client, &plan, &published).await;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use citytel_firmware_sim::FleetConfig;
+use citytel_testkit::wait::Wait;
 use citytel_tests::fleet;
 use citytel_tests::mosquitto::Mosquitto;
 use citytel_tests::process::Citytel;
@@ -34,7 +35,11 @@ async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
 
     // Mosquitto acknowledged the devices from memory; citytel gets them a moment later.
     let expected: u64 = report.totals.readings_acked;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut wait = Wait::new(
+        "citytel storing every acked reading",
+        Duration::from_secs(30),
+    )
+    .every(Duration::from_millis(100));
     loop {
         let stored: u64 = truth::list_all_devices(&mut client)
             .await
@@ -44,11 +49,9 @@ async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
         if stored == expected {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stored {stored} of {expected} readings"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Err(e) = wait.retry().await {
+            panic!("{e}: stored {stored} of {expected} readings");
+        }
     }
     truth::assert_matches(&mut client, &report).await;
 
