@@ -15,9 +15,10 @@
 //! reached the subscriber or been stored by citytel, and reports what never did.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
+use citytel_testkit::wait::Wait;
 use serde::Serialize;
 
 use super::citytel::{Citytel, Source, StoredReadings};
@@ -159,7 +160,9 @@ async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let generator = Generator::start(&setup.load, &url, "load-", dir)?;
     let pids = vec![citytel.guard.pid(), generator.pid()];
     let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
-    let report = generator.finish(|| citytel.guard.check_running()).await?;
+    let report = generator
+        .finish(|| Ok(citytel.guard.check_running()?))
+        .await?;
     let settled = settle_stored(setup, &mut stored, report.acked as f64 * batch).await?;
     let rss = sampler::peak_rss_bytes(citytel.guard.pid());
     let series = sampler.finish().await;
@@ -186,7 +189,7 @@ async fn broker(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let report = generator
         .finish(|| {
             mosquitto.guard.check_running()?;
-            citytel.guard.check_running()
+            Ok(citytel.guard.check_running()?)
         })
         .await?;
     let settled = settle_stored(setup, &mut stored, report.acked as f64 * batch).await?;
@@ -220,7 +223,8 @@ async fn settle(
     mut arrived: impl AsyncFnMut() -> Result<f64>,
     target: f64,
 ) -> Result<Settled> {
-    let t0 = Instant::now();
+    let mut wait =
+        Wait::new("every acknowledged reading arriving", limit).every(Duration::from_millis(50));
     loop {
         let now = arrived().await?;
         if now >= target {
@@ -230,14 +234,13 @@ async fn settle(
                 done_unix_ms: Some(sampler::unix_ms()),
             });
         }
-        if t0.elapsed() > limit {
+        if wait.retry().await.is_err() {
             return Ok(Settled {
                 arrived: now,
                 target,
                 done_unix_ms: None,
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -6,11 +6,14 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result};
+use citytel_testkit::net::{free_port, loopback};
+use citytel_testkit::process::ChildGuard;
+use citytel_testkit::wait::Wait;
 
-use crate::process::{self, ChildGuard};
+use crate::process;
 
 /// Where Debian installs the broker.
 pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
@@ -50,23 +53,20 @@ impl Mosquitto {
         process::ensure_debian_package(Path::new(MOSQUITTO), "mosquitto")?;
         std::fs::create_dir_all(dir)?;
         let_the_broker_write(dir)?;
-        let port = process::free_port()?;
+        let port = free_port().context("finding a free port")?;
         let conf = dir.join("mosquitto.conf");
         std::fs::write(&conf, config_for(port, dir))?;
         let mut cmd = Command::new(MOSQUITTO);
         cmd.arg("-c").arg(&conf);
-        let mut guard =
-            ChildGuard::spawn("mosquitto", &mut cmd, &dir.join("mosquitto.log"), false)?;
-        let t0 = Instant::now();
-        while tokio::net::TcpStream::connect(process::loopback(port))
+        let mut guard = process::spawn("mosquitto", &mut cmd, &dir.join("mosquitto.log"), false)?;
+        let mut wait = Wait::new(format!("mosquitto listening on {port}"), LISTEN_LIMIT)
+            .every(Duration::from_millis(20));
+        while tokio::net::TcpStream::connect(loopback(port))
             .await
             .is_err()
         {
             guard.check_running()?;
-            if t0.elapsed() > LISTEN_LIMIT {
-                bail!("mosquitto did not listen on {port} within {LISTEN_LIMIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            wait.retry().await?;
         }
         Ok(Mosquitto { guard, port })
     }
@@ -80,7 +80,6 @@ impl Mosquitto {
 /// Started as root, Mosquitto drops to the `mosquitto` user before it writes its persistence
 /// file: give that user `dir` (the harness's directories above it are world-traversable).
 fn let_the_broker_write(dir: &Path) -> Result<()> {
-    use anyhow::Context as _;
     use nix::unistd::{User, geteuid};
     if !geteuid().is_root() {
         return Ok(());

@@ -20,6 +20,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use citytel_testkit::net::{free_port, loopback};
+use citytel_testkit::process::ChildGuard;
+use citytel_testkit::wait::Wait;
 use hyper::StatusCode;
 use serde_json::Value;
 
@@ -28,12 +31,14 @@ use super::{Imported, System, check_count};
 use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC, QUERY_STEP};
 use crate::http::{HttpConn, encode};
 use crate::measure::{self, DiskUsage};
-use crate::process::{self, ChildGuard};
+use crate::process;
 
 const BINARY: &str = "/usr/bin/victoria-metrics";
 const PACKAGE: &str = "victoria-metrics";
 const IN_FLIGHT: usize = 4;
 const ROWS_ADDED: &str = "vm_rows_added_to_storage_total";
+/// How long the values may take to reach storage after the last write.
+const STORED_LIMIT: Duration = Duration::from_secs(300);
 
 /// A running VictoriaMetrics.
 pub struct VictoriaMetrics {
@@ -49,7 +54,7 @@ impl System for VictoriaMetrics {
     async fn start(dir: &Path) -> Result<Self> {
         process::ensure_debian_package(Path::new(BINARY), PACKAGE)?;
         let data = dir.join("data");
-        let addr = process::loopback(process::free_port()?);
+        let addr = loopback(free_port().context("finding a free port")?);
         let mut cmd = Command::new(BINARY);
         cmd.arg(format!("-storageDataPath={}", data.display()))
             .arg(format!("-httpListenAddr={addr}"))
@@ -60,7 +65,7 @@ impl System for VictoriaMetrics {
                 "-search.maxPointsPerTimeseries=1000000",
                 "-loggerLevel=WARN",
             ]);
-        let server = ChildGuard::spawn(Self::NAME, &mut cmd, &dir.join("server.log"), false)?;
+        let server = process::spawn(Self::NAME, &mut cmd, &dir.join("server.log"), false)?;
         let mut vm = VictoriaMetrics {
             data,
             conn: HttpConn::new(addr),
@@ -77,20 +82,17 @@ impl System for VictoriaMetrics {
             in_flight: IN_FLIGHT,
         };
         post_dataset(Self::NAME, self.addr, "/write", ds, batching).await?;
-        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut wait = Wait::new(format!("{ROWS_ADDED} reaching {}", ds.values), STORED_LIMIT)
+            .every(Duration::from_millis(20));
         loop {
             let added = self.rows_added().await?;
             if added >= ds.values {
                 return Ok(Imported::default());
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "{ROWS_ADDED} is {added} 300 s after the last write, expected {}",
-                    ds.values
-                );
-            }
             self.server.check_running()?;
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            wait.retry()
+                .await
+                .with_context(|| format!("{ROWS_ADDED} is {added} after the last write"))?;
         }
     }
 
@@ -175,7 +177,8 @@ impl System for VictoriaMetrics {
 
 impl VictoriaMetrics {
     async fn wait_healthy(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut wait = Wait::new("victoriametrics healthy", Duration::from_secs(60))
+            .every(Duration::from_millis(50));
         loop {
             self.server.check_running()?;
             if let Ok(r) = self.conn.get("/health").await
@@ -183,13 +186,9 @@ impl VictoriaMetrics {
             {
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "victoriametrics not healthy within 60 s\n{}",
-                    self.server.log_tail()
-                );
+            if let Err(e) = wait.retry().await {
+                bail!("{e}\n{}", self.server.log_tail());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
