@@ -17,7 +17,7 @@ use citytel_testkit::process::{ChildGuard, SpawnOptions};
 use citytel_testkit::wait::Wait;
 
 /// How long a child gets to exit after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(15);
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// Spawns `cmd` as `name` in its own process group with stdin closed, stderr going to `log`, and
 /// stdout piped (to read with [`ChildGuard::take_stdout`]) or going to `log` too.

@@ -1,13 +1,13 @@
-//! Shared helpers for citytel's end-to-end tests: the service as a real child process, a real
-//! Mosquitto broker, a raw MQTT client and a crash-tolerant publisher, a gRPC client, and
-//! comparison of query results with a fleet's ground truth.
+//! Shared helpers for citytel's end-to-end tests: the service as a real child process, a raw
+//! MQTT client and a crash-tolerant publisher, a gRPC client, and comparison of query results
+//! with a fleet's ground truth. Helpers the benchmark harness needs too (process guards, the
+//! Mosquitto launcher, readiness waits, HTTP and MQTT framing) live in `citytel-testkit`.
 //!
 //! Every process a helper starts is stopped when its guard is dropped, also when a test panics.
 
 pub mod faults;
 pub mod fleet;
 pub mod metrics;
-pub mod mosquitto;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;

@@ -18,14 +18,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use citytel_testkit::mosquitto::{Listener, MOSQUITTO, Mosquitto, MosquittoConfig};
 use citytel_testkit::wait::Wait;
 use serde::Serialize;
 
 use super::citytel::{Citytel, Source, StoredReadings};
 use super::generator::{Generator, LoadReport, LoadSpec};
-use super::mosquitto::Mosquitto;
 use super::sampler::{self, Counter, Sampler, Series};
 use super::subscriber::Subscriber;
+use crate::process;
 
 /// Which pipeline is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -114,16 +115,26 @@ pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
     })
 }
 
+/// Installs Mosquitto if missing (apt-get, as root) and starts it with the shipped configuration
+/// on a free port, with its config, persistence and log in `dir`.
+async fn start_mosquitto(dir: &Path) -> Result<Mosquitto> {
+    process::ensure_debian_package(Path::new(MOSQUITTO), "mosquitto")?;
+    let config = MosquittoConfig::new(dir)
+        .listener(Listener::free()?)
+        .own_process_group(process::STOP_GRACE);
+    Ok(Mosquitto::launch(&config).await?)
+}
+
 async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut mosquitto = Mosquitto::start(&dir.join("mosquitto")).await?;
-    let subscriber = Subscriber::start(mosquitto.port).await?;
+    let mut mosquitto = start_mosquitto(&dir.join("mosquitto")).await?;
+    let subscriber = Subscriber::start(mosquitto.port()).await?;
     let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
-    let pids = vec![mosquitto.guard.pid(), generator.pid()];
+    let pids = vec![mosquitto.pid(), generator.pid()];
     let sampler = Sampler::start(Counter::Atomic(subscriber.counter()), pids);
     let report = generator
         .finish(|| {
-            mosquitto.guard.check_running()?;
+            mosquitto.check_running()?;
             subscriber.check_running()
         })
         .await?;
@@ -136,7 +147,7 @@ async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
         report.acked as f64 * batch,
     )
     .await?;
-    let rss = sampler::peak_rss_bytes(mosquitto.guard.pid());
+    let rss = sampler::peak_rss_bytes(mosquitto.pid());
     let series = sampler.finish().await;
     let mut m = common(&report, settled);
     let delivered = window_delta(&series, &report, |s, t| s.counter_at(t)).map(|n| n * batch);
@@ -179,16 +190,16 @@ async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
 
 async fn broker(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut mosquitto = Mosquitto::start(&dir.join("mosquitto")).await?;
+    let mut mosquitto = start_mosquitto(&dir.join("mosquitto")).await?;
     let source = Source::Broker(mosquitto.url());
     let mut citytel = Citytel::start(&setup.citytel, &dir.join("citytel"), &source).await?;
     let mut stored = citytel.stored_readings().await?;
     let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
-    let pids = vec![citytel.guard.pid(), generator.pid(), mosquitto.guard.pid()];
+    let pids = vec![citytel.guard.pid(), generator.pid(), mosquitto.pid()];
     let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
     let report = generator
         .finish(|| {
-            mosquitto.guard.check_running()?;
+            mosquitto.check_running()?;
             Ok(citytel.guard.check_running()?)
         })
         .await?;

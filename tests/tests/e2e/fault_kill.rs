@@ -124,20 +124,22 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint() {
 #[cfg(feature = "interop")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_lose_no_reading_acked_by_mosquitto() {
+    use citytel_testkit::mosquitto::Mosquitto;
     use citytel_testkit::wait::Wait;
-    use citytel_tests::mosquitto::Mosquitto;
 
     let dir = tempfile::tempdir().unwrap();
     let broker_dir = dir.path().join("broker");
     let data = dir.path().join("data");
     std::fs::create_dir(&broker_dir).unwrap();
-    let broker = Mosquitto::start(&broker_dir);
+    let broker = Mosquitto::start(&broker_dir)
+        .await
+        .expect("start mosquitto");
     let url = broker.url();
     let args = ["--broker-url", url.as_str()];
     let first = Citytel::start(&data, &args);
     first.wait_serving().await;
     let mut slot = Some(first);
-    let plan = plan(([127, 0, 0, 1], broker.port).into());
+    let plan = plan(([127, 0, 0, 1], broker.port()).into());
     let points = kill_points(plan.total(), 0x6b11_0002);
     let published = run_with_crashes(&plan, &points, || {
         crash_and_restart(&mut slot, &data, &args)

@@ -12,7 +12,7 @@ use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig, Kind, QoS};
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{DeathReason, Reading, Status, TelemetryBatch, status};
-use citytel_tests::mosquitto::Mosquitto;
+use citytel_testkit::mosquitto::Mosquitto;
 use prost::Message as _;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use tokio::sync::mpsc;
@@ -78,10 +78,10 @@ impl Seen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_delivers_exactly_the_acked_readings() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let broker = Mosquitto::start(dir.path());
+    let broker = Mosquitto::start(dir.path()).await.expect("start mosquitto");
 
     // Subscribe to everything before the fleet starts.
-    let mut options = MqttOptions::new("interop-subscriber", "127.0.0.1", broker.port);
+    let mut options = MqttOptions::new("interop-subscriber", "127.0.0.1", broker.port());
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (subscriber, mut eventloop) = AsyncClient::new(options, 10);
     subscriber
@@ -106,7 +106,7 @@ async fn mosquitto_delivers_exactly_the_acked_readings() {
     });
 
     let config = FleetConfig {
-        broker: BrokerAddr::new("127.0.0.1", broker.port),
+        broker: BrokerAddr::new("127.0.0.1", broker.port()),
         cabinets: 2,
         small_cells: 2,
         sensors: 2,

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use citytel_firmware_sim::FleetConfig;
+use citytel_testkit::mosquitto::Mosquitto;
 use citytel_testkit::wait::Wait;
 use citytel_tests::fleet;
-use citytel_tests::mosquitto::Mosquitto;
 use citytel_tests::process::Citytel;
 use citytel_tests::truth;
 
@@ -15,7 +15,9 @@ use citytel_tests::truth;
 async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let broker_dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(broker_dir.path());
+    let mosquitto = Mosquitto::start(broker_dir.path())
+        .await
+        .expect("start mosquitto");
     let citytel = Citytel::start(dir.path(), &["--broker-url", &mosquitto.url()]);
     assert!(
         citytel.mqtt.is_none(),
@@ -29,7 +31,7 @@ async fn readings_through_mosquitto_are_queryable_and_survive_a_restart() {
 
     let report = fleet::run(FleetConfig {
         client_id_prefix: Some("dev-".into()),
-        ..fleet::small("127.0.0.1", mosquitto.port, 30)
+        ..fleet::small("127.0.0.1", mosquitto.port(), 30)
     })
     .await;
 

@@ -388,16 +388,18 @@ async fn a_restart_in_the_middle_of_a_scenario_keeps_history_and_figures_exact()
 #[cfg(feature = "interop")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
-    use citytel_tests::mosquitto::Mosquitto;
+    use citytel_testkit::mosquitto::Mosquitto;
     use citytel_tests::scenario_expect::takeover_wills;
     for builtin in BUILTINS {
         // A broker of its own per scenario: citytel's persistent session starts empty.
         let broker_dir = tempfile::tempdir().expect("temp dir");
-        let mosquitto = Mosquitto::start(broker_dir.path());
+        let mosquitto = Mosquitto::start(broker_dir.path())
+            .await
+            .expect("start mosquitto");
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario = scenario::builtin(builtin.name).expect("built-in scenario");
         let start = start_ms();
-        let mut pacer = ManualPacer::start_via_broker(dir.path(), start, mosquitto.port).await;
+        let mut pacer = ManualPacer::start_via_broker(dir.path(), start, mosquitto.port()).await;
         let report = scenario::run(&scenario, &RunOptions::starting_at(start), &mut pacer).await;
         assert!(
             pacer.steps > 50,
@@ -456,6 +458,6 @@ async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
         }
         pacer.ingester.stop().await;
         drop(pacer);
-        mosquitto.stop();
+        mosquitto.stop().expect("stop mosquitto");
     }
 }
