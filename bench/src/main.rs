@@ -13,7 +13,6 @@
 //! the end, on error and on Ctrl-C/SIGTERM; the throwaway dirs are removed unless `--keep`.
 
 mod dataset;
-mod http;
 mod measure;
 mod mqtt;
 mod peers;

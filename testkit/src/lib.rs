@@ -5,11 +5,13 @@
 //! - [`net`]: free loopback ports for programs that cannot bind port 0 themselves.
 //! - [`wait`]: polling a condition until a deadline, instead of sleeping a fixed time.
 //! - [`health`]: the gRPC health check citytel answers once it is ready.
+//! - [`http`]: a keep-alive HTTP/1.1 client on hyper, with form-encoded query strings.
 //! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration.
 //!
 //! Everything here talks to processes and sockets on this machine only (loopback).
 
 pub mod health;
+pub mod http;
 pub mod mosquitto;
 pub mod net;
 pub mod process;

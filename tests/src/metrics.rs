@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use citytel_testkit::http::{self, StatusCode};
 
 /// One scrape: every sample line, keyed by series (`name{labels}` exactly as rendered).
 #[derive(Debug, Clone)]
@@ -14,21 +13,13 @@ pub struct Scrape {
 }
 
 impl Scrape {
-    /// Fetches `url` (`http://HOST:PORT/metrics`) with a plain HTTP/1.0 GET.
+    /// Fetches `url` (`http://HOST:PORT/metrics`).
     pub async fn fetch(url: &str) -> Scrape {
-        let rest = url.strip_prefix("http://").expect("an http:// url");
-        let (authority, path) = rest.split_once('/').expect("a path");
-        let mut stream = TcpStream::connect(authority).await.expect("connect");
-        let request = format!("GET /{path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-        assert!(
-            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-            "{head}"
-        );
-        Scrape::parse(body)
+        let response = http::get(url)
+            .await
+            .and_then(|r| r.expect(StatusCode::OK, url))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Scrape::parse(&String::from_utf8_lossy(&response.body))
     }
 
     /// Parses Prometheus' text format.

@@ -3,13 +3,12 @@
 //! answers `/api/v1/export` with every raw value it stores.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use citytel_testkit::net::free_port;
+use citytel_testkit::http::{HttpConn, HttpError, Response, StatusCode, path_with_query};
+use citytel_testkit::net::{free_port, loopback};
 use citytel_testkit::process::{ChildGuard, SpawnOptions};
 use citytel_testkit::wait::Wait;
 use nix::sys::signal::Signal;
@@ -39,12 +38,12 @@ impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free port with its storage in `dir`. Writes of the same
     /// series and timestamp are deduplicated (`-dedup.minScrapeInterval=1ms`), as InfluxDB
     /// overwrites them. Panics with a clear message if the package is not installed.
-    pub fn start(dir: &Path) -> VictoriaMetrics {
-        Self::start_on(dir, free_port().expect("a free port"))
+    pub async fn start(dir: &Path) -> VictoriaMetrics {
+        Self::start_on(dir, free_port().expect("a free port")).await
     }
 
     /// Starts VictoriaMetrics on `port` (e.g. to restart it where it was).
-    pub fn start_on(dir: &Path, port: u16) -> VictoriaMetrics {
+    pub async fn start_on(dir: &Path, port: u16) -> VictoriaMetrics {
         assert!(
             Path::new(VICTORIA_METRICS).exists(),
             "interop tests need VictoriaMetrics: install it with \
@@ -72,8 +71,12 @@ impl VictoriaMetrics {
             Duration::from_secs(30),
         )
         .every(Duration::from_millis(20));
-        while vm.get("/health").map(|(status, _)| status) != Some(200) {
-            if let Err(e) = wait.retry_blocking() {
+        while !vm
+            .get("/health")
+            .await
+            .is_ok_and(|r| r.status == StatusCode::OK)
+        {
+            if let Err(e) = wait.retry().await {
                 panic!("{e}");
             }
         }
@@ -103,33 +106,30 @@ impl VictoriaMetrics {
 
     /// Every series whose name matches the regular expression `name_re`, raw points included,
     /// after making recent writes searchable.
-    pub fn export(&self, name_re: &str) -> Vec<Series> {
-        let (status, _) = self.get("/internal/force_flush").expect("force_flush");
-        assert_eq!(status, 200, "force_flush");
+    pub async fn export(&self, name_re: &str) -> Vec<Series> {
+        let flush = "/internal/force_flush";
+        self.get(flush)
+            .await
+            .and_then(|r| r.expect(StatusCode::OK, flush))
+            .unwrap_or_else(|e| panic!("{e}"));
         let selector = format!("{{__name__=~\"{name_re}\"}}");
-        let path = format!("/api/v1/export?match[]={}", percent_encode(&selector));
-        let (status, body) = self.get(&path).expect("export");
-        assert_eq!(status, 200, "export: {}", String::from_utf8_lossy(&body));
-        body.split(|&b| b == b'\n')
+        let path = path_with_query("/api/v1/export", &[("match[]", &selector)]);
+        let response = self
+            .get(&path)
+            .await
+            .and_then(|r| r.expect(StatusCode::OK, "export"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        response
+            .body
+            .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .map(parse_series)
             .collect()
     }
 
-    /// A GET over HTTP/1.0 (the answer is not chunked and ends with the connection):
-    /// `(status, body)`, or `None` if the server does not answer.
-    fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).ok()?;
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = std::str::from_utf8(&raw[..split]).ok()?;
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, raw[split + 4..].to_vec()))
+    /// A GET on a connection of its own.
+    async fn get(&self, path: &str) -> Result<Response, HttpError> {
+        HttpConn::new(loopback(self.port)).get(path).await
     }
 }
 
@@ -155,16 +155,4 @@ fn parse_series(line: &[u8]) -> Series {
         })
         .collect();
     Series { labels, points }
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

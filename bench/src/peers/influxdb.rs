@@ -20,16 +20,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use citytel_testkit::http::{HttpConn, StatusCode, path_with_query};
 use citytel_testkit::net::{free_port, loopback};
 use citytel_testkit::process::ChildGuard;
 use citytel_testkit::wait::Wait;
-use hyper::StatusCode;
 use serde_json::Value;
 
 use super::write::{Batching, post_dataset};
 use super::{Imported, System, check_count};
 use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC};
-use crate::http::{HttpConn, encode};
 use crate::measure::{self, DiskUsage};
 use crate::process;
 
@@ -116,10 +115,7 @@ impl System for InfluxDb {
             server,
         };
         influx.wait_ping().await?;
-        let create = format!(
-            "/query?q={}",
-            encode(&format!("CREATE DATABASE {DATABASE}"))
-        );
+        let create = path_with_query("/query", &[("q", &format!("CREATE DATABASE {DATABASE}"))]);
         let r = influx.conn.post(&create, Bytes::new()).await?;
         let r = r.expect(StatusCode::OK, "CREATE DATABASE")?;
         influxql_results(&r.body).context("CREATE DATABASE")?;
@@ -131,7 +127,7 @@ impl System for InfluxDb {
             max_lines: BATCH_LINES,
             in_flight: IN_FLIGHT,
         };
-        let path = format!("/write?db={DATABASE}&precision=ns");
+        let path = path_with_query("/write", &[("db", DATABASE), ("precision", "ns")]);
         post_dataset(Self::NAME, self.addr, &path, ds, batching).await?;
         Ok(Imported::default())
     }
@@ -241,7 +237,7 @@ impl InfluxDb {
 
     /// Runs one InfluxQL statement; returns its result object and the round trip.
     async fn query(&mut self, q: &str) -> Result<(Value, Duration)> {
-        let path = format!("/query?db={DATABASE}&epoch=ms&q={}", encode(q));
+        let path = path_with_query("/query", &[("db", DATABASE), ("epoch", "ms"), ("q", q)]);
         let t0 = Instant::now();
         let response = self.conn.get(&path).await?;
         let elapsed = t0.elapsed();

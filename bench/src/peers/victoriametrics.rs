@@ -20,16 +20,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use citytel_testkit::http::{HttpConn, StatusCode, path_with_query};
 use citytel_testkit::net::{free_port, loopback};
 use citytel_testkit::process::ChildGuard;
 use citytel_testkit::wait::Wait;
-use hyper::StatusCode;
 use serde_json::Value;
 
 use super::write::{Batching, post_dataset};
 use super::{Imported, System, check_count};
 use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC, QUERY_STEP};
-use crate::http::{HttpConn, encode};
 use crate::measure::{self, DiskUsage};
 use crate::process;
 
@@ -113,11 +112,13 @@ impl System for VictoriaMetrics {
     async fn query_a(&mut self, ds: &Dataset) -> Result<Duration> {
         let selector =
             format!("{QUERY_MEASUREMENT}_{QUERY_METRIC}{{device_id=\"{QUERY_DEVICE}\"}}");
-        let path = format!(
-            "/api/v1/export?match[]={}&start={}&end={}",
-            encode(&selector),
-            seconds(ds.start_ms()),
-            seconds(ds.last_ms())
+        let path = path_with_query(
+            "/api/v1/export",
+            &[
+                ("match[]", &selector),
+                ("start", &seconds(ds.start_ms())),
+                ("end", &seconds(ds.last_ms())),
+            ],
         );
         let (body, elapsed) = self.timed_get(&path).await?;
         let mut points = 0u64;
@@ -136,12 +137,14 @@ impl System for VictoriaMetrics {
 
     async fn query_b(&mut self, ds: &Dataset) -> Result<Duration> {
         let query = format!("avg(avg_over_time({QUERY_MEASUREMENT}_{QUERY_METRIC}[5m]))");
-        let path = format!(
-            "/api/v1/query_range?query={}&start={}&end={}&step={}",
-            encode(&query),
-            seconds(ds.start_ms()),
-            seconds(ds.last_ms()),
-            QUERY_STEP.as_secs()
+        let path = path_with_query(
+            "/api/v1/query_range",
+            &[
+                ("query", &query),
+                ("start", &seconds(ds.start_ms())),
+                ("end", &seconds(ds.last_ms())),
+                ("step", &QUERY_STEP.as_secs().to_string()),
+            ],
         );
         let (body, elapsed) = self.timed_get(&path).await?;
         let result = prom_result(&body)?;
@@ -155,10 +158,9 @@ impl System for VictoriaMetrics {
 
     async fn query_c(&mut self, ds: &Dataset) -> Result<Duration> {
         let query = r#"last_over_time({__name__=~"(cabinet|small_cell|sensor)_.+"}[1d])"#;
-        let path = format!(
-            "/api/v1/query?query={}&time={}",
-            encode(query),
-            seconds(ds.last_ms())
+        let path = path_with_query(
+            "/api/v1/query",
+            &[("query", query), ("time", &seconds(ds.last_ms()))],
         );
         let (body, elapsed) = self.timed_get(&path).await?;
         let series = array_len(&prom_result(&body)?, "result")?;

@@ -6,9 +6,10 @@
 #![cfg(feature = "interop")]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use citytel_firmware_sim::FleetReport;
+use citytel_testkit::wait::Wait;
 use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::victoriametrics::{Series, VictoriaMetrics};
@@ -95,13 +96,16 @@ fn count(points: &Points) -> usize {
 
 /// Polls the export until it holds as many values as `want`, then returns it.
 async fn export_when_complete(vm: &VictoriaMetrics, report: &FleetReport, want: usize) -> Points {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut wait = Wait::new(
+        "victoria-metrics holding every value",
+        Duration::from_secs(120),
+    )
+    .every(Duration::from_millis(200));
     loop {
-        let got = exported(&vm.export(NAMES), report);
-        if count(&got) >= want || Instant::now() > deadline {
+        let got = exported(&vm.export(NAMES).await, report);
+        if count(&got) >= want || wait.retry().await.is_err() {
             return got;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -122,7 +126,7 @@ fn assert_same(got: &Points, want: &Points) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_reading_reaches_victoriametrics_exactly() {
     let vm_dir = tempfile::tempdir().unwrap();
-    let vm = VictoriaMetrics::start(vm_dir.path());
+    let vm = VictoriaMetrics::start(vm_dir.path()).await;
     let dir = tempfile::tempdir().unwrap();
     let citytel = start_citytel(dir.path(), &vm);
     let (host, port) = citytel.mqtt_host_port();
@@ -146,7 +150,7 @@ async fn every_acknowledged_reading_reaches_victoriametrics_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_and_a_crash_lose_and_duplicate_nothing() {
     let vm_dir = tempfile::tempdir().unwrap();
-    let vm = VictoriaMetrics::start(vm_dir.path());
+    let vm = VictoriaMetrics::start(vm_dir.path()).await;
     let vm_port = vm.port;
     let dir = tempfile::tempdir().unwrap();
     let citytel = start_citytel(dir.path(), &vm);
@@ -154,17 +158,19 @@ async fn an_outage_and_a_crash_lose_and_duplicate_nothing() {
     let fleet_run = tokio::spawn(fleet::run(fleet::small(host, port, 300)));
 
     // Some data has arrived: the server goes away in the middle of the run.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut wait = Wait::new(
+        "something reaching victoria-metrics",
+        Duration::from_secs(60),
+    )
+    .every(Duration::from_millis(50));
     let before = loop {
-        let series = vm.export(NAMES);
+        let series = vm.export(NAMES).await;
         if !series.is_empty() {
             break series.iter().map(|s| s.points.len()).sum::<usize>();
         }
-        assert!(
-            Instant::now() < deadline,
-            "nothing reached victoria-metrics"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Err(e) = wait.retry().await {
+            panic!("{e}");
+        }
     };
     vm.stop();
 
@@ -178,7 +184,7 @@ async fn an_outage_and_a_crash_lose_and_duplicate_nothing() {
 
     // citytel crashes with its backlog unsent; both come back.
     citytel.kill9();
-    let vm = VictoriaMetrics::start_on(vm_dir.path(), vm_port);
+    let vm = VictoriaMetrics::start_on(vm_dir.path(), vm_port).await;
     let citytel = start_citytel(dir.path(), &vm);
     let got = export_when_complete(&vm, &report, count(&want)).await;
     assert_same(&got, &want);
