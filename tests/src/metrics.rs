@@ -39,24 +39,79 @@ impl Scrape {
     }
 
     /// The value of `series` (e.g. `citytel_messages_rejected_total{reason="empty_payload"}`),
-    /// or 0 when it has not been recorded yet (Prometheus counters start at 0).
-    pub fn value(&self, series: &str) -> f64 {
-        self.samples.get(series).copied().unwrap_or(0.0)
+    /// if the scrape has it.
+    pub fn get(&self, series: &str) -> Option<f64> {
+        self.samples.get(series).copied()
     }
 
-    /// The sum of every series of metric `name`, across labels.
+    /// The value of `series`. Panics, naming it and the series of the same metric that the
+    /// scrape does have, when it is missing: a renamed metric or label must fail a test, not
+    /// read as 0.
+    pub fn value(&self, series: &str) -> f64 {
+        self.get(series).unwrap_or_else(|| {
+            let name = metric_name(series);
+            let same_name: Vec<&str> = self.series_of(name).map(|(s, _)| s.as_str()).collect();
+            panic!(
+                "metric {series} is not in the scrape; series of {name}: {same_name:?}\n{}",
+                self.text
+            )
+        })
+    }
+
+    /// The sum of every series of metric `name`, across labels. Panics, naming it, when the
+    /// scrape has no series of that name.
     pub fn sum(&self, name: &str) -> f64 {
+        let values: Vec<f64> = self.series_of(name).map(|(_, v)| *v).collect();
+        assert!(
+            !values.is_empty(),
+            "metric {name} is not in the scrape\n{}",
+            self.text
+        );
+        values.iter().sum()
+    }
+
+    fn series_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a String, &'a f64)> {
         self.samples
             .iter()
-            .filter(|(series, _)| {
-                series.as_str() == name || series.starts_with(&format!("{name}{{"))
-            })
-            .map(|(_, v)| v)
-            .sum()
+            .filter(move |(series, _)| metric_name(series) == name)
     }
 
     /// Every series name with its labels.
     pub fn series(&self) -> impl Iterator<Item = &str> {
         self.samples.keys().map(String::as_str)
+    }
+}
+
+/// The metric name of a series: what comes before its labels.
+fn metric_name(series: &str) -> &str {
+    series.split('{').next().unwrap_or(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str =
+        "# TYPE a_total counter\na_total{reason=\"x\"} 2\na_total{reason=\"y\"} 3\nb 1\n";
+
+    #[test]
+    fn series_are_read_by_name_and_labels() {
+        let scrape = Scrape::parse(TEXT);
+        assert_eq!(scrape.value("a_total{reason=\"y\"}"), 3.0);
+        assert_eq!(scrape.value("b"), 1.0);
+        assert_eq!(scrape.sum("a_total"), 5.0);
+        assert_eq!(scrape.get("a_total{reason=\"z\"}"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "metric a_total{reason=\"z\"} is not in the scrape")]
+    fn a_missing_series_fails_naming_it() {
+        Scrape::parse(TEXT).value("a_total{reason=\"z\"}");
+    }
+
+    #[test]
+    #[should_panic(expected = "metric renamed_total is not in the scrape")]
+    fn a_missing_metric_fails_its_sum() {
+        Scrape::parse(TEXT).sum("renamed_total");
     }
 }
