@@ -7,7 +7,6 @@
 
 pub mod faults;
 pub mod fleet;
-pub mod metrics;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;

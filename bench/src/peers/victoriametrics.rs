@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use citytel_testkit::http::{HttpConn, StatusCode, path_with_query};
+use citytel_testkit::metrics::Scrape;
 use citytel_testkit::net::{free_port, loopback};
 use citytel_testkit::process::ChildGuard;
 use citytel_testkit::wait::Wait;
@@ -203,12 +204,9 @@ impl VictoriaMetrics {
     pub async fn rows_added(&mut self) -> Result<u64> {
         let r = self.conn.get("/metrics").await?;
         let r = r.expect(StatusCode::OK, "/metrics")?;
-        let text = String::from_utf8_lossy(&r.body);
-        let value = text
-            .lines()
-            .find_map(|l| l.strip_prefix(ROWS_ADDED)?.strip_prefix(' '))
+        let value = Scrape::parse(&String::from_utf8_lossy(&r.body))
+            .get(ROWS_ADDED)
             .with_context(|| format!("/metrics has no {ROWS_ADDED}"))?;
-        let value: f64 = value.trim().parse().context("bad metric value")?;
         Ok(value as u64)
     }
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use citytel_testkit::metrics::Scrape;
 use citytel_testkit::mosquitto::Mosquitto;
-use citytel_tests::metrics::Scrape;
 use citytel_tests::process::Citytel;
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig};
 use citytel_proto::v1::ListDevicesRequest;
-use citytel_tests::metrics::Scrape;
+use citytel_testkit::metrics::Scrape;
 use citytel_tests::process::Citytel;
 use tokio_util::sync::CancellationToken;
 

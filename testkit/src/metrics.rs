@@ -1,8 +1,13 @@
-//! Reading citytel's Prometheus endpoint: fetch the text format and look up samples.
+//! Reading a Prometheus endpoint (citytel's, VictoriaMetrics' own): fetch the text format and
+//! look up samples by series.
+//!
+//! For tests, [`Scrape::value`] and [`Scrape::sum`] fail, naming the metric, when it is missing:
+//! a renamed metric must fail its test, not read as 0. [`Scrape::get`] is the lookup for callers
+//! that decide themselves what an absent series means.
 
 use std::collections::BTreeMap;
 
-use citytel_testkit::http::{self, StatusCode};
+use crate::http::{self, StatusCode};
 
 /// One scrape: every sample line, keyed by series (`name{labels}` exactly as rendered).
 #[derive(Debug, Clone)]
@@ -22,15 +27,14 @@ impl Scrape {
         Scrape::parse(&String::from_utf8_lossy(&response.body))
     }
 
-    /// Parses Prometheus' text format.
+    /// Parses Prometheus' text format: every sample line, with label values that may hold
+    /// spaces and an optional timestamp after the value.
     pub fn parse(text: &str) -> Scrape {
         let samples = text
             .lines()
-            .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-            .filter_map(|line| {
-                let (series, value) = line.rsplit_once(' ')?;
-                Some((series.to_string(), value.parse().ok()?))
-            })
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(sample)
+            .map(|(series, value)| (series.to_string(), value))
             .collect();
         Scrape {
             text: text.to_string(),
@@ -82,6 +86,34 @@ impl Scrape {
     }
 }
 
+/// One sample line as (series, value).
+fn sample(line: &str) -> Option<(&str, f64)> {
+    let line = line.trim();
+    let end = match line.find('{') {
+        Some(open) => open + labels_len(&line[open..])?,
+        None => line.find(char::is_whitespace)?,
+    };
+    let (series, rest) = line.split_at(end);
+    let value = rest.split_whitespace().next()?.parse().ok()?;
+    Some((series, value))
+}
+
+/// The length of the label set at the start of `labels` (`{...}`), quoted values and their
+/// escapes included.
+fn labels_len(labels: &str) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in labels.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The metric name of a series: what comes before its labels.
 fn metric_name(series: &str) -> &str {
     series.split('{').next().unwrap_or(series)
@@ -93,6 +125,16 @@ mod tests {
 
     const TEXT: &str =
         "# TYPE a_total counter\na_total{reason=\"x\"} 2\na_total{reason=\"y\"} 3\nb 1\n";
+
+    #[test]
+    fn label_values_may_hold_spaces_braces_and_quotes_and_a_timestamp_may_follow() {
+        let text = "info{v=\"a b} \\\"c\\\"\"} 1\nc_total 7 1700000000000\nd NaN\n";
+        let scrape = Scrape::parse(text);
+        assert_eq!(scrape.get(r#"info{v="a b} \"c\""}"#), Some(1.0));
+        assert_eq!(scrape.get("c_total"), Some(7.0));
+        assert!(scrape.get("d").is_some_and(f64::is_nan));
+        assert_eq!(scrape.series().count(), 3);
+    }
 
     #[test]
     fn series_are_read_by_name_and_labels() {
