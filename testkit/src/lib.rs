@@ -7,6 +7,7 @@
 //! - [`health`]: the gRPC health check citytel answers once it is ready.
 //! - [`http`]: a keep-alive HTTP/1.1 client on hyper, with form-encoded query strings.
 //! - [`metrics`]: scraping a Prometheus endpoint; a missing metric fails by name.
+//! - [`mqtt`]: reading and writing single MQTT packets on rumqttc's codec.
 //! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration.
 //!
 //! Everything here talks to processes and sockets on this machine only (loopback).
@@ -15,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod mosquitto;
+pub mod mqtt;
 pub mod net;
 pub mod process;
 pub mod wait;
