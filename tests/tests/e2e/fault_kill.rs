@@ -121,7 +121,10 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint() {
     assert!(citytel.stop().success());
 }
 
-#[cfg(feature = "interop")]
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_lose_no_reading_acked_by_mosquitto() {
     use citytel_testkit::mosquitto::Mosquitto;

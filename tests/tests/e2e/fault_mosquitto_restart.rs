@@ -7,7 +7,6 @@
 //! exactly once.
 //!
 //! Part of the `interop` group (needs Debian's `mosquitto`).
-#![cfg(feature = "interop")]
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +18,10 @@ use citytel_tests::process::Citytel;
 use citytel_tests::publisher::{self, Progress, PublishPlan};
 use citytel_tests::wire::now_ms;
 
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_loses_nothing_and_citytel_carries_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -385,7 +385,10 @@ async fn a_restart_in_the_middle_of_a_scenario_keeps_history_and_figures_exact()
 /// The built-ins through a real Mosquitto broker: the devices publish to it and citytel consumes
 /// with its broker source, on the same manual clock. citytel sees no connections there, so births
 /// and Last Wills alone tell when a device comes and goes; everything else must be as exact.
-#[cfg(feature = "interop")]
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
     use citytel_testkit::mosquitto::Mosquitto;
