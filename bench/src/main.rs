@@ -9,11 +9,14 @@
 //! `citytel-bench sink` times citytel's InfluxDB sink delivering a WAL backlog to VictoriaMetrics
 //! against VictoriaMetrics' own import of the same data ([`sink`]).
 //!
+//! `citytel-bench import` times reading a bulk import file without storage: the line protocol
+//! parser, and the import path on 1 and 2 threads ([`import`]).
+//!
 //! Progress goes to stderr, the table to stdout. Every process the harness starts is stopped at
 //! the end, on error and on Ctrl-C/SIGTERM; the throwaway dirs are removed unless `--keep`.
 
 mod dataset;
-mod http;
+mod import;
 mod measure;
 mod mqtt;
 mod peers;
@@ -55,6 +58,9 @@ enum Command {
     /// citytel's InfluxDB sink delivering a WAL backlog to VictoriaMetrics, against
     /// VictoriaMetrics' own import of the same data, in the same run.
     Sink(sink::SinkArgs),
+    /// The parser and the import path of `citytel import` over a file, into a sink that only
+    /// counts points: how fast citytel reads an import, with storage left out.
+    Import(import::ImportArgs),
 }
 
 /// Options of `citytel-bench peers`.
@@ -127,9 +133,10 @@ fn main() -> ExitCode {
     // `peers` times one query after another: on a single-threaded runtime the task that sends a
     // query also reads its answer, so no hand-off between the harness's own threads (a wake-up
     // of another CPU) lands in the timed path, for any system. File reading runs on its own
-    // blocking thread either way. The load generators of `mqtt` and `sink` need every core.
+    // blocking thread either way, as is all of `import`. The load generators of `mqtt` and `sink`
+    // need every core.
     let mut builder = match cli.command {
-        Command::Peers(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Peers(_) | Command::Import(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Mqtt(_) | Command::Sink(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -159,6 +166,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Peers(args) => peers_command(args).await,
         Command::Mqtt(args) => mqtt::command(args).await,
         Command::Sink(args) => sink::command(args).await,
+        Command::Import(args) => import::command(args).await,
     }
 }
 

@@ -1,137 +1,34 @@
-//! Child processes the harness starts, and what they need: free loopback ports, the binaries next
-//! to this executable, and Debian packages installed on demand.
+//! Child processes the harness starts, and what they need: the binaries next to this executable,
+//! Debian packages installed on demand, and citytel's start-up banner.
 //!
-//! Every server runs inside a [`ChildGuard`], which stops it when dropped: on success, on error and
-//! on Ctrl-C alike (main drops the run future on a signal). Children get their own process group,
-//! so a Ctrl-C in the terminal reaches only the harness, which then tears them down in order.
+//! Every server runs inside a testkit [`ChildGuard`], which stops it when dropped: on success, on
+//! error and on Ctrl-C alike (main drops the run future on a signal). [`spawn`] gives children
+//! their own process group, so a Ctrl-C in the terminal reaches only the harness, which then
+//! tears them down in order, each with SIGTERM and a grace period before SIGKILL.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use citytel_testkit::process::{ChildGuard, SpawnOptions};
+use citytel_testkit::wait::Wait;
 
 /// How long a child gets to exit after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(15);
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
-/// A running child process, stopped (SIGTERM, then SIGKILL) when dropped.
-pub struct ChildGuard {
-    name: String,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl ChildGuard {
-    /// Spawns `cmd` in its own process group with stdin closed, stderr going to `log`, and
-    /// stdout piped (to read with [`ChildGuard::child_mut`]) or going to `log` too.
-    pub fn spawn(
-        name: &str,
-        cmd: &mut Command,
-        log: &Path,
-        pipe_stdout: bool,
-    ) -> Result<ChildGuard> {
-        let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let stdout = if pipe_stdout {
-            Stdio::piped()
-        } else {
-            Stdio::from(file.try_clone()?)
-        };
-        cmd.stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(file)
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
-        Ok(ChildGuard {
-            name: name.to_string(),
-            child: Some(child),
-            log: log.to_path_buf(),
-        })
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// The child, e.g. to take its piped stdout.
-    pub fn child_mut(&mut self) -> Option<&mut Child> {
-        self.child.as_mut()
-    }
-
-    /// Its exit status if it has exited (the process is then reaped).
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        match self.child.as_mut() {
-            Some(child) => Ok(child.try_wait()?),
-            None => bail!("{} was already stopped", self.name),
-        }
-    }
-
-    /// Fails, with the end of its log, if the process has exited.
-    pub fn check_running(&mut self) -> Result<()> {
-        if let Some(status) = self.try_wait()? {
-            bail!("{} exited: {status}\n{}", self.name, self.log_tail());
-        }
-        Ok(())
-    }
-
-    /// The last lines of the child's log, for error messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        format!("(end of {}:)\n{tail}", self.log.display())
-    }
-
-    /// Stops the process: SIGTERM, then SIGKILL after a grace period.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        let pid = Pid::from_raw(child.id() as i32);
-        let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!(
-            "{} did not exit within {STOP_GRACE:?} of SIGTERM: killing it",
-            self.name
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A loopback port that was free a moment ago (bind to port 0, read it, release it).
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// `127.0.0.1:port`.
-pub fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+/// Spawns `cmd` as `name` in its own process group with stdin closed, stderr going to `log`, and
+/// stdout piped (to read with [`ChildGuard::take_stdout`]) or going to `log` too.
+pub fn spawn(name: &str, cmd: &mut Command, log: &Path, pipe_stdout: bool) -> Result<ChildGuard> {
+    let options = SpawnOptions {
+        log: Some(log.to_path_buf()),
+        pipe_stdout,
+        own_process_group: true,
+        grace: STOP_GRACE,
+    };
+    Ok(ChildGuard::spawn(name, cmd, options)?)
 }
 
 /// A binary of this workspace, in the directory of this executable (`target/release`).
@@ -197,17 +94,9 @@ pub fn ensure_debian_package(binary: &Path, package: &str) -> Result<()> {
 
 /// Reads the start-up banner `citytel serve` (spawned in `guard` with stdout piped) prints, up to
 /// and including its `grpc api` line, and returns those lines; the rest of stdout is drained in
-/// the background so the pipe never fills. Fails if citytel exits or prints no `grpc api` line
-/// within `limit` of `t0`.
-pub async fn citytel_banner(
-    guard: &mut ChildGuard,
-    t0: Instant,
-    limit: Duration,
-) -> Result<Vec<String>> {
-    let stdout = guard
-        .child_mut()
-        .and_then(|c| c.stdout.take())
-        .context("no stdout")?;
+/// the background so the pipe never fills. Fails if citytel exits or `wait` runs out first.
+pub async fn citytel_banner(guard: &mut ChildGuard, wait: &mut Wait) -> Result<Vec<String>> {
+    let stdout = guard.take_stdout().context("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -234,10 +123,7 @@ pub async fn citytel_banner(
             }
         }
         guard.check_running()?;
-        if t0.elapsed() > limit {
-            bail!("citytel serve printed no `grpc api` line within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        wait.retry().await?;
     }
 }
 

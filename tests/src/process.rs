@@ -3,14 +3,23 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use citytel_proto::v1::query_service_client::QueryServiceClient;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tonic::transport::Channel;
+use citytel_testkit::health;
+use citytel_testkit::process::{ChildGuard, SpawnOptions};
+use citytel_testkit::wait::Wait;
+use nix::sys::signal::Signal;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long citytel may take to accept gRPC connections once it printed its addresses.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// How long citytel may take to report SERVING.
+const SERVING_LIMIT: Duration = Duration::from_secs(30);
+/// How long a graceful stop may take.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Path of the `citytel-e2e` binary (the `citytel` command line built by this package): next to
 /// the test executable's `deps` directory, or `CITYTEL_E2E_BIN` if set.
@@ -34,7 +43,7 @@ pub fn binary() -> PathBuf {
 
 /// A running `citytel serve`.
 pub struct Citytel {
-    child: Option<Child>,
+    child: ChildGuard,
     /// Address of the MQTT device endpoint, if it runs.
     pub mqtt: Option<SocketAddr>,
     /// Address of the gRPC API.
@@ -74,11 +83,13 @@ impl Citytel {
             ])
             .args(extra)
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("start citytel");
-        let stdout = child.stdout.take().expect("piped stdout");
+        let options = SpawnOptions {
+            pipe_stdout: true,
+            ..SpawnOptions::default()
+        };
+        let mut child = ChildGuard::spawn("citytel", &mut cmd, options).expect("start citytel");
+        let stdout = child.take_stdout().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -108,7 +119,7 @@ impl Citytel {
             }
         }
         Citytel {
-            child: Some(child),
+            child,
             mqtt,
             grpc: grpc.expect("grpc address"),
             dashboard,
@@ -126,42 +137,29 @@ impl Citytel {
     /// A gRPC client of the query service.
     pub async fn client(&self) -> QueryServiceClient<Channel> {
         let url = format!("http://{}", self.grpc);
-        for _ in 0..100 {
-            if let Ok(c) = QueryServiceClient::connect(url.clone()).await {
-                return c;
+        let mut wait = Wait::new(
+            format!("connecting to citytel's gRPC API at {url}"),
+            CONNECT_LIMIT,
+        )
+        .every(Duration::from_millis(50));
+        loop {
+            match QueryServiceClient::connect(url.clone()).await {
+                Ok(client) => return client,
+                Err(e) => {
+                    if let Err(timed_out) = wait.retry().await {
+                        panic!("{timed_out}: {e}");
+                    }
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("cannot connect to citytel's gRPC API at {url}");
     }
 
     /// Waits until the gRPC health check reports the query service as serving (with a broker
     /// source: connected and subscribed).
     pub async fn wait_serving(&self) {
-        use tonic_health::pb::HealthCheckRequest;
-        use tonic_health::pb::health_check_response::ServingStatus;
-        use tonic_health::pb::health_client::HealthClient;
-        let url = format!("http://{}", self.grpc);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.clone())
-                .expect("valid url")
-                .connect()
-                .await
-            {
-                let mut client = HealthClient::new(channel);
-                let status = client
-                    .check(HealthCheckRequest {
-                        service: "citytel.v1.QueryService".into(),
-                    })
-                    .await
-                    .map(|r| r.into_inner().status());
-                if matches!(status, Ok(ServingStatus::Serving)) {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "citytel not serving within 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.grpc)).expect("valid url");
+        if let Err(e) = health::wait_serving(&endpoint, SERVING_LIMIT).await {
+            panic!("citytel not serving: {e}");
         }
     }
 
@@ -177,35 +175,22 @@ impl Citytel {
             * 1024
     }
 
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    fn pid(&self) -> u32 {
+        self.child.pid()
     }
 
     /// Sends SIGTERM and waits for a graceful exit.
     pub fn stop(mut self) -> ExitStatus {
-        kill(self.pid(), Signal::SIGTERM).expect("signal citytel");
-        self.wait(Duration::from_secs(60))
+        self.child
+            .stop_with(Signal::SIGTERM, STOP_LIMIT)
+            .unwrap_or_else(|e| panic!("stopping citytel: {e}"))
     }
 
     /// Kills the process with SIGKILL, as a crash would.
     pub fn kill9(mut self) -> ExitStatus {
-        kill(self.pid(), Signal::SIGKILL).expect("kill citytel");
-        self.wait(Duration::from_secs(30))
-    }
-
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for citytel") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("citytel did not exit within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("killing citytel: {e}"))
     }
 
     /// Lines citytel printed on stdout since start-up.
@@ -216,13 +201,4 @@ impl Citytel {
 
 fn lines_done(mqtt: &Option<SocketAddr>, extra: &[&str]) -> bool {
     mqtt.is_some() || extra.contains(&"--broker-url")
-}
-
-impl Drop for Citytel {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }

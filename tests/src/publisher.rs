@@ -11,13 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use citytel_proto::v1::query_service_client::QueryServiceClient;
+use citytel_testkit::mqtt::{self, PacketReader};
+use citytel_testkit::wait::Wait;
+use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Connect, Packet, Publish};
-use rumqttc::mqttbytes::{self, QoS};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tonic::transport::Channel;
 
@@ -27,8 +29,6 @@ use crate::wire::{batch_payload, points, readings_total, telemetry_topic};
 pub const METRICS: [&str; 2] = ["temperature_c", "power_w"];
 /// Boot id of every device.
 const BOOT_ID: u64 = 3;
-/// Largest packet accepted from the server.
-const MAX_PACKET: usize = 64 * 1024;
 
 /// What to publish.
 #[derive(Debug, Clone)]
@@ -151,7 +151,7 @@ async fn run_connection(plan: &PublishPlan, c: u32, progress: &Progress) -> Conn
     let (mut reconnects, mut resent) = (0u64, 0u64);
     let mut first = true;
     while acked.len() < messages.len() {
-        let Some(mut stream) = connect(plan, &client_id).await else {
+        let Some(mut conn) = connect(plan, &client_id).await else {
             panic!(
                 "{client_id}: cannot reconnect within {:?}",
                 plan.reconnect_limit
@@ -161,7 +161,6 @@ async fn run_connection(plan: &PublishPlan, c: u32, progress: &Progress) -> Conn
             reconnects += 1;
         }
         first = false;
-        let mut read_buf = BytesMut::with_capacity(MAX_PACKET);
         // Resend what is unacknowledged, in the original order, with DUP.
         let mut out = BytesMut::new();
         for pkid in &order {
@@ -169,7 +168,7 @@ async fn run_connection(plan: &PublishPlan, c: u32, progress: &Progress) -> Conn
             encode(&mut out, m, *pkid, true);
             resent += 1;
         }
-        let mut broken = stream.write_all(&out).await.is_err();
+        let mut broken = conn.get_mut().write_all(&out).await.is_err();
         while !broken && acked.len() < messages.len() {
             let mut out = BytesMut::new();
             while order.len() < plan.window && next < messages.len() {
@@ -180,13 +179,13 @@ async fn run_connection(plan: &PublishPlan, c: u32, progress: &Progress) -> Conn
                 order.push_back(pkid);
                 next += 1;
             }
-            if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            if !out.is_empty() && conn.get_mut().write_all(&out).await.is_err() {
                 broken = true;
                 break;
             }
             // Read at least one packet, then whatever else is already there.
-            match read_some(&mut stream, &mut read_buf).await {
-                Some(packets) => {
+            match conn.read_batch().await {
+                Ok(Some(packets)) => {
                     for packet in packets {
                         if let Packet::PubAck(ack) = packet {
                             let Some(index) = in_flight.remove(&ack.pkid) else {
@@ -199,7 +198,7 @@ async fn run_connection(plan: &PublishPlan, c: u32, progress: &Progress) -> Conn
                         }
                     }
                 }
-                None => broken = true,
+                Ok(None) | Err(_) => broken = true,
             }
         }
     }
@@ -210,59 +209,25 @@ fn encode(out: &mut BytesMut, m: &Message, pkid: u16, dup: bool) {
     let mut publish = Publish::new(&m.topic, QoS::AtLeastOnce, m.payload.clone());
     publish.pkid = pkid;
     publish.dup = dup;
-    Packet::Publish(publish)
-        .write(out, MAX_PACKET)
-        .expect("encode publish");
+    mqtt::encode(Packet::Publish(publish), out).expect("encode publish");
 }
 
 /// Connects with a persistent session, retrying until `reconnect_limit`.
-async fn connect(plan: &PublishPlan, client_id: &str) -> Option<TcpStream> {
-    let deadline = Instant::now() + plan.reconnect_limit;
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = TcpStream::connect(plan.addr).await {
+async fn connect(plan: &PublishPlan, client_id: &str) -> Option<PacketReader<TcpStream>> {
+    let mut wait = Wait::new(format!("{client_id} reconnecting"), plan.reconnect_limit)
+        .every(Duration::from_millis(50));
+    loop {
+        if let Ok(stream) = TcpStream::connect(plan.addr).await {
             let _ = stream.set_nodelay(true);
+            let mut conn = PacketReader::new(stream);
             let mut connect = Connect::new(client_id);
             connect.keep_alive = 60;
             connect.clean_session = false;
-            let mut buf = BytesMut::new();
-            Packet::Connect(connect)
-                .write(&mut buf, MAX_PACKET)
-                .expect("encode connect");
-            if stream.write_all(&buf).await.is_ok() {
-                let mut read_buf = BytesMut::new();
-                if let Some(packets) = read_some(&mut stream, &mut read_buf).await
-                    && matches!(packets.first(), Some(Packet::ConnAck(ack))
-                        if ack.code == mqttbytes::v4::ConnectReturnCode::Success)
-                {
-                    return Some(stream);
-                }
+            if mqtt::connect(&mut conn, connect).await.is_ok() {
+                return Some(conn);
             }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
-/// Reads until at least one whole packet is there and returns every whole packet; `None` when
-/// the connection broke.
-async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<Vec<Packet>> {
-    let mut packets = Vec::new();
-    loop {
-        loop {
-            match Packet::read(buf, MAX_PACKET) {
-                Ok(packet) => packets.push(packet),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                Err(_) => return None,
-            }
-        }
-        if !packets.is_empty() {
-            return Some(packets);
-        }
-        buf.reserve(MAX_PACKET);
-        match stream.read_buf(buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
+        wait.retry().await.ok()?;
     }
 }
 

@@ -1,22 +1,20 @@
-//! A raw MQTT 3.1.1 client on rumqttc's codec, for tests that need control a normal client does
-//! not give: explicit packet ids, the DUP flag, and exactly which PUBACKs arrived when.
+//! A raw MQTT 3.1.1 client on the testkit's framing (rumqttc's codec), for tests that need
+//! control a normal client does not give: explicit packet ids, the DUP flag, and exactly which
+//! PUBACKs arrived when.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use citytel_testkit::mqtt::{self, PacketReader};
+use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Connect, Packet, Publish};
-use rumqttc::mqttbytes::{self, QoS};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-
-/// Largest packet accepted from the server.
-const MAX_PACKET: usize = 1 << 20;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// One MQTT connection driven by hand.
 pub struct RawClient {
-    stream: TcpStream,
-    read_buf: BytesMut,
+    conn: PacketReader<TcpStream>,
 }
 
 impl RawClient {
@@ -26,38 +24,26 @@ impl RawClient {
             .await
             .expect("connect to the server");
         stream.set_nodelay(true).expect("TCP_NODELAY");
-        let mut client = RawClient {
-            stream,
-            read_buf: BytesMut::with_capacity(64 * 1024),
-        };
+        let mut conn = PacketReader::new(stream);
         let mut connect = Connect::new(client_id);
         connect.keep_alive = 120;
         connect.clean_session = true;
-        client.send(Packet::Connect(connect)).await;
-        match client.next_packet().await {
-            Some(Packet::ConnAck(ack)) => assert_eq!(
-                ack.code,
-                mqttbytes::v4::ConnectReturnCode::Success,
-                "CONNACK"
-            ),
-            other => panic!("expected CONNACK, got {other:?}"),
-        }
-        client
+        mqtt::connect(&mut conn, connect)
+            .await
+            .unwrap_or_else(|e| panic!("CONNECT as {client_id}: {e}"));
+        RawClient { conn }
     }
 
     /// Writes one packet.
     pub async fn send(&mut self, packet: Packet) {
-        let mut buf = BytesMut::new();
-        packet.write(&mut buf, MAX_PACKET).expect("encode packet");
-        self.stream.write_all(&buf).await.expect("write packet");
+        mqtt::write_packet(self.conn.get_mut(), packet)
+            .await
+            .expect("write packet");
     }
 
     /// Sends a QoS 1 PUBLISH with packet id `pkid` and the DUP flag as given.
     pub async fn publish(&mut self, topic: &str, payload: impl Into<Bytes>, pkid: u16, dup: bool) {
-        let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload.into());
-        publish.pkid = pkid;
-        publish.dup = dup;
-        self.send(Packet::Publish(publish)).await;
+        self.send(publish(topic, payload, pkid, dup)).await;
     }
 
     /// Publishes at QoS 1 and waits for the PUBACK of `pkid` (panics on any other packet).
@@ -76,13 +62,18 @@ impl RawClient {
 
     /// The next packet from the server; `None` when the connection closed.
     pub async fn next_packet(&mut self) -> Option<Packet> {
-        read_packet(&mut self.stream, &mut self.read_buf).await
+        self.conn
+            .read()
+            .await
+            .unwrap_or_else(|e| panic!("reading from the server: {e}"))
     }
 
-    /// The connection and what was read but not parsed yet, to drive reading and writing from
-    /// separate tasks (see [`read_packet`]).
-    pub fn into_parts(self) -> (TcpStream, BytesMut) {
-        (self.stream, self.read_buf)
+    /// The connection as a reader half (with what was read but not parsed yet) and a writer
+    /// half, to drive reading and writing from separate tasks.
+    pub fn into_split(self) -> (PacketReader<OwnedReadHalf>, OwnedWriteHalf) {
+        let (stream, buf) = self.conn.into_parts();
+        let (reader, writer) = stream.into_split();
+        (PacketReader::from_parts(reader, buf), writer)
     }
 
     /// Like [`next_packet`](Self::next_packet), giving up after `wait` (for checks that nothing
@@ -95,22 +86,10 @@ impl RawClient {
     }
 }
 
-/// Reads the next packet from `reader`, keeping partial input in `buf`; `None` when the
-/// connection closed.
-pub async fn read_packet(
-    reader: &mut (impl AsyncRead + Unpin),
-    buf: &mut BytesMut,
-) -> Option<Packet> {
-    loop {
-        match Packet::read(buf, MAX_PACKET) {
-            Ok(packet) => return Some(packet),
-            Err(mqttbytes::Error::InsufficientBytes(_)) => {}
-            Err(e) => panic!("undecodable packet from the server: {e:?}"),
-        }
-        buf.reserve(64 * 1024);
-        let n = reader.read_buf(buf).await.expect("read from the server");
-        if n == 0 {
-            return None;
-        }
-    }
+/// A QoS 1 PUBLISH with packet id `pkid` and the DUP flag as given.
+pub fn publish(topic: &str, payload: impl Into<Bytes>, pkid: u16, dup: bool) -> Packet {
+    let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload.into());
+    publish.pkid = pkid;
+    publish.dup = dup;
+    Packet::Publish(publish)
 }

@@ -28,6 +28,8 @@ use citytel_ingest::service::{self, Running};
 use citytel_proto::topic::{self, Channel as TopicChannel};
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{GetDeviceRequest, Heartbeat, Status, status};
+use citytel_testkit::health;
+use citytel_testkit::wait::Wait;
 use prost::Message as _;
 use rumqttc::{AsyncClient, Event, MqttOptions, QoS};
 use tokio::task::JoinHandle;
@@ -99,31 +101,10 @@ impl Ingester {
     /// Waits until citytel reports its query service serving: with a broker, once it is
     /// connected and subscribed, so that it gets everything published from then on.
     async fn wait_serving(&self) {
-        use tonic_health::pb::HealthCheckRequest;
-        use tonic_health::pb::health_check_response::ServingStatus;
-        use tonic_health::pb::health_client::HealthClient;
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc))
-            .expect("valid url")
-            .connect()
-            .await
-            .expect("gRPC connects");
-        let mut client = HealthClient::new(channel);
-        let deadline = tokio::time::Instant::now() + POLL_LIMIT;
-        loop {
-            let status = client
-                .check(HealthCheckRequest {
-                    service: "citytel.v1.QueryService".into(),
-                })
-                .await
-                .map(|r| r.into_inner().status());
-            if matches!(status, Ok(ServingStatus::Serving)) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "citytel never subscribed at the broker"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc))
+            .expect("valid url");
+        if let Err(e) = health::wait_serving(&endpoint, POLL_LIMIT).await {
+            panic!("citytel never subscribed at the broker: {e}");
         }
     }
 
@@ -234,7 +215,11 @@ impl ManualPacer {
     /// Waits until citytel's last-seen time of `device` reaches `at_ms`; `what` names the
     /// message awaited, for the failure message.
     async fn wait_seen(&mut self, device: &str, at_ms: i64, what: &str) {
-        let deadline = tokio::time::Instant::now() + POLL_LIMIT;
+        let mut wait = Wait::new(
+            format!("{device}: citytel handling {what} sent at {at_ms}"),
+            POLL_LIMIT,
+        )
+        .every(Duration::from_millis(2));
         loop {
             let seen = match self
                 .client
@@ -254,11 +239,9 @@ impl ManualPacer {
             if seen >= at_ms {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{device}: citytel never handled {what} sent at {at_ms}"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            if let Err(e) = wait.retry().await {
+                panic!("{e}");
+            }
         }
     }
 }

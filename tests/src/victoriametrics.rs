@@ -3,16 +3,15 @@
 //! answers `/api/v1/export` with every raw value it stores.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-use crate::free_port;
+use citytel_testkit::http::{HttpConn, HttpError, Response, StatusCode, path_with_query};
+use citytel_testkit::net::{free_port, loopback};
+use citytel_testkit::process::{ChildGuard, SpawnOptions};
+use citytel_testkit::wait::Wait;
+use nix::sys::signal::Signal;
 
 /// Where Debian installs VictoriaMetrics.
 pub const VICTORIA_METRICS: &str = "/usr/bin/victoria-metrics";
@@ -29,7 +28,7 @@ pub struct Series {
 
 /// A running VictoriaMetrics, killed on drop.
 pub struct VictoriaMetrics {
-    child: Option<Child>,
+    child: ChildGuard,
     /// Its port on 127.0.0.1.
     pub port: u16,
     data: PathBuf,
@@ -39,12 +38,12 @@ impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free port with its storage in `dir`. Writes of the same
     /// series and timestamp are deduplicated (`-dedup.minScrapeInterval=1ms`), as InfluxDB
     /// overwrites them. Panics with a clear message if the package is not installed.
-    pub fn start(dir: &Path) -> VictoriaMetrics {
-        Self::start_on(dir, free_port())
+    pub async fn start(dir: &Path) -> VictoriaMetrics {
+        Self::start_on(dir, free_port().expect("a free port")).await
     }
 
     /// Starts VictoriaMetrics on `port` (e.g. to restart it where it was).
-    pub fn start_on(dir: &Path, port: u16) -> VictoriaMetrics {
+    pub async fn start_on(dir: &Path, port: u16) -> VictoriaMetrics {
         assert!(
             Path::new(VICTORIA_METRICS).exists(),
             "interop tests need VictoriaMetrics: install it with \
@@ -52,8 +51,8 @@ impl VictoriaMetrics {
              `--features interop`"
         );
         let data = dir.join("victoria-metrics");
-        let child = Command::new(VICTORIA_METRICS)
-            .arg(format!("-storageDataPath={}", data.display()))
+        let mut cmd = Command::new(VICTORIA_METRICS);
+        cmd.arg(format!("-storageDataPath={}", data.display()))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .args([
                 "-retentionPeriod=100y",
@@ -62,23 +61,24 @@ impl VictoriaMetrics {
                 "-search.disableCache",
                 "-loggerLevel=ERROR",
             ])
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .stderr(Stdio::null());
+        let child = ChildGuard::spawn("victoria-metrics", &mut cmd, SpawnOptions::default())
             .expect("start victoria-metrics");
-        let vm = VictoriaMetrics {
-            child: Some(child),
-            port,
-            data,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while vm.get("/health").map(|(status, _)| status) != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "victoria-metrics did not answer /health on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let vm = VictoriaMetrics { child, port, data };
+        let mut wait = Wait::new(
+            format!("victoria-metrics answering /health on {port}"),
+            Duration::from_secs(30),
+        )
+        .every(Duration::from_millis(20));
+        while !vm
+            .get("/health")
+            .await
+            .is_ok_and(|r| r.status == StatusCode::OK)
+        {
+            if let Err(e) = wait.retry().await {
+                panic!("{e}");
+            }
         }
         vm
     }
@@ -93,49 +93,43 @@ impl VictoriaMetrics {
         &self.data
     }
 
-    /// Stops it gracefully (SIGINT: it writes what it holds in memory) and waits.
+    /// Stops it gracefully (SIGINT: it writes what it holds in memory) and waits; after 30 s it
+    /// is killed.
     pub fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if let Err(e) = self
+            .child
+            .stop_with(Signal::SIGINT, Duration::from_secs(30))
+        {
+            eprintln!("stopping victoria-metrics: {e}");
         }
     }
 
     /// Every series whose name matches the regular expression `name_re`, raw points included,
     /// after making recent writes searchable.
-    pub fn export(&self, name_re: &str) -> Vec<Series> {
-        let (status, _) = self.get("/internal/force_flush").expect("force_flush");
-        assert_eq!(status, 200, "force_flush");
+    pub async fn export(&self, name_re: &str) -> Vec<Series> {
+        let flush = "/internal/force_flush";
+        self.get(flush)
+            .await
+            .and_then(|r| r.expect(StatusCode::OK, flush))
+            .unwrap_or_else(|e| panic!("{e}"));
         let selector = format!("{{__name__=~\"{name_re}\"}}");
-        let path = format!("/api/v1/export?match[]={}", percent_encode(&selector));
-        let (status, body) = self.get(&path).expect("export");
-        assert_eq!(status, 200, "export: {}", String::from_utf8_lossy(&body));
-        body.split(|&b| b == b'\n')
+        let path = path_with_query("/api/v1/export", &[("match[]", &selector)]);
+        let response = self
+            .get(&path)
+            .await
+            .and_then(|r| r.expect(StatusCode::OK, "export"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        response
+            .body
+            .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .map(parse_series)
             .collect()
     }
 
-    /// A GET over HTTP/1.0 (the answer is not chunked and ends with the connection):
-    /// `(status, body)`, or `None` if the server does not answer.
-    fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).ok()?;
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = std::str::from_utf8(&raw[..split]).ok()?;
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, raw[split + 4..].to_vec()))
+    /// A GET on a connection of its own.
+    async fn get(&self, path: &str) -> Result<Response, HttpError> {
+        HttpConn::new(loopback(self.port)).get(path).await
     }
 }
 
@@ -161,25 +155,4 @@ fn parse_series(line: &[u8]) -> Series {
         })
         .collect();
     Series { labels, points }
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-impl Drop for VictoriaMetrics {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }

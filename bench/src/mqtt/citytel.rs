@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use citytel_proto::v1::ListDevicesRequest;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
+use citytel_testkit::health::{self, Probe};
+use citytel_testkit::process::ChildGuard;
+use citytel_testkit::wait::Wait;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::process::{self, ChildGuard};
+use crate::process;
 
-/// The gRPC service whose health means "ready" (with a broker: connected and subscribed).
-const HEALTH_SERVICE: &str = "citytel.v1.QueryService";
 /// How long `citytel serve` may take to become ready.
 const READY_LIMIT: Duration = Duration::from_secs(60);
 /// Devices per `ListDevices` page (the most the API allows).
@@ -65,8 +66,10 @@ impl Citytel {
             }
         }
         let t0 = Instant::now();
-        let mut guard = ChildGuard::spawn("citytel serve", &mut cmd, &dir.join("serve.log"), true)?;
-        let banner = process::citytel_banner(&mut guard, t0, READY_LIMIT).await?;
+        let mut wait = Wait::new("citytel serve printing `grpc api`", READY_LIMIT)
+            .every(Duration::from_millis(2));
+        let mut guard = process::spawn("citytel serve", &mut cmd, &dir.join("serve.log"), true)?;
+        let banner = process::citytel_banner(&mut guard, &mut wait).await?;
         let grpc = process::banner_value(&banner, ["grpc", "api"]).context("no gRPC address")?;
         let mqtt_port = process::banner_value(&banner, ["mqtt", "endpoint"])
             .and_then(|url| url.rsplit(':').next()?.parse::<u16>().ok());
@@ -130,30 +133,20 @@ pub fn binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// Polls the health service at `url` until the query service is SERVING.
+/// Polls the health service at `url` until the query service is SERVING, within [`READY_LIMIT`]
+/// of `t0`.
 async fn wait_serving(url: &str, server: &mut ChildGuard, t0: Instant) -> Result<()> {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
     let endpoint = Endpoint::from_shared(url.to_string()).context("bad gRPC address")?;
+    let limit = READY_LIMIT.saturating_sub(t0.elapsed());
+    let mut wait = Wait::new("citytel SERVING", limit);
     loop {
-        let last = match endpoint.connect().await {
-            Ok(channel) => {
-                let request = HealthCheckRequest {
-                    service: HEALTH_SERVICE.into(),
-                };
-                match HealthClient::new(channel).check(request).await {
-                    Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
-                    Ok(r) => format!("{:?}", r.get_ref().status()),
-                    Err(e) => e.to_string(),
-                }
-            }
-            Err(e) => e.to_string(),
+        let last = match health::probe(&endpoint).await {
+            Probe::Serving(_) => return Ok(()),
+            Probe::NotYet(seen) => seen,
         };
         server.check_running()?;
-        if t0.elapsed() > READY_LIMIT {
-            bail!("citytel not SERVING within {READY_LIMIT:?} (last: {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        wait.retry()
+            .await
+            .with_context(|| format!("last: {last}"))?;
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::process::ChildGuard;
+use citytel_testkit::process::ChildGuard;
+
+use crate::process;
 
 /// How the generator runs.
 #[derive(Debug, Clone)]
@@ -104,7 +106,7 @@ impl Generator {
             .arg("--json")
             .arg(&json)
             .env("RUST_LOG", "warn");
-        let guard = ChildGuard::spawn("firmware-sim load", &mut cmd, &dir.join("load.log"), false)?;
+        let guard = process::spawn("firmware-sim load", &mut cmd, &dir.join("load.log"), false)?;
         Ok(Generator { guard, json })
     }
 

@@ -15,16 +15,18 @@
 //! reached the subscriber or been stored by citytel, and reports what never did.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
+use citytel_testkit::mosquitto::{Listener, MOSQUITTO, Mosquitto, MosquittoConfig};
+use citytel_testkit::wait::Wait;
 use serde::Serialize;
 
 use super::citytel::{Citytel, Source, StoredReadings};
 use super::generator::{Generator, LoadReport, LoadSpec};
-use super::mosquitto::Mosquitto;
 use super::sampler::{self, Counter, Sampler, Series};
 use super::subscriber::Subscriber;
+use crate::process;
 
 /// Which pipeline is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -113,16 +115,26 @@ pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
     })
 }
 
+/// Installs Mosquitto if missing (apt-get, as root) and starts it with the shipped configuration
+/// on a free port, with its config, persistence and log in `dir`.
+async fn start_mosquitto(dir: &Path) -> Result<Mosquitto> {
+    process::ensure_debian_package(Path::new(MOSQUITTO), "mosquitto")?;
+    let config = MosquittoConfig::new(dir)
+        .listener(Listener::free()?)
+        .own_process_group(process::STOP_GRACE);
+    Ok(Mosquitto::launch(&config).await?)
+}
+
 async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut mosquitto = Mosquitto::start(&dir.join("mosquitto")).await?;
-    let subscriber = Subscriber::start(mosquitto.port).await?;
+    let mut mosquitto = start_mosquitto(&dir.join("mosquitto")).await?;
+    let subscriber = Subscriber::start(mosquitto.port()).await?;
     let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
-    let pids = vec![mosquitto.guard.pid(), generator.pid()];
+    let pids = vec![mosquitto.pid(), generator.pid()];
     let sampler = Sampler::start(Counter::Atomic(subscriber.counter()), pids);
     let report = generator
         .finish(|| {
-            mosquitto.guard.check_running()?;
+            mosquitto.check_running()?;
             subscriber.check_running()
         })
         .await?;
@@ -135,7 +147,7 @@ async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
         report.acked as f64 * batch,
     )
     .await?;
-    let rss = sampler::peak_rss_bytes(mosquitto.guard.pid());
+    let rss = sampler::peak_rss_bytes(mosquitto.pid());
     let series = sampler.finish().await;
     let mut m = common(&report, settled);
     let delivered = window_delta(&series, &report, |s, t| s.counter_at(t)).map(|n| n * batch);
@@ -159,7 +171,9 @@ async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let generator = Generator::start(&setup.load, &url, "load-", dir)?;
     let pids = vec![citytel.guard.pid(), generator.pid()];
     let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
-    let report = generator.finish(|| citytel.guard.check_running()).await?;
+    let report = generator
+        .finish(|| Ok(citytel.guard.check_running()?))
+        .await?;
     let settled = settle_stored(setup, &mut stored, report.acked as f64 * batch).await?;
     let rss = sampler::peak_rss_bytes(citytel.guard.pid());
     let series = sampler.finish().await;
@@ -176,17 +190,17 @@ async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
 
 async fn broker(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut mosquitto = Mosquitto::start(&dir.join("mosquitto")).await?;
+    let mut mosquitto = start_mosquitto(&dir.join("mosquitto")).await?;
     let source = Source::Broker(mosquitto.url());
     let mut citytel = Citytel::start(&setup.citytel, &dir.join("citytel"), &source).await?;
     let mut stored = citytel.stored_readings().await?;
     let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
-    let pids = vec![citytel.guard.pid(), generator.pid(), mosquitto.guard.pid()];
+    let pids = vec![citytel.guard.pid(), generator.pid(), mosquitto.pid()];
     let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
     let report = generator
         .finish(|| {
-            mosquitto.guard.check_running()?;
-            citytel.guard.check_running()
+            mosquitto.check_running()?;
+            Ok(citytel.guard.check_running()?)
         })
         .await?;
     let settled = settle_stored(setup, &mut stored, report.acked as f64 * batch).await?;
@@ -220,7 +234,8 @@ async fn settle(
     mut arrived: impl AsyncFnMut() -> Result<f64>,
     target: f64,
 ) -> Result<Settled> {
-    let t0 = Instant::now();
+    let mut wait =
+        Wait::new("every acknowledged reading arriving", limit).every(Duration::from_millis(50));
     loop {
         let now = arrived().await?;
         if now >= target {
@@ -230,14 +245,13 @@ async fn settle(
                 done_unix_ms: Some(sampler::unix_ms()),
             });
         }
-        if t0.elapsed() > limit {
+        if wait.retry().await.is_err() {
             return Ok(Settled {
                 arrived: now,
                 target,
                 done_unix_ms: None,
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -5,15 +5,15 @@
 //! broker, ceiling, ...) so the machine's noise spreads over all of them: the Mosquitto ceiling
 //! ([`subscriber`], a do-nothing consumer), citytel's device endpoint, and Mosquitto feeding
 //! citytel's broker source ([`measure`]). Every measurement starts its processes fresh
-//! ([`mosquitto`], [`citytel`], the load generator of [`generator`]) in a throwaway directory
-//! and stops them when it ends, on error too (their guards stop them when dropped). While the
-//! load runs, [`sampler`] records what arrived and the CPU time of each process. [`report`]
-//! takes medians, ratios against the ceiling and the targets.
+//! (the testkit's Mosquitto with the shipped configuration, [`citytel`], the load generator of
+//! [`generator`]) in a throwaway directory and stops them when it ends, on error too (their
+//! guards stop them when dropped). While the load runs, [`sampler`] records what arrived and the
+//! CPU time of each process. [`report`] takes medians, ratios against the ceiling and the
+//! targets.
 
 mod citytel;
 mod generator;
 mod measure;
-mod mosquitto;
 mod report;
 mod sampler;
 mod subscriber;

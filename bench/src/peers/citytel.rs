@@ -22,16 +22,17 @@ use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{
     Aggregation, DeviceSelector, ListLatestRequest, QueryRangeRequest, QuerySeriesRequest,
 };
+use citytel_testkit::health::{self, Probe};
+use citytel_testkit::process::ChildGuard;
+use citytel_testkit::wait::Wait;
 use nix::sys::resource::{UsageWho, getrusage};
 use tonic::transport::{Channel, Endpoint};
 
 use super::{Imported, System, check_count};
 use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC, QUERY_STEP};
 use crate::measure::{self, DiskUsage};
-use crate::process::{self, ChildGuard};
+use crate::process;
 
-/// The gRPC service whose health means "ready".
-const HEALTH_SERVICE: &str = "citytel.v1.QueryService";
 /// HTTP/2 flow-control window of the query client (stream and connection).
 const WINDOW_BYTES: u32 = 8 << 20;
 /// How long `citytel serve` may take to become ready before the harness gives up.
@@ -70,11 +71,8 @@ impl System for Citytel {
             .arg(&self.data)
             .env("RUST_LOG", "warn");
         let log = self.dir.join("import.log");
-        let mut child = ChildGuard::spawn("citytel import", &mut cmd, &log, true)?;
-        let mut stdout = child
-            .child_mut()
-            .and_then(|c| c.stdout.take())
-            .context("no stdout")?;
+        let mut child = process::spawn("citytel import", &mut cmd, &log, true)?;
+        let mut stdout = child.take_stdout().context("no stdout")?;
         let summary = std::thread::spawn(move || {
             let mut s = String::new();
             let _ = stdout.read_to_string(&mut s);
@@ -143,9 +141,11 @@ impl System for Citytel {
             ])
             .env("RUST_LOG", "warn");
         let t0 = Instant::now();
+        let mut wait = Wait::new("citytel serve printing `grpc api`", READY_LIMIT)
+            .every(Duration::from_millis(2));
         let mut server =
-            ChildGuard::spawn("citytel serve", &mut cmd, &self.dir.join("serve.log"), true)?;
-        let banner = process::citytel_banner(&mut server, t0, READY_LIMIT).await?;
+            process::spawn("citytel serve", &mut cmd, &self.dir.join("serve.log"), true)?;
+        let banner = process::citytel_banner(&mut server, &mut wait).await?;
         let grpc = process::banner_value(&banner, ["grpc", "api"]).context("no gRPC address")?;
         let url = format!("http://{grpc}");
         let channel = wait_serving(&url, &mut server, t0).await?;
@@ -245,11 +245,9 @@ impl Citytel {
     }
 }
 
-/// Polls the health service at `url` until the query service is SERVING; returns the channel.
+/// Polls the health service at `url` until the query service is SERVING, within
+/// [`READY_LIMIT`] of `t0`; returns the channel.
 async fn wait_serving(url: &str, server: &mut ChildGuard, t0: Instant) -> Result<Channel> {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
     // HTTP/2's default 64 KiB flow-control window makes the server wait for window updates in
     // the middle of a 140 KB answer; a client that fetches series sets a larger one, as
     // HTTP/1.1 clients of the peers have no such window at all.
@@ -258,26 +256,17 @@ async fn wait_serving(url: &str, server: &mut ChildGuard, t0: Instant) -> Result
         .initial_stream_window_size(WINDOW_BYTES)
         .initial_connection_window_size(WINDOW_BYTES)
         .tcp_nodelay(true);
+    let limit = READY_LIMIT.saturating_sub(t0.elapsed());
+    let mut wait = Wait::new("citytel SERVING", limit).every(Duration::from_millis(5));
     loop {
-        let last = match endpoint.connect().await {
-            Ok(channel) => {
-                let mut health = HealthClient::new(channel.clone());
-                let request = HealthCheckRequest {
-                    service: HEALTH_SERVICE.into(),
-                };
-                match health.check(request).await {
-                    Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(channel),
-                    Ok(r) => format!("{:?}", r.get_ref().status()),
-                    Err(e) => e.to_string(),
-                }
-            }
-            Err(e) => e.to_string(),
+        let last = match health::probe(&endpoint).await {
+            Probe::Serving(channel) => return Ok(channel),
+            Probe::NotYet(seen) => seen,
         };
         server.check_running()?;
-        if t0.elapsed() > READY_LIMIT {
-            bail!("citytel not SERVING within {READY_LIMIT:?} (last: {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        wait.retry()
+            .await
+            .with_context(|| format!("last: {last}"))?;
     }
 }
 

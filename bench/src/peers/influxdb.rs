@@ -20,15 +20,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use hyper::StatusCode;
+use citytel_testkit::http::{HttpConn, StatusCode, path_with_query};
+use citytel_testkit::net::{free_port, loopback};
+use citytel_testkit::process::ChildGuard;
+use citytel_testkit::wait::Wait;
 use serde_json::Value;
 
 use super::write::{Batching, post_dataset};
 use super::{Imported, System, check_count};
 use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC};
-use crate::http::{HttpConn, encode};
 use crate::measure::{self, DiskUsage};
-use crate::process::{self, ChildGuard};
+use crate::process;
 
 const BINARY: &str = "/usr/bin/influxd";
 const PACKAGE: &str = "influxdb";
@@ -96,8 +98,8 @@ impl System for InfluxDb {
 
     async fn start(dir: &Path) -> Result<Self> {
         process::ensure_debian_package(Path::new(BINARY), PACKAGE)?;
-        let http = process::loopback(process::free_port()?);
-        let rpc = process::loopback(process::free_port()?);
+        let http = loopback(free_port().context("finding a free port")?);
+        let rpc = loopback(free_port().context("finding a free port")?);
         let store = dir.join("store");
         std::fs::create_dir_all(&store)?;
         let config_path = dir.join("influxdb.conf");
@@ -105,7 +107,7 @@ impl System for InfluxDb {
             .with_context(|| format!("writing {}", config_path.display()))?;
         let mut cmd = Command::new(BINARY);
         cmd.arg("-config").arg(&config_path);
-        let server = ChildGuard::spawn(Self::NAME, &mut cmd, &dir.join("server.log"), false)?;
+        let server = process::spawn(Self::NAME, &mut cmd, &dir.join("server.log"), false)?;
         let mut influx = InfluxDb {
             dir: store,
             conn: HttpConn::new(http),
@@ -113,10 +115,7 @@ impl System for InfluxDb {
             server,
         };
         influx.wait_ping().await?;
-        let create = format!(
-            "/query?q={}",
-            encode(&format!("CREATE DATABASE {DATABASE}"))
-        );
+        let create = path_with_query("/query", &[("q", &format!("CREATE DATABASE {DATABASE}"))]);
         let r = influx.conn.post(&create, Bytes::new()).await?;
         let r = r.expect(StatusCode::OK, "CREATE DATABASE")?;
         influxql_results(&r.body).context("CREATE DATABASE")?;
@@ -128,7 +127,7 @@ impl System for InfluxDb {
             max_lines: BATCH_LINES,
             in_flight: IN_FLIGHT,
         };
-        let path = format!("/write?db={DATABASE}&precision=ns");
+        let path = path_with_query("/write", &[("db", DATABASE), ("precision", "ns")]);
         post_dataset(Self::NAME, self.addr, &path, ds, batching).await?;
         Ok(Imported::default())
     }
@@ -221,7 +220,8 @@ impl System for InfluxDb {
 
 impl InfluxDb {
     async fn wait_ping(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut wait = Wait::new("influxdb answering /ping", Duration::from_secs(60))
+            .every(Duration::from_millis(50));
         loop {
             self.server.check_running()?;
             if let Ok(r) = self.conn.get("/ping").await
@@ -229,19 +229,15 @@ impl InfluxDb {
             {
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "influxdb does not answer /ping within 60 s\n{}",
-                    self.server.log_tail()
-                );
+            if let Err(e) = wait.retry().await {
+                bail!("{e}\n{}", self.server.log_tail());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Runs one InfluxQL statement; returns its result object and the round trip.
     async fn query(&mut self, q: &str) -> Result<(Value, Duration)> {
-        let path = format!("/query?db={DATABASE}&epoch=ms&q={}", encode(q));
+        let path = path_with_query("/query", &[("db", DATABASE), ("epoch", "ms"), ("q", q)]);
         let t0 = Instant::now();
         let response = self.conn.get(&path).await?;
         let elapsed = t0.elapsed();
@@ -306,11 +302,7 @@ mod tests {
 
     #[test]
     fn config_binds_loopback_only() {
-        let c = config(
-            Path::new("/tmp/x"),
-            process::loopback(18086),
-            process::loopback(18088),
-        );
+        let c = config(Path::new("/tmp/x"), loopback(18086), loopback(18088));
         assert!(c.contains("bind-address = \"127.0.0.1:18086\""));
         assert!(c.contains("bind-address = \"127.0.0.1:18088\""));
         assert!(c.contains("wal-dir = \"/tmp/x/wal\""));

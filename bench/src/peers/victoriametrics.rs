@@ -20,20 +20,25 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use hyper::StatusCode;
+use citytel_testkit::http::{HttpConn, StatusCode, path_with_query};
+use citytel_testkit::metrics::Scrape;
+use citytel_testkit::net::{free_port, loopback};
+use citytel_testkit::process::ChildGuard;
+use citytel_testkit::wait::Wait;
 use serde_json::Value;
 
 use super::write::{Batching, post_dataset};
 use super::{Imported, System, check_count};
 use crate::dataset::{Dataset, QUERY_DEVICE, QUERY_MEASUREMENT, QUERY_METRIC, QUERY_STEP};
-use crate::http::{HttpConn, encode};
 use crate::measure::{self, DiskUsage};
-use crate::process::{self, ChildGuard};
+use crate::process;
 
 const BINARY: &str = "/usr/bin/victoria-metrics";
 const PACKAGE: &str = "victoria-metrics";
 const IN_FLIGHT: usize = 4;
 const ROWS_ADDED: &str = "vm_rows_added_to_storage_total";
+/// How long the values may take to reach storage after the last write.
+const STORED_LIMIT: Duration = Duration::from_secs(300);
 
 /// A running VictoriaMetrics.
 pub struct VictoriaMetrics {
@@ -49,7 +54,7 @@ impl System for VictoriaMetrics {
     async fn start(dir: &Path) -> Result<Self> {
         process::ensure_debian_package(Path::new(BINARY), PACKAGE)?;
         let data = dir.join("data");
-        let addr = process::loopback(process::free_port()?);
+        let addr = loopback(free_port().context("finding a free port")?);
         let mut cmd = Command::new(BINARY);
         cmd.arg(format!("-storageDataPath={}", data.display()))
             .arg(format!("-httpListenAddr={addr}"))
@@ -60,7 +65,7 @@ impl System for VictoriaMetrics {
                 "-search.maxPointsPerTimeseries=1000000",
                 "-loggerLevel=WARN",
             ]);
-        let server = ChildGuard::spawn(Self::NAME, &mut cmd, &dir.join("server.log"), false)?;
+        let server = process::spawn(Self::NAME, &mut cmd, &dir.join("server.log"), false)?;
         let mut vm = VictoriaMetrics {
             data,
             conn: HttpConn::new(addr),
@@ -77,20 +82,17 @@ impl System for VictoriaMetrics {
             in_flight: IN_FLIGHT,
         };
         post_dataset(Self::NAME, self.addr, "/write", ds, batching).await?;
-        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut wait = Wait::new(format!("{ROWS_ADDED} reaching {}", ds.values), STORED_LIMIT)
+            .every(Duration::from_millis(20));
         loop {
             let added = self.rows_added().await?;
             if added >= ds.values {
                 return Ok(Imported::default());
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "{ROWS_ADDED} is {added} 300 s after the last write, expected {}",
-                    ds.values
-                );
-            }
             self.server.check_running()?;
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            wait.retry()
+                .await
+                .with_context(|| format!("{ROWS_ADDED} is {added} after the last write"))?;
         }
     }
 
@@ -111,11 +113,13 @@ impl System for VictoriaMetrics {
     async fn query_a(&mut self, ds: &Dataset) -> Result<Duration> {
         let selector =
             format!("{QUERY_MEASUREMENT}_{QUERY_METRIC}{{device_id=\"{QUERY_DEVICE}\"}}");
-        let path = format!(
-            "/api/v1/export?match[]={}&start={}&end={}",
-            encode(&selector),
-            seconds(ds.start_ms()),
-            seconds(ds.last_ms())
+        let path = path_with_query(
+            "/api/v1/export",
+            &[
+                ("match[]", &selector),
+                ("start", &seconds(ds.start_ms())),
+                ("end", &seconds(ds.last_ms())),
+            ],
         );
         let (body, elapsed) = self.timed_get(&path).await?;
         let mut points = 0u64;
@@ -134,12 +138,14 @@ impl System for VictoriaMetrics {
 
     async fn query_b(&mut self, ds: &Dataset) -> Result<Duration> {
         let query = format!("avg(avg_over_time({QUERY_MEASUREMENT}_{QUERY_METRIC}[5m]))");
-        let path = format!(
-            "/api/v1/query_range?query={}&start={}&end={}&step={}",
-            encode(&query),
-            seconds(ds.start_ms()),
-            seconds(ds.last_ms()),
-            QUERY_STEP.as_secs()
+        let path = path_with_query(
+            "/api/v1/query_range",
+            &[
+                ("query", &query),
+                ("start", &seconds(ds.start_ms())),
+                ("end", &seconds(ds.last_ms())),
+                ("step", &QUERY_STEP.as_secs().to_string()),
+            ],
         );
         let (body, elapsed) = self.timed_get(&path).await?;
         let result = prom_result(&body)?;
@@ -153,10 +159,9 @@ impl System for VictoriaMetrics {
 
     async fn query_c(&mut self, ds: &Dataset) -> Result<Duration> {
         let query = r#"last_over_time({__name__=~"(cabinet|small_cell|sensor)_.+"}[1d])"#;
-        let path = format!(
-            "/api/v1/query?query={}&time={}",
-            encode(query),
-            seconds(ds.last_ms())
+        let path = path_with_query(
+            "/api/v1/query",
+            &[("query", query), ("time", &seconds(ds.last_ms()))],
         );
         let (body, elapsed) = self.timed_get(&path).await?;
         let series = array_len(&prom_result(&body)?, "result")?;
@@ -175,7 +180,8 @@ impl System for VictoriaMetrics {
 
 impl VictoriaMetrics {
     async fn wait_healthy(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut wait = Wait::new("victoriametrics healthy", Duration::from_secs(60))
+            .every(Duration::from_millis(50));
         loop {
             self.server.check_running()?;
             if let Ok(r) = self.conn.get("/health").await
@@ -183,13 +189,9 @@ impl VictoriaMetrics {
             {
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "victoriametrics not healthy within 60 s\n{}",
-                    self.server.log_tail()
-                );
+            if let Err(e) = wait.retry().await {
+                bail!("{e}\n{}", self.server.log_tail());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -202,12 +204,9 @@ impl VictoriaMetrics {
     pub async fn rows_added(&mut self) -> Result<u64> {
         let r = self.conn.get("/metrics").await?;
         let r = r.expect(StatusCode::OK, "/metrics")?;
-        let text = String::from_utf8_lossy(&r.body);
-        let value = text
-            .lines()
-            .find_map(|l| l.strip_prefix(ROWS_ADDED)?.strip_prefix(' '))
+        let value = Scrape::parse(&String::from_utf8_lossy(&r.body))
+            .get(ROWS_ADDED)
             .with_context(|| format!("/metrics has no {ROWS_ADDED}"))?;
-        let value: f64 = value.trim().parse().context("bad metric value")?;
         Ok(value as u64)
     }
 

@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use hyper::StatusCode;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 
 use crate::dataset::Dataset;
-use crate::http::HttpConn;
+use citytel_testkit::http::{HttpConn, StatusCode};
 
 /// Size of the blocks the file is read in; also the largest batch.
 const BLOCK_BYTES: usize = 16 << 20;

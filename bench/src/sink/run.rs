@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use citytel_firmware_sim::dataset::DatasetFormat;
 use citytel_ingest::sink::influxdb;
 use citytel_ingest::sink::stats::ErrorClass;
+use citytel_testkit::wait::Wait;
 
 use super::report::SinkReport;
 use super::{SinkArgs, data};
@@ -128,14 +129,10 @@ async fn deliver(
         dead_letters: Arc::new(|_| {}),
     })?;
     let stats = sink.stats();
-    loop {
-        if stats.values_sent.load(Ordering::Relaxed) >= values && vm.rows_added().await? >= values {
-            break;
-        }
-        if t0.elapsed() > LIMIT {
-            bail!("the sink had not delivered every value after {LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut wait =
+        Wait::new("the sink delivering every value", LIMIT).every(Duration::from_millis(20));
+    while stats.values_sent.load(Ordering::Relaxed) < values || vm.rows_added().await? < values {
+        wait.retry().await?;
     }
     let seconds = t0.elapsed().as_secs_f64();
     sink.shutdown().await?;

@@ -421,32 +421,3 @@ proptest! {
         let _ = parse_line(&text);
     }
 }
-
-/// Parser throughput over a line protocol file: `CITYTEL_LP_BENCH_FILE=/tmp/citytel-ref.lp cargo
-/// test --release -p citytel-ingest --lib import::lineproto_tests::throughput -- --ignored
-/// --nocapture`. A benchmark, not a test: it asserts nothing about speed.
-#[test]
-#[ignore = "benchmark; needs CITYTEL_LP_BENCH_FILE"]
-fn throughput() {
-    let Ok(path) = std::env::var("CITYTEL_LP_BENCH_FILE") else {
-        return;
-    };
-    let data = std::fs::read(&path).expect("read the file");
-    let text = std::str::from_utf8(&data).expect("utf-8");
-    let started = std::time::Instant::now();
-    let mut line = Line::default();
-    let (mut lines, mut fields) = (0u64, 0u64);
-    for raw in text.split('\n') {
-        if parse_into(raw, &mut line).expect("valid line") {
-            lines += 1;
-            fields += line.fields.len() as u64;
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "parsed {lines} lines, {fields} fields, {} bytes in {seconds:.2} s: {:.0} MB/s, {:.2} M lines/s",
-        data.len(),
-        data.len() as f64 / seconds / 1e6,
-        lines as f64 / seconds / 1e6
-    );
-}

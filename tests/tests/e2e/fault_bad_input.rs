@@ -4,7 +4,7 @@
 //! and every one of its readings is stored. The counts survive a restart.
 
 use citytel_proto::v1::Status;
-use citytel_tests::metrics::Scrape;
+use citytel_testkit::metrics::Scrape;
 use citytel_tests::process::Citytel;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{

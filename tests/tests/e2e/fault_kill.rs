@@ -121,24 +121,28 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint() {
     assert!(citytel.stop().success());
 }
 
-#[cfg(feature = "interop")]
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_lose_no_reading_acked_by_mosquitto() {
-    use std::time::Instant;
-
-    use citytel_tests::mosquitto::Mosquitto;
+    use citytel_testkit::mosquitto::Mosquitto;
+    use citytel_testkit::wait::Wait;
 
     let dir = tempfile::tempdir().unwrap();
     let broker_dir = dir.path().join("broker");
     let data = dir.path().join("data");
     std::fs::create_dir(&broker_dir).unwrap();
-    let broker = Mosquitto::start(&broker_dir);
+    let broker = Mosquitto::start(&broker_dir)
+        .await
+        .expect("start mosquitto");
     let url = broker.url();
     let args = ["--broker-url", url.as_str()];
     let first = Citytel::start(&data, &args);
     first.wait_serving().await;
     let mut slot = Some(first);
-    let plan = plan(([127, 0, 0, 1], broker.port).into());
+    let plan = plan(([127, 0, 0, 1], broker.port()).into());
     let points = kill_points(plan.total(), 0x6b11_0002);
     let published = run_with_crashes(&plan, &points, || {
         crash_and_restart(&mut slot, &data, &args)
@@ -148,14 +152,14 @@ async fn crashes_lose_no_reading_acked_by_mosquitto() {
     // Mosquitto delivers its queue to the restarted citytel.
     let citytel = slot.take().expect("citytel runs");
     let mut client = citytel.client().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut stored = 0;
-    while Instant::now() < deadline {
+    let mut wait = Wait::new(
+        "citytel draining Mosquitto's queue",
+        Duration::from_secs(120),
+    )
+    .every(Duration::from_millis(200));
+    let mut stored = publisher::stored_total(&mut client, &plan).await;
+    while stored < plan.total() && wait.retry().await.is_ok() {
         stored = publisher::stored_total(&mut client, &plan).await;
-        if stored >= plan.total() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(stored, plan.total(), "citytel drained Mosquitto's queue");
     publisher::assert_stored_exactly(&mut client, &plan, &published).await;

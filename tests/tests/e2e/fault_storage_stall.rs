@@ -8,13 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use citytel_testkit::mqtt;
 use citytel_tests::process::Citytel;
-use citytel_tests::raw_mqtt::RawClient;
+use citytel_tests::raw_mqtt::{self, RawClient};
 use citytel_tests::wire::{batch_payload, now_ms, points, readings_total, telemetry_topic};
-use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{Packet, Publish};
-use tokio::io::AsyncWriteExt as _;
+use rumqttc::mqttbytes::v4::Packet;
 
 const DEVICE: &str = "cab-0001";
 const METRICS: [&str; 2] = ["temperature_c", "humidity_pct"];
@@ -61,19 +59,17 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
 
     std::fs::write(&pause, b"").unwrap();
     let client = RawClient::connect(addr, "flooding-device").await;
-    let (stream, mut read_buf) = client.into_parts();
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = client.into_split();
     let sent = Arc::new(AtomicU64::new(0));
     let sender = {
         let sent = sent.clone();
         let topic = topic.clone();
         tokio::spawn(async move {
             for i in 1..=MESSAGES {
-                let mut publish = Publish::new(&topic, QoS::AtLeastOnce, message(i, start_ms));
-                publish.pkid = i as u16;
-                let mut buf = BytesMut::new();
-                Packet::Publish(publish).write(&mut buf, 1 << 20).unwrap();
-                writer.write_all(&buf).await.expect("write publish");
+                let publish = raw_mqtt::publish(&topic, message(i, start_ms), i as u16, false);
+                mqtt::write_packet(&mut writer, publish)
+                    .await
+                    .expect("write publish");
                 sent.store(i, Ordering::Relaxed);
             }
             writer
@@ -85,7 +81,7 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
         tokio::spawn(async move {
             let mut expected = 1u16;
             while u64::from(expected) <= MESSAGES {
-                match citytel_tests::raw_mqtt::read_packet(&mut reader, &mut read_buf).await {
+                match reader.read().await.expect("read from citytel") {
                     Some(Packet::PubAck(ack)) => {
                         assert_eq!(ack.pkid, expected, "PUBACKs in publish order");
                         acks.fetch_add(1, Ordering::Relaxed);

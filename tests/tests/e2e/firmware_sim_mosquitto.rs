@@ -3,7 +3,6 @@
 //!
 //! Part of the `interop` group (needs Debian's `mosquitto`):
 //! `cargo test -p citytel-tests --features interop`.
-#![cfg(feature = "interop")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,7 +12,7 @@ use citytel_firmware_sim::{Fleet, FleetConfig, QoS};
 use citytel_proto::kind::Kind;
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{DeathReason, Reading, Status, TelemetryBatch, status};
-use citytel_tests::mosquitto::Mosquitto;
+use citytel_testkit::mosquitto::Mosquitto;
 use prost::Message as _;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use tokio::sync::mpsc;
@@ -76,13 +75,17 @@ impl Seen {
     }
 }
 
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_delivers_exactly_the_acked_readings() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let broker = Mosquitto::start(dir.path());
+    let broker = Mosquitto::start(dir.path()).await.expect("start mosquitto");
 
     // Subscribe to everything before the fleet starts.
-    let mut options = MqttOptions::new("interop-subscriber", "127.0.0.1", broker.port);
+    let mut options = MqttOptions::new("interop-subscriber", "127.0.0.1", broker.port());
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (subscriber, mut eventloop) = AsyncClient::new(options, 10);
     subscriber
@@ -107,7 +110,7 @@ async fn mosquitto_delivers_exactly_the_acked_readings() {
     });
 
     let config = FleetConfig {
-        broker: BrokerAddr::new("127.0.0.1", broker.port),
+        broker: BrokerAddr::new("127.0.0.1", broker.port()),
         cabinets: 2,
         small_cells: 2,
         sensors: 2,

@@ -1,12 +1,11 @@
 //! gRPC health follows the broker: SERVING while citytel is connected and subscribed,
 //! NOT_SERVING while the broker is unreachable, SERVING again after it returns, with the
 //! reconnect counted. Part of the `interop` group (a real Mosquitto).
-#![cfg(feature = "interop")]
 
 use std::time::Duration;
 
-use citytel_tests::metrics::Scrape;
-use citytel_tests::mosquitto::Mosquitto;
+use citytel_testkit::metrics::Scrape;
+use citytel_testkit::mosquitto::Mosquitto;
 use citytel_tests::process::Citytel;
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
@@ -30,12 +29,17 @@ async fn wait_for(
     assert_eq!(seen, Ok(true), "health never reported {want:?}");
 }
 
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_not_serving_while_the_broker_is_away() {
     let dir = tempfile::tempdir().unwrap();
     let broker_dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(broker_dir.path());
-    let port = mosquitto.port;
+    let mosquitto = Mosquitto::start(broker_dir.path())
+        .await
+        .expect("start mosquitto");
     let citytel = Citytel::start(
         dir.path(),
         &[
@@ -62,10 +66,13 @@ async fn health_is_not_serving_while_the_broker_is_away() {
         .into_inner();
     wait_for(&mut watch, ServingStatus::Serving).await;
 
-    mosquitto.stop();
+    let config = mosquitto.config().clone();
+    mosquitto.stop().expect("stop mosquitto");
     wait_for(&mut watch, ServingStatus::NotServing).await;
 
-    let _back = Mosquitto::start_on(broker_dir.path(), port);
+    let _back = Mosquitto::launch(&config)
+        .await
+        .expect("start mosquitto again");
     wait_for(&mut watch, ServingStatus::Serving).await;
     let scrape = Scrape::fetch(&metrics).await;
     assert!(

@@ -3,6 +3,9 @@
 //! processes and checks what a user would see. One binary links the service once instead of once
 //! per file.
 //!
+//! The `interop` group needs Debian packages: its tests are always compiled, run with
+//! `--features interop`, and otherwise listed as ignored with that command.
+//!
 //! Run one module with a filter, e.g. `cargo test -p citytel-tests --test e2e fault_kill`.
 
 mod dashboard_browser;

@@ -385,19 +385,24 @@ async fn a_restart_in_the_middle_of_a_scenario_keeps_history_and_figures_exact()
 /// The built-ins through a real Mosquitto broker: the devices publish to it and citytel consumes
 /// with its broker source, on the same manual clock. citytel sees no connections there, so births
 /// and Last Wills alone tell when a device comes and goes; everything else must be as exact.
-#[cfg(feature = "interop")]
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
-    use citytel_tests::mosquitto::Mosquitto;
+    use citytel_testkit::mosquitto::Mosquitto;
     use citytel_tests::scenario_expect::takeover_wills;
     for builtin in BUILTINS {
         // A broker of its own per scenario: citytel's persistent session starts empty.
         let broker_dir = tempfile::tempdir().expect("temp dir");
-        let mosquitto = Mosquitto::start(broker_dir.path());
+        let mosquitto = Mosquitto::start(broker_dir.path())
+            .await
+            .expect("start mosquitto");
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario = scenario::builtin(builtin.name).expect("built-in scenario");
         let start = start_ms();
-        let mut pacer = ManualPacer::start_via_broker(dir.path(), start, mosquitto.port).await;
+        let mut pacer = ManualPacer::start_via_broker(dir.path(), start, mosquitto.port()).await;
         let report = scenario::run(&scenario, &RunOptions::starting_at(start), &mut pacer).await;
         assert!(
             pacer.steps > 50,
@@ -456,6 +461,6 @@ async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
         }
         pacer.ingester.stop().await;
         drop(pacer);
-        mosquitto.stop();
+        mosquitto.stop().expect("stop mosquitto");
     }
 }

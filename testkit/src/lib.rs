@@ -1,0 +1,22 @@
+//! Helpers shared by citytel's end-to-end tests (`citytel-tests`) and its benchmark harness
+//! (`citytel-bench`), so each exists once:
+//!
+//! - [`process`]: a guard that stops and reaps a child process when dropped.
+//! - [`net`]: free loopback ports for programs that cannot bind port 0 themselves.
+//! - [`wait`]: polling a condition until a deadline, instead of sleeping a fixed time.
+//! - [`health`]: the gRPC health check citytel answers once it is ready.
+//! - [`http`]: a keep-alive HTTP/1.1 client on hyper, with form-encoded query strings.
+//! - [`metrics`]: scraping a Prometheus endpoint; a missing metric fails by name.
+//! - [`mqtt`]: reading and writing single MQTT packets on rumqttc's codec.
+//! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration.
+//!
+//! Everything here talks to processes and sockets on this machine only (loopback).
+
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod mosquitto;
+pub mod mqtt;
+pub mod net;
+pub mod process;
+pub mod wait;
