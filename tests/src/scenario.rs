@@ -1,7 +1,7 @@
 //! Running a firmware-sim scenario against an in-process citytel on a manual clock, step by step,
 //! so every receive time is exactly the scenario's time.
 //!
-//! [`Ingester`] is the real service (`service::start_with_clock`) on loopback port 0 with a data
+//! [`Ingester`] is the real service (`service::start`) on loopback port 0 with a data
 //! directory of its own; [`ManualPacer`] moves the clock to each step, lets the devices publish
 //! over real MQTT, and once they are acknowledged waits until citytel has also handled the Last
 //! Wills of connections that dropped (those are not acknowledged to anyone). It can stop
@@ -82,7 +82,7 @@ impl Ingester {
             .expect("configuration")
             .validate()
             .expect("valid configuration");
-        let running = service::start_with_clock(settings, clock)
+        let running = service::start(settings, clock)
             .await
             .expect("citytel starts");
         let ingester = Ingester {

@@ -10,10 +10,9 @@ use anyhow::{Context, Result, bail};
 use citytel_firmware_sim::dataset::{
     DatasetConfig, DatasetFormat, DatasetSummary, default_start_ms, write_dataset,
 };
-use citytel_ingest::config::FsyncPolicy;
-use citytel_ingest::store::entry::Entry;
-use citytel_ingest::store::wal::{Wal, WalOptions};
+use citytel_ingest::journal::Entry;
 use citytel_proto::v1::DatasetRecord;
+use citytel_storage::wal::{FsyncPolicy, Wal, WalOptions};
 use prost::Message;
 
 /// WAL segment size, as shipped (`storage.wal_segment_bytes`).

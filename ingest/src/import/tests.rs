@@ -1,11 +1,10 @@
-//! Mapping rules, chunked parallel imports with exact line numbers, and dataset files.
+//! Mapping rules, chunked parallel imports with exact line numbers, and dataset files (the
+//! simulator's own datasets are imported in the end-to-end tests, `import_dataset.rs`).
 
 use std::cell::Cell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use citytel_firmware_sim::dataset::{DatasetConfig, DatasetFormat, write_dataset};
 use citytel_proto::v1::{DatasetRecord, Reading, TelemetryBatch};
 use prost::Message as _;
 
@@ -442,57 +441,6 @@ fn formats_are_guessed_from_the_extension() {
         assert_eq!(Format::from_path(Path::new(name)), format, "{name}");
     }
     assert_eq!("proto".parse::<Format>(), Ok(Format::DatasetProto));
-}
-
-/// A small simulator dataset in `format`.
-fn dataset(format: DatasetFormat) -> Vec<u8> {
-    let config = DatasetConfig {
-        duration: Duration::from_secs(2 * 3600),
-        cabinets: 2,
-        small_cells: 2,
-        sensors: 3,
-        sites: 2,
-        outage_fraction: 0.5,
-        batch: 30,
-        ..DatasetConfig::reference(1_767_571_200_000, format)
-    };
-    let mut out = Vec::new();
-    write_dataset(&config, &mut out, &mut |_| {}).expect("dataset");
-    out
-}
-
-fn sorted(mut points: Vec<Point>) -> Vec<Point> {
-    points.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
-    points
-}
-
-#[test]
-fn a_dataset_imports_the_same_from_line_protocol_and_protobuf() {
-    let (_a, lp) = file("ref.lp", &dataset(DatasetFormat::LineProtocol));
-    let (_b, pb) = file("ref.pb", &dataset(DatasetFormat::Proto));
-    let lp_options = ImportOptions {
-        chunk_size: 10_000,
-        threads: 2,
-        ..ImportOptions::default()
-    };
-    let pb_options = ImportOptions {
-        format: Format::DatasetProto,
-        ..lp_options.clone()
-    };
-    let (lp_summary, lp_sink) = import(&lp, &lp_options);
-    let (pb_summary, pb_sink) = import(&pb, &pb_options);
-    let (lp_summary, pb_summary) = (
-        lp_summary.expect("lp imports"),
-        pb_summary.expect("pb imports"),
-    );
-    assert_eq!(lp_summary.bad_line_count() + pb_summary.bad_line_count(), 0);
-    assert_eq!(lp_summary.points, pb_summary.points);
-    assert!(lp_summary.points > 7 * 5 * 600);
-    assert!(
-        pb_summary.lines < lp_summary.lines / 10,
-        "records hold 30 readings"
-    );
-    assert_eq!(sorted(lp_sink.points), sorted(pb_sink.points));
 }
 
 fn record(topic: &str, device_id: &str, names: &[&str], values: Vec<f64>) -> Vec<u8> {

@@ -17,6 +17,7 @@ mod fault_replay;
 mod fault_storage_stall;
 mod firmware_sim_mosquitto;
 mod health_broker;
+mod import_dataset;
 mod influx_sink;
 mod metrics_endpoint;
 mod mosquitto_interop;
