@@ -7,6 +7,7 @@
 
 pub mod faults;
 pub mod fleet;
+pub mod golden;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;

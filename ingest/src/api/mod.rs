@@ -5,10 +5,14 @@
 //!   [`fleet`], [`deadletters`] and [`watch`].
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
+//! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
+//! - [`drain`]: open server streams end with UNAVAILABLE when the server shuts down, on this
+//!   server and on the dashboard's gRPC-Web one.
 
 pub mod convert;
 pub mod deadletters;
 pub mod devices;
+pub mod drain;
 pub mod error;
 pub mod fleet;
 pub mod query;
@@ -35,7 +39,8 @@ pub enum ApiServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `api` on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
+/// Serves `api` on `listener` until `shutdown` is cancelled, then ends open streams (with
+/// UNAVAILABLE) and finishes in-flight calls.
 /// `health` is the health service whose reporter the caller keeps.
 pub async fn serve(
     listener: TcpListener,
@@ -56,7 +61,10 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(QueryServiceServer::new(api))
+        .add_service(drain::EndStreamsOnShutdown::new(
+            QueryServiceServer::new(api),
+            shutdown.clone(),
+        ))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, small responses wait ~40 ms for the peer's delayed ACK.
             TcpIncoming::from(listener).with_nodelay(Some(true)),

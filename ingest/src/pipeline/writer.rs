@@ -74,6 +74,10 @@ pub struct CheckpointPolicy {
     /// Closed by a sink whose backlog is over its limit: the writer waits before committing
     /// more (backpressure to the sources).
     pub gate: Option<Arc<crate::sink::BacklogGate>>,
+    /// Cancelled once intake has stopped: the writer then refuses anything new, commits what is
+    /// queued and ends (the API may still hold pipeline handles, so the queue never closes by
+    /// itself).
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// How often an idle writer applies the fleet tracker's silence timeouts.
@@ -117,8 +121,9 @@ impl Writer {
         self
     }
 
-    /// Runs the loop on the calling thread (a dedicated one: it blocks) until every
-    /// [`super::Pipeline`] handle is dropped and the queue is drained, or until storage fails.
+    /// Runs the loop on the calling thread (a dedicated one: it blocks) until it is told to stop
+    /// (or every [`super::Pipeline`] handle is dropped) and the queue is drained, or until
+    /// storage fails.
     /// Ends with a final checkpoint, so a restart replays nothing.
     pub fn run(mut self) -> Result<WriterStats, DbError> {
         let mut stats = WriterStats::default();
@@ -127,15 +132,32 @@ impl Writer {
             let first = match self.rx.try_recv() {
                 Ok(e) => e,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    // Idle: a good moment for a due checkpoint and the silence timeouts.
-                    self.maybe_checkpoint()?;
-                    self.tick();
-                    let runtime = self.policy.runtime.clone();
-                    let _context = runtime.enter();
-                    match runtime.block_on(tokio::time::timeout(TICK, self.rx.recv())) {
-                        Ok(Some(e)) => e,
-                        Ok(None) => break,
-                        Err(_) => continue,
+                    if self.policy.stop.is_cancelled() {
+                        // Nothing new gets in; what got in before is committed next round.
+                        self.rx.close();
+                        match self.rx.try_recv() {
+                            Ok(e) => e,
+                            Err(_) => break,
+                        }
+                    } else {
+                        // Idle: a good moment for a due checkpoint and the silence timeouts.
+                        self.maybe_checkpoint()?;
+                        self.tick();
+                        let runtime = self.policy.runtime.clone();
+                        let _context = runtime.enter();
+                        let stop = self.policy.stop.clone();
+                        let next = async {
+                            tokio::select! {
+                                received = self.rx.recv() => received.ok_or(()),
+                                _ = stop.cancelled() => Err(()),
+                            }
+                        };
+                        match runtime.block_on(tokio::time::timeout(TICK, next)) {
+                            Ok(Ok(e)) => e,
+                            // Closed, or stopping: the next round drains and ends.
+                            Ok(Err(())) => continue,
+                            Err(_) => continue,
+                        }
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,

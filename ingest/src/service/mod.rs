@@ -111,6 +111,7 @@ pub struct Running {
 struct Parts {
     root: CancellationToken,
     intake: CancellationToken,
+    writer_stop: CancellationToken,
     serving: CancellationToken,
     tasks: TaskTracker,
     source: tokio::task::JoinHandle<()>,
@@ -148,7 +149,8 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
     );
 
     let root = CancellationToken::new();
-    let (intake, serving) = (root.child_token(), root.child_token());
+    let (intake, writer_stop, serving) =
+        (root.child_token(), root.child_token(), root.child_token());
     let tasks = TaskTracker::new();
     let (pipeline, queue) = Pipeline::with_clock(
         Limits::from(&settings.ingest),
@@ -157,7 +159,14 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
     );
     // The sink sets its WAL hold before the writer can checkpoint.
     let sink = start_sink(&settings, &pipeline)?;
-    let writer_done = start_writer(&settings, &db, wal, queue, clock, sink.as_ref())?;
+    let writer_done = start_writer(
+        &settings,
+        &db,
+        (wal, queue),
+        clock,
+        sink.as_ref(),
+        writer_stop.clone(),
+    )?;
 
     let grpc = listeners::bind(settings.grpc.listen, "gRPC").await?;
     let http = match settings.http_listen {
@@ -261,6 +270,7 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         parts: Parts {
             root,
             intake,
+            writer_stop,
             serving,
             tasks,
             source,
@@ -277,10 +287,13 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
 fn start_writer(
     settings: &Settings,
     db: &Arc<Database>,
-    wal: citytel_storage::wal::Wal,
-    queue: tokio::sync::mpsc::UnboundedReceiver<crate::pipeline::Queued>,
+    (wal, queue): (
+        citytel_storage::wal::Wal,
+        tokio::sync::mpsc::UnboundedReceiver<crate::pipeline::Queued>,
+    ),
     clock: Clock,
     sink: Option<&crate::sink::influxdb::Handle>,
+    stop: CancellationToken,
 ) -> Result<oneshot::Receiver<WriterResult>, ServiceError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let housekeeping = housekeeping::spawn(
@@ -300,6 +313,7 @@ fn start_writer(
         clock,
         runtime: tokio::runtime::Handle::current(),
         gate: sink.map(|s| s.gate()),
+        stop,
     };
     let writer =
         Writer::new(queue, wal, db.clone(), policy).limit_series(settings.ingest.max_series);

@@ -23,6 +23,7 @@ pub(super) async fn run(
     let Parts {
         root,
         intake,
+        writer_stop,
         serving,
         tasks,
         source,
@@ -41,6 +42,7 @@ pub(super) async fn run(
         tracing::warn!("the source did not stop within the shutdown timeout");
     }
 
+    writer_stop.cancel();
     let storage_failed = failed.is_some();
     if let Some(sink) = &sink {
         // The writer must not wait for the sink while it drains.

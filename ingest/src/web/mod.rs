@@ -7,11 +7,11 @@
 //! every other request is answered from the embedded files.
 //!
 //! - [`assets`]: the embedded files, their content types and caching headers.
-//! - [`drain`]: ends open server streams (a browser's live updates) when the server shuts down,
-//!   so a graceful shutdown does not wait for browsers to go away.
+//!
+//! Open server streams (a browser's live updates) end when the server shuts down
+//! ([`crate::api::drain`]), so a graceful shutdown does not wait for browsers to go away.
 
 pub mod assets;
-pub mod drain;
 
 use std::convert::Infallible;
 
@@ -63,8 +63,10 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let grpc_web =
-        GrpcWebLayer::new().layer(drain::EndStreamsOnShutdown::new(service, shutdown.clone()));
+    let grpc_web = GrpcWebLayer::new().layer(crate::api::drain::EndStreamsOnShutdown::new(
+        service,
+        shutdown.clone(),
+    ));
     let router = Routes::new(grpc_web)
         .into_axum_router()
         .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) });

@@ -16,6 +16,7 @@ mod fault_mosquitto_restart;
 mod fault_replay;
 mod fault_storage_stall;
 mod firmware_sim_mosquitto;
+mod golden_data_dir;
 mod health_broker;
 mod import_dataset;
 mod influx_sink;
