@@ -32,7 +32,7 @@
 //! - [`telemetry`]: logs and metric names.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 
-pub mod api;
+pub(crate) mod api;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -40,11 +40,11 @@ pub mod decode;
 pub(crate) mod hash;
 pub mod import;
 pub mod journal;
-pub mod pipeline;
-pub mod query;
+pub(crate) mod pipeline;
+pub(crate) mod query;
 pub mod service;
 pub mod sink;
-pub mod source;
+pub(crate) mod source;
 pub mod state;
 pub mod telemetry;
-pub mod web;
+pub(crate) mod web;

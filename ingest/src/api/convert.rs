@@ -14,7 +14,7 @@ use citytel_storage::series::{LatestPoint, Points};
 
 /// A device as the API shows it: its registry entry with its state, clock offset and
 /// completeness.
-pub fn device(view: &DeviceView<'_>) -> v1::Device {
+pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
     v1::Device {
         state: state_to_wire(view.state),
         state_since_unix_ms: view.since.map_or(0, |t| t.at_ms),
@@ -49,7 +49,7 @@ fn registry_to_wire(r: &DeviceRecord) -> v1::Device {
 }
 
 /// The wire value of a device state.
-pub fn state_to_wire(s: DeviceState) -> i32 {
+pub(crate) fn state_to_wire(s: DeviceState) -> i32 {
     use v1::DeviceState as W;
     (match s {
         DeviceState::Unknown => W::Unknown,
@@ -61,7 +61,7 @@ pub fn state_to_wire(s: DeviceState) -> i32 {
 }
 
 /// The device state of a wire value; `None` for unspecified.
-pub fn state_from_wire(value: i32) -> Result<Option<DeviceState>, ApiError> {
+pub(crate) fn state_from_wire(value: i32) -> Result<Option<DeviceState>, ApiError> {
     use v1::DeviceState as W;
     Ok(match W::try_from(value) {
         Ok(W::Unspecified) => None,
@@ -79,7 +79,7 @@ pub fn state_from_wire(value: i32) -> Result<Option<DeviceState>, ApiError> {
 }
 
 /// A state transition on the wire.
-pub fn transition_to_wire(device: &str, t: &Transition) -> v1::StateTransition {
+pub(crate) fn transition_to_wire(device: &str, t: &Transition) -> v1::StateTransition {
     v1::StateTransition {
         device_id: device.to_string(),
         at_unix_ms: t.at_ms,
@@ -91,7 +91,7 @@ pub fn transition_to_wire(device: &str, t: &Transition) -> v1::StateTransition {
 }
 
 /// A reboot on the wire.
-pub fn reboot_to_wire(device: &str, r: &Reboot) -> v1::Reboot {
+pub(crate) fn reboot_to_wire(device: &str, r: &Reboot) -> v1::Reboot {
     v1::Reboot {
         device_id: device.to_string(),
         at_unix_ms: r.at_ms,
@@ -101,7 +101,7 @@ pub fn reboot_to_wire(device: &str, r: &Reboot) -> v1::Reboot {
 }
 
 /// An outage on the wire.
-pub fn outage_to_wire(device: &str, o: &Outage) -> v1::Outage {
+pub(crate) fn outage_to_wire(device: &str, o: &Outage) -> v1::Outage {
     v1::Outage {
         device_id: device.to_string(),
         start_unix_ms: o.start_ms,
@@ -114,7 +114,7 @@ pub fn outage_to_wire(device: &str, o: &Outage) -> v1::Outage {
 }
 
 /// A maintenance window on the wire.
-pub fn maintenance_to_wire(w: &MaintenanceWindow) -> v1::MaintenanceWindow {
+pub(crate) fn maintenance_to_wire(w: &MaintenanceWindow) -> v1::MaintenanceWindow {
     use v1::maintenance_window::Target as T;
     v1::MaintenanceWindow {
         id: w.id,
@@ -129,7 +129,7 @@ pub fn maintenance_to_wire(w: &MaintenanceWindow) -> v1::MaintenanceWindow {
 }
 
 /// A device change on the wire.
-pub fn change_to_wire(c: &DeviceChange) -> v1::FleetEvent {
+pub(crate) fn change_to_wire(c: &DeviceChange) -> v1::FleetEvent {
     use v1::fleet_event::Event;
     v1::FleetEvent {
         event: Some(match &c.change {
@@ -140,7 +140,7 @@ pub fn change_to_wire(c: &DeviceChange) -> v1::FleetEvent {
 }
 
 /// A dead letter on the wire.
-pub fn dead_letter_to_wire(d: &DeadLetter) -> v1::DeadLetter {
+pub(crate) fn dead_letter_to_wire(d: &DeadLetter) -> v1::DeadLetter {
     v1::DeadLetter {
         received_at_unix_ms: d.received_at_ms,
         reason: d.reason.as_str().to_string(),
@@ -151,7 +151,7 @@ pub fn dead_letter_to_wire(d: &DeadLetter) -> v1::DeadLetter {
 }
 
 /// A latest value on the wire.
-pub fn latest_to_wire(l: LatestPoint) -> v1::LatestValue {
+pub(crate) fn latest_to_wire(l: LatestPoint) -> v1::LatestValue {
     v1::LatestValue {
         metric: l.metric.to_string(),
         time_unix_ms: l.point.time_ms,
@@ -161,7 +161,11 @@ pub fn latest_to_wire(l: LatestPoint) -> v1::LatestValue {
 
 /// A `QueryRange` answer: timestamps as runs if `time_runs` and values as decimals if
 /// `decimal_values` (what the request asked for), each where that is smaller, else plain.
-pub fn range_answer(p: Points, time_runs: bool, decimal_values: bool) -> v1::QueryRangeResponse {
+pub(crate) fn range_answer(
+    p: Points,
+    time_runs: bool,
+    decimal_values: bool,
+) -> v1::QueryRangeResponse {
     use citytel_proto::compact::{encode_times, encode_values};
     let mut answer = v1::QueryRangeResponse::default();
     match time_runs.then(|| encode_times(&p.times_ms)).flatten() {
@@ -186,7 +190,7 @@ impl From<v1::DeviceSelector> for Selector {
 }
 
 /// The aggregation of a wire enum value; `None` for unspecified.
-pub fn aggregation(value: i32, field: &str) -> Result<Option<Aggregation>, ApiError> {
+pub(crate) fn aggregation(value: i32, field: &str) -> Result<Option<Aggregation>, ApiError> {
     use v1::Aggregation as W;
     match W::try_from(value) {
         Ok(W::Unspecified) => Ok(None),

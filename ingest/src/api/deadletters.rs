@@ -12,7 +12,7 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
 /// `ListDeadLetters`.
-pub fn list(
+pub(crate) fn list(
     state: &State,
     req: &v1::ListDeadLettersRequest,
 ) -> Result<v1::ListDeadLettersResponse, ApiError> {

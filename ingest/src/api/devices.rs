@@ -13,7 +13,7 @@ const DEFAULT_PAGE: usize = 1000;
 const MAX_PAGE: usize = 10_000;
 
 /// An empty device id is an invalid argument.
-pub fn require_device(id: &str) -> Result<(), ApiError> {
+pub(crate) fn require_device(id: &str) -> Result<(), ApiError> {
     if id.is_empty() {
         return Err(ApiError::InvalidArgument("device_id is required".into()));
     }
@@ -21,7 +21,7 @@ pub fn require_device(id: &str) -> Result<(), ApiError> {
 }
 
 /// `ListDevices`.
-pub fn list(
+pub(crate) fn list(
     state: &State,
     req: &v1::ListDevicesRequest,
 ) -> Result<v1::ListDevicesResponse, ApiError> {
@@ -68,7 +68,7 @@ pub fn list(
 }
 
 /// `GetDevice`.
-pub fn get(state: &State, id: String) -> Result<v1::GetDeviceResponse, ApiError> {
+pub(crate) fn get(state: &State, id: String) -> Result<v1::GetDeviceResponse, ApiError> {
     require_device(&id)?;
     let view = state.device(&id).ok_or(ApiError::DeviceNotFound(id))?;
     Ok(v1::GetDeviceResponse {
@@ -77,7 +77,7 @@ pub fn get(state: &State, id: String) -> Result<v1::GetDeviceResponse, ApiError>
 }
 
 /// `GetLatest`.
-pub fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse, ApiError> {
+pub(crate) fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse, ApiError> {
     require_device(&id)?;
     if state.registry().get(&id).is_none() {
         return Err(ApiError::DeviceNotFound(id));
@@ -90,7 +90,10 @@ pub fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse, ApiErr
 }
 
 /// `ListLatest`.
-pub fn list_latest(state: &State, selector: Selector) -> Result<v1::ListLatestResponse, ApiError> {
+pub(crate) fn list_latest(
+    state: &State,
+    selector: Selector,
+) -> Result<v1::ListLatestResponse, ApiError> {
     let devices = query::select(state.registry(), &selector)?;
     Ok(v1::ListLatestResponse {
         devices: devices

@@ -19,14 +19,14 @@ use tower::Service;
 
 /// A gRPC service whose response bodies end when `shutdown` is cancelled.
 #[derive(Debug, Clone)]
-pub struct EndStreamsOnShutdown<S> {
+pub(crate) struct EndStreamsOnShutdown<S> {
     inner: S,
     shutdown: CancellationToken,
 }
 
 impl<S> EndStreamsOnShutdown<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(inner: S, shutdown: CancellationToken) -> Self {
         EndStreamsOnShutdown { inner, shutdown }
     }
 }
@@ -59,7 +59,7 @@ where
 }
 
 /// A response body that ends with `UNAVAILABLE` trailers when shutdown starts while it waits.
-pub struct DrainBody {
+pub(crate) struct DrainBody {
     inner: Body,
     stop: Pin<Box<WaitForCancellationFutureOwned>>,
     done: bool,
@@ -67,7 +67,7 @@ pub struct DrainBody {
 
 impl DrainBody {
     /// Wraps `inner`, to end when `shutdown` is cancelled.
-    pub fn new(inner: Body, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(inner: Body, shutdown: CancellationToken) -> Self {
         DrainBody {
             inner,
             stop: Box::pin(shutdown.cancelled_owned()),

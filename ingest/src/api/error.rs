@@ -2,16 +2,13 @@
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request is malformed; the message says which field and why.
     #[error("{0}")]
     InvalidArgument(String),
     /// The device is unknown.
     #[error("device {0:?} not found")]
     DeviceNotFound(String),
-    /// Something failed inside citytel.
-    #[error("{0}")]
-    Internal(String),
     /// The request ran past its deadline.
     #[error(
         "the request ran past its deadline (grpc.request_timeout or the client's grpc-timeout)"
@@ -56,7 +53,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::DeviceNotFound(_)
             | ApiError::MetricNotFound { .. }
             | ApiError::NotFound(_) => tonic::Status::not_found(message),
-            ApiError::Storage(_) | ApiError::Internal(_) => tonic::Status::internal(message),
+            ApiError::Storage(_) => tonic::Status::internal(message),
             ApiError::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
             ApiError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             ApiError::Unavailable(_) => tonic::Status::unavailable(message),

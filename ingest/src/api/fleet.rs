@@ -23,7 +23,7 @@ const DEFAULT_ATTENTION: usize = 50;
 /// Default number of outages in an availability answer.
 const DEFAULT_OUTAGES: usize = 100;
 /// Most windows of one `ListAvailability` request.
-pub const MAX_WINDOWS: usize = 100;
+pub(crate) const MAX_WINDOWS: usize = 100;
 
 fn count(counts: &mut v1::StateCounts, state: DeviceState) {
     counts.total += 1;
@@ -37,7 +37,10 @@ fn count(counts: &mut v1::StateCounts, state: DeviceState) {
 }
 
 /// `GetFleetSummary`.
-pub fn summary(state: &State, req: &v1::GetFleetSummaryRequest) -> v1::GetFleetSummaryResponse {
+pub(crate) fn summary(
+    state: &State,
+    req: &v1::GetFleetSummaryRequest,
+) -> v1::GetFleetSummaryResponse {
     let mut out = v1::GetFleetSummaryResponse::default();
     let mut all = v1::StateCounts::default();
     let mut attention: Vec<(u8, i64, String)> = Vec::new();
@@ -84,7 +87,7 @@ pub fn summary(state: &State, req: &v1::GetFleetSummaryRequest) -> v1::GetFleetS
 }
 
 /// `ListStateHistory`.
-pub fn history(
+pub(crate) fn history(
     state: &State,
     req: &v1::ListStateHistoryRequest,
 ) -> Result<v1::ListStateHistoryResponse, ApiError> {
@@ -126,7 +129,7 @@ fn window(start_ms: i64, end_ms: i64) -> Result<Span, ApiError> {
 }
 
 /// `GetAvailability`, with windows ending in the future cut at `now_ms`.
-pub fn availability(
+pub(crate) fn availability(
     db: &Database,
     req: &v1::GetAvailabilityRequest,
     now_ms: i64,
@@ -226,7 +229,7 @@ fn answer<'a>(
 }
 
 /// `ListAvailability`.
-pub fn list_availability(
+pub(crate) fn list_availability(
     db: &Database,
     req: v1::ListAvailabilityRequest,
     now_ms: i64,
@@ -282,7 +285,7 @@ pub fn list_availability(
 
 /// The command of a `SetMaintenance` request: the window is checked against the bounds in
 /// [`maintenance`], and its device or site must be known.
-pub fn set_maintenance_command(
+pub(crate) fn set_maintenance_command(
     state: &State,
     req: v1::SetMaintenanceRequest,
 ) -> Result<Command, ApiError> {
@@ -319,7 +322,9 @@ pub fn set_maintenance_command(
 }
 
 /// The command of a `DeleteMaintenance` request.
-pub fn delete_maintenance_command(req: &v1::DeleteMaintenanceRequest) -> Result<Command, ApiError> {
+pub(crate) fn delete_maintenance_command(
+    req: &v1::DeleteMaintenanceRequest,
+) -> Result<Command, ApiError> {
     if req.id < maintenance::API_IDS {
         return Err(ApiError::InvalidArgument(format!(
             "window {} comes from the configuration file; remove it there",
@@ -330,7 +335,7 @@ pub fn delete_maintenance_command(req: &v1::DeleteMaintenanceRequest) -> Result<
 }
 
 /// The window a maintenance command set or deleted, or why it did not.
-pub fn maintenance_outcome(
+pub(crate) fn maintenance_outcome(
     outcome: Result<Outcome, PipelineClosed>,
 ) -> Result<MaintenanceWindow, ApiError> {
     use crate::state::command::Refusal;
@@ -347,7 +352,7 @@ pub fn maintenance_outcome(
 }
 
 /// `ListMaintenance`.
-pub fn list_maintenance(state: &State) -> v1::ListMaintenanceResponse {
+pub(crate) fn list_maintenance(state: &State) -> v1::ListMaintenanceResponse {
     let mut windows: Vec<v1::MaintenanceWindow> = state
         .maintenance()
         .iter()

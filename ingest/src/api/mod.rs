@@ -9,16 +9,16 @@
 //! - [`drain`]: open server streams end with UNAVAILABLE when the server shuts down, on this
 //!   server and on the dashboard's gRPC-Web one.
 
-pub mod convert;
-pub mod deadletters;
-pub mod devices;
-pub mod drain;
-pub mod error;
-pub mod fleet;
-pub mod query;
-pub mod reads;
-pub mod series;
-pub mod watch;
+pub(crate) mod convert;
+pub(crate) mod deadletters;
+pub(crate) mod devices;
+pub(crate) mod drain;
+pub(crate) mod error;
+pub(crate) mod fleet;
+pub(crate) mod query;
+pub(crate) mod reads;
+pub(crate) mod series;
+pub(crate) mod watch;
 
 use citytel_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
@@ -42,7 +42,7 @@ pub enum ApiServeError {
 /// Serves `api` on `listener` until `shutdown` is cancelled, then ends open streams (with
 /// UNAVAILABLE) and finishes in-flight calls.
 /// `health` is the health service whose reporter the caller keeps.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     api: query::QueryApi,
     health: HealthServer<impl Health>,

@@ -19,7 +19,7 @@ use crate::pipeline::Pipeline;
 
 /// The query service over a database.
 #[derive(Clone)]
-pub struct QueryApi {
+pub(crate) struct QueryApi {
     db: Arc<Database>,
     pipeline: Pipeline,
     reads: Reads,
@@ -29,7 +29,7 @@ pub struct QueryApi {
 impl QueryApi {
     /// A service answering from `db`, changing state through `pipeline`, running heavy reads in
     /// `reads`; `clock` says what "now" is (windows are cut at now).
-    pub fn new(db: Arc<Database>, pipeline: Pipeline, reads: Reads, clock: Clock) -> Self {
+    pub(crate) fn new(db: Arc<Database>, pipeline: Pipeline, reads: Reads, clock: Clock) -> Self {
         QueryApi {
             db,
             pipeline,

@@ -19,16 +19,16 @@ use super::error::ApiError;
 
 /// When a request must be answered.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(Instant);
+pub(crate) struct Deadline(Instant);
 
 impl Deadline {
     /// Whether it has passed.
-    pub fn expired(&self) -> bool {
+    pub(crate) fn expired(&self) -> bool {
         Instant::now() >= self.0
     }
 
     /// An error once it has passed, for computations to stop early.
-    pub fn check(&self) -> Result<(), ApiError> {
+    pub(crate) fn check(&self) -> Result<(), ApiError> {
         if self.expired() {
             return Err(ApiError::DeadlineExceeded);
         }
@@ -38,7 +38,7 @@ impl Deadline {
 
 /// The bounded pool heavy reads run on.
 #[derive(Debug, Clone)]
-pub struct Reads {
+pub(crate) struct Reads {
     running: Arc<Semaphore>,
     waiting: Arc<Semaphore>,
     limit: usize,
@@ -47,7 +47,7 @@ pub struct Reads {
 
 impl Reads {
     /// A pool running at most `limit` reads at once (0: one per CPU), each within `timeout`.
-    pub fn new(limit: usize, timeout: Duration) -> Self {
+    pub(crate) fn new(limit: usize, timeout: Duration) -> Self {
         let limit = match limit {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -61,7 +61,7 @@ impl Reads {
     }
 
     /// The deadline of a request that arrived now, with the client's `grpc-timeout` if any.
-    pub fn deadline<T>(&self, request: &tonic::Request<T>) -> Deadline {
+    pub(crate) fn deadline<T>(&self, request: &tonic::Request<T>) -> Deadline {
         let client = request
             .metadata()
             .get("grpc-timeout")
@@ -72,7 +72,7 @@ impl Reads {
     }
 
     /// Runs `work` on a blocking thread once a turn is free, by `deadline`.
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         deadline: Deadline,
         work: impl FnOnce(&Deadline) -> Result<T, ApiError> + Send + 'static,

@@ -11,7 +11,7 @@ use crate::query::{self, Selector, SeriesQuery};
 use citytel_storage::series::SeriesReader;
 
 /// `QueryRange`.
-pub fn range(
+pub(crate) fn range(
     db: &Database,
     req: v1::QueryRangeRequest,
 ) -> Result<v1::QueryRangeResponse, ApiError> {
@@ -52,7 +52,7 @@ pub fn range(
 }
 
 /// `QuerySeries`: validated and captured here, run by the caller off the async workers.
-pub fn series(
+pub(crate) fn series(
     db: &Database,
     req: v1::QuerySeriesRequest,
 ) -> Result<impl FnOnce() -> Result<v1::QuerySeriesResponse, ApiError> + Send + 'static, ApiError> {

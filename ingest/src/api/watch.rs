@@ -17,7 +17,7 @@ use crate::query::{self, Selector};
 use crate::state::State;
 
 /// A boxed stream of answers.
-pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(crate) type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// The device ids a selector picks, or `None` for every device (an empty selector: devices that
 /// appear later are included too).
@@ -42,7 +42,7 @@ fn lagged(what: &'static str, n: u64) {
 }
 
 /// `WatchEvents`.
-pub fn events(
+pub(crate) fn events(
     state: &State,
     req: v1::WatchEventsRequest,
 ) -> Result<Answers<v1::FleetEvent>, ApiError> {
@@ -61,7 +61,7 @@ pub fn events(
 }
 
 /// `WatchReadings`.
-pub fn readings(
+pub(crate) fn readings(
     state: &State,
     req: v1::WatchReadingsRequest,
 ) -> Result<Answers<v1::LiveReadings>, ApiError> {

@@ -14,11 +14,11 @@ use citytel_proto::v1::{Status, TelemetryBatch};
 use prost::Message;
 
 pub use reject::{RejectReason, Rejection};
-pub use validate::Limits;
+pub(crate) use validate::Limits;
 
 /// A message that passed decoding (and, for [`decode`], validation).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decoded {
+pub(crate) enum Decoded {
     /// Readings from a device.
     Telemetry(TelemetryBatch),
     /// A birth, heartbeat or death.
@@ -26,7 +26,7 @@ pub enum Decoded {
 }
 
 /// Decodes and validates a freshly received message.
-pub fn decode(
+pub(crate) fn decode(
     topic: &str,
     payload: &[u8],
     received_at_ms: i64,
@@ -57,7 +57,7 @@ pub fn decode(
 }
 
 /// Decodes a message and checks the topic/payload identity, without limits or time bounds.
-pub fn decode_trusted(topic: &str, payload: &[u8]) -> Result<Decoded, Rejection> {
+pub(crate) fn decode_trusted(topic: &str, payload: &[u8]) -> Result<Decoded, Rejection> {
     let parsed = topic::parse(topic)
         .map_err(|e| Rejection::new(RejectReason::UnknownTopic, e.to_string()))?;
     let (device_id, decoded) = match parsed.channel {

@@ -14,15 +14,15 @@ const MAX_METRIC_NAME_LEN: usize = 64;
 
 /// Validation limits, from `[ingest]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest payload accepted, in bytes.
-    pub max_payload_bytes: usize,
+    pub(crate) max_payload_bytes: usize,
     /// Most readings per message.
-    pub max_readings_per_message: usize,
+    pub(crate) max_readings_per_message: usize,
     /// Largest accepted lead of a device timestamp over the receive time, in ms.
-    pub max_future_ms: i64,
+    pub(crate) max_future_ms: i64,
     /// Largest accepted lag of a device timestamp behind the receive time, in ms.
-    pub max_past_ms: i64,
+    pub(crate) max_past_ms: i64,
 }
 
 impl From<&IngestConfig> for Limits {

@@ -13,7 +13,7 @@
 //! [`Command`]s with [`Pipeline::command`]: the writer commits and applies them in the same order
 //! and answers with what they did, so every state change goes through the WAL.
 
-pub mod writer;
+pub(crate) mod writer;
 
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ const MESSAGE_OVERHEAD_BYTES: usize = 256;
 
 /// Where a message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A device connected to citytel's MQTT endpoint.
     Endpoint,
     /// An external broker.
@@ -46,7 +46,7 @@ pub enum Origin {
 
 impl Origin {
     /// Label value for metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Origin::Endpoint => "endpoint",
             Origin::Broker => "broker",
@@ -59,84 +59,84 @@ impl Origin {
 /// What a source must send back once a message is durable: the packet id and the QoS it came
 /// with (QoS 1 is answered with PUBACK, QoS 2 with PUBREC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckToken {
+pub(crate) struct AckToken {
     /// MQTT packet identifier.
-    pub pkid: u16,
+    pub(crate) pkid: u16,
     /// QoS of the PUBLISH.
-    pub qos: QoS,
+    pub(crate) qos: QoS,
 }
 
 /// Handle that acknowledges one message to its source.
 #[derive(Debug)]
-pub struct Ack {
+pub(crate) struct Ack {
     token: AckToken,
     tx: mpsc::UnboundedSender<AckToken>,
 }
 
 impl Ack {
     /// An ack that will deliver `token` to `tx`.
-    pub fn new(token: AckToken, tx: mpsc::UnboundedSender<AckToken>) -> Self {
+    pub(crate) fn new(token: AckToken, tx: mpsc::UnboundedSender<AckToken>) -> Self {
         Ack { token, tx }
     }
 
     /// Sends the acknowledgement. If the source has gone away, the message will be redelivered
     /// and deduplicated, so there is nothing else to do.
-    pub fn send(self) {
+    pub(crate) fn send(self) {
         let _ = self.tx.send(self.token);
     }
 }
 
 /// A message as received, before decoding.
 #[derive(Debug)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     /// MQTT topic.
-    pub topic: String,
+    pub(crate) topic: String,
     /// Payload as received.
-    pub payload: Bytes,
+    pub(crate) payload: Bytes,
     /// Receive time, ms since the Unix epoch.
-    pub received_at_ms: i64,
+    pub(crate) received_at_ms: i64,
     /// Where it came from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
     /// How to acknowledge it; `None` for QoS 0 and wills.
-    pub ack: Option<Ack>,
+    pub(crate) ack: Option<Ack>,
 }
 
 /// A message on its way to the writer.
 #[derive(Debug)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// The message.
-    pub inbound: Inbound,
+    pub(crate) inbound: Inbound,
     /// The decoded message, or why it is rejected.
-    pub verdict: Result<Decoded, Rejection>,
+    pub(crate) verdict: Result<Decoded, Rejection>,
     /// Its share of the in-flight budget, returned when the envelope is dropped (after the ack).
-    pub permit: OwnedSemaphorePermit,
+    pub(crate) _permit: OwnedSemaphorePermit,
 }
 
 /// A device's connection to the device endpoint opened or closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionEvent {
+pub(crate) struct ConnectionEvent {
     /// The device's status topic, `citytel/v1/{site}/{kind}/{device_id}/status`.
-    pub topic: String,
+    pub(crate) topic: String,
     /// When the endpoint saw it, ms since the Unix epoch, by the pipeline's clock.
-    pub received_at_ms: i64,
+    pub(crate) received_at_ms: i64,
     /// Opened, closed or lost.
-    pub change: Connection,
+    pub(crate) change: Connection,
 }
 
 /// A command on its way to the writer.
 #[derive(Debug)]
-pub struct CommandRequest {
+pub(crate) struct CommandRequest {
     /// The encoded command, as it goes into the WAL.
-    pub encoded: Vec<u8>,
+    pub(crate) encoded: Vec<u8>,
     /// When it was submitted, ms since the Unix epoch, by the pipeline's clock.
-    pub received_at_ms: i64,
+    pub(crate) received_at_ms: i64,
     /// Where the writer sends what the command did, once it is durable and applied.
-    pub reply: oneshot::Sender<Outcome>,
+    pub(crate) reply: oneshot::Sender<Outcome>,
 }
 
 /// What the writer takes from the queue, in arrival order.
 #[derive(Debug)]
-pub enum Queued {
+pub(crate) enum Queued {
     /// A message.
     Message(Envelope),
     /// A connection opened or closed.
@@ -144,7 +144,7 @@ pub enum Queued {
         /// What happened.
         event: ConnectionEvent,
         /// Its share of the in-flight budget, returned once it is applied.
-        permit: OwnedSemaphorePermit,
+        _permit: OwnedSemaphorePermit,
     },
     /// A state change requested through the API.
     Command(CommandRequest),
@@ -152,7 +152,7 @@ pub enum Queued {
 
 impl Queued {
     /// The message, if this is one.
-    pub fn message(&self) -> Option<&Envelope> {
+    pub(crate) fn message(&self) -> Option<&Envelope> {
         match self {
             Queued::Message(envelope) => Some(envelope),
             Queued::Connection { .. } | Queued::Command(_) => None,
@@ -160,7 +160,7 @@ impl Queued {
     }
 
     /// The message, mutably, if this is one.
-    pub fn message_mut(&mut self) -> Option<&mut Envelope> {
+    pub(crate) fn message_mut(&mut self) -> Option<&mut Envelope> {
         match self {
             Queued::Message(envelope) => Some(envelope),
             Queued::Connection { .. } | Queued::Command(_) => None,
@@ -168,7 +168,7 @@ impl Queued {
     }
 
     /// The decoded message, if this is an accepted one.
-    pub fn decoded(&self) -> Option<&Decoded> {
+    pub(crate) fn decoded(&self) -> Option<&Decoded> {
         self.message()?.verdict.as_ref().ok()
     }
 }
@@ -176,11 +176,11 @@ impl Queued {
 /// The pipeline has shut down (the writer stopped); nothing more can be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the ingest pipeline is closed")]
-pub struct PipelineClosed;
+pub(crate) struct PipelineClosed;
 
 /// Handle through which sources submit messages. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     tx: mpsc::UnboundedSender<Queued>,
     budget: Arc<Semaphore>,
     budget_bytes: usize,
@@ -190,12 +190,16 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline with an in-flight budget of `budget_bytes`, and the receiving end for the writer.
-    pub fn new(limits: Limits, budget_bytes: u64) -> (Pipeline, mpsc::UnboundedReceiver<Queued>) {
+    #[cfg(test)]
+    pub(crate) fn new(
+        limits: Limits,
+        budget_bytes: u64,
+    ) -> (Pipeline, mpsc::UnboundedReceiver<Queued>) {
         Self::with_clock(limits, budget_bytes, Clock::System)
     }
 
     /// Like [`new`](Self::new), stamping receive times from `clock`.
-    pub fn with_clock(
+    pub(crate) fn with_clock(
         limits: Limits,
         budget_bytes: u64,
         clock: Clock,
@@ -215,7 +219,7 @@ impl Pipeline {
     }
 
     /// Admits, decodes and queues one message. Waits while the in-flight budget is exhausted.
-    pub async fn submit(&self, inbound: Inbound) -> Result<(), PipelineClosed> {
+    pub(crate) async fn submit(&self, inbound: Inbound) -> Result<(), PipelineClosed> {
         let cost = (inbound.payload.len() + inbound.topic.len() + MESSAGE_OVERHEAD_BYTES)
             .min(self.budget_bytes);
         let permit = self
@@ -240,14 +244,14 @@ impl Pipeline {
             .send(Queued::Message(Envelope {
                 inbound,
                 verdict,
-                permit,
+                _permit: permit,
             }))
             .map_err(|_| PipelineClosed)
     }
 
     /// Queues a connection event behind everything submitted before it. Waits while the
     /// in-flight budget is exhausted, like [`submit`](Self::submit).
-    pub async fn connection(&self, event: ConnectionEvent) -> Result<(), PipelineClosed> {
+    pub(crate) async fn connection(&self, event: ConnectionEvent) -> Result<(), PipelineClosed> {
         let cost = (event.topic.len() + MESSAGE_OVERHEAD_BYTES).min(self.budget_bytes);
         let permit = self
             .budget
@@ -256,13 +260,16 @@ impl Pipeline {
             .await
             .map_err(|_| PipelineClosed)?;
         self.tx
-            .send(Queued::Connection { event, permit })
+            .send(Queued::Connection {
+                event,
+                _permit: permit,
+            })
             .map_err(|_| PipelineClosed)
     }
 
     /// Commits and applies a command through the writer, after everything queued before it;
     /// resolves with what it did once it is durable.
-    pub async fn command(&self, command: &Command) -> Result<Outcome, PipelineClosed> {
+    pub(crate) async fn command(&self, command: &Command) -> Result<Outcome, PipelineClosed> {
         let (reply, answer) = oneshot::channel();
         let request = CommandRequest {
             encoded: crate::state::persist::encode_command(command),
@@ -278,7 +285,7 @@ impl Pipeline {
     /// Queues a message refused after it was stored (a point a sink's server rejected) as a dead
     /// letter with `reason`. It takes no share of the in-flight budget (a sink's refusals are
     /// bounded by its batches) and is never acknowledged to anyone.
-    pub fn reject(
+    pub(crate) fn reject(
         &self,
         topic: String,
         payload: Bytes,
@@ -301,13 +308,13 @@ impl Pipeline {
             .send(Queued::Message(Envelope {
                 inbound,
                 verdict: Err(rejection),
-                permit,
+                _permit: permit,
             }))
             .map_err(|_| PipelineClosed)
     }
 
     /// A probe of the bytes in flight (received, not yet acknowledged), for metrics.
-    pub fn in_flight(&self) -> InFlight {
+    pub(crate) fn in_flight(&self) -> InFlight {
         InFlight {
             budget: self.budget.clone(),
             budget_bytes: self.budget_bytes,
@@ -315,31 +322,26 @@ impl Pipeline {
     }
 
     /// The current time by the pipeline's clock, for receive times.
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
-    /// The pipeline's clock.
-    pub fn clock(&self) -> Clock {
-        self.clock
-    }
-
     /// Resolves once the writer has stopped.
-    pub async fn closed(&self) {
+    pub(crate) async fn closed(&self) {
         self.tx.closed().await
     }
 }
 
 /// Reads how much of a pipeline's in-flight budget is in use.
 #[derive(Debug, Clone)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     budget: Arc<Semaphore>,
     budget_bytes: usize,
 }
 
 impl InFlight {
     /// Bytes received and not yet acknowledged (with the per-message overhead).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.budget_bytes
             .saturating_sub(self.budget.available_permits())
     }

@@ -34,7 +34,7 @@ use citytel_storage::wal::Wal;
 
 /// Environment variable naming a file whose existence pauses the writer (a debug option for
 /// fault tests that simulate stalled storage; see the module documentation).
-pub const PAUSE_FILE_ENV: &str = "CITYTEL_DEBUG_WAL_PAUSE_FILE";
+pub(crate) const PAUSE_FILE_ENV: &str = "CITYTEL_DEBUG_WAL_PAUSE_FILE";
 /// How often a paused writer checks whether the pause file is gone.
 const PAUSE_POLL: Duration = Duration::from_millis(20);
 
@@ -60,31 +60,31 @@ pub struct WriterStats {
 
 /// When the writer starts checkpoints, and where it sends them.
 #[derive(Debug)]
-pub struct CheckpointPolicy {
+pub(crate) struct CheckpointPolicy {
     /// Longest time between checkpoints.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// The housekeeping thread that writes them, and its handle (joined at shutdown).
-    pub housekeeping: Option<(Sender<Job>, JoinHandle<()>)>,
+    pub(crate) housekeeping: Option<(Sender<Job>, JoinHandle<()>)>,
     /// Threads a checkpoint may use to compress.
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Where "now" comes from, for the fleet tracker's silence timeouts.
-    pub clock: Clock,
+    pub(crate) clock: Clock,
     /// The runtime whose timers pace the writer's idle ticks.
-    pub runtime: tokio::runtime::Handle,
+    pub(crate) runtime: tokio::runtime::Handle,
     /// Closed by a sink whose backlog is over its limit: the writer waits before committing
     /// more (backpressure to the sources).
-    pub gate: Option<Arc<crate::sink::BacklogGate>>,
+    pub(crate) gate: Option<Arc<crate::sink::BacklogGate>>,
     /// Cancelled once intake has stopped: the writer then refuses anything new, commits what is
     /// queued and ends (the API may still hold pipeline handles, so the queue never closes by
     /// itself).
-    pub stop: tokio_util::sync::CancellationToken,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
 /// How often an idle writer applies the fleet tracker's silence timeouts.
 const TICK: Duration = Duration::from_secs(1);
 
 /// The group-commit loop.
-pub struct Writer {
+pub(crate) struct Writer {
     rx: mpsc::UnboundedReceiver<Queued>,
     wal: Wal,
     db: Arc<Database>,
@@ -97,7 +97,7 @@ pub struct Writer {
 impl Writer {
     /// A writer committing messages from `rx` to `wal`, applying them to `db` and checkpointing
     /// by `policy`.
-    pub fn new(
+    pub(crate) fn new(
         rx: mpsc::UnboundedReceiver<Queued>,
         wal: Wal,
         db: Arc<Database>,
@@ -116,7 +116,7 @@ impl Writer {
 
     /// Refuses messages that would bring the number of series over `max_series` (they become
     /// `too_many_series` dead letters). Unlimited by default.
-    pub fn limit_series(mut self, max_series: u64) -> Self {
+    pub(crate) fn limit_series(mut self, max_series: u64) -> Self {
         self.max_series = max_series;
         self
     }
@@ -125,7 +125,7 @@ impl Writer {
     /// (or every [`super::Pipeline`] handle is dropped) and the queue is drained, or until
     /// storage fails.
     /// Ends with a final checkpoint, so a restart replays nothing.
-    pub fn run(mut self) -> Result<WriterStats, DbError> {
+    pub(crate) fn run(mut self) -> Result<WriterStats, DbError> {
         let mut stats = WriterStats::default();
         let mut group: Vec<Queued> = Vec::with_capacity(1024);
         loop {

@@ -4,7 +4,7 @@ use citytel_storage::series::{Bucket, Points};
 
 /// An aggregation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregation {
+pub(crate) enum Aggregation {
     /// Arithmetic mean.
     Avg,
     /// Smallest value.
@@ -21,7 +21,7 @@ pub enum Aggregation {
 
 impl Aggregation {
     /// Whether this function can combine values of different devices.
-    pub fn combines_across(self) -> bool {
+    pub(crate) fn combines_across(self) -> bool {
         matches!(
             self,
             Aggregation::Avg | Aggregation::Sum | Aggregation::Min | Aggregation::Max
@@ -29,7 +29,7 @@ impl Aggregation {
     }
 
     /// The aggregate of one bucket.
-    pub fn of(self, b: &Bucket) -> f64 {
+    pub(crate) fn of(self, b: &Bucket) -> f64 {
         match self {
             Aggregation::Avg => b.sum / b.count as f64,
             Aggregation::Min => b.min,
@@ -42,7 +42,7 @@ impl Aggregation {
 }
 
 /// One value per bucket, at the bucket start.
-pub fn reduce(buckets: &[Bucket], aggregation: Aggregation) -> Points {
+pub(crate) fn reduce(buckets: &[Bucket], aggregation: Aggregation) -> Points {
     Points {
         times_ms: buckets.iter().map(|b| b.start_ms).collect(),
         values: buckets.iter().map(|b| aggregation.of(b)).collect(),
@@ -51,7 +51,7 @@ pub fn reduce(buckets: &[Bucket], aggregation: Aggregation) -> Points {
 
 /// Combines per-device series bucket by bucket (buckets a device lacks are skipped). Bucket
 /// times are multiples of `step_ms`, so the buckets index a dense array.
-pub fn across<'a>(
+pub(crate) fn across<'a>(
     series: impl Iterator<Item = &'a Points> + Clone,
     aggregation: Aggregation,
     step_ms: i64,

@@ -12,34 +12,34 @@ mod select;
 
 use std::sync::Arc;
 
-pub use aggregate::Aggregation;
-pub use select::{Selector, select};
+pub(crate) use aggregate::Aggregation;
+pub(crate) use select::{Selector, select};
 
 use citytel_storage::series::{Points, ReadError, Resolution, SeriesReader};
 
 /// Largest number of buckets one series may have in an answer.
-pub const MAX_BUCKETS: i64 = 100_000;
+pub(crate) const MAX_BUCKETS: i64 = 100_000;
 
 /// A validated series query.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeriesQuery {
+pub(crate) struct SeriesQuery {
     /// Devices, in the order of the answer.
-    pub devices: Vec<Arc<str>>,
+    pub(crate) devices: Vec<Arc<str>>,
     /// The metric.
-    pub metric: String,
+    pub(crate) metric: String,
     /// Range start (inclusive).
-    pub start_ms: i64,
+    pub(crate) start_ms: i64,
     /// Range end (exclusive).
-    pub end_ms: i64,
+    pub(crate) end_ms: i64,
     /// Bucketing: step and per-bucket aggregation; `None` for raw points.
-    pub step: Option<(i64, Aggregation)>,
+    pub(crate) step: Option<(i64, Aggregation)>,
     /// Cross-device aggregation (requires a step).
-    pub across: Option<Aggregation>,
+    pub(crate) across: Option<Aggregation>,
 }
 
 /// Why a query is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueryError {
+pub(crate) enum QueryError {
     /// A field is missing or out of range.
     #[error("{0}")]
     Invalid(String),
@@ -50,7 +50,7 @@ pub enum QueryError {
 
 impl SeriesQuery {
     /// Checks ranges and combinations.
-    pub fn validate(&self) -> Result<(), QueryError> {
+    pub(crate) fn validate(&self) -> Result<(), QueryError> {
         let invalid = |m: String| Err(QueryError::Invalid(m));
         if self.metric.is_empty() {
             return invalid("metric is required".into());
@@ -87,15 +87,15 @@ impl SeriesQuery {
 /// The answer: one series per device that has the metric (device `None` for a cross-device
 /// aggregate) and the resolution it was computed from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeriesAnswer {
+pub(crate) struct SeriesAnswer {
     /// The series.
-    pub series: Vec<(Option<Arc<str>>, Points)>,
+    pub(crate) series: Vec<(Option<Arc<str>>, Points)>,
     /// Finest resolution used.
-    pub resolution: Resolution,
+    pub(crate) resolution: Resolution,
 }
 
 /// Runs a validated query.
-pub fn run(
+pub(crate) fn run(
     reader: &(impl SeriesReader + Sync),
     q: &SeriesQuery,
 ) -> Result<SeriesAnswer, ReadError> {

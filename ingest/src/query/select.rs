@@ -7,17 +7,20 @@ use crate::state::registry::Registry;
 
 /// Which devices a query covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Selector {
+pub(crate) struct Selector {
     /// Explicit device ids (exclusive with kind and site).
-    pub device_ids: Vec<String>,
+    pub(crate) device_ids: Vec<String>,
     /// Kind filter; empty for any.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Site filter; empty for any.
-    pub site: String,
+    pub(crate) site: String,
 }
 
 /// The selected devices, ordered by id.
-pub fn select(registry: &Registry, selector: &Selector) -> Result<Vec<Arc<str>>, QueryError> {
+pub(crate) fn select(
+    registry: &Registry,
+    selector: &Selector,
+) -> Result<Vec<Arc<str>>, QueryError> {
     if !selector.device_ids.is_empty() {
         if !selector.kind.is_empty() || !selector.site.is_empty() {
             return Err(QueryError::Invalid(

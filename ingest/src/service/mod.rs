@@ -31,12 +31,16 @@ use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
 use crate::decode::Limits;
 use crate::pipeline::Pipeline;
-use crate::pipeline::writer::{CheckpointPolicy, Writer, WriterStats};
-use crate::source::broker::{BrokerSource, BrokerStats};
+use crate::pipeline::writer::{CheckpointPolicy, Writer};
+use crate::source::broker::BrokerSource;
 use crate::source::endpoint::Endpoint;
 use crate::telemetry::exporter;
 use crate::web;
 
+pub use crate::api::ApiServeError;
+pub use crate::pipeline::writer::WriterStats;
+pub use crate::source::broker::BrokerStats;
+pub use crate::web::WebError;
 pub use health::SINK_HEALTH_SERVICE;
 
 /// Why the service could not start or stopped abnormally.
@@ -76,13 +80,13 @@ pub enum ServiceError {
     Panicked(&'static str),
     /// The gRPC server failed.
     #[error(transparent)]
-    Api(#[from] api::ApiServeError),
+    Api(#[from] ApiServeError),
     /// The metrics endpoint could not be set up.
     #[error(transparent)]
     Metrics(exporter::ExporterError),
     /// The dashboard's HTTP server failed.
     #[error(transparent)]
-    Web(#[from] web::WebError),
+    Web(#[from] WebError),
     /// A sink could not start or failed.
     #[error(transparent)]
     Sink(#[from] crate::sink::influxdb::SinkError),

@@ -68,11 +68,6 @@ impl Batch {
         let bytes = self.bytes(i..i + 1);
         std::str::from_utf8(&bytes[..bytes.len() - 1]).unwrap_or("")
     }
-
-    /// Total bytes.
-    pub fn byte_len(&self) -> usize {
-        self.buf.len()
-    }
 }
 
 /// Appends the readings of a WAL entry (accepted telemetry only; status messages and dead

@@ -5,5 +5,5 @@
 //! - [`endpoint`]: citytel's own MQTT 3.1.1 server for devices (the default).
 //! - [`broker`]: a client of an external broker (Mosquitto, EMQX, HiveMQ) with manual acks.
 
-pub mod broker;
-pub mod endpoint;
+pub(crate) mod broker;
+pub(crate) mod endpoint;

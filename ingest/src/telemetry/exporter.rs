@@ -45,7 +45,7 @@ pub enum ExporterError {
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
-pub fn handle() -> Result<PrometheusHandle, ExporterError> {
+pub(crate) fn handle() -> Result<PrometheusHandle, ExporterError> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -62,15 +62,15 @@ pub fn handle() -> Result<PrometheusHandle, ExporterError> {
 
 /// What the endpoint reads at scrape time.
 #[derive(Clone)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// The stored state (device states).
-    pub db: Arc<Database>,
+    pub(crate) db: Arc<Database>,
     /// The pipeline's in-flight byte budget, when a source runs.
-    pub in_flight: Option<InFlight>,
+    pub(crate) in_flight: Option<InFlight>,
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     sources: Sources,
     shutdown: CancellationToken,

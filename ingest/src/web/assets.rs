@@ -22,13 +22,13 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 
 /// One embedded file, ready to serve.
 #[derive(Debug)]
-pub struct Asset {
+pub(crate) struct Asset {
     /// The file's contents.
-    pub body: &'static [u8],
+    pub(crate) body: &'static [u8],
     /// Its `Content-Type`.
-    pub content_type: &'static str,
+    pub(crate) content_type: &'static str,
     /// Its strong entity tag: a CRC-32 of the contents and the length.
-    pub etag: HeaderValue,
+    pub(crate) etag: HeaderValue,
 }
 
 static ASSETS: LazyLock<HashMap<String, Asset>> = LazyLock::new(|| {
@@ -59,7 +59,7 @@ fn collect(dir: &'static Dir<'static>, out: &mut HashMap<String, Asset>) {
 }
 
 /// The embedded file served at URL path `path` (`/` is `index.html`).
-pub fn find(path: &str) -> Option<&'static Asset> {
+pub(crate) fn find(path: &str) -> Option<&'static Asset> {
     let name = path.trim_start_matches('/');
     ASSETS.get(if name.is_empty() { "index.html" } else { name })
 }
@@ -82,7 +82,7 @@ fn content_type(path: &str) -> &'static str {
 
 /// Answers a request for a file: `GET` and `HEAD` only, `304` when the browser's copy is
 /// current, `404` for anything not embedded.
-pub fn respond<B>(request: &Request<B>) -> Response<Body> {
+pub(crate) fn respond<B>(request: &Request<B>) -> Response<Body> {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");

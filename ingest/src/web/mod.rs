@@ -11,7 +11,7 @@
 //! Open server streams (a browser's live updates) end when the server shuts down
 //! ([`crate::api::drain`]), so a graceful shutdown does not wait for browsers to go away.
 
-pub mod assets;
+pub(crate) mod assets;
 
 use std::convert::Infallible;
 
@@ -39,7 +39,7 @@ pub enum WebError {
 
 /// Serves the dashboard and `api` (through gRPC-Web) on `listener` until `shutdown` is
 /// cancelled; then ends open streams, finishes in-flight requests and returns.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     api: QueryApi,
     shutdown: CancellationToken,
@@ -49,7 +49,7 @@ pub async fn serve(
 
 /// Serves the dashboard and any gRPC `service` through gRPC-Web (the query service in
 /// production; tests use a smaller one).
-pub async fn serve_grpc_web<S>(
+pub(crate) async fn serve_grpc_web<S>(
     listener: TcpListener,
     service: S,
     shutdown: CancellationToken,

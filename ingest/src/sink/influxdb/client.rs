@@ -55,11 +55,6 @@ impl Client {
         })
     }
 
-    /// Posts `lines` (line protocol, nanosecond timestamps).
-    pub async fn send(&self, lines: &[u8]) -> Result<(), SendError> {
-        self.send_gzipped(bytes::Bytes::from(gzip(lines))).await
-    }
-
     /// Posts lines already compressed with [`gzip`].
     pub async fn send_gzipped(&self, body: bytes::Bytes) -> Result<(), SendError> {
         self.inner

@@ -34,7 +34,7 @@ pub(super) struct ConnectionAcks {
 
 impl ConnectionAcks {
     /// A fresh channel, for a connection the broker has just accepted.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         ConnectionAcks {
             tx: Some(tx),
@@ -44,27 +44,30 @@ impl ConnectionAcks {
     }
 
     /// The sender to hand out with a message received on this connection; `None` once closed.
-    pub fn sender(&self) -> Option<mpsc::UnboundedSender<AckToken>> {
+    pub(crate) fn sender(&self) -> Option<mpsc::UnboundedSender<AckToken>> {
         self.tx.clone()
     }
 
     /// Hands out no more senders, so that [`Self::ready`] returns `false` once every message
     /// already received has been acknowledged or dropped.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.tx = None;
     }
 
     /// Waits for the next acknowledgement, then takes every other one already waiting.
     /// Returns `false` when no sender is left (every message of this connection has been
     /// acknowledged or dropped).
-    pub async fn ready(&mut self) -> bool {
+    pub(crate) async fn ready(&mut self) -> bool {
         self.batch.clear();
         self.rx.recv_many(&mut self.batch, BATCH_MAX).await > 0
     }
 
     /// Writes the batch taken by [`Self::ready`] to the broker in arrival order, with one
     /// flush. Returns how many were written.
-    pub async fn write(&mut self, eventloop: &mut EventLoop) -> Result<usize, ConnectionError> {
+    pub(crate) async fn write(
+        &mut self,
+        eventloop: &mut EventLoop,
+    ) -> Result<usize, ConnectionError> {
         let timeout = Duration::from_secs(eventloop.network_options().connection_timeout());
         let count = self.batch.len();
         let Some(network) = eventloop.network.as_mut() else {

@@ -57,7 +57,7 @@ pub struct BrokerStats {
 }
 
 /// The broker source task.
-pub struct BrokerSource {
+pub(crate) struct BrokerSource {
     settings: BrokerSettings,
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
@@ -66,7 +66,7 @@ pub struct BrokerSource {
 
 impl BrokerSource {
     /// A source consuming from the broker in `settings` into `pipeline`.
-    pub fn new(settings: BrokerSettings, pipeline: Pipeline) -> Self {
+    pub(crate) fn new(settings: BrokerSettings, pipeline: Pipeline) -> Self {
         BrokerSource {
             settings,
             pipeline,
@@ -76,18 +76,18 @@ impl BrokerSource {
     }
 
     /// The source's counters.
-    pub fn stats(&self) -> Arc<BrokerStats> {
+    pub(crate) fn stats(&self) -> Arc<BrokerStats> {
         self.stats.clone()
     }
 
     /// Whether the source is connected and subscribed: true once the broker confirmed the
     /// subscription (or reported an existing session), false while disconnected.
-    pub fn ready(&self) -> watch::Receiver<bool> {
+    pub(crate) fn ready(&self) -> watch::Receiver<bool> {
         self.ready.subscribe()
     }
 
     /// The subscription filters, with the shared-subscription prefix when configured.
-    pub fn filters(&self) -> Vec<String> {
+    pub(crate) fn filters(&self) -> Vec<String> {
         citytel_proto::topic::SUBSCRIPTIONS
             .iter()
             .map(|f| match self.settings.config.share_group.as_str() {
@@ -113,7 +113,7 @@ impl BrokerSource {
 
     /// Consumes until `shutdown` is cancelled or the pipeline closes; reconnects with backoff
     /// and jitter on any connection error.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let (client, mut eventloop) = AsyncClient::new(self.options(), CLIENT_REQUEST_CAPACITY);
         let mut network = NetworkOptions::new();
         network.set_tcp_nodelay(true);

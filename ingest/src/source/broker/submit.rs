@@ -16,9 +16,9 @@ use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline};
 /// A PUBLISH as received, with the acknowledgement channel of the connection it came on.
 pub(super) struct Received {
     /// The packet.
-    pub publish: Publish,
+    pub(crate) publish: Publish,
     /// Where its acknowledgement goes once it is durable.
-    pub acks: mpsc::UnboundedSender<AckToken>,
+    pub(crate) acks: mpsc::UnboundedSender<AckToken>,
 }
 
 /// Submits received messages in arrival order until `stop` is cancelled, the receiving side

@@ -43,7 +43,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disconnect {
+pub(crate) enum Disconnect {
     /// The client sent DISCONNECT.
     ClientDisconnect,
     /// The client closed the socket without DISCONNECT.
@@ -70,7 +70,7 @@ pub enum Disconnect {
 
 impl Disconnect {
     /// Metric label.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Disconnect::ClientDisconnect => "client_disconnect",
             Disconnect::Closed => "closed",
@@ -101,7 +101,7 @@ impl Disconnect {
     /// The connection event this end queues for the device: `Closed` after a DISCONNECT, `Lost`
     /// when the device went away without one; none when it was taken over, refused, never
     /// connected, or citytel itself stopped.
-    pub fn connection_change(&self) -> Option<Connection> {
+    pub(crate) fn connection_change(&self) -> Option<Connection> {
         match self {
             Disconnect::ClientDisconnect => Some(Connection::Closed),
             other if other.fires_will() => Some(Connection::Lost),
@@ -120,7 +120,7 @@ impl Disconnect {
 /// connection, and a child's state follows its gateway through the tracker instead. Gateways
 /// should therefore set their Last Will (the wire contract asks every device to) or publish their
 /// own birth first, as citytel's firmware does.
-pub fn device_of_will(will: Option<&LastWill>) -> Option<String> {
+pub(crate) fn device_of_will(will: Option<&LastWill>) -> Option<String> {
     status_topic_of(&will?.topic)
 }
 
@@ -136,7 +136,7 @@ fn status_topic_of(topic: &str) -> Option<String> {
 }
 
 /// Serves one connection until it ends and returns why.
-pub async fn serve<S>(
+pub(crate) async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
@@ -487,7 +487,7 @@ fn refusal_label(code: ConnectReturnCode) -> &'static str {
 }
 
 /// Writes one packet and flushes.
-pub async fn write_packet<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_packet<W: AsyncWrite + Unpin>(
     wr: &mut W,
     packet: &Packet,
 ) -> std::io::Result<()> {

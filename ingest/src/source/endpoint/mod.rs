@@ -13,9 +13,9 @@
 //! QoS 2 is supported: PUBREC is sent after the commit and PUBREL answered with PUBCOMP;
 //! deduplication on (device, boot, seq) makes a repeated QoS 2 delivery harmless.
 
-pub mod connection;
-pub mod outgoing;
-pub mod sessions;
+pub(crate) mod connection;
+pub(crate) mod outgoing;
+pub(crate) mod sessions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,17 +34,17 @@ use sessions::Sessions;
 
 /// What every connection of an endpoint shares.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The endpoint's configuration.
-    pub config: EndpointConfig,
+    pub(crate) config: EndpointConfig,
     /// Where messages go.
-    pub pipeline: Pipeline,
+    pub(crate) pipeline: Pipeline,
     /// Open connections by client id.
-    pub sessions: Sessions,
+    pub(crate) sessions: Sessions,
 }
 
 /// The listening endpoint.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     listener: TcpListener,
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
@@ -52,7 +52,10 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Binds the listener (port 0 picks a free port).
-    pub async fn bind(config: EndpointConfig, pipeline: Pipeline) -> std::io::Result<Endpoint> {
+    pub(crate) async fn bind(
+        config: EndpointConfig,
+        pipeline: Pipeline,
+    ) -> std::io::Result<Endpoint> {
         let listener = TcpListener::bind(config.listen).await?;
         let slots = Arc::new(Semaphore::new(config.max_connections));
         Ok(Endpoint {
@@ -67,13 +70,13 @@ impl Endpoint {
     }
 
     /// The address actually bound.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Accepts connections until `shutdown` is cancelled, then waits for every connection to
     /// stop reading and flush its outstanding acknowledgements.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         loop {
             let accepted = tokio::select! {

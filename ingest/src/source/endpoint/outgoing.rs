@@ -15,7 +15,7 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// Writes acks and control packets until both channels are closed and drained (the read half
 /// has finished and every in-flight message has been acknowledged or dropped), then shuts the
 /// write half down.
-pub async fn run<W: AsyncWrite + Unpin>(
+pub(crate) async fn run<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut acks: mpsc::UnboundedReceiver<AckToken>,
     mut control: mpsc::UnboundedReceiver<Packet>,

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The open connections by client id.
 #[derive(Debug, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     by_client: Mutex<HashMap<String, Entry>>,
     next_id: AtomicU64,
 }
@@ -29,23 +29,23 @@ struct Entry {
 
 /// A registered connection: its id and the token cancelled when another connection takes over.
 #[derive(Debug)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// Unique id of this connection.
-    pub connection_id: u64,
+    pub(crate) connection_id: u64,
     /// Cancelled when a newer connection with the same client id arrives.
-    pub taken_over: CancellationToken,
+    pub(crate) taken_over: CancellationToken,
     /// Whether an older connection was taken over.
-    pub replaced_existing: bool,
+    pub(crate) replaced_existing: bool,
     /// The connection must cancel this once it will queue nothing more into the pipeline.
-    pub finished: CancellationToken,
+    pub(crate) finished: CancellationToken,
     /// Cancelled once the connection taken over has queued everything it will queue: wait for
     /// it before queueing anything.
-    pub previous_finished: Option<CancellationToken>,
+    pub(crate) previous_finished: Option<CancellationToken>,
 }
 
 impl Sessions {
     /// Registers a connection for `client_id`, disconnecting any existing one.
-    pub fn register(&self, client_id: &str) -> Registration {
+    pub(crate) fn register(&self, client_id: &str) -> Registration {
         let connection_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
         let finished = CancellationToken::new();
@@ -71,7 +71,7 @@ impl Sessions {
     }
 
     /// Removes the registration of `client_id` if it still belongs to `connection_id`.
-    pub fn deregister(&self, client_id: &str, connection_id: u64) {
+    pub(crate) fn deregister(&self, client_id: &str, connection_id: u64) {
         let mut map = self.by_client.lock();
         if map
             .get(client_id)
@@ -82,7 +82,7 @@ impl Sessions {
     }
 
     /// A fresh connection id, for clients that connect with an empty client id.
-    pub fn next_anonymous_id(&self) -> String {
+    pub(crate) fn next_anonymous_id(&self) -> String {
         format!(
             "citytel-anon-{}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -90,12 +90,8 @@ impl Sessions {
     }
 
     /// Number of registered client ids.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.by_client.lock().len()
-    }
-
-    /// Whether no client is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
