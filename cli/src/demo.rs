@@ -15,7 +15,6 @@ use super::serve::print_addresses;
 use super::{ConfigArgs, runtime, stop_signal};
 use citytel_ingest::config::SourceSettings;
 use citytel_ingest::service;
-use citytel_ingest::telemetry::logging;
 
 /// Options of `citytel demo`.
 #[derive(Debug, Clone, Args)]
@@ -51,7 +50,7 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let config = args.config.load().context("loading configuration")?;
     let settings = config.validate().context("validating configuration")?;
-    logging::init(&settings.log);
+    settings.log.init();
     runtime()?.block_on(async {
         let broker = match &settings.source {
             SourceSettings::Broker(b) => BrokerAddr::new(b.host.clone(), b.port),

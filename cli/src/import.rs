@@ -16,7 +16,6 @@ use citytel_ingest::clock::system_now_ms as now_ms;
 use citytel_ingest::db::Database;
 use citytel_ingest::db::bulk::BulkLoader;
 use citytel_ingest::import::{self, Format, ImportOptions, ImportSummary, Precision};
-use citytel_ingest::telemetry::logging;
 
 /// pco level of the intermediate segments an import writes before its final compaction.
 const IMPORT_FLUSH_LEVEL: usize = 2;
@@ -55,7 +54,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let mut config = args.config.load().context("loading configuration")?;
     config.storage.head_max_points = args.head_points;
     let settings = config.validate().context("validating configuration")?;
-    logging::init(&settings.log);
+    settings.log.init();
     let format = match args.format {
         Some(f) => f,
         None => Format::from_path(&args.file).with_context(|| {

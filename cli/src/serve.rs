@@ -4,12 +4,11 @@ use anyhow::Context;
 
 use super::{ConfigArgs, runtime, stop_signal};
 use citytel_ingest::service::{self, Running};
-use citytel_ingest::telemetry::logging;
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load().context("loading configuration")?;
     let settings = config.validate().context("validating configuration")?;
-    logging::init(&settings.log);
+    settings.log.init();
     runtime()?.block_on(async {
         let running =
             service::start(settings.clone(), citytel_ingest::clock::Clock::System).await?;
@@ -29,10 +28,7 @@ pub fn print_addresses(running: &Running, data_dir: &str) {
         println!("  mqtt endpoint   mqtt://{addr}");
     }
     if let Some(addr) = running.metrics_addr {
-        println!(
-            "  metrics         {}",
-            citytel_ingest::telemetry::exporter::url(addr)
-        );
+        println!("  metrics         {}", citytel_ingest::exporter::url(addr));
     }
     println!("  grpc api        {}", running.grpc_addr);
     println!("  data directory  {data_dir}");

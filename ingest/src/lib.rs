@@ -29,7 +29,8 @@
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
 //! - [`service`]: start-up and phased shutdown.
-//! - [`telemetry`]: logs and metric names.
+//! - [`exporter`]: the Prometheus metrics endpoint.
+//! - [`telemetry`]: log set-up, metric names, the gRPC metrics layer.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 
 pub(crate) mod api;
@@ -37,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod decode;
+pub mod exporter;
 pub(crate) mod hash;
 pub mod import;
 pub mod journal;

@@ -5,8 +5,18 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::run::Delivered;
 use crate::dataset::Dataset;
+
+/// What the sink run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered {
+    /// Wall time until every value was confirmed and stored.
+    pub seconds: f64,
+    /// Requests confirmed.
+    pub requests: u64,
+    /// Failed requests (all classes).
+    pub failures: u64,
+}
 
 /// The sink's target, as a share of the peer's own import rate.
 const TARGET: f64 = 0.8;

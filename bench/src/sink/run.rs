@@ -13,7 +13,7 @@ use citytel_ingest::sink::influxdb;
 use citytel_ingest::sink::stats::ErrorClass;
 use citytel_testkit::wait::Wait;
 
-use super::report::SinkReport;
+use super::report::{Delivered, SinkReport};
 use super::{SinkArgs, data};
 use crate::dataset::Dataset;
 use crate::peers::System;
@@ -90,17 +90,6 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
         eprintln!("kept the data dirs and logs in {}", work.keep().display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What the sink run measured.
-#[derive(Debug, Clone, Copy)]
-pub struct Delivered {
-    /// Wall time until every value was confirmed and stored.
-    pub seconds: f64,
-    /// Requests confirmed.
-    pub requests: u64,
-    /// Failed requests (all classes).
-    pub failures: u64,
 }
 
 /// Starts the sink on the WAL in `citytel_dir` against a fresh VictoriaMetrics in `vm_dir` and

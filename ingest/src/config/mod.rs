@@ -256,6 +256,19 @@ impl Config {
     }
 }
 
+impl IngestConfig {
+    /// The validation limits these settings describe.
+    pub(crate) fn limits(&self) -> crate::decode::Limits {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        crate::decode::Limits {
+            max_payload_bytes: self.max_payload_bytes,
+            max_readings_per_message: self.max_readings_per_message,
+            max_future_ms: ms(self.max_future),
+            max_past_ms: ms(self.max_past),
+        }
+    }
+}
+
 impl Settings {
     /// The storage options, with `clock` for citytel's own restart time.
     pub fn store_options(&self, clock: crate::clock::Clock) -> crate::db::StoreOptions {

@@ -271,12 +271,11 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
+impl LogConfig {
+    /// Installs logging as configured (see [`crate::telemetry::logging::init`]).
+    pub fn init(&self) {
+        crate::telemetry::logging::init(&self.filter, self.format);
+    }
 }
+
+pub use crate::telemetry::logging::LogFormat;

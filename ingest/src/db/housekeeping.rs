@@ -7,12 +7,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use citytel_storage::engine::{compact, retention};
+use citytel_storage::engine::store::Table;
+use citytel_storage::engine::{EngineError, compact, retention};
 
 use super::Database;
 use super::checkpoint::{self, Pending};
 use crate::clock::Clock;
-use crate::state::{self, dead_letters};
+use crate::state::{self, persist};
 
 /// How often compaction and retention run when no checkpoint arrives.
 const TICK: Duration = Duration::from_secs(30);
@@ -132,7 +133,7 @@ pub fn expire_dead_letters(db: &Database, now_ms: i64, keep: Duration) -> usize 
         state.expire_dead_letters(cutoff);
         (state.store().clone(), state.table(state::DEAD_LETTERS))
     };
-    let result = dead_letters::expired_keys(&table, cutoff).and_then(|keys| {
+    let result = expired_keys(&table, cutoff).and_then(|keys| {
         let n = keys.len();
         store.write_table(&table, keys.into_iter().map(|k| (k, None)).collect())?;
         Ok(n)
@@ -148,6 +149,21 @@ pub fn expire_dead_letters(db: &Database, now_ms: i64, keep: Duration) -> usize 
             0
         }
     }
+}
+
+/// Keys of the persisted dead letters received before `cutoff_ms`, for deletion. Dead letters
+/// are keyed in WAL order, which is receive order, so the scan stops at the first one to keep.
+/// An undecodable record is expired with the ones before it.
+fn expired_keys(table: &Table, cutoff_ms: i64) -> Result<Vec<Vec<u8>>, EngineError> {
+    let mut keys = Vec::new();
+    for item in table.iter() {
+        let (key, value) = item?;
+        if persist::decode_dead_letter(&value).is_ok_and(|l| l.received_at_ms >= cutoff_ms) {
+            break;
+        }
+        keys.push(key.to_vec());
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! The rules a decoded message must satisfy before it is stored.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use citytel_proto::topic::is_valid_id;
 use citytel_proto::v1::{Status, TelemetryBatch};
 
 use super::{RejectReason, Rejection};
-use crate::config::IngestConfig;
 
 /// Longest accepted metric name, in bytes.
 const MAX_METRIC_NAME_LEN: usize = 64;
@@ -23,21 +21,6 @@ pub(crate) struct Limits {
     pub(crate) max_future_ms: i64,
     /// Largest accepted lag of a device timestamp behind the receive time, in ms.
     pub(crate) max_past_ms: i64,
-}
-
-impl From<&IngestConfig> for Limits {
-    fn from(c: &IngestConfig) -> Self {
-        Limits {
-            max_payload_bytes: c.max_payload_bytes,
-            max_readings_per_message: c.max_readings_per_message,
-            max_future_ms: duration_ms(c.max_future),
-            max_past_ms: duration_ms(c.max_past),
-        }
-    }
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn invalid(detail: impl Into<String>) -> Rejection {

@@ -29,12 +29,11 @@ use crate::api::{self, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
-use crate::decode::Limits;
+use crate::exporter;
 use crate::pipeline::Pipeline;
 use crate::pipeline::writer::{CheckpointPolicy, Writer};
 use crate::source::broker::BrokerSource;
 use crate::source::endpoint::Endpoint;
-use crate::telemetry::exporter;
 use crate::web;
 
 pub use crate::api::ApiServeError;
@@ -157,7 +156,7 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         (root.child_token(), root.child_token(), root.child_token());
     let tasks = TaskTracker::new();
     let (pipeline, queue) = Pipeline::with_clock(
-        Limits::from(&settings.ingest),
+        settings.ingest.limits(),
         settings.ingest.max_in_flight_bytes,
         clock,
     );

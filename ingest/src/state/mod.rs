@@ -521,10 +521,16 @@ impl State {
         }
         let snapshot = persist::encode_snapshot(&self.snapshot(wal_segment));
         let drop_legacy_maintenance = std::mem::take(&mut self.legacy_maintenance);
+        let dead_letters = self
+            .dead_letters
+            .take_unflushed()
+            .into_iter()
+            .map(|(seq, l)| (seq.to_be_bytes().to_vec(), persist::encode_dead_letter(&l)))
+            .collect();
         Some(CheckpointParts {
             frozen,
             snapshot,
-            dead_letters: self.dead_letters.take_unflushed(),
+            dead_letters,
             history,
             drop_legacy_maintenance,
         })
@@ -636,12 +642,24 @@ impl State {
         self.fleet.restore_history(device, change);
     }
 
-    /// Loads the most recent persisted dead letters; returns the records that did not decode.
+    /// Loads the most recent persisted dead letters; returns the records that did not decode
+    /// (left out here, for the caller to count and report).
     pub(crate) fn load_dead_letters(
         &mut self,
         table: &Table,
     ) -> Result<Vec<persist::PersistError>, citytel_storage::engine::EngineError> {
-        self.dead_letters.load_recent(table)
+        let mut loaded = Vec::new();
+        let mut undecodable = Vec::new();
+        for item in table.iter().rev().take(self.dead_letters.capacity()) {
+            let (_, value) = item?;
+            match persist::decode_dead_letter(&value) {
+                Ok(letter) => loaded.push(letter),
+                Err(e) => undecodable.push(e),
+            }
+        }
+        loaded.reverse();
+        self.dead_letters.restore_recent(loaded);
+        Ok(undecodable)
     }
 }
 

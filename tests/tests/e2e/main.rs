@@ -20,6 +20,7 @@ mod golden_data_dir;
 mod health_broker;
 mod import_dataset;
 mod influx_sink;
+mod layout;
 mod metrics_endpoint;
 mod mosquitto_interop;
 mod scenario_availability;

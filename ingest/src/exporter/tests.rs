@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::db::Database;
-use crate::decode::Limits;
 use crate::pipeline::Pipeline;
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
@@ -53,7 +52,7 @@ async fn scrapes_render_counters_and_state_gauges() {
         .unwrap();
     let options = settings.store_options(crate::clock::Clock::System);
     let (db, _wal, _replay) = Database::open(dir.path(), &options).unwrap();
-    let (pipeline, _queue) = Pipeline::new(Limits::from(&settings.ingest), 1 << 20);
+    let (pipeline, _queue) = Pipeline::new(settings.ingest.limits(), 1 << 20);
     // Installed before anything is recorded, as the service does.
     handle().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
