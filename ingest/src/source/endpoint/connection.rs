@@ -45,7 +45,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Disconnect {
     /// The client sent DISCONNECT.
-    ClientDisconnect,
+    ByClient,
     /// The client closed the socket without DISCONNECT.
     Closed,
     /// Nothing arrived within 1.5 times the keep-alive interval.
@@ -72,7 +72,7 @@ impl Disconnect {
     /// Metric label.
     pub(crate) fn label(&self) -> &'static str {
         match self {
-            Disconnect::ClientDisconnect => "client_disconnect",
+            Disconnect::ByClient => "client_disconnect",
             Disconnect::Closed => "closed",
             Disconnect::KeepAliveExpired => "keep_alive_expired",
             Disconnect::ConnectTimeout => "connect_timeout",
@@ -103,7 +103,7 @@ impl Disconnect {
     /// connected, or citytel itself stopped.
     pub(crate) fn connection_change(&self) -> Option<Connection> {
         match self {
-            Disconnect::ClientDisconnect => Some(Connection::Closed),
+            Disconnect::ByClient => Some(Connection::Closed),
             other if other.fires_will() => Some(Connection::Lost),
             _ => None,
         }
@@ -391,7 +391,7 @@ impl Session {
                 self.control(Packet::SubAck(SubAck::new(sub.pkid, codes)))
             }
             Packet::Unsubscribe(unsub) => self.control(Packet::UnsubAck(UnsubAck::new(unsub.pkid))),
-            Packet::Disconnect => Next::Stop(Disconnect::ClientDisconnect),
+            Packet::Disconnect => Next::Stop(Disconnect::ByClient),
             Packet::Connect(_) => Next::Stop(Disconnect::ProtocolError("second CONNECT".into())),
             // Acknowledgements of publishes are meaningless here (citytel never publishes to
             // devices); a server-only packet from a client breaks the protocol.

@@ -321,7 +321,7 @@ async fn disconnect_discards_the_will() {
     connect.last_will = Some(will());
     c.connect(connect).await;
     c.send(Packet::Disconnect).await;
-    assert_eq!(task.await.unwrap(), Disconnect::ClientDisconnect);
+    assert_eq!(task.await.unwrap(), Disconnect::ByClient);
     assert_eq!(
         h.queued_now(),
         ["opened cab-0001 +0", "closed cab-0001 +0"],
@@ -541,7 +541,7 @@ async fn the_last_will_names_the_device_whose_connection_opens_before_its_first_
     c.send(publish_to(TOPIC, b"x")).await;
     assert_eq!(describe(&h.next_queued().await), format!("message {TOPIC}"));
     c.send(Packet::Disconnect).await;
-    assert_eq!(task.await.unwrap(), Disconnect::ClientDisconnect);
+    assert_eq!(task.await.unwrap(), Disconnect::ByClient);
     assert_eq!(h.queued_now(), ["closed cab-0001 +2000"]);
 }
 
@@ -597,7 +597,7 @@ async fn a_connection_that_never_names_its_device_queues_no_connection_event() {
     let (mut c, task) = h.connect_pipe();
     c.connect(connect_packet("cab-0001", 30)).await;
     c.send(Packet::Disconnect).await;
-    assert_eq!(task.await.unwrap(), Disconnect::ClientDisconnect);
+    assert_eq!(task.await.unwrap(), Disconnect::ByClient);
     assert!(h.queued_now().is_empty());
 }
 
