@@ -12,8 +12,7 @@
 //! - [`catalog`]: the metric catalogue, per kind the metrics in reading order, each with its name,
 //!   unit, resolution and description.
 //! - [`topic`]: the MQTT topic scheme devices publish on, `citytel/v1/{site}/{kind}/{device_id}/{channel}`.
-//! - [`compact`]: the compact forms of `QueryRange` answers (timestamps as runs, values as
-//!   decimals).
+//! - [`compact`]: the compact form of `QueryRange` timestamps (runs of evenly spaced times).
 //! - [`codec`]: the gRPC codec the generated clients and servers use (prost, decoding from one
 //!   contiguous slice).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.

@@ -139,13 +139,12 @@ pub async fn answers(client: &mut QueryServiceClient<Channel>) -> String {
                     start_unix_ms: 0,
                     end_unix_ms: i64::MAX,
                     time_runs,
-                    ..Default::default()
                 })
                 .await
                 .map(|r| {
                     let r = r.into_inner();
                     let times = r.times().into_owned();
-                    let values = r.values().into_owned();
+                    let values = r.values;
                     digest(&times.into_iter().zip(values).collect::<Vec<(i64, f64)>>())
                 })
                 .map_err(code);

@@ -95,14 +95,13 @@ pub async fn assert_matches(client: &mut QueryServiceClient<Channel>, report: &F
                     end_unix_ms: end,
                     // The compact answer, checked against what the devices sent.
                     time_runs: true,
-                    decimal_values: true,
                 })
                 .await
                 .unwrap_or_else(|e| panic!("QueryRange {} {metric}: {e}", device.device_id))
                 .into_inner();
             let want_times: Vec<i64> = expected.keys().copied().collect();
             let want_bits: Vec<u64> = expected.values().map(|v| v.to_bits()).collect();
-            let got_bits: Vec<u64> = got.values().iter().map(|v| v.to_bits()).collect();
+            let got_bits: Vec<u64> = got.values.iter().map(|v| v.to_bits()).collect();
             assert_eq!(
                 got.times().as_ref(),
                 want_times.as_slice(),

@@ -159,22 +159,17 @@ pub(crate) fn latest_to_wire(l: LatestPoint) -> v1::LatestValue {
     }
 }
 
-/// A `QueryRange` answer: timestamps as runs if `time_runs` and values as decimals if
-/// `decimal_values` (what the request asked for), each where that is smaller, else plain.
-pub(crate) fn range_answer(
-    p: Points,
-    time_runs: bool,
-    decimal_values: bool,
-) -> v1::QueryRangeResponse {
-    use citytel_proto::compact::{encode_times, encode_values};
-    let mut answer = v1::QueryRangeResponse::default();
+/// A `QueryRange` answer: timestamps as runs if `time_runs` (what the request asked for) and
+/// that is smaller, else plain.
+pub(crate) fn range_answer(p: Points, time_runs: bool) -> v1::QueryRangeResponse {
+    use citytel_proto::compact::encode_times;
+    let mut answer = v1::QueryRangeResponse {
+        values: p.values,
+        ..v1::QueryRangeResponse::default()
+    };
     match time_runs.then(|| encode_times(&p.times_ms)).flatten() {
         Some(runs) => answer.time_runs = runs,
         None => answer.times_unix_ms = p.times_ms,
-    }
-    match decimal_values.then(|| encode_values(&p.values)).flatten() {
-        Some(decimals) => answer.decimal_values = Some(decimals),
-        None => answer.values = p.values,
     }
     answer
 }

@@ -36,7 +36,7 @@ pub(crate) fn range(
             req.end_unix_ms,
         )
     };
-    let (time_runs, decimal_values) = (req.time_runs, req.decimal_values);
+    let time_runs = req.time_runs;
     let points = capture
         .range(
             &req.device_id,
@@ -48,7 +48,7 @@ pub(crate) fn range(
             device: req.device_id,
             metric: req.metric,
         })?;
-    Ok(convert::range_answer(points, time_runs, decimal_values))
+    Ok(convert::range_answer(points, time_runs))
 }
 
 /// `QuerySeries`: validated and captured here, run by the caller off the async workers.

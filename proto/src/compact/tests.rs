@@ -52,65 +52,6 @@ fn extreme_times_do_not_overflow() {
 }
 
 #[test]
-fn sensor_decimals_take_the_smallest_scale() {
-    let values = [21.5, -13.64, 57.0, 0.01, 1013.25];
-    let decimals = encode_values(&values).expect("short decimals");
-    assert_eq!(decimals.scale, 2);
-    // Mantissas 2150, -1364, 5700, 1 and 101,325, each sent as its difference from the last.
-    assert_eq!(
-        decimals.mantissa_deltas,
-        [2150, -3514, 7064, -5699, 101_324]
-    );
-    assert_eq!(bits(&decode_values(&decimals)), bits(&values));
-    let whole = encode_values(&[3.0, 4.0, -7.0]).expect("integers");
-    assert_eq!((whole.scale, whole.mantissa_deltas), (0, vec![3, 1, -11]));
-}
-
-#[test]
-fn a_slowly_changing_reading_takes_a_byte_per_point() {
-    // A temperature rising by 0.03 every 10 s and falling back every 97 points, for a day.
-    let values: Vec<f64> = (0..8640)
-        .map(|i| {
-            format!("{:.2}", 21.0 + f64::from(i % 97) * 0.03)
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    let decimals = encode_values(&values).expect("decimals");
-    assert_eq!(decimals.scale, 2);
-    let encoded = prost::Message::encoded_len(&decimals);
-    assert!(encoded * 100 < values.len() * 102, "{encoded} bytes");
-    assert_eq!(bits(&decode_values(&decimals)), bits(&values));
-}
-
-#[test]
-fn extreme_mantissas_round_trip() {
-    // The largest differences there can be, among enough small ones to make decimals pay.
-    let mut values = vec![8.9e15, -8.9e15, 8.9e15, -8.9e15];
-    values.resize(100, 0.0);
-    let decimals = encode_values(&values).expect("integers");
-    assert_eq!(decimals.mantissa_deltas[1], -17_800_000_000_000_000);
-    assert_eq!(bits(&decode_values(&decimals)), bits(&values));
-}
-
-#[test]
-fn values_that_are_not_short_decimals_stay_doubles() {
-    assert_eq!(encode_values(&[1.0 / 3.0, 2.0]), None);
-    assert_eq!(
-        encode_values(&[0.0, -0.0]),
-        None,
-        "-0.0 has no decimal form"
-    );
-    assert_eq!(encode_values(&[f64::INFINITY]), None);
-    assert_eq!(encode_values(&[f64::NAN]), None);
-    assert_eq!(encode_values(&[1e300]), None);
-    assert_eq!(encode_values(&[f64::MIN_POSITIVE]), None);
-    assert_eq!(encode_values(&[]), None);
-    // Whole numbers near 2^50 take 8 bytes as varints: no smaller than doubles.
-    assert_eq!(encode_values(&[9.0e14, -8.5e14]), None);
-}
-
-#[test]
 fn a_response_reads_the_same_either_way() {
     let times: Vec<i64> = (0..100).map(|i| i * 1000).collect();
     let values: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.25).collect();
@@ -121,19 +62,13 @@ fn a_response_reads_the_same_either_way() {
     };
     let compact = v1::QueryRangeResponse {
         time_runs: encode_times(&times).expect("runs"),
-        decimal_values: Some(encode_values(&values).expect("decimals")),
+        values,
         ..Default::default()
     };
-    assert!(compact.times_unix_ms.is_empty() && compact.values.is_empty());
+    assert!(compact.times_unix_ms.is_empty());
     assert_eq!(plain.times(), times.as_slice());
     assert_eq!(compact.times(), times.as_slice());
-    assert_eq!(bits(&plain.values()), bits(&values));
-    assert_eq!(bits(&compact.values()), bits(&values));
-    assert!(prost::Message::encoded_len(&compact) * 4 < prost::Message::encoded_len(&plain));
-}
-
-fn bits(values: &[f64]) -> Vec<u64> {
-    values.iter().map(|v| v.to_bits()).collect()
+    assert!(prost::Message::encoded_len(&compact) < prost::Message::encoded_len(&plain));
 }
 
 proptest! {
@@ -147,30 +82,6 @@ proptest! {
         if let Some(runs) = encode_times(&times) {
             prop_assert!(runs.len() * 2 < times.len() || times.is_empty());
             prop_assert_eq!(decode_times(&runs), times);
-        }
-    }
-
-    #[test]
-    fn decimals_round_trip_bit_for_bit(
-        mantissas in proptest::collection::vec(-10_000_000i64..10_000_000, 1..100),
-        scale in 0u32..=MAX_SCALE,
-    ) {
-        // Values as a device would send them: short decimals, parsed from their text.
-        let values: Vec<f64> = mantissas
-            .iter()
-            .map(|&k| format!("{}", k as f64 / 10f64.powi(scale as i32)).parse().unwrap_or(0.0))
-            .collect();
-        if let Some(decimals) = encode_values(&values) {
-            prop_assert!(decimals.scale <= scale);
-            prop_assert_eq!(bits(&decode_values(&decimals)), bits(&values));
-        }
-    }
-
-    #[test]
-    fn any_doubles_round_trip_or_stay_doubles(raw in proptest::collection::vec(any::<u64>(), 1..50)) {
-        let values: Vec<f64> = raw.into_iter().map(f64::from_bits).collect();
-        if let Some(decimals) = encode_values(&values) {
-            prop_assert_eq!(bits(&decode_values(&decimals)), bits(&values));
         }
     }
 }

@@ -14,7 +14,7 @@ import type { DeviceSelector, LatestValue } from "./common_pb";
 import { file_citytel_v1_common } from "./common_pb";
 import type { ListDeadLettersRequestSchema, ListDeadLettersResponseSchema } from "./deadletters_pb";
 import { file_citytel_v1_deadletters } from "./deadletters_pb";
-import type { DeviceState, FleetEventSchema, GetAvailabilityRequestSchema, GetAvailabilityResponseSchema, GetFleetSummaryRequestSchema, GetFleetSummaryResponseSchema, ListAvailabilityRequestSchema, ListAvailabilityResponseSchema, ListMaintenanceRequestSchema, ListMaintenanceResponseSchema, ListStateHistoryRequestSchema, ListStateHistoryResponseSchema, LiveReadingsSchema, SetMaintenanceRequestSchema, SetMaintenanceResponseSchema, WatchEventsRequestSchema, WatchReadingsRequestSchema } from "./fleet_pb";
+import type { DeleteMaintenanceRequestSchema, DeleteMaintenanceResponseSchema, DeviceState, FleetEventSchema, GetAvailabilityRequestSchema, GetAvailabilityResponseSchema, GetFleetSummaryRequestSchema, GetFleetSummaryResponseSchema, ListAvailabilityRequestSchema, ListAvailabilityResponseSchema, ListMaintenanceRequestSchema, ListMaintenanceResponseSchema, ListStateHistoryRequestSchema, ListStateHistoryResponseSchema, LiveReadingsSchema, SetMaintenanceRequestSchema, SetMaintenanceResponseSchema, WatchEventsRequestSchema, WatchReadingsRequestSchema } from "./fleet_pb";
 import { file_citytel_v1_fleet } from "./fleet_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file citytel/v1/query.proto.
  */
 export const file_citytel_v1_query: GenFile = /*@__PURE__*/
-  fileDesc("ChZjaXR5dGVsL3YxL3F1ZXJ5LnByb3RvEgpjaXR5dGVsLnYxIq0ECgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEc2l0ZRgDIAEoCRIaChJmaXJzdF9zZWVuX3VuaXhfbXMYBCABKAMSGQoRbGFzdF9zZWVuX3VuaXhfbXMYBSABKAMSHQoQZmlybXdhcmVfdmVyc2lvbhgGIAEoCUgAiAEBEhQKB2Jvb3RfaWQYByABKARIAYgBARIXCgpnYXRld2F5X2lkGAggASgJSAKIAQESIgoVcmVwb3J0aW5nX2ludGVydmFsX21zGAkgASgNSAOIAQESFgoOcmVhZGluZ3NfdG90YWwYCiABKAQSDwoHbWV0cmljcxgLIAMoCRImCgVzdGF0ZRgMIAEoDjIXLmNpdHl0ZWwudjEuRGV2aWNlU3RhdGUSGwoTc3RhdGVfc2luY2VfdW5peF9tcxgNIAEoAxITCgtzdGF0ZV9jYXVzZRgOIAEoCRIcCg9jbG9ja19vZmZzZXRfbXMYDyABKANIBIgBARIhChRjb21wbGV0ZW5lc3NfcGVyY2VudBgQIAEoAUgFiAEBEhAKCGRpc3RyaWN0GBEgASgJQhMKEV9maXJtd2FyZV92ZXJzaW9uQgoKCF9ib290X2lkQg0KC19nYXRld2F5X2lkQhgKFl9yZXBvcnRpbmdfaW50ZXJ2YWxfbXNCEgoQX2Nsb2NrX29mZnNldF9tc0IXChVfY29tcGxldGVuZXNzX3BlcmNlbnQijwEKEkxpc3REZXZpY2VzUmVxdWVzdBIMCgRraW5kGAEgASgJEgwKBHNpdGUYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkSJgoFc3RhdGUYBSABKA4yFy5jaXR5dGVsLnYxLkRldmljZVN0YXRlEg4KBnNlYXJjaBgGIAEoCSJiChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiMKB2RldmljZXMYASADKAsyEi5jaXR5dGVsLnYxLkRldmljZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDQoFdG90YWwYAyABKA0iJQoQR2V0RGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiNwoRR2V0RGV2aWNlUmVzcG9uc2USIgoGZGV2aWNlGAEgASgLMhIuY2l0eXRlbC52MS5EZXZpY2UiJQoQR2V0TGF0ZXN0UmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiTwoRR2V0TGF0ZXN0UmVzcG9uc2USEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUijQEKEVF1ZXJ5UmFuZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSFQoNc3RhcnRfdW5peF9tcxgDIAEoAxITCgtlbmRfdW5peF9tcxgEIAEoAxIRCgl0aW1lX3J1bnMYBSABKAgSFgoOZGVjaW1hbF92YWx1ZXMYBiABKAgilgEKElF1ZXJ5UmFuZ2VSZXNwb25zZRIVCg10aW1lc191bml4X21zGAEgAygQEg4KBnZhbHVlcxgCIAMoARImCgl0aW1lX3J1bnMYAyADKAsyEy5jaXR5dGVsLnYxLlRpbWVSdW4SMQoOZGVjaW1hbF92YWx1ZXMYBCABKAsyGS5jaXR5dGVsLnYxLkRlY2ltYWxWYWx1ZXMiNwoNRGVjaW1hbFZhbHVlcxINCgVzY2FsZRgBIAEoDRIXCg9tYW50aXNzYV9kZWx0YXMYAiADKBIiQAoHVGltZVJ1bhIVCg1zdGFydF91bml4X21zGAEgASgDEg8KB3N0ZXBfbXMYAiABKAMSDQoFY291bnQYAyABKA0i5QEKElF1ZXJ5U2VyaWVzUmVxdWVzdBIrCgdkZXZpY2VzGAEgASgLMhouY2l0eXRlbC52MS5EZXZpY2VTZWxlY3RvchIOCgZtZXRyaWMYAiABKAkSFQoNc3RhcnRfdW5peF9tcxgDIAEoAxITCgtlbmRfdW5peF9tcxgEIAEoAxIPCgdzdGVwX21zGAUgASgDEiwKC2FnZ3JlZ2F0aW9uGAYgASgOMhcuY2l0eXRlbC52MS5BZ2dyZWdhdGlvbhInCgZhY3Jvc3MYByABKA4yFy5jaXR5dGVsLnYxLkFnZ3JlZ2F0aW9uIkIKBlNlcmllcxIRCglkZXZpY2VfaWQYASABKAkSFQoNdGltZXNfdW5peF9tcxgCIAMoEBIOCgZ2YWx1ZXMYAyADKAEiTQoTUXVlcnlTZXJpZXNSZXNwb25zZRIiCgZzZXJpZXMYASADKAsyEi5jaXR5dGVsLnYxLlNlcmllcxISCgpyZXNvbHV0aW9uGAIgASgJIkAKEUxpc3RMYXRlc3RSZXF1ZXN0EisKB2RldmljZXMYASABKAsyGi5jaXR5dGVsLnYxLkRldmljZVNlbGVjdG9yIkoKDERldmljZUxhdGVzdBIRCglkZXZpY2VfaWQYASABKAkSJwoGdmFsdWVzGAIgAygLMhcuY2l0eXRlbC52MS5MYXRlc3RWYWx1ZSI/ChJMaXN0TGF0ZXN0UmVzcG9uc2USKQoHZGV2aWNlcxgBIAMoCzIYLmNpdHl0ZWwudjEuRGV2aWNlTGF0ZXN0KqsBCgtBZ2dyZWdhdGlvbhIbChdBR0dSRUdBVElPTl9VTlNQRUNJRklFRBAAEhMKD0FHR1JFR0FUSU9OX0FWRxABEhMKD0FHR1JFR0FUSU9OX01JThACEhMKD0FHR1JFR0FUSU9OX01BWBADEhMKD0FHR1JFR0FUSU9OX1NVTRAEEhUKEUFHR1JFR0FUSU9OX0NPVU5UEAUSFAoQQUdHUkVHQVRJT05fTEFTVBAGMvsJCgxRdWVyeVNlcnZpY2USTgoLTGlzdERldmljZXMSHi5jaXR5dGVsLnYxLkxpc3REZXZpY2VzUmVxdWVzdBofLmNpdHl0ZWwudjEuTGlzdERldmljZXNSZXNwb25zZRJICglHZXREZXZpY2USHC5jaXR5dGVsLnYxLkdldERldmljZVJlcXVlc3QaHS5jaXR5dGVsLnYxLkdldERldmljZVJlc3BvbnNlEkgKCUdldExhdGVzdBIcLmNpdHl0ZWwudjEuR2V0TGF0ZXN0UmVxdWVzdBodLmNpdHl0ZWwudjEuR2V0TGF0ZXN0UmVzcG9uc2USSwoKUXVlcnlSYW5nZRIdLmNpdHl0ZWwudjEuUXVlcnlSYW5nZVJlcXVlc3QaHi5jaXR5dGVsLnYxLlF1ZXJ5UmFuZ2VSZXNwb25zZRJOCgtRdWVyeVNlcmllcxIeLmNpdHl0ZWwudjEuUXVlcnlTZXJpZXNSZXF1ZXN0Gh8uY2l0eXRlbC52MS5RdWVyeVNlcmllc1Jlc3BvbnNlEksKCkxpc3RMYXRlc3QSHS5jaXR5dGVsLnYxLkxpc3RMYXRlc3RSZXF1ZXN0Gh4uY2l0eXRlbC52MS5MaXN0TGF0ZXN0UmVzcG9uc2USWgoPR2V0RmxlZXRTdW1tYXJ5EiIuY2l0eXRlbC52MS5HZXRGbGVldFN1bW1hcnlSZXF1ZXN0GiMuY2l0eXRlbC52MS5HZXRGbGVldFN1bW1hcnlSZXNwb25zZRJdChBMaXN0U3RhdGVIaXN0b3J5EiMuY2l0eXRlbC52MS5MaXN0U3RhdGVIaXN0b3J5UmVxdWVzdBokLmNpdHl0ZWwudjEuTGlzdFN0YXRlSGlzdG9yeVJlc3BvbnNlEloKD0dldEF2YWlsYWJpbGl0eRIiLmNpdHl0ZWwudjEuR2V0QXZhaWxhYmlsaXR5UmVxdWVzdBojLmNpdHl0ZWwudjEuR2V0QXZhaWxhYmlsaXR5UmVzcG9uc2USXQoQTGlzdEF2YWlsYWJpbGl0eRIjLmNpdHl0ZWwudjEuTGlzdEF2YWlsYWJpbGl0eVJlcXVlc3QaJC5jaXR5dGVsLnYxLkxpc3RBdmFpbGFiaWxpdHlSZXNwb25zZRJHCgtXYXRjaEV2ZW50cxIeLmNpdHl0ZWwudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GhYuY2l0eXRlbC52MS5GbGVldEV2ZW50MAESTQoNV2F0Y2hSZWFkaW5ncxIgLmNpdHl0ZWwudjEuV2F0Y2hSZWFkaW5nc1JlcXVlc3QaGC5jaXR5dGVsLnYxLkxpdmVSZWFkaW5nczABElcKDlNldE1haW50ZW5hbmNlEiEuY2l0eXRlbC52MS5TZXRNYWludGVuYW5jZVJlcXVlc3QaIi5jaXR5dGVsLnYxLlNldE1haW50ZW5hbmNlUmVzcG9uc2USWgoPTGlzdE1haW50ZW5hbmNlEiIuY2l0eXRlbC52MS5MaXN0TWFpbnRlbmFuY2VSZXF1ZXN0GiMuY2l0eXRlbC52MS5MaXN0TWFpbnRlbmFuY2VSZXNwb25zZRJaCg9MaXN0RGVhZExldHRlcnMSIi5jaXR5dGVsLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIy5jaXR5dGVsLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlYgZwcm90bzM", [file_citytel_v1_common, file_citytel_v1_deadletters, file_citytel_v1_fleet]);
+  fileDesc("ChZjaXR5dGVsL3YxL3F1ZXJ5LnByb3RvEgpjaXR5dGVsLnYxIq0ECgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEc2l0ZRgDIAEoCRIaChJmaXJzdF9zZWVuX3VuaXhfbXMYBCABKAMSGQoRbGFzdF9zZWVuX3VuaXhfbXMYBSABKAMSHQoQZmlybXdhcmVfdmVyc2lvbhgGIAEoCUgAiAEBEhQKB2Jvb3RfaWQYByABKARIAYgBARIXCgpnYXRld2F5X2lkGAggASgJSAKIAQESIgoVcmVwb3J0aW5nX2ludGVydmFsX21zGAkgASgNSAOIAQESFgoOcmVhZGluZ3NfdG90YWwYCiABKAQSDwoHbWV0cmljcxgLIAMoCRImCgVzdGF0ZRgMIAEoDjIXLmNpdHl0ZWwudjEuRGV2aWNlU3RhdGUSGwoTc3RhdGVfc2luY2VfdW5peF9tcxgNIAEoAxITCgtzdGF0ZV9jYXVzZRgOIAEoCRIcCg9jbG9ja19vZmZzZXRfbXMYDyABKANIBIgBARIhChRjb21wbGV0ZW5lc3NfcGVyY2VudBgQIAEoAUgFiAEBEhAKCGRpc3RyaWN0GBEgASgJQhMKEV9maXJtd2FyZV92ZXJzaW9uQgoKCF9ib290X2lkQg0KC19nYXRld2F5X2lkQhgKFl9yZXBvcnRpbmdfaW50ZXJ2YWxfbXNCEgoQX2Nsb2NrX29mZnNldF9tc0IXChVfY29tcGxldGVuZXNzX3BlcmNlbnQijwEKEkxpc3REZXZpY2VzUmVxdWVzdBIMCgRraW5kGAEgASgJEgwKBHNpdGUYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkSJgoFc3RhdGUYBSABKA4yFy5jaXR5dGVsLnYxLkRldmljZVN0YXRlEg4KBnNlYXJjaBgGIAEoCSJiChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiMKB2RldmljZXMYASADKAsyEi5jaXR5dGVsLnYxLkRldmljZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDQoFdG90YWwYAyABKA0iJQoQR2V0RGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiNwoRR2V0RGV2aWNlUmVzcG9uc2USIgoGZGV2aWNlGAEgASgLMhIuY2l0eXRlbC52MS5EZXZpY2UiJQoQR2V0TGF0ZXN0UmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiTwoRR2V0TGF0ZXN0UmVzcG9uc2USEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUiiwEKEVF1ZXJ5UmFuZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSFQoNc3RhcnRfdW5peF9tcxgDIAEoAxITCgtlbmRfdW5peF9tcxgEIAEoAxIRCgl0aW1lX3J1bnMYBSABKAhKBAgGEAdSDmRlY2ltYWxfdmFsdWVzInkKElF1ZXJ5UmFuZ2VSZXNwb25zZRIVCg10aW1lc191bml4X21zGAEgAygQEg4KBnZhbHVlcxgCIAMoARImCgl0aW1lX3J1bnMYAyADKAsyEy5jaXR5dGVsLnYxLlRpbWVSdW5KBAgEEAVSDmRlY2ltYWxfdmFsdWVzIkAKB1RpbWVSdW4SFQoNc3RhcnRfdW5peF9tcxgBIAEoAxIPCgdzdGVwX21zGAIgASgDEg0KBWNvdW50GAMgASgNIuUBChJRdWVyeVNlcmllc1JlcXVlc3QSKwoHZGV2aWNlcxgBIAEoCzIaLmNpdHl0ZWwudjEuRGV2aWNlU2VsZWN0b3ISDgoGbWV0cmljGAIgASgJEhUKDXN0YXJ0X3VuaXhfbXMYAyABKAMSEwoLZW5kX3VuaXhfbXMYBCABKAMSDwoHc3RlcF9tcxgFIAEoAxIsCgthZ2dyZWdhdGlvbhgGIAEoDjIXLmNpdHl0ZWwudjEuQWdncmVnYXRpb24SJwoGYWNyb3NzGAcgASgOMhcuY2l0eXRlbC52MS5BZ2dyZWdhdGlvbiJCCgZTZXJpZXMSEQoJZGV2aWNlX2lkGAEgASgJEhUKDXRpbWVzX3VuaXhfbXMYAiADKBASDgoGdmFsdWVzGAMgAygBIk0KE1F1ZXJ5U2VyaWVzUmVzcG9uc2USIgoGc2VyaWVzGAEgAygLMhIuY2l0eXRlbC52MS5TZXJpZXMSEgoKcmVzb2x1dGlvbhgCIAEoCSJAChFMaXN0TGF0ZXN0UmVxdWVzdBIrCgdkZXZpY2VzGAEgASgLMhouY2l0eXRlbC52MS5EZXZpY2VTZWxlY3RvciJKCgxEZXZpY2VMYXRlc3QSEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUiPwoSTGlzdExhdGVzdFJlc3BvbnNlEikKB2RldmljZXMYASADKAsyGC5jaXR5dGVsLnYxLkRldmljZUxhdGVzdCqrAQoLQWdncmVnYXRpb24SGwoXQUdHUkVHQVRJT05fVU5TUEVDSUZJRUQQABITCg9BR0dSRUdBVElPTl9BVkcQARITCg9BR0dSRUdBVElPTl9NSU4QAhITCg9BR0dSRUdBVElPTl9NQVgQAxITCg9BR0dSRUdBVElPTl9TVU0QBBIVChFBR0dSRUdBVElPTl9DT1VOVBAFEhQKEEFHR1JFR0FUSU9OX0xBU1QQBjLdCgoMUXVlcnlTZXJ2aWNlEk4KC0xpc3REZXZpY2VzEh4uY2l0eXRlbC52MS5MaXN0RGV2aWNlc1JlcXVlc3QaHy5jaXR5dGVsLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USSAoJR2V0RGV2aWNlEhwuY2l0eXRlbC52MS5HZXREZXZpY2VSZXF1ZXN0Gh0uY2l0eXRlbC52MS5HZXREZXZpY2VSZXNwb25zZRJICglHZXRMYXRlc3QSHC5jaXR5dGVsLnYxLkdldExhdGVzdFJlcXVlc3QaHS5jaXR5dGVsLnYxLkdldExhdGVzdFJlc3BvbnNlEksKClF1ZXJ5UmFuZ2USHS5jaXR5dGVsLnYxLlF1ZXJ5UmFuZ2VSZXF1ZXN0Gh4uY2l0eXRlbC52MS5RdWVyeVJhbmdlUmVzcG9uc2USTgoLUXVlcnlTZXJpZXMSHi5jaXR5dGVsLnYxLlF1ZXJ5U2VyaWVzUmVxdWVzdBofLmNpdHl0ZWwudjEuUXVlcnlTZXJpZXNSZXNwb25zZRJLCgpMaXN0TGF0ZXN0Eh0uY2l0eXRlbC52MS5MaXN0TGF0ZXN0UmVxdWVzdBoeLmNpdHl0ZWwudjEuTGlzdExhdGVzdFJlc3BvbnNlEloKD0dldEZsZWV0U3VtbWFyeRIiLmNpdHl0ZWwudjEuR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdBojLmNpdHl0ZWwudjEuR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USXQoQTGlzdFN0YXRlSGlzdG9yeRIjLmNpdHl0ZWwudjEuTGlzdFN0YXRlSGlzdG9yeVJlcXVlc3QaJC5jaXR5dGVsLnYxLkxpc3RTdGF0ZUhpc3RvcnlSZXNwb25zZRJaCg9HZXRBdmFpbGFiaWxpdHkSIi5jaXR5dGVsLnYxLkdldEF2YWlsYWJpbGl0eVJlcXVlc3QaIy5jaXR5dGVsLnYxLkdldEF2YWlsYWJpbGl0eVJlc3BvbnNlEl0KEExpc3RBdmFpbGFiaWxpdHkSIy5jaXR5dGVsLnYxLkxpc3RBdmFpbGFiaWxpdHlSZXF1ZXN0GiQuY2l0eXRlbC52MS5MaXN0QXZhaWxhYmlsaXR5UmVzcG9uc2USRwoLV2F0Y2hFdmVudHMSHi5jaXR5dGVsLnYxLldhdGNoRXZlbnRzUmVxdWVzdBoWLmNpdHl0ZWwudjEuRmxlZXRFdmVudDABEk0KDVdhdGNoUmVhZGluZ3MSIC5jaXR5dGVsLnYxLldhdGNoUmVhZGluZ3NSZXF1ZXN0GhguY2l0eXRlbC52MS5MaXZlUmVhZGluZ3MwARJXCg5TZXRNYWludGVuYW5jZRIhLmNpdHl0ZWwudjEuU2V0TWFpbnRlbmFuY2VSZXF1ZXN0GiIuY2l0eXRlbC52MS5TZXRNYWludGVuYW5jZVJlc3BvbnNlEmAKEURlbGV0ZU1haW50ZW5hbmNlEiQuY2l0eXRlbC52MS5EZWxldGVNYWludGVuYW5jZVJlcXVlc3QaJS5jaXR5dGVsLnYxLkRlbGV0ZU1haW50ZW5hbmNlUmVzcG9uc2USWgoPTGlzdE1haW50ZW5hbmNlEiIuY2l0eXRlbC52MS5MaXN0TWFpbnRlbmFuY2VSZXF1ZXN0GiMuY2l0eXRlbC52MS5MaXN0TWFpbnRlbmFuY2VSZXNwb25zZRJaCg9MaXN0RGVhZExldHRlcnMSIi5jaXR5dGVsLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIy5jaXR5dGVsLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlYgZwcm90bzM", [file_citytel_v1_common, file_citytel_v1_deadletters, file_citytel_v1_fleet]);
 
 /**
  * What citytel knows about a device, from its topics, births and readings.
@@ -382,19 +382,6 @@ export type QueryRangeRequest = Message<"citytel.v1.QueryRangeRequest"> & {
    * @generated from field: bool time_runs = 5;
    */
   timeRuns: boolean;
-
-  /**
-   * Ask for the values as scaled decimal integers (decimal_values) where every value is one and
-   * that is smaller: readings with two decimals take 1-2 bytes each instead of 8. Finding the
-   * decimals costs the server a few nanoseconds per value, so this pays off over slow links
-   * more than on a local network.
-   *
-   * A client that asks for either reads whichever form of each column is set (citytel-proto's
-   * QueryRangeResponse::times and ::values do).
-   *
-   * @generated from field: bool decimal_values = 6;
-   */
-  decimalValues: boolean;
 };
 
 /**
@@ -419,7 +406,7 @@ export type QueryRangeResponse = Message<"citytel.v1.QueryRangeResponse"> & {
   timesUnixMs: bigint[];
 
   /**
-   * Values of the points, one per timestamp; empty when they are sent as decimal_values.
+   * Values of the points, one per timestamp.
    *
    * @generated from field: repeated double values = 2;
    */
@@ -432,13 +419,6 @@ export type QueryRangeResponse = Message<"citytel.v1.QueryRangeResponse"> & {
    * @generated from field: repeated citytel.v1.TimeRun time_runs = 3;
    */
   timeRuns: TimeRun[];
-
-  /**
-   * The values as decimals, when the request asked for decimal_values and every value is one.
-   *
-   * @generated from field: citytel.v1.DecimalValues decimal_values = 4;
-   */
-  decimalValues?: DecimalValues | undefined;
 };
 
 /**
@@ -447,38 +427,6 @@ export type QueryRangeResponse = Message<"citytel.v1.QueryRangeResponse"> & {
  */
 export const QueryRangeResponseSchema: GenMessage<QueryRangeResponse> = /*@__PURE__*/
   messageDesc(file_citytel_v1_query, 8);
-
-/**
- * Values that are all exact decimals at one scale. The mantissa of value i (the value times
- * 10^scale) is the sum of mantissa_deltas[0] to mantissa_deltas[i], and the value is that
- * mantissa / 10^scale computed in double precision, which gives back the stored double bit for
- * bit.
- *
- * @generated from message citytel.v1.DecimalValues
- */
-export type DecimalValues = Message<"citytel.v1.DecimalValues"> & {
-  /**
-   * Number of decimal places, 0 to 9.
-   *
-   * @generated from field: uint32 scale = 1;
-   */
-  scale: number;
-
-  /**
-   * The first mantissa, then the difference of each mantissa from the one before: a slowly
-   * changing reading takes a byte per point.
-   *
-   * @generated from field: repeated sint64 mantissa_deltas = 2;
-   */
-  mantissaDeltas: bigint[];
-};
-
-/**
- * Describes the message citytel.v1.DecimalValues.
- * Use `create(DecimalValuesSchema)` to create a new message.
- */
-export const DecimalValuesSchema: GenMessage<DecimalValues> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 9);
 
 /**
  * Evenly spaced timestamps: start_unix_ms + i * step_ms for i in 0..count.
@@ -513,7 +461,7 @@ export type TimeRun = Message<"citytel.v1.TimeRun"> & {
  * Use `create(TimeRunSchema)` to create a new message.
  */
 export const TimeRunSchema: GenMessage<TimeRun> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 10);
+  messageDesc(file_citytel_v1_query, 9);
 
 /**
  * Request of QueryService.QuerySeries.
@@ -578,7 +526,7 @@ export type QuerySeriesRequest = Message<"citytel.v1.QuerySeriesRequest"> & {
  * Use `create(QuerySeriesRequestSchema)` to create a new message.
  */
 export const QuerySeriesRequestSchema: GenMessage<QuerySeriesRequest> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 11);
+  messageDesc(file_citytel_v1_query, 10);
 
 /**
  * One device's (or the cross-device aggregate's) points as parallel columns, oldest first.
@@ -613,7 +561,7 @@ export type Series = Message<"citytel.v1.Series"> & {
  * Use `create(SeriesSchema)` to create a new message.
  */
 export const SeriesSchema: GenMessage<Series> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 12);
+  messageDesc(file_citytel_v1_query, 11);
 
 /**
  * Response of QueryService.QuerySeries.
@@ -642,7 +590,7 @@ export type QuerySeriesResponse = Message<"citytel.v1.QuerySeriesResponse"> & {
  * Use `create(QuerySeriesResponseSchema)` to create a new message.
  */
 export const QuerySeriesResponseSchema: GenMessage<QuerySeriesResponse> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 13);
+  messageDesc(file_citytel_v1_query, 12);
 
 /**
  * Request of QueryService.ListLatest.
@@ -663,7 +611,7 @@ export type ListLatestRequest = Message<"citytel.v1.ListLatestRequest"> & {
  * Use `create(ListLatestRequestSchema)` to create a new message.
  */
 export const ListLatestRequestSchema: GenMessage<ListLatestRequest> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 14);
+  messageDesc(file_citytel_v1_query, 13);
 
 /**
  * The latest values of one device.
@@ -691,7 +639,7 @@ export type DeviceLatest = Message<"citytel.v1.DeviceLatest"> & {
  * Use `create(DeviceLatestSchema)` to create a new message.
  */
 export const DeviceLatestSchema: GenMessage<DeviceLatest> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 15);
+  messageDesc(file_citytel_v1_query, 14);
 
 /**
  * Response of QueryService.ListLatest.
@@ -712,7 +660,7 @@ export type ListLatestResponse = Message<"citytel.v1.ListLatestResponse"> & {
  * Use `create(ListLatestResponseSchema)` to create a new message.
  */
 export const ListLatestResponseSchema: GenMessage<ListLatestResponse> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_query, 16);
+  messageDesc(file_citytel_v1_query, 15);
 
 /**
  * How points are combined, within a step or across devices.
@@ -904,7 +852,9 @@ export const QueryService: GenService<{
     output: typeof LiveReadingsSchema;
   },
   /**
-   * Adds a maintenance window (excluded from availability).
+   * Adds a maintenance window (excluded from availability). The device or site must be known;
+   * the window must lie between 2000 and 2200, last at most ten years, and its reason be at most
+   * 1 KiB. It is durable when answered.
    *
    * @generated from rpc citytel.v1.QueryService.SetMaintenance
    */
@@ -912,6 +862,16 @@ export const QueryService: GenService<{
     methodKind: "unary";
     input: typeof SetMaintenanceRequestSchema;
     output: typeof SetMaintenanceResponseSchema;
+  },
+  /**
+   * Removes a maintenance window set over the API (configured ones are removed from the file).
+   *
+   * @generated from rpc citytel.v1.QueryService.DeleteMaintenance
+   */
+  deleteMaintenance: {
+    methodKind: "unary";
+    input: typeof DeleteMaintenanceRequestSchema;
+    output: typeof DeleteMaintenanceResponseSchema;
   },
   /**
    * Lists the maintenance windows.
