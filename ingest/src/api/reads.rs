@@ -7,7 +7,13 @@
 //! `grpc.request_timeout`, or the client's shorter `grpc-timeout`): a request still waiting or
 //! computing when it passes is answered DEADLINE_EXCEEDED, and the computation stops at its next
 //! check of the [`Deadline`].
+//!
+//! Debug option for tests: when the environment variable [`PAUSE_FILE_ENV`] names a file, a heavy
+//! read stops at its first deadline check, after it has copied what it needs, while that file
+//! exists (and creates `{file}.paused` while it waits), so a test can show that ingest goes on
+//! meanwhile. Never set it in production.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,14 +23,30 @@ use tonic::Status;
 
 use super::error::ApiError;
 
+/// Environment variable naming a file whose existence pauses heavy reads (a debug option for
+/// tests; see the module documentation).
+pub(crate) const PAUSE_FILE_ENV: &str = "CITYTEL_DEBUG_READ_PAUSE_FILE";
+
 /// When a request must be answered.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline(Instant);
+#[derive(Debug, Clone)]
+pub(crate) struct Deadline {
+    at: Instant,
+    pause: Option<Arc<PathBuf>>,
+}
 
 impl Deadline {
+    /// A deadline at `at`, without the debug pause.
+    #[cfg(test)]
+    fn at(at: Instant) -> Self {
+        Deadline { at, pause: None }
+    }
+
     /// Whether it has passed.
     pub(crate) fn expired(&self) -> bool {
-        Instant::now() >= self.0
+        if let Some(pause) = &self.pause {
+            wait_while_paused(pause);
+        }
+        Instant::now() >= self.at
     }
 
     /// An error once it has passed, for computations to stop early.
@@ -36,6 +58,20 @@ impl Deadline {
     }
 }
 
+/// Blocks while the debug pause file exists (see [`PAUSE_FILE_ENV`]).
+fn wait_while_paused(pause: &std::path::Path) {
+    if !pause.exists() {
+        return;
+    }
+    let marker = PathBuf::from(format!("{}.paused", pause.display()));
+    let _ = std::fs::write(&marker, b"");
+    tracing::warn!(path = %pause.display(), "heavy read paused by the debug pause file");
+    while pause.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(&marker);
+}
+
 /// The bounded pool heavy reads run on.
 #[derive(Debug, Clone)]
 pub(crate) struct Reads {
@@ -43,6 +79,7 @@ pub(crate) struct Reads {
     waiting: Arc<Semaphore>,
     limit: usize,
     timeout: Duration,
+    pause: Option<Arc<PathBuf>>,
 }
 
 impl Reads {
@@ -57,6 +94,7 @@ impl Reads {
             waiting: Arc::new(Semaphore::new(limit * 5)),
             limit,
             timeout,
+            pause: std::env::var_os(PAUSE_FILE_ENV).map(|p| Arc::new(PathBuf::from(p))),
         }
     }
 
@@ -68,7 +106,10 @@ impl Reads {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout);
         let timeout = client.map_or(self.timeout, |c| c.min(self.timeout));
-        Deadline(Instant::now() + timeout)
+        Deadline {
+            at: Instant::now() + timeout,
+            pause: self.pause.clone(),
+        }
     }
 
     /// Runs `work` on a blocking thread once a turn is free, by `deadline`.
@@ -84,7 +125,8 @@ impl Reads {
                 self.limit
             )));
         };
-        let turn = tokio::time::timeout_at(deadline.0, self.running.clone().acquire_owned());
+        let at = deadline.at;
+        let turn = tokio::time::timeout_at(at, self.running.clone().acquire_owned());
         let permit = match turn.await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(Status::unavailable("citytel is shutting down")),
@@ -95,7 +137,7 @@ impl Reads {
             let _permit = permit;
             work(&deadline)
         });
-        match tokio::time::timeout_at(deadline.0, task).await {
+        match tokio::time::timeout_at(at, task).await {
             Ok(Ok(result)) => result.map_err(Status::from),
             Ok(Err(_)) => Err(Status::internal("the read failed")),
             Err(_) => Err(ApiError::DeadlineExceeded.into()),
@@ -138,7 +180,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_past_its_deadline_is_deadline_exceeded() {
         let reads = Reads::new(1, Duration::from_millis(50));
-        let deadline = Deadline(Instant::now() + Duration::from_millis(50));
+        let deadline = Deadline::at(Instant::now() + Duration::from_millis(50));
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let slow = reads.run(deadline, move |_| {
             let _ = rx.recv();
@@ -158,7 +200,7 @@ mod tests {
         for _ in 0..5 {
             let reads = reads.clone();
             let mut gate = gate.clone();
-            let deadline = Deadline(Instant::now() + Duration::from_secs(30));
+            let deadline = Deadline::at(Instant::now() + Duration::from_secs(30));
             running.push(tokio::spawn(async move {
                 reads
                     .run(deadline, move |_| {
@@ -173,7 +215,7 @@ mod tests {
         while reads.waiting.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
-        let deadline = Deadline(Instant::now() + Duration::from_secs(30));
+        let deadline = Deadline::at(Instant::now() + Duration::from_secs(30));
         let refused = reads.run(deadline, |_| Ok(0)).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
         release.send(true).unwrap();
@@ -184,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_computation_sees_its_deadline() {
-        let past = Deadline(Instant::now() - Duration::from_millis(1));
+        let past = Deadline::at(Instant::now() - Duration::from_millis(1));
         assert!(past.expired());
         assert!(matches!(past.check(), Err(ApiError::DeadlineExceeded)));
     }

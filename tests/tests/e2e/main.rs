@@ -18,6 +18,7 @@ mod fault_storage_stall;
 mod firmware_sim_mosquitto;
 mod golden_data_dir;
 mod health_broker;
+mod heavy_read;
 mod import_dataset;
 mod influx_sink;
 mod layout;
