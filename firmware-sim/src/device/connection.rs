@@ -13,7 +13,6 @@ use rumqttc::{ConnectionError, Event, EventLoop, Outgoing, Packet, Request};
 use tokio_util::sync::CancellationToken;
 
 use super::ack_tracker::TrackerError;
-use super::backoff::Backoff;
 use super::link::Link;
 use crate::progress::Counters;
 
@@ -24,7 +23,7 @@ pub(crate) struct Connection {
     counters: Arc<Counters>,
     device_id: String,
     start_delay: Duration,
-    backoff: Backoff,
+    backoff: backon::ExponentialBackoff,
     connected: bool,
     ever_connected: bool,
 }
@@ -44,7 +43,7 @@ impl Connection {
             counters,
             device_id,
             start_delay,
-            backoff: Backoff::default(),
+            backoff: reconnect_backoff(),
             connected: false,
             ever_connected: false,
         }
@@ -80,7 +79,7 @@ impl Connection {
                         tokio::select! {
                             biased;
                             _ = shutdown.cancelled() => break,
-                            _ = tokio::time::sleep(self.backoff.next_delay()) => {}
+                            _ = tokio::time::sleep(self.backoff.next().unwrap_or(RECONNECT_MAX)) => {}
                         }
                     }
                     disconnected
@@ -104,7 +103,7 @@ impl Connection {
                     session_present = ack.session_present,
                     "connected",
                 );
-                self.backoff.reset();
+                self.backoff = reconnect_backoff();
                 self.connected = true;
                 self.counters.connected(!self.ever_connected);
                 self.ever_connected = true;
@@ -148,4 +147,29 @@ fn unsent_publishes(pending: &VecDeque<Request>) -> usize {
         .iter()
         .filter(|request| matches!(request, Request::Publish(publish) if publish.pkid == 0))
         .count()
+}
+
+/// Longest wait between reconnect attempts.
+const RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reconnect backoff: a short first wait (200 ms) that doubles up to [`RECONNECT_MAX`], reset by
+/// a good connection. No jitter: a simulated fleet's timing stays reproducible.
+fn reconnect_backoff() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(200))
+        .with_max_delay(RECONNECT_MAX)
+        .without_max_times()
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_wait_longer_each_time_up_to_the_ceiling_and_start_over_when_reset() {
+        let delays: Vec<u128> = reconnect_backoff().take(8).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+    }
 }

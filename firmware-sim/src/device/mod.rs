@@ -8,7 +8,6 @@
 //! device returns is its [`DeviceReport`]s, exact about which readings were acknowledged.
 
 mod ack_tracker;
-mod backoff;
 mod connection;
 mod identity;
 mod link;

@@ -379,7 +379,7 @@ async fn deliver_batch(
     // Line ranges still to send; a refused range is replaced by its halves.
     let mut pending: Vec<Range<usize>> = Vec::new();
     pending.push(0..batch.len());
-    let mut backoff = config.retry_initial;
+    let mut backoff = retry_backoff(config);
     while let Some(range) = pending.pop() {
         let (lines, part) = (batch.clone(), range.clone());
         let body = tokio::task::spawn_blocking(move || gzip(lines.bytes(part)))
@@ -400,7 +400,7 @@ async fn deliver_batch(
                         started.elapsed().as_secs_f64(),
                     );
                     shared.set_healthy(true, None);
-                    backoff = config.retry_initial;
+                    backoff = retry_backoff(config);
                     break;
                 }
                 Err(error) => error,
@@ -419,9 +419,7 @@ async fn deliver_batch(
                 }
                 class if class.is_transient() => {
                     tracing::debug!(class = class.as_str(), error = %error.message, "influxdb sink retrying");
-                    let wait = jittered(backoff);
-                    backoff = (backoff * 2).min(config.retry_max);
-                    wait
+                    backoff.next().unwrap_or(config.retry_max)
                 }
                 _ => {
                     shared.set_healthy(false, Some(&error));
@@ -520,8 +518,16 @@ fn read_into(
 }
 
 /// Up to `d`, at least half of it: retries of many clients spread out.
-fn jittered(d: Duration) -> Duration {
-    d.mul_f64(rand::random_range(0.5..=1.0))
+/// Waits between retries of transient errors: from `retry_initial`, doubling up to
+/// `retry_max`, each plus up to as much again of random jitter.
+fn retry_backoff(config: &InfluxDbConfig) -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(config.retry_initial)
+        .with_max_delay(config.retry_max)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 fn append_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -535,4 +541,24 @@ fn append_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(bytes)?;
     file.sync_data()
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_up_to_retry_max_with_at_most_as_much_again_of_jitter() {
+        let mut config = crate::config::load_str(None, &[])
+            .expect("defaults")
+            .sink
+            .influxdb;
+        config.retry_initial = Duration::from_millis(100);
+        config.retry_max = Duration::from_millis(1_000);
+        let waits: Vec<Duration> = retry_backoff(&config).take(8).collect();
+        let bases = [100, 200, 400, 800, 1000, 1000, 1000, 1000].map(Duration::from_millis);
+        for (wait, base) in waits.iter().zip(bases) {
+            assert!(*wait >= base && *wait <= base * 2, "{wait:?} for {base:?}");
+        }
+    }
 }

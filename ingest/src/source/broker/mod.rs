@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, SubscribeReasonCode};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, NetworkOptions};
@@ -37,9 +36,17 @@ use submit::{Received, submit_loop};
 const CLIENT_REQUEST_CAPACITY: usize = 4096;
 /// How long shutdown waits for in-flight messages to be acknowledged to the broker.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// First and largest reconnect backoff.
-const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Reconnect backoff: from 200 ms, doubling up to 10 s, each wait plus up to as much again of
+/// random jitter, reset by a successful connection.
+fn backoff() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
 
 /// Counters of a broker source, shared with whoever wants to watch it.
 #[derive(Debug, Default)]
@@ -129,7 +136,7 @@ impl BrokerSource {
         ));
 
         let filters = self.filters();
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = backoff();
         let address = format!("{}:{}", self.settings.host, self.settings.port);
         // The acknowledgement channel of the current connection; none while disconnected.
         let mut acks: Option<ConnectionAcks> = None;
@@ -172,7 +179,7 @@ impl BrokerSource {
                     }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    backoff = BACKOFF_MIN;
+                    backoff = self::backoff();
                     acks = Some(ConnectionAcks::new());
                     self.stats.connections.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(broker = %address, session_present = ack.session_present, "connected to broker");
@@ -207,13 +214,12 @@ impl BrokerSource {
                     self.ready.send_replace(false);
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(m::BROKER_RECONNECTS_TOTAL).increment(1);
-                    let wait = jittered(backoff);
+                    let wait = backoff.next().unwrap_or(Duration::from_secs(10));
                     tracing::warn!(broker = %address, error = %e, retry_in_ms = wait.as_millis() as u64, "broker connection failed");
                     tokio::select! {
                         _ = &mut cancelled => break,
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
         }
@@ -286,9 +292,4 @@ async fn next_acks(acks: &mut Option<ConnectionAcks>) -> bool {
         Some(open) => open.ready().await,
         None => std::future::pending().await,
     }
-}
-
-fn jittered(base: Duration) -> Duration {
-    let factor = rand::rng().random_range(0.5..1.5);
-    base.mul_f64(factor)
 }
