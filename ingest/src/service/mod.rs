@@ -9,11 +9,13 @@
 //! their open streams, within `service.shutdown_timeout`.
 //!
 //! - [`listeners`]: binding the listeners, with errors that name them.
+//! - [`servers`]: the gRPC server, the dashboard and the metrics endpoint as tasks.
 //! - [`health`]: what the gRPC health service reports, following the source and the sink.
 //! - [`teardown`]: the phased shutdown.
 
 mod health;
 mod listeners;
+mod servers;
 mod teardown;
 
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic_health::server::HealthReporter;
 
-use crate::api::{self, query::QueryApi, reads::Reads};
+use crate::api::{query::QueryApi, reads::Reads};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
@@ -34,7 +36,6 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::writer::{CheckpointPolicy, Writer};
 use crate::source::broker::BrokerSource;
 use crate::source::endpoint::Endpoint;
-use crate::web;
 
 pub use crate::api::ApiServeError;
 pub use crate::pipeline::writer::WriterStats;
@@ -133,6 +134,83 @@ type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
 /// Starts the service described by `settings`, with `clock` as the source of "now" (tests
 /// script time with a manual clock; see [`Clock::manual`]).
 pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
+    let (db, wal, opened) = open_storage(&settings, clock).await?;
+    let root = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let (pipeline, queue) = Pipeline::with_clock(
+        settings.ingest.limits(),
+        settings.ingest.max_in_flight_bytes,
+        clock,
+    );
+    // The sink sets its WAL hold before the writer can checkpoint.
+    let sink = start_sink(&settings, &pipeline)?;
+    let writer_stop = root.child_token();
+    let writer_done = start_writer(
+        &settings,
+        &db,
+        (wal, queue),
+        clock,
+        sink.as_ref(),
+        writer_stop.clone(),
+    )?;
+    let listeners = listeners::bind_all(&settings).await?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let intake = root.child_token();
+    if let Some(sink) = &sink {
+        tasks.spawn(health::follow_sink(
+            sink.health(),
+            health.clone(),
+            intake.clone(),
+        ));
+    }
+    let reads = Reads::new(
+        settings.grpc.max_concurrent_reads,
+        settings.grpc.request_timeout,
+    );
+    let api = QueryApi::new(db.clone(), pipeline.clone(), reads, clock);
+    let serving = root.child_token();
+    let mut servers = servers::Servers::new(&tasks, &serving);
+    let metrics_addr = match listeners.metrics {
+        Some(metrics) => Some(servers.metrics(metrics, &db, &pipeline)?),
+        None => None,
+    };
+    let (mqtt_addr, broker_stats, source) =
+        start_source(settings.source, pipeline, &health, &tasks, &intake).await?;
+    let grpc_addr = servers.grpc(listeners.grpc, api.clone(), health_service);
+    let http_addr = listeners.http.map(|http| servers.web(http, api));
+    let servers = servers.into_list();
+    tasks.close();
+
+    Ok(Running {
+        mqtt_addr,
+        grpc_addr,
+        http_addr,
+        metrics_addr,
+        db,
+        opened,
+        broker_stats,
+        parts: Parts {
+            root,
+            intake,
+            writer_stop,
+            serving,
+            tasks,
+            source,
+            servers,
+            writer_done,
+            health,
+            sink,
+            shutdown_timeout: settings.service.shutdown_timeout,
+        },
+    })
+}
+
+/// Opens the data directory and replays the WAL, off the async workers.
+async fn open_storage(
+    settings: &Settings,
+    clock: Clock,
+) -> Result<(Arc<Database>, citytel_storage::wal::Wal, OpenReport), ServiceError> {
     let data_dir = settings.storage.data_dir.clone();
     let options = settings.store_options(clock);
     let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
@@ -150,71 +228,27 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         devices = db.read().registry().len(),
         "storage opened"
     );
+    Ok((db, wal, report))
+}
 
-    let root = CancellationToken::new();
-    let (intake, writer_stop, serving) =
-        (root.child_token(), root.child_token(), root.child_token());
-    let tasks = TaskTracker::new();
-    let (pipeline, queue) = Pipeline::with_clock(
-        settings.ingest.limits(),
-        settings.ingest.max_in_flight_bytes,
-        clock,
-    );
-    // The sink sets its WAL hold before the writer can checkpoint.
-    let sink = start_sink(&settings, &pipeline)?;
-    let writer_done = start_writer(
-        &settings,
-        &db,
-        (wal, queue),
-        clock,
-        sink.as_ref(),
-        writer_stop.clone(),
-    )?;
+/// What [`start_source`] started: the endpoint's address or the broker source's counters, and
+/// its task.
+type Source = (
+    Option<SocketAddr>,
+    Option<Arc<BrokerStats>>,
+    tokio::task::JoinHandle<()>,
+);
 
-    let grpc = listeners::bind(settings.grpc.listen, "gRPC").await?;
-    let http = match settings.http_listen {
-        Some(addr) => Some(listeners::bind(addr, "the web dashboard").await?),
-        None => None,
-    };
-    let metrics = match settings.metrics_listen {
-        Some(addr) => Some(listeners::bind(addr, "the metrics endpoint").await?),
-        None => None,
-    };
-    let (health, health_service) = tonic_health::server::health_reporter();
-    if let Some(sink) = &sink {
-        tasks.spawn(health::follow_sink(
-            sink.health(),
-            health.clone(),
-            intake.clone(),
-        ));
-    }
-    let mut servers = Vec::new();
-    let metrics_addr = match metrics {
-        Some((listener, addr)) => {
-            let sources = exporter::Sources {
-                db: db.clone(),
-                in_flight: Some(pipeline.in_flight()),
-            };
-            exporter::handle().map_err(ServiceError::Metrics)?;
-            let stop = serving.clone();
-            let server = tasks.spawn(async move {
-                exporter::serve(listener, sources, stop)
-                    .await
-                    .map_err(ServiceError::Metrics)
-            });
-            servers.push(("metrics endpoint", server));
-            tracing::info!(url = %exporter::url(addr), "metrics endpoint listening");
-            Some(addr)
-        }
-        None => None,
-    };
-    let reads = Reads::new(
-        settings.grpc.max_concurrent_reads,
-        settings.grpc.request_timeout,
-    );
-    let api = QueryApi::new(db.clone(), pipeline.clone(), reads, clock);
-
-    let (mqtt_addr, broker_stats, source) = match settings.source {
+/// Starts the message source (the device endpoint, or the broker source) until `intake` is
+/// cancelled, and what health reports for it.
+async fn start_source(
+    source: SourceSettings,
+    pipeline: Pipeline,
+    health: &HealthReporter,
+    tasks: &TaskTracker,
+    intake: &CancellationToken,
+) -> Result<Source, ServiceError> {
+    match source {
         SourceSettings::Endpoint(config) => {
             let listen = config.listen;
             let bind_error = |source| ServiceError::Bind {
@@ -225,65 +259,22 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
             let endpoint = Endpoint::bind(config, pipeline).await.map_err(bind_error)?;
             let addr = endpoint.local_addr().map_err(bind_error)?;
             tracing::info!(%addr, "device endpoint listening");
-            health::serving(&health, true).await;
-            (Some(addr), None, tasks.spawn(endpoint.run(intake.clone())))
+            health::serving(health, true).await;
+            Ok((Some(addr), None, tasks.spawn(endpoint.run(intake.clone()))))
         }
         SourceSettings::Broker(broker) => {
             tracing::info!(host = %broker.host, port = broker.port, client_id = %broker.config.client_id, "consuming from broker");
             let source = BrokerSource::new(broker, pipeline);
             let stats = source.stats();
-            health::serving(&health, false).await;
+            health::serving(health, false).await;
             tasks.spawn(health::follow_broker(
                 source.ready(),
                 health.clone(),
                 intake.clone(),
             ));
-            (None, Some(stats), tasks.spawn(source.run(intake.clone())))
+            Ok((None, Some(stats), tasks.spawn(source.run(intake.clone()))))
         }
-    };
-    let (grpc_listener, grpc_addr) = grpc;
-    let grpc_server = api::serve(grpc_listener, api.clone(), health_service, serving.clone());
-    servers.push((
-        "gRPC server",
-        tasks.spawn(async move { grpc_server.await.map_err(ServiceError::from) }),
-    ));
-    tracing::info!(%grpc_addr, "gRPC query service listening");
-    let http_addr = match http {
-        Some((listener, addr)) => {
-            let server = web::serve(listener, api, serving.clone());
-            servers.push((
-                "dashboard server",
-                tasks.spawn(async move { server.await.map_err(ServiceError::from) }),
-            ));
-            tracing::info!(%addr, "web dashboard listening");
-            Some(addr)
-        }
-        None => None,
-    };
-    tasks.close();
-
-    Ok(Running {
-        mqtt_addr,
-        grpc_addr,
-        http_addr,
-        metrics_addr,
-        db,
-        opened: report,
-        broker_stats,
-        parts: Parts {
-            root,
-            intake,
-            writer_stop,
-            serving,
-            tasks,
-            source,
-            servers,
-            writer_done,
-            health,
-            sink,
-            shutdown_timeout: settings.service.shutdown_timeout,
-        },
-    })
+    }
 }
 
 /// Starts the writer thread, with the housekeeping thread that writes its checkpoints.
