@@ -544,7 +544,7 @@ fn append_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod backoff_tests {
+mod tests {
     use super::*;
 
     #[test]
