@@ -48,7 +48,11 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let config = args.config.load().context("loading configuration")?;
+    // The demo runs on loopback without API keys (the banner says so); `--set` can turn them on.
+    let config = args
+        .config
+        .load_with(&["api.authentication=false"])
+        .context("loading configuration")?;
     let settings = config.validate().context("validating configuration")?;
     settings.log.init();
     runtime()?.block_on(async {

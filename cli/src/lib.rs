@@ -5,6 +5,7 @@
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
 //! environment variable. Precedence: built-in defaults < config file < environment/flags.
 
+mod access;
 mod config_cmd;
 mod demo;
 mod import;
@@ -38,6 +39,10 @@ enum Command {
     Config(ConfigArgs),
     /// Show what the data directory holds: devices, series, points, bytes per record type.
     Stats(ConfigArgs),
+    /// Organisations of the city programme: create, list.
+    Orgs(access::OrgsArgs),
+    /// API keys: create (shown once), list, revoke.
+    Keys(access::KeysArgs),
 }
 
 /// Options that select and override the configuration.
@@ -64,12 +69,22 @@ pub struct ConfigArgs {
     /// Log format, text or json (log.format).
     #[arg(long, env = "CITYTEL_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Run without API authentication even on a non-loopback gRPC or dashboard listener
+    /// (api.allow_anonymous).
+    #[arg(long)]
+    allow_anonymous_api: bool,
 }
 
 impl ConfigArgs {
     /// Loads the configuration these options describe.
     pub fn load(&self) -> Result<Config, ConfigError> {
-        let mut overrides = Vec::new();
+        self.load_with(&[])
+    }
+
+    /// Loads the configuration with `defaults` (`key=value`) applied before the file's and the
+    /// options' own overrides, which win.
+    pub fn load_with(&self, defaults: &[&str]) -> Result<Config, ConfigError> {
+        let mut overrides: Vec<String> = defaults.iter().map(|d| d.to_string()).collect();
         let mut add = |key: &str, value: Option<String>| {
             if let Some(v) = value {
                 overrides.push(format!("{key}={}", toml_string(&v)));
@@ -83,6 +98,9 @@ impl ConfigArgs {
         add("grpc.listen", self.grpc_listen.clone());
         add("broker.url", self.broker_url.clone());
         add("log.format", self.log_format.clone());
+        if self.allow_anonymous_api {
+            overrides.push("api.allow_anonymous=true".into());
+        }
         overrides.extend(self.set.iter().cloned());
         config::load(self.config.as_deref(), &overrides)
     }
@@ -102,6 +120,8 @@ impl Cli {
             Command::Import(args) => import::run(&args),
             Command::Config(args) => config_cmd::run(&args),
             Command::Stats(args) => stats::run(&args),
+            Command::Orgs(args) => access::run_orgs(&args),
+            Command::Keys(args) => access::run_keys(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

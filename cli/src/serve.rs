@@ -32,8 +32,23 @@ pub fn print_addresses(running: &Running, data_dir: &str) {
     }
     println!("  grpc api        {}", running.grpc_addr);
     println!("  data directory  {data_dir}");
+    if !running.authentication {
+        println!("  api keys        not required (open to anyone who reaches the listeners)");
+    } else if let Some(file) = &running.admin_key_file {
+        println!(
+            "  admin key       created and written to {} (shown nowhere else)",
+            file.display()
+        );
+    } else {
+        println!("  api keys        required: citytel keys create --org ORG --role viewer");
+    }
+    let auth = if running.authentication {
+        "-H \"authorization: Bearer $KEY\" "
+    } else {
+        ""
+    };
     println!(
-        "  try             grpcurl -plaintext {} citytel.v1.QueryService/ListDevices",
+        "  try             grpcurl -plaintext {auth}{} citytel.v1.QueryService/ListDevices",
         running.grpc_addr
     );
     println!("Press Ctrl-C to stop.");

@@ -80,6 +80,9 @@ impl Citytel {
                 "http.listen=127.0.0.1:0",
                 "--set",
                 "metrics.listen=127.0.0.1:0",
+                // The tests of ingest ask without keys; the API's own tests turn keys on.
+                "--set",
+                "api.authentication=false",
             ])
             .args(extra)
             .env("RUST_LOG", "warn")

@@ -74,6 +74,7 @@ impl Ingester {
             "grpc.listen=\"127.0.0.1:0\"".to_string(),
             "http.enabled=false".to_string(),
             "metrics.enabled=false".to_string(),
+            "api.authentication=false".to_string(),
         ];
         if let Some(url) = broker_url {
             overrides.push(format!("broker.url={url:?}"));

@@ -56,6 +56,7 @@ impl Citytel {
             .args(["--grpc-listen", "127.0.0.1:0"])
             .args(["--set", "http.listen=127.0.0.1:0"])
             .args(["--set", "metrics.listen=127.0.0.1:0"])
+            .args(["--set", "api.authentication=false"])
             .env("RUST_LOG", "warn");
         match source {
             Source::Endpoint => {

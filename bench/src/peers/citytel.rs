@@ -138,6 +138,8 @@ impl System for Citytel {
                 "http.listen=127.0.0.1:0",
                 "--set",
                 "metrics.listen=127.0.0.1:0",
+                "--set",
+                "api.authentication=false",
             ])
             .env("RUST_LOG", "warn");
         let t0 = Instant::now();

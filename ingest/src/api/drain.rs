@@ -35,10 +35,12 @@ impl<S: NamedService> NamedService for EndStreamsOnShutdown<S> {
     const NAME: &'static str = S::NAME;
 }
 
-impl<S, B> Service<Request<B>> for EndStreamsOnShutdown<S>
+impl<S, B, R> Service<Request<B>> for EndStreamsOnShutdown<S>
 where
-    S: Service<Request<B>, Response = Response<Body>>,
+    S: Service<Request<B>, Response = Response<R>>,
     S::Future: Send + 'static,
+    R: HttpBody<Data = Bytes> + Send + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
@@ -53,7 +55,7 @@ where
         let shutdown = self.shutdown.clone();
         Box::pin(async move {
             let response = response.await?;
-            Ok(response.map(|body| Body::new(DrainBody::new(body, shutdown))))
+            Ok(response.map(|body| Body::new(DrainBody::new(Body::new(body), shutdown))))
         })
     }
 }

@@ -341,6 +341,13 @@ pub(crate) fn maintenance_outcome(
     use crate::state::command::Refusal;
     match outcome {
         Ok(Outcome::MaintenanceSet(w) | Outcome::MaintenanceDeleted(w)) => Ok(w),
+        Ok(
+            other @ (Outcome::OrganisationCreated(_)
+            | Outcome::KeyCreated(_)
+            | Outcome::KeyRevoked(_)),
+        ) => Err(ApiError::FailedPrecondition(format!(
+            "unexpected outcome of a maintenance command: {other:?}"
+        ))),
         Ok(Outcome::Refused(Refusal::NoSuchWindow(id))) => Err(ApiError::NotFound(format!(
             "no maintenance window {id} set over the API"
         ))),

@@ -9,6 +9,8 @@
 //! - [`drain`]: open server streams end with UNAVAILABLE when the server shuts down, on this
 //!   server and on the dashboard's gRPC-Web one.
 
+pub(crate) mod admin;
+pub(crate) mod auth;
 pub(crate) mod convert;
 pub(crate) mod deadletters;
 pub(crate) mod devices;
@@ -20,9 +22,11 @@ pub(crate) mod reads;
 pub(crate) mod series;
 pub(crate) mod watch;
 
+use citytel_proto::v1::admin_service_server::AdminServiceServer;
 use citytel_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::{Health, HealthServer};
 
@@ -39,12 +43,50 @@ pub enum ApiServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Largest request a client may send, in bytes (requests are small; answers may be large).
+const MAX_REQUEST_BYTES: usize = 64 << 10;
+
+/// The services behind the gRPC and gRPC-Web servers, with the authenticator in front of them.
+#[derive(Clone)]
+pub(crate) struct Api {
+    /// The query service.
+    pub(crate) query: query::QueryApi,
+    /// The admin service.
+    pub(crate) admin: admin::AdminApi,
+    /// Who may call them.
+    pub(crate) auth: auth::Authenticator,
+}
+
+impl Api {
+    /// The query service behind the authenticator.
+    pub(crate) fn query_server(
+        &self,
+    ) -> InterceptedService<QueryServiceServer<query::QueryApi>, auth::Authenticator> {
+        InterceptedService::new(
+            QueryServiceServer::new(self.query.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        )
+    }
+
+    /// The admin service behind the authenticator.
+    pub(crate) fn admin_server(
+        &self,
+    ) -> InterceptedService<AdminServiceServer<admin::AdminApi>, auth::Authenticator> {
+        InterceptedService::new(
+            AdminServiceServer::new(self.admin.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        )
+    }
+}
+
 /// Serves `api` on `listener` until `shutdown` is cancelled, then ends open streams (with
 /// UNAVAILABLE) and finishes in-flight calls.
 /// `health` is the health service whose reporter the caller keeps.
 pub(crate) async fn serve(
     listener: TcpListener,
-    api: query::QueryApi,
+    api: Api,
     health: HealthServer<impl Health>,
     shutdown: CancellationToken,
 ) -> Result<(), ApiServeError> {
@@ -62,9 +104,10 @@ pub(crate) async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(drain::EndStreamsOnShutdown::new(
-            QueryServiceServer::new(api),
+            api.query_server(),
             shutdown.clone(),
         ))
+        .add_service(api.admin_server())
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, small responses wait ~40 ms for the peer's delayed ACK.
             TcpIncoming::from(listener).with_nodelay(Some(true)),

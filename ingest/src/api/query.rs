@@ -9,6 +9,7 @@ use std::sync::Arc;
 use citytel_proto::v1::{self, query_service_server::QueryService};
 use tonic::{Request, Response, Status};
 
+use super::auth::{caller, require};
 use super::error::ApiError;
 use super::reads::Reads;
 use super::watch::Answers;
@@ -16,6 +17,24 @@ use super::{deadletters, devices, fleet, series, watch};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::pipeline::Pipeline;
+use crate::state::access::{Caller, Role};
+use crate::state::command::{Actor, Command, Submitted};
+
+/// A command as `caller` submits it.
+pub(crate) fn submitted(caller: &Caller, command: Command) -> Submitted {
+    let anonymous = caller.org.is_empty();
+    Submitted {
+        actor: Actor {
+            org: caller.org.clone(),
+            key: if anonymous {
+                String::new()
+            } else {
+                caller.key.to_string()
+            },
+        },
+        command,
+    }
+}
 
 /// The query service over a database.
 #[derive(Clone)]
@@ -193,7 +212,10 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::SetMaintenanceRequest>,
     ) -> Result<Response<v1::SetMaintenanceResponse>, Status> {
+        let caller = caller(&request)?;
+        require(&caller, Role::Operator, "SetMaintenance")?;
         let command = fleet::set_maintenance_command(&self.db.read(), request.into_inner())?;
+        let command = submitted(&caller, command);
         let window = fleet::maintenance_outcome(self.pipeline.command(&command).await)?;
         Ok(Response::new(v1::SetMaintenanceResponse {
             window: Some(super::convert::maintenance_to_wire(&window)),
@@ -204,7 +226,12 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::DeleteMaintenanceRequest>,
     ) -> Result<Response<v1::DeleteMaintenanceResponse>, Status> {
-        let command = fleet::delete_maintenance_command(&request.into_inner())?;
+        let caller = caller(&request)?;
+        require(&caller, Role::Operator, "DeleteMaintenance")?;
+        let command = submitted(
+            &caller,
+            fleet::delete_maintenance_command(request.get_ref())?,
+        );
         let window = fleet::maintenance_outcome(self.pipeline.command(&command).await)?;
         Ok(Response::new(v1::DeleteMaintenanceResponse {
             window: Some(super::convert::maintenance_to_wire(&window)),
@@ -222,6 +249,8 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::ListDeadLettersRequest>,
     ) -> Result<Response<v1::ListDeadLettersResponse>, Status> {
+        // Payloads can hold anything a client sent.
+        require(&caller(&request)?, Role::Admin, "ListDeadLetters")?;
         ok(deadletters::list(&self.db.read(), &request.into_inner()))
     }
 }

@@ -18,8 +18,8 @@ pub use sections::HttpConfig;
 pub use sections::MetricsConfig;
 pub use sections::SinkConfig;
 pub use sections::{
-    AvailabilityConfig, BrokerConfig, EndpointConfig, GrpcConfig, IngestConfig, LogConfig,
-    LogFormat, MaintenanceConfig, ServiceConfig, StorageConfig,
+    ApiConfig, AvailabilityConfig, BrokerConfig, EndpointConfig, GrpcConfig, IngestConfig,
+    LogConfig, LogFormat, MaintenanceConfig, ServiceConfig, StorageConfig,
 };
 
 /// Everything `citytel serve` can be configured with.
@@ -42,6 +42,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// citytel's own Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
+    /// Who may call the API.
+    pub api: ApiConfig,
     /// The process as a whole.
     pub service: ServiceConfig,
     /// Logging.
@@ -119,6 +121,8 @@ pub struct Settings {
     pub http_listen: Option<SocketAddr>,
     /// Address of the Prometheus metrics endpoint; `None` when it is disabled.
     pub metrics_listen: Option<SocketAddr>,
+    /// Who may call the API.
+    pub api: ApiConfig,
     /// The process as a whole.
     pub service: ServiceConfig,
     /// Logging.
@@ -230,6 +234,7 @@ impl Config {
             .check(self.storage.wal_segment_bytes)
             .map_err(|e| invalid(e.key, &e.message))?;
         let availability = self.availability.validate()?;
+        self.check_api()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -238,10 +243,56 @@ impl Config {
             grpc: self.grpc.clone(),
             http_listen: self.http.enabled.then_some(self.http.listen),
             metrics_listen: self.metrics.enabled.then_some(self.metrics.listen),
+            api: self.api.clone(),
             service: self.service.clone(),
             log: self.log.clone(),
             sink: self.sink.clone(),
         })
+    }
+
+    /// The API's settings, and the rule that a non-loopback API listener never runs without
+    /// authentication unless that is explicitly allowed.
+    fn check_api(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+        if self.api.rate_limit_per_key == 0 {
+            return Err(invalid(
+                "api.rate_limit_per_key",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.api.bootstrap_organisation.is_empty()
+            || !crate::state::access::valid_org_id(&self.api.bootstrap_organisation)
+        {
+            return Err(invalid(
+                "api.bootstrap_organisation",
+                "must be 1 to 64 characters of [a-z0-9-]".into(),
+            ));
+        }
+        if self.api.authentication || self.api.allow_anonymous {
+            return Ok(());
+        }
+        let exposed = [
+            Some(("grpc.listen", self.grpc.listen)),
+            self.http
+                .enabled
+                .then_some(("http.listen", self.http.listen)),
+        ];
+        if let Some((key, addr)) = exposed
+            .into_iter()
+            .flatten()
+            .find(|(_, addr)| !addr.ip().is_loopback())
+        {
+            return Err(invalid(
+                key,
+                format!(
+                    "{addr} is not a loopback address and api.authentication is off: anyone who \
+                     reaches it could read everything and change maintenance windows. Turn \
+                     api.authentication on, listen on loopback, or pass --allow-anonymous-api \
+                     (api.allow_anonymous) if that is really intended"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The configuration as TOML, with secrets replaced by `"<redacted>"`.

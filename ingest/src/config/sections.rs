@@ -251,6 +251,31 @@ pub struct SinkConfig {
     pub influxdb: crate::sink::influxdb::InfluxDbConfig,
 }
 
+/// `[api]`: who may call the gRPC API and the dashboard's gRPC-Web, and how often.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Whether every call needs an API key (`authorization: Bearer citytel_<id>_<secret>`). When
+    /// false, every caller is an anonymous admin: allowed on loopback listeners only, unless
+    /// `allow_anonymous` is set.
+    pub authentication: bool,
+    /// Run without authentication even on a non-loopback gRPC or dashboard listener
+    /// (`--allow-anonymous-api`).
+    pub allow_anonymous: bool,
+    /// Calls per second each API key may make, sustained.
+    pub rate_limit_per_key: u32,
+    /// Calls each API key may make in a burst.
+    pub rate_limit_burst: u32,
+    /// The organisation of the first admin key, created at start when no admin key works.
+    pub bootstrap_organisation: String,
+    /// Where that admin key is written (readable only by citytel's user), relative to
+    /// `storage.data_dir` unless absolute.
+    pub admin_key_file: PathBuf,
+    /// How long the audit log is kept ("forever" or a duration).
+    #[serde(with = "retention")]
+    pub audit_retention: Option<Duration>,
+}
+
 /// `[service]`: the process as a whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -73,10 +73,16 @@ pub fn finish_ref(
     let started = Instant::now();
     let (store, config, tables) = {
         let state = db.read();
-        let tables = [state::DEAD_LETTERS, state::HISTORY, state::META].map(|t| state.table(t));
+        let tables = [
+            state::DEAD_LETTERS,
+            state::HISTORY,
+            state::AUDIT,
+            state::META,
+        ]
+        .map(|t| state.table(t));
         (state.store().clone(), state.engine_config().clone(), tables)
     };
-    let [dead_letters, history, meta] = tables;
+    let [dead_letters, history, audit, meta] = tables;
     let parts = &mut pending.parts;
     let flushed = flush::flush(&store, &parts.frozen, &config, threads)?;
     let written = |records: &[(Vec<u8>, Vec<u8>)]| {
@@ -87,6 +93,7 @@ pub fn finish_ref(
     };
     store.write_table(&dead_letters, written(&parts.dead_letters))?;
     store.write_table(&history, written(&parts.history))?;
+    store.write_table(&audit, written(&parts.audit))?;
     // The snapshot goes last: it is what makes the checkpoint count.
     let mut snapshot = vec![(KEY.to_vec(), Some(parts.snapshot.clone()))];
     if parts.drop_legacy_maintenance {

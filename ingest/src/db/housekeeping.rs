@@ -29,29 +29,31 @@ pub enum Job {
     Checkpoint(Pending),
 }
 
-/// Starts the housekeeping thread, keeping dead letters for `dead_letter_retention` (forever if
-/// `None`) by `clock`. It ends when every sender is dropped, after finishing the checkpoint in
-/// hand.
+/// How long the records that are not series data are kept (`None`: forever).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Dead letters (their counts per reason are kept forever).
+    pub dead_letters: Option<Duration>,
+    /// The audit log.
+    pub audit: Option<Duration>,
+}
+
+/// Starts the housekeeping thread, applying `retention` by `clock`. It ends when every sender
+/// is dropped, after finishing the checkpoint in hand.
 pub fn spawn(
     db: Arc<Database>,
     threads: usize,
-    dead_letter_retention: Option<Duration>,
+    retention: Retention,
     clock: Clock,
 ) -> std::io::Result<(Sender<Job>, JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("citytel-housekeeping".into())
-        .spawn(move || run(&db, &rx, threads, dead_letter_retention, clock))?;
+        .spawn(move || run(&db, &rx, threads, retention, clock))?;
     Ok((tx, handle))
 }
 
-fn run(
-    db: &Database,
-    rx: &Receiver<Job>,
-    threads: usize,
-    dead_letter_retention: Option<Duration>,
-    clock: Clock,
-) {
+fn run(db: &Database, rx: &Receiver<Job>, threads: usize, retention: Retention, clock: Clock) {
     let mut last_retention: Option<Instant> = None;
     loop {
         match rx.recv_timeout(TICK) {
@@ -60,8 +62,11 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => return,
         }
         compact_finished_days(db, clock.now_ms());
-        if let Some(keep) = dead_letter_retention {
+        if let Some(keep) = retention.dead_letters {
             expire_dead_letters(db, clock.now_ms(), keep);
+        }
+        if let Some(keep) = retention.audit {
+            expire_audit(db, clock.now_ms(), keep);
         }
         if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
             enforce_retention(db, clock.now_ms());
@@ -146,6 +151,34 @@ pub fn expire_dead_letters(db: &Database, now_ms: i64, keep: Duration) -> usize 
         }
         Err(e) => {
             tracing::error!(error = %e, "dead-letter retention failed; will retry");
+            0
+        }
+    }
+}
+
+/// Deletes the audit records older than `keep` before `now_ms`, from memory and from the store.
+/// Returns how many persisted records were deleted.
+pub fn expire_audit(db: &Database, now_ms: i64, keep: Duration) -> usize {
+    let cutoff = now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+    let (store, table) = {
+        let mut state = db.write();
+        state.expire_audit(cutoff);
+        (state.store().clone(), state.table(state::AUDIT))
+    };
+    let mut keys = Vec::new();
+    for item in table.iter() {
+        let Ok((key, value)) = item else { break };
+        // Keyed in order of submission; an undecodable record goes with the ones before it.
+        if persist::decode_audit(&value).is_ok_and(|r| r.at_ms >= cutoff) {
+            break;
+        }
+        keys.push(key.to_vec());
+    }
+    let n = keys.len();
+    match store.write_table(&table, keys.into_iter().map(|k| (k, None)).collect()) {
+        Ok(()) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "audit retention failed; will retry");
             0
         }
     }

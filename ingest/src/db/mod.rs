@@ -10,10 +10,12 @@
 //! - [`housekeeping`]: the thread that writes checkpoints, compacts finished days and enforces
 //!   retention.
 //! - [`bulk`]: imported files loaded straight into the engine.
+//! - [`offline`]: commands applied to the directory of a stopped service (the command line).
 
 pub mod bulk;
 pub mod checkpoint;
 pub mod housekeeping;
+pub mod offline;
 mod open;
 
 use std::fs::File;

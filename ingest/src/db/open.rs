@@ -71,6 +71,9 @@ pub(super) fn open(
     let errors = state.load_dead_letters(&state.table(state::DEAD_LETTERS))?;
     let first = errors.first().map(ToString::to_string);
     undecodable(&mut report, "dead_letter", errors.len() as u64, first);
+    let errors = state.load_audit(&state.table(state::AUDIT))?;
+    let first = errors.first().map(ToString::to_string);
+    undecodable(&mut report, "audit", errors.len() as u64, first);
 
     let (mut bad, mut example) = (0u64, None);
     for item in state.table(state::HISTORY).iter() {

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use crate::clock::Clock;
 use crate::decode::{self, Decoded, Limits, RejectReason, Rejection};
 use crate::journal::Connection;
-use crate::state::command::{Command, Outcome};
+use crate::state::command::{Outcome, Submitted};
 use crate::telemetry::metrics as m;
 
 /// Fixed per-message cost charged to the budget on top of the payload, covering the topic and
@@ -269,7 +269,7 @@ impl Pipeline {
 
     /// Commits and applies a command through the writer, after everything queued before it;
     /// resolves with what it did once it is durable.
-    pub(crate) async fn command(&self, command: &Command) -> Result<Outcome, PipelineClosed> {
+    pub(crate) async fn command(&self, command: &Submitted) -> Result<Outcome, PipelineClosed> {
         let (reply, answer) = oneshot::channel();
         let request = CommandRequest {
             encoded: crate::state::persist::encode_command(command),

@@ -8,11 +8,13 @@
 //! stop intake, let the writer drain and checkpoint, flush the sinks, then end the servers and
 //! their open streams, within `service.shutdown_timeout`.
 //!
+//! - [`bootstrap`]: the first admin key, when no admin key works.
 //! - [`listeners`]: binding the listeners, with errors that name them.
 //! - [`servers`]: the gRPC server, the dashboard and the metrics endpoint as tasks.
 //! - [`health`]: what the gRPC health service reports, following the source and the sink.
 //! - [`teardown`]: the phased shutdown.
 
+mod bootstrap;
 mod health;
 mod listeners;
 mod servers;
@@ -27,7 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic_health::server::HealthReporter;
 
-use crate::api::{query::QueryApi, reads::Reads};
+use crate::api::admin::AdminApi;
+use crate::api::auth::Authenticator;
+use crate::api::{Api, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
@@ -41,6 +45,7 @@ pub use crate::api::ApiServeError;
 pub use crate::pipeline::writer::WriterStats;
 pub use crate::source::broker::BrokerStats;
 pub use crate::web::WebError;
+pub use bootstrap::key_path as admin_key_path;
 pub use health::SINK_HEALTH_SERVICE;
 
 /// Why the service could not start or stopped abnormally.
@@ -87,6 +92,9 @@ pub enum ServiceError {
     /// The dashboard's HTTP server failed.
     #[error(transparent)]
     Web(#[from] WebError),
+    /// The first admin key could not be created or written.
+    #[error("cannot create the first admin key: {0}")]
+    Bootstrap(String),
     /// A sink could not start or failed.
     #[error(transparent)]
     Sink(#[from] crate::sink::influxdb::SinkError),
@@ -106,6 +114,10 @@ pub struct Running {
     pub db: Arc<Database>,
     /// What opening the data directory found.
     pub opened: OpenReport,
+    /// Whether the API needs keys.
+    pub authentication: bool,
+    /// The file a new admin key was written to at this start, if one was created.
+    pub admin_key_file: Option<std::path::PathBuf>,
     /// Counters of the broker source, when it runs.
     pub broker_stats: Option<Arc<BrokerStats>>,
     parts: Parts,
@@ -168,7 +180,26 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         settings.grpc.max_concurrent_reads,
         settings.grpc.request_timeout,
     );
-    let api = QueryApi::new(db.clone(), pipeline.clone(), reads, clock);
+    let auth = if settings.api.authentication {
+        Authenticator::keys(
+            db.clone(),
+            clock,
+            settings.api.rate_limit_per_key,
+            settings.api.rate_limit_burst,
+        )
+    } else {
+        tracing::warn!("API authentication is off: every caller can read and change everything");
+        Authenticator::open()
+    };
+    let api = Api {
+        query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
+        admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
+        auth,
+    };
+    let admin_key = match settings.api.authentication {
+        true => bootstrap::admin_key(&settings, &db, &pipeline, clock).await?,
+        false => None,
+    };
     let serving = root.child_token();
     let mut servers = servers::Servers::new(&tasks, &serving);
     let metrics_addr = match listeners.metrics {
@@ -189,6 +220,8 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         metrics_addr,
         db,
         opened,
+        authentication: settings.api.authentication,
+        admin_key_file: admin_key,
         broker_stats,
         parts: Parts {
             root,
@@ -293,7 +326,10 @@ fn start_writer(
     let housekeeping = housekeeping::spawn(
         db.clone(),
         threads,
-        settings.storage.dead_letter_retention,
+        housekeeping::Retention {
+            dead_letters: settings.storage.dead_letter_retention,
+            audit: settings.api.audit_retention,
+        },
         clock,
     )
     .map_err(|source| ServiceError::Thread {

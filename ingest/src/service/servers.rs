@@ -12,7 +12,7 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 
 use super::ServiceError;
 use super::listeners::Bound;
-use crate::api::{self, query::QueryApi};
+use crate::api::{self, Api};
 use crate::db::Database;
 use crate::pipeline::Pipeline;
 use crate::{exporter, web};
@@ -64,7 +64,7 @@ impl<'a> Servers<'a> {
     pub(super) fn grpc(
         &mut self,
         (listener, addr): Bound,
-        api: QueryApi,
+        api: Api,
         health: HealthServer<impl Health>,
     ) -> SocketAddr {
         let server = api::serve(listener, api, health, self.serving.clone());
@@ -78,7 +78,7 @@ impl<'a> Servers<'a> {
     }
 
     /// The dashboard, with the API over gRPC-Web.
-    pub(super) fn web(&mut self, (listener, addr): Bound, api: QueryApi) -> SocketAddr {
+    pub(super) fn web(&mut self, (listener, addr): Bound, api: Api) -> SocketAddr {
         let server = web::serve(listener, api, self.serving.clone());
         self.list.push((
             "dashboard server",

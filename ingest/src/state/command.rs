@@ -1,12 +1,14 @@
-//! Commands: the state changes that do not come from devices (maintenance windows set over the
-//! API, and later keys and organisations). A command is written to the WAL like a message and
-//! applied by the writer like one, so it is durable before it is answered and replays in order.
+//! Commands: the state changes that do not come from devices (maintenance windows, organisations,
+//! API keys). A command is written to the WAL like a message and applied by the writer like one,
+//! so it is durable before it is answered and replays in order; applying it also writes its
+//! audit record.
 
 use citytel_availability::Span;
 
+use super::access::{ApiKey, KeyId, Organisation};
 use super::maintenance::{MaintenanceWindow, Target};
 
-/// A state change requested through the API.
+/// A state change requested through the API or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Add a maintenance window; its id is assigned when it is applied.
@@ -23,6 +25,65 @@ pub enum Command {
         /// Its id.
         id: u64,
     },
+    /// Add an organisation.
+    CreateOrganisation(Organisation),
+    /// Add an API key (its secret was shown to the caller; only its hash is here).
+    CreateKey(ApiKey),
+    /// Revoke an API key.
+    RevokeKey {
+        /// The key.
+        id: KeyId,
+    },
+}
+
+impl Command {
+    /// The method it stands for, as the audit log names it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Command::SetMaintenance { .. } => "SetMaintenance",
+            Command::DeleteMaintenance { .. } => "DeleteMaintenance",
+            Command::CreateOrganisation(_) => "CreateOrganisation",
+            Command::CreateKey(_) => "CreateKey",
+            Command::RevokeKey { .. } => "RevokeKey",
+        }
+    }
+
+    /// What it changes, for the audit log.
+    pub fn target(&self) -> String {
+        match self {
+            Command::SetMaintenance {
+                target: Target::Device(d),
+                ..
+            } => format!("device {d}"),
+            Command::SetMaintenance {
+                target: Target::Site(s),
+                ..
+            } => format!("site {s}"),
+            Command::DeleteMaintenance { id } => format!("maintenance window {id}"),
+            Command::CreateOrganisation(org) => format!("organisation {}", org.id),
+            Command::CreateKey(key) => format!("key {} of {}", key.id, key.org),
+            Command::RevokeKey { id } => format!("key {id}"),
+        }
+    }
+}
+
+/// Who submitted a command: the organisation and key of the caller (both empty for the command
+/// line, or for an API without authentication).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// The caller's organisation.
+    pub org: String,
+    /// The caller's key id.
+    pub key: String,
+}
+
+/// A command with its actor, as it goes into the WAL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// Who.
+    pub actor: Actor,
+    /// What.
+    pub command: Command,
 }
 
 /// What applying a command did, for the caller that submitted it.
@@ -32,6 +93,12 @@ pub enum Outcome {
     MaintenanceSet(MaintenanceWindow),
     /// The window that was removed.
     MaintenanceDeleted(MaintenanceWindow),
+    /// The organisation was added.
+    OrganisationCreated(Organisation),
+    /// The key was added.
+    KeyCreated(ApiKey),
+    /// The key was revoked (or already was).
+    KeyRevoked(ApiKey),
     /// The command was refused when applied (the state did not allow it); nothing changed.
     Refused(Refusal),
 }
@@ -45,7 +112,26 @@ pub enum Refusal {
     /// The limit on maintenance windows is reached.
     #[error("{0} maintenance windows exist, the most allowed; delete one first")]
     TooManyWindows(usize),
+    /// The organisation id is taken.
+    #[error("organisation {0} already exists")]
+    OrganisationExists(String),
+    /// The key's organisation does not exist, or its id is taken.
+    #[error("key {0} cannot be added: its organisation is unknown or its id is taken")]
+    KeyNotAdded(KeyId),
+    /// No such key.
+    #[error("no API key {0}")]
+    NoSuchKey(KeyId),
     /// The command's record did not decode (written by another build).
     #[error("the command could not be read: {0}")]
     Undecodable(String),
+}
+
+impl Outcome {
+    /// `ok` or the refusal, for the audit log.
+    pub fn result(&self) -> String {
+        match self {
+            Outcome::Refused(r) => format!("refused: {r}"),
+            _ => "ok".to_string(),
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //! - [`command`]: the state changes requested through the API.
 //! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts.
 
+pub mod access;
 pub mod command;
 pub mod dead_letters;
 pub mod dedup;
@@ -39,7 +40,9 @@ use citytel_storage::series::{LatestPoint, Point};
 
 use crate::decode::{self, Decoded, RejectReason, Rejection};
 use crate::journal::{Connection, Entry};
-use command::{Command, Outcome, Refusal};
+use access::Access;
+use access::audit::{AuditLog, AuditRecord};
+use command::{Command, Outcome, Refusal, Submitted};
 use dead_letters::{DeadLetter, DeadLetters};
 use dedup::Dedup;
 use fleet::report::DeviceInputs;
@@ -49,13 +52,15 @@ use registry::{DeviceRecord, Registry, intern};
 use snapshot::Snapshot;
 
 /// The tables the state keeps in the engine's database, besides the engine's own.
-pub const TABLES: [&str; 3] = [META, HISTORY, DEAD_LETTERS];
+pub const TABLES: [&str; 4] = [META, HISTORY, DEAD_LETTERS, AUDIT];
 /// Snapshot (and, before format 2, maintenance windows).
 pub const META: &str = "meta";
 /// Device state history.
 pub const HISTORY: &str = "history";
 /// Dead letters.
 pub const DEAD_LETTERS: &str = "dead_letters";
+/// The audit log.
+pub const AUDIT: &str = "audit";
 
 /// Stored readings buffered for live watchers before slow ones start missing some.
 const READINGS_BUFFER: usize = 1024;
@@ -111,6 +116,8 @@ pub struct CheckpointParts {
     pub dead_letters: Vec<(Vec<u8>, Vec<u8>)>,
     /// New history records, as (key, value).
     pub history: Vec<(Vec<u8>, Vec<u8>)>,
+    /// New audit records, as (key, value).
+    pub audit: Vec<(Vec<u8>, Vec<u8>)>,
     /// Whether the `meta` record of a version 1 data directory's maintenance windows is to be
     /// deleted (the snapshot now holds them).
     pub drop_legacy_maintenance: bool,
@@ -138,6 +145,8 @@ pub struct State {
     dirty_days: Vec<(u32, i64)>,
     fleet: Fleet,
     maintenance: Windows,
+    access: Access,
+    audit: AuditLog,
     /// Whether the maintenance windows came from a version 1 data directory's `meta` record,
     /// which the next checkpoint deletes.
     legacy_maintenance: bool,
@@ -157,6 +166,8 @@ impl State {
             dirty_days: Vec::new(),
             fleet: Fleet::new(options.policy.clone(), options.districts.clone()),
             maintenance: Windows::new(options.maintenance.clone()),
+            access: Access::default(),
+            audit: AuditLog::default(),
             legacy_maintenance: false,
             history_seq: 0,
             readings: tokio::sync::broadcast::channel(READINGS_BUFFER).0,
@@ -183,6 +194,16 @@ impl State {
     /// The maintenance windows.
     pub fn maintenance(&self) -> &Windows {
         &self.maintenance
+    }
+
+    /// Organisations and API keys.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The audit log's recent records.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// A device with what the fleet knows of it.
@@ -341,9 +362,12 @@ impl State {
                 self.apply_connection(topic, change, received_at_ms);
                 Applied::default()
             }
-            Entry::Command { payload, .. } => {
+            Entry::Command {
+                received_at_ms,
+                payload,
+            } => {
                 let outcome = match persist::decode_command(payload) {
-                    Ok(command) => self.apply_command(command),
+                    Ok(submitted) => self.apply_command(submitted, received_at_ms),
                     Err(e) => {
                         metrics::counter!(
                             crate::telemetry::metrics::RECORDS_UNDECODABLE_TOTAL,
@@ -362,7 +386,23 @@ impl State {
         }
     }
 
-    fn apply_command(&mut self, command: Command) -> Outcome {
+    /// Applies a command and writes its audit record.
+    fn apply_command(&mut self, submitted: Submitted, at_ms: i64) -> Outcome {
+        let (method, target) = (submitted.command.method(), submitted.command.target());
+        let outcome = self.change(submitted.command, at_ms);
+        self.audit.push(AuditRecord {
+            seq: 0,
+            at_ms,
+            org: submitted.actor.org,
+            key: submitted.actor.key,
+            method: method.to_string(),
+            target,
+            result: outcome.result(),
+        });
+        outcome
+    }
+
+    fn change(&mut self, command: Command, at_ms: i64) -> Outcome {
         match command {
             Command::SetMaintenance {
                 target,
@@ -375,6 +415,24 @@ impl State {
             Command::DeleteMaintenance { id } => match self.maintenance.remove(id) {
                 Some(window) => Outcome::MaintenanceDeleted(window),
                 None => Outcome::Refused(Refusal::NoSuchWindow(id)),
+            },
+            Command::CreateOrganisation(org) => {
+                if self.access.add_org(org.clone()) {
+                    Outcome::OrganisationCreated(org)
+                } else {
+                    Outcome::Refused(Refusal::OrganisationExists(org.id))
+                }
+            }
+            Command::CreateKey(key) => {
+                if self.access.add_key(key.clone()) {
+                    Outcome::KeyCreated(key)
+                } else {
+                    Outcome::Refused(Refusal::KeyNotAdded(key.id))
+                }
+            }
+            Command::RevokeKey { id } => match self.access.revoke(&id, at_ms) {
+                Some(key) => Outcome::KeyRevoked(key.clone()),
+                None => Outcome::Refused(Refusal::NoSuchKey(id)),
             },
         }
     }
@@ -527,11 +585,18 @@ impl State {
             .into_iter()
             .map(|(seq, l)| (seq.to_be_bytes().to_vec(), persist::encode_dead_letter(&l)))
             .collect();
+        let audit = self
+            .audit
+            .take_unflushed()
+            .iter()
+            .map(|r| (r.seq.to_be_bytes().to_vec(), persist::encode_audit(r)))
+            .collect();
         Some(CheckpointParts {
             frozen,
             snapshot,
             dead_letters,
             history,
+            audit,
             drop_legacy_maintenance,
         })
     }
@@ -592,6 +657,9 @@ impl State {
             dead_letter_seq: self.dead_letters.next_seq(),
             fleet: self.fleet.snapshot(self.history_seq),
             maintenance: Some(self.maintenance.api_windows()),
+            orgs: self.access.orgs().cloned().collect(),
+            keys: self.access.keys().cloned().collect(),
+            audit_seq: self.audit.next_seq(),
         }
     }
 
@@ -621,6 +689,33 @@ impl State {
         if let Some(windows) = snapshot.maintenance {
             self.maintenance.restore(windows);
         }
+        self.access.restore(snapshot.orgs, snapshot.keys);
+        self.audit.restore(snapshot.audit_seq, Vec::new());
+    }
+
+    /// Loads the most recent persisted audit records; returns the records that did not decode.
+    pub(crate) fn load_audit(
+        &mut self,
+        table: &Table,
+    ) -> Result<Vec<persist::PersistError>, citytel_storage::engine::EngineError> {
+        let mut loaded = Vec::new();
+        let mut undecodable = Vec::new();
+        for item in table.iter().rev().take(access::audit::RECENT) {
+            let (_, value) = item?;
+            match persist::decode_audit(&value) {
+                Ok(record) => loaded.push(record),
+                Err(e) => undecodable.push(e),
+            }
+        }
+        loaded.reverse();
+        let next = self.audit.next_seq();
+        self.audit.restore(next, loaded);
+        Ok(undecodable)
+    }
+
+    /// Drops the audit records before `cutoff_ms` from memory.
+    pub(crate) fn expire_audit(&mut self, cutoff_ms: i64) {
+        self.audit.expire(cutoff_ms);
     }
 
     /// Restores the maintenance windows a version 1 data directory kept apart from its snapshot;

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::access::{ApiKey, Organisation};
 use super::dedup::Boots;
 use super::fleet::FleetSnapshot;
 use super::maintenance::MaintenanceWindow;
@@ -42,4 +43,10 @@ pub struct Snapshot {
     /// Maintenance windows set over the API; `None` in a version 1 snapshot, which kept them
     /// under [`LEGACY_MAINTENANCE_KEY`].
     pub maintenance: Option<Vec<MaintenanceWindow>>,
+    /// Organisations.
+    pub orgs: Vec<Organisation>,
+    /// API keys (hashes only).
+    pub keys: Vec<ApiKey>,
+    /// Sequence of the next audit record.
+    pub audit_seq: u64,
 }

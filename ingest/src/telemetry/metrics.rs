@@ -67,3 +67,6 @@ pub const SINK_DROPPED_BYTES_TOTAL: &str = "citytel_sink_dropped_bytes_total";
 pub const SINK_HEALTHY: &str = "citytel_sink_healthy";
 /// Heavy reads refused because too many were running or waiting.
 pub const GRPC_READS_REFUSED_TOTAL: &str = "citytel_grpc_reads_refused_total";
+/// API calls refused before their handler ran, by `reason` (no_key, malformed, unknown, revoked,
+/// expired, rate_limited, permission).
+pub const API_REQUESTS_REFUSED_TOTAL: &str = "citytel_api_requests_refused_total";

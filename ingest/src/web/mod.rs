@@ -17,7 +17,6 @@ use std::convert::Infallible;
 
 use axum::body::Body as AxumBody;
 use axum::http::{Request, Response};
-use citytel_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
@@ -27,7 +26,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_web::GrpcWebLayer;
 use tower::{Layer, Service};
 
-use crate::api::query::QueryApi;
+use crate::api::Api;
 
 /// Errors of the dashboard's HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -41,27 +40,29 @@ pub enum WebError {
 /// cancelled; then ends open streams, finishes in-flight requests and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
-    api: QueryApi,
+    api: Api,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
-    serve_grpc_web(listener, QueryServiceServer::new(api), shutdown).await
+    serve_grpc_web(listener, api.query_server(), shutdown).await
 }
 
 /// Serves the dashboard and any gRPC `service` through gRPC-Web (the query service in
 /// production; tests use a smaller one).
-pub(crate) async fn serve_grpc_web<S>(
+pub(crate) async fn serve_grpc_web<S, R>(
     listener: TcpListener,
     service: S,
     shutdown: CancellationToken,
 ) -> Result<(), WebError>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+    S: Service<Request<Body>, Response = Response<R>, Error = Infallible>
         + NamedService
         + Clone
         + Send
         + Sync
         + 'static,
     S::Future: Send + 'static,
+    R: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
 {
     let grpc_web = GrpcWebLayer::new().layer(crate::api::drain::EndStreamsOnShutdown::new(
         service,

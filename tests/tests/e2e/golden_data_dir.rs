@@ -42,6 +42,7 @@ async fn open(dir: &Path) -> Running {
         "grpc.listen=\"127.0.0.1:0\"".to_string(),
         "http.enabled=false".to_string(),
         "metrics.enabled=false".to_string(),
+        "api.authentication=false".to_string(),
     ];
     let settings = citytel_ingest::config::load_str(None, &overrides)
         .expect("configuration")

@@ -5,7 +5,8 @@
 //! - Checkpoint snapshot (`meta` key `state`): a version byte, then postcard. Version 1 is the
 //!   layout before record format 2 (its maintenance windows lived under `meta` key
 //!   `maintenance`); version 2 is [`v2`]'s.
-//! - History records, dead letters and WAL commands: [`TAG`], a version byte, then postcard.
+//! - History records, dead letters, audit records and WAL commands: [`TAG`], a version byte, then
+//!   postcard.
 //!   History records and dead letters written before record format 2 carry no tag (see
 //!   [`v1`]); their first byte can never be [`TAG`] (a history record starts with its variant,
 //!   0 or 1; a dead letter with the varint of its receive time, an even byte for any time at or
@@ -19,7 +20,8 @@ mod v2;
 
 use citytel_availability::Change;
 
-use super::command::Command;
+use super::access::audit::AuditRecord;
+use super::command::Submitted;
 use super::dead_letters::DeadLetter;
 use super::maintenance::MaintenanceWindow;
 use super::snapshot::Snapshot;
@@ -170,16 +172,37 @@ pub fn decode_legacy_maintenance(buf: &[u8]) -> Result<Vec<MaintenanceWindow>, P
         .collect())
 }
 
-/// Encodes a command for the WAL.
-pub fn encode_command(command: &Command) -> Vec<u8> {
-    tagged(COMMAND_VERSION, &v2::CommandV2::from(command))
+/// Encodes an audit record.
+pub fn encode_audit(record: &AuditRecord) -> Vec<u8> {
+    tagged(RECORD_VERSION, &v2::AuditRecordV2::from(record))
+}
+
+/// Decodes an audit record.
+pub fn decode_audit(buf: &[u8]) -> Result<AuditRecord, PersistError> {
+    const WHAT: &str = "audit";
+    match untag(WHAT, buf)? {
+        Some((2, body)) => Ok(postcard::from_bytes::<v2::AuditRecordV2>(body)
+            .map_err(layout(WHAT))?
+            .into()),
+        Some((found, _)) => Err(PersistError::Version {
+            what: WHAT,
+            found,
+            known: RECORD_VERSION,
+        }),
+        None => Err(PersistError::Invalid("untagged audit record")),
+    }
+}
+
+/// Encodes a command with its actor for the WAL.
+pub fn encode_command(command: &Submitted) -> Vec<u8> {
+    tagged(COMMAND_VERSION, &v2::SubmittedV2::from(command))
 }
 
 /// Decodes a command from the WAL.
-pub fn decode_command(buf: &[u8]) -> Result<Command, PersistError> {
+pub fn decode_command(buf: &[u8]) -> Result<Submitted, PersistError> {
     const WHAT: &str = "command";
     match untag(WHAT, buf)? {
-        Some((2, body)) => postcard::from_bytes::<v2::CommandV2>(body)
+        Some((2, body)) => postcard::from_bytes::<v2::SubmittedV2>(body)
             .map_err(layout(WHAT))?
             .into_domain(),
         Some((found, _)) => Err(PersistError::Version {

@@ -9,7 +9,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::decode::RejectReason;
-use crate::state::command::Command;
+use crate::state::access::{ApiKey, Organisation, Role, Scope, token};
+use crate::state::command::{Actor, Command, Submitted};
 use crate::state::maintenance::Target;
 use crate::state::registry::DeviceRecord;
 
@@ -79,12 +80,71 @@ fn a_dead_letter_has_the_documented_layout_and_the_old_one_still_decodes() {
     assert_eq!(decode_dead_letter(&want[2..]).unwrap(), letter());
 }
 
+fn submitted(command: Command) -> Submitted {
+    Submitted {
+        actor: Actor {
+            org: "o".into(),
+            key: "k".into(),
+        },
+        command,
+    }
+}
+
 #[test]
 fn a_command_has_the_documented_layout() {
-    let command = Command::DeleteMaintenance { id: 3 };
+    let command = submitted(Command::DeleteMaintenance { id: 3 });
     let bytes = encode_command(&command);
-    assert_eq!(bytes, [0xc1, 2, 1, 3]);
+    // tag, version, actor org "o", actor key "k", variant 1, id 3.
+    assert_eq!(bytes, [0xc1, 2, 1, b'o', 1, b'k', 1, 3]);
     assert_eq!(decode_command(&bytes).unwrap(), command);
+}
+
+fn key() -> ApiKey {
+    let (id, _, hash) = token::generate();
+    ApiKey {
+        id,
+        org: "council".into(),
+        role: Role::Operator,
+        scope: Scope {
+            districts: vec!["north".into()],
+            metrics: Some(vec!["no2_ugm3".into()]),
+            ..Scope::default()
+        },
+        name: "dashboard".into(),
+        hash,
+        created_ms: 5,
+        expires_ms: Some(10),
+        revoked_ms: None,
+    }
+}
+
+#[test]
+fn access_commands_and_audit_records_round_trip() {
+    let org = Organisation {
+        id: "council".into(),
+        name: "City Council".into(),
+        licence: "CC BY 4.0".into(),
+        created_ms: 1,
+    };
+    let key = key();
+    for command in [
+        Command::CreateOrganisation(org),
+        Command::CreateKey(key.clone()),
+        Command::RevokeKey { id: key.id },
+    ] {
+        let command = submitted(command);
+        assert_eq!(decode_command(&encode_command(&command)).unwrap(), command);
+    }
+    let record = crate::state::access::audit::AuditRecord {
+        seq: 7,
+        at_ms: 9,
+        org: "council".into(),
+        key: "0123456789ab".into(),
+        method: "RevokeKey".into(),
+        target: "key 0123456789ab".into(),
+        result: "ok".into(),
+    };
+    assert_eq!(decode_audit(&encode_audit(&record)).unwrap(), record);
 }
 
 #[test]
@@ -140,6 +200,14 @@ fn snapshot() -> Snapshot {
             span: Span::new(10, 20),
             reason: "r".into(),
         }]),
+        orgs: vec![Organisation {
+            id: "council".into(),
+            name: "Council".into(),
+            licence: String::new(),
+            created_ms: 3,
+        }],
+        keys: vec![key()],
+        audit_seq: 12,
     }
 }
 
@@ -168,6 +236,7 @@ proptest! {
             Command::SetMaintenance { target: target.clone(), span: Span::new(start, end), reason: reason.clone() },
             Command::DeleteMaintenance { id },
         ] {
+            let command = submitted(command);
             prop_assert_eq!(decode_command(&encode_command(&command)).unwrap(), command);
         }
     }

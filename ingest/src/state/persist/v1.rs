@@ -267,6 +267,9 @@ impl SnapshotV1 {
                 next_history_seq: t.next_history_seq,
             },
             maintenance: None,
+            orgs: Vec::new(),
+            keys: Vec::new(),
+            audit_seq: 0,
         })
     }
 }

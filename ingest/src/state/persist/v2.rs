@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::PersistError;
 use crate::decode::RejectReason;
-use crate::state::command::Command;
+use crate::state::access::audit::AuditRecord;
+use crate::state::access::{ApiKey, KeyId, Organisation, Role, Scope};
+use crate::state::command::{Actor, Command, Submitted};
 use crate::state::dead_letters::DeadLetter;
 use crate::state::fleet::FleetSnapshot;
 use crate::state::maintenance::{MaintenanceWindow, Target};
@@ -33,6 +35,54 @@ pub(super) struct SnapshotV2 {
     dead_letter_seq: u64,
     fleet: FleetV2,
     maintenance: Vec<MaintenanceWindowV2>,
+    orgs: Vec<OrganisationV2>,
+    keys: Vec<ApiKeyV2>,
+    audit_seq: u64,
+}
+
+/// An organisation.
+#[derive(Debug, Serialize, Deserialize)]
+struct OrganisationV2 {
+    id: String,
+    name: String,
+    licence: String,
+    created_ms: i64,
+}
+
+/// A key's scope.
+#[derive(Debug, Serialize, Deserialize)]
+struct ScopeV2 {
+    districts: Vec<String>,
+    sites: Vec<String>,
+    kinds: Vec<String>,
+    devices: Vec<String>,
+    metrics: Option<Vec<String>>,
+}
+
+/// An API key: its hash, never its secret.
+#[derive(Debug, Serialize, Deserialize)]
+struct ApiKeyV2 {
+    id: String,
+    org: String,
+    role: u8,
+    scope: ScopeV2,
+    name: String,
+    hash: [u8; 32],
+    created_ms: i64,
+    expires_ms: Option<i64>,
+    revoked_ms: Option<i64>,
+}
+
+/// An audit record.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct AuditRecordV2 {
+    seq: u64,
+    at_ms: i64,
+    org: String,
+    key: String,
+    method: String,
+    target: String,
+    result: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,9 +169,17 @@ pub(super) struct DeadLetterV2 {
     payload: Vec<u8>,
 }
 
-/// A command in the WAL. Variants are append-only.
+/// A command in the WAL with who submitted it.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum CommandV2 {
+pub(super) struct SubmittedV2 {
+    org: String,
+    key: String,
+    command: CommandV2,
+}
+
+/// A command. Variants are append-only.
+#[derive(Debug, Serialize, Deserialize)]
+enum CommandV2 {
     /// Add a maintenance window (its id is assigned when applied).
     SetMaintenance {
         device: Option<String>,
@@ -132,6 +190,12 @@ pub(super) enum CommandV2 {
     },
     /// Remove the maintenance window with this id.
     DeleteMaintenance { id: u64 },
+    /// Add an organisation.
+    CreateOrganisation(OrganisationV2),
+    /// Add an API key.
+    CreateKey(ApiKeyV2),
+    /// Revoke an API key.
+    RevokeKey { id: String },
 }
 
 fn state(code: u8) -> Result<DeviceState, PersistError> {
@@ -218,6 +282,100 @@ impl MaintenanceWindowV2 {
     }
 }
 
+impl From<&Organisation> for OrganisationV2 {
+    fn from(o: &Organisation) -> Self {
+        OrganisationV2 {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            licence: o.licence.clone(),
+            created_ms: o.created_ms,
+        }
+    }
+}
+
+impl From<OrganisationV2> for Organisation {
+    fn from(o: OrganisationV2) -> Self {
+        Organisation {
+            id: o.id,
+            name: o.name,
+            licence: o.licence,
+            created_ms: o.created_ms,
+        }
+    }
+}
+
+impl From<&ApiKey> for ApiKeyV2 {
+    fn from(k: &ApiKey) -> Self {
+        ApiKeyV2 {
+            id: k.id.as_str().to_string(),
+            org: k.org.clone(),
+            role: k.role.code(),
+            scope: ScopeV2 {
+                districts: k.scope.districts.clone(),
+                sites: k.scope.sites.clone(),
+                kinds: k.scope.kinds.clone(),
+                devices: k.scope.devices.clone(),
+                metrics: k.scope.metrics.clone(),
+            },
+            name: k.name.clone(),
+            hash: k.hash,
+            created_ms: k.created_ms,
+            expires_ms: k.expires_ms,
+            revoked_ms: k.revoked_ms,
+        }
+    }
+}
+
+impl ApiKeyV2 {
+    fn into_domain(self) -> Result<ApiKey, PersistError> {
+        Ok(ApiKey {
+            id: KeyId::parse(&self.id).map_err(|_| PersistError::Invalid("key id"))?,
+            org: self.org,
+            role: Role::from_code(self.role).ok_or(PersistError::Invalid("role"))?,
+            scope: Scope {
+                districts: self.scope.districts,
+                sites: self.scope.sites,
+                kinds: self.scope.kinds,
+                devices: self.scope.devices,
+                metrics: self.scope.metrics,
+            },
+            name: self.name,
+            hash: self.hash,
+            created_ms: self.created_ms,
+            expires_ms: self.expires_ms,
+            revoked_ms: self.revoked_ms,
+        })
+    }
+}
+
+impl From<&AuditRecord> for AuditRecordV2 {
+    fn from(r: &AuditRecord) -> Self {
+        AuditRecordV2 {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            org: r.org.clone(),
+            key: r.key.clone(),
+            method: r.method.clone(),
+            target: r.target.clone(),
+            result: r.result.clone(),
+        }
+    }
+}
+
+impl From<AuditRecordV2> for AuditRecord {
+    fn from(r: AuditRecordV2) -> Self {
+        AuditRecord {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            org: r.org,
+            key: r.key,
+            method: r.method,
+            target: r.target,
+            result: r.result,
+        }
+    }
+}
+
 impl From<&Snapshot> for SnapshotV2 {
     fn from(s: &Snapshot) -> Self {
         let f = &s.fleet;
@@ -288,6 +446,9 @@ impl From<&Snapshot> for SnapshotV2 {
                 .flatten()
                 .map(MaintenanceWindowV2::from)
                 .collect(),
+            orgs: s.orgs.iter().map(OrganisationV2::from).collect(),
+            keys: s.keys.iter().map(ApiKeyV2::from).collect(),
+            audit_seq: s.audit_seq,
         }
     }
 }
@@ -367,6 +528,13 @@ impl SnapshotV2 {
                 next_history_seq: f.next_history_seq,
             },
             maintenance: Some(maintenance),
+            orgs: self.orgs.into_iter().map(Organisation::from).collect(),
+            keys: self
+                .keys
+                .into_iter()
+                .map(ApiKeyV2::into_domain)
+                .collect::<Result<_, _>>()?,
+            audit_seq: self.audit_seq,
         })
     }
 }
@@ -460,6 +628,28 @@ impl DeadLetterV2 {
     }
 }
 
+impl From<&Submitted> for SubmittedV2 {
+    fn from(s: &Submitted) -> Self {
+        SubmittedV2 {
+            org: s.actor.org.clone(),
+            key: s.actor.key.clone(),
+            command: CommandV2::from(&s.command),
+        }
+    }
+}
+
+impl SubmittedV2 {
+    pub(super) fn into_domain(self) -> Result<Submitted, PersistError> {
+        Ok(Submitted {
+            actor: Actor {
+                org: self.org,
+                key: self.key,
+            },
+            command: self.command.into_domain()?,
+        })
+    }
+}
+
 impl From<&Command> for CommandV2 {
     fn from(c: &Command) -> Self {
         match c {
@@ -478,12 +668,19 @@ impl From<&Command> for CommandV2 {
                 }
             }
             Command::DeleteMaintenance { id } => CommandV2::DeleteMaintenance { id: *id },
+            Command::CreateOrganisation(org) => {
+                CommandV2::CreateOrganisation(OrganisationV2::from(org))
+            }
+            Command::CreateKey(key) => CommandV2::CreateKey(ApiKeyV2::from(key)),
+            Command::RevokeKey { id } => CommandV2::RevokeKey {
+                id: id.as_str().to_string(),
+            },
         }
     }
 }
 
 impl CommandV2 {
-    pub(super) fn into_domain(self) -> Result<Command, PersistError> {
+    fn into_domain(self) -> Result<Command, PersistError> {
         Ok(match self {
             CommandV2::SetMaintenance {
                 device,
@@ -497,6 +694,11 @@ impl CommandV2 {
                 reason,
             },
             CommandV2::DeleteMaintenance { id } => Command::DeleteMaintenance { id },
+            CommandV2::CreateOrganisation(org) => Command::CreateOrganisation(org.into()),
+            CommandV2::CreateKey(key) => Command::CreateKey(key.into_domain()?),
+            CommandV2::RevokeKey { id } => Command::RevokeKey {
+                id: KeyId::parse(&id).map_err(|_| PersistError::Invalid("key id"))?,
+            },
         })
     }
 }
