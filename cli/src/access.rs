@@ -20,10 +20,6 @@ use super::{ConfigArgs, runtime};
 pub struct OrgsArgs {
     #[command(subcommand)]
     command: OrgsCommand,
-    #[command(flatten)]
-    config: ConfigArgs,
-    #[command(flatten)]
-    remote: RemoteArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,9 +34,14 @@ enum OrgsCommand {
         /// Licence and attribution attached to its exports.
         #[arg(long, default_value = "")]
         licence: String,
+        #[command(flatten)]
+        common: Common,
     },
     /// List the organisations.
-    List,
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 /// `citytel keys`.
@@ -48,27 +49,42 @@ enum OrgsCommand {
 pub struct KeysArgs {
     #[command(subcommand)]
     command: KeysCommand,
-    #[command(flatten)]
-    config: ConfigArgs,
-    #[command(flatten)]
-    remote: RemoteArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create an API key; it is printed once and stored only as a hash.
-    Create(CreateKey),
+    Create {
+        #[command(flatten)]
+        key: CreateKey,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List the API keys (never their secrets).
     List {
         /// Only the keys of this organisation.
         #[arg(long)]
         org: Option<String>,
+        #[command(flatten)]
+        common: Common,
     },
     /// Revoke an API key, at once and for good.
     Revoke {
         /// The key's id (the 12 hex digits after `citytel_`).
         id: String,
+        #[command(flatten)]
+        common: Common,
     },
+}
+
+/// What every `orgs` and `keys` command takes: the configuration, and how to reach a running
+/// service.
+#[derive(Debug, Args)]
+struct Common {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -112,9 +128,14 @@ struct RemoteArgs {
 
 /// Runs `citytel orgs`.
 pub fn run_orgs(args: &OrgsArgs) -> anyhow::Result<()> {
-    let settings = settings(&args.config)?;
     match &args.command {
-        OrgsCommand::Create { id, name, licence } => {
+        OrgsCommand::Create {
+            id,
+            name,
+            licence,
+            common,
+        } => {
+            let settings = settings(&common.config)?;
             if !access::valid_org_id(id) {
                 bail!("organisation id {id:?} must be 1 to 64 characters of [a-z0-9-]");
             }
@@ -136,7 +157,7 @@ pub fn run_orgs(args: &OrgsArgs) -> anyhow::Result<()> {
                             created_unix_ms: 0,
                         }),
                     };
-                    let answer = remote(&settings, &args.remote, |mut c| async move {
+                    let answer = remote(&settings, &common.remote, |mut c| async move {
                         c.create_organisation(request).await
                     })?;
                     let o = answer.organisation.context("empty answer")?;
@@ -150,7 +171,8 @@ pub fn run_orgs(args: &OrgsArgs) -> anyhow::Result<()> {
             };
             println!("created organisation {} ({})", created.id, created.name);
         }
-        OrgsCommand::List => {
+        OrgsCommand::List { common } => {
+            let settings = settings(&common.config)?;
             let orgs = match offline::read(
                 &settings.storage.data_dir,
                 &settings.store_options(Default::default()),
@@ -158,7 +180,7 @@ pub fn run_orgs(args: &OrgsArgs) -> anyhow::Result<()> {
             ) {
                 Ok(orgs) => orgs,
                 Err(DbError::Locked(_)) => {
-                    let answer = remote(&settings, &args.remote, |mut c| async move {
+                    let answer = remote(&settings, &common.remote, |mut c| async move {
                         c.list_organisations(v1::ListOrganisationsRequest {}).await
                     })?;
                     answer
@@ -185,26 +207,23 @@ pub fn run_orgs(args: &OrgsArgs) -> anyhow::Result<()> {
 
 /// Runs `citytel keys`.
 pub fn run_keys(args: &KeysArgs) -> anyhow::Result<()> {
-    let settings = settings(&args.config)?;
     match &args.command {
-        KeysCommand::Create(create) => create_key(&settings, &args.remote, create),
-        KeysCommand::List { org } => {
+        KeysCommand::Create { key, common } => {
+            create_key(&settings(&common.config)?, &common.remote, key)
+        }
+        KeysCommand::List { org, common } => {
+            let settings = settings(&common.config)?;
             let keys = match offline::read(
                 &settings.storage.data_dir,
                 &settings.store_options(Default::default()),
-                |s| {
-                    s.access()
-                        .keys()
-                        .map(KeyRow::from)
-                        .collect::<Vec<_>>()
-                },
+                |s| s.access().keys().map(KeyRow::from).collect::<Vec<_>>(),
             ) {
                 Ok(keys) => keys,
                 Err(DbError::Locked(_)) => {
                     let request = v1::ListApiKeysRequest {
                         organisation: org.clone().unwrap_or_default(),
                     };
-                    let answer = remote(&settings, &args.remote, |mut c| async move {
+                    let answer = remote(&settings, &common.remote, |mut c| async move {
                         c.list_api_keys(request).await
                     })?;
                     answer.keys.into_iter().map(KeyRow::from_wire).collect()
@@ -232,7 +251,8 @@ pub fn run_keys(args: &KeysArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeysCommand::Revoke { id } => {
+        KeysCommand::Revoke { id, common } => {
+            let settings = settings(&common.config)?;
             let id = KeyId::parse(id)
                 .map_err(|_| anyhow::anyhow!("{id:?} is not a key id (12 hex digits)"))?;
             match apply(&settings, Command::RevokeKey { id: id.clone() })? {
@@ -240,7 +260,7 @@ pub fn run_keys(args: &KeysArgs) -> anyhow::Result<()> {
                 Some(other) => bail!("{}", refusal(other)),
                 None => {
                     let request = v1::RevokeApiKeyRequest { id: id.to_string() };
-                    remote(&settings, &args.remote, |mut c| async move {
+                    remote(&settings, &common.remote, |mut c| async move {
                         c.revoke_api_key(request).await
                     })?;
                 }

@@ -8,6 +8,7 @@
 //!
 //! Run one module with a filter, e.g. `cargo test -p citytel-tests --test e2e fault_kill`.
 
+mod api_keys;
 mod dashboard_browser;
 mod endpoint_e2e;
 mod fault_bad_input;
