@@ -13,8 +13,11 @@
 //!   after `interval × offline_grace` (see [`Policy`]). A device is on time if heard at or before
 //!   the threshold instant; a timeout transition is stamped with the threshold instant, not the
 //!   time of the event that noticed it, so history does not depend on how often ticks run.
-//! - While the device's gateway is offline, a silence threshold makes it Unreachable instead;
-//!   the gateway coming back makes an Unreachable device Unknown until it is heard.
+//! - The device's gateway going offline makes it Unreachable at that instant, unless it is
+//!   Offline already (down by its own account): nothing of it can arrive any more. Should it be
+//!   heard while its gateway is still offline, a later silence threshold makes it Unreachable
+//!   again instead of Late or Offline. The gateway coming back makes an Unreachable device
+//!   Unknown until it is heard.
 //! - [`Event::IngesterStarted`] makes every device Unknown from the moment citytel stopped
 //!   watching (citytel's own downtime is unknown, not down); silence thresholds count from the
 //!   restart, and a device still silent then becomes Offline, never Late.
@@ -70,7 +73,8 @@ pub enum Event {
     },
     /// Time passed; see [`DeviceMachine::next_deadline`] for when a tick can change something.
     Tick,
-    /// The gateway this device reports through went Offline.
+    /// The gateway this device reports through went Offline (`now` is the time of the
+    /// gateway's transition).
     GatewayOffline,
     /// The gateway this device reports through came back Online.
     GatewayOnline,
@@ -224,7 +228,20 @@ impl DeviceMachine {
                 self.down(cause, now, &mut out);
             }
             Event::Tick => {}
-            Event::GatewayOffline => self.snapshot.gateway_offline = true,
+            Event::GatewayOffline => {
+                self.snapshot.gateway_offline = true;
+                if matches!(
+                    self.snapshot.state,
+                    DeviceState::Online | DeviceState::Late | DeviceState::Unknown
+                ) {
+                    self.set(
+                        DeviceState::Unreachable,
+                        Cause::GatewayOffline,
+                        now,
+                        &mut out,
+                    );
+                }
+            }
             Event::GatewayOnline => {
                 self.snapshot.gateway_offline = false;
                 if self.snapshot.state == DeviceState::Unreachable {

@@ -5,9 +5,10 @@
 //! the moment anything of it is received, and from the moment its own connection to citytel's
 //! device endpoint opens (cause `connected`); a death or Last Will makes it Offline at once; silence
 //! makes it Late after `interval × late_grace` and Offline after `interval × offline_grace`
-//! (stamped at the threshold; heard exactly at the threshold is on time); while its gateway is
-//! Offline a threshold makes it Unreachable instead, and the gateway's return makes it Unknown
-//! until heard; citytel's own downtime is Unknown, counted from the last message before the stop
+//! (stamped at the threshold; heard exactly at the threshold is on time); its gateway going
+//! Offline makes it Unreachable at that instant (unless it is Offline itself; nothing of it can
+//! arrive), a threshold passed while its gateway is still Offline makes it Unreachable instead
+//! of Late or Offline, and the gateway's return makes it Unknown until heard; citytel's own downtime is Unknown, counted from the last message before the stop
 //! with silence measured from the restart. Availability = (Online + Late) / (Online + Late +
 //! Offline); an outage is a maximal Offline run; completeness counts, per boot, the distinct
 //! sequence numbers received against the span from the first received to the highest received
@@ -373,6 +374,11 @@ fn walk(
             Input::GatewayDown => {
                 w.thresholds_before(at);
                 w.gateway_down = true;
+                // A device citytel has heard of (it tracks no other) is cut off at once.
+                let tracked = !w.out.is_empty();
+                if tracked && matches!(w.state, State::Online | State::Late | State::Unknown) {
+                    w.enter(State::Unreachable, at, "gateway_offline");
+                }
             }
             Input::GatewayUp => {
                 w.thresholds_before(at);

@@ -206,12 +206,12 @@ fn only_the_last_few_boots_are_remembered() {
 }
 
 #[test]
-fn silence_behind_an_offline_gateway_is_unreachable_not_offline() {
+fn a_device_is_unreachable_the_moment_its_gateway_goes_offline() {
     let mut m = online();
-    assert_eq!(m.handle(&Event::GatewayOffline, 1_000), []);
+    // Nothing of it can arrive any more: unreachable at once, not at its own late deadline.
     assert_eq!(
-        m.handle(&Event::Tick, 20_000),
-        [t(15_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
+        m.handle(&Event::GatewayOffline, 1_000),
+        [t(1_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
     );
     assert_eq!(m.next_deadline(), None);
     assert_eq!(m.handle(&Event::Tick, 100_000), []);
@@ -230,7 +230,6 @@ fn silence_behind_an_offline_gateway_is_unreachable_not_offline() {
 fn a_device_still_silent_after_its_gateway_returns_is_offline() {
     let mut m = online();
     m.handle(&Event::GatewayOffline, 1_000);
-    m.handle(&Event::Tick, 20_000);
     m.handle(&Event::GatewayOnline, 100_000);
     assert_eq!(
         m.handle(&Event::Tick, 130_001),
@@ -239,24 +238,89 @@ fn a_device_still_silent_after_its_gateway_returns_is_offline() {
 }
 
 #[test]
-fn a_gateway_blip_changes_nothing() {
+fn a_gateway_blip_is_a_blip_of_unreachability() {
     let mut m = online();
-    assert_eq!(m.handle(&Event::GatewayOffline, 1_000), []);
-    assert_eq!(m.handle(&Event::GatewayOnline, 2_000), []);
     assert_eq!(
-        m.handle(&Event::Tick, 16_000),
-        [t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT)]
+        m.handle(&Event::GatewayOffline, 1_000),
+        [t(1_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
+    );
+    assert_eq!(
+        m.handle(&Event::GatewayOnline, 2_000),
+        [t(2_000, Unreachable, Unknown, Cause::GatewayOnline, BOOT)]
+    );
+    // Silence counts from the gateway's return.
+    assert_eq!(
+        m.handle(&Event::Tick, 40_000),
+        [t(32_000, Unknown, Offline, Cause::Silent, BOOT)]
     );
 }
 
 #[test]
-fn a_late_device_behind_a_failing_gateway_becomes_unreachable() {
+fn a_late_device_behind_a_failing_gateway_becomes_unreachable_at_once() {
     let mut m = online();
-    m.handle(&Event::Tick, 20_000);
-    m.handle(&Event::GatewayOffline, 21_000);
+    assert_eq!(
+        m.handle(&Event::Tick, 20_000),
+        [t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT)]
+    );
+    assert_eq!(
+        m.handle(&Event::GatewayOffline, 21_000),
+        [t(21_000, Late, Unreachable, Cause::GatewayOffline, BOOT)]
+    );
+}
+
+#[test]
+fn the_thresholds_before_the_gateway_went_offline_still_apply_first() {
+    let mut m = online();
+    // The gateway's offline transition is stamped 25 s in (its Last Will): the device was
+    // already late at 15 s, then unreachable from 25 s.
+    assert_eq!(
+        m.handle(&Event::GatewayOffline, 25_000),
+        [
+            t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT),
+            t(25_000, Late, Unreachable, Cause::GatewayOffline, BOOT),
+        ]
+    );
+}
+
+#[test]
+fn an_offline_device_stays_offline_when_its_gateway_goes_offline() {
+    let mut m = online();
+    m.handle(&death(BOOT, DeathReason::PowerLoss), 1_000);
+    assert_eq!(m.handle(&Event::GatewayOffline, 2_000), []);
+    assert_eq!(m.state(), Offline);
+    // Its gateway's return says nothing about the device itself.
+    assert_eq!(m.handle(&Event::GatewayOnline, 3_000), []);
+    assert_eq!(m.state(), Offline);
+}
+
+#[test]
+fn an_unknown_device_behind_a_failing_gateway_becomes_unreachable_at_once() {
+    let mut m = online();
+    m.handle(
+        &Event::IngesterStarted {
+            stopped_at_ms: 5_000,
+        },
+        10_000,
+    );
+    assert_eq!(
+        m.handle(&Event::GatewayOffline, 12_000),
+        [t(12_000, Unknown, Unreachable, Cause::GatewayOffline, BOOT)]
+    );
+}
+
+#[test]
+fn a_device_heard_while_its_gateway_is_offline_is_unreachable_when_it_falls_silent() {
+    let mut m = online();
+    m.handle(&Event::GatewayOffline, 1_000);
+    // Heard after all (say, buffered data through another route): online, and its silence
+    // behind the offline gateway makes it unreachable again at its late deadline.
+    assert_eq!(
+        m.handle(&Event::Reading { boot_id: BOOT }, 2_000),
+        [t(2_000, Unreachable, Online, Cause::Reading, BOOT)]
+    );
     assert_eq!(
         m.handle(&Event::Tick, 40_000),
-        [t(30_000, Late, Unreachable, Cause::GatewayOffline, BOOT)]
+        [t(17_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
     );
 }
 

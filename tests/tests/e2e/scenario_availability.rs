@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use citytel_firmware_sim::scenario::{self, BUILTINS, RunOptions, ScenarioReport};
+use citytel_firmware_sim::scenario::{self, BUILTINS, DeviceCondition, RunOptions, ScenarioReport};
 use citytel_proto::v1::get_availability_request::Target;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{
@@ -250,11 +250,22 @@ async fn every_builtin_scenario_is_reported_exactly() {
                 for sensor in ["sen-park-01", "sen-park-02", "sen-park-03"] {
                     let s = e(sensor);
                     assert_eq!(s.offline_ms, 0, "{sensor}: unreachable, not down");
-                    // Last heard at 5m30s; unreachable once 45 s of silence passed.
+                    // Unreachable from the gateway's Last Will at 6m (not 45 s after the
+                    // sensor was last heard) until the gateway is back at 16m.
+                    assert_eq!(s.unreachable_ms, 10 * MINUTE, "{sensor}");
+                    let truth = report.device(sensor).expect("in the report");
                     assert_eq!(
                         s.unreachable_ms,
-                        16 * MINUTE - (5 * MINUTE + 75_000),
-                        "{sensor}"
+                        truth.time_in(DeviceCondition::Unreachable),
+                        "{sensor}: as long as the ground truth says it was cut off"
+                    );
+                    let start = report.start_unix_ms;
+                    assert!(
+                        s.changes.iter().any(|c| c.at_ms - start == 6 * MINUTE
+                            && c.to == State::Unreachable
+                            && c.cause == "gateway_offline"),
+                        "{sensor}: {:?}",
+                        s.changes
                     );
                     assert_eq!(s.availability_percent(), Some(100.0), "{sensor}");
                 }

@@ -59,15 +59,55 @@ fn a_dead_gateway_makes_its_silent_children_unreachable_not_offline() {
         0,
     );
     t.on_status(&gw, &gateway, &death("gw-1", 1), 5_000);
-    t.advance(60_000);
-    assert_eq!(t.state("gw-1").unwrap().0, DeviceState::Offline);
+    // At the gateway's Last Will, not at the child's own late deadline (15 s).
     let (state, last) = t.state("gw-1-s01").unwrap();
     assert_eq!(state, DeviceState::Unreachable);
-    assert_eq!(last.unwrap().cause, Cause::GatewayOffline);
+    let last = last.unwrap();
+    assert_eq!((last.at_ms, last.cause), (5_000, Cause::GatewayOffline));
+    t.advance(60_000);
+    assert_eq!(t.state("gw-1").unwrap().0, DeviceState::Offline);
     assert!(
         t.transitions("gw-1-s01")
             .iter()
             .all(|x| x.to != DeviceState::Offline)
+    );
+}
+
+#[test]
+fn a_gateway_offline_by_silence_takes_its_children_along_at_its_deadline() {
+    let (gw, child, sensor, gateway) = ids();
+    let mut t = tracker();
+    t.link(&child, &gw);
+    // The gateway reports every 10 s, its child every 60 s: the gateway is offline 30 s after
+    // it was last heard, long before the child's own late deadline (90 s).
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    t.on_status(
+        &child,
+        &sensor,
+        &birth("gw-1-s01", 1, 60_000, Some("gw-1")),
+        0,
+    );
+    t.advance(200_000);
+    let at = |device: &str| -> Vec<(i64, DeviceState, Cause)> {
+        t.transitions(device)
+            .iter()
+            .map(|x| (x.at_ms, x.to, x.cause))
+            .collect()
+    };
+    assert_eq!(
+        at("gw-1"),
+        [
+            (0, DeviceState::Online, Cause::Birth),
+            (15_000, DeviceState::Late, Cause::HeartbeatMissed),
+            (30_000, DeviceState::Offline, Cause::Silent),
+        ]
+    );
+    assert_eq!(
+        at("gw-1-s01"),
+        [
+            (0, DeviceState::Online, Cause::Birth),
+            (30_000, DeviceState::Unreachable, Cause::GatewayOffline),
+        ]
     );
 }
 
