@@ -8,7 +8,10 @@
 //!   stays (or becomes) Online. A boot id among the last [`REMEMBERED_BOOTS`] boots (buffered
 //!   data resent after a reboot) counts as hearing from the device but changes no boot.
 //! - A death (explicit or the Last Will) makes the device Offline, unless it names a boot other
-//!   than the current one: such a death is stale and ignored. A closed connection makes it Offline.
+//!   than the current one: such a death is stale and ignored. A closed connection makes it
+//!   Offline, except a clean one (a DISCONNECT) of a device that connects intermittently (its
+//!   latest birth says so, else its kind's default in the [`Policy`]): such a device sleeps
+//!   between sessions and stays in its state until its silence thresholds pass.
 //! - Silence: Online becomes Late after `interval × late_grace`; Late or Unknown becomes Offline
 //!   after `interval × offline_grace` (see [`Policy`]). A device is on time if heard at or before
 //!   the threshold instant; a timeout transition is stamped with the threshold instant, not the
@@ -44,6 +47,8 @@ pub enum Event {
         reporting_interval_ms: u32,
         /// Heartbeat interval from the birth, ms, if stated.
         heartbeat_interval_ms: Option<u32>,
+        /// Whether the device connects intermittently, if the birth says.
+        intermittent: Option<bool>,
     },
     /// The device sent a heartbeat.
     Heartbeat {
@@ -68,7 +73,8 @@ pub enum Event {
     ConnectionOpened,
     /// The device's connection to citytel's device endpoint closed.
     ConnectionClosed {
-        /// Whether the device sent an MQTT DISCONNECT (rather than the connection dropping).
+        /// Whether the device sent an MQTT DISCONNECT (rather than the connection dropping). A
+        /// clean close changes nothing for a device that connects intermittently.
         clean: bool,
     },
     /// Time passed; see [`DeviceMachine::next_deadline`] for when a tick can change something.
@@ -141,6 +147,9 @@ pub struct Snapshot {
     pub silent_since_ms: Option<i64>,
     /// Whether the device's gateway is offline.
     pub gateway_offline: bool,
+    /// Whether the latest birth said the device connects intermittently (`None`: not stated,
+    /// the kind's default applies).
+    pub announced_intermittent: Option<bool>,
 }
 
 /// One device's availability state machine.
@@ -189,12 +198,14 @@ impl DeviceMachine {
                 boot_id,
                 reporting_interval_ms,
                 heartbeat_interval_ms,
+                intermittent,
             } => {
                 if self.heard(Some(boot_id), Cause::Birth, now, &mut out) {
                     let stated = |ms: u32| (ms > 0).then_some(i64::from(ms));
                     self.snapshot.announced_interval_ms = heartbeat_interval_ms
                         .and_then(stated)
                         .or_else(|| stated(reporting_interval_ms));
+                    self.snapshot.announced_intermittent = intermittent;
                 }
             }
             Event::Heartbeat { boot_id } => {
@@ -219,6 +230,8 @@ impl DeviceMachine {
                     self.down(death_cause(reason, via_will), now, &mut out);
                 }
             }
+            // A device that connects only to report went back to sleep: not a goodbye.
+            Event::ConnectionClosed { clean: true } if self.intermittent() => {}
             Event::ConnectionClosed { clean } => {
                 let cause = if clean {
                     Cause::Disconnected
@@ -263,6 +276,14 @@ impl DeviceMachine {
     pub fn next_deadline(&self) -> Option<i64> {
         self.pending()
             .map(|(at, ..)| at.max(self.since()).saturating_add(1))
+    }
+
+    /// Whether the device connects intermittently: as its latest birth says, else as its kind's
+    /// default.
+    pub fn intermittent(&self) -> bool {
+        self.snapshot
+            .announced_intermittent
+            .unwrap_or(self.timing.intermittent)
     }
 
     /// When the current state was entered, or the beginning of time.

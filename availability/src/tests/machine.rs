@@ -8,21 +8,27 @@ use crate::{Cause, Change, DeviceMachine, DeviceState, Event, Policy, Reboot, Tr
 
 use DeviceState::{Late, Offline, Online, Unknown, Unreachable};
 
-const BOOT: u64 = 7;
+pub(super) const BOOT: u64 = 7;
 
-fn machine() -> DeviceMachine {
+pub(super) fn machine() -> DeviceMachine {
     DeviceMachine::new(&Policy::default(), "cabinet")
 }
 
 fn birth(boot_id: u64) -> Event {
+    announcing(boot_id, None)
+}
+
+/// A birth of `boot_id` saying (or not) that the device connects intermittently.
+pub(super) fn announcing(boot_id: u64, intermittent: Option<bool>) -> Event {
     Event::Birth {
         boot_id,
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: None,
+        intermittent,
     }
 }
 
-fn death(boot_id: u64, reason: DeathReason) -> Event {
+pub(super) fn death(boot_id: u64, reason: DeathReason) -> Event {
     Event::Death {
         boot_id,
         reason,
@@ -30,7 +36,7 @@ fn death(boot_id: u64, reason: DeathReason) -> Event {
     }
 }
 
-fn t(at_ms: i64, from: DeviceState, to: DeviceState, cause: Cause, boot: u64) -> Change {
+pub(super) fn t(at_ms: i64, from: DeviceState, to: DeviceState, cause: Cause, boot: u64) -> Change {
     Change::Transition(Transition {
         at_ms,
         from,
@@ -427,6 +433,7 @@ fn the_expected_interval_comes_from_the_birth_then_the_kind() {
         boot_id: 1,
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: Some(60_000),
+        intermittent: None,
     };
     m.handle(&with_heartbeat, 0);
     assert_eq!(m.next_deadline(), Some(90_001));
@@ -435,6 +442,7 @@ fn the_expected_interval_comes_from_the_birth_then_the_kind() {
         boot_id: 1,
         reporting_interval_ms: 0,
         heartbeat_interval_ms: None,
+        intermittent: None,
     };
     let mut sensor = DeviceMachine::new(&Policy::default(), "sensor");
     sensor.handle(&silent_birth, 0);
