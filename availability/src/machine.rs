@@ -8,13 +8,19 @@
 //!   stays (or becomes) Online. A boot id among the last [`REMEMBERED_BOOTS`] boots (buffered
 //!   data resent after a reboot) counts as hearing from the device but changes no boot.
 //! - A death (explicit or the Last Will) makes the device Offline, unless it names a boot other
-//!   than the current one: such a death is stale and ignored. A closed connection makes it Offline.
+//!   than the current one: such a death is stale and ignored. A closed connection makes it
+//!   Offline, except a clean one (a DISCONNECT) of a device that connects intermittently (its
+//!   latest birth says so, else its kind's default in the [`Policy`]): such a device sleeps
+//!   between sessions and stays in its state until its silence thresholds pass.
 //! - Silence: Online becomes Late after `interval × late_grace`; Late or Unknown becomes Offline
 //!   after `interval × offline_grace` (see [`Policy`]). A device is on time if heard at or before
 //!   the threshold instant; a timeout transition is stamped with the threshold instant, not the
 //!   time of the event that noticed it, so history does not depend on how often ticks run.
-//! - While the device's gateway is offline, a silence threshold makes it Unreachable instead;
-//!   the gateway coming back makes an Unreachable device Unknown until it is heard.
+//! - The device's gateway going offline makes it Unreachable at that instant, unless it is
+//!   Offline already (down by its own account): nothing of it can arrive any more. Should it be
+//!   heard while its gateway is still offline, a later silence threshold makes it Unreachable
+//!   again instead of Late or Offline. The gateway coming back makes an Unreachable device
+//!   Unknown until it is heard.
 //! - [`Event::IngesterStarted`] makes every device Unknown from the moment citytel stopped
 //!   watching (citytel's own downtime is unknown, not down); silence thresholds count from the
 //!   restart, and a device still silent then becomes Offline, never Late.
@@ -41,6 +47,8 @@ pub enum Event {
         reporting_interval_ms: u32,
         /// Heartbeat interval from the birth, ms, if stated.
         heartbeat_interval_ms: Option<u32>,
+        /// Whether the device connects intermittently, if the birth says.
+        intermittent: Option<bool>,
     },
     /// The device sent a heartbeat.
     Heartbeat {
@@ -65,12 +73,14 @@ pub enum Event {
     ConnectionOpened,
     /// The device's connection to citytel's device endpoint closed.
     ConnectionClosed {
-        /// Whether the device sent an MQTT DISCONNECT (rather than the connection dropping).
+        /// Whether the device sent an MQTT DISCONNECT (rather than the connection dropping). A
+        /// clean close changes nothing for a device that connects intermittently.
         clean: bool,
     },
     /// Time passed; see [`DeviceMachine::next_deadline`] for when a tick can change something.
     Tick,
-    /// The gateway this device reports through went Offline.
+    /// The gateway this device reports through went Offline (`now` is the time of the
+    /// gateway's transition).
     GatewayOffline,
     /// The gateway this device reports through came back Online.
     GatewayOnline,
@@ -137,6 +147,9 @@ pub struct Snapshot {
     pub silent_since_ms: Option<i64>,
     /// Whether the device's gateway is offline.
     pub gateway_offline: bool,
+    /// Whether the latest birth said the device connects intermittently (`None`: not stated,
+    /// the kind's default applies).
+    pub announced_intermittent: Option<bool>,
 }
 
 /// One device's availability state machine.
@@ -185,12 +198,14 @@ impl DeviceMachine {
                 boot_id,
                 reporting_interval_ms,
                 heartbeat_interval_ms,
+                intermittent,
             } => {
                 if self.heard(Some(boot_id), Cause::Birth, now, &mut out) {
                     let stated = |ms: u32| (ms > 0).then_some(i64::from(ms));
                     self.snapshot.announced_interval_ms = heartbeat_interval_ms
                         .and_then(stated)
                         .or_else(|| stated(reporting_interval_ms));
+                    self.snapshot.announced_intermittent = intermittent;
                 }
             }
             Event::Heartbeat { boot_id } => {
@@ -215,6 +230,8 @@ impl DeviceMachine {
                     self.down(death_cause(reason, via_will), now, &mut out);
                 }
             }
+            // A device that connects only to report went back to sleep: not a goodbye.
+            Event::ConnectionClosed { clean: true } if self.intermittent() => {}
             Event::ConnectionClosed { clean } => {
                 let cause = if clean {
                     Cause::Disconnected
@@ -224,7 +241,20 @@ impl DeviceMachine {
                 self.down(cause, now, &mut out);
             }
             Event::Tick => {}
-            Event::GatewayOffline => self.snapshot.gateway_offline = true,
+            Event::GatewayOffline => {
+                self.snapshot.gateway_offline = true;
+                if matches!(
+                    self.snapshot.state,
+                    DeviceState::Online | DeviceState::Late | DeviceState::Unknown
+                ) {
+                    self.set(
+                        DeviceState::Unreachable,
+                        Cause::GatewayOffline,
+                        now,
+                        &mut out,
+                    );
+                }
+            }
             Event::GatewayOnline => {
                 self.snapshot.gateway_offline = false;
                 if self.snapshot.state == DeviceState::Unreachable {
@@ -246,6 +276,14 @@ impl DeviceMachine {
     pub fn next_deadline(&self) -> Option<i64> {
         self.pending()
             .map(|(at, ..)| at.max(self.since()).saturating_add(1))
+    }
+
+    /// Whether the device connects intermittently: as its latest birth says, else as its kind's
+    /// default.
+    pub fn intermittent(&self) -> bool {
+        self.snapshot
+            .announced_intermittent
+            .unwrap_or(self.timing.intermittent)
     }
 
     /// When the current state was entered, or the beginning of time.

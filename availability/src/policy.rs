@@ -6,8 +6,14 @@
 //! Silence is measured from the last time the device was heard (or from citytel's restart, or from
 //! its gateway's return). After `interval × late_grace` of silence an Online device is Late; after
 //! `interval × offline_grace` it is Offline.
+//!
+//! A device connects intermittently (it connects only to report, and a clean disconnect without a
+//! death does not take it offline) when its latest birth says so, else when its kind is one of
+//! `intermittent_kinds`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use citytel_proto::topic::is_valid_id;
 
 /// A policy value that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -28,6 +34,9 @@ pub enum PolicyError {
         /// `offline_grace`.
         offline: f64,
     },
+    /// An intermittent kind is not a valid `{kind}` topic segment.
+    #[error("intermittent kind {0:?} is not 1 to 128 characters of [A-Za-z0-9._-]")]
+    Kind(String),
     /// An interval is not positive.
     #[error("expected interval for {scope} must be positive, got {value_ms} ms")]
     Interval {
@@ -54,6 +63,11 @@ pub struct Policy {
     /// whose birth did not state one. Defaults: cabinet, small_cell and gateway 60 s, sensor 300 s
     /// (battery sensors report sparingly).
     pub kind_intervals_ms: BTreeMap<String, i64>,
+    /// Device kinds (the `{kind}` topic segment) that connect intermittently unless their birth
+    /// says otherwise: battery devices that wake, connect, publish, disconnect cleanly and sleep
+    /// until their next reporting interval. A clean disconnect without a death leaves such a
+    /// device in its state until its silence deadlines pass. Default: none.
+    pub intermittent_kinds: BTreeSet<String>,
 }
 
 impl Default for Policy {
@@ -69,6 +83,7 @@ impl Default for Policy {
             offline_grace: 3.0,
             default_interval_ms: 60_000,
             kind_intervals_ms: kinds.map(|(k, ms)| (k.to_owned(), ms)).into(),
+            intermittent_kinds: BTreeSet::new(),
         }
     }
 }
@@ -89,6 +104,9 @@ impl Policy {
                 late: self.late_grace,
                 offline: self.offline_grace,
             });
+        }
+        if let Some(kind) = self.intermittent_kinds.iter().find(|k| !is_valid_id(k)) {
+            return Err(PolicyError::Kind(kind.clone()));
         }
         let defaults = std::iter::once(("default", self.default_interval_ms));
         let kinds = self
@@ -118,6 +136,7 @@ impl Policy {
             late_grace: self.late_grace,
             offline_grace: self.offline_grace,
             fallback_interval_ms: self.interval_for_kind(kind),
+            intermittent: self.intermittent_kinds.contains(kind),
         }
     }
 }
@@ -131,6 +150,9 @@ pub struct Timing {
     pub offline_grace: f64,
     /// The expected interval when the device's birth did not state one, in milliseconds.
     pub fallback_interval_ms: i64,
+    /// Whether the device connects intermittently when its birth does not say (its kind is one
+    /// of [`Policy::intermittent_kinds`]).
+    pub intermittent: bool,
 }
 
 impl Timing {

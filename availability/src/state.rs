@@ -80,7 +80,8 @@ pub enum DeviceState {
     /// Down: it said so (death, Last Will), its connection closed, or it stayed silent past the
     /// offline threshold. Counted as unavailable.
     Offline,
-    /// Silent while its gateway is offline: not the device's own fault. Excluded from availability.
+    /// Its gateway is offline, so nothing of it can arrive: not the device's own fault. Excluded
+    /// from availability.
     Unreachable,
 }
 
@@ -122,7 +123,8 @@ pub enum Cause {
     HeartbeatMissed,
     /// Nothing heard for longer than the offline threshold: the device became Offline.
     Silent,
-    /// Silent past a threshold while its gateway is offline: the device became Unreachable.
+    /// Its gateway went offline (or it fell silent past a threshold while its gateway was
+    /// offline): the device became Unreachable.
     GatewayOffline,
     /// The gateway came back: an Unreachable device became Unknown until it is heard.
     GatewayOnline,

@@ -55,6 +55,14 @@ pub enum HttpError {
         /// Why.
         source: hyper::Error,
     },
+    /// The answer does not follow its protocol.
+    #[error("answer from {target}: {reason}")]
+    Protocol {
+        /// Server, path and query.
+        target: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The server answered with another status than expected.
     #[error("{what}: HTTP {status} {body}")]
     Status {

@@ -6,12 +6,14 @@
 //! - [`wait`]: polling a condition until a deadline, instead of sleeping a fixed time.
 //! - [`health`]: the gRPC health check citytel answers once it is ready.
 //! - [`http`]: a keep-alive HTTP/1.1 client on hyper, with form-encoded query strings.
+//! - [`grpc_web`]: gRPC-Web calls over HTTP/1.1 as a browser makes them, read frame by frame.
 //! - [`metrics`]: scraping a Prometheus endpoint; a missing metric fails by name.
 //! - [`mqtt`]: reading and writing single MQTT packets on rumqttc's codec.
 //! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration.
 //!
 //! Everything here talks to processes and sockets on this machine only (loopback).
 
+pub mod grpc_web;
 pub mod health;
 pub mod http;
 pub mod metrics;

@@ -131,6 +131,15 @@ impl Citytel {
         }
     }
 
+    /// The address of the dashboard's HTTP server (which also answers gRPC-Web).
+    pub fn dashboard_addr(&self) -> SocketAddr {
+        self.dashboard
+            .as_deref()
+            .and_then(|url| url.strip_prefix("http://"))
+            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+            .expect("the dashboard runs at http://HOST:PORT/")
+    }
+
     /// The MQTT endpoint as `(host, port)`.
     pub fn mqtt_host_port(&self) -> (String, u16) {
         let addr = self.mqtt.expect("the device endpoint runs");

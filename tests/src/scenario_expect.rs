@@ -3,11 +3,15 @@
 //! This is a second, deliberately plain reading of citytel's documented availability rules
 //! (`fleet.proto`, `ARCHITECTURE.md`), written without citytel's code: a device is Online from
 //! the moment anything of it is received, and from the moment its own connection to citytel's
-//! device endpoint opens (cause `connected`); a death or Last Will makes it Offline at once; silence
+//! device endpoint opens (cause `connected`); a death or Last Will makes it Offline at once, and
+//! so does a clean DISCONNECT without a death (cause `disconnected`), except from a device whose
+//! latest birth said it connects intermittently (the shipped configuration makes no kind
+//! intermittent by default), which stays as it is until silence says otherwise; silence
 //! makes it Late after `interval × late_grace` and Offline after `interval × offline_grace`
-//! (stamped at the threshold; heard exactly at the threshold is on time); while its gateway is
-//! Offline a threshold makes it Unreachable instead, and the gateway's return makes it Unknown
-//! until heard; citytel's own downtime is Unknown, counted from the last message before the stop
+//! (stamped at the threshold; heard exactly at the threshold is on time); its gateway going
+//! Offline makes it Unreachable at that instant (unless it is Offline itself; nothing of it can
+//! arrive), a threshold passed while its gateway is still Offline makes it Unreachable instead
+//! of Late or Offline, and the gateway's return makes it Unknown until heard; citytel's own downtime is Unknown, counted from the last message before the stop
 //! with silence measured from the restart. Availability = (Online + Late) / (Online + Late +
 //! Offline); an outage is a maximal Offline run; completeness counts, per boot, the distinct
 //! sequence numbers received against the span from the first received to the highest received
@@ -18,10 +22,13 @@
 //! every connection it opens (and its gateway's connection carries a child's messages), so each
 //! such birth is preceded, at the same instant, by its connection opening. A connection ends
 //! after a death (already Offline), with its Last Will (the Last Will says it first), by a
-//! takeover (no end), or at the end of the run (outside the window), so ends change nothing here.
+//! takeover (no end), at the end of the run (outside the window), or, for a sleepy device, with
+//! the clean DISCONNECT that ends each of its sessions, which the ground truth lists
+//! ([`Delivered::Disconnect`]); only the last can change anything.
 //!
 //! Through a broker ([`Transport::Broker`]) citytel sees no connections at all: a birth makes a
-//! device Online with cause `birth`, and only the Last Will tells that a connection dropped. A
+//! device Online with cause `birth`, only the Last Will tells that a connection dropped, and a
+//! clean DISCONNECT is not seen. A
 //! takeover is different there too: when a device's new connection takes over one its hung
 //! firmware left open, the broker closes the old connection, which never sent a DISCONNECT, and
 //! Mosquitto (2.0, clean sessions) publishes its Last Will, for the old boot, while handling the
@@ -178,7 +185,9 @@ pub fn takeover_wills(device: &DeviceTruth) -> Vec<(i64, u64)> {
                     wills.push((d.at_unix_ms, boot));
                 }
             }
-            Delivered::LastWill | Delivered::Death { .. } => open_boot = None,
+            Delivered::LastWill | Delivered::Death { .. } | Delivered::Disconnect => {
+                open_boot = None;
+            }
             Delivered::Readings { .. } | Delivered::Heartbeat { .. } => {}
         }
     }
@@ -241,16 +250,18 @@ enum Input {
     GatewayDown,
     /// Its gateway came back.
     GatewayUp,
-    /// A message of `boot` was heard; `birth_interval` for a birth.
+    /// A message of `boot` was heard; for a birth, the interval and intermittence it announced.
     Heard {
         cause: &'static str,
         boot: u64,
-        birth_interval: Option<i64>,
+        birth: Option<(i64, Option<bool>)>,
     },
     /// A death or Last Will of `boot` (ignored when another boot is current).
     Down { cause: &'static str, boot: u64 },
     /// The device's own connection opened.
     Connected,
+    /// The device's own connection ended with a DISCONNECT and no death.
+    Disconnected,
 }
 
 /// The state changes of one device up to `end_ms`.
@@ -294,34 +305,36 @@ fn walk(
             ));
         }
     }
+    let sees_connections = own_connection && transport == Transport::Endpoint;
     for d in &device.deliveries {
-        if own_connection
-            && transport == Transport::Endpoint
-            && matches!(d.what, Delivered::Birth { .. })
-        {
+        if sees_connections && matches!(d.what, Delivered::Birth { .. }) {
             inputs.push((d.at_unix_ms, Input::Connected));
         }
         let input = match &d.what {
             Delivered::Birth {
                 reporting_interval_ms,
                 heartbeat_interval_ms,
+                intermittent,
             } => Input::Heard {
                 boot: d.boot_id,
                 cause: "birth",
-                birth_interval: Some(i64::from(
-                    heartbeat_interval_ms.unwrap_or(*reporting_interval_ms),
+                birth: Some((
+                    i64::from(heartbeat_interval_ms.unwrap_or(*reporting_interval_ms)),
+                    *intermittent,
                 )),
             },
             Delivered::Readings { .. } => Input::Heard {
                 boot: d.boot_id,
                 cause: "reading",
-                birth_interval: None,
+                birth: None,
             },
             Delivered::Heartbeat { .. } => Input::Heard {
                 boot: d.boot_id,
                 cause: "heartbeat",
-                birth_interval: None,
+                birth: None,
             },
+            Delivered::Disconnect if sees_connections => Input::Disconnected,
+            Delivered::Disconnect => continue,
             Delivered::LastWill => Input::Down {
                 cause: "last_will",
                 boot: d.boot_id,
@@ -344,7 +357,7 @@ fn walk(
     let rank = |input: &Input| {
         u8::from(matches!(
             input,
-            Input::Heard { .. } | Input::Down { .. } | Input::Connected
+            Input::Heard { .. } | Input::Down { .. } | Input::Connected | Input::Disconnected
         ))
     };
     inputs.sort_by_key(|(at, input)| (*at, rank(input)));
@@ -359,6 +372,7 @@ fn walk(
                 .unwrap_or(device.reporting_interval_ms),
         ),
         gateway_down: false,
+        intermittent: false,
         boots: Vec::new(),
         out: Vec::new(),
     };
@@ -373,6 +387,11 @@ fn walk(
             Input::GatewayDown => {
                 w.thresholds_before(at);
                 w.gateway_down = true;
+                // A device citytel has heard of (it tracks no other) is cut off at once.
+                let tracked = !w.out.is_empty();
+                if tracked && matches!(w.state, State::Online | State::Late | State::Unknown) {
+                    w.enter(State::Unreachable, at, "gateway_offline");
+                }
             }
             Input::GatewayUp => {
                 w.thresholds_before(at);
@@ -382,17 +401,14 @@ fn walk(
                     w.enter(State::Unknown, at, "gateway_online");
                 }
             }
-            Input::Heard {
-                cause,
-                boot,
-                birth_interval,
-            } => {
+            Input::Heard { cause, boot, birth } => {
                 w.thresholds_before(at);
                 if !w.boots.contains(&boot) {
                     w.boots.push(boot);
                 }
-                if let Some(i) = birth_interval {
-                    w.interval = i;
+                if let Some((interval, intermittent)) = birth {
+                    w.interval = interval;
+                    w.intermittent = intermittent.unwrap_or(false);
                 }
                 w.silent_since = Some(at);
                 w.enter(State::Online, at, cause);
@@ -401,6 +417,13 @@ fn walk(
                 w.thresholds_before(at);
                 w.silent_since = Some(at);
                 w.enter(State::Online, at, "connected");
+            }
+            Input::Disconnected => {
+                w.thresholds_before(at);
+                if !w.intermittent {
+                    w.silent_since = None;
+                    w.enter(State::Offline, at, "disconnected");
+                }
             }
             Input::Down { cause, boot } => {
                 w.thresholds_before(at);
@@ -424,6 +447,8 @@ struct Walker {
     silent_since: Option<i64>,
     interval: i64,
     gateway_down: bool,
+    /// Whether its latest birth said it connects intermittently.
+    intermittent: bool,
     /// Boots heard, in order.
     boots: Vec<u64>,
     out: Vec<Change>,
@@ -545,7 +570,10 @@ fn summarize(device: &DeviceTruth, changes: Vec<Change>, (w0, w1): (i64, i64)) -
     // Reboots: the first message of a boot other than the previous one.
     let mut current: Option<u64> = None;
     for d in &device.deliveries {
-        if matches!(d.what, Delivered::LastWill | Delivered::Death { .. }) {
+        if matches!(
+            d.what,
+            Delivered::LastWill | Delivered::Death { .. } | Delivered::Disconnect
+        ) {
             continue;
         }
         match current {

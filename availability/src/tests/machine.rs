@@ -8,21 +8,27 @@ use crate::{Cause, Change, DeviceMachine, DeviceState, Event, Policy, Reboot, Tr
 
 use DeviceState::{Late, Offline, Online, Unknown, Unreachable};
 
-const BOOT: u64 = 7;
+pub(super) const BOOT: u64 = 7;
 
-fn machine() -> DeviceMachine {
+pub(super) fn machine() -> DeviceMachine {
     DeviceMachine::new(&Policy::default(), "cabinet")
 }
 
 fn birth(boot_id: u64) -> Event {
+    announcing(boot_id, None)
+}
+
+/// A birth of `boot_id` saying (or not) that the device connects intermittently.
+pub(super) fn announcing(boot_id: u64, intermittent: Option<bool>) -> Event {
     Event::Birth {
         boot_id,
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: None,
+        intermittent,
     }
 }
 
-fn death(boot_id: u64, reason: DeathReason) -> Event {
+pub(super) fn death(boot_id: u64, reason: DeathReason) -> Event {
     Event::Death {
         boot_id,
         reason,
@@ -30,7 +36,7 @@ fn death(boot_id: u64, reason: DeathReason) -> Event {
     }
 }
 
-fn t(at_ms: i64, from: DeviceState, to: DeviceState, cause: Cause, boot: u64) -> Change {
+pub(super) fn t(at_ms: i64, from: DeviceState, to: DeviceState, cause: Cause, boot: u64) -> Change {
     Change::Transition(Transition {
         at_ms,
         from,
@@ -206,12 +212,12 @@ fn only_the_last_few_boots_are_remembered() {
 }
 
 #[test]
-fn silence_behind_an_offline_gateway_is_unreachable_not_offline() {
+fn a_device_is_unreachable_the_moment_its_gateway_goes_offline() {
     let mut m = online();
-    assert_eq!(m.handle(&Event::GatewayOffline, 1_000), []);
+    // Nothing of it can arrive any more: unreachable at once, not at its own late deadline.
     assert_eq!(
-        m.handle(&Event::Tick, 20_000),
-        [t(15_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
+        m.handle(&Event::GatewayOffline, 1_000),
+        [t(1_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
     );
     assert_eq!(m.next_deadline(), None);
     assert_eq!(m.handle(&Event::Tick, 100_000), []);
@@ -230,7 +236,6 @@ fn silence_behind_an_offline_gateway_is_unreachable_not_offline() {
 fn a_device_still_silent_after_its_gateway_returns_is_offline() {
     let mut m = online();
     m.handle(&Event::GatewayOffline, 1_000);
-    m.handle(&Event::Tick, 20_000);
     m.handle(&Event::GatewayOnline, 100_000);
     assert_eq!(
         m.handle(&Event::Tick, 130_001),
@@ -239,24 +244,89 @@ fn a_device_still_silent_after_its_gateway_returns_is_offline() {
 }
 
 #[test]
-fn a_gateway_blip_changes_nothing() {
+fn a_gateway_blip_is_a_blip_of_unreachability() {
     let mut m = online();
-    assert_eq!(m.handle(&Event::GatewayOffline, 1_000), []);
-    assert_eq!(m.handle(&Event::GatewayOnline, 2_000), []);
     assert_eq!(
-        m.handle(&Event::Tick, 16_000),
-        [t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT)]
+        m.handle(&Event::GatewayOffline, 1_000),
+        [t(1_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
+    );
+    assert_eq!(
+        m.handle(&Event::GatewayOnline, 2_000),
+        [t(2_000, Unreachable, Unknown, Cause::GatewayOnline, BOOT)]
+    );
+    // Silence counts from the gateway's return.
+    assert_eq!(
+        m.handle(&Event::Tick, 40_000),
+        [t(32_000, Unknown, Offline, Cause::Silent, BOOT)]
     );
 }
 
 #[test]
-fn a_late_device_behind_a_failing_gateway_becomes_unreachable() {
+fn a_late_device_behind_a_failing_gateway_becomes_unreachable_at_once() {
     let mut m = online();
-    m.handle(&Event::Tick, 20_000);
-    m.handle(&Event::GatewayOffline, 21_000);
+    assert_eq!(
+        m.handle(&Event::Tick, 20_000),
+        [t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT)]
+    );
+    assert_eq!(
+        m.handle(&Event::GatewayOffline, 21_000),
+        [t(21_000, Late, Unreachable, Cause::GatewayOffline, BOOT)]
+    );
+}
+
+#[test]
+fn the_thresholds_before_the_gateway_went_offline_still_apply_first() {
+    let mut m = online();
+    // The gateway's offline transition is stamped 25 s in (its Last Will): the device was
+    // already late at 15 s, then unreachable from 25 s.
+    assert_eq!(
+        m.handle(&Event::GatewayOffline, 25_000),
+        [
+            t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT),
+            t(25_000, Late, Unreachable, Cause::GatewayOffline, BOOT),
+        ]
+    );
+}
+
+#[test]
+fn an_offline_device_stays_offline_when_its_gateway_goes_offline() {
+    let mut m = online();
+    m.handle(&death(BOOT, DeathReason::PowerLoss), 1_000);
+    assert_eq!(m.handle(&Event::GatewayOffline, 2_000), []);
+    assert_eq!(m.state(), Offline);
+    // Its gateway's return says nothing about the device itself.
+    assert_eq!(m.handle(&Event::GatewayOnline, 3_000), []);
+    assert_eq!(m.state(), Offline);
+}
+
+#[test]
+fn an_unknown_device_behind_a_failing_gateway_becomes_unreachable_at_once() {
+    let mut m = online();
+    m.handle(
+        &Event::IngesterStarted {
+            stopped_at_ms: 5_000,
+        },
+        10_000,
+    );
+    assert_eq!(
+        m.handle(&Event::GatewayOffline, 12_000),
+        [t(12_000, Unknown, Unreachable, Cause::GatewayOffline, BOOT)]
+    );
+}
+
+#[test]
+fn a_device_heard_while_its_gateway_is_offline_is_unreachable_when_it_falls_silent() {
+    let mut m = online();
+    m.handle(&Event::GatewayOffline, 1_000);
+    // Heard after all (say, buffered data through another route): online, and its silence
+    // behind the offline gateway makes it unreachable again at its late deadline.
+    assert_eq!(
+        m.handle(&Event::Reading { boot_id: BOOT }, 2_000),
+        [t(2_000, Unreachable, Online, Cause::Reading, BOOT)]
+    );
     assert_eq!(
         m.handle(&Event::Tick, 40_000),
-        [t(30_000, Late, Unreachable, Cause::GatewayOffline, BOOT)]
+        [t(17_000, Online, Unreachable, Cause::GatewayOffline, BOOT)]
     );
 }
 
@@ -363,6 +433,7 @@ fn the_expected_interval_comes_from_the_birth_then_the_kind() {
         boot_id: 1,
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: Some(60_000),
+        intermittent: None,
     };
     m.handle(&with_heartbeat, 0);
     assert_eq!(m.next_deadline(), Some(90_001));
@@ -371,6 +442,7 @@ fn the_expected_interval_comes_from_the_birth_then_the_kind() {
         boot_id: 1,
         reporting_interval_ms: 0,
         heartbeat_interval_ms: None,
+        intermittent: None,
     };
     let mut sensor = DeviceMachine::new(&Policy::default(), "sensor");
     sensor.handle(&silent_birth, 0);

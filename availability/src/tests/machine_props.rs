@@ -8,10 +8,13 @@ use crate::{Change, DeviceMachine, DeviceState, Event, Policy, Transition};
 fn event() -> impl Strategy<Value = Event> {
     let boot = 1u64..4;
     prop_oneof![
-        boot.clone().prop_map(|boot_id| Event::Birth {
-            boot_id,
-            reporting_interval_ms: 10_000,
-            heartbeat_interval_ms: None,
+        (boot.clone(), any::<Option<bool>>()).prop_map(|(boot_id, intermittent)| {
+            Event::Birth {
+                boot_id,
+                reporting_interval_ms: 10_000,
+                heartbeat_interval_ms: None,
+                intermittent,
+            }
         }),
         boot.clone()
             .prop_map(|boot_id| Event::Heartbeat { boot_id }),

@@ -2,6 +2,7 @@
 
 mod completeness;
 mod history;
+mod intermittent;
 mod machine;
 mod machine_props;
 mod offset;

@@ -1,7 +1,10 @@
 // The device list: search and filters (kind, site, state; kept in the address so a view can be
 // shared), one page of devices at a time from ListDevices, and their availability over the last
 // 24 h, 7 d and 30 d from ListAvailability. State changes from the app's WatchEvents stream update
-// the rows in place; availability is reloaded every five minutes.
+// the rows in place; a change the rows cannot show (a device not on the page, which may be new or
+// may now match the filters, or any change while the list is filtered by state) triggers a quiet,
+// coalesced reload of the page (at most one every 2 s). Availability is kept per device across
+// reloads, asked for devices new to the page, and reloaded in full every five minutes.
 
 import { describeError, isCancel } from "./api";
 import { append, h, replace, section, table } from "./dom";
@@ -15,6 +18,8 @@ const PAGE_SIZE = 100;
 const WINDOWS = [DAY, 7 * DAY, 30 * DAY];
 const AVAILABILITY_REFRESH = 5 * 60_000;
 const SEARCH_DELAY = 300;
+/** At most one reload of the page per this many ms, however many state changes arrive. */
+const RELOAD_INTERVAL = 2_000;
 
 interface Filters {
   q: string;
@@ -45,6 +50,8 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
   let token = "";
   let nextToken = "";
   let rows = new Map<string, Row>();
+  /** Availability per device over WINDOWS, as last loaded (kept across reloads of the page). */
+  const known = new Map<string, (number | undefined)[]>();
 
   const search = h("input", {
     id: "f-q",
@@ -109,11 +116,13 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
     }
   }
 
-  async function loadPage(): Promise<void> {
+  /** Loads the current page. A quiet load (after state changes) keeps the page as it is until
+   * the answer arrives, and asks only for the availability of devices new to it. */
+  async function loadPage(quiet = false): Promise<void> {
     load.abort();
     load = new AbortController();
     const signal = load.signal;
-    status.textContent = "Loading…";
+    if (!quiet) status.textContent = "Loading…";
     try {
       const answer = await client.listDevices(
         {
@@ -138,10 +147,8 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
       renderRows(answer.devices);
       previous.disabled = tokens.length === 0;
       next.disabled = nextToken === "";
-      await loadAvailability(
-        answer.devices.map((d) => d.deviceId),
-        signal,
-      );
+      const ids = answer.devices.map((d) => d.deviceId);
+      await loadAvailability(quiet ? ids.filter((id) => !known.has(id)) : ids, signal);
     } catch (err) {
       if (isCancel(err)) return;
       banner.show("Devices", describeError(err));
@@ -150,6 +157,10 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
   }
 
   function renderRows(devices: Device[]): void {
+    // A reload must not take the keyboard focus away from the row it was on.
+    const focused = results.contains(document.activeElement)
+      ? document.activeElement?.closest("tr")?.dataset.device
+      : undefined;
     rows = new Map();
     if (devices.length === 0) {
       replace(results);
@@ -177,6 +188,8 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
         since: h("td", {}, agoElement(ms(d.stateSinceUnixMs))),
         availability: WINDOWS.map(() => h("td", { class: "num muted" }, "…")),
       };
+      const figures = known.get(d.deviceId);
+      if (figures) showAvailability(row, figures);
       rows.set(d.deviceId, row);
       append(
         body,
@@ -195,6 +208,18 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
       );
     }
     replace(results, wrap);
+    if (focused !== undefined) {
+      for (const tr of body.querySelectorAll<HTMLElement>("tr[data-device]")) {
+        if (tr.dataset.device === focused) tr.querySelector("a")?.focus();
+      }
+    }
+  }
+
+  function showAvailability(row: Row, figures: (number | undefined)[]): void {
+    row.availability.forEach((cell, i) => {
+      cell.textContent = formatPercent(figures[i]);
+      cell.classList.remove("muted");
+    });
   }
 
   async function loadAvailability(ids: string[], signal = load.signal): Promise<void> {
@@ -213,10 +238,9 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
       );
       banner.clear("Availability");
       for (const a of answer.devices) {
-        rows.get(a.deviceId)?.availability.forEach((cell, i) => {
-          cell.textContent = formatPercent(a.availabilityPercent[i]);
-          cell.classList.remove("muted");
-        });
+        known.set(a.deviceId, a.availabilityPercent);
+        const row = rows.get(a.deviceId);
+        if (row) showAvailability(row, a.availabilityPercent);
       }
     } catch (err) {
       if (isCancel(err)) return;
@@ -248,15 +272,19 @@ export function devicesPage(root: HTMLElement, route: Route, ctx: AppContext): P
     void loadPage();
   });
 
+  const reload = new Refresher(() => loadPage(true), RELOAD_INTERVAL);
   const stopEvents = ctx.events.subscribe((event) => {
     if (event.event.case !== "transition") return;
     const t = event.event.value;
     const row = rows.get(t.deviceId);
-    if (!row) return;
-    replace(row.state, stateBadge(t.to));
-    replace(row.since, agoElement(ms(t.atUnixMs)));
+    if (row) {
+      replace(row.state, stateBadge(t.to));
+      replace(row.since, agoElement(ms(t.atUnixMs)));
+    }
+    // A device without a row may be new, or may now match the filters; with a state filter, one
+    // with a row may no longer match it. Only the server's answer can tell.
+    if (!row || filters.state !== "") reload.request();
   });
-  const reload = new Refresher(loadPage, 2_000);
   const stopResume = ctx.events.onResume(() => reload.request());
   const ticker = setInterval(() => refreshAgo(root), 15_000);
   const availabilityTimer = setInterval(

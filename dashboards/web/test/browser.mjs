@@ -1,13 +1,17 @@
-// Browser test of the dashboard, driven by tests/tests/dashboard_browser.rs (which starts citytel
-// and a simulated fleet). Opens the dashboard in Debian's headless Chromium and checks, as a
-// person would see it: the overview counts the fleet's devices, the device list lists them, a
-// device's page draws its charts and appends live points, and a state change (the test stops
-// some devices) reaches the overview through WatchEvents. Each page is also checked with axe-core
-// (WCAG 2.1 A/AA rules). Saves screenshots along the way.
+// Browser test of the dashboard, driven by tests/tests/e2e/dashboard_browser.rs (which starts
+// citytel and a simulated fleet). Opens the dashboard in Debian's headless Chromium and checks, as
+// a person would see it: the overview counts the fleet's devices, the device list lists them, a
+// device born while the list is open appears in it, and leaves the list filtered on "online" when
+// it goes offline, each within the list's reload bound, a device's page draws its charts and
+// appends live points, and a state change (the test stops some devices) reaches the overview
+// through WatchEvents. Each page is also checked with axe-core (WCAG 2.1 A/AA rules). Saves
+// screenshots along the way.
 //
 // Usage: node test/browser.mjs URL DEVICES DEVICE_ID ARTIFACT_DIR
-// Protocol on stdout/stdin: the script prints "ready: stop-devices", then waits for a line
-// "stopped ID..." naming the devices that were stopped. Exit status 0 means every check passed.
+// Protocol on stdout/stdin: the script prints "ready: birth" and waits for "born ID" (a new
+// device was born), prints "ready: death" and waits for "dead ID" (it went offline), then prints
+// "ready: stop-devices" and waits for "stopped ID..." naming the devices that were stopped. Exit
+// status 0 means every check passed.
 
 import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,6 +26,9 @@ if (!url || !devicesArg || !deviceId || !artifacts) {
 }
 const devices = Number(devicesArg);
 const TIMEOUT = 30_000;
+/** How soon a state change must show in the open device list: its coalesced reload runs at most
+ * every 2 s (README), plus the calls and a loaded machine. */
+const LIST_BOUND = 6_000;
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const axeSource = await readFile(
@@ -94,6 +101,33 @@ async function waitText(selector, test, what) {
   }
 }
 
+/** Prints `ready: WHAT` and returns the IDs of the answer `VERB ID...`. */
+async function ask(what, verb) {
+  console.log(`ready: ${what}`);
+  const answer = await stdinLines.next();
+  const words = String(answer.value ?? "")
+    .split(/\s+/)
+    .filter(Boolean);
+  if (words[0] !== verb || words.length < 2)
+    throw new Error(`expected "${verb} ID...", got ${JSON.stringify(answer.value)}`);
+  return words.slice(1);
+}
+
+/** Waits until the device list shows (`state: "attached"`) or no longer shows (`"detached"`)
+ * the row of `id`, within the list's bound. */
+async function waitRow(id, state, what) {
+  try {
+    await page.waitForSelector(`tbody tr[data-device="${id}"]`, { state, timeout: LIST_BOUND });
+  } catch (err) {
+    const listed = await page
+      .locator("tbody tr[data-device]")
+      .evaluateAll((rows) => rows.map((r) => r.dataset.device));
+    throw new Error(
+      `${what} within ${LIST_BOUND} ms: the list shows ${JSON.stringify(listed)} (${err.message.split("\n")[0]})`,
+    );
+  }
+}
+
 /** Runs axe-core on the page; serious and critical findings fail the test. */
 async function checkAccessibility(name) {
   await page.evaluate(axeSource);
@@ -132,6 +166,19 @@ try {
   await shot("devices");
   await checkAccessibility("device list");
 
+  // A device connects for the first time while the list is open.
+  const [born] = await ask("birth", "born");
+  await waitRow(born, "attached", `${born}, born while the list is open, is listed`);
+  await page.waitForSelector(`.list-status[data-total="${devices + 1}"]`, { timeout: LIST_BOUND });
+  step(`${born} appeared in the open list`);
+  // Filtered on "online", the list drops it when it goes offline.
+  await page.selectOption("#f-state", "online");
+  await waitRow(born, "attached", `${born} is listed as online`);
+  const [dead] = await ask("death", "dead");
+  await waitRow(dead, "detached", `${dead}, now offline, leaves the list of online devices`);
+  step(`${dead} left the list filtered on online`);
+  await shot("devices-online");
+
   await page.goto(`${url}#/devices/${encodeURIComponent(deviceId)}?range=1h`);
   const chart = page.locator("figure.chart").first();
   await chart.waitFor({ timeout: TIMEOUT });
@@ -162,15 +209,8 @@ try {
 
   await page.goto(url);
   await waitText("#live-status", { includes: "Live" }, "the live stream reconnects");
-  await waitText('[data-count="total"]', { eq: devices }, "the overview again");
-  console.log("ready: stop-devices");
-  const answer = await stdinLines.next();
-  const stopped = String(answer.value ?? "")
-    .split(/\s+/)
-    .slice(1)
-    .filter(Boolean);
-  if (stopped.length === 0)
-    throw new Error(`expected "stopped ID...", got ${JSON.stringify(answer.value)}`);
+  await waitText('[data-count="total"]', { eq: devices + 1 }, "the overview again");
+  const stopped = await ask("stop-devices", "stopped");
   for (const id of stopped) {
     await page.waitForSelector(`#attention-h ~ div tr[data-device="${id}"]`, { timeout: TIMEOUT });
     await page.waitForSelector(`.events li[data-device="${id}"]`, { timeout: TIMEOUT });

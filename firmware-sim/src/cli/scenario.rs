@@ -106,9 +106,14 @@ fn timeline(s: &Scenario) -> String {
             .gateway
             .map(|g| format!(" via {}", s.devices[g].id))
             .unwrap_or_default();
+        let sleepy = if d.sleepy {
+            ", sleeps between sessions"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "device {} ({} at {}{via}), every {} ms from {} s",
+            "device {} ({} at {}{via}), every {} ms from {} s{sleepy}",
             d.id,
             d.kind,
             d.site,

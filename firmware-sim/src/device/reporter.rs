@@ -100,6 +100,7 @@ impl Reporter {
                 reporting_interval_ms,
                 heartbeat_interval_ms,
                 children: self.children.clone(),
+                intermittent: None,
             }),
         )
     }

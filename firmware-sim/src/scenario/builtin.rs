@@ -37,6 +37,10 @@ pub const BUILTINS: &[Builtin] = &[
         name: "flapping-link",
         toml: include_str!("../../scenarios/flapping-link.toml"),
     },
+    Builtin {
+        name: "sleepy-sensor",
+        toml: include_str!("../../scenarios/sleepy-sensor.toml"),
+    },
 ];
 
 impl Builtin {

@@ -48,6 +48,9 @@ pub struct Firmware {
     pub next_heartbeat_ms: Option<i64>,
     /// A heartbeat is due and not sent yet.
     pub heartbeat_due: bool,
+    /// A sleepy device between two sessions: it ended its last one cleanly and sleeps until
+    /// something is due (never set for a device that stays connected).
+    pub asleep: bool,
     /// Its clock minus true time, ms.
     pub skew_ms: i64,
     model: DeviceModel,
@@ -79,6 +82,7 @@ impl Firmware {
             next_reading_ms: i64::MAX,
             next_heartbeat_ms: None,
             heartbeat_due: false,
+            asleep: false,
             model,
             boot_ids,
         }
@@ -102,6 +106,7 @@ impl Firmware {
         self.next_reading_ms = now_ms;
         self.next_heartbeat_ms = self.def.heartbeat_ms.map(|hb| now_ms + i64::from(hb));
         self.heartbeat_due = false;
+        self.asleep = false;
     }
 
     /// Loses power: everything in RAM is gone. Returns how many buffered readings were lost.
@@ -110,6 +115,7 @@ impl Firmware {
         self.hung = false;
         self.announced = false;
         self.heartbeat_due = false;
+        self.asleep = false;
         self.next_heartbeat_ms = None;
         self.next_reading_ms = i64::MAX;
         let lost = self.outbox.len() as u64;
@@ -172,6 +178,18 @@ impl Firmware {
         self.next_seq.checked_sub(1).filter(|s| *s > 0)
     }
 
+    /// Whether it has something to send: readings taken or a heartbeat due (a sleepy device
+    /// wakes for nothing else).
+    pub fn has_news(&self) -> bool {
+        !self.outbox.is_empty() || self.heartbeat_due
+    }
+
+    /// What its birth says about connecting intermittently: `Some(true)` for a sleepy device,
+    /// nothing otherwise (as firmware that predates the field).
+    pub fn intermittent(&self) -> Option<bool> {
+        self.def.sleepy.then_some(true)
+    }
+
     /// The device's clock at true time `true_ms`.
     pub fn device_ms(&self, true_ms: i64) -> i64 {
         true_ms.saturating_add(self.skew_ms)
@@ -197,6 +215,7 @@ impl Firmware {
                 reporting_interval_ms: self.def.interval_ms,
                 heartbeat_interval_ms: self.def.heartbeat_ms,
                 children,
+                intermittent: self.intermittent(),
             }),
         )
     }

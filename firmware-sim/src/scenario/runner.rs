@@ -15,7 +15,11 @@
 //! publishes the Last Will, listed in the [`Step`] so a test can wait for it); a shutdown or
 //! reboot sends a death and disconnects cleanly; hung firmware sends nothing and keeps its
 //! connection open, and after a watchdog reset its next connection takes the old one over (no
-//! Last Will). A gateway child's death is sent by its gateway.
+//! Last Will). A gateway child's death is sent by its gateway. A sleepy device connects only when
+//! it has something to send, and ends each session with a clean disconnect and no death (listed
+//! in the ground truth as [`Delivered::Disconnect`]); it is up while it sleeps. A clean
+//! disconnect returns once the other side closed the connection, so citytel has seen it within
+//! the step.
 //!
 //! At the end every device that can still reach citytel sends a heartbeat stamped with the end
 //! time and disconnects cleanly (no death: it is still up when the scenario stops).
@@ -116,6 +120,7 @@ impl<'a> Run<'a> {
                 gateway_id: d.gateway.map(|g| scenario.devices[g].id.clone()),
                 reporting_interval_ms: d.interval_ms,
                 heartbeat_interval_ms: d.heartbeat_ms,
+                sleepy: d.sleepy,
                 clock_skew_ms: d.clock_skew_ms,
                 periods: Vec::new(),
                 boots: Vec::new(),
@@ -271,8 +276,14 @@ impl<'a> Run<'a> {
                     self.cut(d, t).await;
                 }
                 self.firmware[d].link_up = false;
+                self.firmware[d].asleep = false;
             }
-            Action::LinkUp => self.firmware[d].link_up = true,
+            Action::LinkUp => {
+                let fw = &mut self.firmware[d];
+                fw.link_up = true;
+                // A sleepy device goes back to its schedule (it wakes at once if it has news).
+                fw.asleep = fw.def.sleepy && fw.powered && !fw.hung;
+            }
             Action::SetClockSkew => {
                 self.firmware[d].skew_ms = e.skew_ms;
                 self.recorder.skew(d, e.skew_ms);
@@ -372,9 +383,10 @@ impl<'a> Run<'a> {
     /// children's.
     async fn deliver<P: Pacer>(&mut self, d: usize, t: i64, pacer: &P) {
         let fw = &self.firmware[d];
-        if !fw.powered || !fw.link_up || fw.hung {
+        if !fw.powered || !fw.link_up || fw.hung || (fw.def.sleepy && !fw.has_news()) {
             return;
         }
+        self.firmware[d].asleep = false;
         if self.sessions[d].as_ref().is_none_or(Session::is_closed) {
             if let Some(old) = self.sessions[d].take() {
                 old.drop_abruptly().await;
@@ -438,6 +450,28 @@ impl<'a> Run<'a> {
                 self.firmware[c].announced = false;
             }
         }
+        if self.scenario.devices[d].sleepy {
+            self.sleep(d, t).await;
+        }
+    }
+
+    /// A sleepy device ends its session cleanly, without a death, and sleeps; its next session
+    /// starts with a birth again.
+    async fn sleep(&mut self, d: usize, t: i64) {
+        let Some(session) = self.sessions[d].take() else {
+            return;
+        };
+        let fw = &mut self.firmware[d];
+        fw.announced = false;
+        if session.is_closed() {
+            session.drop_abruptly().await;
+            return;
+        }
+        session.disconnect().await;
+        fw.asleep = true;
+        let boot_id = fw.boot_id;
+        self.recorder
+            .delivered(d, t, boot_id, Delivered::Disconnect, 0);
     }
 
     /// What device `d` and its children send now: births where needed, buffered readings,
@@ -474,6 +508,7 @@ impl<'a> Run<'a> {
                 Delivered::Birth {
                     reporting_interval_ms: fw.def.interval_ms,
                     heartbeat_interval_ms: fw.def.heartbeat_ms,
+                    intermittent: fw.intermittent(),
                 },
             ));
         }
@@ -512,9 +547,11 @@ impl<'a> Run<'a> {
                     .is_some_and(|s| !s.is_closed());
             let (condition, cause) = if !fw.powered || fw.hung {
                 (DeviceCondition::Down, self.down_cause[d])
-            } else if connected && fw.announced {
+            } else if (connected && fw.announced) || fw.asleep {
                 let cause = if fw.booted_at_ms == t {
                     "boot"
+                } else if fw.asleep {
+                    "asleep"
                 } else {
                     "reconnected"
                 };

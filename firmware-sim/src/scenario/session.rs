@@ -1,6 +1,7 @@
 //! One MQTT connection of a scenario device: connect with a Last Will, publish at QoS 1, wait for
-//! every acknowledgement, then leave cleanly (DISCONNECT) or abruptly (the socket just closes, so
-//! the broker publishes the Last Will).
+//! every acknowledgement, then leave cleanly (DISCONNECT, then wait for the other side to close
+//! the connection, so it has handled the DISCONNECT) or abruptly (the socket just closes, so the
+//! broker publishes the Last Will).
 //!
 //! A task polls the rumqttc event loop and counts CONNACK and PUBACKs; it never reconnects on its
 //! own: the scenario decides when a device reconnects.
@@ -128,7 +129,8 @@ impl Session {
         self.seen.borrow().closed
     }
 
-    /// Sends DISCONNECT (no Last Will) and closes.
+    /// Sends DISCONNECT (no Last Will) and returns once the other side closed the connection
+    /// (at most [`DISCONNECT_TIMEOUT`]).
     pub async fn disconnect(mut self) {
         if self.client.disconnect().await.is_ok() {
             let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, &mut self.task).await;
@@ -143,13 +145,15 @@ impl Session {
     }
 }
 
-/// Polls the event loop until the connection fails or DISCONNECT went out.
+/// Polls the event loop until the connection ends: it fails, or the other side closes it (after
+/// a DISCONNECT went out, the server closes it once it has handled it).
 async fn poll(mut eventloop: EventLoop, seen: watch::Sender<Seen>) {
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => seen.send_modify(|s| s.connected = true),
             Ok(Event::Incoming(Packet::PubAck(_))) => seen.send_modify(|s| s.acked += 1),
-            Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => seen.send_modify(|s| s.closed = true),
+            Err(_) => break,
             Ok(_) => {}
         }
     }

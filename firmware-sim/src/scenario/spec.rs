@@ -13,7 +13,8 @@
 //! kind = "cabinet"          # cabinet, small_cell, sensor or gateway
 //! site = "high-street"
 //! # optional: interval, heartbeat, clock_skew ("-90s", "+2m"), buffer (readings kept while
-//! # offline, default 0), gateway (id of the gateway it reports through), start (boot time)
+//! # offline, default 0), gateway (id of the gateway it reports through), start (boot time),
+//! # sleepy (true: connects only to report, then disconnects cleanly and sleeps)
 //!
 //! [[events]]
 //! at = "10m"
@@ -84,6 +85,12 @@ pub struct DeviceEntry {
     /// When the device first boots; the start of the run when absent.
     #[serde(default)]
     pub start: Option<String>,
+    /// Connects only to report, as a battery sensor does: whenever a reading or heartbeat is
+    /// due it wakes, connects, sends its birth (saying it connects intermittently) and what it
+    /// has, disconnects cleanly without a death and sleeps until the next one. Not for a
+    /// gateway with children, nor for a device behind a gateway.
+    #[serde(default)]
+    pub sleepy: bool,
 }
 
 /// One `[[events]]` entry.

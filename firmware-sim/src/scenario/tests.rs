@@ -44,7 +44,7 @@ fn invalid(extra: &str) -> (String, String) {
 
 #[test]
 fn every_builtin_parses_and_validates() {
-    assert_eq!(BUILTINS.len(), 6);
+    assert_eq!(BUILTINS.len(), 7);
     for b in BUILTINS {
         let s = b.scenario().unwrap_or_else(|e| panic!("{}: {e}", b.name));
         assert_eq!(s.name, b.name, "the file's name is the built-in's name");
@@ -200,6 +200,16 @@ fn errors_name_the_key_and_say_what_is_wrong() {
             "devices[3].start",
             "before the end",
         ),
+        (
+            "[[devices]]\nid = \"x-1\"\nkind = \"sensor\"\nsite = \"park\"\ngateway = \"gw-1\"\nsleepy = true",
+            "devices[3].sleepy",
+            "reports through a gateway",
+        ),
+        (
+            "[[devices]]\nid = \"gw-2\"\nkind = \"gateway\"\nsite = \"x\"\nsleepy = true\n[[devices]]\nid = \"x-1\"\nkind = \"sensor\"\nsite = \"x\"\ngateway = \"gw-2\"",
+            "devices[3].sleepy",
+            "is a gateway with children",
+        ),
     ];
     for (extra, want_key, want_message) in cases {
         let (key, message) = invalid(extra);
@@ -327,6 +337,7 @@ fn truth(id: &str) -> DeviceTruth {
         gateway_id: None,
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: None,
+        sleepy: false,
         clock_skew_ms: 0,
         periods: Vec::new(),
         boots: Vec::new(),
@@ -416,13 +427,48 @@ fn the_report_round_trips_through_json() {
         Delivered::Birth {
             reporting_interval_ms: 10_000,
             heartbeat_interval_ms: None,
+            intermittent: Some(true),
         },
         0,
     );
+    r.delivered(0, 7, 1, Delivered::Disconnect, 0);
     r.delivered(0, 9, 1, Delivered::LastWill, 0);
     let report = r.finish(20);
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.contains(r#""kind":"last_will""#), "{json}");
+    assert!(json.contains(r#""kind":"disconnect""#), "{json}");
+    assert!(json.contains(r#""intermittent":true"#), "{json}");
+    // A birth that did not say is written, and read, without the field.
+    let old = r#"{"at_unix_ms":5,"boot_id":1,"kind":"birth","reporting_interval_ms":10000,"heartbeat_interval_ms":null}"#;
+    let delivery: super::truth::Delivery = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        delivery.what,
+        Delivered::Birth {
+            reporting_interval_ms: 10_000,
+            heartbeat_interval_ms: None,
+            intermittent: None,
+        }
+    );
     let back: ScenarioReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
+}
+
+#[test]
+fn a_sleepy_device_says_so_in_its_birth_and_wakes_only_with_news() {
+    let s = with("[[devices]]\nid = \"sen-2\"\nkind = \"sensor\"\nsite = \"x\"\nsleepy = true")
+        .unwrap();
+    let def = s.devices[3].clone();
+    assert!(def.sleepy);
+    let mut fw = Firmware::new(3, def, 7, 1_000);
+    fw.boot(0);
+    assert!(!fw.has_news());
+    fw.take_due(0);
+    assert!(fw.has_news(), "its first reading");
+    let birth = fw.birth(0, None, Vec::new());
+    let Some(citytel_proto::v1::status::Kind::Birth(b)) = birth.kind else {
+        panic!("a birth: {birth:?}");
+    };
+    assert_eq!(b.intermittent, Some(true));
+    // Firmware that stays connected does not say (as firmware that predates the field).
+    assert_eq!(device(2).intermittent(), None);
 }

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceCondition {
-    /// Powered and able to reach citytel (connected, or its gateway connected).
+    /// Powered and able to reach citytel (connected, or its gateway connected, or, for a sleepy
+    /// device, asleep between two sessions it ended cleanly).
     Up,
     /// Not powered (power cut, shutdown, rebooting), or its firmware hangs.
     Down,
@@ -30,7 +31,7 @@ pub struct Period {
     /// End, ms since the epoch.
     pub end_unix_ms: i64,
     /// What started it, e.g. "boot", "power-off", "shutdown", "reboot", "hang", "watchdog",
-    /// "link-down", "gateway-unreachable", "connection-lost", "reconnected".
+    /// "link-down", "gateway-unreachable", "connection-lost", "reconnected", "asleep".
     pub cause: String,
 }
 
@@ -44,6 +45,9 @@ pub enum Delivered {
         reporting_interval_ms: u32,
         /// The heartbeat interval it announced.
         heartbeat_interval_ms: Option<u32>,
+        /// Whether it said it connects intermittently (not stated when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intermittent: Option<bool>,
     },
     /// A telemetry batch.
     Readings {
@@ -67,6 +71,11 @@ pub enum Delivered {
     },
     /// The device's connection dropped: the broker publishes its Last Will.
     LastWill,
+    /// A sleepy device ended its session: an MQTT DISCONNECT without a death, which citytel's
+    /// device endpoint sees (through a broker nothing reaches citytel). Other clean disconnects
+    /// (after a death, and of the connections still open when a run ends) are not listed: they
+    /// change nothing.
+    Disconnect,
 }
 
 /// A message citytel received, when (true time) and for which boot.
@@ -109,6 +118,9 @@ pub struct DeviceTruth {
     pub reporting_interval_ms: u32,
     /// Heartbeat interval, ms.
     pub heartbeat_interval_ms: Option<u32>,
+    /// Connects only to report, and sleeps between its sessions (up all the same).
+    #[serde(default)]
+    pub sleepy: bool,
     /// Its clock minus true time at the end, ms.
     pub clock_skew_ms: i64,
     /// Its conditions over time, in order, covering its start to the end of the run.

@@ -64,6 +64,8 @@ pub struct DeviceDef {
     pub children: Vec<usize>,
     /// First boot, ms from the start.
     pub start_ms: i64,
+    /// Connects only to report, then disconnects cleanly and sleeps.
+    pub sleepy: bool,
 }
 
 impl DeviceDef {
@@ -273,6 +275,7 @@ impl Checker<'_> {
             gateway: None,
             children: Vec::new(),
             start_ms,
+            sleepy: e.sleepy,
         })
     }
 
@@ -307,6 +310,16 @@ impl Checker<'_> {
             }
             devices[i].gateway = Some(gw);
             devices[gw].children.push(i);
+        }
+        for (i, device) in devices.iter().enumerate() {
+            let role = match (device.gateway.is_some(), device.children.is_empty()) {
+                (true, _) => "reports through a gateway, which is always connected",
+                (false, false) => "is a gateway with children, which must stay connected",
+                (false, true) => continue,
+            };
+            if device.sleepy {
+                return Err(self.err(format!("devices[{i}].sleepy"), format!("it {role}")));
+            }
         }
         Ok(())
     }

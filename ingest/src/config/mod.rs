@@ -343,11 +343,27 @@ impl AvailabilityConfig {
             })?;
             kind_intervals.insert(kind.clone(), ms(d));
         }
+        let mut intermittent_kinds = std::collections::BTreeSet::new();
+        for kind in &self.intermittent_kinds {
+            if !citytel_proto::topic::is_valid_id(kind) {
+                return Err(invalid(
+                    "availability.intermittent_kinds",
+                    format!("{kind:?} is not 1 to 128 characters of [A-Za-z0-9._-]"),
+                ));
+            }
+            if !intermittent_kinds.insert(kind.clone()) {
+                return Err(invalid(
+                    "availability.intermittent_kinds",
+                    format!("{kind:?} is listed twice"),
+                ));
+            }
+        }
         let policy = Policy {
             late_grace: self.late_grace,
             offline_grace: self.offline_grace,
             default_interval_ms: ms(self.default_interval),
             kind_intervals_ms: kind_intervals,
+            intermittent_kinds,
         };
         policy
             .validate()

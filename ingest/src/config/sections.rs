@@ -182,6 +182,11 @@ pub struct AvailabilityConfig {
     pub default_interval: Duration,
     /// Expected interval per device kind (humantime durations).
     pub kind_intervals: BTreeMap<String, String>,
+    /// Device kinds that connect only to report (battery devices that wake, connect, publish,
+    /// disconnect cleanly and sleep): a clean DISCONNECT without a death keeps such a device
+    /// online until its silence deadlines pass. A birth's `intermittent` field, when set, wins
+    /// over this default. Each kind is a valid topic segment, listed once.
+    pub intermittent_kinds: Vec<String>,
     /// District of each site.
     pub districts: BTreeMap<String, String>,
     /// Planned maintenance windows, excluded from availability.

@@ -154,6 +154,14 @@ fn validation_rejects_inconsistent_values() {
         ),
         ("storage.retention_hour=\"60d\"", "storage.retention_hour"),
         ("storage.head_max_points=5", "storage.head_max_points"),
+        (
+            "availability.intermittent_kinds=[\"sensor\",\"sensor\"]",
+            "availability.intermittent_kinds",
+        ),
+        (
+            "availability.intermittent_kinds=[\"battery sensor\"]",
+            "availability.intermittent_kinds",
+        ),
     ];
     for (set, key) in cases {
         let err = load_str(None, &[set.to_string()])
@@ -195,4 +203,23 @@ fn redacted_output_hides_passwords() {
     assert!(shown.contains("<redacted>"));
     let reparsed = load_str(Some(("shown", &shown)), &[]).unwrap();
     assert_eq!(reparsed.endpoint.username.as_deref(), Some("dev"));
+}
+
+#[test]
+fn intermittent_kinds_reach_the_availability_policy() {
+    let settings = defaults().validate().expect("defaults validate");
+    assert!(
+        settings.availability.policy.intermittent_kinds.is_empty(),
+        "no kind is intermittent by default"
+    );
+    let settings = load_str(
+        None,
+        &["availability.intermittent_kinds=[\"sensor\"]".to_string()],
+    )
+    .unwrap()
+    .validate()
+    .expect("valid");
+    let policy = &settings.availability.policy;
+    assert!(policy.timing("sensor").intermittent);
+    assert!(!policy.timing("cabinet").intermittent);
 }

@@ -54,6 +54,7 @@ fn accepts_a_valid_birth() {
             reporting_interval_ms: 10_000,
             heartbeat_interval_ms: None,
             children: vec![],
+            intermittent: Some(true),
         })),
     };
     let got = decode(STATUS_TOPIC, &s.encode_to_vec(), NOW, &limits()).unwrap();

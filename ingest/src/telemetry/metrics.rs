@@ -42,9 +42,11 @@ pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
 pub const DEVICES: &str = "citytel_devices";
 /// Known devices by availability `state` (computed when scraped).
 pub const DEVICES_BY_STATE: &str = "citytel_devices_by_state";
-/// gRPC requests, by `method` and `code` (the gRPC status when known as the response starts).
+/// gRPC requests, by `transport` (`grpc`: native gRPC on the gRPC port; `grpc-web`: gRPC-Web,
+/// as the dashboard calls on the HTTP port), `method` and `code` (the gRPC status when known as
+/// the response starts).
 pub const GRPC_REQUESTS_TOTAL: &str = "citytel_grpc_requests_total";
-/// gRPC latency until the response starts, by `method`.
+/// gRPC latency until the response starts, by `transport` and `method`.
 pub const GRPC_REQUEST_SECONDS: &str = "citytel_grpc_request_seconds";
 /// WAL bytes a sink has not yet had confirmed (label `sink`).
 pub const SINK_BACKLOG_BYTES: &str = "citytel_sink_backlog_bytes";

@@ -3,8 +3,9 @@
 //! browser needs no proxy and no CORS.
 //!
 //! Requests under `/citytel.v1.QueryService/` go to the gRPC-Web translation in front of the
-//! service (HTTP/1.1, as browsers speak it over plain http; plain gRPC over HTTP/2 works too);
-//! every other request is answered from the embedded files.
+//! service (HTTP/1.1, as browsers speak it over plain http; plain gRPC over HTTP/2 works too),
+//! counted by the gRPC metrics layer ([`crate::telemetry::grpc`], `transport="grpc-web"`); every
+//! other request is answered from the embedded files.
 //!
 //! - [`assets`]: the embedded files, their content types and caching headers.
 //!
@@ -27,6 +28,7 @@ use tonic_web::GrpcWebLayer;
 use tower::{Layer, Service};
 
 use crate::api::Api;
+use crate::telemetry::grpc::GrpcMetricsLayer;
 
 /// Errors of the dashboard's HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +66,9 @@ where
     R: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     R::Error: Into<tonic::codegen::StdError>,
 {
-    let grpc_web = GrpcWebLayer::new().layer(crate::api::drain::EndStreamsOnShutdown::new(
-        service,
-        shutdown.clone(),
+    // Counted in front of the translation, where the request still says it is gRPC-Web.
+    let grpc_web = GrpcMetricsLayer.layer(GrpcWebLayer::new().layer(
+        crate::api::drain::EndStreamsOnShutdown::new(service, shutdown.clone()),
     ));
     let router = Routes::new(grpc_web)
         .into_axum_router()

@@ -1,7 +1,9 @@
 //! The web dashboard in a real browser: the `citytel serve` binary with a simulated fleet, and
 //! Debian's headless Chromium driven by `dashboards/web/test/browser.mjs` (playwright-core). The
 //! script checks what a person would see: the overview counts the fleet, the device list lists
-//! it, a device's charts have points and grow live, and a state change (this test stops a
+//! it, a device that connects for the first time while the list is open appears in it (and,
+//! with the list filtered on online, leaves it when it goes offline) within the list's reload
+//! bound, a device's charts have points and grow live, and a state change (this test stops a
 //! gateway, so it goes offline and its children unreachable) shows up within seconds through
 //! WatchEvents. Every page must also pass axe-core's WCAG 2.1 A/AA rules without a serious
 //! finding. Screenshots land in `tests/artifacts/`.
@@ -19,6 +21,8 @@ use citytel_firmware_sim::{Fleet, FleetConfig};
 use citytel_proto::v1::ListDevicesRequest;
 use citytel_testkit::wait::Wait;
 use citytel_tests::process::Citytel;
+use citytel_tests::raw_mqtt::RawClient;
+use citytel_tests::wire::{now_ms, status_topic};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -137,10 +141,25 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
         }
     });
 
+    let mqtt = citytel.mqtt.expect("the device endpoint runs");
+    let mut newborn = None;
     let mut stopped = false;
     let finished = tokio::time::timeout(Duration::from_secs(240), async {
         while let Some(line) = lines.recv().await {
-            if line == "ready: stop-devices" {
+            if line == "ready: birth" {
+                let mut device = RawClient::connect(mqtt, NEWBORN).await;
+                device
+                    .publish_acked(&status_topic(NEWBORN), newborn_status(Kind::Birth), 1)
+                    .await;
+                newborn = Some(device);
+                writeln!(to_browser, "born {NEWBORN}").unwrap();
+            } else if line == "ready: death" {
+                let device = newborn.as_mut().expect("the device was born");
+                device
+                    .publish_acked(&status_topic(NEWBORN), newborn_status(Kind::Death), 2)
+                    .await;
+                writeln!(to_browser, "dead {NEWBORN}").unwrap();
+            } else if line == "ready: stop-devices" {
                 gateway_stop.cancel();
                 let report = tokio::time::timeout(Duration::from_secs(30), gateway)
                     .await
@@ -170,5 +189,39 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
 
     steady_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), steady).await;
+    drop(newborn);
     assert!(citytel.stop().success(), "citytel exits cleanly");
+}
+
+/// The device the test brings to life while the browser shows the device list.
+const NEWBORN: &str = "cab-born-01";
+
+/// What the newborn device says.
+enum Kind {
+    Birth,
+    Death,
+}
+
+/// A status of [`NEWBORN`]: its birth, or its death (an orderly shutdown).
+fn newborn_status(kind: Kind) -> Vec<u8> {
+    use citytel_proto::v1::{Birth, Death, DeathReason, Status, status};
+    use prost::Message as _;
+    let kind = match kind {
+        Kind::Birth => status::Kind::Birth(Birth {
+            firmware_version: "cab-fw 1.0".into(),
+            reporting_interval_ms: 60_000,
+            ..Birth::default()
+        }),
+        Kind::Death => status::Kind::Death(Death {
+            reason: DeathReason::Shutdown as i32,
+        }),
+    };
+    Status {
+        device_id: NEWBORN.into(),
+        boot_id: 1,
+        time_unix_ms: now_ms(),
+        gateway_id: None,
+        kind: Some(kind),
+    }
+    .encode_to_vec()
 }

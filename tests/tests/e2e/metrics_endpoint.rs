@@ -1,14 +1,17 @@
 //! citytel's Prometheus endpoint on the real process: the counters move under load by exactly
 //! what the fleet saw acknowledged, devices are counted by state, gRPC calls are counted by
-//! method, and no label carries a device id.
+//! method and by transport (native gRPC, and gRPC-Web as the dashboard calls), and no label
+//! carries a device id.
 
 use std::time::Duration;
 
 use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig};
 use citytel_proto::v1::ListDevicesRequest;
+use citytel_testkit::grpc_web;
 use citytel_testkit::metrics::Scrape;
 use citytel_tests::process::Citytel;
+use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,6 +55,19 @@ async fn counters_move_under_load_and_labels_stay_bounded() {
         .unwrap()
         .into_inner()
         .devices;
+    // The dashboard's way in: gRPC-Web on the HTTP port, twice.
+    let dashboard = citytel.dashboard_addr();
+    for _ in 0..2 {
+        let answer = grpc_web::call(
+            dashboard,
+            "/citytel.v1.QueryService/ListDevices",
+            &ListDevicesRequest::default().encode_to_vec(),
+        )
+        .await
+        .expect("gRPC-Web ListDevices");
+        let (messages, status) = answer.finish().await.expect("the answer ends");
+        assert_eq!((messages.len(), status.as_deref()), (1, Some("0")));
+    }
 
     let after = Scrape::fetch(&url).await;
     assert_eq!(
@@ -72,8 +88,20 @@ async fn counters_move_under_load_and_labels_stay_bounded() {
         devices.len() as f64,
         "every known device counted in exactly one state"
     );
-    assert!(after.value("citytel_grpc_requests_total{method=\"ListDevices\",code=\"0\"}") >= 1.0);
-    assert!(after.value("citytel_grpc_request_seconds_count{method=\"ListDevices\"}") >= 1.0);
+    let requests = |transport: &str| {
+        after.value(&format!(
+            "citytel_grpc_requests_total{{transport=\"{transport}\",method=\"ListDevices\",code=\"0\"}}"
+        ))
+    };
+    let latencies = |transport: &str| {
+        after.value(&format!(
+            "citytel_grpc_request_seconds_count{{transport=\"{transport}\",method=\"ListDevices\"}}"
+        ))
+    };
+    assert_eq!(requests("grpc"), 1.0, "the native call");
+    assert_eq!(latencies("grpc"), 1.0);
+    assert_eq!(requests("grpc-web"), 2.0, "the dashboard's calls");
+    assert_eq!(latencies("grpc-web"), 2.0);
     for series in after.series() {
         for device in &devices {
             assert!(

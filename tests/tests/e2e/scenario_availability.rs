@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use citytel_firmware_sim::scenario::{self, BUILTINS, RunOptions, ScenarioReport};
+use citytel_firmware_sim::scenario::{self, BUILTINS, DeviceCondition, RunOptions, ScenarioReport};
 use citytel_proto::v1::get_availability_request::Target;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{
@@ -250,11 +250,22 @@ async fn every_builtin_scenario_is_reported_exactly() {
                 for sensor in ["sen-park-01", "sen-park-02", "sen-park-03"] {
                     let s = e(sensor);
                     assert_eq!(s.offline_ms, 0, "{sensor}: unreachable, not down");
-                    // Last heard at 5m30s; unreachable once 45 s of silence passed.
+                    // Unreachable from the gateway's Last Will at 6m (not 45 s after the
+                    // sensor was last heard) until the gateway is back at 16m.
+                    assert_eq!(s.unreachable_ms, 10 * MINUTE, "{sensor}");
+                    let truth = report.device(sensor).expect("in the report");
                     assert_eq!(
                         s.unreachable_ms,
-                        16 * MINUTE - (5 * MINUTE + 75_000),
-                        "{sensor}"
+                        truth.time_in(DeviceCondition::Unreachable),
+                        "{sensor}: as long as the ground truth says it was cut off"
+                    );
+                    let start = report.start_unix_ms;
+                    assert!(
+                        s.changes.iter().any(|c| c.at_ms - start == 6 * MINUTE
+                            && c.to == State::Unreachable
+                            && c.cause == "gateway_offline"),
+                        "{sensor}: {:?}",
+                        s.changes
                     );
                     assert_eq!(s.availability_percent(), Some(100.0), "{sensor}");
                 }
@@ -326,6 +337,48 @@ async fn every_builtin_scenario_is_reported_exactly() {
                     6,
                     "one reading per flap"
                 );
+            }
+            "sleepy-sensor" => {
+                let start = report.start_unix_ms;
+                let changes = |id: &str| -> Vec<(i64, State, &str)> {
+                    e(id)
+                        .changes
+                        .iter()
+                        .map(|c| (c.at_ms - start, c.to, c.cause))
+                        .collect()
+                };
+                // A session every 20 s, each ended by a clean DISCONNECT, and online throughout,
+                // as the ground truth says it was up.
+                let truth = report.device("sen-allot-01").expect("sen-allot-01");
+                let sessions = truth
+                    .deliveries
+                    .iter()
+                    .filter(|d| matches!(d.what, scenario::Delivered::Disconnect))
+                    .count();
+                assert_eq!(
+                    sessions, 61,
+                    "sessions of sen-allot-01: 60 in the run, and its last heartbeat's at the end"
+                );
+                assert_eq!(truth.time_in(DeviceCondition::Up), 20 * MINUTE);
+                assert_eq!(changes("sen-allot-01"), [(0, State::Online, "connected")]);
+                let awake = e("sen-allot-01");
+                assert_eq!(awake.online_ms, 20 * MINUTE);
+                assert_eq!(awake.availability_percent(), Some(100.0));
+                // The other's battery runs flat at 8m while it sleeps, after its session at
+                // 7m40s: late after 30 s, offline after 60 s of silence, back with a fresh boot.
+                assert_eq!(
+                    changes("sen-allot-02"),
+                    [
+                        (0, State::Online, "connected"),
+                        (8 * MINUTE + 10_000, State::Late, "heartbeat_missed"),
+                        (8 * MINUTE + 40_000, State::Offline, "silent"),
+                        (14 * MINUTE, State::Online, "connected"),
+                    ]
+                );
+                let flat = e("sen-allot-02");
+                assert_eq!(flat.outages.len(), 1);
+                assert_eq!(flat.outages[0].duration_ms, 5 * MINUTE + 20_000);
+                assert_eq!(flat.reboots.len(), 1);
             }
             other => panic!("no expectations written for built-in {other}"),
         }
@@ -413,9 +466,15 @@ async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
         let mut client = pacer.client();
         let expected = assert_matches(&mut client, &report, &[], Transport::Broker).await;
 
-        // citytel took from the broker exactly what the devices delivered, the Last Wills of
-        // takeovers and the pacer's barrier heartbeats (one per step): nothing lost, nothing extra.
-        let delivered: usize = report.devices.iter().map(|d| d.deliveries.len()).sum();
+        // citytel took from the broker exactly what the devices delivered (a clean DISCONNECT
+        // is no message), the Last Wills of takeovers and the pacer's barrier heartbeats (one per
+        // step): nothing lost, nothing extra.
+        let delivered: usize = report
+            .devices
+            .iter()
+            .flat_map(|d| &d.deliveries)
+            .filter(|d| !matches!(d.what, scenario::Delivered::Disconnect))
+            .count();
         let takeovers: usize = report.devices.iter().map(|d| takeover_wills(d).len()).sum();
         assert_eq!(
             pacer.ingester.broker_messages_taken(),
@@ -456,6 +515,17 @@ async fn every_builtin_scenario_through_mosquitto_is_reported_exactly() {
                         (15 * MINUTE, State::Online, "birth"),
                     ]
                 );
+            }
+            "sleepy-sensor" => {
+                // The broker publishes nothing for a clean DISCONNECT: online throughout.
+                let sleepy = e("sen-allot-01");
+                let changes: Vec<(i64, State, &str)> = sleepy
+                    .changes
+                    .iter()
+                    .map(|c| (c.at_ms - start, c.to, c.cause))
+                    .collect();
+                assert_eq!(changes, [(0, State::Online, "birth")]);
+                assert_eq!(sleepy.availability_percent(), Some(100.0));
             }
             _ => {}
         }

@@ -107,6 +107,7 @@ impl Fleet {
                 boot_id: status.boot_id,
                 reporting_interval_ms: b.reporting_interval_ms,
                 heartbeat_interval_ms: b.heartbeat_interval_ms,
+                intermittent: b.intermittent,
             },
             Some(status::Kind::Heartbeat(h)) => {
                 if let Some(last) = h.last_seq {

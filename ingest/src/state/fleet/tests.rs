@@ -11,6 +11,17 @@ fn tracker() -> Fleet {
 }
 
 fn birth(device: &str, boot: u64, interval_ms: u32, gateway: Option<&str>) -> Status {
+    announcing(device, boot, interval_ms, gateway, None)
+}
+
+/// A birth that says (or not) whether the device connects intermittently.
+fn announcing(
+    device: &str,
+    boot: u64,
+    interval_ms: u32,
+    gateway: Option<&str>,
+    intermittent: Option<bool>,
+) -> Status {
     Status {
         device_id: device.into(),
         boot_id: boot,
@@ -21,6 +32,7 @@ fn birth(device: &str, boot: u64, interval_ms: u32, gateway: Option<&str>) -> St
             reporting_interval_ms: interval_ms,
             heartbeat_interval_ms: None,
             children: vec![],
+            intermittent,
         })),
     }
 }
@@ -59,15 +71,55 @@ fn a_dead_gateway_makes_its_silent_children_unreachable_not_offline() {
         0,
     );
     t.on_status(&gw, &gateway, &death("gw-1", 1), 5_000);
-    t.advance(60_000);
-    assert_eq!(t.state("gw-1").unwrap().0, DeviceState::Offline);
+    // At the gateway's Last Will, not at the child's own late deadline (15 s).
     let (state, last) = t.state("gw-1-s01").unwrap();
     assert_eq!(state, DeviceState::Unreachable);
-    assert_eq!(last.unwrap().cause, Cause::GatewayOffline);
+    let last = last.unwrap();
+    assert_eq!((last.at_ms, last.cause), (5_000, Cause::GatewayOffline));
+    t.advance(60_000);
+    assert_eq!(t.state("gw-1").unwrap().0, DeviceState::Offline);
     assert!(
         t.transitions("gw-1-s01")
             .iter()
             .all(|x| x.to != DeviceState::Offline)
+    );
+}
+
+#[test]
+fn a_gateway_offline_by_silence_takes_its_children_along_at_its_deadline() {
+    let (gw, child, sensor, gateway) = ids();
+    let mut t = tracker();
+    t.link(&child, &gw);
+    // The gateway reports every 10 s, its child every 60 s: the gateway is offline 30 s after
+    // it was last heard, long before the child's own late deadline (90 s).
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    t.on_status(
+        &child,
+        &sensor,
+        &birth("gw-1-s01", 1, 60_000, Some("gw-1")),
+        0,
+    );
+    t.advance(200_000);
+    let at = |device: &str| -> Vec<(i64, DeviceState, Cause)> {
+        t.transitions(device)
+            .iter()
+            .map(|x| (x.at_ms, x.to, x.cause))
+            .collect()
+    };
+    assert_eq!(
+        at("gw-1"),
+        [
+            (0, DeviceState::Online, Cause::Birth),
+            (15_000, DeviceState::Late, Cause::HeartbeatMissed),
+            (30_000, DeviceState::Offline, Cause::Silent),
+        ]
+    );
+    assert_eq!(
+        at("gw-1-s01"),
+        [
+            (0, DeviceState::Online, Cause::Birth),
+            (30_000, DeviceState::Unreachable, Cause::GatewayOffline),
+        ]
     );
 }
 
@@ -352,6 +404,135 @@ fn a_wal_replay_rebuilds_the_connection_history_built_live() {
 
     let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
     let replayed = db.read().fleet().transitions("cab-1").to_vec();
+    assert_eq!(replayed[..live.len()], live[..], "replayed as built live");
+    assert!(
+        replayed[live.len()..]
+            .iter()
+            .all(|x| x.cause == Cause::IngesterRestart),
+        "then only citytel's own restart: {replayed:?}"
+    );
+}
+
+fn sensor() -> (Arc<str>, Arc<str>) {
+    ("sen-1".into(), "sensor".into())
+}
+
+/// A sleepy sensor's session at `at`: it connects, is born, reports, and disconnects cleanly.
+fn session(t: &mut Fleet, at: i64, intermittent: Option<bool>) {
+    let (id, kind) = sensor();
+    t.connection_opened(&id, &kind, at);
+    t.on_status(
+        &id,
+        &kind,
+        &announcing("sen-1", 1, 60_000, None, intermittent),
+        at,
+    );
+    t.on_readings(&id, &kind, 1, at, at);
+    t.connection_closed(&id, &kind, true, at + 200);
+}
+
+#[test]
+fn a_sleepy_sensor_that_says_so_is_online_between_its_sessions() {
+    let mut t = tracker();
+    for at in (0..=300_000).step_by(60_000) {
+        session(&mut t, at, Some(true));
+    }
+    t.advance(330_000);
+    let history: Vec<(i64, DeviceState, Cause)> = t
+        .transitions("sen-1")
+        .iter()
+        .map(|x| (x.at_ms, x.to, x.cause))
+        .collect();
+    assert_eq!(history, [(0, DeviceState::Online, Cause::Connected)]);
+    // It stops waking: late and then offline by silence, from its last session.
+    t.advance(1_000_000);
+    let last: Vec<(i64, DeviceState, Cause)> = t.transitions("sen-1")[1..]
+        .iter()
+        .map(|x| (x.at_ms, x.to, x.cause))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            (390_000, DeviceState::Late, Cause::HeartbeatMissed),
+            (480_000, DeviceState::Offline, Cause::Silent),
+        ]
+    );
+}
+
+#[test]
+fn a_sleepy_kind_is_online_between_sessions_unless_its_birth_says_otherwise() {
+    let policy = Policy {
+        intermittent_kinds: ["sensor".to_string()].into(),
+        ..Policy::default()
+    };
+    let mut t = Fleet::new(policy.clone(), BTreeMap::new());
+    session(&mut t, 0, None);
+    session(&mut t, 60_000, None);
+    assert_eq!(t.state("sen-1").unwrap().0, DeviceState::Online);
+    assert_eq!(t.transitions("sen-1").len(), 1);
+
+    let mut t = Fleet::new(policy, BTreeMap::new());
+    session(&mut t, 0, Some(false));
+    let (state, last) = t.state("sen-1").unwrap();
+    assert_eq!(state, DeviceState::Offline);
+    assert_eq!(last.unwrap().cause, Cause::Disconnected);
+}
+
+#[test]
+fn a_wal_replay_after_a_checkpoint_remembers_what_the_birth_said() {
+    use prost::Message as _;
+
+    use crate::clock::Clock;
+    use crate::db::{Database, checkpoint};
+    use crate::journal::{Connection, Entry};
+
+    const STATUS: &str = "citytel/v1/site-1/sensor/sen-1/status";
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = format!("storage.data_dir={:?}", dir.path().display().to_string());
+    let settings = crate::config::load_str(None, &[data_dir])
+        .unwrap()
+        .validate()
+        .unwrap();
+    let options = settings.store_options(Clock::manual(100_000));
+    let hello = announcing("sen-1", 1, 60_000, None, Some(true)).encode_to_vec();
+    let connection = |at, change| Entry::Connection {
+        received_at_ms: at,
+        change,
+        topic: STATUS,
+    };
+    let birth = |at| Entry::Message {
+        received_at_ms: at,
+        topic: STATUS,
+        payload: &hello,
+    };
+    // The birth is in the checkpoint, the clean disconnect after it only in the WAL.
+    let before = [connection(0, Connection::Opened), birth(0)];
+    let after = [
+        connection(500, Connection::Closed),
+        connection(60_000, Connection::Opened),
+        birth(60_000),
+        connection(60_500, Connection::Closed),
+    ];
+
+    let live = {
+        let (db, mut wal, _) = Database::open(dir.path(), &options).unwrap();
+        for (i, entry) in before.iter().chain(&after).enumerate() {
+            wal.append_with(|buf| entry.encode(buf)).unwrap();
+            wal.commit().unwrap();
+            db.write().apply(entry, None);
+            if i + 1 == before.len() {
+                checkpoint::run(&db, &mut wal, 1).unwrap();
+            }
+        }
+        db.read().fleet().transitions("sen-1").to_vec()
+    };
+    assert_eq!(
+        live.iter().map(|x| (x.to, x.cause)).collect::<Vec<_>>(),
+        [(DeviceState::Online, Cause::Connected)]
+    );
+
+    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let replayed = db.read().fleet().transitions("sen-1").to_vec();
     assert_eq!(replayed[..live.len()], live[..], "replayed as built live");
     assert!(
         replayed[live.len()..]

@@ -4,7 +4,8 @@
 //!
 //! - Checkpoint snapshot (`meta` key `state`): a version byte, then postcard. Version 1 is the
 //!   layout before record format 2 (its maintenance windows lived under `meta` key
-//!   `maintenance`); version 2 is [`v2`]'s.
+//!   `maintenance`); version 2 is [`v2`]'s; version 3, written now, is version 2's followed by
+//!   what births said about intermittent connections ([`v3`]). Every version still decodes.
 //! - History records, dead letters, audit records and WAL commands: [`TAG`], a version byte, then
 //!   postcard.
 //!   History records and dead letters written before record format 2 carry no tag (see
@@ -17,6 +18,7 @@
 
 mod v1;
 mod v2;
+mod v3;
 
 use citytel_availability::Change;
 
@@ -29,7 +31,7 @@ use super::snapshot::Snapshot;
 /// First byte of a tagged record (history, dead letter, command).
 pub const TAG: u8 = 0xC1;
 /// Layout version of the snapshot written now.
-const SNAPSHOT_VERSION: u8 = 2;
+const SNAPSHOT_VERSION: u8 = 3;
 /// Layout version of the history records and dead letters written now.
 const RECORD_VERSION: u8 = 2;
 /// Layout version of the WAL commands written now.
@@ -91,7 +93,7 @@ fn untag<'a>(what: &'static str, buf: &'a [u8]) -> Result<Option<(u8, &'a [u8])>
 /// Encodes a checkpoint snapshot.
 pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     let mut out = vec![SNAPSHOT_VERSION];
-    out.extend(postcard::to_stdvec(&v2::SnapshotV2::from(snapshot)).unwrap_or_default());
+    out.extend(postcard::to_stdvec(&v3::SnapshotV3::from(snapshot)).unwrap_or_default());
     out
 }
 
@@ -104,6 +106,9 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<Snapshot, PersistError> {
             .map_err(layout(WHAT))?
             .into_domain(),
         Some((2, body)) => postcard::from_bytes::<v2::SnapshotV2>(body)
+            .map_err(layout(WHAT))?
+            .into_domain(),
+        Some((3, body)) => postcard::from_bytes::<v3::SnapshotV3>(body)
             .map_err(layout(WHAT))?
             .into_domain(),
         Some((&found, _)) => Err(PersistError::Version {

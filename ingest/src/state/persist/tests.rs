@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use citytel_availability::{Cause, Change, DeviceState, Reboot, SeqSet, Span, Transition};
+use citytel_availability::{Cause, Change, DeviceState, Reboot, SeqSet, Span, Transition, machine};
 use proptest::prelude::*;
 
 use super::*;
 use crate::decode::RejectReason;
 use crate::state::access::{ApiKey, Organisation, Role, Scope, token};
 use crate::state::command::{Actor, Command, Submitted};
+use crate::state::fleet::FleetSnapshot;
 use crate::state::maintenance::Target;
 use crate::state::registry::DeviceRecord;
 
@@ -193,7 +194,33 @@ fn snapshot() -> Snapshot {
         dead_letter_counts: vec![(1, 3)],
         dirty_days: vec![(0, 0)],
         dead_letter_seq: 3,
-        fleet: Default::default(),
+        fleet: FleetSnapshot {
+            machines: vec![
+                (
+                    "cab-1".into(),
+                    "cabinet".into(),
+                    machine::Snapshot {
+                        state: DeviceState::Online,
+                        since_ms: Some(5),
+                        boot_id: Some(9),
+                        announced_interval_ms: Some(60_000),
+                        silent_since_ms: Some(5),
+                        ..machine::Snapshot::default()
+                    },
+                ),
+                (
+                    "sen-1".into(),
+                    "sensor".into(),
+                    machine::Snapshot {
+                        state: DeviceState::Online,
+                        silent_since_ms: Some(6),
+                        announced_intermittent: Some(true),
+                        ..machine::Snapshot::default()
+                    },
+                ),
+            ],
+            ..FleetSnapshot::default()
+        },
         maintenance: Some(vec![MaintenanceWindow {
             id: 1 << 32,
             target: Target::Site("s".into()),
@@ -215,8 +242,52 @@ fn snapshot() -> Snapshot {
 fn a_snapshot_round_trips() {
     let s = snapshot();
     let bytes = encode_snapshot(&s);
-    assert_eq!(bytes[0], 2);
+    assert_eq!(bytes[0], 3);
     assert_eq!(decode_snapshot(&bytes).unwrap(), s);
+}
+
+#[test]
+fn a_snapshot_has_layout_2_followed_by_what_births_said() {
+    let s = snapshot();
+    let bytes = encode_snapshot(&s);
+    let base = postcard::to_stdvec(&v2::SnapshotV2::from(&s)).unwrap();
+    assert_eq!(
+        &bytes[1..=base.len()],
+        &base[..],
+        "layout 2's snapshot first"
+    );
+    // One device stated it: "sen-1" (length 5) connects intermittently (true).
+    assert_eq!(
+        &bytes[1 + base.len()..],
+        &[1, 5, b's', b'e', b'n', b'-', b'1', 1]
+    );
+}
+
+#[test]
+fn a_layout_2_snapshot_still_decodes_with_nothing_stated() {
+    let s = snapshot();
+    let mut bytes = vec![2];
+    bytes.extend(postcard::to_stdvec(&v2::SnapshotV2::from(&s)).unwrap());
+    let mut want = s;
+    for (_, _, m) in &mut want.fleet.machines {
+        m.announced_intermittent = None;
+    }
+    assert_eq!(decode_snapshot(&bytes).unwrap(), want);
+}
+
+#[test]
+fn a_stated_intermittence_of_no_machine_is_an_error() {
+    let mut s = snapshot();
+    s.fleet.machines.retain(|(d, ..)| &**d == "cab-1");
+    let mut bytes = encode_snapshot(&s);
+    bytes.truncate(bytes.len() - 1);
+    bytes.extend([1, 5, b's', b'e', b'n', b'-', b'1', 1]);
+    assert_eq!(
+        decode_snapshot(&bytes),
+        Err(PersistError::Invalid(
+            "intermittence of a device without a machine"
+        ))
+    );
 }
 
 proptest! {

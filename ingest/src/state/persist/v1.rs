@@ -204,6 +204,8 @@ impl SnapshotV1 {
                         announced_interval_ms: m.announced_interval_ms,
                         silent_since_ms: m.silent_since_ms,
                         gateway_offline: m.gateway_offline,
+                        // Layouts 1 and 2 have no room for it: not stated.
+                        announced_intermittent: None,
                     },
                 ))
             })

@@ -1,6 +1,8 @@
-//! The current layouts (record format 2): persistence types of their own, converted from and to
-//! the domain types, so a change to a domain type never changes what is on disk by accident.
-//! Enums are stored as their stable one-byte codes; a new field or variant needs a new version.
+//! The layouts of record format 2: persistence types of their own, converted from and to the
+//! domain types, so a change to a domain type never changes what is on disk by accident. Enums
+//! are stored as their stable one-byte codes; a new field or variant needs a new version. History
+//! records, dead letters and commands are still written in these layouts; the snapshot is written
+//! in layout 3 ([`super::v3`]), which embeds this one's.
 
 use std::sync::Arc;
 
@@ -471,6 +473,8 @@ impl SnapshotV2 {
                         announced_interval_ms: m.announced_interval_ms,
                         silent_since_ms: m.silent_since_ms,
                         gateway_offline: m.gateway_offline,
+                        // Layouts 1 and 2 have no room for it: not stated.
+                        announced_intermittent: None,
                     },
                 ))
             })
