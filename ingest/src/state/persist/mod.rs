@@ -102,20 +102,44 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<Snapshot, PersistError> {
     const WHAT: &str = "snapshot";
     match buf.split_first() {
         None => Err(PersistError::Empty(WHAT)),
-        Some((1, body)) => postcard::from_bytes::<v1::SnapshotV1>(body)
-            .map_err(layout(WHAT))?
-            .into_domain(),
-        Some((2, body)) => postcard::from_bytes::<v2::SnapshotV2>(body)
-            .map_err(layout(WHAT))?
-            .into_domain(),
-        Some((3, body)) => postcard::from_bytes::<v3::SnapshotV3>(body)
-            .map_err(layout(WHAT))?
-            .into_domain(),
+        Some((1, body)) => read(WHAT, body, v1::SnapshotV1::into_domain),
+        Some((2, body)) => read(WHAT, body, v2::SnapshotV2::into_domain),
+        Some((3, body)) => read(WHAT, body, v3::SnapshotV3::into_domain),
         Some((&found, _)) => Err(PersistError::Version {
             what: WHAT,
             found,
             known: SNAPSHOT_VERSION,
         }),
+    }
+}
+
+/// Reads postcard `body` as `T` and turns it into the domain type.
+fn read<T: serde::de::DeserializeOwned, D>(
+    what: &'static str,
+    body: &[u8],
+    into_domain: impl FnOnce(T) -> Result<D, PersistError>,
+) -> Result<D, PersistError> {
+    into_domain(postcard::from_bytes::<T>(body).map_err(layout(what))?)
+}
+
+/// Decodes a tagged record whose current layout, at `version`, is `T`; `legacy` decodes an
+/// untagged one (written before record format 2), where one can exist.
+fn decode_tagged<T: serde::de::DeserializeOwned, D>(
+    what: &'static str,
+    buf: &[u8],
+    version: u8,
+    into_domain: impl FnOnce(T) -> Result<D, PersistError>,
+    legacy: Option<fn(&[u8]) -> Result<D, PersistError>>,
+) -> Result<D, PersistError> {
+    match (untag(what, buf)?, legacy) {
+        (Some((found, body)), _) if found == version => read(what, body, into_domain),
+        (Some((found, _)), _) => Err(PersistError::Version {
+            what,
+            found,
+            known: version,
+        }),
+        (None, Some(legacy)) => legacy(buf),
+        (None, None) => Err(PersistError::Invalid("untagged record")),
     }
 }
 
@@ -126,20 +150,13 @@ pub fn encode_change(change: &Change) -> Vec<u8> {
 
 /// Decodes a history record of either layout.
 pub fn decode_change(buf: &[u8]) -> Result<Change, PersistError> {
-    const WHAT: &str = "history";
-    match untag(WHAT, buf)? {
-        None => postcard::from_bytes::<v1::ChangeV1>(buf)
-            .map_err(layout(WHAT))?
-            .into_domain(),
-        Some((2, body)) => postcard::from_bytes::<v2::ChangeV2>(body)
-            .map_err(layout(WHAT))?
-            .into_domain(),
-        Some((found, _)) => Err(PersistError::Version {
-            what: WHAT,
-            found,
-            known: RECORD_VERSION,
-        }),
-    }
+    decode_tagged(
+        "history",
+        buf,
+        RECORD_VERSION,
+        v2::ChangeV2::into_domain,
+        Some(|buf| read("history", buf, v1::ChangeV1::into_domain)),
+    )
 }
 
 /// Encodes a dead letter.
@@ -149,32 +166,32 @@ pub fn encode_dead_letter(letter: &DeadLetter) -> Vec<u8> {
 
 /// Decodes a dead letter of either layout.
 pub fn decode_dead_letter(buf: &[u8]) -> Result<DeadLetter, PersistError> {
-    const WHAT: &str = "dead letter";
-    match untag(WHAT, buf)? {
-        None => {
-            let l = postcard::from_bytes::<v1::DeadLetterV1>(buf).map_err(layout(WHAT))?;
-            v2::dead_letter(l.received_at_ms, l.reason, l.topic, l.detail, l.payload)
-        }
-        Some((2, body)) => postcard::from_bytes::<v2::DeadLetterV2>(body)
-            .map_err(layout(WHAT))?
-            .into_domain(),
-        Some((found, _)) => Err(PersistError::Version {
-            what: WHAT,
-            found,
-            known: RECORD_VERSION,
+    decode_tagged(
+        "dead letter",
+        buf,
+        RECORD_VERSION,
+        v2::DeadLetterV2::into_domain,
+        Some(|buf| {
+            read("dead letter", buf, |l: v1::DeadLetterV1| {
+                v2::dead_letter(l.received_at_ms, l.reason, l.topic, l.detail, l.payload)
+            })
         }),
-    }
+    )
 }
 
 /// Decodes the maintenance windows a version 1 data directory kept under `meta` key
 /// `maintenance` (they are in the snapshot from version 2 on).
 pub fn decode_legacy_maintenance(buf: &[u8]) -> Result<Vec<MaintenanceWindow>, PersistError> {
-    let windows: Vec<v1::MaintenanceWindowV1> =
-        postcard::from_bytes(buf).map_err(layout("maintenance windows"))?;
-    Ok(windows
-        .into_iter()
-        .map(v1::MaintenanceWindowV1::into_domain)
-        .collect())
+    read(
+        "maintenance windows",
+        buf,
+        |windows: Vec<v1::MaintenanceWindowV1>| {
+            Ok(windows
+                .into_iter()
+                .map(v1::MaintenanceWindowV1::into_domain)
+                .collect())
+        },
+    )
 }
 
 /// Encodes an audit record.
@@ -184,18 +201,13 @@ pub fn encode_audit(record: &AuditRecord) -> Vec<u8> {
 
 /// Decodes an audit record.
 pub fn decode_audit(buf: &[u8]) -> Result<AuditRecord, PersistError> {
-    const WHAT: &str = "audit";
-    match untag(WHAT, buf)? {
-        Some((2, body)) => Ok(postcard::from_bytes::<v2::AuditRecordV2>(body)
-            .map_err(layout(WHAT))?
-            .into()),
-        Some((found, _)) => Err(PersistError::Version {
-            what: WHAT,
-            found,
-            known: RECORD_VERSION,
-        }),
-        None => Err(PersistError::Invalid("untagged audit record")),
-    }
+    decode_tagged(
+        "audit",
+        buf,
+        RECORD_VERSION,
+        |r: v2::AuditRecordV2| Ok(r.into()),
+        None,
+    )
 }
 
 /// Encodes a command with its actor for the WAL.
@@ -205,18 +217,13 @@ pub fn encode_command(command: &Submitted) -> Vec<u8> {
 
 /// Decodes a command from the WAL.
 pub fn decode_command(buf: &[u8]) -> Result<Submitted, PersistError> {
-    const WHAT: &str = "command";
-    match untag(WHAT, buf)? {
-        Some((2, body)) => postcard::from_bytes::<v2::SubmittedV2>(body)
-            .map_err(layout(WHAT))?
-            .into_domain(),
-        Some((found, _)) => Err(PersistError::Version {
-            what: WHAT,
-            found,
-            known: COMMAND_VERSION,
-        }),
-        None => Err(PersistError::Invalid("untagged command")),
-    }
+    decode_tagged(
+        "command",
+        buf,
+        COMMAND_VERSION,
+        v2::SubmittedV2::into_domain,
+        None,
+    )
 }
 
 #[cfg(test)]
