@@ -122,6 +122,9 @@ fn read<T: serde::de::DeserializeOwned, D>(
     into_domain(postcard::from_bytes::<T>(body).map_err(layout(what))?)
 }
 
+/// Decodes a record written before record format 2 (untagged).
+type Legacy<D> = fn(&[u8]) -> Result<D, PersistError>;
+
 /// Decodes a tagged record whose current layout, at `version`, is `T`; `legacy` decodes an
 /// untagged one (written before record format 2), where one can exist.
 fn decode_tagged<T: serde::de::DeserializeOwned, D>(
@@ -129,7 +132,7 @@ fn decode_tagged<T: serde::de::DeserializeOwned, D>(
     buf: &[u8],
     version: u8,
     into_domain: impl FnOnce(T) -> Result<D, PersistError>,
-    legacy: Option<fn(&[u8]) -> Result<D, PersistError>>,
+    legacy: Option<Legacy<D>>,
 ) -> Result<D, PersistError> {
     match (untag(what, buf)?, legacy) {
         (Some((found, body)), _) if found == version => read(what, body, into_domain),
