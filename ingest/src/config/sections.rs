@@ -47,6 +47,14 @@ pub struct StorageConfig {
     /// counts per reason are kept forever.
     #[serde(with = "retention")]
     pub dead_letter_retention: Option<Duration>,
+    /// Free space on the data directory's file system below which nothing more is committed or
+    /// acknowledged (health NOT_SERVING) until space returns; 0 turns the check off.
+    pub min_free_bytes: u64,
+    /// Payload bytes kept with each dead letter (at most 65536).
+    pub dead_letter_payload_bytes: usize,
+    /// Bytes of dead letters (payloads, details, topics) kept in all, in memory and on disk;
+    /// beyond it the oldest are dropped first.
+    pub dead_letter_bytes: usize,
 }
 
 /// Serde for retention periods: `"forever"` or a humantime duration.
@@ -167,6 +175,9 @@ pub struct IngestConfig {
     /// Most series (device, metric pairs) stored; messages that would add more are dead-lettered
     /// as `too_many_series`.
     pub max_series: u64,
+    /// Most devices in the registry; messages from further devices (telemetry and status alike)
+    /// are dead-lettered as `too_many_devices`.
+    pub max_devices: u64,
 }
 
 /// `[availability]`: when devices count as late or offline, and how they roll up.
@@ -186,6 +197,10 @@ pub struct AvailabilityConfig {
     pub districts: BTreeMap<String, String>,
     /// Planned maintenance windows, excluded from availability.
     pub maintenance: Vec<MaintenanceConfig>,
+    /// How long the state history (transitions, reboots) is kept ("forever" or a duration);
+    /// availability over windows older than this is unknown.
+    #[serde(with = "retention")]
+    pub history_retention: Option<Duration>,
 }
 
 /// One configured maintenance window (`[[availability.maintenance]]`).
@@ -221,6 +236,13 @@ pub struct GrpcConfig {
     /// answer is DEADLINE_EXCEEDED.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Most connections at once (0: derived from the open-file limit); further ones are closed
+    /// at once.
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed (HTTP/2 keep-alive
+    /// pings count as traffic).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[http]`: the operator web dashboard, and the query service over gRPC-Web for browsers.
@@ -231,6 +253,11 @@ pub struct HttpConfig {
     pub enabled: bool,
     /// Address of the dashboard's HTTP server.
     pub listen: SocketAddr,
+    /// Most connections at once (0: derived from the open-file limit).
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[metrics]`: citytel's own metrics for Prometheus (`GET /metrics`).
@@ -241,6 +268,11 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Address of the metrics endpoint's HTTP server.
     pub listen: SocketAddr,
+    /// Most connections at once (0: derived from the open-file limit).
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[sink]`: copies of the stored data sent to other systems, each fed from the WAL.
@@ -259,6 +291,9 @@ pub struct ServiceConfig {
     /// streams and in-flight calls before their connections are closed.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// File descriptors kept back from the connection caps for storage, logs and outgoing
+    /// connections (at most half the open-file limit).
+    pub reserved_fds: u64,
 }
 
 /// `[log]`: logging.

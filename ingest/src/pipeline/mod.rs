@@ -13,6 +13,7 @@
 //! [`Command`]s with [`Pipeline::command`]: the writer commits and applies them in the same order
 //! and answers with what they did, so every state change goes through the WAL.
 
+pub(crate) mod durability;
 pub(crate) mod writer;
 
 use std::sync::Arc;
@@ -153,14 +154,6 @@ pub(crate) enum Queued {
 impl Queued {
     /// The message, if this is one.
     pub(crate) fn message(&self) -> Option<&Envelope> {
-        match self {
-            Queued::Message(envelope) => Some(envelope),
-            Queued::Connection { .. } | Queued::Command(_) => None,
-        }
-    }
-
-    /// The message, mutably, if this is one.
-    pub(crate) fn message_mut(&mut self) -> Option<&mut Envelope> {
         match self {
             Queued::Message(envelope) => Some(envelope),
             Queued::Connection { .. } | Queued::Command(_) => None,

@@ -13,8 +13,10 @@
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
 //! - [`maintenance`]: maintenance windows, indexed by device and site.
 //! - [`command`]: the state changes requested through the API.
+//! - `admit`: the cardinality limits (series, devices) the writer checks before a commit.
 //! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts.
 
+mod admit;
 pub mod command;
 pub mod dead_letters;
 pub mod dedup;
@@ -25,7 +27,7 @@ pub mod persist;
 pub mod registry;
 pub mod snapshot;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -37,10 +39,10 @@ use citytel_storage::engine::store::{ChunkStore, Table};
 use citytel_storage::engine::{Engine, EngineConfig, FrozenHead};
 use citytel_storage::series::{LatestPoint, Point};
 
-use crate::decode::{self, Decoded, RejectReason, Rejection};
+use crate::decode::{self, Decoded, RejectReason};
 use crate::journal::{Connection, Entry};
 use command::{Command, Outcome, Refusal};
-use dead_letters::{DeadLetter, DeadLetters};
+use dead_letters::{DeadLetter, DeadLetterLimits, DeadLetters};
 use dedup::Dedup;
 use fleet::report::DeviceInputs;
 use fleet::{DeviceChange, Fleet};
@@ -125,6 +127,8 @@ pub struct StateOptions {
     pub districts: BTreeMap<String, String>,
     /// Configured maintenance windows.
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
+    /// How much of the rejected messages is kept.
+    pub dead_letters: DeadLetterLimits,
 }
 
 /// Everything built from the WAL (and restored from snapshots).
@@ -134,6 +138,7 @@ pub struct State {
     dedup: Dedup,
     engine: Engine,
     dead_letters: DeadLetters,
+    dead_letter_limits: DeadLetterLimits,
     /// Series-days awaiting compaction.
     dirty_days: Vec<(u32, i64)>,
     fleet: Fleet,
@@ -153,7 +158,8 @@ impl State {
             registry: Registry::default(),
             dedup: Dedup::default(),
             engine,
-            dead_letters: DeadLetters::default(),
+            dead_letters: DeadLetters::new(dead_letters::DEFAULT_CAPACITY, options.dead_letters),
+            dead_letter_limits: options.dead_letters,
             dirty_days: Vec::new(),
             fleet: Fleet::new(options.policy.clone(), options.districts.clone()),
             maintenance: Windows::new(options.maintenance.clone()),
@@ -324,6 +330,10 @@ impl State {
                 detail,
                 payload,
             } => {
+                // Copy no more than is kept: a rejected message may be large.
+                let payload = &payload[..payload.len().min(self.dead_letter_limits.payload_bytes)];
+                let detail = &detail
+                    [..crate::journal::floor_char_boundary(detail, dead_letters::MAX_DETAIL_BYTES)];
                 self.dead_letters.push(DeadLetter {
                     received_at_ms,
                     reason,
@@ -457,51 +467,6 @@ impl State {
         self.fleet.ingester_started(now_ms);
     }
 
-    /// Checks the series cardinality limit for a message about to be committed. A telemetry
-    /// batch that would bring the number of series (device, metric pairs) over `max_series` is
-    /// refused with [`RejectReason::TooManySeries`]; batches that only write to known series always
-    /// pass. `pending` collects the series admitted earlier in the same commit group (not yet
-    /// applied); an accepted batch adds its new series to it.
-    pub(crate) fn admit_series(
-        &self,
-        decoded: &Decoded,
-        max_series: u64,
-        pending: &mut HashSet<(String, String)>,
-    ) -> Result<(), Rejection> {
-        let Decoded::Telemetry(batch) = decoded else {
-            return Ok(());
-        };
-        let catalog = self.engine.catalog();
-        let device = batch.device_id.as_str();
-        let new: Vec<&str> = batch
-            .metric_names
-            .iter()
-            .map(String::as_str)
-            .filter(|metric| {
-                catalog.get(device, metric).is_none()
-                    && !pending.contains(&(device.to_string(), (*metric).to_string()))
-            })
-            .collect();
-        if new.is_empty() {
-            return Ok(());
-        }
-        let total = (catalog.len() + pending.len() + new.len()) as u64;
-        if total > max_series {
-            return Err(Rejection::new(
-                RejectReason::TooManySeries,
-                format!(
-                    "{} new series for device {device:?} would exceed the limit of {max_series} series",
-                    new.len()
-                ),
-            ));
-        }
-        pending.extend(
-            new.into_iter()
-                .map(|metric| (device.to_string(), metric.to_string())),
-        );
-        Ok(())
-    }
-
     // ---- checkpoints and housekeeping ----------------------------------------------------------
 
     /// Whether the head is due for a flush, and whether one is running.
@@ -566,9 +531,17 @@ impl State {
         self.dirty_days.extend(days);
     }
 
-    /// Drops the dead letters received before `cutoff_ms` from memory.
-    pub(crate) fn expire_dead_letters(&mut self, cutoff_ms: i64) -> usize {
-        self.dead_letters.expire(cutoff_ms)
+    /// Forgets the state history before `cutoff_ms` in memory (see [`Fleet::prune_history`]);
+    /// the housekeeping thread deletes the same records from the `history` table.
+    pub(crate) fn prune_history(&mut self, cutoff_ms: i64) -> usize {
+        self.fleet.prune_history(cutoff_ms)
+    }
+
+    /// Drops the dead letters received before `cutoff_ms` from memory; returns the sequence
+    /// number of the oldest one kept (persisted ones before it can go).
+    pub(crate) fn expire_dead_letters(&mut self, cutoff_ms: i64) -> u64 {
+        self.dead_letters.expire(cutoff_ms);
+        self.dead_letters.oldest_kept_seq()
     }
 
     /// The snapshot of everything but the series data, covering the WAL before `wal_segment`.
@@ -648,17 +621,20 @@ impl State {
         &mut self,
         table: &Table,
     ) -> Result<Vec<persist::PersistError>, citytel_storage::engine::EngineError> {
-        let mut loaded = Vec::new();
         let mut undecodable = Vec::new();
-        for item in table.iter().rev().take(self.dead_letters.capacity()) {
-            let (_, value) = item?;
-            match persist::decode_dead_letter(&value) {
-                Ok(letter) => loaded.push(letter),
-                Err(e) => undecodable.push(e),
+        for item in table.iter().rev() {
+            let (key, value) = item?;
+            let seq = <[u8; 8]>::try_from(&key[..]).map(u64::from_be_bytes);
+            match (seq, persist::decode_dead_letter(&value)) {
+                (Ok(seq), Ok(letter)) => {
+                    if !self.dead_letters.restore_older(seq, letter) {
+                        break;
+                    }
+                }
+                (Err(_), _) => undecodable.push(persist::PersistError::Invalid("dead letter key")),
+                (_, Err(e)) => undecodable.push(e),
             }
         }
-        loaded.reverse();
-        self.dead_letters.restore_recent(loaded);
         Ok(undecodable)
     }
 }
