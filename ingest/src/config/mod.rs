@@ -193,6 +193,34 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        if self.endpoint.max_discard_bytes < self.endpoint.max_packet_bytes {
+            return Err(invalid(
+                "endpoint.max_discard_bytes",
+                "must be at least endpoint.max_packet_bytes",
+            ));
+        }
+        if self.endpoint.max_connections_per_ip == 0
+            || self.endpoint.connect_burst_per_ip == 0
+            || self.endpoint.failed_connects_per_ip == 0
+        {
+            return Err(invalid(
+                "endpoint.max_connections_per_ip",
+                "the per-address limits (max_connections_per_ip, connect_burst_per_ip, \
+                 failed_connects_per_ip) must be at least 1",
+            ));
+        }
+        if self.endpoint.connect_rate_per_ip.is_nan() || self.endpoint.connect_rate_per_ip <= 0.0 {
+            return Err(invalid("endpoint.connect_rate_per_ip", "must be above 0"));
+        }
+        if self.endpoint.max_client_id_bytes == 0 {
+            return Err(invalid(
+                "endpoint.max_client_id_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.endpoint.max_keep_alive < std::time::Duration::from_secs(1) {
+            return Err(invalid("endpoint.max_keep_alive", "must be at least 1s"));
+        }
         if self.endpoint.username.is_some() != self.endpoint.password.is_some() {
             return Err(invalid(
                 "endpoint.username",

@@ -118,10 +118,30 @@ pub struct EndpointConfig {
     pub enabled: bool,
     /// Address to listen on for device connections.
     pub listen: SocketAddr,
-    /// Maximum number of simultaneous device connections.
+    /// Maximum number of simultaneous device connections (0: derived from the open-file limit).
     pub max_connections: usize,
+    /// Open connections per peer IP address.
+    pub max_connections_per_ip: usize,
+    /// New connections per second per peer IP address, sustained.
+    pub connect_rate_per_ip: f64,
+    /// New connections per peer IP address in a burst.
+    pub connect_burst_per_ip: u32,
+    /// Refused CONNECTs per peer IP address within a minute before its connections are refused
+    /// for the rest of that minute.
+    pub failed_connects_per_ip: u32,
     /// Largest MQTT packet accepted, in bytes.
     pub max_packet_bytes: usize,
+    /// Largest packet read past (PUBLISH only) and dead-lettered as `oversize`; larger ones
+    /// close the connection.
+    pub max_discard_bytes: usize,
+    /// Longest client id accepted, in bytes.
+    pub max_client_id_bytes: usize,
+    /// Whether a keep-alive of 0 (never expire) is honoured.
+    pub allow_keep_alive_zero: bool,
+    /// Longest keep-alive applied: a connection is closed after 1.5 times this of silence, also
+    /// when it asked for 0 (unless allowed) or for longer.
+    #[serde(with = "humantime_serde")]
+    pub max_keep_alive: Duration,
     /// Time a new connection has to send CONNECT.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,

@@ -63,6 +63,8 @@ pub const ENDPOINT_REFUSED_TOTAL: &str = "citytel_endpoint_refused_total";
 pub const BROKER_RECONNECTS_TOTAL: &str = "citytel_broker_reconnects_total";
 /// Times the broker reported no session and citytel subscribed again.
 pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
+/// QoS 0 messages from the broker dropped because the queue to the pipeline was full.
+pub const BROKER_QOS0_DROPPED_TOTAL: &str = "citytel_broker_qos0_dropped_total";
 /// Known devices.
 pub const DEVICES: &str = "citytel_devices";
 /// Known devices by availability `state` (computed when scraped).
