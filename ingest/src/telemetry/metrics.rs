@@ -55,9 +55,12 @@ pub const CONNECTIONS_OPEN: &str = "citytel_connections_open";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "citytel_connections_refused_total";
 /// Connections of the HTTP listeners closed after their idle timeout, by `listener`.
 pub const CONNECTIONS_IDLE_CLOSED_TOTAL: &str = "citytel_connections_idle_closed_total";
-/// Endpoint connections closed, by `reason`.
+/// Endpoint connections closed, by `reason` (see `Disconnect::label`: client_disconnect,
+/// closed, keep_alive_expired, connect_timeout, refused, protocol_error, bad_connect,
+/// slow_reader, oversize, taken_over, shutdown, pipeline_closed, io_error).
 pub const ENDPOINT_DISCONNECTS_TOTAL: &str = "citytel_endpoint_disconnects_total";
-/// Connections refused, by `reason` (limit, auth, protocol).
+/// Connections refused, by `reason`: at accept connection_limit, ip_connection_limit,
+/// connect_rate, failed_connects; at CONNECT protocol_version, client_id, auth.
 pub const ENDPOINT_REFUSED_TOTAL: &str = "citytel_endpoint_refused_total";
 /// Reconnects to the external broker.
 pub const BROKER_RECONNECTS_TOTAL: &str = "citytel_broker_reconnects_total";
