@@ -140,6 +140,8 @@ pub struct Wal {
     /// The active segment's directory entry is not yet known durable (its creation's directory
     /// fsync failed): the next commit syncs the directory before it succeeds.
     dir_unsynced: bool,
+    /// The last rollover failed (so the next failure is not logged again).
+    roll_failing: bool,
     faults: FaultSwitch,
 }
 
@@ -184,6 +186,7 @@ impl Wal {
                 pending: Vec::with_capacity(1 << 20),
                 pending_start: active_len,
                 dir_unsynced: false,
+                roll_failing: false,
                 faults: FaultSwitch::default(),
             },
             stats,
@@ -237,10 +240,23 @@ impl Wal {
         self.active_len += self.pending.len() as u64;
         self.pending.clear();
         self.pending_start = self.active_len;
-        if self.active_len >= self.options.segment_bytes
-            && let Err(e) = self.roll()
-        {
-            tracing::warn!(error = %e, "cannot start a new wal segment yet; the current one grows meanwhile");
+        if self.active_len >= self.options.segment_bytes {
+            match self.roll() {
+                Ok(()) if self.roll_failing => {
+                    self.roll_failing = false;
+                    tracing::info!(
+                        segment = self.active_seq,
+                        "new wal segment started after all"
+                    );
+                }
+                Ok(()) => {}
+                // Logged once per run of failures; tried again after every commit.
+                Err(e) if !self.roll_failing => {
+                    self.roll_failing = true;
+                    tracing::warn!(error = %e, "cannot start a new wal segment yet; the current one grows meanwhile");
+                }
+                Err(_) => {}
+            }
         }
         Ok(())
     }
