@@ -49,7 +49,13 @@ pub struct DemoArgs {
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let config = args.config.load().context("loading configuration")?;
-    let settings = config.validate().context("validating configuration")?;
+    let mut settings = config.validate().context("validating configuration")?;
+    if let SourceSettings::Endpoint(endpoint) = &mut settings.source {
+        // The whole simulated fleet connects from this host at once: let it in.
+        let devices = args.cabinets + args.small_cells + args.sensors + args.gateways;
+        endpoint.max_connections_per_ip = endpoint.max_connections_per_ip.max(devices as usize);
+        endpoint.connect_burst_per_ip = endpoint.connect_burst_per_ip.max(devices);
+    }
     settings.log.init();
     runtime()?.block_on(async {
         let broker = match &settings.source {
