@@ -22,6 +22,8 @@ const NOFILE: u64 = 256;
 const IDLE: usize = 600;
 const DEVICE: &str = "cab-0001";
 const METRICS: [&str; 1] = ["temperature_c"];
+/// Readings published while descriptors are exhausted: enough WAL to need new segments.
+const READINGS_UNDER_EXHAUSTION: u64 = 1000;
 
 /// Raises this test process's own soft open-file limit, so it can hold its side of the idle
 /// connections.
@@ -71,11 +73,18 @@ async fn publish(device: &mut RawClient, seq: u64) {
     .unwrap_or_else(|_| panic!("no PUBACK for reading {seq} within 30 s"));
 }
 
-/// Opens `n` connections to `addr`, each sending `hello` (if any) and then nothing.
+/// Opens up to `n` connections to `addr`, each sending `hello` (if any) and then nothing; stops
+/// early when a connect does not complete within a second (the listen queue of a server that
+/// cannot accept is full).
 async fn open_idle(addr: SocketAddr, n: usize, hello: &[u8]) -> Vec<TcpStream> {
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut conn = TcpStream::connect(addr).await.expect("TCP connect");
+        let Ok(connected) =
+            tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await
+        else {
+            break;
+        };
+        let mut conn = connected.expect("TCP connect");
         if !hello.is_empty() {
             // A connection citytel already closed may refuse the write: that is the point.
             let _ = conn.write_all(hello).await;
@@ -198,6 +207,65 @@ async fn grpc_connections_that_send_only_the_preface_neither_crash_nor_block_ing
     citytel.wait_serving().await;
     let mut client = citytel.client().await;
     assert_eq!(readings_total(&mut client, DEVICE).await, 20);
+    drop(device);
+    assert!(citytel.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_is_waited_out_not_fatal() {
+    raise_own_limit();
+    let dir = tempfile::tempdir().unwrap();
+    // Caps set far above what 256 descriptors allow, so accept and the WAL do run out; small
+    // WAL segments, so rollovers need new files meanwhile.
+    let args = [
+        "--set",
+        "endpoint.max_connections=5000",
+        "--set",
+        "endpoint.max_connections_per_ip=100000",
+        "--set",
+        "endpoint.connect_rate_per_ip=100000.0",
+        "--set",
+        "endpoint.connect_burst_per_ip=100000",
+        "--set",
+        "endpoint.connect_timeout=\"10m\"",
+        "--set",
+        "storage.wal_segment_bytes=65536",
+    ];
+    let mut citytel = Citytel::start_with_open_files(dir.path(), &args, NOFILE);
+    let addr = citytel.mqtt.expect("endpoint");
+    citytel.wait_serving().await;
+    let mut device = RawClient::connect(addr, "device").await;
+    publish(&mut device, 1).await;
+
+    let idle = open_idle(addr, IDLE, &[]).await;
+    println!("{} idle connections opened", idle.len());
+    // Descriptors are exhausted now; the device keeps publishing (WAL segments roll over
+    // meanwhile, or wait for a descriptor) and every reading is acknowledged once durable.
+    let mut wait = Wait::new("citytel using up its descriptors", Duration::from_secs(30));
+    while citytel.open_fds() + 8 < NOFILE as usize {
+        wait.retry().await.unwrap();
+    }
+    for seq in 2..=READINGS_UNDER_EXHAUSTION {
+        publish(&mut device, seq).await;
+    }
+    citytel.assert_running();
+    println!(
+        "descriptors in use with {IDLE} idle connections: {} of {NOFILE}",
+        citytel.open_fds()
+    );
+
+    drop(idle);
+    citytel.wait_serving().await;
+    let scrape = scrape(&citytel).await;
+    assert!(
+        scrape.value("citytel_accept_errors_total{listener=\"mqtt\",error=\"descriptors\"}") > 0.0,
+        "accept ran out of descriptors"
+    );
+    let mut client = citytel.client().await;
+    assert_eq!(
+        readings_total(&mut client, DEVICE).await,
+        READINGS_UNDER_EXHAUSTION
+    );
     drop(device);
     assert!(citytel.stop().success());
 }

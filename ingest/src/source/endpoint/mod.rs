@@ -139,8 +139,11 @@ impl Endpoint {
                 metrics::gauge!(m::ENDPOINT_CONNECTIONS).decrement(1.0);
                 metrics::counter!(m::ENDPOINT_DISCONNECTS_TOTAL, "reason" => reason.label())
                     .increment(1);
-                if reason.is_failed_connect() && shared.admission.connect_failed(peer.ip()) {
-                    tracing::warn!(%peer, "connects from this address keep failing; refusing them for a minute");
+                if reason.is_failed_connect() {
+                    tracing::debug!(%peer, reason = ?reason, "connect refused");
+                    if shared.admission.connect_failed(peer.ip()) {
+                        tracing::warn!(%peer, "connects from this address keep failing; refusing them for a minute");
+                    }
                 }
                 drop((slot, ip_slot));
             });
