@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::db::Database;
-use crate::decode::Rejection;
+use crate::decode::{RejectReason, Rejection};
 
 fn telemetry(device: &str, metrics: &[&str]) -> (String, Vec<u8>, Decoded) {
     let batch = TelemetryBatch {
