@@ -10,10 +10,11 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let settings = config.validate().context("validating configuration")?;
     settings.log.init();
     runtime()?.block_on(async {
+        let stop = stop_signal();
         let running =
             service::start(settings.clone(), citytel_ingest::clock::Clock::System).await?;
         print_addresses(&running, &settings.storage.data_dir.display().to_string());
-        running.run_until(stop_signal()).await?;
+        running.run_until(stop).await?;
         anyhow::Ok(())
     })
 }

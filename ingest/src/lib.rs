@@ -30,6 +30,7 @@
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
+//! - [`net`]: the open-file limit, connection caps, accept backoff and idle timeouts.
 //! - [`telemetry`]: log set-up, metric names, the gRPC metrics layer.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 
@@ -42,6 +43,7 @@ pub mod exporter;
 pub(crate) mod hash;
 pub mod import;
 pub mod journal;
+pub(crate) mod net;
 pub(crate) mod pipeline;
 pub(crate) mod query;
 pub mod service;

@@ -18,16 +18,15 @@ use std::convert::Infallible;
 
 use axum::body::Body as AxumBody;
 use axum::http::{Request, Response};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic_web::GrpcWebLayer;
 use tower::{Layer, Service};
 
 use crate::api::Api;
+use crate::net::listener::HttpListener;
 use crate::telemetry::grpc::GrpcMetricsLayer;
 
 /// Errors of the dashboard's HTTP server.
@@ -41,7 +40,7 @@ pub enum WebError {
 /// Serves the dashboard and `api` (through gRPC-Web) on `listener` until `shutdown` is
 /// cancelled; then ends open streams, finishes in-flight requests and returns.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: HttpListener,
     api: Api,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
@@ -51,7 +50,7 @@ pub(crate) async fn serve(
 /// Serves the dashboard and any gRPC `service` through gRPC-Web (the query service in
 /// production; tests use a smaller one).
 pub(crate) async fn serve_grpc_web<S, R>(
-    listener: TcpListener,
+    listener: HttpListener,
     service: S,
     shutdown: CancellationToken,
 ) -> Result<(), WebError>
@@ -75,9 +74,11 @@ where
         .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) });
     tonic::transport::Server::builder()
         .accept_http1(true)
+        .http2_keepalive_interval(Some(crate::api::KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(crate::api::KEEPALIVE_TIMEOUT))
         .add_routes(Routes::from(router))
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            listener.into_incoming(shutdown.clone()),
             shutdown.cancelled_owned(),
         )
         .await?;

@@ -8,10 +8,13 @@
 //!
 //! Run one module with a filter, e.g. `cargo test -p citytel-tests --test e2e fault_kill`.
 
+mod abuse_connections;
+mod abuse_memory;
 mod api_keys;
 mod dashboard_browser;
 mod endpoint_e2e;
 mod fault_bad_input;
+mod fault_disk_full;
 mod fault_kill;
 mod fault_mosquitto_restart;
 mod fault_replay;

@@ -300,6 +300,28 @@ impl Fleet {
         }
     }
 
+    /// Forgets the history before `cutoff_ms`: every reboot and every transition before it,
+    /// except each device's last transition before it (the state it was in at the cutoff, so
+    /// availability from the cutoff on stays exact). Returns how many records were dropped.
+    pub fn prune_history(&mut self, cutoff_ms: i64) -> usize {
+        let mut dropped = 0;
+        for transitions in self.history.values_mut() {
+            let before = transitions.partition_point(|t| t.at_ms < cutoff_ms);
+            let drop = before.saturating_sub(1);
+            if drop > 0 {
+                transitions.drain(..drop);
+                dropped += drop;
+            }
+        }
+        for reboots in self.reboots.values_mut() {
+            let before = reboots.len();
+            reboots.retain(|r| r.at_ms >= cutoff_ms);
+            dropped += before - reboots.len();
+        }
+        self.reboots.retain(|_, r| !r.is_empty());
+        dropped
+    }
+
     /// The state transitions of `device`, oldest first.
     pub fn transitions(&self, device: &str) -> &[Transition] {
         self.history.get(device).map_or(&[], Vec::as_slice)
