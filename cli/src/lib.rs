@@ -8,6 +8,7 @@
 mod access;
 mod config_cmd;
 mod demo;
+mod devices;
 mod import;
 mod serve;
 mod stats;
@@ -43,6 +44,9 @@ enum Command {
     Orgs(access::OrgsArgs),
     /// API keys: create (shown once), list, revoke.
     Keys(access::KeysArgs),
+    /// Devices that may connect: add (a token shown once, a password or a certificate), list,
+    /// revoke. The running service rereads the file on its own.
+    Devices(devices::DevicesArgs),
 }
 
 /// Options that select and override the configuration.
@@ -73,6 +77,10 @@ pub struct ConfigArgs {
     /// (api.allow_anonymous).
     #[arg(long)]
     allow_anonymous_api: bool,
+    /// Run without device authentication even on a non-loopback MQTT listener
+    /// (endpoint.allow_anonymous).
+    #[arg(long)]
+    allow_anonymous_devices: bool,
 }
 
 impl ConfigArgs {
@@ -101,6 +109,9 @@ impl ConfigArgs {
         if self.allow_anonymous_api {
             overrides.push("api.allow_anonymous=true".into());
         }
+        if self.allow_anonymous_devices {
+            overrides.push("endpoint.allow_anonymous=true".into());
+        }
         overrides.extend(self.set.iter().cloned());
         config::load(self.config.as_deref(), &overrides)
     }
@@ -122,6 +133,7 @@ impl Cli {
             Command::Stats(args) => stats::run(&args),
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
+            Command::Devices(args) => devices::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -31,6 +31,7 @@ async fn start() -> Server {
         "dashboard",
         16,
         std::time::Duration::from_secs(60),
+        None,
     );
     let task = tokio::spawn(serve_grpc_web(listener, health, shutdown.clone()));
     Server {
