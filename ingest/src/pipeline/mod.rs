@@ -79,6 +79,12 @@ impl Ack {
         Ack { token, tx }
     }
 
+    /// The packet id and QoS this ack answers.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn token(&self) -> AckToken {
+        self.token
+    }
+
     /// Sends the acknowledgement. If the source has gone away, the message will be redelivered
     /// and deduplicated, so there is nothing else to do.
     pub(crate) fn send(self) {
