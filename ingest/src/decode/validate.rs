@@ -89,7 +89,7 @@ pub(super) fn telemetry(
                 format!(
                     "reading seq {} is stamped {} ms after its receive time (limit {} ms)",
                     reading.seq,
-                    reading.time_unix_ms - received_at_ms,
+                    reading.time_unix_ms.saturating_sub(received_at_ms),
                     limits.max_future_ms
                 ),
             ));
