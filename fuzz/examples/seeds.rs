@@ -275,7 +275,7 @@ fn wal_seeds() {
     };
     let (mut wal, _) = Wal::open(dir.path(), options, 0, |_, _| {}).expect("open a new wal");
     for i in 0..6u8 {
-        let payload = vec![b'r', i, 0xff, i.wrapping_mul(37)];
+        let payload = [b'r', i, 0xff, i.wrapping_mul(37)];
         wal.append(&payload.repeat(usize::from(i) * 8 + 1))
             .expect("append");
         wal.commit().expect("commit");
