@@ -20,6 +20,9 @@ pub(crate) enum ApiError {
     /// Something else than a device is not there (e.g. a maintenance window).
     #[error("{0}")]
     NotFound(String),
+    /// The caller's key may not do this (outside its role or its scope).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// citytel is shutting down or cannot store anything now.
     #[error("{0}")]
     Unavailable(String),
@@ -57,6 +60,14 @@ impl From<ApiError> for tonic::Status {
             ApiError::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
             ApiError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             ApiError::Unavailable(_) => tonic::Status::unavailable(message),
+            ApiError::PermissionDenied(_) => {
+                metrics::counter!(
+                    crate::telemetry::metrics::API_REQUESTS_REFUSED_TOTAL,
+                    "reason" => "permission"
+                )
+                .increment(1);
+                tonic::Status::permission_denied(message)
+            }
         }
     }
 }
