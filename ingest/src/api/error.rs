@@ -26,6 +26,9 @@ pub(crate) enum ApiError {
     /// citytel is shutting down or cannot store anything now.
     #[error("{0}")]
     Unavailable(String),
+    /// Something failed that the caller cannot fix (e.g. encoding an export).
+    #[error("{0}")]
+    Internal(String),
     /// Stored data could not be read.
     #[error(transparent)]
     Storage(#[from] citytel_storage::series::ReadError),
@@ -56,7 +59,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::DeviceNotFound(_)
             | ApiError::MetricNotFound { .. }
             | ApiError::NotFound(_) => tonic::Status::not_found(message),
-            ApiError::Storage(_) => tonic::Status::internal(message),
+            ApiError::Storage(_) | ApiError::Internal(_) => tonic::Status::internal(message),
             ApiError::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
             ApiError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             ApiError::Unavailable(_) => tonic::Status::unavailable(message),

@@ -1,6 +1,6 @@
 //! `citytel.v1.QueryService`: one method per RPC, each delegating to the module that owns the
 //! topic ([`super::devices`], [`super::series`], [`super::fleet`], [`super::deadletters`],
-//! [`super::watch`]). Small answers (one device, one series) are read inline
+//! [`super::watch`], [`super::export`]). Small answers (one device, one series) are read inline
 //! under a brief read lock; answers that grow with the fleet or the range run in the [`Reads`]
 //! pool; state changes are commands through the pipeline, answered once they are durable.
 //!
@@ -16,7 +16,7 @@ use super::auth::{caller, require};
 use super::error::ApiError;
 use super::reads::Reads;
 use super::watch::Answers;
-use super::{deadletters, devices, fleet, series, watch};
+use super::{deadletters, devices, export, fleet, series, watch};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::pipeline::Pipeline;
@@ -92,7 +92,11 @@ impl QueryService for QueryApi {
         let caller = caller(&request)?;
         let state = self.db.read();
         let visible = Visible::of(&caller.scope, &state);
-        ok(devices::get(&state, request.into_inner().device_id, &visible))
+        ok(devices::get(
+            &state,
+            request.into_inner().device_id,
+            &visible,
+        ))
     }
 
     async fn get_latest(
@@ -125,8 +129,8 @@ impl QueryService for QueryApi {
     ) -> Result<Response<v1::QuerySeriesResponse>, Status> {
         let deadline = self.reads.deadline(&request);
         let caller = caller(&request)?;
-        let work = series::series(&self.db, request.into_inner(), &caller.scope)
-            .map_err(Status::from)?;
+        let work =
+            series::series(&self.db, request.into_inner(), &caller.scope).map_err(Status::from)?;
         let answer = self.reads.run(deadline, move |_| work()).await?;
         Ok(Response::new(answer))
     }
@@ -291,6 +295,24 @@ impl QueryService for QueryApi {
         let state = self.db.read();
         let visible = Visible::of(&caller.scope, &state);
         Ok(Response::new(fleet::list_maintenance(&state, &visible)))
+    }
+
+    type ExportSeriesStream = Answers<v1::ExportChunk>;
+
+    async fn export_series(
+        &self,
+        request: Request<v1::ExportSeriesRequest>,
+    ) -> Result<Response<Self::ExportSeriesStream>, Status> {
+        let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
+        let export = export::Export::from_request(request.into_inner())?;
+        Ok(Response::new(export::start(
+            self.db.clone(),
+            &self.reads,
+            deadline,
+            caller,
+            export,
+        )))
     }
 
     async fn list_dead_letters(
