@@ -21,8 +21,8 @@ use super::reads::Deadline;
 use crate::db::Database;
 use crate::pipeline::PipelineClosed;
 use crate::query::{self, Selector, Visible};
-use crate::state::access::Scope;
 use crate::state::State;
+use crate::state::access::Scope;
 use crate::state::command::{Command, Outcome};
 use crate::state::fleet::report::{self, GroupAvailability};
 use crate::state::maintenance::{self, MaintenanceWindow, Target};
@@ -377,7 +377,8 @@ pub(crate) fn delete_maintenance_command(
         )));
     }
     if !visible.is_everything() {
-        let not_found = || ApiError::NotFound(format!("no maintenance window {} set over the API", req.id));
+        let not_found =
+            || ApiError::NotFound(format!("no maintenance window {} set over the API", req.id));
         let window = state
             .maintenance()
             .iter()

@@ -68,10 +68,7 @@ pub(crate) fn events(
     // Whether the device of an event is visible now (devices of a selector were checked when
     // it was resolved).
     let sees = move |device: &str| {
-        visible.is_everything()
-            || visible
-                .get(db.read().registry(), device)
-                .is_some()
+        visible.is_everything() || visible.get(db.read().registry(), device).is_some()
     };
     let stream = BroadcastStream::new(changes).filter_map(move |item| match item {
         Ok(change) => devices

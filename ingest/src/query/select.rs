@@ -27,8 +27,7 @@ pub(crate) fn select(
     visible: &Visible,
 ) -> Result<Vec<Arc<str>>, QueryError> {
     if !selector.device_ids.is_empty() {
-        if !selector.kind.is_empty() || !selector.site.is_empty() || !selector.district.is_empty()
-        {
+        if !selector.kind.is_empty() || !selector.site.is_empty() || !selector.district.is_empty() {
             return Err(QueryError::Invalid(
                 "select devices either by device_ids or by kind, site and district, not both"
                     .into(),

@@ -134,7 +134,10 @@ fn a_scope_covers_a_site_only_when_it_sees_every_device_there() {
         kinds: vec!["cabinet".into()],
         ..Scope::default()
     };
-    assert!(!by_kind.covers_site("site-1", Some("north")), "not its sensors");
+    assert!(
+        !by_kind.covers_site("site-1", Some("north")),
+        "not its sensors"
+    );
     let by_device = Scope {
         devices: vec!["c-1".into()],
         ..Scope::default()
