@@ -26,4 +26,5 @@ mod layout;
 mod metrics_endpoint;
 mod mosquitto_interop;
 mod scenario_availability;
+mod scopes;
 mod sink_grafana_schema;
