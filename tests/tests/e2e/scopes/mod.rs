@@ -212,6 +212,7 @@ pub(super) fn birth(device: &str, boot: u64) -> Vec<u8> {
             reporting_interval_ms: 3_600_000,
             heartbeat_interval_ms: Some(3_600_000),
             children: Vec::new(),
+            intermittent: None,
         })),
     }
     .encode_to_vec()
