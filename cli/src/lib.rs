@@ -1,5 +1,6 @@
-//! The `citytel` command line: `serve`, `demo`, `import`, `config` and `stats`, each a thin layer
-//! over the service library (`citytel-ingest`); only `demo` links the device simulator.
+//! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
+//! `export`, each a thin layer over the service library (`citytel-ingest`) or its gRPC API; only
+//! `demo` links the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
@@ -9,6 +10,7 @@ mod access;
 mod config_cmd;
 mod demo;
 mod devices;
+mod export;
 mod import;
 mod serve;
 mod stats;
@@ -47,6 +49,8 @@ enum Command {
     /// Devices that may connect: add (a token shown once, a password or a certificate), list,
     /// revoke. The running service rereads the file on its own.
     Devices(devices::DevicesArgs),
+    /// Write the series an API key may see to a CSV or Parquet file, from a running service.
+    Export(export::ExportArgs),
 }
 
 /// Options that select and override the configuration.
@@ -134,6 +138,7 @@ impl Cli {
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
             Command::Devices(args) => devices::run(&args),
+            Command::Export(args) => export::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,7 +2,9 @@
 //! grpcurl and other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
-//!   [`fleet`], [`deadletters`] and [`watch`].
+//!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
+//!   key sees (`crate::query::Visible`).
+//! - [`auth`]: who the caller is, and what its role allows.
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 //! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
@@ -16,6 +18,7 @@ pub(crate) mod deadletters;
 pub(crate) mod devices;
 pub(crate) mod drain;
 pub(crate) mod error;
+pub(crate) mod export;
 pub(crate) mod fleet;
 pub(crate) mod query;
 pub(crate) mod reads;

@@ -29,5 +29,6 @@ mod layout;
 mod metrics_endpoint;
 mod mosquitto_interop;
 mod scenario_availability;
+mod scopes;
 mod shutdown_streams;
 mod sink_grafana_schema;
