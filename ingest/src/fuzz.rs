@@ -167,7 +167,7 @@ fn taken(mut queued: Queued) -> Taken {
             change,
         };
     }
-    let Some(envelope) = queued.message_mut() else {
+    let Queued::Message(envelope) = &mut queued else {
         unreachable!("the endpoint queues only messages and connection events");
     };
     let ack = envelope.inbound.ack.take();
