@@ -8,6 +8,7 @@
 pub mod faults;
 pub mod fleet;
 pub mod golden;
+pub mod mtls;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;

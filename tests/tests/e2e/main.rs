@@ -12,6 +12,7 @@ mod abuse_connections;
 mod abuse_memory;
 mod api_keys;
 mod dashboard_browser;
+mod device_identity;
 mod endpoint_e2e;
 mod fault_bad_input;
 mod fault_disk_full;
