@@ -33,3 +33,4 @@ mod scenario_availability;
 mod scopes;
 mod shutdown_streams;
 mod sink_grafana_schema;
+mod tls_interop;
