@@ -40,6 +40,13 @@ pub struct CertFiles {
 }
 
 impl Issued {
+    /// The certificate's DER (what a TLS peer is shown).
+    pub fn cert_der(&self) -> io::Result<Vec<u8>> {
+        CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map(|der| der.to_vec())
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
     /// Writes `{name}.pem` and `{name}.key` into `dir`.
     pub fn write(&self, dir: &Path, name: &str) -> io::Result<CertFiles> {
         let cert = dir.join(format!("{name}.pem"));

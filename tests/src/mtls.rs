@@ -84,6 +84,17 @@ impl Pki {
         DeviceCert { issued, files }
     }
 
+    /// Issues a new server certificate named `common_name` over the server's certificate and
+    /// key files (as an operator renews one in place); returns its DER.
+    pub fn renew_server(&self, common_name: &str) -> Vec<u8> {
+        let issued = self.ca.server(common_name).expect("server certificate");
+        let tmp = issued.write(self.dir(), "server-renewed").expect("write");
+        std::fs::rename(&tmp.key, &self.server.key).expect("replace key");
+        std::fs::rename(&tmp.cert, &self.server.cert).expect("replace certificate");
+        self.readable();
+        issued.cert_der().expect("PEM")
+    }
+
     fn readable(&self) {
         for entry in std::fs::read_dir(self.dir()).expect("read pki dir") {
             let path = entry.expect("pki entry").path();
