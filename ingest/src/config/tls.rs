@@ -175,7 +175,9 @@ impl Config {
                 "an mqtts:// broker needs ca_file, the CA bundle its certificate is checked against",
             ));
         }
-        if !tls && !(b.ca_file.as_os_str().is_empty() && b.cert_file.as_os_str().is_empty()) {
+        let tls_files_set =
+            !b.ca_file.as_os_str().is_empty() || !b.cert_file.as_os_str().is_empty();
+        if !tls && tls_files_set {
             return Err(invalid(
                 "broker.url",
                 "ca_file, cert_file and key_file are for mqtts:// brokers",

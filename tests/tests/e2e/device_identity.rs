@@ -166,7 +166,7 @@ struct Setup {
 
 impl Setup {
     fn start() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("data dir");
         let pki = Pki::new("citytel operator CA");
         mtls::provision(
             dir.path(),

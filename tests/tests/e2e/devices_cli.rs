@@ -44,7 +44,7 @@ fn add(data_dir: &Path, id: &str) -> String {
     assert_eq!(token.len(), 64, "a 256-bit token in hex: {stdout}");
     assert!(
         !std::fs::read_to_string(data_dir.join("devices.toml"))
-            .unwrap()
+            .expect("read the provisioning file")
             .contains(&token),
         "the file keeps only the token's hash"
     );

@@ -176,16 +176,19 @@ fn publish(topic: &str, payload: Vec<u8>, pkid: u16) -> Packet {
     Packet::Publish(p)
 }
 
+/// A client id, its login, its certificate, and the CONNACK it gets.
+type ConnectCase<'a> = (
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Option<PeerCertificate>,
+    ConnectReturnCode,
+);
+
 #[tokio::test(start_paused = true)]
 async fn credentials_certificates_and_the_registry_decide_who_connects() {
     let a = harness(false);
     use ConnectReturnCode::{BadUserNamePassword, NotAuthorized, Success};
-    let cases: Vec<(
-        &str,
-        Option<(&str, &str)>,
-        Option<PeerCertificate>,
-        ConnectReturnCode,
-    )> = vec![
+    let cases: Vec<ConnectCase> = vec![
         ("cab-0001", Some(("cab-0001", TOKEN)), None, Success),
         (
             "cab-0001",
