@@ -23,6 +23,7 @@ mod fault_replay;
 mod fault_storage_stall;
 mod firmware_sim_mosquitto;
 mod golden_data_dir;
+mod grpc_tls;
 mod health_broker;
 mod heavy_read;
 mod import_dataset;
