@@ -2,7 +2,7 @@
 //!
 //! [`TestCa`] is a certificate authority: [`TestCa::server`] issues a server certificate for
 //! `localhost` and `127.0.0.1`, [`TestCa::client`] a client certificate whose common name is a
-//! device id. Two `TestCa`s are unrelated, so a certificate from one is refused by a server that
+//! device id, [`TestCa::crl`] a revocation list. Two `TestCa`s are unrelated, so a certificate from one is refused by a server that
 //! trusts the other. [`Issued::write`] puts a certificate and its key into PEM files, as an
 //! operator would hand them to citytel or Mosquitto. [`client_config`] and [`connect`] make a
 //! rustls client (ring provider) that trusts a CA and optionally presents a client certificate.
@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -125,6 +126,41 @@ impl TestCa {
         params.distinguished_name = named(common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(params)
+    }
+
+    /// A client certificate with `common_name` and serial number `serial` (to revoke it by).
+    pub fn client_with_serial(&self, common_name: &str, serial: u64) -> io::Result<Issued> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        params.distinguished_name = named(common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.serial_number = Some(SerialNumber::from(serial));
+        self.issue(params)
+    }
+
+    /// A certificate revocation list (PEM) from this CA revoking the certificates with serial
+    /// numbers `serials`.
+    pub fn crl(&self, serials: &[u64]) -> io::Result<String> {
+        let revoked_at = rcgen::date_time_ymd(2024, 1, 1);
+        let params = CertificateRevocationListParams {
+            this_update: revoked_at,
+            next_update: rcgen::date_time_ymd(4000, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|&serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(serial),
+                    revocation_time: revoked_at,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.cert, &self.key)
+            .and_then(|crl| crl.pem())
+            .map_err(rcgen_error)
     }
 
     fn issue(&self, params: CertificateParams) -> io::Result<Issued> {

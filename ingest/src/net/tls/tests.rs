@@ -160,3 +160,59 @@ fn a_peer_certificate_gives_its_common_name_and_sans() {
     assert_eq!(peer.sans, ["cab-0001.devices.example"]);
     assert_eq!(peer.fingerprint, credential_hex(der.as_ref()));
 }
+
+/// A client configuration trusting `ca_pem` that speaks only `version`, presenting `client`.
+fn client_speaking(
+    ca_pem: &str,
+    client: &tls::Issued,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let chain = CertificateDer::pem_slice_iter(client.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn tls_1_2_and_1_3_work_and_a_revoked_client_certificate_is_refused() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("citytel test CA").unwrap();
+    ca.server("server")
+        .unwrap()
+        .write(dir.path(), "server")
+        .unwrap();
+    let ca_file = ca.write(dir.path(), "ca").unwrap();
+    let crl_file = dir.path().join("devices.crl");
+    std::fs::write(&crl_file, ca.crl(&[666]).unwrap()).unwrap();
+    let mut files = files(dir.path(), Some(&ca_file), true);
+    files.crl = Some(crl_file);
+    let tls = ServerTls::load("test", files, ALPN_MQTT).unwrap();
+    let addr = echo_server(tls).await;
+
+    let good = ca.client_with_serial("cab-0001", 1).unwrap();
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client_speaking(&ca.cert_pem(), &good, version);
+        let mut conn = tls::connect(addr, config).await.unwrap();
+        echo(&mut conn).await.unwrap();
+        assert_eq!(conn.get_ref().1.protocol_version(), Some(version.version));
+    }
+    let revoked = ca.client_with_serial("cab-0002", 666).unwrap();
+    let config = tls::client_config(&ca.cert_pem(), Some(&revoked)).unwrap();
+    let refused = async {
+        let mut conn = tls::connect(addr, config).await?;
+        echo(&mut conn).await
+    };
+    assert!(refused.await.is_err(), "a revoked certificate");
+}
