@@ -285,6 +285,7 @@ impl Config {
             total_bytes: self.storage.dead_letter_bytes,
         };
         self.check_api()?;
+        self.check_http()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -345,6 +346,16 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// The dashboard's allowed hosts.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        crate::web::hosts::AllowedHosts::new(&self.http.allowed_hosts, self.http.listen)
+            .map_err(|message| ConfigError::Invalid {
+                key: "http.allowed_hosts",
+                message,
+            })?;
         Ok(())
     }
 

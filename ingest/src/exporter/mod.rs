@@ -174,6 +174,10 @@ fn describe() {
     describe_gauge!(m::DEVICES_BY_STATE, "Known devices, by availability state");
     describe_gauge!(m::DEVICES, "Known devices");
     describe_counter!(m::GRPC_REQUESTS_TOTAL, "gRPC requests, by method and code");
+    describe_counter!(
+        m::HTTP_REQUESTS_REFUSED_TOTAL,
+        "HTTP requests refused (foreign Host or Origin, missing metrics token), by listener and reason"
+    );
     describe_histogram!(
         m::GRPC_REQUEST_SECONDS,
         Unit::Seconds,

@@ -31,6 +31,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::admin::AdminApi;
 use crate::api::auth::Authenticator;
+use crate::api::session::SessionApi;
 use crate::api::{Api, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
@@ -198,6 +199,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     let api = Api {
         query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
+        session: SessionApi::new(db.clone(), settings.api.authentication),
         auth,
     };
     let admin_key = match settings.api.authentication {
@@ -219,7 +221,10 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         intake.clone(),
     ));
     let grpc_addr = servers.grpc(listeners.grpc, api.clone(), health_service);
-    let http_addr = listeners.http.map(|http| servers.web(http, api));
+    let http_addr = match listeners.http {
+        Some(http) => Some(servers.web(http, api, &settings.http.allowed_hosts)?),
+        None => None,
+    };
     let servers = servers.into_list();
     tasks.close();
 

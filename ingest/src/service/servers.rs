@@ -14,8 +14,10 @@ use super::ServiceError;
 use super::listeners::Bound;
 use crate::api::{self, Api};
 use crate::db::Database;
+use crate::exporter;
 use crate::pipeline::Pipeline;
-use crate::{exporter, web};
+use crate::web::hosts::AllowedHosts;
+use crate::web::{self, WebError};
 
 /// A server's name and task.
 pub(super) type Server = (&'static str, JoinHandle<Result<(), ServiceError>>);
@@ -77,16 +79,23 @@ impl<'a> Servers<'a> {
         addr
     }
 
-    /// The dashboard, with the API over gRPC-Web.
-    pub(super) fn web(&mut self, (listener, addr): Bound, api: Api) -> SocketAddr {
-        let server = web::serve(listener, api, self.serving.clone());
+    /// The dashboard, with the API over gRPC-Web, for the host names `allowed_hosts` adds to
+    /// the defaults.
+    pub(super) fn web(
+        &mut self,
+        (listener, addr): Bound,
+        api: Api,
+        allowed_hosts: &[String],
+    ) -> Result<SocketAddr, ServiceError> {
+        let hosts = AllowedHosts::new(allowed_hosts, addr).map_err(WebError::Hosts)?;
+        let server = web::serve(listener, api, hosts, self.serving.clone());
         self.list.push((
             "dashboard server",
             self.tasks
                 .spawn(async move { server.await.map_err(ServiceError::from) }),
         ));
         tracing::info!(%addr, "web dashboard listening");
-        addr
+        Ok(addr)
     }
 
     /// The servers, in the order they were started.

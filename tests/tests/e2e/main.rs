@@ -11,7 +11,9 @@
 mod abuse_connections;
 mod abuse_memory;
 mod api_keys;
+mod api_session;
 mod dashboard_browser;
+mod dashboard_guard;
 mod endpoint_e2e;
 mod fault_bad_input;
 mod fault_disk_full;
