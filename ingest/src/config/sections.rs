@@ -297,6 +297,13 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Address of the metrics endpoint's HTTP server.
     pub listen: SocketAddr,
+    /// File holding the bearer token scrapers must send (`Authorization: Bearer <token>`),
+    /// read at start; unset: no token needed. The token itself is never in the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Serve the metrics without a token even on a non-loopback address
+    /// (`--allow-anonymous-metrics`).
+    pub allow_anonymous: bool,
     /// Most connections at once (0: derived from the open-file limit).
     pub max_connections: usize,
     /// A connection with no traffic either way for this long is closed.

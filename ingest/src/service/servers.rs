@@ -15,6 +15,7 @@ use super::listeners::Bound;
 use crate::api::{self, Api};
 use crate::db::Database;
 use crate::exporter;
+use crate::exporter::token::BearerToken;
 use crate::pipeline::Pipeline;
 use crate::web::hosts::AllowedHosts;
 use crate::web::{self, WebError};
@@ -39,12 +40,12 @@ impl<'a> Servers<'a> {
         }
     }
 
-    /// The Prometheus endpoint.
+    /// The Prometheus endpoint, answering only requests with `token` when there is one.
     pub(super) fn metrics(
         &mut self,
         (listener, addr): Bound,
-        db: &Arc<Database>,
-        pipeline: &Pipeline,
+        (db, pipeline): (&Arc<Database>, &Pipeline),
+        token: Option<BearerToken>,
     ) -> Result<SocketAddr, ServiceError> {
         let sources = exporter::Sources {
             db: db.clone(),
@@ -53,7 +54,7 @@ impl<'a> Servers<'a> {
         exporter::handle().map_err(ServiceError::Metrics)?;
         let stop = self.serving.clone();
         let server = self.tasks.spawn(async move {
-            exporter::serve(listener, sources, stop)
+            exporter::serve(listener, sources, token, stop)
                 .await
                 .map_err(ServiceError::Metrics)
         });

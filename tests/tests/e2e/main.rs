@@ -29,6 +29,7 @@ mod import_dataset;
 mod influx_sink;
 mod layout;
 mod metrics_endpoint;
+mod metrics_token;
 mod mosquitto_interop;
 mod scenario_availability;
 mod shutdown_streams;
