@@ -1,5 +1,6 @@
-//! The `citytel` command line: `serve`, `demo`, `import`, `config` and `stats`, each a thin layer
-//! over the service library (`citytel-ingest`); only `demo` links the device simulator.
+//! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
+//! `export`, each a thin layer over the service library (`citytel-ingest`) or its gRPC API; only
+//! `demo` links the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
@@ -8,6 +9,7 @@
 mod access;
 mod config_cmd;
 mod demo;
+mod export;
 mod import;
 mod serve;
 mod stats;
@@ -43,6 +45,8 @@ enum Command {
     Orgs(access::OrgsArgs),
     /// API keys: create (shown once), list, revoke.
     Keys(access::KeysArgs),
+    /// Write the series an API key may see to a CSV or Parquet file, from a running service.
+    Export(export::ExportArgs),
 }
 
 /// Options that select and override the configuration.
@@ -129,6 +133,7 @@ impl Cli {
             Command::Stats(args) => stats::run(&args),
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
+            Command::Export(args) => export::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

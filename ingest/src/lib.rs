@@ -33,6 +33,7 @@
 //! - [`net`]: the open-file limit, connection caps, accept backoff and idle timeouts.
 //! - [`telemetry`]: log set-up, metric names, the gRPC metrics layer.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
+//! - `fuzz` (with the `fuzzing` feature only): entry points for the fuzz targets in `fuzz/`.
 
 pub(crate) mod api;
 pub mod clock;
@@ -40,6 +41,8 @@ pub mod config;
 pub mod db;
 pub mod decode;
 pub mod exporter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub(crate) mod hash;
 pub mod import;
 pub mod journal;

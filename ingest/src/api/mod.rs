@@ -3,10 +3,11 @@
 //! other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
-//!   [`fleet`], [`deadletters`] and [`watch`].
+//!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
+//!   key sees (`crate::query::Visible`).
 //! - [`admin`]: organisations, keys and the audit log; [`session`]: who the caller's key is.
-//! - [`auth`]: the key check in front of every service; [`key_watch`]: open streams end once
-//!   their key is revoked or expires.
+//! - [`auth`]: who the caller is, and what its role allows; [`key_watch`]: open streams end
+//!   once their key is revoked or expires.
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 //! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
@@ -20,6 +21,7 @@ pub(crate) mod deadletters;
 pub(crate) mod devices;
 pub(crate) mod drain;
 pub(crate) mod error;
+pub(crate) mod export;
 pub(crate) mod fleet;
 pub(crate) mod key_watch;
 pub(crate) mod query;

@@ -137,6 +137,20 @@ fn rejects_timestamps_outside_the_bounds() {
 }
 
 #[test]
+fn a_far_future_timestamp_is_rejected_whatever_the_receive_time() {
+    // The lead over a receive time before the epoch does not fit an i64: still a rejection.
+    let mut b = batch(&[1.0]);
+    b.readings[0].time_unix_ms = i64::MAX;
+    let rejection = decode(TOPIC, &b.encode_to_vec(), -1, &limits()).unwrap_err();
+    assert_eq!(rejection.reason, RejectReason::TimestampInFuture);
+    assert!(
+        rejection.detail.contains(&i64::MAX.to_string()),
+        "{}",
+        rejection.detail
+    );
+}
+
+#[test]
 fn rejects_a_status_without_a_known_type() {
     let s = Status {
         device_id: "cab-0001".into(),

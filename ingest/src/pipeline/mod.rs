@@ -112,6 +112,12 @@ impl Ack {
         }
     }
 
+    /// The packet id and QoS this ack answers.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn token(&self) -> AckToken {
+        self.token
+    }
+
     /// Sends the acknowledgement. If the source has gone away, the message will be redelivered
     /// and deduplicated, so there is nothing else to do; the same holds for a connection whose
     /// queue is full, which is closed instead.

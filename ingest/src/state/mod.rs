@@ -88,6 +88,10 @@ pub type LivePoint = (Arc<str>, i64, f64);
 pub struct LiveReadings {
     /// The device.
     pub device: Arc<str>,
+    /// Its kind (what watchers' scopes are checked against).
+    pub kind: Arc<str>,
+    /// Its site.
+    pub site: Arc<str>,
     /// Every stored point.
     pub points: Vec<LivePoint>,
 }
@@ -498,9 +502,12 @@ impl State {
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
                 }
                 if let Some(points) = live.filter(|p| !p.is_empty()) {
-                    let _ = self
-                        .readings
-                        .send(Arc::new(LiveReadings { device: id, points }));
+                    let _ = self.readings.send(Arc::new(LiveReadings {
+                        device: id,
+                        kind,
+                        site: device.site.clone(),
+                        points,
+                    }));
                 }
                 applied
             }

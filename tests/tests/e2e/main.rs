@@ -32,5 +32,6 @@ mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
 mod scenario_availability;
+mod scopes;
 mod shutdown_streams;
 mod sink_grafana_schema;

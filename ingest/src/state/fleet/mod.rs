@@ -58,7 +58,7 @@ pub struct Fleet {
     deadlines: Deadlines,
     last_event_ms: i64,
     unflushed: Vec<DeviceChange>,
-    districts: BTreeMap<String, String>,
+    districts: Arc<BTreeMap<String, String>>,
     watchers: broadcast::Sender<DeviceChange>,
 }
 
@@ -76,7 +76,7 @@ impl Fleet {
             deadlines: Deadlines::default(),
             last_event_ms: i64::MIN,
             unflushed: Vec::new(),
-            districts,
+            districts: Arc::new(districts),
             watchers: broadcast::channel(WATCH_BUFFER).0,
         }
     }
@@ -277,8 +277,8 @@ impl Fleet {
         self.clocks.get(device)?.estimate()
     }
 
-    /// The site-to-district mapping.
-    pub fn districts(&self) -> &BTreeMap<String, String> {
+    /// The site-to-district mapping, shared (it is fixed at start-up).
+    pub fn districts(&self) -> &Arc<BTreeMap<String, String>> {
         &self.districts
     }
 
