@@ -11,7 +11,9 @@
 mod abuse_connections;
 mod abuse_memory;
 mod api_keys;
+mod api_session;
 mod dashboard_browser;
+mod dashboard_guard;
 mod endpoint_e2e;
 mod fault_bad_input;
 mod fault_disk_full;
@@ -27,6 +29,7 @@ mod import_dataset;
 mod influx_sink;
 mod layout;
 mod metrics_endpoint;
+mod metrics_token;
 mod mosquitto_interop;
 mod scenario_availability;
 mod scopes;
