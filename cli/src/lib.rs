@@ -85,6 +85,10 @@ pub struct ConfigArgs {
     /// (endpoint.allow_anonymous).
     #[arg(long)]
     allow_anonymous_devices: bool,
+    /// Serve the metrics without a bearer token even on a non-loopback address
+    /// (metrics.allow_anonymous).
+    #[arg(long)]
+    allow_anonymous_metrics: bool,
 }
 
 impl ConfigArgs {
@@ -115,6 +119,9 @@ impl ConfigArgs {
         }
         if self.allow_anonymous_devices {
             overrides.push("endpoint.allow_anonymous=true".into());
+        }
+        if self.allow_anonymous_metrics {
+            overrides.push("metrics.allow_anonymous=true".into());
         }
         overrides.extend(self.set.iter().cloned());
         config::load(self.config.as_deref(), &overrides)

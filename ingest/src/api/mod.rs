@@ -1,10 +1,13 @@
-//! The gRPC API: `citytel.v1.QueryService`, plus gRPC health and reflection (v1 and v1alpha, so
-//! grpcurl and other tools can explore it).
+//! The gRPC API: `citytel.v1.QueryService`, `citytel.v1.AdminService` and
+//! `citytel.v1.SessionService`, plus gRPC health and reflection (v1 and v1alpha, so grpcurl and
+//! other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
 //!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
 //!   key sees (`crate::query::Visible`).
-//! - [`auth`]: who the caller is, and what its role allows.
+//! - [`admin`]: organisations, keys and the audit log; [`session`]: who the caller's key is.
+//! - [`auth`]: who the caller is, and what its role allows; [`key_watch`]: open streams end
+//!   once their key is revoked or expires.
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 //! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
@@ -20,15 +23,18 @@ pub(crate) mod drain;
 pub(crate) mod error;
 pub(crate) mod export;
 pub(crate) mod fleet;
+pub(crate) mod key_watch;
 pub(crate) mod query;
 pub(crate) mod reads;
 pub(crate) mod series;
+pub(crate) mod session;
 pub(crate) mod watch;
 
 use citytel_proto::v1::admin_service_server::AdminServiceServer;
 use std::time::Duration;
 
 use citytel_proto::v1::query_service_server::QueryServiceServer;
+use citytel_proto::v1::session_service_server::SessionServiceServer;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::pb::health_server::{Health, HealthServer};
@@ -62,17 +68,37 @@ pub(crate) struct Api {
     pub(crate) query: query::QueryApi,
     /// The admin service.
     pub(crate) admin: admin::AdminApi,
+    /// The session service.
+    pub(crate) session: session::SessionApi,
     /// Who may call them.
     pub(crate) auth: auth::Authenticator,
 }
 
 impl Api {
-    /// The query service behind the authenticator.
+    /// The query service behind the authenticator; its streams end once their key stops
+    /// working.
     pub(crate) fn query_server(
         &self,
-    ) -> InterceptedService<QueryServiceServer<query::QueryApi>, auth::Authenticator> {
+    ) -> InterceptedService<
+        key_watch::EndStreamsOfRevokedKeys<QueryServiceServer<query::QueryApi>>,
+        auth::Authenticator,
+    > {
         InterceptedService::new(
-            QueryServiceServer::new(self.query.clone())
+            key_watch::EndStreamsOfRevokedKeys::new(
+                QueryServiceServer::new(self.query.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                self.auth.clone(),
+            ),
+            self.auth.clone(),
+        )
+    }
+
+    /// The session service behind the authenticator.
+    pub(crate) fn session_server(
+        &self,
+    ) -> InterceptedService<SessionServiceServer<session::SessionApi>, auth::Authenticator> {
+        InterceptedService::new(
+            SessionServiceServer::new(self.session.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             self.auth.clone(),
         )
@@ -119,6 +145,7 @@ pub(crate) async fn serve(
             shutdown.clone(),
         ))
         .add_service(api.admin_server())
+        .add_service(api.session_server())
         .serve_with_incoming_shutdown(
             // Capped, with idle timeouts and TCP_NODELAY (without it, small responses wait
             // ~40 ms for the peer's delayed ACK).

@@ -34,11 +34,13 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::admin::AdminApi;
 use crate::api::auth::Authenticator;
+use crate::api::session::SessionApi;
 use crate::api::{Api, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
 use crate::exporter;
+use crate::exporter::token::BearerToken;
 use crate::net::fds::{self, ConnectionCaps};
 use crate::net::tls::{self, ServerTls, TlsError};
 use crate::pipeline::Pipeline;
@@ -192,6 +194,12 @@ type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
 pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
     tls::install_crypto_provider();
     let caps = connection_caps(&mut settings);
+    let metrics_token = match &settings.metrics.bearer_token_file {
+        Some(file) if settings.metrics_listen.is_some() => {
+            Some(BearerToken::read(file).map_err(|e| ServiceError::Metrics(e.into()))?)
+        }
+        _ => None,
+    };
     let (db, wal, opened) = open_storage(&settings, clock).await?;
     let root = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -250,6 +258,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     let api = Api {
         query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
+        session: SessionApi::new(db.clone(), settings.api.authentication),
         auth,
     };
     let admin_key = match settings.api.authentication {
@@ -259,7 +268,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     let serving = root.child_token();
     let mut servers = servers::Servers::new(&tasks, &serving);
     let metrics_addr = match listeners.metrics {
-        Some(metrics) => Some(servers.metrics(metrics, &db, &pipeline)?),
+        Some(metrics) => Some(servers.metrics(metrics, (&db, &pipeline), metrics_token)?),
         None => None,
     };
     let started = start_source(settings.source, pipeline, &tasks, &intake).await?;
@@ -276,7 +285,10 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         intake.clone(),
     ));
     let grpc_addr = servers.grpc(listeners.grpc, api.clone(), health_service);
-    let http_addr = listeners.http.map(|http| servers.web(http, api));
+    let http_addr = match listeners.http {
+        Some(http) => Some(servers.web(http, api, &settings.http.allowed_hosts)?),
+        None => None,
+    };
     let servers = servers.into_list();
     tasks.close();
 

@@ -11,7 +11,9 @@
 mod abuse_connections;
 mod abuse_memory;
 mod api_keys;
+mod api_session;
 mod dashboard_browser;
+mod dashboard_guard;
 mod device_identity;
 mod devices_cli;
 mod endpoint_e2e;
@@ -30,6 +32,7 @@ mod import_dataset;
 mod influx_sink;
 mod layout;
 mod metrics_endpoint;
+mod metrics_token;
 mod mosquitto_interop;
 mod scenario_availability;
 mod scopes;
