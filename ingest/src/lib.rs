@@ -28,11 +28,14 @@
 //! - [`api`]: the gRPC query service, with its read pool.
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
+//! - [`alerts`]: alert rules evaluated by the writer, and notifications to Alertmanager and
+//!   webhooks through a durable outbox.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
 //! - [`telemetry`]: log set-up, metric names, the gRPC metrics layer.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 
+pub mod alerts;
 pub(crate) mod api;
 pub mod clock;
 pub mod config;

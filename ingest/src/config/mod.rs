@@ -50,6 +50,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Sinks fed from the WAL.
     pub sink: SinkConfig,
+    /// Alert rules and notification receivers.
+    pub alerts: crate::alerts::config::AlertsConfig,
 }
 
 /// A configuration error, with the offending key where there is one.
@@ -74,6 +76,9 @@ pub enum ConfigError {
     /// An override is not of the form `section.key=value`.
     #[error("invalid override {0:?}: expected section.key=value")]
     Override(String),
+    /// An alert rule or receiver does not validate (the error names it and its key).
+    #[error("invalid alerting configuration: {0}")]
+    Alerts(#[from] crate::alerts::config::AlertConfigError),
     /// A value is out of range or inconsistent with another.
     #[error("invalid value for {key}: {message}")]
     Invalid {
@@ -129,6 +134,8 @@ pub struct Settings {
     pub log: LogConfig,
     /// Sinks fed from the WAL.
     pub sink: SinkConfig,
+    /// Alert rules and receivers.
+    pub alerts: crate::alerts::config::AlertSettings,
 }
 
 impl Config {
@@ -235,6 +242,7 @@ impl Config {
             .map_err(|e| invalid(e.key, &e.message))?;
         let availability = self.availability.validate()?;
         self.check_api()?;
+        let alerts = self.alerts.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -247,6 +255,7 @@ impl Config {
             service: self.service.clone(),
             log: self.log.clone(),
             sink: self.sink.clone(),
+            alerts,
         })
     }
 

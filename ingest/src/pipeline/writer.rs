@@ -10,6 +10,11 @@
 //! ([`Writer::limit_series`]): a message that would add series beyond it becomes a
 //! `too_many_series` dead letter, so the decision is in the WAL and replays identically.
 //!
+//! While alert rules are in force, a tick that finds deadlines due (silence thresholds, alerts'
+//! `for`) is itself a WAL entry ([`Entry::Tick`]), committed before it is applied, so what the
+//! deadlines did replays identically; the idle wait then ends at the next deadline instead of a
+//! whole [`TICK`] later, so an alert fires on time.
+//!
 //! Debug option for fault tests: when the environment variable [`PAUSE_FILE_ENV`] names a file,
 //! the writer commits nothing while that file exists (as if the disk had stalled): nothing is
 //! acknowledged, and intake stops once the in-flight budget is used up. Never set it in production.
@@ -29,6 +34,7 @@ use crate::db::housekeeping::Job;
 use crate::db::{Database, DbError, checkpoint};
 use crate::journal::Entry;
 use crate::state::Applied;
+use crate::state::alerting::TickDue;
 use crate::telemetry::metrics as m;
 use citytel_storage::wal::Wal;
 
@@ -82,6 +88,8 @@ pub(crate) struct CheckpointPolicy {
 
 /// How often an idle writer applies the fleet tracker's silence timeouts.
 const TICK: Duration = Duration::from_secs(1);
+/// Shortest idle wait before the next deadline.
+const MIN_WAIT: Duration = Duration::from_millis(5);
 
 /// The group-commit loop.
 pub(crate) struct Writer {
@@ -142,7 +150,8 @@ impl Writer {
                     } else {
                         // Idle: a good moment for a due checkpoint and the silence timeouts.
                         self.maybe_checkpoint()?;
-                        self.tick();
+                        self.tick()?;
+                        let wait = self.idle_wait();
                         let runtime = self.policy.runtime.clone();
                         let _context = runtime.enter();
                         let stop = self.policy.stop.clone();
@@ -152,7 +161,7 @@ impl Writer {
                                 _ = stop.cancelled() => Err(()),
                             }
                         };
-                        match runtime.block_on(tokio::time::timeout(TICK, next)) {
+                        match runtime.block_on(tokio::time::timeout(wait, next)) {
                             Ok(Ok(e)) => e,
                             // Closed, or stopping: the next round drains and ends.
                             Ok(Err(())) => continue,
@@ -171,7 +180,7 @@ impl Writer {
             }
             if let Some(gate) = self.policy.gate.clone() {
                 while !gate.wait_open(TICK) {
-                    self.tick();
+                    self.tick()?;
                 }
             }
             self.commit(&mut group, &mut stats)?;
@@ -192,10 +201,41 @@ impl Writer {
         Ok(stats)
     }
 
-    /// Applies the silence timeouts that fell due (devices turning late or offline).
-    fn tick(&mut self) {
+    /// Applies the silence timeouts and alert deadlines that fell due; with alert rules in
+    /// force, through a tick committed to the WAL first.
+    fn tick(&mut self) -> Result<(), DbError> {
         let now = self.policy.clock.now_ms();
-        self.db.write().advance(now);
+        let due = self.db.read().tick_due(now);
+        match due {
+            TickDue::Nothing => {}
+            TickDue::Unrecorded => self.db.write().advance(now),
+            TickDue::Recorded => {
+                if self.pause_file.as_ref().is_some_and(|p| p.exists()) {
+                    return Ok(());
+                }
+                let entry = Entry::Tick { at_ms: now };
+                self.wal.append_with(|buf| entry.encode(buf))?;
+                if let Err(e) = self.wal.commit() {
+                    tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
+                    return Err(e.into());
+                }
+                self.db.write().apply(&entry, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// How long an idle writer may wait before its next tick: until the next deadline, at most
+    /// [`TICK`].
+    fn idle_wait(&self) -> Duration {
+        let now = self.policy.clock.now_ms();
+        match self.db.read().next_due() {
+            Some(due) => {
+                let ms = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+                Duration::from_millis(ms).clamp(MIN_WAIT, TICK)
+            }
+            None => TICK,
+        }
     }
 
     /// Starts a checkpoint when the head is full or the interval has passed.

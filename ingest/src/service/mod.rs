@@ -246,7 +246,7 @@ async fn open_storage(
 ) -> Result<(Arc<Database>, citytel_storage::wal::Wal, OpenReport), ServiceError> {
     let data_dir = settings.storage.data_dir.clone();
     let options = settings.store_options(clock);
-    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
+    let opened = tokio::task::spawn_blocking(move || Database::open_service(&data_dir, &options))
         .await
         .map_err(|_| ServiceError::Panicked("storage opening task"))?;
     let (db, wal, report) = opened.map_err(|source| ServiceError::Storage {

@@ -13,9 +13,11 @@
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
 //! - [`maintenance`]: maintenance windows, indexed by device and site.
 //! - [`command`]: the state changes requested through the API.
+//! - [`alerting`]: what applying feeds the alert engine ([`crate::alerts`]), and alert commands.
 //! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts.
 
 pub mod access;
+pub(crate) mod alerting;
 pub mod command;
 pub mod dead_letters;
 pub mod dedup;
@@ -66,7 +68,7 @@ pub const AUDIT: &str = "audit";
 const READINGS_BUFFER: usize = 1024;
 
 /// What applying one entry did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Applied {
     /// Readings stored.
     pub readings_stored: u64,
@@ -153,6 +155,10 @@ pub struct State {
     /// Sequence number of the next persisted history record.
     history_seq: u64,
     readings: tokio::sync::broadcast::Sender<Arc<LiveReadings>>,
+    /// The alert engine, fed from `apply` (see [`alerting`]).
+    alerts: crate::alerts::Alerts,
+    /// How many of the fleet's unflushed changes the alert engine has been fed.
+    alerts_fed: usize,
 }
 
 impl State {
@@ -171,6 +177,8 @@ impl State {
             legacy_maintenance: false,
             history_seq: 0,
             readings: tokio::sync::broadcast::channel(READINGS_BUFFER).0,
+            alerts: crate::alerts::Alerts::default(),
+            alerts_fed: 0,
         }
     }
 
@@ -308,8 +316,15 @@ impl State {
     // ---- the writer ----------------------------------------------------------------------------
 
     /// Applies one WAL entry. `decoded` is the already-decoded message of a
-    /// [`Entry::Message`] (the live path); `None` decodes it from the entry (replay).
+    /// [`Entry::Message`] (the live path); `None` decodes it from the entry (replay). The alert
+    /// engine then gets the transitions it caused and its time.
     pub(crate) fn apply(&mut self, entry: &Entry<'_>, decoded: Option<&Decoded>) -> Applied {
+        let applied = self.apply_entry(entry, decoded);
+        self.alerts_after_entry(entry.time_ms());
+        applied
+    }
+
+    fn apply_entry(&mut self, entry: &Entry<'_>, decoded: Option<&Decoded>) -> Applied {
         match *entry {
             Entry::Message {
                 received_at_ms,
@@ -383,6 +398,14 @@ impl State {
                     ..Applied::default()
                 }
             }
+            Entry::Tick { at_ms } => {
+                self.apply_tick(at_ms);
+                Applied::default()
+            }
+            Entry::Started { at_ms } => {
+                self.apply_started(at_ms);
+                Applied::default()
+            }
         }
     }
 
@@ -409,11 +432,17 @@ impl State {
                 span,
                 reason,
             } => match self.maintenance.add(target, span, reason) {
-                Ok(window) => Outcome::MaintenanceSet(window),
+                Ok(window) => {
+                    self.alert_mutes_changed(at_ms);
+                    Outcome::MaintenanceSet(window)
+                }
                 Err(n) => Outcome::Refused(Refusal::TooManyWindows(n)),
             },
             Command::DeleteMaintenance { id } => match self.maintenance.remove(id) {
-                Some(window) => Outcome::MaintenanceDeleted(window),
+                Some(window) => {
+                    self.alert_mutes_changed(at_ms);
+                    Outcome::MaintenanceDeleted(window)
+                }
                 None => Outcome::Refused(Refusal::NoSuchWindow(id)),
             },
             Command::CreateOrganisation(org) => {
@@ -434,6 +463,31 @@ impl State {
                 Some(key) => Outcome::KeyRevoked(key.clone()),
                 None => Outcome::Refused(Refusal::NoSuchKey(id)),
             },
+            Command::AckAlert { id, by } => {
+                self.alert_command(alerting::AlertCommand::Ack { id, by }, at_ms)
+            }
+            Command::CreateSilence {
+                matchers,
+                starts_ms,
+                ends_ms,
+                created_by,
+                comment,
+            } => self.alert_command(
+                alerting::AlertCommand::CreateSilence {
+                    matchers,
+                    starts_ms,
+                    ends_ms,
+                    created_by,
+                    comment,
+                },
+                at_ms,
+            ),
+            Command::ExpireSilence { id } => {
+                self.alert_command(alerting::AlertCommand::ExpireSilence { id }, at_ms)
+            }
+            Command::SetAlertRules { source } => {
+                self.alert_command(alerting::AlertCommand::SetRules { source }, at_ms)
+            }
         }
     }
 
@@ -479,11 +533,18 @@ impl State {
             Decoded::Telemetry(batch) => {
                 device.boot_id = Some(batch.boot_id);
                 let watched = self.readings.receiver_count() > 0;
+                let probe = self.alert_probe(&id, batch);
+                let Some(device) = self.registry.get_mut(&id) else {
+                    return Applied::default();
+                };
                 let (applied, live) =
                     apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
                 if let Some(newest) = batch.readings.iter().map(|r| r.time_unix_ms).max() {
                     self.fleet
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
+                }
+                if let Some(probe) = probe {
+                    self.alert_readings(&id, batch, probe, applied.readings_stored, received_at_ms);
                 }
                 if let Some(points) = live.filter(|p| !p.is_empty()) {
                     let _ = self
@@ -510,9 +571,10 @@ impl State {
         self.fleet.advance(now_ms);
     }
 
-    /// After a restart at `now_ms`: citytel's own downtime is unknown, not down.
+    /// After a restart at `now_ms`: citytel's own downtime is unknown, not down (to the fleet
+    /// and the alert engine); not recorded in the WAL (see [`Entry::Started`] for that).
     pub(crate) fn started(&mut self, now_ms: i64) {
-        self.fleet.ingester_started(now_ms);
+        self.apply_started(now_ms);
     }
 
     /// Checks the series cardinality limit for a message about to be committed. A telemetry
@@ -572,6 +634,8 @@ impl State {
     pub(crate) fn begin_checkpoint(&mut self, wal_segment: u64) -> Option<CheckpointParts> {
         let frozen = self.engine.freeze()?;
         let mut history = Vec::new();
+        self.feed_alerts();
+        self.alerts_fed = 0;
         for change in self.fleet.take_unflushed() {
             let key = fleet::snapshot::history_key(&change.device, self.history_seq);
             history.push((key, persist::encode_change(&change.change)));
@@ -660,6 +724,7 @@ impl State {
             orgs: self.access.orgs().cloned().collect(),
             keys: self.access.keys().cloned().collect(),
             audit_seq: self.audit.next_seq(),
+            alerts: self.alerts.snapshot(),
         }
     }
 
@@ -691,6 +756,7 @@ impl State {
         }
         self.access.restore(snapshot.orgs, snapshot.keys);
         self.audit.restore(snapshot.audit_seq, Vec::new());
+        self.alerts.restore(snapshot.alerts);
     }
 
     /// Loads the most recent persisted audit records; returns the records that did not decode.
