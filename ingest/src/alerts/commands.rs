@@ -147,7 +147,6 @@ impl Alerts {
             .into_iter()
             .filter_map(|((slot, d), b)| Some(((slot_of(slot)?, d), b)))
             .collect();
-        self.dirty = true;
         self.rebuild_queue(at);
         self.start_state_rules(&kept, at, world);
     }

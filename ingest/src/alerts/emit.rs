@@ -40,7 +40,6 @@ impl Alerts {
                 let deadline = episode.deadline(for_ms, kff);
                 self.episodes.insert(key.clone(), episode);
                 self.by_id.insert(id, key.clone());
-                self.dirty = true;
                 if let Some(d) = deadline {
                     self.queue
                         .push(d, Class::Alert, key.slot, Some(key.target.clone()));
@@ -98,7 +97,6 @@ impl Alerts {
 
     /// The alert `key` fired at `at`: notified unless muted.
     fn fired(&mut self, key: &Key, at: i64, world: &dyn World) {
-        self.dirty = true;
         self.notify_unless_muted(key, at, world);
         self.event(key, EventKind::Firing, world);
     }
@@ -134,7 +132,6 @@ impl Alerts {
         if let Some(e) = self.episodes.remove(key) {
             self.by_id.remove(&e.id);
         }
-        self.dirty = true;
     }
 
     /// The alert `key` resolved at `at`.
@@ -146,7 +143,6 @@ impl Alerts {
             return;
         };
         self.by_id.remove(&e.id);
-        self.dirty = true;
         let info = match self.infos.remove(&e.id) {
             Some(info) => info,
             None => Arc::new(view::info_of(&rule, &key.target, &e, world)),

@@ -164,7 +164,6 @@ pub struct Alerts {
     next_id: u64,
     next_silence: u64,
     generation: u64,
-    dirty: bool,
     events: broadcast::Sender<Arc<AlertEvent>>,
     /// Reused by the ingest path: (metric index, rule slot) pairs of one batch.
     scratch: Vec<(usize, u32)>,
@@ -197,7 +196,6 @@ impl Alerts {
             next_id: 1,
             next_silence: 1,
             generation: 0,
-            dirty: false,
             events: broadcast::channel(EVENTS_BUFFER).0,
             scratch: Vec::new(),
         }
@@ -208,6 +206,11 @@ impl Alerts {
     /// Whether any rule is in force.
     pub fn has_rules(&self) -> bool {
         !self.rules.rules().is_empty()
+    }
+
+    /// Keeps at most `limit` notifications for receivers that have not confirmed them.
+    pub fn set_outbox_limit(&mut self, limit: usize) {
+        self.outbox.set_limit(limit);
     }
 
     /// Whether any rule in force reads readings (threshold, absence, completeness).
@@ -391,10 +394,5 @@ impl Alerts {
         });
         out.extend(self.resolved.iter().rev().map(|r| Self::view_resolved(r)));
         out
-    }
-
-    /// Takes whether the open alerts changed since the last call (for the gauges).
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
     }
 }

@@ -160,6 +160,11 @@ impl Outbox {
         seq
     }
 
+    /// Keeps at most `limit` notifications from now on.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+    }
+
     /// Up to `max` notifications from sequence `from` on.
     pub fn from(&self, from: u64, max: usize) -> Vec<Arc<Notification>> {
         let start = self.items.partition_point(|n| n.seq < from);

@@ -173,7 +173,6 @@ impl Alerts {
         }
         self.silences = s.silences.into_iter().map(|s| (s.id, s)).collect();
         self.resolved = s.resolved.into_iter().map(Arc::new).collect();
-        self.dirty = true;
         self.rebuild_queue(self.now_ms);
     }
 }

@@ -382,3 +382,6 @@ pub(super) enum AlertCommand {
     /// New rules.
     SetRules { source: String },
 }
+
+#[cfg(test)]
+mod tests;
