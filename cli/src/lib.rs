@@ -1,11 +1,13 @@
-//! The `citytel` command line: `serve`, `demo`, `import`, `config` and `stats`, each a thin layer
-//! over the service library (`citytel-ingest`); only `demo` links the device simulator.
+//! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
+//! `alerts`, each a thin layer over the service library (`citytel-ingest`); only `demo` links
+//! the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
 //! environment variable. Precedence: built-in defaults < config file < environment/flags.
 
 mod access;
+mod alerts;
 mod config_cmd;
 mod demo;
 mod import;
@@ -43,6 +45,8 @@ enum Command {
     Orgs(access::OrgsArgs),
     /// API keys: create (shown once), list, revoke.
     Keys(access::KeysArgs),
+    /// Alert rules: check a rule file offline.
+    Alerts(alerts::AlertsArgs),
 }
 
 /// Options that select and override the configuration.
@@ -122,6 +126,7 @@ impl Cli {
             Command::Stats(args) => stats::run(&args),
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
+            Command::Alerts(args) => alerts::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -22,6 +22,7 @@
 //! - [`view`]: alerts as the API shows them.
 //! - [`world`]: what the engine may ask of the rest of the state.
 //! - [`snapshot`]: the engine's part of the checkpoint snapshot.
+//! - [`notify`]: delivery to Alertmanager and webhooks, each receiver with a durable cursor.
 
 pub mod commands;
 pub mod config;
@@ -29,6 +30,7 @@ mod emit;
 pub mod episode;
 mod inputs;
 pub mod labels;
+pub mod notify;
 pub mod outbox;
 mod periodic;
 pub mod queue;

@@ -1,4 +1,5 @@
-//! The gRPC API: `citytel.v1.QueryService`, plus gRPC health and reflection (v1 and v1alpha, so
+//! The gRPC API: `citytel.v1.QueryService`, `citytel.v1.AdminService` and
+//! `citytel.v1.AlertService` ([`alerts`]), plus gRPC health and reflection (v1 and v1alpha, so
 //! grpcurl and other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
@@ -10,6 +11,7 @@
 //!   server and on the dashboard's gRPC-Web one.
 
 pub(crate) mod admin;
+pub(crate) mod alerts;
 pub(crate) mod auth;
 pub(crate) mod convert;
 pub(crate) mod deadletters;
@@ -23,6 +25,7 @@ pub(crate) mod series;
 pub(crate) mod watch;
 
 use citytel_proto::v1::admin_service_server::AdminServiceServer;
+use citytel_proto::v1::alert_service_server::AlertServiceServer;
 use citytel_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -53,6 +56,8 @@ pub(crate) struct Api {
     pub(crate) query: query::QueryApi,
     /// The admin service.
     pub(crate) admin: admin::AdminApi,
+    /// The alert service.
+    pub(crate) alerts: alerts::AlertApi,
     /// Who may call them.
     pub(crate) auth: auth::Authenticator,
 }
@@ -64,6 +69,17 @@ impl Api {
     ) -> InterceptedService<QueryServiceServer<query::QueryApi>, auth::Authenticator> {
         InterceptedService::new(
             QueryServiceServer::new(self.query.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        )
+    }
+
+    /// The alert service behind the authenticator.
+    pub(crate) fn alerts_server(
+        &self,
+    ) -> InterceptedService<AlertServiceServer<alerts::AlertApi>, auth::Authenticator> {
+        InterceptedService::new(
+            AlertServiceServer::new(self.alerts.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             self.auth.clone(),
         )
@@ -108,6 +124,10 @@ pub(crate) async fn serve(
             shutdown.clone(),
         ))
         .add_service(api.admin_server())
+        .add_service(drain::EndStreamsOnShutdown::new(
+            api.alerts_server(),
+            shutdown.clone(),
+        ))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, small responses wait ~40 ms for the peer's delayed ACK.
             TcpIncoming::from(listener).with_nodelay(Some(true)),

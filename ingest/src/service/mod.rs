@@ -13,7 +13,9 @@
 //! - [`servers`]: the gRPC server, the dashboard and the metrics endpoint as tasks.
 //! - [`health`]: what the gRPC health service reports, following the source and the sink.
 //! - [`teardown`]: the phased shutdown.
+//! - [`alerting`]: the alert rules put in force at start and on reload, and the receivers.
 
+mod alerting;
 mod bootstrap;
 mod health;
 mod listeners;
@@ -30,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use tonic_health::server::HealthReporter;
 
 use crate::api::admin::AdminApi;
+use crate::api::alerts::AlertApi;
 use crate::api::auth::Authenticator;
 use crate::api::{Api, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
@@ -45,6 +48,7 @@ pub use crate::api::ApiServeError;
 pub use crate::pipeline::writer::WriterStats;
 pub use crate::source::broker::BrokerStats;
 pub use crate::web::WebError;
+pub use alerting::AlertsControl;
 pub use bootstrap::key_path as admin_key_path;
 pub use health::SINK_HEALTH_SERVICE;
 
@@ -98,6 +102,12 @@ pub enum ServiceError {
     /// A sink could not start or failed.
     #[error(transparent)]
     Sink(#[from] crate::sink::influxdb::SinkError),
+    /// The configured alert rules could not be put in force.
+    #[error("cannot put the alert rules in force: {0}")]
+    Alerts(String),
+    /// Alert notifications could not start or failed.
+    #[error(transparent)]
+    Notify(#[from] crate::alerts::notify::NotifyError),
 }
 
 /// A started service.
@@ -120,6 +130,8 @@ pub struct Running {
     pub admin_key_file: Option<std::path::PathBuf>,
     /// Counters of the broker source, when it runs.
     pub broker_stats: Option<Arc<BrokerStats>>,
+    /// Puts new alert rules in force (on SIGHUP).
+    pub alerts: AlertsControl,
     parts: Parts,
 }
 
@@ -138,6 +150,7 @@ struct Parts {
     writer_done: oneshot::Receiver<WriterResult>,
     health: HealthReporter,
     sink: Option<crate::sink::influxdb::Handle>,
+    notifier: Option<crate::alerts::notify::Handle>,
     shutdown_timeout: Duration,
 }
 
@@ -147,6 +160,9 @@ type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
 /// script time with a manual clock; see [`Clock::manual`]).
 pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
     let (db, wal, opened) = open_storage(&settings, clock).await?;
+    db.write()
+        .alerts_mut()
+        .set_outbox_limit(settings.alerts.config.outbox_limit);
     let root = CancellationToken::new();
     let tasks = TaskTracker::new();
     let (pipeline, queue) = Pipeline::with_clock(
@@ -165,6 +181,11 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         sink.as_ref(),
         writer_stop.clone(),
     )?;
+    let alerts = AlertsControl::new(db.clone(), pipeline.clone());
+    alerts
+        .set_rules(&settings.alerts)
+        .await
+        .map_err(ServiceError::Alerts)?;
     let listeners = listeners::bind_all(&settings).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -194,6 +215,7 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
     let api = Api {
         query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
+        alerts: AlertApi::new(db.clone(), pipeline.clone(), clock),
         auth,
     };
     let admin_key = match settings.api.authentication {
@@ -206,6 +228,8 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         Some(metrics) => Some(servers.metrics(metrics, &db, &pipeline)?),
         None => None,
     };
+    // After the metrics recorder is installed, so the receivers' first gauges are kept.
+    let notifier = alerting::start_receivers(&settings, &db, clock)?;
     let (mqtt_addr, broker_stats, source) =
         start_source(settings.source, pipeline, &health, &tasks, &intake).await?;
     let grpc_addr = servers.grpc(listeners.grpc, api.clone(), health_service);
@@ -223,6 +247,7 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
         authentication: settings.api.authentication,
         admin_key_file: admin_key,
         broker_stats,
+        alerts,
         parts: Parts {
             root,
             intake,
@@ -234,6 +259,7 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
             writer_done,
             health,
             sink,
+            notifier,
             shutdown_timeout: settings.service.shutdown_timeout,
         },
     })
@@ -406,6 +432,11 @@ impl Running {
                 teardown::run(self.parts, Some(result)).await
             }
         }
+    }
+
+    /// The cursor of alert receiver `name`: every notification before it is confirmed.
+    pub fn alert_confirmed(&self, name: &str) -> Option<u64> {
+        self.parts.notifier.as_ref()?.confirmed(name)
     }
 
     /// Stops intake, drains the writer, flushes the sinks, then stops the servers. Returns the

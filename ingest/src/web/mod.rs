@@ -1,11 +1,12 @@
 //! The operator dashboard over HTTP: the web app embedded from `dashboards/web/dist`, and the
-//! query service `citytel.v1.QueryService` through gRPC-Web (tonic-web), on one origin, so a
-//! browser needs no proxy and no CORS.
+//! services `citytel.v1.QueryService` and `citytel.v1.AlertService` through gRPC-Web
+//! (tonic-web), on one origin, so a browser needs no proxy and no CORS.
 //!
-//! Requests under `/citytel.v1.QueryService/` go to the gRPC-Web translation in front of the
-//! service (HTTP/1.1, as browsers speak it over plain http; plain gRPC over HTTP/2 works too),
-//! counted by the gRPC metrics layer ([`crate::telemetry::grpc`], `transport="grpc-web"`); every
-//! other request is answered from the embedded files.
+//! Requests under `/citytel.v1.QueryService/` and `/citytel.v1.AlertService/` go to the
+//! gRPC-Web translation in front of each service (HTTP/1.1, as browsers speak it over plain
+//! http; plain gRPC over HTTP/2 works too), counted by the gRPC metrics layer
+//! ([`crate::telemetry::grpc`], `transport="grpc-web"`); every other request is answered from
+//! the embedded files.
 //!
 //! - [`assets`]: the embedded files, their content types and caching headers.
 //!
@@ -14,21 +15,17 @@
 
 pub(crate) mod assets;
 
-use std::convert::Infallible;
-
 use axum::body::Body as AxumBody;
-use axum::http::{Request, Response};
+use axum::http::Request;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::body::Body;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_web::GrpcWebLayer;
-use tower::{Layer, Service};
+use tower::Layer;
 
 use crate::api::Api;
-use crate::telemetry::grpc::GrpcMetricsLayer;
+use crate::telemetry::grpc::{GrpcMetrics, GrpcMetricsLayer};
 
 /// Errors of the dashboard's HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -38,26 +35,33 @@ pub enum WebError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves the dashboard and `api` (through gRPC-Web) on `listener` until `shutdown` is
-/// cancelled; then ends open streams, finishes in-flight requests and returns.
+/// Serves the dashboard and `api`'s query and alert services (through gRPC-Web) on `listener`
+/// until `shutdown` is cancelled; then ends open streams, finishes in-flight requests and
+/// returns.
 pub(crate) async fn serve(
     listener: TcpListener,
     api: Api,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
-    serve_grpc_web(listener, api.query_server(), shutdown).await
+    let routes = Routes::new(grpc_web(api.query_server(), &shutdown))
+        .add_service(grpc_web(api.alerts_server(), &shutdown));
+    serve_routes(listener, routes, shutdown).await
 }
 
-/// Serves the dashboard and any gRPC `service` through gRPC-Web (the query service in
-/// production; tests use a smaller one).
+/// Serves the dashboard and any gRPC `service` through gRPC-Web (tests use a smaller service
+/// than the query service).
+#[cfg(test)]
 pub(crate) async fn serve_grpc_web<S, R>(
     listener: TcpListener,
     service: S,
     shutdown: CancellationToken,
 ) -> Result<(), WebError>
 where
-    S: Service<Request<Body>, Response = Response<R>, Error = Infallible>
-        + NamedService
+    S: tower::Service<
+            Request<tonic::body::Body>,
+            Response = axum::http::Response<R>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
         + Clone
         + Send
         + Sync
@@ -66,11 +70,31 @@ where
     R: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     R::Error: Into<tonic::codegen::StdError>,
 {
-    // Counted in front of the translation, where the request still says it is gRPC-Web.
-    let grpc_web = GrpcMetricsLayer.layer(GrpcWebLayer::new().layer(
-        crate::api::drain::EndStreamsOnShutdown::new(service, shutdown.clone()),
-    ));
-    let router = Routes::new(grpc_web)
+    let routes = Routes::new(grpc_web(service, &shutdown));
+    serve_routes(listener, routes, shutdown).await
+}
+
+/// `service` behind the gRPC-Web translation, counted in front of it (where the request still
+/// says it is gRPC-Web), its streams ending at shutdown.
+fn grpc_web<S>(
+    service: S,
+    shutdown: &CancellationToken,
+) -> GrpcMetrics<tonic_web::GrpcWebService<crate::api::drain::EndStreamsOnShutdown<S>>> {
+    GrpcMetricsLayer.layer(
+        GrpcWebLayer::new().layer(crate::api::drain::EndStreamsOnShutdown::new(
+            service,
+            shutdown.clone(),
+        )),
+    )
+}
+
+/// Serves `routes`, every other path from the embedded files.
+async fn serve_routes(
+    listener: TcpListener,
+    routes: Routes,
+    shutdown: CancellationToken,
+) -> Result<(), WebError> {
+    let router = routes
         .into_axum_router()
         .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) });
     tonic::transport::Server::builder()

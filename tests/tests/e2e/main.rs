@@ -1,5 +1,5 @@
 //! citytel's end-to-end tests, in one test binary: each module starts the real `citytel` binary
-//! (and, in the `interop` group, Debian's Mosquitto, VictoriaMetrics or Chromium) as child
+//! (and, in the `interop` group, Debian's Mosquitto, VictoriaMetrics, Alertmanager or Chromium) as child
 //! processes and checks what a user would see. One binary links the service once instead of once
 //! per file.
 //!
@@ -8,6 +8,7 @@
 //!
 //! Run one module with a filter, e.g. `cargo test -p citytel-tests --test e2e fault_kill`.
 
+mod alerts;
 mod api_keys;
 mod dashboard_browser;
 mod endpoint_e2e;

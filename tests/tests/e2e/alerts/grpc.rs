@@ -1,0 +1,204 @@
+//! The alert service and the API key roles: a viewer lists alerts and silences; an operator also
+//! acknowledges, creates and expires silences; no key, no answer.
+
+use citytel_proto::v1::{self, admin_service_client::AdminServiceClient};
+use citytel_tests::process::Citytel;
+use citytel_tests::wire::now_ms;
+use tonic::Code;
+
+use super::{Bearer, RULE, SHORT_MS, alerts, birth, channel, config_file, wait_alert};
+
+/// Creates organisation "works" and a key of each of `roles` in it.
+async fn keys(citytel: &Citytel, admin_key: &str, roles: &[&str]) -> Vec<String> {
+    let mut admin = AdminServiceClient::with_interceptor(
+        channel(citytel).await,
+        Bearer(Some(admin_key.to_string())),
+    );
+    admin
+        .create_organisation(v1::CreateOrganisationRequest {
+            organisation: Some(v1::Organisation {
+                id: "works".into(),
+                name: "Public works".into(),
+                licence: String::new(),
+                created_unix_ms: 0,
+            }),
+        })
+        .await
+        .expect("CreateOrganisation");
+    let mut out = Vec::new();
+    for role in roles {
+        let key = admin
+            .create_api_key(v1::CreateApiKeyRequest {
+                organisation: "works".into(),
+                role: (*role).into(),
+                scope: None,
+                name: format!("{role} key"),
+                expires_unix_ms: 0,
+            })
+            .await
+            .expect("CreateApiKey")
+            .into_inner()
+            .secret;
+        out.push(key);
+    }
+    out
+}
+
+fn device_matcher(device: &str) -> v1::Matcher {
+    v1::Matcher {
+        name: "device".into(),
+        value: device.into(),
+        op: v1::MatchOperator::Equal as i32,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_list_operators_acknowledge_and_silence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config_file(dir.path(), RULE);
+    let data = dir.path().join("data");
+    let config_arg = config.display().to_string();
+    let citytel = Citytel::start(
+        &data,
+        &["--config", &config_arg, "--set", "api.authentication=true"],
+    );
+    let admin_key = std::fs::read_to_string(data.join("admin.key"))
+        .expect("admin key")
+        .trim()
+        .to_string();
+    let [viewer, operator] =
+        <[String; 2]>::try_from(keys(&citytel, &admin_key, &["viewer", "operator"]).await)
+            .expect("two keys");
+
+    let mqtt = citytel.mqtt.expect("the device endpoint runs");
+    let _device = birth(mqtt, "cab-1", SHORT_MS).await;
+    let mut as_viewer = alerts(&citytel, Some(&viewer)).await;
+    let mut as_operator = alerts(&citytel, Some(&operator)).await;
+
+    // Silent for three intervals, offline; a second later, firing, with no message in between.
+    let firing = wait_alert(&mut as_viewer, "cab-1", v1::AlertState::Firing).await;
+    assert_eq!(firing.rule, "cabinet-offline");
+    assert_eq!(firing.severity, v1::AlertSeverity::Critical as i32);
+    assert_eq!(firing.target_kind, "device");
+    assert_eq!(firing.site, "site-01");
+    assert_eq!(
+        firing.firing_since_unix_ms - firing.pending_since_unix_ms,
+        1_000,
+        "fires exactly `for` after the device went offline: {firing:?}"
+    );
+    assert_eq!(
+        firing.annotations.get("summary").map(String::as_str),
+        Some("cab-1 at site-01 is offline")
+    );
+    assert!(firing.notified, "no silence, no maintenance: {firing:?}");
+
+    // No key: nothing.
+    let status = alerts(&citytel, None)
+        .await
+        .list_alerts(v1::ListAlertsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+
+    // A viewer reads but neither acknowledges nor silences.
+    let denied = as_viewer
+        .ack_alert(v1::AckAlertRequest {
+            id: firing.id,
+            by: "viewer".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let silence_request = v1::CreateSilenceRequest {
+        matchers: vec![device_matcher("cab-1")],
+        starts_unix_ms: 0,
+        ends_unix_ms: now_ms() + 3_600_000,
+        comment: "cabinet replaced tomorrow".into(),
+        created_by: "jo".into(),
+    };
+    let denied = as_viewer
+        .create_silence(silence_request.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+
+    // An operator acknowledges: who and when, kept with the alert.
+    let acked = as_operator
+        .ack_alert(v1::AckAlertRequest {
+            id: firing.id,
+            by: "jo".into(),
+        })
+        .await
+        .expect("AckAlert")
+        .into_inner()
+        .alert
+        .expect("the alert");
+    let ack = acked.ack.expect("acknowledged");
+    assert!(ack.by.contains("jo"), "{ack:?}");
+    assert!(ack.at_unix_ms >= firing.firing_since_unix_ms, "{ack:?}");
+    let unknown = as_operator
+        .ack_alert(v1::AckAlertRequest {
+            id: firing.id + 1000,
+            by: "jo".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+
+    // An operator silences; the viewer sees the silence and the alert it covers.
+    let silence = as_operator
+        .create_silence(silence_request)
+        .await
+        .expect("CreateSilence")
+        .into_inner()
+        .silence
+        .expect("the silence");
+    assert!(silence.active, "{silence:?}");
+    let listed = as_viewer
+        .list_silences(v1::ListSilencesRequest::default())
+        .await
+        .expect("ListSilences")
+        .into_inner()
+        .silences;
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [silence.id]
+    );
+    let covered = wait_alert(&mut as_viewer, "cab-1", v1::AlertState::Firing).await;
+    assert_eq!(covered.silenced_by, [silence.id], "{covered:?}");
+    assert!(covered.ack.is_some(), "{covered:?}");
+
+    // Only an operator expires it; then it is listed only with the expired ones.
+    let denied = as_viewer
+        .expire_silence(v1::ExpireSilenceRequest { id: silence.id })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let expired = as_operator
+        .expire_silence(v1::ExpireSilenceRequest { id: silence.id })
+        .await
+        .expect("ExpireSilence")
+        .into_inner()
+        .silence
+        .expect("the silence");
+    assert!(!expired.active, "{expired:?}");
+    let active = as_viewer
+        .list_silences(v1::ListSilencesRequest::default())
+        .await
+        .expect("ListSilences")
+        .into_inner()
+        .silences;
+    assert!(active.is_empty(), "{active:?}");
+    let all = as_viewer
+        .list_silences(v1::ListSilencesRequest {
+            include_expired: true,
+        })
+        .await
+        .expect("ListSilences")
+        .into_inner()
+        .silences;
+    assert_eq!(all.iter().map(|s| s.id).collect::<Vec<_>>(), [silence.id]);
+    let uncovered = wait_alert(&mut as_viewer, "cab-1", v1::AlertState::Firing).await;
+    assert!(uncovered.silenced_by.is_empty(), "{uncovered:?}");
+    citytel.stop();
+}

@@ -1,0 +1,143 @@
+//! Alerting as an on-call engineer meets it: a cabinet that goes silent raises one alert, seen,
+//! acknowledged and silenced through `citytel.v1.AlertService` by the roles that may, and
+//! delivered to a real Alertmanager and a webhook that were down when it fired, across a
+//! restart of citytel, each transition exactly once.
+//!
+//! - [`check`]: `citytel alerts check`.
+//! - [`grpc`]: the alert service and its roles.
+//! - [`delivery`]: Alertmanager and the webhook (`interop` group: needs Debian's
+//!   `prometheus-alertmanager`).
+
+mod check;
+mod delivery;
+mod grpc;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use citytel_proto::v1::{self, alert_service_client::AlertServiceClient, status};
+use citytel_testkit::wait::Wait;
+use citytel_tests::process::Citytel;
+use citytel_tests::raw_mqtt::RawClient;
+use citytel_tests::wire::{batch_payload, now_ms, status_topic, telemetry_topic};
+use prost::Message as _;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// The rule every test uses: a cabinet offline for a second.
+pub(super) const RULE: &str = r#"
+[[alerts.rule]]
+name = "cabinet-offline"
+kind = "state"
+severity = "critical"
+devices = { kinds = ["cabinet"] }
+states = ["offline"]
+for = "1s"
+annotations = { summary = "{{ device }} at {{ site }} is offline" }
+"#;
+
+/// A reporting interval after which a silent device is offline in 1.5 s (three intervals).
+pub(super) const SHORT_MS: u32 = 500;
+/// One that keeps a device online for the rest of a test.
+pub(super) const LONG_MS: u32 = 3_600_000;
+
+/// Writes a configuration file of `text` in `dir`.
+pub(super) fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("citytel.toml");
+    std::fs::write(&path, text).expect("write the configuration");
+    path
+}
+
+/// Adds the key, if any, to every call.
+#[derive(Clone)]
+pub(super) struct Bearer(pub(super) Option<String>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(key) = &self.0 {
+            let value = format!("Bearer {key}").parse().expect("header text");
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+/// The alert service, with `key`.
+pub(super) type Alerts = AlertServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// A channel to citytel's gRPC API.
+pub(super) async fn channel(citytel: &Citytel) -> Channel {
+    citytel.client().await;
+    tonic::transport::Endpoint::from_shared(format!("http://{}", citytel.grpc))
+        .expect("url")
+        .connect()
+        .await
+        .expect("gRPC connects")
+}
+
+/// The alert service of `citytel`, called with `key`.
+pub(super) async fn alerts(citytel: &Citytel, key: Option<&str>) -> Alerts {
+    AlertServiceClient::with_interceptor(channel(citytel).await, Bearer(key.map(str::to_string)))
+}
+
+/// Connects cabinet `device` to citytel's device endpoint and sends its birth, announcing
+/// `interval_ms` as its reporting interval.
+pub(super) async fn birth(mqtt: SocketAddr, device: &str, interval_ms: u32) -> RawClient {
+    let mut client = RawClient::connect(mqtt, device).await;
+    let birth = v1::Status {
+        device_id: device.into(),
+        boot_id: 1,
+        time_unix_ms: now_ms(),
+        gateway_id: None,
+        kind: Some(status::Kind::Birth(v1::Birth {
+            firmware_version: "1.0".into(),
+            reporting_interval_ms: interval_ms,
+            ..Default::default()
+        })),
+    };
+    client
+        .publish_acked(&status_topic(device), birth.encode_to_vec(), 1)
+        .await;
+    client
+}
+
+/// Sends one reading of `device` (sequence `seq`).
+pub(super) async fn reading(client: &mut RawClient, device: &str, seq: u64) {
+    let payload = batch_payload(device, 1, &["t"], &[(seq, now_ms(), vec![20.0])]);
+    let pkid = u16::try_from(seq % 60_000 + 2).expect("fits");
+    client
+        .publish_acked(&telemetry_topic(device), payload, pkid)
+        .await;
+}
+
+/// Waits until `client` lists an alert of `device` in `state`, and returns it.
+pub(super) async fn wait_alert(
+    client: &mut Alerts,
+    device: &str,
+    state: v1::AlertState,
+) -> v1::Alert {
+    let mut wait = Wait::new(
+        format!("an alert of {device} in {state:?}"),
+        Duration::from_secs(30),
+    )
+    .every(Duration::from_millis(50));
+    loop {
+        let listed = client
+            .list_alerts(v1::ListAlertsRequest {
+                filter: Some(v1::AlertFilter {
+                    device_id: device.into(),
+                    ..Default::default()
+                }),
+                limit: 0,
+            })
+            .await
+            .expect("ListAlerts")
+            .into_inner();
+        if let Some(a) = listed.alerts.into_iter().find(|a| a.state == state as i32) {
+            return a;
+        }
+        wait.retry().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
