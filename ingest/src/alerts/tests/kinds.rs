@@ -182,6 +182,38 @@ fn a_threshold_holds_for_its_duration_and_clears_past_its_clear_value() {
     assert_eq!(alert.annotations["summary"], "cab-1 at 58 °C (over 60)");
 }
 
+#[test]
+fn keep_firing_for_turns_a_flapping_threshold_into_one_alert() {
+    let rules = HOT.replace("clear = 55.0\nfor = \"2m\"\n", "keep_firing_for = \"3m\"\n");
+    let flapping = |lab: &mut Lab| {
+        lab.device("cab-1", "cabinet", "docks");
+        lab.online("cab-1", T0);
+        // Over 60 at odd minutes, under at even ones, from minute 1 to 10; under from then on.
+        for m in 1..=12 {
+            let v = if m % 2 == 1 && m < 10 { 65.0 } else { 50.0 };
+            lab.readings("cab-1", T0 + m * M, &[("temperature_c", v)], 1, 1);
+        }
+        lab.advance(T0 + 20 * M);
+    };
+    let mut lab = Lab::new(&rules);
+    flapping(&mut lab);
+    // Fires at once at 1; the condition last stops holding at 10; 3 minutes later, resolved.
+    assert_eq!(
+        lab.sent(),
+        vec![
+            n(Firing, "cabinet-hot", "cab-1", 1.0, 1.0),
+            n(Resolved, "cabinet-hot", "cab-1", 13.0, 1.0),
+        ]
+    );
+
+    // Without keep_firing_for: one alert per excursion, five.
+    let mut lab = Lab::new(&rules.replace("keep_firing_for = \"3m\"\n", ""));
+    flapping(&mut lab);
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 10, "{sent:?}");
+    assert_eq!(sent[9], n(Resolved, "cabinet-hot", "cab-1", 10.0, 9.0));
+}
+
 const DEAD_SENSOR: &str = r#"
 [[rule]]
 name = "no2-missing"
