@@ -85,6 +85,13 @@ struct PeersArgs {
     /// Where to write the results as JSON [default: bench-results.json at the repository root].
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
+    /// Also measure what API keys and scope filtering cost: citytel's queries served open, with
+    /// an admin key and with a scoped key, interleaved over --auth-rounds rounds.
+    #[arg(long)]
+    auth: bool,
+    /// Rounds of the three modes of --auth.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    auth_rounds: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -202,6 +209,8 @@ async fn peers_command(args: PeersArgs) -> Result<ExitCode> {
         .tempdir()
         .context("creating a temporary directory")?;
     let mut systems: BTreeMap<String, SystemResult> = BTreeMap::new();
+    let mut auth = None;
+    let mut auth_error = None;
     let mut seen = Vec::new();
     for &system in &args.systems {
         if seen.contains(&system) {
@@ -220,18 +229,33 @@ async fn peers_command(args: PeersArgs) -> Result<ExitCode> {
             system.name(),
             t.elapsed().as_secs_f64()
         );
+        let imported = result.error.is_none();
         systems.insert(system.name().to_string(), result);
+        if system == SystemName::Citytel && args.auth && imported {
+            let rounds = usize::from(args.auth_rounds);
+            match peers::auth::measure(&dir, &ds, runs, rounds).await {
+                Ok(a) => auth = Some(a),
+                Err(e) => {
+                    eprintln!("citytel --auth: error: {e:#}");
+                    auth_error = Some(format!("{e:#}"));
+                }
+            }
+        }
     }
 
-    let failed: Vec<String> = systems
+    let mut failed: Vec<String> = systems
         .iter()
         .filter(|(_, r)| r.error.is_some())
         .map(|(n, _)| n.clone())
         .collect();
+    if auth_error.is_some() {
+        failed.push("citytel --auth".into());
+    }
     let report = Report {
         dataset: ds,
         comparison: Comparison::of(&systems),
         systems,
+        auth,
         run: RunInfo {
             started_at,
             elapsed_s: t0.elapsed().as_secs_f64(),
@@ -241,6 +265,9 @@ async fn peers_command(args: PeersArgs) -> Result<ExitCode> {
         },
     };
     println!("{}", report.table());
+    if let Some(a) = &report.auth {
+        println!("{}", a.table());
+    }
     report.write_json(&out)?;
     eprintln!("wrote {}", out.display());
     if args.keep {

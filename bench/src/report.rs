@@ -4,7 +4,8 @@
 //! JSON shape: `{"dataset": {...}, "systems": {"citytel": {...}, "victoriametrics": {...},
 //! "influxdb": {...}}, "comparison": {...}, "run": {...}}`; per system `import_values_per_s`,
 //! `bytes_per_value`, `query_a_ms`, `query_b_ms`, `query_c_ms` (medians; null when not measured)
-//! and, on failure, `error`.
+//! and, on failure, `error`; with `--auth`, `"auth"`: per mode (`open`, `admin key`,
+//! `scoped key`) and query the medians, the ratios to the open mode and every run.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +33,9 @@ pub struct Report {
     pub systems: BTreeMap<String, SystemResult>,
     /// Ratios citytel/peer and the targets.
     pub comparison: Comparison,
+    /// What API keys and scope filtering cost (`--auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::peers::auth::AuthResult>,
     /// How the run was made.
     pub run: RunInfo,
 }

@@ -53,7 +53,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .config
         .load_with(&["api.authentication=false"])
         .context("loading configuration")?;
-    let settings = config.validate().context("validating configuration")?;
+    let mut settings = config.validate().context("validating configuration")?;
+    if let SourceSettings::Endpoint(endpoint) = &mut settings.source {
+        // The whole simulated fleet connects from this host at once: let it in.
+        let devices = args.cabinets + args.small_cells + args.sensors + args.gateways;
+        endpoint.max_connections_per_ip = endpoint.max_connections_per_ip.max(devices as usize);
+        endpoint.connect_burst_per_ip = endpoint.connect_burst_per_ip.max(devices);
+    }
     settings.log.init();
     runtime()?.block_on(async {
         let broker = match &settings.source {

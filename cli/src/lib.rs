@@ -1,6 +1,6 @@
 //! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
-//! `alerts`, each a thin layer over the service library (`citytel-ingest`); only `demo` links
-//! the device simulator.
+//! `alerts` and `export`, each a thin layer over the service library (`citytel-ingest`) or its
+//! gRPC API; only `demo` links the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
@@ -10,6 +10,7 @@ mod access;
 mod alerts;
 mod config_cmd;
 mod demo;
+mod export;
 mod import;
 mod serve;
 mod stats;
@@ -47,6 +48,8 @@ enum Command {
     Keys(access::KeysArgs),
     /// Alert rules: check a rule file offline.
     Alerts(alerts::AlertsArgs),
+    /// Write the series an API key may see to a CSV or Parquet file, from a running service.
+    Export(export::ExportArgs),
 }
 
 /// Options that select and override the configuration.
@@ -127,6 +130,7 @@ impl Cli {
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
             Command::Alerts(args) => alerts::run(&args),
+            Command::Export(args) => export::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -149,25 +153,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    // Registered now, not when first polled: a SIGTERM that arrives once the addresses are
+    // printed must stop the service gracefully rather than kill it.
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = ctrl_c.await;
     }
 }

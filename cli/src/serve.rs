@@ -10,16 +10,19 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let settings = config.validate().context("validating configuration")?;
     settings.log.init();
     runtime()?.block_on(async {
+        let stop = stop_signal();
         let running =
             service::start(settings.clone(), citytel_ingest::clock::Clock::System).await?;
-        print_addresses(&running, &settings.storage.data_dir.display().to_string());
+        // SIGHUP is handled before the addresses are printed, as SIGTERM is.
         let reload = tokio_util::sync::CancellationToken::new();
         let reloader = tokio::spawn(super::alerts::reload_on_sighup(
             args.clone(),
             running.alerts.clone(),
             reload.clone(),
         ));
-        let stopped = running.run_until(stop_signal()).await;
+        tokio::task::yield_now().await;
+        print_addresses(&running, &settings.storage.data_dir.display().to_string());
+        let stopped = running.run_until(stop).await;
         reload.cancel();
         let _ = reloader.await;
         stopped?;

@@ -28,12 +28,15 @@
 //! - [`api`]: the gRPC query service, with its read pool.
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
-//! - [`alerts`]: alert rules evaluated by the writer, and notifications to Alertmanager and
-//!   webhooks through a durable outbox.
+//! - [`alerts`]: alert rules evaluated by the writer, and the outbox of their notifications.
+//! - [`notify`]: delivery of the outbox to Alertmanager and webhooks, each receiver with a
+//!   durable cursor.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
+//! - [`net`]: the open-file limit, connection caps, accept backoff and idle timeouts.
 //! - [`telemetry`]: log set-up, metric names, the gRPC metrics layer.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
+//! - `fuzz` (with the `fuzzing` feature only): entry points for the fuzz targets in `fuzz/`.
 
 pub mod alerts;
 pub(crate) mod api;
@@ -42,9 +45,13 @@ pub mod config;
 pub mod db;
 pub mod decode;
 pub mod exporter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub(crate) mod hash;
 pub mod import;
 pub mod journal;
+pub(crate) mod net;
+pub mod notify;
 pub(crate) mod pipeline;
 pub(crate) mod query;
 pub mod service;

@@ -64,7 +64,20 @@ impl Citytel {
 
     /// Like [`start`](Self::start), with extra environment variables (e.g. debug options).
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Citytel {
-        let mut cmd = Command::new(binary());
+        Self::launch(Command::new(binary()), data_dir, extra, env)
+    }
+
+    /// Like [`start`](Self::start), with the open-file limit (soft and hard) set to `nofile`
+    /// for the process (through `prlimit`, from util-linux).
+    pub fn start_with_open_files(data_dir: &Path, extra: &[&str], nofile: u64) -> Citytel {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}"))
+            .arg("--")
+            .arg(binary());
+        Self::launch(cmd, data_dir, extra, &[])
+    }
+
+    fn launch(mut cmd: Command, data_dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Citytel {
         for (key, value) in env {
             cmd.env(key, value);
         }
@@ -187,8 +200,23 @@ impl Citytel {
             * 1024
     }
 
-    fn pid(&self) -> u32 {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
         self.child.pid()
+    }
+
+    /// Fails the test, with what it exited with, if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Err(e) = self.child.check_running() {
+            panic!("citytel is not running: {e}");
+        }
+    }
+
+    /// Open file descriptors of the process (entries of `/proc/{pid}/fd`).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     /// Sends SIGTERM and waits for a graceful exit.

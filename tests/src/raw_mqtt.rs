@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use citytel_testkit::mqtt::{self, PacketReader};
+use citytel_testkit::mqtt::{self, MqttError, PacketReader};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Connect, Packet, Publish};
 use tokio::net::TcpStream;
@@ -20,18 +20,21 @@ pub struct RawClient {
 impl RawClient {
     /// Connects with a clean session as `client_id` and waits for a successful CONNACK.
     pub async fn connect(addr: SocketAddr, client_id: &str) -> RawClient {
-        let stream = TcpStream::connect(addr)
+        Self::try_connect(addr, client_id)
             .await
-            .expect("connect to the server");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
+            .unwrap_or_else(|e| panic!("CONNECT as {client_id}: {e}"))
+    }
+
+    /// Like [`connect`](Self::connect), returning a refusal (or a closed connection) as an error.
+    pub async fn try_connect(addr: SocketAddr, client_id: &str) -> Result<RawClient, MqttError> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
         let mut conn = PacketReader::new(stream);
         let mut connect = Connect::new(client_id);
         connect.keep_alive = 120;
         connect.clean_session = true;
-        mqtt::connect(&mut conn, connect)
-            .await
-            .unwrap_or_else(|e| panic!("CONNECT as {client_id}: {e}"));
-        RawClient { conn }
+        mqtt::connect(&mut conn, connect).await?;
+        Ok(RawClient { conn })
     }
 
     /// Writes one packet.
@@ -39,6 +42,16 @@ impl RawClient {
         mqtt::write_packet(self.conn.get_mut(), packet)
             .await
             .expect("write packet");
+    }
+
+    /// Writes bytes as they are (packets a well-behaved encoder would refuse to make).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.conn
+            .get_mut()
+            .write_all(bytes)
+            .await
+            .expect("write raw bytes");
     }
 
     /// Sends a QoS 1 PUBLISH with packet id `pkid` and the DUP flag as given.
@@ -92,4 +105,24 @@ pub fn publish(topic: &str, payload: impl Into<Bytes>, pkid: u16, dup: bool) -> 
     publish.pkid = pkid;
     publish.dup = dup;
     Packet::Publish(publish)
+}
+
+/// The bytes of a QoS 1 PUBLISH of any size (rumqttc's encoder refuses packets over its limit).
+pub fn publish_bytes(topic: &str, payload: &[u8], pkid: u16) -> Vec<u8> {
+    let mut remaining = 2 + topic.len() + 2 + payload.len();
+    let mut packet = vec![0x32];
+    loop {
+        let byte = (remaining % 128) as u8;
+        remaining /= 128;
+        if remaining == 0 {
+            packet.push(byte);
+            break;
+        }
+        packet.push(byte | 0x80);
+    }
+    packet.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    packet.extend_from_slice(topic.as_bytes());
+    packet.extend_from_slice(&pkid.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
 }

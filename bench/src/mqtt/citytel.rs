@@ -60,7 +60,16 @@ impl Citytel {
             .env("RUST_LOG", "warn");
         match source {
             Source::Endpoint => {
-                cmd.args(["--mqtt-listen", "127.0.0.1:0"]);
+                // Every simulated device connects from this one host, all at once: the
+                // per-address limits meant for the field would throttle the load itself.
+                cmd.args(["--mqtt-listen", "127.0.0.1:0"]).args([
+                    "--set",
+                    "endpoint.max_connections_per_ip=1000000",
+                    "--set",
+                    "endpoint.connect_rate_per_ip=1000000.0",
+                    "--set",
+                    "endpoint.connect_burst_per_ip=1000000",
+                ]);
             }
             Source::Broker(url) => {
                 cmd.args(["--broker-url", url]);

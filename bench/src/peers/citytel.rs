@@ -11,6 +11,9 @@
 //! - Queries over gRPC on one channel: (a) `QueryRange`, (b) `QuerySeries` with a 5-minute AVG
 //!   step and AVG across the cabinets, (c) `ListLatest` of every device. Each call is timed until
 //!   the decoded response is in hand.
+//! - API keys: the service runs without them (`api.authentication = false`) unless
+//!   [`Citytel::use_key`] gave one; then keys are required and every query carries it (see
+//!   [`super::auth`], which creates the keys with `citytel keys create`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,8 @@ use citytel_testkit::health::{self, Probe};
 use citytel_testkit::process::ChildGuard;
 use citytel_testkit::wait::Wait;
 use nix::sys::resource::{UsageWho, getrusage};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{Imported, System, check_count};
@@ -38,14 +43,33 @@ const WINDOW_BYTES: u32 = 8 << 20;
 /// How long `citytel serve` may take to become ready before the harness gives up.
 const READY_LIMIT: Duration = Duration::from_secs(120);
 
+/// Adds `authorization: Bearer <key>` to every call when there is a key (and nothing when there
+/// is none, at the same cost).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            r.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(r)
+    }
+}
+
+/// The query client, with its key if any.
+type Client = QueryServiceClient<InterceptedService<Channel, Bearer>>;
+
 /// citytel under test: the binary, its data dir and, once restarted, the running service.
 pub struct Citytel {
     bin: PathBuf,
     dir: PathBuf,
     data: PathBuf,
-    client: Option<QueryServiceClient<Channel>>,
+    client: Option<Client>,
     server: Option<ChildGuard>,
     resolution: Option<String>,
+    /// The API key queries carry; `None`: the service runs without keys.
+    key: Option<String>,
 }
 
 impl System for Citytel {
@@ -59,6 +83,7 @@ impl System for Citytel {
             client: None,
             server: None,
             resolution: None,
+            key: None,
         })
     }
 
@@ -138,10 +163,20 @@ impl System for Citytel {
                 "http.listen=127.0.0.1:0",
                 "--set",
                 "metrics.listen=127.0.0.1:0",
-                "--set",
-                "api.authentication=false",
             ])
             .env("RUST_LOG", "warn");
+        match &self.key {
+            None => cmd.args(["--set", "api.authentication=false"]),
+            // Keys required, with a rate limit the harness never reaches (the check still runs).
+            Some(_) => cmd.args([
+                "--set",
+                "api.authentication=true",
+                "--set",
+                "api.rate_limit_per_key=1000000",
+                "--set",
+                "api.rate_limit_burst=1000000",
+            ]),
+        };
         let t0 = Instant::now();
         let mut wait = Wait::new("citytel serve printing `grpc api`", READY_LIMIT)
             .every(Duration::from_millis(2));
@@ -152,7 +187,14 @@ impl System for Citytel {
         let url = format!("http://{grpc}");
         let channel = wait_serving(&url, &mut server, t0).await?;
         let ready = t0.elapsed();
-        self.client = Some(QueryServiceClient::new(channel));
+        let bearer = match &self.key {
+            None => None,
+            Some(key) => Some(format!("Bearer {key}").parse().context("key text")?),
+        };
+        self.client = Some(QueryServiceClient::with_interceptor(
+            channel,
+            Bearer(bearer),
+        ));
         self.server = Some(server);
         Ok(Some(ready))
     }
@@ -240,8 +282,32 @@ impl System for Citytel {
 }
 
 impl Citytel {
-    fn client(&mut self) -> Result<&mut QueryServiceClient<Channel>> {
+    fn client(&mut self) -> Result<&mut Client> {
         self.client.as_mut().context("citytel serve is not running")
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// The `citytel` binary.
+    pub fn binary(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Runs the next `serve` with keys required and every query carrying `key`; `None`: without
+    /// keys.
+    pub fn use_key(&mut self, key: Option<String>) {
+        self.key = key;
+    }
+
+    /// Stops the running service (graceful), if any.
+    pub fn stop(&mut self) {
+        self.client = None;
+        if let Some(mut server) = self.server.take() {
+            let _ = server.stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(60));
+        }
     }
 }
 

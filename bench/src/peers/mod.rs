@@ -8,6 +8,7 @@
 //! broken query cannot look fast. The system is stopped before the next one starts. A failure
 //! ends that system's measurement only: what was measured so far is kept, with the error.
 
+pub mod auth;
 pub mod citytel;
 pub mod influxdb;
 pub mod victoriametrics;

@@ -22,7 +22,6 @@
 //! - [`view`]: alerts as the API shows them.
 //! - [`world`]: what the engine may ask of the rest of the state.
 //! - [`snapshot`]: the engine's part of the checkpoint snapshot.
-//! - [`notify`]: delivery to Alertmanager and webhooks, each receiver with a durable cursor.
 
 pub mod commands;
 pub mod config;
@@ -30,7 +29,6 @@ mod emit;
 pub mod episode;
 mod inputs;
 pub mod labels;
-pub mod notify;
 pub mod outbox;
 mod periodic;
 pub mod queue;

@@ -1,6 +1,6 @@
 //! The notification outbox: every alert that fires or resolves (and is not muted) becomes one
 //! [`Notification`] with the next sequence number, in the order the engine made them. Receivers
-//! read it from their own durable cursor ([`super::notify`]); the state keeps what some receiver
+//! read it from their own durable cursor ([`crate::notify`]); the state keeps what some receiver
 //! has not confirmed yet (in the checkpoint snapshot, and rebuilt identically by the WAL replay),
 //! so a restart neither loses nor repeats one. (alert fingerprint, sequence) is the idempotency
 //! key of each notification.

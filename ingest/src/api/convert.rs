@@ -180,6 +180,7 @@ impl From<v1::DeviceSelector> for Selector {
             device_ids: s.device_ids,
             kind: s.kind,
             site: s.site,
+            district: s.district,
         }
     }
 }

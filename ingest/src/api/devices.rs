@@ -1,12 +1,16 @@
-//! Device inventory and latest values: ListDevices, GetDevice, GetLatest, ListLatest.
+//! Device inventory and latest values: ListDevices, GetDevice, GetLatest, ListLatest. Each
+//! answers only the devices and metrics the caller sees ([`Visible`]): a device outside its
+//! scope is NOT_FOUND like an unknown one, and a metric outside it is left out of `metrics` and
+//! of the latest values as if the device never reported it.
 
 use citytel_proto::v1;
 
 use super::convert::{device, latest_to_wire, state_from_wire};
 use super::error::ApiError;
-use crate::query::{self, Selector};
+use crate::query::{self, Selector, Visible};
 use crate::state::State;
 use crate::state::registry::DeviceRecord;
+use citytel_storage::series::LatestPoint;
 
 /// Default and largest page of `ListDevices`.
 const DEFAULT_PAGE: usize = 1000;
@@ -20,10 +24,29 @@ pub(crate) fn require_device(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A device on the wire as the caller sees it: only its visible metrics.
+fn visible_device(state: &State, record: &DeviceRecord, visible: &Visible) -> v1::Device {
+    let mut d = device(&state.view(record));
+    if !visible.every_metric() {
+        d.metrics.retain(|m| visible.metric(m));
+    }
+    d
+}
+
+/// The latest values of `device` that the caller sees, on the wire.
+fn visible_latest(state: &State, device: &str, visible: &Visible) -> Vec<v1::LatestValue> {
+    let mut latest: Vec<LatestPoint> = state.latest(device);
+    if !visible.every_metric() {
+        latest.retain(|l| visible.metric(&l.metric));
+    }
+    latest.into_iter().map(latest_to_wire).collect()
+}
+
 /// `ListDevices`.
 pub(crate) fn list(
     state: &State,
     req: &v1::ListDevicesRequest,
+    visible: &Visible,
 ) -> Result<v1::ListDevicesResponse, ApiError> {
     let page_size = match req.page_size as usize {
         0 => DEFAULT_PAGE,
@@ -41,6 +64,7 @@ pub(crate) fn list(
             && (req.site.is_empty() || *d.site == *req.site)
             && (search.is_empty() || d.device_id.to_lowercase().contains(&search))
             && wanted_state.is_none_or(|w| state.device_state(&d.device_id) == w)
+            && visible.device(d)
     };
     let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
     let mut devices: Vec<v1::Device> = state
@@ -48,7 +72,7 @@ pub(crate) fn list(
         .iter_after(after)
         .filter(matches)
         .take(page_size + 1)
-        .map(|r| device(&state.view(r)))
+        .map(|r| visible_device(state, r, visible))
         .collect();
     let next_page_token = if devices.len() > page_size {
         devices.truncate(page_size);
@@ -68,24 +92,33 @@ pub(crate) fn list(
 }
 
 /// `GetDevice`.
-pub(crate) fn get(state: &State, id: String) -> Result<v1::GetDeviceResponse, ApiError> {
+pub(crate) fn get(
+    state: &State,
+    id: String,
+    visible: &Visible,
+) -> Result<v1::GetDeviceResponse, ApiError> {
     require_device(&id)?;
-    let view = state.device(&id).ok_or(ApiError::DeviceNotFound(id))?;
+    let record = visible
+        .get(state.registry(), &id)
+        .ok_or(ApiError::DeviceNotFound(id))?;
     Ok(v1::GetDeviceResponse {
-        device: Some(device(&view)),
+        device: Some(visible_device(state, record, visible)),
     })
 }
 
 /// `GetLatest`.
-pub(crate) fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse, ApiError> {
+pub(crate) fn latest(
+    state: &State,
+    id: String,
+    visible: &Visible,
+) -> Result<v1::GetLatestResponse, ApiError> {
     require_device(&id)?;
-    if state.registry().get(&id).is_none() {
+    if visible.get(state.registry(), &id).is_none() {
         return Err(ApiError::DeviceNotFound(id));
     }
-    let values = state.latest(&id).into_iter().map(latest_to_wire).collect();
     Ok(v1::GetLatestResponse {
+        values: visible_latest(state, &id, visible),
         device_id: id,
-        values,
     })
 }
 
@@ -93,17 +126,14 @@ pub(crate) fn latest(state: &State, id: String) -> Result<v1::GetLatestResponse,
 pub(crate) fn list_latest(
     state: &State,
     selector: Selector,
+    visible: &Visible,
 ) -> Result<v1::ListLatestResponse, ApiError> {
-    let devices = query::select(state.registry(), &selector)?;
+    let devices = query::select(state.registry(), &selector, visible)?;
     Ok(v1::ListLatestResponse {
         devices: devices
             .into_iter()
             .map(|device| v1::DeviceLatest {
-                values: state
-                    .latest(&device)
-                    .into_iter()
-                    .map(latest_to_wire)
-                    .collect(),
+                values: visible_latest(state, &device, visible),
                 device_id: device.to_string(),
             })
             .collect(),

@@ -20,9 +20,15 @@ pub(crate) enum ApiError {
     /// Something else than a device is not there (e.g. a maintenance window).
     #[error("{0}")]
     NotFound(String),
+    /// The caller's key may not do this (outside its role or its scope).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// citytel is shutting down or cannot store anything now.
     #[error("{0}")]
     Unavailable(String),
+    /// Something failed that the caller cannot fix (e.g. encoding an export).
+    #[error("{0}")]
+    Internal(String),
     /// Stored data could not be read.
     #[error(transparent)]
     Storage(#[from] citytel_storage::series::ReadError),
@@ -53,10 +59,18 @@ impl From<ApiError> for tonic::Status {
             ApiError::DeviceNotFound(_)
             | ApiError::MetricNotFound { .. }
             | ApiError::NotFound(_) => tonic::Status::not_found(message),
-            ApiError::Storage(_) => tonic::Status::internal(message),
+            ApiError::Storage(_) | ApiError::Internal(_) => tonic::Status::internal(message),
             ApiError::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
             ApiError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             ApiError::Unavailable(_) => tonic::Status::unavailable(message),
+            ApiError::PermissionDenied(_) => {
+                metrics::counter!(
+                    crate::telemetry::metrics::API_REQUESTS_REFUSED_TOTAL,
+                    "reason" => "permission"
+                )
+                .increment(1);
+                tonic::Status::permission_denied(message)
+            }
         }
     }
 }

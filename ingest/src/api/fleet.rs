@@ -1,5 +1,13 @@
 //! Fleet state and availability: GetFleetSummary, ListStateHistory, GetAvailability,
 //! ListAvailability, SetMaintenance, DeleteMaintenance, ListMaintenance.
+//!
+//! Each counts, rolls up and lists only the devices the caller sees ([`Visible`]): a summary
+//! counts visible devices, a site's or district's availability is the rollup over its visible
+//! devices (a site or district without one is unknown), and an invisible device is NOT_FOUND.
+//! Maintenance windows: a caller lists the windows of the devices it sees and of the sites where
+//! it sees at least one device; it may set or delete a window on a device it sees, and on a site
+//! its scope covers as a whole ([`Visible::covers_site`]); a site where it sees some devices but
+//! not necessarily all is PERMISSION_DENIED, a site where it sees none NOT_FOUND.
 
 use std::sync::Arc;
 
@@ -12,8 +20,9 @@ use super::error::ApiError;
 use super::reads::Deadline;
 use crate::db::Database;
 use crate::pipeline::PipelineClosed;
-use crate::query::{self, Selector};
+use crate::query::{self, Selector, Visible};
 use crate::state::State;
+use crate::state::access::Scope;
 use crate::state::command::{Command, Outcome};
 use crate::state::fleet::report::{self, GroupAvailability};
 use crate::state::maintenance::{self, MaintenanceWindow, Target};
@@ -40,6 +49,7 @@ fn count(counts: &mut v1::StateCounts, state: DeviceState) {
 pub(crate) fn summary(
     state: &State,
     req: &v1::GetFleetSummaryRequest,
+    visible: &Visible,
 ) -> v1::GetFleetSummaryResponse {
     let mut out = v1::GetFleetSummaryResponse::default();
     let mut all = v1::StateCounts::default();
@@ -47,6 +57,7 @@ pub(crate) fn summary(
     for d in state.registry().iter_after(None) {
         if (!req.kind.is_empty() && *d.kind != *req.kind)
             || (!req.site.is_empty() && *d.site != *req.site)
+            || !visible.device(d)
         {
             continue;
         }
@@ -90,10 +101,11 @@ pub(crate) fn summary(
 pub(crate) fn history(
     state: &State,
     req: &v1::ListStateHistoryRequest,
+    visible: &Visible,
 ) -> Result<v1::ListStateHistoryResponse, ApiError> {
     require_device(&req.device_id)?;
     window(req.start_unix_ms, req.end_unix_ms)?;
-    if state.registry().get(&req.device_id).is_none() {
+    if visible.get(state.registry(), &req.device_id).is_none() {
         return Err(ApiError::DeviceNotFound(req.device_id.clone()));
     }
     let all = state.fleet().transitions(&req.device_id);
@@ -132,6 +144,7 @@ fn window(start_ms: i64, end_ms: i64) -> Result<Span, ApiError> {
 pub(crate) fn availability(
     db: &Database,
     req: &v1::GetAvailabilityRequest,
+    scope: &Scope,
     now_ms: i64,
     deadline: &Deadline,
 ) -> Result<v1::GetAvailabilityResponse, ApiError> {
@@ -141,7 +154,8 @@ pub(crate) fn availability(
     )?;
     let inputs = {
         let state = db.read();
-        let devices = target_devices(&state, req.target.as_ref())?;
+        let visible = Visible::of(scope, &state);
+        let devices = target_devices(&state, req.target.as_ref(), &visible)?;
         state.availability_inputs(&devices, span)
     };
     let group: GroupAvailability = report::group(&inputs, span, || deadline.expired())
@@ -163,28 +177,29 @@ pub(crate) fn availability(
     ))
 }
 
-/// The devices of an availability target, ordered by id.
+/// The visible devices of an availability target, ordered by id.
 fn target_devices(
     state: &State,
     target: Option<&v1::get_availability_request::Target>,
+    visible: &Visible,
 ) -> Result<Vec<Arc<str>>, ApiError> {
     use v1::get_availability_request::Target as T;
     let registry = state.registry();
     let devices: Vec<Arc<str>> = match target {
         Some(T::DeviceId(id)) => {
-            let d = registry
-                .get(id)
+            let d = visible
+                .get(registry, id)
                 .ok_or_else(|| ApiError::DeviceNotFound(id.clone()))?;
             vec![d.device_id.clone()]
         }
         Some(T::Site(site)) => registry
             .iter_after(None)
-            .filter(|d| *d.site == **site)
+            .filter(|d| *d.site == **site && visible.device(d))
             .map(|d| d.device_id.clone())
             .collect(),
         Some(T::District(district)) => registry
             .iter_after(None)
-            .filter(|d| state.fleet().district(&d.site) == Some(district.as_str()))
+            .filter(|d| visible.district(&d.site) == Some(district.as_str()) && visible.device(d))
             .map(|d| d.device_id.clone())
             .collect(),
         None => {
@@ -232,6 +247,7 @@ fn answer<'a>(
 pub(crate) fn list_availability(
     db: &Database,
     req: v1::ListAvailabilityRequest,
+    scope: &Scope,
     now_ms: i64,
     deadline: &Deadline,
 ) -> Result<v1::ListAvailabilityResponse, ApiError> {
@@ -261,7 +277,8 @@ pub(crate) fn list_availability(
     let selector: Selector = req.devices.unwrap_or_default().into();
     let inputs = {
         let state = db.read();
-        let devices = query::select(state.registry(), &selector)?;
+        let visible = Visible::of(scope, &state);
+        let devices = query::select(state.registry(), &selector, &visible)?;
         state.availability_inputs(&devices, range)
     };
     let mut devices = Vec::with_capacity(inputs.len());
@@ -284,34 +301,26 @@ pub(crate) fn list_availability(
 }
 
 /// The command of a `SetMaintenance` request: the window is checked against the bounds in
-/// [`maintenance`], and its device or site must be known.
+/// [`maintenance`], and its device or site must be known and the caller's to change.
 pub(crate) fn set_maintenance_command(
     state: &State,
     req: v1::SetMaintenanceRequest,
+    visible: &Visible,
 ) -> Result<Command, ApiError> {
     let w = req
         .window
         .ok_or_else(|| ApiError::InvalidArgument("window is required".into()))?;
     use v1::maintenance_window::Target as T;
     let target = match w.target {
-        Some(T::DeviceId(d)) if !d.is_empty() => {
-            if state.registry().get(&d).is_none() {
-                return Err(ApiError::DeviceNotFound(d));
-            }
-            Target::Device(d)
-        }
-        Some(T::Site(s)) if !s.is_empty() => {
-            if !state.registry().iter_after(None).any(|d| *d.site == *s) {
-                return Err(ApiError::NotFound(format!("site {s:?} not found")));
-            }
-            Target::Site(s)
-        }
+        Some(T::DeviceId(d)) if !d.is_empty() => Target::Device(d),
+        Some(T::Site(s)) if !s.is_empty() => Target::Site(s),
         _ => {
             return Err(ApiError::InvalidArgument(
                 "set one of device_id and site".into(),
             ));
         }
     };
+    may_change(state, &target, visible)?;
     let span = Span::new(w.start_unix_ms, w.end_unix_ms);
     maintenance::check(span, &w.reason).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
     Ok(Command::SetMaintenance {
@@ -321,15 +330,64 @@ pub(crate) fn set_maintenance_command(
     })
 }
 
-/// The command of a `DeleteMaintenance` request.
+/// Whether the caller may set or delete a window on `target`: a device it sees, or a site its
+/// scope covers as a whole. A device or site it does not see is NOT_FOUND, as if unknown.
+fn may_change(state: &State, target: &Target, visible: &Visible) -> Result<(), ApiError> {
+    match target {
+        Target::Device(d) => {
+            if visible.get(state.registry(), d).is_none() {
+                return Err(ApiError::DeviceNotFound(d.clone()));
+            }
+        }
+        Target::Site(s) => {
+            if !visible.site(state.registry(), s) {
+                return Err(ApiError::NotFound(format!("site {s:?} not found")));
+            }
+            if !visible.covers_site(s) {
+                return Err(ApiError::PermissionDenied(format!(
+                    "the key's scope does not cover every device at site {s:?} (it selects by \
+                     kind or device); set windows on its devices instead"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the caller sees a window: one of a device it sees, or of a site where it sees at
+/// least one device.
+fn sees_window(state: &State, target: &Target, visible: &Visible) -> bool {
+    match target {
+        Target::Device(d) => visible.get(state.registry(), d).is_some(),
+        Target::Site(s) => visible.site(state.registry(), s),
+    }
+}
+
+/// The command of a `DeleteMaintenance` request. A window the caller does not see is NOT_FOUND
+/// like one that does not exist; one it sees but may not change is PERMISSION_DENIED.
 pub(crate) fn delete_maintenance_command(
+    state: &State,
     req: &v1::DeleteMaintenanceRequest,
+    visible: &Visible,
 ) -> Result<Command, ApiError> {
     if req.id < maintenance::API_IDS {
         return Err(ApiError::InvalidArgument(format!(
             "window {} comes from the configuration file; remove it there",
             req.id
         )));
+    }
+    if !visible.is_everything() {
+        let not_found =
+            || ApiError::NotFound(format!("no maintenance window {} set over the API", req.id));
+        let window = state
+            .maintenance()
+            .iter()
+            .find(|w| w.id == req.id)
+            .ok_or_else(not_found)?;
+        if !sees_window(state, &window.target, visible) {
+            return Err(not_found());
+        }
+        may_change(state, &window.target, visible)?;
     }
     Ok(Command::DeleteMaintenance { id: req.id })
 }
@@ -362,11 +420,12 @@ pub(crate) fn maintenance_outcome(
     }
 }
 
-/// `ListMaintenance`.
-pub(crate) fn list_maintenance(state: &State) -> v1::ListMaintenanceResponse {
+/// `ListMaintenance`: the windows the caller sees.
+pub(crate) fn list_maintenance(state: &State, visible: &Visible) -> v1::ListMaintenanceResponse {
     let mut windows: Vec<v1::MaintenanceWindow> = state
         .maintenance()
         .iter()
+        .filter(|w| visible.is_everything() || sees_window(state, &w.target, visible))
         .map(maintenance_to_wire)
         .collect();
     windows.sort_by_key(|w| (w.start_unix_ms, w.id));

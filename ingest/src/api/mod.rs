@@ -3,7 +3,9 @@
 //! grpcurl and other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
-//!   [`fleet`], [`deadletters`] and [`watch`].
+//!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
+//!   key sees (`crate::query::Visible`).
+//! - [`auth`]: who the caller is, and what its role allows.
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 //! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
@@ -18,20 +20,23 @@ pub(crate) mod deadletters;
 pub(crate) mod devices;
 pub(crate) mod drain;
 pub(crate) mod error;
+pub(crate) mod export;
 pub(crate) mod fleet;
 pub(crate) mod query;
 pub(crate) mod reads;
 pub(crate) mod series;
 pub(crate) mod watch;
 
+use std::time::Duration;
+
 use citytel_proto::v1::admin_service_server::AdminServiceServer;
 use citytel_proto::v1::alert_service_server::AlertServiceServer;
 use citytel_proto::v1::query_service_server::QueryServiceServer;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::{Health, HealthServer};
+
+use crate::net::listener::HttpListener;
 
 use crate::telemetry::grpc::GrpcMetricsLayer;
 
@@ -46,6 +51,10 @@ pub enum ApiServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// How often the server pings an HTTP/2 connection, and how long it waits for the answer before
+/// it closes the connection (clients that stopped reading, half-open connections).
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest request a client may send, in bytes (requests are small; answers may be large).
 const MAX_REQUEST_BYTES: usize = 64 << 10;
 
@@ -101,7 +110,7 @@ impl Api {
 /// UNAVAILABLE) and finishes in-flight calls.
 /// `health` is the health service whose reporter the caller keeps.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: HttpListener,
     api: Api,
     health: HealthServer<impl Health>,
     shutdown: CancellationToken,
@@ -115,6 +124,8 @@ pub(crate) async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(GrpcMetricsLayer)
         .add_service(health)
         .add_service(reflection_v1)
@@ -129,8 +140,9 @@ pub(crate) async fn serve(
             shutdown.clone(),
         ))
         .serve_with_incoming_shutdown(
-            // Without TCP_NODELAY, small responses wait ~40 ms for the peer's delayed ACK.
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            // Capped, with idle timeouts and TCP_NODELAY (without it, small responses wait
+            // ~40 ms for the peer's delayed ACK).
+            listener.into_incoming(shutdown.clone()),
             shutdown.cancelled_owned(),
         )
         .await?;

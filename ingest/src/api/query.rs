@@ -1,8 +1,11 @@
 //! `citytel.v1.QueryService`: one method per RPC, each delegating to the module that owns the
 //! topic ([`super::devices`], [`super::series`], [`super::fleet`], [`super::deadletters`],
-//! [`super::watch`]). Small answers (one device, one series) are read inline under a brief read
-//! lock; answers that grow with the fleet or the range run in the [`Reads`] pool; state changes
-//! are commands through the pipeline, answered once they are durable.
+//! [`super::watch`], [`super::export`]). Small answers (one device, one series) are read inline
+//! under a brief read lock; answers that grow with the fleet or the range run in the [`Reads`]
+//! pool; state changes are commands through the pipeline, answered once they are durable.
+//!
+//! Every method takes the [`Caller`] the authenticator found and answers only what its scope
+//! shows: the handlers build a [`Visible`] from it under the read lock and ask it, nothing else.
 
 use std::sync::Arc;
 
@@ -13,10 +16,11 @@ use super::auth::{caller, require};
 use super::error::ApiError;
 use super::reads::Reads;
 use super::watch::Answers;
-use super::{deadletters, devices, fleet, series, watch};
+use super::{deadletters, devices, export, fleet, series, watch};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::pipeline::Pipeline;
+use crate::query::Visible;
 use crate::state::access::{Caller, Role};
 use crate::state::command::{Actor, Command, Submitted};
 
@@ -69,10 +73,14 @@ impl QueryService for QueryApi {
         request: Request<v1::ListDevicesRequest>,
     ) -> Result<Response<v1::ListDevicesResponse>, Status> {
         let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
         let (db, req) = (self.db.clone(), request.into_inner());
         let answer = self
             .reads
-            .run(deadline, move |_| devices::list(&db.read(), &req))
+            .run(deadline, move |_| {
+                let state = db.read();
+                devices::list(&state, &req, &Visible::of(&caller.scope, &state))
+            })
             .await?;
         Ok(Response::new(answer))
     }
@@ -81,9 +89,13 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::GetDeviceRequest>,
     ) -> Result<Response<v1::GetDeviceResponse>, Status> {
+        let caller = caller(&request)?;
+        let state = self.db.read();
+        let visible = Visible::of(&caller.scope, &state);
         ok(devices::get(
-            &self.db.read(),
+            &state,
             request.into_inner().device_id,
+            &visible,
         ))
     }
 
@@ -91,9 +103,13 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::GetLatestRequest>,
     ) -> Result<Response<v1::GetLatestResponse>, Status> {
+        let caller = caller(&request)?;
+        let state = self.db.read();
+        let visible = Visible::of(&caller.scope, &state);
         ok(devices::latest(
-            &self.db.read(),
+            &state,
             request.into_inner().device_id,
+            &visible,
         ))
     }
 
@@ -103,7 +119,8 @@ impl QueryService for QueryApi {
     ) -> Result<Response<v1::QueryRangeResponse>, Status> {
         // One series decodes in microseconds (decoded segments are cached): answered inline
         // rather than paying for a hop to the blocking pool.
-        ok(series::range(&self.db, request.into_inner()))
+        let caller = caller(&request)?;
+        ok(series::range(&self.db, request.into_inner(), &caller.scope))
     }
 
     async fn query_series(
@@ -111,7 +128,9 @@ impl QueryService for QueryApi {
         request: Request<v1::QuerySeriesRequest>,
     ) -> Result<Response<v1::QuerySeriesResponse>, Status> {
         let deadline = self.reads.deadline(&request);
-        let work = series::series(&self.db, request.into_inner()).map_err(Status::from)?;
+        let caller = caller(&request)?;
+        let work =
+            series::series(&self.db, request.into_inner(), &caller.scope).map_err(Status::from)?;
         let answer = self.reads.run(deadline, move |_| work()).await?;
         Ok(Response::new(answer))
     }
@@ -121,12 +140,15 @@ impl QueryService for QueryApi {
         request: Request<v1::ListLatestRequest>,
     ) -> Result<Response<v1::ListLatestResponse>, Status> {
         let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
         let selector = request.into_inner().devices.unwrap_or_default().into();
         let db = self.db.clone();
         let answer = self
             .reads
             .run(deadline, move |_| {
-                devices::list_latest(&db.read(), selector)
+                let state = db.read();
+                let visible = Visible::of(&caller.scope, &state);
+                devices::list_latest(&state, selector, &visible)
             })
             .await?;
         Ok(Response::new(answer))
@@ -137,10 +159,15 @@ impl QueryService for QueryApi {
         request: Request<v1::GetFleetSummaryRequest>,
     ) -> Result<Response<v1::GetFleetSummaryResponse>, Status> {
         let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
         let (db, req) = (self.db.clone(), request.into_inner());
         let answer = self
             .reads
-            .run(deadline, move |_| Ok(fleet::summary(&db.read(), &req)))
+            .run(deadline, move |_| {
+                let state = db.read();
+                let visible = Visible::of(&caller.scope, &state);
+                Ok(fleet::summary(&state, &req, &visible))
+            })
             .await?;
         Ok(Response::new(answer))
     }
@@ -150,10 +177,14 @@ impl QueryService for QueryApi {
         request: Request<v1::ListStateHistoryRequest>,
     ) -> Result<Response<v1::ListStateHistoryResponse>, Status> {
         let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
         let (db, req) = (self.db.clone(), request.into_inner());
         let answer = self
             .reads
-            .run(deadline, move |_| fleet::history(&db.read(), &req))
+            .run(deadline, move |_| {
+                let state = db.read();
+                fleet::history(&state, &req, &Visible::of(&caller.scope, &state))
+            })
             .await?;
         Ok(Response::new(answer))
     }
@@ -163,12 +194,13 @@ impl QueryService for QueryApi {
         request: Request<v1::GetAvailabilityRequest>,
     ) -> Result<Response<v1::GetAvailabilityResponse>, Status> {
         let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
         let now = self.clock.now_ms();
         let (db, req) = (self.db.clone(), request.into_inner());
         let answer = self
             .reads
             .run(deadline, move |deadline| {
-                fleet::availability(&db, &req, now, deadline)
+                fleet::availability(&db, &req, &caller.scope, now, deadline)
             })
             .await?;
         Ok(Response::new(answer))
@@ -179,12 +211,13 @@ impl QueryService for QueryApi {
         request: Request<v1::ListAvailabilityRequest>,
     ) -> Result<Response<v1::ListAvailabilityResponse>, Status> {
         let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
         let now = self.clock.now_ms();
         let (db, req) = (self.db.clone(), request.into_inner());
         let answer = self
             .reads
             .run(deadline, move |deadline| {
-                fleet::list_availability(&db, req, now, deadline)
+                fleet::list_availability(&db, req, &caller.scope, now, deadline)
             })
             .await?;
         Ok(Response::new(answer))
@@ -196,7 +229,12 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        ok(watch::events(&self.db.read(), request.into_inner()))
+        let caller = caller(&request)?;
+        ok(watch::events(
+            self.db.clone(),
+            request.into_inner(),
+            &caller.scope,
+        ))
     }
 
     type WatchReadingsStream = Answers<v1::LiveReadings>;
@@ -205,7 +243,12 @@ impl QueryService for QueryApi {
         &self,
         request: Request<v1::WatchReadingsRequest>,
     ) -> Result<Response<Self::WatchReadingsStream>, Status> {
-        ok(watch::readings(&self.db.read(), request.into_inner()))
+        let caller = caller(&request)?;
+        ok(watch::readings(
+            &self.db.read(),
+            request.into_inner(),
+            &caller.scope,
+        ))
     }
 
     async fn set_maintenance(
@@ -214,7 +257,11 @@ impl QueryService for QueryApi {
     ) -> Result<Response<v1::SetMaintenanceResponse>, Status> {
         let caller = caller(&request)?;
         require(&caller, Role::Operator, "SetMaintenance")?;
-        let command = fleet::set_maintenance_command(&self.db.read(), request.into_inner())?;
+        let command = {
+            let state = self.db.read();
+            let visible = Visible::of(&caller.scope, &state);
+            fleet::set_maintenance_command(&state, request.into_inner(), &visible)?
+        };
         let command = submitted(&caller, command);
         let window = fleet::maintenance_outcome(self.pipeline.command(&command).await)?;
         Ok(Response::new(v1::SetMaintenanceResponse {
@@ -228,10 +275,12 @@ impl QueryService for QueryApi {
     ) -> Result<Response<v1::DeleteMaintenanceResponse>, Status> {
         let caller = caller(&request)?;
         require(&caller, Role::Operator, "DeleteMaintenance")?;
-        let command = submitted(
-            &caller,
-            fleet::delete_maintenance_command(request.get_ref())?,
-        );
+        let command = {
+            let state = self.db.read();
+            let visible = Visible::of(&caller.scope, &state);
+            fleet::delete_maintenance_command(&state, request.get_ref(), &visible)?
+        };
+        let command = submitted(&caller, command);
         let window = fleet::maintenance_outcome(self.pipeline.command(&command).await)?;
         Ok(Response::new(v1::DeleteMaintenanceResponse {
             window: Some(super::convert::maintenance_to_wire(&window)),
@@ -240,16 +289,38 @@ impl QueryService for QueryApi {
 
     async fn list_maintenance(
         &self,
-        _request: Request<v1::ListMaintenanceRequest>,
+        request: Request<v1::ListMaintenanceRequest>,
     ) -> Result<Response<v1::ListMaintenanceResponse>, Status> {
-        Ok(Response::new(fleet::list_maintenance(&self.db.read())))
+        let caller = caller(&request)?;
+        let state = self.db.read();
+        let visible = Visible::of(&caller.scope, &state);
+        Ok(Response::new(fleet::list_maintenance(&state, &visible)))
+    }
+
+    type ExportSeriesStream = Answers<v1::ExportChunk>;
+
+    async fn export_series(
+        &self,
+        request: Request<v1::ExportSeriesRequest>,
+    ) -> Result<Response<Self::ExportSeriesStream>, Status> {
+        let deadline = self.reads.deadline(&request);
+        let caller = caller(&request)?;
+        let export = export::Export::from_request(request.into_inner())?;
+        Ok(Response::new(export::start(
+            self.db.clone(),
+            &self.reads,
+            deadline,
+            caller,
+            export,
+        )))
     }
 
     async fn list_dead_letters(
         &self,
         request: Request<v1::ListDeadLettersRequest>,
     ) -> Result<Response<v1::ListDeadLettersResponse>, Status> {
-        // Payloads can hold anything a client sent.
+        // Payloads can hold anything a client sent, and may name no device a scope could
+        // filter on: admins only, unfiltered.
         require(&caller(&request)?, Role::Admin, "ListDeadLetters")?;
         ok(deadletters::list(&self.db.read(), &request.into_inner()))
     }

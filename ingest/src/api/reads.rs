@@ -41,6 +41,11 @@ impl Deadline {
         Deadline { at, pause: None }
     }
 
+    /// When it passes.
+    pub(crate) fn instant(&self) -> Instant {
+        self.at
+    }
+
     /// Whether it has passed.
     pub(crate) fn expired(&self) -> bool {
         if let Some(pause) = &self.pause {

@@ -1,5 +1,8 @@
 //! Time-series reads: QueryRange and QuerySeries. The state lock is held only to capture what the
-//! read needs; decompression and aggregation run without it.
+//! read needs; decompression and aggregation run without it. Both read only what the caller sees
+//! ([`Visible`]): QueryRange of an invisible device or metric is NOT_FOUND like an unknown one;
+//! QuerySeries selects among visible devices only (so an aggregate across devices is computed
+//! over them alone), and a metric outside the caller's scope is one no device has.
 
 use citytel_proto::v1;
 
@@ -7,13 +10,15 @@ use super::convert::{self, aggregation};
 use super::devices::require_device;
 use super::error::ApiError;
 use crate::db::Database;
-use crate::query::{self, Selector, SeriesQuery};
+use crate::query::{self, Selector, SeriesQuery, Visible};
+use crate::state::access::Scope;
 use citytel_storage::series::SeriesReader;
 
 /// `QueryRange`.
 pub(crate) fn range(
     db: &Database,
     req: v1::QueryRangeRequest,
+    scope: &Scope,
 ) -> Result<v1::QueryRangeResponse, ApiError> {
     require_device(&req.device_id)?;
     if req.metric.is_empty() {
@@ -27,9 +32,16 @@ pub(crate) fn range(
     }
     let capture = {
         let state = db.read();
-        let Some(device) = state.registry().get(&req.device_id) else {
+        let visible = Visible::of(scope, &state);
+        let Some(device) = visible.get(state.registry(), &req.device_id) else {
             return Err(ApiError::DeviceNotFound(req.device_id));
         };
+        if !visible.metric(&req.metric) {
+            return Err(ApiError::MetricNotFound {
+                device: req.device_id,
+                metric: req.metric,
+            });
+        }
         state.capture(
             [(&device.device_id, req.metric.as_str())],
             req.start_unix_ms,
@@ -55,6 +67,7 @@ pub(crate) fn range(
 pub(crate) fn series(
     db: &Database,
     req: v1::QuerySeriesRequest,
+    scope: &Scope,
 ) -> Result<impl FnOnce() -> Result<v1::QuerySeriesResponse, ApiError> + Send + 'static, ApiError> {
     let per_bucket = aggregation(req.aggregation, "aggregation")?;
     let across = aggregation(req.across, "across")?;
@@ -74,7 +87,11 @@ pub(crate) fn series(
     };
     let selector: Selector = req.devices.unwrap_or_default().into();
     let state = db.read();
-    let devices = query::select(state.registry(), &selector)?;
+    let visible = Visible::of(scope, &state);
+    let mut devices = query::select(state.registry(), &selector, &visible)?;
+    if !visible.metric(&req.metric) {
+        devices.clear();
+    }
     let q = SeriesQuery {
         devices,
         metric: req.metric,

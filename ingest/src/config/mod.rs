@@ -120,12 +120,18 @@ pub struct Settings {
     pub ingest: IngestConfig,
     /// The fleet tracker's settings.
     pub availability: crate::state::StateOptions,
+    /// How long the state history is kept (`None`: forever).
+    pub history_retention: Option<std::time::Duration>,
     /// The gRPC API.
     pub grpc: GrpcConfig,
     /// Address of the dashboard's HTTP server; `None` when it is disabled.
     pub http_listen: Option<SocketAddr>,
     /// Address of the Prometheus metrics endpoint; `None` when it is disabled.
     pub metrics_listen: Option<SocketAddr>,
+    /// The dashboard's server.
+    pub http: HttpConfig,
+    /// The metrics endpoint's server.
+    pub metrics: MetricsConfig,
     /// Who may call the API.
     pub api: ApiConfig,
     /// The process as a whole.
@@ -180,14 +186,51 @@ impl Config {
                 "must be at least 1s",
             ));
         }
+        if self.storage.dead_letter_payload_bytes > crate::journal::DEAD_LETTER_PAYLOAD_CAP {
+            return Err(invalid(
+                "storage.dead_letter_payload_bytes",
+                "must be at most 65536 (what a WAL entry keeps)",
+            ));
+        }
+        if self.storage.dead_letter_bytes < self.storage.dead_letter_payload_bytes + 4096 {
+            return Err(invalid(
+                "storage.dead_letter_bytes",
+                "must exceed storage.dead_letter_payload_bytes by at least 4096",
+            ));
+        }
         if self.endpoint.max_packet_bytes < 1024 {
             return Err(invalid(
                 "endpoint.max_packet_bytes",
                 "must be at least 1024",
             ));
         }
-        if self.endpoint.max_connections == 0 {
-            return Err(invalid("endpoint.max_connections", "must be at least 1"));
+        if self.endpoint.max_discard_bytes < self.endpoint.max_packet_bytes {
+            return Err(invalid(
+                "endpoint.max_discard_bytes",
+                "must be at least endpoint.max_packet_bytes",
+            ));
+        }
+        if self.endpoint.max_connections_per_ip == 0
+            || self.endpoint.connect_burst_per_ip == 0
+            || self.endpoint.failed_connects_per_ip == 0
+        {
+            return Err(invalid(
+                "endpoint.max_connections_per_ip",
+                "the per-address limits (max_connections_per_ip, connect_burst_per_ip, \
+                 failed_connects_per_ip) must be at least 1",
+            ));
+        }
+        if self.endpoint.connect_rate_per_ip.is_nan() || self.endpoint.connect_rate_per_ip <= 0.0 {
+            return Err(invalid("endpoint.connect_rate_per_ip", "must be above 0"));
+        }
+        if self.endpoint.max_client_id_bytes == 0 {
+            return Err(invalid(
+                "endpoint.max_client_id_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.endpoint.max_keep_alive < std::time::Duration::from_secs(1) {
+            return Err(invalid("endpoint.max_keep_alive", "must be at least 1s"));
         }
         if self.endpoint.username.is_some() != self.endpoint.password.is_some() {
             return Err(invalid(
@@ -212,6 +255,9 @@ impl Config {
         }
         if self.ingest.max_series == 0 {
             return Err(invalid("ingest.max_series", "must be at least 1"));
+        }
+        if self.ingest.max_devices == 0 {
+            return Err(invalid("ingest.max_devices", "must be at least 1"));
         }
         let source = if self.broker.url.is_empty() {
             if !self.endpoint.enabled {
@@ -240,7 +286,11 @@ impl Config {
             .influxdb
             .check(self.storage.wal_segment_bytes)
             .map_err(|e| invalid(e.key, &e.message))?;
-        let availability = self.availability.validate()?;
+        let mut availability = self.availability.validate()?;
+        availability.dead_letters = crate::state::dead_letters::DeadLetterLimits {
+            payload_bytes: self.storage.dead_letter_payload_bytes,
+            total_bytes: self.storage.dead_letter_bytes,
+        };
         self.check_api()?;
         let alerts = self.alerts.validate()?;
         Ok(Settings {
@@ -248,9 +298,12 @@ impl Config {
             source,
             ingest: self.ingest.clone(),
             availability,
+            history_retention: self.availability.history_retention,
             grpc: self.grpc.clone(),
             http_listen: self.http.enabled.then_some(self.http.listen),
             metrics_listen: self.metrics.enabled.then_some(self.metrics.listen),
+            http: self.http.clone(),
+            metrics: self.metrics.clone(),
             api: self.api.clone(),
             service: self.service.clone(),
             log: self.log.clone(),
@@ -423,6 +476,7 @@ impl AvailabilityConfig {
             policy,
             districts: self.districts.clone(),
             maintenance,
+            dead_letters: Default::default(),
         })
     }
 }

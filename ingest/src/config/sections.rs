@@ -47,6 +47,14 @@ pub struct StorageConfig {
     /// counts per reason are kept forever.
     #[serde(with = "retention")]
     pub dead_letter_retention: Option<Duration>,
+    /// Free space on the data directory's file system below which nothing more is committed or
+    /// acknowledged (health NOT_SERVING) until space returns; 0 turns the check off.
+    pub min_free_bytes: u64,
+    /// Payload bytes kept with each dead letter (at most 65536).
+    pub dead_letter_payload_bytes: usize,
+    /// Bytes of dead letters (payloads, details, topics) kept in all, in memory and on disk;
+    /// beyond it the oldest are dropped first.
+    pub dead_letter_bytes: usize,
 }
 
 /// Serde for retention periods: `"forever"` or a humantime duration.
@@ -110,10 +118,30 @@ pub struct EndpointConfig {
     pub enabled: bool,
     /// Address to listen on for device connections.
     pub listen: SocketAddr,
-    /// Maximum number of simultaneous device connections.
+    /// Maximum number of simultaneous device connections (0: derived from the open-file limit).
     pub max_connections: usize,
+    /// Open connections per peer IP address.
+    pub max_connections_per_ip: usize,
+    /// New connections per second per peer IP address, sustained.
+    pub connect_rate_per_ip: f64,
+    /// New connections per peer IP address in a burst.
+    pub connect_burst_per_ip: u32,
+    /// Refused CONNECTs per peer IP address within a minute before its connections are refused
+    /// for the rest of that minute.
+    pub failed_connects_per_ip: u32,
     /// Largest MQTT packet accepted, in bytes.
     pub max_packet_bytes: usize,
+    /// Largest packet read past (PUBLISH only) and dead-lettered as `oversize`; larger ones
+    /// close the connection.
+    pub max_discard_bytes: usize,
+    /// Longest client id accepted, in bytes.
+    pub max_client_id_bytes: usize,
+    /// Whether a keep-alive of 0 (never expire) is honoured.
+    pub allow_keep_alive_zero: bool,
+    /// Longest keep-alive applied: a connection is closed after 1.5 times this of silence, also
+    /// when it asked for 0 (unless allowed) or for longer.
+    #[serde(with = "humantime_serde")]
+    pub max_keep_alive: Duration,
     /// Time a new connection has to send CONNECT.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -167,6 +195,9 @@ pub struct IngestConfig {
     /// Most series (device, metric pairs) stored; messages that would add more are dead-lettered
     /// as `too_many_series`.
     pub max_series: u64,
+    /// Most devices in the registry; messages from further devices (telemetry and status alike)
+    /// are dead-lettered as `too_many_devices`.
+    pub max_devices: u64,
 }
 
 /// `[availability]`: when devices count as late or offline, and how they roll up.
@@ -191,6 +222,10 @@ pub struct AvailabilityConfig {
     pub districts: BTreeMap<String, String>,
     /// Planned maintenance windows, excluded from availability.
     pub maintenance: Vec<MaintenanceConfig>,
+    /// How long the state history (transitions, reboots) is kept ("forever" or a duration);
+    /// availability over windows older than this is unknown.
+    #[serde(with = "retention")]
+    pub history_retention: Option<Duration>,
 }
 
 /// One configured maintenance window (`[[availability.maintenance]]`).
@@ -226,6 +261,13 @@ pub struct GrpcConfig {
     /// answer is DEADLINE_EXCEEDED.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Most connections at once (0: derived from the open-file limit); further ones are closed
+    /// at once.
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed (HTTP/2 keep-alive
+    /// pings count as traffic).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[http]`: the operator web dashboard, and the query service over gRPC-Web for browsers.
@@ -236,6 +278,11 @@ pub struct HttpConfig {
     pub enabled: bool,
     /// Address of the dashboard's HTTP server.
     pub listen: SocketAddr,
+    /// Most connections at once (0: derived from the open-file limit).
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[metrics]`: citytel's own metrics for Prometheus (`GET /metrics`).
@@ -246,6 +293,11 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Address of the metrics endpoint's HTTP server.
     pub listen: SocketAddr,
+    /// Most connections at once (0: derived from the open-file limit).
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[sink]`: copies of the stored data sent to other systems, each fed from the WAL.
@@ -289,6 +341,9 @@ pub struct ServiceConfig {
     /// streams and in-flight calls before their connections are closed.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// File descriptors kept back from the connection caps for storage, logs and outgoing
+    /// connections (at most half the open-file limit).
+    pub reserved_fds: u64,
 }
 
 /// `[log]`: logging.

@@ -141,7 +141,15 @@ fn mqtt_urls_parse_with_clear_errors() {
 fn validation_rejects_inconsistent_values() {
     let cases = [
         ("endpoint.username=\"u\"", "endpoint.username"),
-        ("endpoint.max_connections=0", "endpoint.max_connections"),
+        ("ingest.max_devices=0", "ingest.max_devices"),
+        (
+            "storage.dead_letter_payload_bytes=70000",
+            "storage.dead_letter_payload_bytes",
+        ),
+        (
+            "storage.dead_letter_bytes=1000",
+            "storage.dead_letter_bytes",
+        ),
         (
             "ingest.max_in_flight_bytes=10",
             "ingest.max_in_flight_bytes",

@@ -55,6 +55,12 @@ pub enum DbError {
     /// A background thread failed.
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
+    /// Told to stop while storage could not take data ({0}): what was queued was not
+    /// acknowledged, and its senders resend it.
+    #[error(
+        "stopped while storage could not take data ({0}); unacknowledged messages will be resent"
+    )]
+    Paused(&'static str),
 }
 
 /// Storage settings for [`Database::open`].

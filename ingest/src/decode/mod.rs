@@ -51,7 +51,7 @@ pub(crate) fn decode(
     let decoded = decode_trusted(topic, payload)?;
     match &decoded {
         Decoded::Telemetry(batch) => validate::telemetry(batch, received_at_ms, limits)?,
-        Decoded::Status(status) => validate::status(status)?,
+        Decoded::Status(status) => validate::status(status, received_at_ms, limits)?,
     }
     Ok(decoded)
 }

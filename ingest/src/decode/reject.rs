@@ -31,11 +31,14 @@ pub enum RejectReason {
     /// An InfluxDB-compatible sink refused the point (HTTP 400) after it was stored; the dead
     /// letter carries the line and the server's answer.
     SinkRejected,
+    /// The message is from a device citytel does not know yet, and the registry already holds
+    /// `ingest.max_devices` devices.
+    TooManyDevices,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 13] = [
         RejectReason::Malformed,
         RejectReason::EmptyPayload,
         RejectReason::DeviceMismatch,
@@ -48,6 +51,7 @@ impl RejectReason {
         RejectReason::UnknownStatusType,
         RejectReason::InvalidField,
         RejectReason::SinkRejected,
+        RejectReason::TooManyDevices,
     ];
 
     /// Stable snake_case name, used as a metric label and in the API.
@@ -65,6 +69,7 @@ impl RejectReason {
             RejectReason::UnknownStatusType => "unknown_status_type",
             RejectReason::InvalidField => "invalid_field",
             RejectReason::SinkRejected => "sink_rejected",
+            RejectReason::TooManyDevices => "too_many_devices",
         }
     }
 

@@ -137,6 +137,20 @@ fn rejects_timestamps_outside_the_bounds() {
 }
 
 #[test]
+fn a_far_future_timestamp_is_rejected_whatever_the_receive_time() {
+    // The lead over a receive time before the epoch does not fit an i64: still a rejection.
+    let mut b = batch(&[1.0]);
+    b.readings[0].time_unix_ms = i64::MAX;
+    let rejection = decode(TOPIC, &b.encode_to_vec(), -1, &limits()).unwrap_err();
+    assert_eq!(rejection.reason, RejectReason::TimestampInFuture);
+    assert!(
+        rejection.detail.contains(&i64::MAX.to_string()),
+        "{}",
+        rejection.detail
+    );
+}
+
+#[test]
 fn rejects_a_status_without_a_known_type() {
     let s = Status {
         device_id: "cab-0001".into(),
@@ -211,4 +225,72 @@ proptest! {
         let got = decode(TOPIC, &b.encode_to_vec(), NOW, &limits()).unwrap();
         prop_assert_eq!(got, Decoded::Telemetry(b));
     }
+}
+
+fn birth_at(time_unix_ms: i64, firmware_version: &str, children: Vec<String>) -> Vec<u8> {
+    Status {
+        device_id: "cab-0001".into(),
+        boot_id: 7,
+        time_unix_ms,
+        gateway_id: None,
+        kind: Some(status::Kind::Birth(Birth {
+            firmware_version: firmware_version.into(),
+            reporting_interval_ms: 10_000,
+            heartbeat_interval_ms: None,
+            children,
+            intermittent: None,
+        })),
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn status_timestamps_are_checked_like_reading_timestamps() {
+    let future = birth_at(NOW + 60_001, "fw", vec![]);
+    assert_eq!(
+        reject_reason(STATUS_TOPIC, &future),
+        RejectReason::TimestampInFuture
+    );
+    let old = birth_at(NOW - 86_400_001, "fw", vec![]);
+    assert_eq!(
+        reject_reason(STATUS_TOPIC, &old),
+        RejectReason::TimestampTooOld
+    );
+    // The clock offsets an unchecked status once produced.
+    let absurd = birth_at(i64::MIN / 2, "fw", vec![]);
+    assert_eq!(
+        reject_reason(STATUS_TOPIC, &absurd),
+        RejectReason::TimestampTooOld
+    );
+    for ok in [0, NOW + 60_000, NOW - 86_400_000] {
+        let birth = birth_at(ok, "fw", vec![]);
+        assert!(decode(STATUS_TOPIC, &birth, NOW, &limits()).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn a_birth_with_an_overlong_firmware_version_or_bad_children_is_invalid() {
+    let long = "x".repeat(validate::MAX_FIRMWARE_VERSION_LEN + 1);
+    let mut limits = limits();
+    limits.max_payload_bytes = 1 << 20;
+    let reason = |payload: Vec<u8>| {
+        decode(STATUS_TOPIC, &payload, NOW, &limits)
+            .unwrap_err()
+            .reason
+    };
+    assert_eq!(
+        reason(birth_at(NOW, &long, vec![])),
+        RejectReason::InvalidField
+    );
+    let just = "x".repeat(validate::MAX_FIRMWARE_VERSION_LEN);
+    assert!(decode(STATUS_TOPIC, &birth_at(NOW, &just, vec![]), NOW, &limits).is_ok());
+    assert_eq!(
+        reason(birth_at(NOW, "fw", vec!["not a/device".into()])),
+        RejectReason::InvalidField
+    );
+    let many = (0..10_001).map(|i| format!("c{i}")).collect();
+    assert_eq!(
+        reason(birth_at(NOW, "fw", many)),
+        RejectReason::InvalidField
+    );
 }

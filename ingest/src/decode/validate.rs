@@ -3,12 +3,16 @@
 use std::collections::HashSet;
 
 use citytel_proto::topic::is_valid_id;
-use citytel_proto::v1::{Status, TelemetryBatch};
+use citytel_proto::v1::{Status, TelemetryBatch, status};
 
 use super::{RejectReason, Rejection};
 
 /// Longest accepted metric name, in bytes.
 const MAX_METRIC_NAME_LEN: usize = 64;
+/// Longest accepted firmware version in a birth, in bytes (it is kept in the registry).
+pub(crate) const MAX_FIRMWARE_VERSION_LEN: usize = 128;
+/// Most children a gateway's birth may list.
+const MAX_BIRTH_CHILDREN: usize = 10_000;
 
 /// Validation limits, from `[ingest]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +67,6 @@ pub(super) fn telemetry(
             return Err(invalid(format!("metric name {name:?} appears twice")));
         }
     }
-    let earliest = received_at_ms.saturating_sub(limits.max_past_ms);
-    let latest = received_at_ms.saturating_add(limits.max_future_ms);
     for reading in &batch.readings {
         if reading.values.len() != batch.metric_names.len() {
             return Err(invalid(format!(
@@ -83,38 +85,80 @@ pub(super) fn telemetry(
                 ),
             ));
         }
-        if reading.time_unix_ms > latest {
-            return Err(Rejection::new(
-                RejectReason::TimestampInFuture,
-                format!(
-                    "reading seq {} is stamped {} ms after its receive time (limit {} ms)",
-                    reading.seq,
-                    reading.time_unix_ms - received_at_ms,
-                    limits.max_future_ms
-                ),
-            ));
-        }
-        if reading.time_unix_ms < earliest {
-            return Err(Rejection::new(
-                RejectReason::TimestampTooOld,
-                format!(
-                    "reading seq {} is stamped {} ms before its receive time (limit {} ms)",
-                    reading.seq,
-                    received_at_ms.saturating_sub(reading.time_unix_ms),
-                    limits.max_past_ms
-                ),
-            ));
-        }
+        check_time(reading.time_unix_ms, received_at_ms, limits, || {
+            format!("reading seq {}", reading.seq)
+        })?;
     }
     Ok(())
 }
 
-pub(super) fn status(status: &Status) -> Result<(), Rejection> {
-    if status.kind.is_none() {
+/// Checks a device timestamp against the receive time and the accepted future and past.
+fn check_time(
+    time_ms: i64,
+    received_at_ms: i64,
+    limits: &Limits,
+    what: impl Fn() -> String,
+) -> Result<(), Rejection> {
+    let earliest = received_at_ms.saturating_sub(limits.max_past_ms);
+    let latest = received_at_ms.saturating_add(limits.max_future_ms);
+    if time_ms > latest {
+        return Err(Rejection::new(
+            RejectReason::TimestampInFuture,
+            format!(
+                "{} is stamped {} ms after its receive time (limit {} ms)",
+                what(),
+                time_ms.saturating_sub(received_at_ms),
+                limits.max_future_ms
+            ),
+        ));
+    }
+    if time_ms < earliest {
+        return Err(Rejection::new(
+            RejectReason::TimestampTooOld,
+            format!(
+                "{} is stamped {} ms before its receive time (limit {} ms)",
+                what(),
+                received_at_ms.saturating_sub(time_ms),
+                limits.max_past_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn status(
+    status: &Status,
+    received_at_ms: i64,
+    limits: &Limits,
+) -> Result<(), Rejection> {
+    let Some(kind) = &status.kind else {
         return Err(Rejection::new(
             RejectReason::UnknownStatusType,
             "status carries no birth, heartbeat or death",
         ));
+    };
+    // Zero means "not stamped" (a Last Will is composed at connect time).
+    if status.time_unix_ms != 0 {
+        check_time(status.time_unix_ms, received_at_ms, limits, || {
+            "status".to_string()
+        })?;
+    }
+    if let status::Kind::Birth(birth) = kind {
+        if birth.firmware_version.len() > MAX_FIRMWARE_VERSION_LEN {
+            return Err(invalid(format!(
+                "firmware_version of {} bytes is longer than {MAX_FIRMWARE_VERSION_LEN}",
+                birth.firmware_version.len()
+            )));
+        }
+        if birth.children.len() > MAX_BIRTH_CHILDREN {
+            return Err(invalid(format!(
+                "birth lists {} children, more than {MAX_BIRTH_CHILDREN}",
+                birth.children.len()
+            )));
+        }
+        if let Some(child) = birth.children.iter().find(|c| !is_valid_id(c)) {
+            return Err(invalid(format!("child {child:?} is not a valid device id")));
+        }
     }
     if let Some(gw) = &status.gateway_id
         && !is_valid_id(gw)

@@ -16,10 +16,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Database;
+use crate::net::listener::HttpListener;
 use crate::pipeline::InFlight;
 use crate::telemetry::metrics as m;
 use citytel_availability::DeviceState;
@@ -71,7 +71,7 @@ pub(crate) struct Sources {
 
 /// Serves `GET /metrics` on `listener` until `shutdown` is cancelled.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: HttpListener,
     sources: Sources,
     shutdown: CancellationToken,
 ) -> Result<(), ExporterError> {

@@ -58,6 +58,12 @@ async fn scrapes_render_counters_and_state_gauges() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
+    let listener = crate::net::listener::HttpListener::new(
+        listener,
+        "metrics",
+        16,
+        std::time::Duration::from_secs(60),
+    );
     let server = tokio::spawn(serve(
         listener,
         Sources {

@@ -238,7 +238,8 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn floor_char_boundary(s: &str, max: usize) -> usize {
+/// The largest index of at most `max` that is a character boundary of `s`.
+pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
     if s.len() <= max {
         return s.len();
     }

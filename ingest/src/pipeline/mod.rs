@@ -13,6 +13,7 @@
 //! [`Command`]s with [`Pipeline::command`]: the writer commits and applies them in the same order
 //! and answers with what they did, so every state change goes through the WAL.
 
+pub(crate) mod durability;
 pub(crate) mod writer;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use rumqttc::mqttbytes::QoS;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::decode::{self, Decoded, Limits, RejectReason, Rejection};
+use crate::decode::{self, Decoded, Limits, Rejection};
 use crate::journal::Connection;
 use crate::state::command::{Outcome, Submitted};
 use crate::telemetry::metrics as m;
@@ -66,23 +67,71 @@ pub(crate) struct AckToken {
     pub(crate) qos: QoS,
 }
 
+/// The acknowledgement queue of one device connection: bounded, and when it is full the device
+/// is not reading what citytel writes, so the connection is closed (`stalled` is cancelled)
+/// rather than buffered.
+#[derive(Debug)]
+pub(crate) struct BoundedAcks {
+    /// The queue the connection's write half drains.
+    pub(crate) tx: mpsc::Sender<AckToken>,
+    /// Cancelled when the queue overflows: the connection closes.
+    pub(crate) stalled: tokio_util::sync::CancellationToken,
+}
+
+/// Where an acknowledgement goes.
+#[derive(Debug)]
+enum AckTo {
+    /// A channel the source drains (the broker source, whose unacknowledged messages the
+    /// broker's in-flight window bounds).
+    Channel(mpsc::UnboundedSender<AckToken>),
+    /// A device connection's bounded queue.
+    Bounded(Arc<BoundedAcks>),
+}
+
 /// Handle that acknowledges one message to its source.
 #[derive(Debug)]
 pub(crate) struct Ack {
     token: AckToken,
-    tx: mpsc::UnboundedSender<AckToken>,
+    to: AckTo,
 }
 
 impl Ack {
     /// An ack that will deliver `token` to `tx`.
     pub(crate) fn new(token: AckToken, tx: mpsc::UnboundedSender<AckToken>) -> Self {
-        Ack { token, tx }
+        Ack {
+            token,
+            to: AckTo::Channel(tx),
+        }
+    }
+
+    /// An ack that will deliver `token` to a device connection's bounded queue.
+    pub(crate) fn bounded(token: AckToken, acks: Arc<BoundedAcks>) -> Self {
+        Ack {
+            token,
+            to: AckTo::Bounded(acks),
+        }
+    }
+
+    /// The packet id and QoS this ack answers.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn token(&self) -> AckToken {
+        self.token
     }
 
     /// Sends the acknowledgement. If the source has gone away, the message will be redelivered
-    /// and deduplicated, so there is nothing else to do.
+    /// and deduplicated, so there is nothing else to do; the same holds for a connection whose
+    /// queue is full, which is closed instead.
     pub(crate) fn send(self) {
-        let _ = self.tx.send(self.token);
+        match self.to {
+            AckTo::Channel(tx) => {
+                let _ = tx.send(self.token);
+            }
+            AckTo::Bounded(acks) => {
+                if let Err(mpsc::error::TrySendError::Full(_)) = acks.tx.try_send(self.token) {
+                    acks.stalled.cancel();
+                }
+            }
+        }
     }
 }
 
@@ -159,14 +208,6 @@ impl Queued {
         }
     }
 
-    /// The message, mutably, if this is one.
-    pub(crate) fn message_mut(&mut self) -> Option<&mut Envelope> {
-        match self {
-            Queued::Message(envelope) => Some(envelope),
-            Queued::Connection { .. } | Queued::Command(_) => None,
-        }
-    }
-
     /// The decoded message, if this is an accepted one.
     pub(crate) fn decoded(&self) -> Option<&Decoded> {
         self.message()?.verdict.as_ref().ok()
@@ -220,15 +261,30 @@ impl Pipeline {
 
     /// Admits, decodes and queues one message. Waits while the in-flight budget is exhausted.
     pub(crate) async fn submit(&self, inbound: Inbound) -> Result<(), PipelineClosed> {
+        let permit = self.admit(&inbound).await?;
+        self.queue(inbound, permit)
+    }
+
+    /// Admits and queues a message already refused by its source (an oversize packet the
+    /// device endpoint read past, keeping its first bytes): it becomes a dead letter with
+    /// `rejection` and is acknowledged once that is durable, so the device stops resending it.
+    pub(crate) async fn submit_rejected(
+        &self,
+        inbound: Inbound,
+        rejection: Rejection,
+    ) -> Result<(), PipelineClosed> {
+        let permit = self.admit(&inbound).await?;
+        self.queue_verdict(inbound, Err(rejection), permit)
+    }
+
+    async fn admit(&self, inbound: &Inbound) -> Result<OwnedSemaphorePermit, PipelineClosed> {
         let cost = (inbound.payload.len() + inbound.topic.len() + MESSAGE_OVERHEAD_BYTES)
             .min(self.budget_bytes);
-        let permit = self
-            .budget
+        self.budget
             .clone()
             .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
             .await
-            .map_err(|_| PipelineClosed)?;
-        self.queue(inbound, permit)
+            .map_err(|_| PipelineClosed)
     }
 
     fn queue(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Result<(), PipelineClosed> {
@@ -238,6 +294,15 @@ impl Pipeline {
             inbound.received_at_ms,
             &self.limits,
         );
+        self.queue_verdict(inbound, verdict, permit)
+    }
+
+    fn queue_verdict(
+        &self,
+        inbound: Inbound,
+        verdict: Result<Decoded, Rejection>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(), PipelineClosed> {
         metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => inbound.origin.as_str())
             .increment(1);
         self.tx
@@ -291,7 +356,7 @@ impl Pipeline {
         payload: Bytes,
         rejection: Rejection,
     ) -> Result<(), PipelineClosed> {
-        debug_assert!(rejection.reason == RejectReason::SinkRejected);
+        debug_assert!(rejection.reason == crate::decode::RejectReason::SinkRejected);
         let permit = self
             .budget
             .clone()

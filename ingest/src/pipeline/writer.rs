@@ -2,13 +2,33 @@
 //! to the database and acknowledges them, in arrival order.
 //!
 //! Whatever arrived while the previous commit was in flight forms the next group, so under load
-//! one fsync covers many messages and at low load a message waits for one fsync only. A failed
-//! write or fsync ends the writer without acknowledging anything more: the service then stops
-//! rather than report data durable that may not be.
+//! one fsync covers many messages and at low load a message waits for one fsync only.
 //!
-//! Before a group is appended, the writer checks the series cardinality limit
-//! ([`Writer::limit_series`]): a message that would add series beyond it becomes a
-//! `too_many_series` dead letter, so the decision is in the WAL and replays identically.
+//! When storage cannot take the group, nothing of it is acknowledged and the writer waits
+//! instead of exiting ([`super::durability`]):
+//! - free space below `storage.min_free_bytes` (checked with `statvfs` before a commit, and every
+//!   second while idle): the group is not written yet;
+//! - the write or fsync fails because the disk is full (`ENOSPC`, `EDQUOT`) or no file
+//!   descriptor is left (`EMFILE`, `ENFILE`): the WAL cuts the segment back to the last good
+//!   commit (no half-written record stays in it) and keeps the group buffered.
+//!
+//! Either way the writer reports itself paused (health NOT_SERVING, with the reason in the log
+//! and in `citytel_storage_paused{reason}`), keeps applying the fleet's silence timeouts, and
+//! tries the same group again with backoff (50 ms doubling to 1 s) until it is durable; only then
+//! are its messages applied and acknowledged, in order, and the writer resumes by itself. Intake
+//! meanwhile stops at the in-flight budget (sources stop reading, the broker keeps the rest).
+//! Queries keep being answered: the writer holds no lock while it waits. Any other write or
+//! fsync failure ends the writer without acknowledging anything more: the service then stops
+//! rather than report data durable that may not be. A shutdown while paused ends the writer
+//! with the group unacknowledged (its senders resend it).
+//!
+//! A checkpoint that cannot start for the same reasons (the WAL cannot roll to a new segment) is
+//! tried again later; the WAL keeps everything meanwhile.
+//!
+//! Before a group is appended, the writer checks the cardinality limits ([`Writer::limit_series`],
+//! [`Writer::limit_devices`]): a message that would add series or devices beyond them becomes a
+//! `too_many_series` or `too_many_devices` dead letter (a connection event of such a device is
+//! dropped), so the decision is in the WAL and replays identically.
 //!
 //! While alert rules are in force, a tick that finds deadlines due (silence thresholds, alerts'
 //! `for`) is itself a WAL entry ([`Entry::Tick`]), committed before it is applied, so what the
@@ -29,6 +49,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::Queued;
+use super::durability::{self, Durability, FreeSpace, Pause};
 use crate::clock::Clock;
 use crate::db::housekeeping::Job;
 use crate::db::{Database, DbError, checkpoint};
@@ -84,12 +105,21 @@ pub(crate) struct CheckpointPolicy {
     /// queued and ends (the API may still hold pipeline handles, so the queue never closes by
     /// itself).
     pub(crate) stop: tokio_util::sync::CancellationToken,
+    /// Where the writer says whether it can make data durable.
+    pub(crate) durability: Durability,
+    /// Free space below which the writer stops committing (`storage.min_free_bytes`; 0: never).
+    pub(crate) min_free_bytes: u64,
 }
 
 /// How often an idle writer applies the fleet tracker's silence timeouts.
 const TICK: Duration = Duration::from_secs(1);
 /// Shortest idle wait before the next deadline.
 const MIN_WAIT: Duration = Duration::from_millis(5);
+/// First and longest wait before a paused writer tries its group again.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+/// Wait before a checkpoint that could not start is tried again.
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(5);
 
 /// The group-commit loop.
 pub(crate) struct Writer {
@@ -99,7 +129,11 @@ pub(crate) struct Writer {
     policy: CheckpointPolicy,
     last_checkpoint: Instant,
     max_series: u64,
+    max_devices: u64,
     pause_file: Option<PathBuf>,
+    space: FreeSpace,
+    /// A checkpoint that could not start is not tried again before this.
+    checkpoint_after: Option<Instant>,
 }
 
 impl Writer {
@@ -111,13 +145,23 @@ impl Writer {
         db: Arc<Database>,
         policy: CheckpointPolicy,
     ) -> Self {
+        let mut space = FreeSpace::new(db.data_dir().to_path_buf(), policy.min_free_bytes);
+        // Known before the service first reports its health.
+        if let Some(free) = space.low(Duration::ZERO) {
+            policy
+                .durability
+                .pause(Pause::LowSpace, &low_space(free, space.min_free()));
+        }
         Writer {
+            space,
+            checkpoint_after: None,
             rx,
             wal,
             db,
             policy,
             last_checkpoint: Instant::now(),
             max_series: u64::MAX,
+            max_devices: u64::MAX,
             pause_file: std::env::var_os(PAUSE_FILE_ENV).map(PathBuf::from),
         }
     }
@@ -126,6 +170,13 @@ impl Writer {
     /// `too_many_series` dead letters). Unlimited by default.
     pub(crate) fn limit_series(mut self, max_series: u64) -> Self {
         self.max_series = max_series;
+        self
+    }
+
+    /// Refuses messages from new devices once the registry holds `max_devices` (they become
+    /// `too_many_devices` dead letters). Unlimited by default.
+    pub(crate) fn limit_devices(mut self, max_devices: u64) -> Self {
+        self.max_devices = max_devices;
         self
     }
 
@@ -151,6 +202,7 @@ impl Writer {
                         // Idle: a good moment for a due checkpoint and the silence timeouts.
                         self.maybe_checkpoint()?;
                         self.tick()?;
+                        self.check_space_idle();
                         let wait = self.idle_wait();
                         let runtime = self.policy.runtime.clone();
                         let _context = runtime.enter();
@@ -191,38 +243,105 @@ impl Writer {
             drop(tx);
             let _ = handle.join();
         }
-        if let Some(cp) = checkpoint::run(&self.db, &mut self.wal, self.policy.threads)? {
-            tracing::info!(
+        match checkpoint::run(&self.db, &mut self.wal, self.policy.threads) {
+            Ok(Some(cp)) => tracing::info!(
                 points = cp.points,
                 segments = cp.segments,
                 "final checkpoint written"
-            );
+            ),
+            Ok(None) => {}
+            Err(DbError::Wal(e)) if e.exhausted().is_some() => {
+                // Everything is in the WAL; the next start replays it.
+                tracing::warn!(error = %e, "final checkpoint not written; the next start replays the WAL");
+            }
+            Err(e) => return Err(e),
         }
         Ok(stats)
     }
 
+    /// While idle: notices free space falling below (or rising back above) the minimum, so
+    /// health says so before anything is refused.
+    fn check_space_idle(&mut self) {
+        match self.space.low(TICK) {
+            Some(free) => {
+                let detail = low_space(free, self.space.min_free());
+                self.policy.durability.pause(Pause::LowSpace, &detail);
+            }
+            None if self.policy.durability.current() == Some(Pause::LowSpace) => {
+                self.policy.durability.resume();
+            }
+            None => {}
+        }
+    }
+
     /// Applies the silence timeouts and alert deadlines that fell due; with alert rules in
-    /// force, through a tick committed to the WAL first.
+    /// force, through a tick written to the WAL first.
+    ///
+    /// While storage is paused no tick is written: the deadlines wait (their effects carry the
+    /// deadlines' own times, so they are only late, not wrong). A tick whose commit found storage
+    /// exhausted stays buffered in the WAL, ahead of anything appended after it, so it is applied
+    /// at once and committed by the next commit that succeeds (tried again here while idle).
     fn tick(&mut self) -> Result<(), DbError> {
+        if self.wal.pending_bytes() > 0 && !self.commit_tick()? {
+            return Ok(());
+        }
         let now = self.policy.clock.now_ms();
         let due = self.db.read().tick_due(now);
         match due {
             TickDue::Nothing => {}
             TickDue::Unrecorded => self.db.write().advance(now),
             TickDue::Recorded => {
-                if self.pause_file.as_ref().is_some_and(|p| p.exists()) {
+                if self.pause_file.as_ref().is_some_and(|p| p.exists())
+                    || self.policy.durability.current().is_some()
+                {
                     return Ok(());
                 }
                 let entry = Entry::Tick { at_ms: now };
                 self.wal.append_with(|buf| entry.encode(buf))?;
-                if let Err(e) = self.wal.commit() {
-                    tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
-                    return Err(e.into());
-                }
+                self.commit_tick()?;
                 self.db.write().apply(&entry, None);
             }
         }
         Ok(())
+    }
+
+    /// Commits a tick: `true` once durable, `false` when storage is exhausted (the writer
+    /// reports itself paused; the tick stays buffered).
+    fn commit_tick(&mut self) -> Result<bool, DbError> {
+        match self.wal.commit() {
+            Ok(()) => {
+                if self
+                    .policy
+                    .durability
+                    .current()
+                    .is_some_and(|p| p != Pause::LowSpace)
+                {
+                    self.policy.durability.resume();
+                }
+                Ok(true)
+            }
+            Err(e) => match e.exhausted() {
+                Some(exhausted) => {
+                    self.policy
+                        .durability
+                        .pause(Pause::from(exhausted), &e.to_string());
+                    Ok(false)
+                }
+                None => {
+                    tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
+                    Err(e.into())
+                }
+            },
+        }
+    }
+
+    /// While a group waits for storage: the silence timeouts only, and only when no alert rule
+    /// is in force (with rules, deadlines are applied through the WAL, which cannot take them).
+    fn tick_paused(&mut self) {
+        let now = self.policy.clock.now_ms();
+        if self.db.read().tick_due(now) == TickDue::Unrecorded {
+            self.db.write().advance(now);
+        }
     }
 
     /// How long an idle writer may wait before its next tick: until the next deadline, at most
@@ -238,8 +357,26 @@ impl Writer {
         }
     }
 
-    /// Starts a checkpoint when the head is full or the interval has passed.
+    /// Starts a checkpoint when the head is full or the interval has passed. One that cannot
+    /// start because a resource ran out is tried again after [`CHECKPOINT_RETRY`].
     fn maybe_checkpoint(&mut self) -> Result<(), DbError> {
+        if self.checkpoint_after.is_some_and(|t| Instant::now() < t) {
+            return Ok(());
+        }
+        match self.try_checkpoint() {
+            Err(DbError::Wal(e)) if e.exhausted().is_some() => {
+                tracing::warn!(error = %e, "checkpoint postponed; the WAL keeps the data meanwhile");
+                self.checkpoint_after = Some(Instant::now() + CHECKPOINT_RETRY);
+                Ok(())
+            }
+            other => {
+                self.checkpoint_after = None;
+                other
+            }
+        }
+    }
+
+    fn try_checkpoint(&mut self) -> Result<(), DbError> {
         let due = self.last_checkpoint.elapsed() >= self.policy.interval;
         let (full, busy) = self.db.read().flush_status();
         if busy || !(due || full) {
@@ -260,9 +397,48 @@ impl Writer {
         Ok(())
     }
 
+    /// Makes the appended group durable, waiting (paused, see the module documentation) while
+    /// storage cannot take it. Fails on any other storage error, or when told to stop while
+    /// paused.
+    fn make_durable(&mut self) -> Result<(), DbError> {
+        let mut wait = RETRY_FIRST;
+        loop {
+            let max_age = if self.policy.durability.current().is_some() {
+                Duration::ZERO
+            } else {
+                durability::CHECK_EVERY
+            };
+            let pause = match self.space.low(max_age) {
+                Some(free) => (Pause::LowSpace, low_space(free, self.space.min_free())),
+                None => match self.wal.commit() {
+                    Ok(()) => {
+                        self.policy.durability.resume();
+                        return Ok(());
+                    }
+                    Err(e) => match e.exhausted() {
+                        Some(exhausted) => (Pause::from(exhausted), e.to_string()),
+                        None => {
+                            tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
+                            return Err(e.into());
+                        }
+                    },
+                },
+            };
+            metrics::counter!(m::WAL_COMMIT_RETRIES_TOTAL, "reason" => pause.0.as_str())
+                .increment(1);
+            self.policy.durability.pause(pause.0, &pause.1);
+            if self.policy.stop.is_cancelled() {
+                return Err(DbError::Paused(pause.0.as_str()));
+            }
+            self.tick_paused();
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+
     fn commit(&mut self, group: &mut Vec<Queued>, stats: &mut WriterStats) -> Result<(), DbError> {
         self.wait_while_paused();
-        self.admit_series(group);
+        self.admit(group);
         let mut wal_bytes = 0usize;
         for envelope in group.iter() {
             let entry = entry_of(envelope);
@@ -273,10 +449,7 @@ impl Writer {
             })?;
         }
         let started = Instant::now();
-        if let Err(e) = self.wal.commit() {
-            tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
-            return Err(e.into());
-        }
+        self.make_durable()?;
         metrics::histogram!(m::WAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::counter!(m::WAL_COMMITS_TOTAL).increment(1);
         metrics::counter!(m::WAL_BYTES_TOTAL).increment(wal_bytes as u64);
@@ -335,20 +508,43 @@ impl Writer {
 }
 
 impl Writer {
-    /// Turns messages that would exceed the series limit into `too_many_series` rejections.
-    fn admit_series(&self, group: &mut [Queued]) {
-        if self.max_series == u64::MAX {
+    /// Turns messages that would exceed the device or series limit into `too_many_devices` or
+    /// `too_many_series` rejections, and drops the connection events of devices beyond the
+    /// device limit.
+    fn admit(&self, group: &mut Vec<Queued>) {
+        if self.max_series == u64::MAX && self.max_devices == u64::MAX {
             return;
         }
         let state = self.db.read();
-        let mut pending = HashSet::new();
-        for envelope in group.iter_mut().filter_map(Queued::message_mut) {
-            if let Ok(decoded) = &envelope.verdict
-                && let Err(rejection) = state.admit_series(decoded, self.max_series, &mut pending)
-            {
-                envelope.verdict = Err(rejection);
+        let mut series = HashSet::new();
+        let mut devices = HashSet::new();
+        group.retain_mut(|queued| match queued {
+            Queued::Message(envelope) => {
+                if envelope.verdict.is_ok()
+                    && let Err(rejection) =
+                        state.admit_device(&envelope.inbound.topic, self.max_devices, &mut devices)
+                {
+                    envelope.verdict = Err(rejection);
+                }
+                if let Ok(decoded) = &envelope.verdict
+                    && let Err(rejection) =
+                        state.admit_series(decoded, self.max_series, &mut series)
+                {
+                    envelope.verdict = Err(rejection);
+                }
+                true
             }
-        }
+            Queued::Connection { event, .. } => {
+                let known = state
+                    .admit_device(&event.topic, self.max_devices, &mut devices)
+                    .is_ok();
+                if !known {
+                    metrics::counter!(m::CONNECTION_EVENTS_DROPPED_TOTAL).increment(1);
+                }
+                known
+            }
+            Queued::Command(_) => true,
+        });
     }
 
     /// Blocks while the debug pause file exists (see [`PAUSE_FILE_ENV`]).
@@ -364,6 +560,10 @@ impl Writer {
             tracing::warn!("wal writer resumed");
         }
     }
+}
+
+fn low_space(free: u64, min_free: u64) -> String {
+    format!("{free} bytes free, below storage.min_free_bytes ({min_free})")
 }
 
 fn entry_of(queued: &Queued) -> Entry<'_> {
@@ -399,3 +599,6 @@ fn entry_of(queued: &Queued) -> Entry<'_> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,18 @@ pub(crate) enum Aggregation {
 }
 
 impl Aggregation {
+    /// The lowercase name, as in the API's enum without its prefix (`avg`, `min`, ...).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Aggregation::Avg => "avg",
+            Aggregation::Min => "min",
+            Aggregation::Max => "max",
+            Aggregation::Sum => "sum",
+            Aggregation::Count => "count",
+            Aggregation::Last => "last",
+        }
+    }
+
     /// Whether this function can combine values of different devices.
     pub(crate) fn combines_across(self) -> bool {
         matches!(

@@ -1,5 +1,5 @@
-//! Query planning over any [`SeriesReader`]: device selection, step buckets, aggregation within a
-//! bucket and across devices.
+//! Query planning over any [`SeriesReader`]: what a caller sees ([`visible`]), device selection
+//! within it, step buckets, aggregation within a bucket and across devices.
 //!
 //! Semantics: buckets are aligned to multiples of the step since the Unix epoch and hold the
 //! points with `start <= time < end`; empty buckets are omitted. With a cross-device aggregate,
@@ -9,11 +9,13 @@
 
 mod aggregate;
 mod select;
+pub(crate) mod visible;
 
 use std::sync::Arc;
 
 pub(crate) use aggregate::Aggregation;
 pub(crate) use select::{Selector, select};
+pub(crate) use visible::Visible;
 
 use citytel_storage::series::{Points, ReadError, Resolution, SeriesReader};
 

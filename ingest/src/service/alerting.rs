@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::ServiceError;
 use crate::alerts::config::AlertSettings;
-use crate::alerts::notify;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
+use crate::notify;
 use crate::pipeline::{Pipeline, PipelineClosed};
 use crate::state::command::{Actor, Command, Outcome, Submitted};
 

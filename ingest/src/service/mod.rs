@@ -39,7 +39,9 @@ use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
 use crate::exporter;
+use crate::net::fds::{self, ConnectionCaps};
 use crate::pipeline::Pipeline;
+use crate::pipeline::durability::Durability;
 use crate::pipeline::writer::{CheckpointPolicy, Writer};
 use crate::source::broker::BrokerSource;
 use crate::source::endpoint::Endpoint;
@@ -50,7 +52,7 @@ pub use crate::source::broker::BrokerStats;
 pub use crate::web::WebError;
 pub use alerting::AlertsControl;
 pub use bootstrap::key_path as admin_key_path;
-pub use health::SINK_HEALTH_SERVICE;
+pub use health::{SINK_HEALTH_SERVICE, STORAGE_HEALTH_SERVICE};
 
 /// Why the service could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +109,7 @@ pub enum ServiceError {
     Alerts(String),
     /// Alert notifications could not start or failed.
     #[error(transparent)]
-    Notify(#[from] crate::alerts::notify::NotifyError),
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// A started service.
@@ -150,7 +152,7 @@ struct Parts {
     writer_done: oneshot::Receiver<WriterResult>,
     health: HealthReporter,
     sink: Option<crate::sink::influxdb::Handle>,
-    notifier: Option<crate::alerts::notify::Handle>,
+    notifier: Option<crate::notify::Handle>,
     shutdown_timeout: Duration,
 }
 
@@ -158,7 +160,8 @@ type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
 
 /// Starts the service described by `settings`, with `clock` as the source of "now" (tests
 /// script time with a manual clock; see [`Clock::manual`]).
-pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
+pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
+    let caps = connection_caps(&mut settings);
     let (db, wal, opened) = open_storage(&settings, clock).await?;
     db.write()
         .alerts_mut()
@@ -173,20 +176,21 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
     // The sink sets its WAL hold before the writer can checkpoint.
     let sink = start_sink(&settings, &pipeline)?;
     let writer_stop = root.child_token();
+    let (durability, storage) = Durability::channel();
     let writer_done = start_writer(
         &settings,
         &db,
         (wal, queue),
         clock,
         sink.as_ref(),
-        writer_stop.clone(),
+        (writer_stop.clone(), durability),
     )?;
     let alerts = AlertsControl::new(db.clone(), pipeline.clone());
     alerts
         .set_rules(&settings.alerts)
         .await
         .map_err(ServiceError::Alerts)?;
-    let listeners = listeners::bind_all(&settings).await?;
+    let listeners = listeners::bind_all(&settings, &caps).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let intake = root.child_token();
@@ -230,8 +234,14 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
     };
     // After the metrics recorder is installed, so the receivers' first gauges are kept.
     let notifier = alerting::start_receivers(&settings, &db, clock)?;
-    let (mqtt_addr, broker_stats, source) =
-        start_source(settings.source, pipeline, &health, &tasks, &intake).await?;
+    let (mqtt_addr, broker_stats, source, source_ready) =
+        start_source(settings.source, pipeline, &tasks, &intake).await?;
+    tasks.spawn(health::follow(
+        source_ready,
+        storage,
+        health.clone(),
+        intake.clone(),
+    ));
     let grpc_addr = servers.grpc(listeners.grpc, api.clone(), health_service);
     let http_addr = listeners.http.map(|http| servers.web(http, api));
     let servers = servers.into_list();
@@ -265,6 +275,48 @@ pub async fn start(settings: Settings, clock: Clock) -> Result<Running, ServiceE
     })
 }
 
+/// Raises the open-file limit and derives the connection caps from it (see [`crate::net::fds`]);
+/// the endpoint's cap goes into its settings.
+fn connection_caps(settings: &mut Settings) -> ConnectionCaps {
+    let limit = fds::raise_open_file_limit();
+    let endpoint = match &settings.source {
+        SourceSettings::Endpoint(config) => config.max_connections,
+        SourceSettings::Broker(_) => 0,
+    };
+    let caps = ConnectionCaps::derive(
+        limit.soft,
+        settings.service.reserved_fds,
+        fds::Configured {
+            mqtt: endpoint,
+            grpc: settings.grpc.max_connections,
+            dashboard: settings.http.max_connections,
+            metrics: settings.metrics.max_connections,
+        },
+    );
+    if let SourceSettings::Endpoint(config) = &mut settings.source {
+        config.max_connections = caps.mqtt;
+    }
+    tracing::info!(
+        open_files = limit.soft,
+        raised_from = limit.raised_from,
+        reserved = caps.reserved,
+        mqtt = caps.mqtt,
+        grpc = caps.grpc,
+        dashboard = caps.dashboard,
+        metrics = caps.metrics,
+        "connection caps"
+    );
+    if caps.total() > limit.soft {
+        tracing::warn!(
+            open_files = limit.soft,
+            needed = caps.total(),
+            "the configured connection caps and service.reserved_fds exceed the open-file limit: \
+             storage may run out of descriptors under load (it waits rather than fail)"
+        );
+    }
+    caps
+}
+
 /// Opens the data directory and replays the WAL, off the async workers.
 async fn open_storage(
     settings: &Settings,
@@ -290,20 +342,20 @@ async fn open_storage(
     Ok((db, wal, report))
 }
 
-/// What [`start_source`] started: the endpoint's address or the broker source's counters, and
-/// its task.
+/// What [`start_source`] started: the endpoint's address or the broker source's counters, its
+/// task, and whether it can take messages.
 type Source = (
     Option<SocketAddr>,
     Option<Arc<BrokerStats>>,
     tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
 );
 
 /// Starts the message source (the device endpoint, or the broker source) until `intake` is
-/// cancelled, and what health reports for it.
+/// cancelled.
 async fn start_source(
     source: SourceSettings,
     pipeline: Pipeline,
-    health: &HealthReporter,
     tasks: &TaskTracker,
     intake: &CancellationToken,
 ) -> Result<Source, ServiceError> {
@@ -318,20 +370,18 @@ async fn start_source(
             let endpoint = Endpoint::bind(config, pipeline).await.map_err(bind_error)?;
             let addr = endpoint.local_addr().map_err(bind_error)?;
             tracing::info!(%addr, "device endpoint listening");
-            health::serving(health, true).await;
-            Ok((Some(addr), None, tasks.spawn(endpoint.run(intake.clone()))))
+            // Ready as soon as it listens.
+            let (_, ready) = tokio::sync::watch::channel(true);
+            let task = tasks.spawn(endpoint.run(intake.clone()));
+            Ok((Some(addr), None, task, ready))
         }
         SourceSettings::Broker(broker) => {
             tracing::info!(host = %broker.host, port = broker.port, client_id = %broker.config.client_id, "consuming from broker");
             let source = BrokerSource::new(broker, pipeline);
             let stats = source.stats();
-            health::serving(health, false).await;
-            tasks.spawn(health::follow_broker(
-                source.ready(),
-                health.clone(),
-                intake.clone(),
-            ));
-            Ok((None, Some(stats), tasks.spawn(source.run(intake.clone()))))
+            let ready = source.ready();
+            let task = tasks.spawn(source.run(intake.clone()));
+            Ok((None, Some(stats), task, ready))
         }
     }
 }
@@ -346,7 +396,7 @@ fn start_writer(
     ),
     clock: Clock,
     sink: Option<&crate::sink::influxdb::Handle>,
-    stop: CancellationToken,
+    (stop, durability): (CancellationToken, Durability),
 ) -> Result<oneshot::Receiver<WriterResult>, ServiceError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let housekeeping = housekeeping::spawn(
@@ -354,6 +404,7 @@ fn start_writer(
         threads,
         housekeeping::Retention {
             dead_letters: settings.storage.dead_letter_retention,
+            history: settings.history_retention,
             audit: settings.api.audit_retention,
         },
         clock,
@@ -370,9 +421,12 @@ fn start_writer(
         runtime: tokio::runtime::Handle::current(),
         gate: sink.map(|s| s.gate()),
         stop,
+        durability,
+        min_free_bytes: settings.storage.min_free_bytes,
     };
-    let writer =
-        Writer::new(queue, wal, db.clone(), policy).limit_series(settings.ingest.max_series);
+    let writer = Writer::new(queue, wal, db.clone(), policy)
+        .limit_series(settings.ingest.max_series)
+        .limit_devices(settings.ingest.max_devices);
     let (done, writer_done) = oneshot::channel();
     std::thread::Builder::new()
         .name("citytel-wal".into())

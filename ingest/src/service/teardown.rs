@@ -43,6 +43,8 @@ pub(super) async fn run(
     {
         tracing::warn!("the source did not stop within the shutdown timeout");
     }
+    // Again, now that nothing following the source or the storage can set it back.
+    health::serving(&health, false).await;
 
     writer_stop.cancel();
     let storage_failed = failed.is_some();

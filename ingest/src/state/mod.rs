@@ -13,10 +13,13 @@
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
 //! - [`maintenance`]: maintenance windows, indexed by device and site.
 //! - [`command`]: the state changes requested through the API.
+//! - `admit`: the cardinality limits (series, devices) the writer checks before a commit.
 //! - [`alerting`]: what applying feeds the alert engine ([`crate::alerts`]), and alert commands.
-//! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts.
+//! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts; `restore`:
+//!   reading it back at start-up.
 
 pub mod access;
+mod admit;
 pub(crate) mod alerting;
 pub mod command;
 pub mod dead_letters;
@@ -26,9 +29,10 @@ mod import;
 pub mod maintenance;
 pub mod persist;
 pub mod registry;
+mod restore;
 pub mod snapshot;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -40,12 +44,12 @@ use citytel_storage::engine::store::{ChunkStore, Table};
 use citytel_storage::engine::{Engine, EngineConfig, FrozenHead};
 use citytel_storage::series::{LatestPoint, Point};
 
-use crate::decode::{self, Decoded, RejectReason, Rejection};
+use crate::decode::{self, Decoded};
 use crate::journal::{Connection, Entry};
 use access::Access;
 use access::audit::{AuditLog, AuditRecord};
 use command::{Command, Outcome, Refusal, Submitted};
-use dead_letters::{DeadLetter, DeadLetters};
+use dead_letters::{DeadLetter, DeadLetterLimits, DeadLetters};
 use dedup::Dedup;
 use fleet::report::DeviceInputs;
 use fleet::{DeviceChange, Fleet};
@@ -86,6 +90,10 @@ pub type LivePoint = (Arc<str>, i64, f64);
 pub struct LiveReadings {
     /// The device.
     pub device: Arc<str>,
+    /// Its kind (what watchers' scopes are checked against).
+    pub kind: Arc<str>,
+    /// Its site.
+    pub site: Arc<str>,
     /// Every stored point.
     pub points: Vec<LivePoint>,
 }
@@ -134,6 +142,8 @@ pub struct StateOptions {
     pub districts: BTreeMap<String, String>,
     /// Configured maintenance windows.
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
+    /// How much of the rejected messages is kept.
+    pub dead_letters: DeadLetterLimits,
 }
 
 /// Everything built from the WAL (and restored from snapshots).
@@ -143,6 +153,7 @@ pub struct State {
     dedup: Dedup,
     engine: Engine,
     dead_letters: DeadLetters,
+    dead_letter_limits: DeadLetterLimits,
     /// Series-days awaiting compaction.
     dirty_days: Vec<(u32, i64)>,
     fleet: Fleet,
@@ -168,7 +179,8 @@ impl State {
             registry: Registry::default(),
             dedup: Dedup::default(),
             engine,
-            dead_letters: DeadLetters::default(),
+            dead_letters: DeadLetters::new(dead_letters::DEFAULT_CAPACITY, options.dead_letters),
+            dead_letter_limits: options.dead_letters,
             dirty_days: Vec::new(),
             fleet: Fleet::new(options.policy.clone(), options.districts.clone()),
             maintenance: Windows::new(options.maintenance.clone()),
@@ -360,6 +372,10 @@ impl State {
                 detail,
                 payload,
             } => {
+                // Copy no more than is kept: a rejected message may be large.
+                let payload = &payload[..payload.len().min(self.dead_letter_limits.payload_bytes)];
+                let detail = &detail
+                    [..crate::journal::floor_char_boundary(detail, dead_letters::MAX_DETAIL_BYTES)];
                 self.dead_letters.push(DeadLetter {
                     received_at_ms,
                     reason,
@@ -539,6 +555,7 @@ impl State {
                 };
                 let (applied, live) =
                     apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
+                let site = device.site.clone();
                 if let Some(newest) = batch.readings.iter().map(|r| r.time_unix_ms).max() {
                     self.fleet
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
@@ -547,9 +564,12 @@ impl State {
                     self.alert_readings(&id, batch, probe, applied.readings_stored, received_at_ms);
                 }
                 if let Some(points) = live.filter(|p| !p.is_empty()) {
-                    let _ = self
-                        .readings
-                        .send(Arc::new(LiveReadings { device: id, points }));
+                    let _ = self.readings.send(Arc::new(LiveReadings {
+                        device: id,
+                        kind,
+                        site,
+                        points,
+                    }));
                 }
                 applied
             }
@@ -575,51 +595,6 @@ impl State {
     /// and the alert engine); not recorded in the WAL (see [`Entry::Started`] for that).
     pub(crate) fn started(&mut self, now_ms: i64) {
         self.apply_started(now_ms);
-    }
-
-    /// Checks the series cardinality limit for a message about to be committed. A telemetry
-    /// batch that would bring the number of series (device, metric pairs) over `max_series` is
-    /// refused with [`RejectReason::TooManySeries`]; batches that only write to known series always
-    /// pass. `pending` collects the series admitted earlier in the same commit group (not yet
-    /// applied); an accepted batch adds its new series to it.
-    pub(crate) fn admit_series(
-        &self,
-        decoded: &Decoded,
-        max_series: u64,
-        pending: &mut HashSet<(String, String)>,
-    ) -> Result<(), Rejection> {
-        let Decoded::Telemetry(batch) = decoded else {
-            return Ok(());
-        };
-        let catalog = self.engine.catalog();
-        let device = batch.device_id.as_str();
-        let new: Vec<&str> = batch
-            .metric_names
-            .iter()
-            .map(String::as_str)
-            .filter(|metric| {
-                catalog.get(device, metric).is_none()
-                    && !pending.contains(&(device.to_string(), (*metric).to_string()))
-            })
-            .collect();
-        if new.is_empty() {
-            return Ok(());
-        }
-        let total = (catalog.len() + pending.len() + new.len()) as u64;
-        if total > max_series {
-            return Err(Rejection::new(
-                RejectReason::TooManySeries,
-                format!(
-                    "{} new series for device {device:?} would exceed the limit of {max_series} series",
-                    new.len()
-                ),
-            ));
-        }
-        pending.extend(
-            new.into_iter()
-                .map(|metric| (device.to_string(), metric.to_string())),
-        );
-        Ok(())
     }
 
     // ---- checkpoints and housekeeping ----------------------------------------------------------
@@ -695,9 +670,22 @@ impl State {
         self.dirty_days.extend(days);
     }
 
-    /// Drops the dead letters received before `cutoff_ms` from memory.
-    pub(crate) fn expire_dead_letters(&mut self, cutoff_ms: i64) -> usize {
-        self.dead_letters.expire(cutoff_ms)
+    /// Forgets the state history before `cutoff_ms` in memory (see [`Fleet::prune_history`]);
+    /// the housekeeping thread deletes the same records from the `history` table.
+    pub(crate) fn prune_history(&mut self, cutoff_ms: i64) -> usize {
+        self.fleet.prune_history(cutoff_ms)
+    }
+
+    /// Drops the audit records before `cutoff_ms` from memory.
+    pub(crate) fn expire_audit(&mut self, cutoff_ms: i64) {
+        self.audit.expire(cutoff_ms);
+    }
+
+    /// Drops the dead letters received before `cutoff_ms` from memory; returns the sequence
+    /// number of the oldest one kept (persisted ones before it can go).
+    pub(crate) fn expire_dead_letters(&mut self, cutoff_ms: i64) -> u64 {
+        self.dead_letters.expire(cutoff_ms);
+        self.dead_letters.oldest_kept_seq()
     }
 
     /// The snapshot of everything but the series data, covering the WAL before `wal_segment`.
@@ -726,101 +714,6 @@ impl State {
             audit_seq: self.audit.next_seq(),
             alerts: self.alerts.snapshot(),
         }
-    }
-
-    // ---- restoring -----------------------------------------------------------------------------
-
-    /// Restores a snapshot into a fresh state.
-    pub(crate) fn restore(&mut self, snapshot: Snapshot) {
-        self.history_seq = snapshot.fleet.next_history_seq;
-        self.fleet.restore(snapshot.fleet);
-        for device in snapshot.devices {
-            self.registry.restore(device);
-        }
-        for (device, boots) in snapshot.dedup {
-            self.dedup.restore(device, boots);
-        }
-        for (id, time_ms, value) in snapshot.latest {
-            self.engine.restore_latest(id, Point { time_ms, value });
-        }
-        let counts = snapshot
-            .dead_letter_counts
-            .into_iter()
-            .filter_map(|(code, n)| Some((RejectReason::from_code(code)?, n)))
-            .collect();
-        self.dead_letters
-            .restore_counts(counts, snapshot.dead_letter_seq);
-        self.dirty_days = snapshot.dirty_days;
-        if let Some(windows) = snapshot.maintenance {
-            self.maintenance.restore(windows);
-        }
-        self.access.restore(snapshot.orgs, snapshot.keys);
-        self.audit.restore(snapshot.audit_seq, Vec::new());
-        self.alerts.restore(snapshot.alerts);
-    }
-
-    /// Loads the most recent persisted audit records; returns the records that did not decode.
-    pub(crate) fn load_audit(
-        &mut self,
-        table: &Table,
-    ) -> Result<Vec<persist::PersistError>, citytel_storage::engine::EngineError> {
-        let mut loaded = Vec::new();
-        let mut undecodable = Vec::new();
-        for item in table.iter().rev().take(access::audit::RECENT) {
-            let (_, value) = item?;
-            match persist::decode_audit(&value) {
-                Ok(record) => loaded.push(record),
-                Err(e) => undecodable.push(e),
-            }
-        }
-        loaded.reverse();
-        let next = self.audit.next_seq();
-        self.audit.restore(next, loaded);
-        Ok(undecodable)
-    }
-
-    /// Drops the audit records before `cutoff_ms` from memory.
-    pub(crate) fn expire_audit(&mut self, cutoff_ms: i64) {
-        self.audit.expire(cutoff_ms);
-    }
-
-    /// Restores the maintenance windows a version 1 data directory kept apart from its snapshot;
-    /// the next checkpoint moves them into the snapshot.
-    pub(crate) fn restore_legacy_maintenance(
-        &mut self,
-        windows: Vec<maintenance::MaintenanceWindow>,
-    ) {
-        self.maintenance.restore(windows);
-        self.legacy_maintenance = true;
-    }
-
-    /// Restores one persisted history record.
-    pub(crate) fn restore_history(
-        &mut self,
-        device: Arc<str>,
-        change: citytel_availability::Change,
-    ) {
-        self.fleet.restore_history(device, change);
-    }
-
-    /// Loads the most recent persisted dead letters; returns the records that did not decode
-    /// (left out here, for the caller to count and report).
-    pub(crate) fn load_dead_letters(
-        &mut self,
-        table: &Table,
-    ) -> Result<Vec<persist::PersistError>, citytel_storage::engine::EngineError> {
-        let mut loaded = Vec::new();
-        let mut undecodable = Vec::new();
-        for item in table.iter().rev().take(self.dead_letters.capacity()) {
-            let (_, value) = item?;
-            match persist::decode_dead_letter(&value) {
-                Ok(letter) => loaded.push(letter),
-                Err(e) => undecodable.push(e),
-            }
-        }
-        loaded.reverse();
-        self.dead_letters.restore_recent(loaded);
-        Ok(undecodable)
     }
 }
 

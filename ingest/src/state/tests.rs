@@ -1,10 +1,13 @@
-//! The series limit, applied through the state as the writer does.
+//! The series and device limits, applied through the state as the writer does.
 
 use citytel_proto::v1::Reading;
 use prost::Message as _;
 
+use std::collections::HashSet;
+
 use super::*;
 use crate::db::Database;
+use crate::decode::{RejectReason, Rejection};
 
 fn telemetry(device: &str, metrics: &[&str]) -> (String, Vec<u8>, Decoded) {
     let batch = TelemetryBatch {
@@ -65,4 +68,44 @@ fn the_series_limit_refuses_only_batches_adding_series_beyond_it() {
         too_many(state.admit_series(&another, 3, &mut pending)),
         RejectReason::TooManySeries
     );
+}
+
+#[test]
+fn the_device_limit_refuses_new_devices_status_and_connections_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = crate::config::load_str(None, &[])
+        .unwrap()
+        .validate()
+        .unwrap()
+        .store_options(crate::clock::Clock::System);
+    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let mut state = db.write();
+
+    let (topic, payload, first) = telemetry("cab-1", &["t"]);
+    let mut pending = HashSet::new();
+    assert!(state.admit_device(&topic, 2, &mut pending).is_ok());
+    let entry = Entry::Message {
+        received_at_ms: 1_000,
+        topic: &topic,
+        payload: &payload,
+    };
+    state.apply(&entry, Some(&first));
+    assert_eq!(state.registry().len(), 1);
+
+    // One more fits (a status message counts as much as telemetry), and is taken for the rest
+    // of the group; a third device is refused, however it shows up.
+    let mut pending = HashSet::new();
+    let status = "citytel/v1/s/cabinet/cab-2/status";
+    assert!(state.admit_device(status, 2, &mut pending).is_ok());
+    assert!(state.admit_device(status, 2, &mut pending).is_ok());
+    for topic in [
+        "citytel/v1/s/cabinet/cab-3/status",
+        "citytel/v1/s/cabinet/cab-3/telemetry",
+    ] {
+        let refused = state.admit_device(topic, 2, &mut pending).unwrap_err();
+        assert_eq!(refused.reason, RejectReason::TooManyDevices);
+    }
+    // Known devices and topics naming no device always pass.
+    assert!(state.admit_device(&topic, 2, &mut pending).is_ok());
+    assert!(state.admit_device("not/a/device", 2, &mut pending).is_ok());
 }

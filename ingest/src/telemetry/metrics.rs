@@ -19,6 +19,15 @@ pub const READINGS_DUPLICATE_TOTAL: &str = "citytel_readings_duplicate_total";
 pub const WAL_BYTES_TOTAL: &str = "citytel_wal_bytes_total";
 /// Group commits made.
 pub const WAL_COMMITS_TOTAL: &str = "citytel_wal_commits_total";
+/// Attempts at a group commit that storage could not take, by `reason` (disk_full, low_space,
+/// descriptors); the group is retried, never acknowledged before it is durable.
+pub const WAL_COMMIT_RETRIES_TOTAL: &str = "citytel_wal_commit_retries_total";
+/// 1 while the writer is paused (nothing acknowledged), by `reason`.
+pub const STORAGE_PAUSED: &str = "citytel_storage_paused";
+/// Times the writer paused, by `reason`.
+pub const STORAGE_PAUSES_TOTAL: &str = "citytel_storage_pauses_total";
+/// Free bytes on the data directory's file system, at the last check.
+pub const STORAGE_FREE_BYTES: &str = "citytel_storage_free_bytes";
 /// Time a group commit (write and fsync) took.
 pub const WAL_COMMIT_SECONDS: &str = "citytel_wal_commit_seconds";
 /// WAL repairs at start-up (recorded by the storage library).
@@ -26,18 +35,39 @@ pub use citytel_storage::metrics::WAL_CORRUPTIONS_TOTAL;
 /// Persisted records that did not decode and were left out, by `record` (history,
 /// dead_letter, maintenance, wal_entry, wal_message, wal_command).
 pub const RECORDS_UNDECODABLE_TOTAL: &str = "citytel_records_undecodable_total";
+/// Dead letters dropped from the store, oldest first, to keep it within its count and byte
+/// budget (their counts per reason remain).
+pub const DEAD_LETTERS_EVICTED_TOTAL: &str = "citytel_dead_letters_evicted_total";
+/// Connection events of devices beyond `ingest.max_devices`, not stored (they would only
+/// register the device).
+pub const CONNECTION_EVENTS_DROPPED_TOTAL: &str = "citytel_connection_events_dropped_total";
 /// Bytes received and not yet acknowledged.
 pub const IN_FLIGHT_BYTES: &str = "citytel_in_flight_bytes";
 /// Open device connections on the MQTT endpoint.
 pub const ENDPOINT_CONNECTIONS: &str = "citytel_endpoint_connections";
-/// Endpoint connections closed, by `reason`.
+/// Failed `accept` calls, by `listener` (mqtt, grpc, dashboard, metrics) and `error`
+/// (descriptors: no file descriptor left, backed off; other).
+pub const ACCEPT_ERRORS_TOTAL: &str = "citytel_accept_errors_total";
+/// Open connections of the HTTP listeners, by `listener` (grpc, dashboard, metrics).
+pub const CONNECTIONS_OPEN: &str = "citytel_connections_open";
+/// Connections of the HTTP listeners closed at once, by `listener` and `reason`
+/// (connection_limit).
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "citytel_connections_refused_total";
+/// Connections of the HTTP listeners closed after their idle timeout, by `listener`.
+pub const CONNECTIONS_IDLE_CLOSED_TOTAL: &str = "citytel_connections_idle_closed_total";
+/// Endpoint connections closed, by `reason` (see `Disconnect::label`: client_disconnect,
+/// closed, keep_alive_expired, connect_timeout, refused, protocol_error, bad_connect,
+/// slow_reader, oversize, taken_over, shutdown, pipeline_closed, io_error).
 pub const ENDPOINT_DISCONNECTS_TOTAL: &str = "citytel_endpoint_disconnects_total";
-/// Connections refused, by `reason` (limit, auth, protocol).
+/// Connections refused, by `reason`: at accept connection_limit, ip_connection_limit,
+/// connect_rate, failed_connects; at CONNECT protocol_version, client_id, auth.
 pub const ENDPOINT_REFUSED_TOTAL: &str = "citytel_endpoint_refused_total";
 /// Reconnects to the external broker.
 pub const BROKER_RECONNECTS_TOTAL: &str = "citytel_broker_reconnects_total";
 /// Times the broker reported no session and citytel subscribed again.
 pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
+/// QoS 0 messages from the broker dropped because the queue to the pipeline was full.
+pub const BROKER_QOS0_DROPPED_TOTAL: &str = "citytel_broker_qos0_dropped_total";
 /// Known devices.
 pub const DEVICES: &str = "citytel_devices";
 /// Known devices by availability `state` (computed when scraped).

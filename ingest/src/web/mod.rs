@@ -17,14 +17,13 @@ pub(crate) mod assets;
 
 use axum::body::Body as AxumBody;
 use axum::http::Request;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic_web::GrpcWebLayer;
 use tower::Layer;
 
 use crate::api::Api;
+use crate::net::listener::HttpListener;
 use crate::telemetry::grpc::{GrpcMetrics, GrpcMetricsLayer};
 
 /// Errors of the dashboard's HTTP server.
@@ -39,7 +38,7 @@ pub enum WebError {
 /// until `shutdown` is cancelled; then ends open streams, finishes in-flight requests and
 /// returns.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: HttpListener,
     api: Api,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
@@ -52,7 +51,7 @@ pub(crate) async fn serve(
 /// than the query service).
 #[cfg(test)]
 pub(crate) async fn serve_grpc_web<S, R>(
-    listener: TcpListener,
+    listener: HttpListener,
     service: S,
     shutdown: CancellationToken,
 ) -> Result<(), WebError>
@@ -90,7 +89,7 @@ fn grpc_web<S>(
 
 /// Serves `routes`, every other path from the embedded files.
 async fn serve_routes(
-    listener: TcpListener,
+    listener: HttpListener,
     routes: Routes,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
@@ -99,9 +98,11 @@ async fn serve_routes(
         .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) });
     tonic::transport::Server::builder()
         .accept_http1(true)
+        .http2_keepalive_interval(Some(crate::api::KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(crate::api::KEEPALIVE_TIMEOUT))
         .add_routes(Routes::from(router))
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            listener.into_incoming(shutdown.clone()),
             shutdown.cancelled_owned(),
         )
         .await?;

@@ -26,6 +26,12 @@ async fn start() -> Server {
     let addr = listener.local_addr().unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
     let shutdown = CancellationToken::new();
+    let listener = crate::net::listener::HttpListener::new(
+        listener,
+        "dashboard",
+        16,
+        std::time::Duration::from_secs(60),
+    );
     let task = tokio::spawn(serve_grpc_web(listener, health, shutdown.clone()));
     Server {
         addr,

@@ -3,7 +3,13 @@
 //! The WAL owns durability and nothing else: it stores opaque payloads (see [`super::entry`] for
 //! what citytel puts in them), replays them on open, repairs a torn or corrupt tail and counts it.
 //! The on-disk format is specified in `FORMAT.md` next to this file.
+//!
+//! A commit that fails leaves the log as it was before it: the active segment is cut back to the
+//! end of the last good commit and the group stays buffered, so the owner can retry the same
+//! commit once the resource that ran out is back ([`WalError::exhausted`]; `FORMAT.md`, "Failed
+//! commits").
 
+mod fault;
 pub mod hold;
 mod record;
 mod replay;
@@ -11,9 +17,10 @@ mod segment;
 pub mod tail;
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+pub use fault::{Exhausted, FaultPoint, FaultSwitch};
 pub use record::{HEADER_LEN as RECORD_HEADER_LEN, MAX_PAYLOAD_LEN};
 pub use replay::ReplayStats;
 pub use segment::{SEGMENT_HEADER_LEN, VERSION};
@@ -37,8 +44,9 @@ pub struct Position {
     pub offset: u64,
 }
 
-/// A WAL failure. Write and sync failures are fatal for the process: nothing more may be
-/// acknowledged.
+/// A WAL failure. Write and sync failures are fatal for the process (nothing more may be
+/// acknowledged) unless [`WalError::exhausted`] says a resource ran out: then the failed commit
+/// left nothing behind and can be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     /// An I/O operation failed.
@@ -58,6 +66,17 @@ pub enum WalError {
         path: PathBuf,
         /// Its version.
         found: u32,
+    },
+    /// A failed commit could not be cut back out of the active segment: what follows in the
+    /// segment is unknown, so nothing more may be written to it.
+    #[error("wal {op} {path} after a failed commit: {source}")]
+    Rewind {
+        /// What was being done.
+        op: &'static str,
+        /// The segment.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
     },
     /// A payload is empty or larger than [`MAX_PAYLOAD_LEN`].
     #[error("wal record payload of {0} bytes is empty or too large")]
@@ -118,6 +137,12 @@ pub struct Wal {
     active_len: u64,
     pending: Vec<u8>,
     pending_start: u64,
+    /// The active segment's directory entry is not yet known durable (its creation's directory
+    /// fsync failed): the next commit syncs the directory before it succeeds.
+    dir_unsynced: bool,
+    /// The last rollover failed (so the next failure is not logged again).
+    roll_failing: bool,
+    faults: FaultSwitch,
 }
 
 impl Wal {
@@ -136,6 +161,7 @@ impl Wal {
             source,
         })?;
         remove_before(dir, from_segment)?;
+        segment::remove_leftovers(dir);
         let stats = replay::replay_dir(dir, from_segment, on_record)?;
         let (active_seq, active, active_len) = match stats.last_segment {
             Some((seq, len)) if len < options.segment_bytes => {
@@ -159,6 +185,9 @@ impl Wal {
                 active_len,
                 pending: Vec::with_capacity(1 << 20),
                 pending_start: active_len,
+                dir_unsynced: false,
+                roll_failing: false,
+                faults: FaultSwitch::default(),
             },
             stats,
         ))
@@ -193,33 +222,107 @@ impl Wal {
     }
 
     /// Writes every buffered record with one write and, under [`FsyncPolicy::Always`], one fsync.
-    /// Rolls over to a new segment afterwards when the active one is full.
+    /// Rolls over to a new segment afterwards when the active one is full; a segment that
+    /// cannot be created then is tried again after the next commit (the active segment grows
+    /// past its size meanwhile), so the commit itself still succeeds.
+    ///
+    /// On failure nothing of the group stays in the segment (it is cut back to the last good
+    /// commit) and the group stays buffered: calling `commit` again retries it, writing the
+    /// same bytes at the same place.
     pub fn commit(&mut self) -> Result<(), WalError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let path = self.active_path();
-        self.active
-            .write_all(&self.pending)
-            .map_err(|source| WalError::Io {
-                op: "write",
-                path: path.clone(),
-                source,
-            })?;
-        if self.options.fsync == FsyncPolicy::Always {
-            self.active.sync_data().map_err(|source| WalError::Io {
-                op: "fsync",
-                path,
-                source,
-            })?;
+        if let Err(e) = self.write_pending() {
+            self.rewind()?;
+            return Err(e);
         }
         self.active_len += self.pending.len() as u64;
         self.pending.clear();
-        if self.active_len >= self.options.segment_bytes {
-            self.roll()?;
-        }
         self.pending_start = self.active_len;
+        if self.active_len >= self.options.segment_bytes {
+            match self.roll() {
+                Ok(()) if self.roll_failing => {
+                    self.roll_failing = false;
+                    tracing::info!(
+                        segment = self.active_seq,
+                        "new wal segment started after all"
+                    );
+                }
+                Ok(()) => {}
+                // Logged once per run of failures; tried again after every commit.
+                Err(e) if !self.roll_failing => {
+                    self.roll_failing = true;
+                    tracing::warn!(error = %e, "cannot start a new wal segment yet; the current one grows meanwhile");
+                }
+                Err(_) => {}
+            }
+        }
         Ok(())
+    }
+
+    /// Writes and syncs the buffered group (and the directory, if a new segment's entry is not
+    /// yet durable).
+    fn write_pending(&mut self) -> Result<(), WalError> {
+        let path = self.active_path();
+        let failed = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| WalError::Io { op, path, source }
+        };
+        if let Some(e) = self.faults.take(FaultPoint::WritePartly) {
+            let half = self.pending.len() / 2;
+            self.active
+                .write_all(&self.pending[..half])
+                .map_err(failed("write", &path))?;
+            return Err(failed("write", &path)(e));
+        }
+        if let Some(e) = self.faults.take(FaultPoint::Write) {
+            return Err(failed("write", &path)(e));
+        }
+        self.active
+            .write_all(&self.pending)
+            .map_err(failed("write", &path))?;
+        if self.options.fsync == FsyncPolicy::Always {
+            if let Some(e) = self.faults.take(FaultPoint::Sync) {
+                return Err(failed("fsync", &path)(e));
+            }
+            self.active.sync_data().map_err(failed("fsync", &path))?;
+        }
+        if self.dir_unsynced {
+            segment::sync_dir(&self.dir)?;
+            self.dir_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Cuts the active segment back to the end of the last good commit, after a failed one, so
+    /// no half-written record stays in the middle of the segment. A failure here is fatal.
+    fn rewind(&mut self) -> Result<(), WalError> {
+        let path = self.active_path();
+        let fatal = |op: &'static str| {
+            let path = path.clone();
+            move |source| WalError::Rewind { op, path, source }
+        };
+        self.active
+            .set_len(self.active_len)
+            .map_err(fatal("truncate"))?;
+        self.active
+            .seek(SeekFrom::Start(self.active_len))
+            .map_err(fatal("seek"))?;
+        Ok(())
+    }
+
+    /// Makes the next operation at `point` fail with OS error `errno` (`ENOSPC`, `EMFILE`,
+    /// ...), once: for tests of the paths that handle such failures.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn inject_fault(&mut self, point: FaultPoint, errno: i32) {
+        self.faults.fail_next(point, errno);
+    }
+
+    /// A handle that arms faults from any thread, while another owns the WAL (for tests).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn faults(&self) -> FaultSwitch {
+        self.faults.clone()
     }
 
     /// Sequence number of the segment being appended to.
@@ -249,9 +352,18 @@ impl Wal {
 
     fn roll(&mut self) -> Result<(), WalError> {
         let next = self.active_seq + 1;
-        self.active = segment::create(&self.dir, next)?;
+        if let Some(source) = self.faults.take(FaultPoint::CreateSegment) {
+            return Err(WalError::Io {
+                op: "create",
+                path: segment::path(&self.dir, next),
+                source,
+            });
+        }
+        let (file, dir_synced) = segment::create_atomic(&self.dir, next)?;
+        self.active = file;
         self.active_seq = next;
         self.active_len = SEGMENT_HEADER_LEN;
+        self.dir_unsynced = !dir_synced;
         Ok(())
     }
 }

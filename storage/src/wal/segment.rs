@@ -49,6 +49,38 @@ pub fn create(dir: &Path, seq: u64) -> Result<File, WalError> {
     Ok(file)
 }
 
+/// Creates segment `seq` for a rollover: the header is written and fsynced under a temporary
+/// name, then renamed into place, so a segment that exists under its name is always complete
+/// (readers following the log move on to it as soon as it appears) and a failure leaves nothing
+/// behind. Returns the file, positioned after the header, and whether the directory entry is durable
+/// (its fsync may fail after the rename; the caller must sync the directory again before it
+/// acknowledges anything written to the segment).
+pub fn create_atomic(dir: &Path, seq: u64) -> Result<(File, bool), WalError> {
+    let target = path(dir, seq);
+    let tmp = target.with_extension("wal.tmp");
+    let created = (|| {
+        // The handle stays valid through the rename: nothing needs opening afterwards.
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        file.write_all(&header())
+            .map_err(io("write header", &tmp))?;
+        file.sync_all().map_err(io("fsync", &tmp))?;
+        std::fs::rename(&tmp, &target).map_err(io("rename", &target))?;
+        Ok(file)
+    })();
+    match created {
+        Ok(file) => Ok((file, sync_dir(dir).is_ok())),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// Opens segment `seq` for appending at its end.
 pub fn open_append(dir: &Path, seq: u64) -> Result<File, WalError> {
     let p = path(dir, seq);
@@ -63,4 +95,20 @@ pub fn sync_dir(dir: &Path) -> Result<(), WalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("fsync dir", dir))
+}
+
+/// Removes what an interrupted [`create_atomic`] left behind.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(".wal.tmp"))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

@@ -315,3 +315,127 @@ fn segments_before_a_checkpoint_are_deleted_not_replayed() {
     assert_eq!(got, vec![b"after the checkpoint".to_vec()]);
     assert_eq!(replay::list_segments(dir.path()).unwrap(), vec![next]);
 }
+
+/// `ENOSPC`, `EMFILE` and `EIO` on Linux.
+const ENOSPC: i32 = 28;
+const EMFILE: i32 = 24;
+const EIO: i32 = 5;
+
+#[test]
+fn running_out_of_space_or_descriptors_is_told_apart_from_io_errors() {
+    let error = |errno| WalError::Io {
+        op: "write",
+        path: PathBuf::new(),
+        source: std::io::Error::from_raw_os_error(errno),
+    };
+    assert_eq!(error(ENOSPC).exhausted(), Some(Exhausted::DiskFull));
+    assert_eq!(error(EMFILE).exhausted(), Some(Exhausted::Descriptors));
+    assert_eq!(error(EIO).exhausted(), None);
+    assert_eq!(WalError::PayloadSize(0).exhausted(), None);
+}
+
+#[test]
+fn a_failed_commit_leaves_no_partial_record_and_is_retried_in_place() {
+    for point in [FaultPoint::WritePartly, FaultPoint::Write, FaultPoint::Sync] {
+        let dir = tempfile::tempdir().unwrap();
+        let all = payloads(40);
+        {
+            let (mut wal, _) = Wal::open(dir.path(), options(), 0, |_, _| {}).unwrap();
+            for p in &all[..10] {
+                wal.append(p).unwrap();
+            }
+            wal.commit().unwrap();
+            let good_len = std::fs::metadata(last_segment_path(dir.path()))
+                .unwrap()
+                .len();
+            for p in &all[10..] {
+                wal.append(p).unwrap();
+            }
+            wal.inject_fault(point, ENOSPC);
+            let failed = wal.commit().unwrap_err();
+            assert_eq!(failed.exhausted(), Some(Exhausted::DiskFull), "{point:?}");
+            assert_eq!(
+                std::fs::metadata(last_segment_path(dir.path()))
+                    .unwrap()
+                    .len(),
+                good_len,
+                "{point:?}: cut back to the last good commit"
+            );
+            // Space is back: the same group goes in, once.
+            wal.commit().unwrap();
+        }
+        let (got, stats, _) = read_all(dir.path());
+        assert_eq!(got, all, "{point:?}");
+        assert_eq!(stats.corruptions, 0, "{point:?}");
+    }
+}
+
+#[test]
+fn a_crash_after_a_failed_commit_keeps_only_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = payloads(20);
+    {
+        let (mut wal, _) = Wal::open(dir.path(), options(), 0, |_, _| {}).unwrap();
+        for p in &all[..5] {
+            wal.append(p).unwrap();
+        }
+        wal.commit().unwrap();
+        for p in &all[5..] {
+            wal.append(p).unwrap();
+        }
+        wal.inject_fault(FaultPoint::WritePartly, ENOSPC);
+        assert!(wal.commit().is_err());
+        // Dropped: the process stops while the disk is still full.
+    }
+    let (got, stats, _) = read_all(dir.path());
+    assert_eq!(got, all[..5]);
+    assert_eq!(stats.corruptions, 0, "no torn record was left to repair");
+}
+
+#[test]
+fn a_segment_that_cannot_be_created_is_tried_again_after_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = WalOptions {
+        segment_bytes: 64,
+        fsync: FsyncPolicy::Always,
+    };
+    let all = payloads(6);
+    {
+        let (mut wal, _) = Wal::open(dir.path(), small, 0, |_, _| {}).unwrap();
+        wal.append(&[7u8; 100]).unwrap();
+        wal.inject_fault(FaultPoint::CreateSegment, EMFILE);
+        // Durable despite the failed rollover: the segment grows past its size.
+        wal.commit().unwrap();
+        assert_eq!(wal.active_segment(), 1);
+        for p in &all {
+            wal.append(p).unwrap();
+        }
+        wal.commit().unwrap();
+        assert_eq!(wal.active_segment(), 2, "rolled over after the next commit");
+        // Checkpoints roll on demand: a failure there leaves the segment as it was.
+        wal.append(b"more").unwrap();
+        wal.commit().unwrap();
+        wal.inject_fault(FaultPoint::CreateSegment, EMFILE);
+        let err = wal.roll_now().unwrap_err();
+        assert_eq!(err.exhausted(), Some(Exhausted::Descriptors));
+        assert_eq!(wal.active_segment(), 2);
+        assert_eq!(wal.roll_now().unwrap(), 3);
+    }
+    let (got, stats, _) = read_all(dir.path());
+    let mut want = vec![vec![7u8; 100]];
+    want.extend(all.iter().cloned());
+    want.push(b"more".to_vec());
+    assert_eq!(got, want);
+    assert_eq!(stats.corruptions, 0);
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}

@@ -8,11 +8,14 @@
 //!
 //! Run one module with a filter, e.g. `cargo test -p citytel-tests --test e2e fault_kill`.
 
+mod abuse_connections;
+mod abuse_memory;
 mod alerts;
 mod api_keys;
 mod dashboard_browser;
 mod endpoint_e2e;
 mod fault_bad_input;
+mod fault_disk_full;
 mod fault_kill;
 mod fault_mosquitto_restart;
 mod fault_replay;
@@ -27,5 +30,6 @@ mod layout;
 mod metrics_endpoint;
 mod mosquitto_interop;
 mod scenario_availability;
+mod scopes;
 mod shutdown_streams;
 mod sink_grafana_schema;

@@ -1,7 +1,7 @@
 //! `citytel.v1.AlertService`: alerts, acknowledgements, silences and the rules in force.
-//! Viewers list and watch; operators acknowledge and silence (`auth::require`). A caller sees
-//! only the alerts of devices its scope sees (`Scope::sees_device`), and site or district alerts
-//! only when its scope restricts neither kinds nor devices and sees that site or district.
+//! Viewers list and watch; operators acknowledge and silence (`auth::require`). What a caller
+//! sees is decided by its [`Visible`]: the alerts of devices it sees, and site or district alerts
+//! only when its scope covers that site or district as a whole.
 //! Acknowledgements and silences are commands through the WAL, answered once durable.
 //!
 //! - [`convert`]: wire types.
@@ -25,7 +25,9 @@ use crate::alerts::view::{AlertView, Phase};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::pipeline::{Pipeline, PipelineClosed};
-use crate::state::access::{Caller, Role, Scope};
+use crate::query::Visible;
+use crate::state::State;
+use crate::state::access::{Caller, Role};
 use crate::state::command::{Command, Outcome, Refusal};
 use convert::{alert_to_wire, event_kind_to_wire, op_from_wire, passes, silence_to_wire};
 
@@ -48,54 +50,33 @@ pub(crate) struct AlertApi {
     clock: Clock,
 }
 
-/// Whether `caller` sees alert `a`.
-pub(crate) fn visible(scope: &Scope, a: &AlertView) -> bool {
-    if scope.is_everything() {
+/// Whether alert `a` is visible: a device alert when its device is; a site alert when the
+/// caller's scope covers the site as a whole; a district alert when it covers the district.
+pub(crate) fn visible(v: &Visible, a: &AlertView) -> bool {
+    if v.is_everything() {
         return true;
     }
-    let allows = |list: &[String], v: Option<&str>| {
-        list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
-    };
+    let site = a.site.as_deref().unwrap_or("");
     match a.target.kind {
-        TargetKind::Device => scope.sees_device(
-            &a.target.id,
-            a.kind.as_deref().unwrap_or(""),
-            a.site.as_deref().unwrap_or(""),
-            a.district.as_deref(),
-        ),
-        TargetKind::Site | TargetKind::District => {
-            scope.kinds.is_empty()
-                && scope.devices.is_empty()
-                && allows(&scope.sites, a.site.as_deref())
-                && allows(&scope.districts, a.district.as_deref())
-        }
+        TargetKind::Device => v.sees(&a.target.id, a.kind.as_deref().unwrap_or(""), site),
+        TargetKind::Site => v.covers_site(site),
+        TargetKind::District => v.covers_district(&a.target.id),
     }
 }
 
-/// Whether a caller with `scope` may see and change a silence with `matchers`: any, with a
-/// scope that sees everything; otherwise one that matches `device` with `=` to a device the
-/// scope sees.
+/// Whether a caller who sees `v` may see and change a silence with `matchers`: any, when it
+/// sees everything; otherwise one that matches `device` with `=` to a device it sees.
 fn pins_a_seen_device(
-    db: &Database,
-    scope: &Scope,
+    state: &State,
+    v: &Visible,
     matchers: &[(String, crate::alerts::silence::MatchOp, String)],
 ) -> bool {
-    if scope.is_everything() {
-        return true;
-    }
-    let state = db.read();
-    matchers.iter().any(|(name, op, value)| {
-        name == "device"
-            && *op == crate::alerts::silence::MatchOp::Equal
-            && state.registry().get(value).is_some_and(|d| {
-                scope.sees_device(
-                    &d.device_id,
-                    &d.kind,
-                    &d.site,
-                    state.fleet().district(&d.site),
-                )
-            })
-    })
+    v.is_everything()
+        || matchers.iter().any(|(name, op, value)| {
+            name == "device"
+                && *op == crate::alerts::silence::MatchOp::Equal
+                && v.get(state.registry(), value).is_some()
+        })
 }
 
 /// A silence's matchers as (name, operator, value).
@@ -169,7 +150,7 @@ impl AlertApi {
         state
             .alerts()
             .view_of(id, &world)
-            .filter(|a| visible(&caller.scope, a))
+            .filter(|a| visible(&Visible::of(&caller.scope, &state), a))
             .ok_or_else(|| ApiError::NotFound(format!("no open alert {id}")).into())
     }
 }
@@ -187,12 +168,15 @@ impl AlertService for AlertApi {
             0 => DEFAULT_ALERTS,
             n => n.min(MAX_ALERTS),
         };
-        let views = {
+        let (views, v) = {
             let state = self.db.read();
             let world = state.alert_world();
-            state.alerts().views(&world)
+            (
+                state.alerts().views(&world),
+                Visible::of(&caller.scope, &state),
+            )
         };
-        let seen: Vec<&AlertView> = views.iter().filter(|a| visible(&caller.scope, a)).collect();
+        let seen: Vec<&AlertView> = views.iter().filter(|a| visible(&v, a)).collect();
         let count = |phase| seen.iter().filter(|a| a.phase == phase).count() as u32;
         let (firing, pending) = (count(Phase::Firing), count(Phase::Pending));
         let alerts = seen
@@ -216,15 +200,17 @@ impl AlertService for AlertApi {
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let caller = caller(&request)?;
         let filter = request.into_inner().filter.unwrap_or_default();
-        let events = self.db.read().alerts().watch();
+        let (events, v) = {
+            let state = self.db.read();
+            (state.alerts().watch(), Visible::of(&caller.scope, &state))
+        };
         let stream = BroadcastStream::new(events).filter_map(move |item| match item {
-            Ok(event) => (visible(&caller.scope, &event.alert) && passes(&filter, &event.alert))
-                .then(|| {
-                    Ok(v1::AlertEvent {
-                        kind: event_kind_to_wire(event.kind).into(),
-                        alert: Some(alert_to_wire(&event.alert)),
-                    })
-                }),
+            Ok(event) => (visible(&v, &event.alert) && passes(&filter, &event.alert)).then(|| {
+                Ok(v1::AlertEvent {
+                    kind: event_kind_to_wire(event.kind).into(),
+                    alert: Some(alert_to_wire(&event.alert)),
+                })
+            }),
             Err(BroadcastStreamRecvError::Lagged(n)) => {
                 tracing::warn!(
                     stream = "alerts",
@@ -293,7 +279,11 @@ impl AlertService for AlertApi {
         if req.comment.len() > MAX_TEXT {
             return Err(invalid(format!("comment is longer than {MAX_TEXT} bytes")));
         }
-        if !pins_a_seen_device(&self.db, &caller.scope, &matchers) {
+        let pinned = {
+            let state = self.db.read();
+            pins_a_seen_device(&state, &Visible::of(&caller.scope, &state), &matchers)
+        };
+        if !pinned {
             return Err(Status::permission_denied(
                 "a key with a restricted scope may only silence devices it sees: add a matcher device = <id>",
             ));
@@ -320,19 +310,17 @@ impl AlertService for AlertApi {
         let caller = caller(&request)?;
         let include_expired = request.get_ref().include_expired;
         let now = self.clock.now_ms();
-        let silences: Vec<crate::alerts::silence::Silence> = self
-            .db
-            .read()
-            .alerts()
-            .silences()
-            .filter(|s| include_expired || s.ends_ms > now)
-            .cloned()
-            .collect();
-        let silences = silences
-            .iter()
-            .filter(|s| pins_a_seen_device(&self.db, &caller.scope, &matchers_of(s)))
-            .map(|s| silence_to_wire(s, now))
-            .collect();
+        let silences = {
+            let state = self.db.read();
+            let v = Visible::of(&caller.scope, &state);
+            state
+                .alerts()
+                .silences()
+                .filter(|s| include_expired || s.ends_ms > now)
+                .filter(|s| pins_a_seen_device(&state, &v, &matchers_of(s)))
+                .map(|s| silence_to_wire(s, now))
+                .collect()
+        };
         Ok(Response::new(v1::ListSilencesResponse { silences }))
     }
 
@@ -343,16 +331,16 @@ impl AlertService for AlertApi {
         let caller = caller(&request)?;
         require(&caller, Role::Operator, "ExpireSilence")?;
         let id = request.get_ref().id;
-        let silence = self
-            .db
-            .read()
-            .alerts()
-            .silences()
-            .find(|s| s.id == id)
-            .cloned();
-        match silence {
-            Some(s) if pins_a_seen_device(&self.db, &caller.scope, &matchers_of(&s)) => {}
-            _ => return Err(ApiError::NotFound(format!("no silence {id}")).into()),
+        let found = {
+            let state = self.db.read();
+            let v = Visible::of(&caller.scope, &state);
+            state
+                .alerts()
+                .silences()
+                .any(|s| s.id == id && pins_a_seen_device(&state, &v, &matchers_of(s)))
+        };
+        if !found {
+            return Err(ApiError::NotFound(format!("no silence {id}")).into());
         }
         match self.apply(&caller, Command::ExpireSilence { id }).await? {
             Outcome::SilenceExpired(s) => Ok(Response::new(v1::ExpireSilenceResponse {

@@ -9,6 +9,14 @@
 //! - the **submitter** submits them to the pipeline, waiting when the in-flight budget is
 //!   exhausted (the broker's in-flight window then holds the rest) ([`submit`]).
 //!
+//! The queue between the two is bounded in bytes ([`submit::QUEUE_BYTES`]): QoS 1 and 2 messages
+//! are bounded by the broker's in-flight window (they are never dropped), but nothing bounds how
+//! many QoS 0 messages a broker sends, so once the queue holds that many bytes further QoS 0
+//! messages are dropped (at most once allows it), counted in
+//! `citytel_broker_qos0_dropped_total`. While storage is paused (disk full) nothing is
+//! acknowledged, so the broker's window fills and the source takes nothing more until it
+//! resumes.
+//!
 //! The session is persistent (`clean_session = false`, a stable client id), so messages published
 //! while citytel is down are kept by the broker and delivered on reconnect.
 
@@ -127,9 +135,11 @@ impl BrokerSource {
         eventloop.set_network_options(network);
 
         let (raw_tx, raw_rx) = mpsc::unbounded_channel::<Received>();
+        let queued = Arc::new(submit::QueuedBytes::default());
         let stop_intake = CancellationToken::new();
         let submitter = tokio::spawn(submit_loop(
             raw_rx,
+            queued.clone(),
             self.pipeline.clone(),
             self.stats.clone(),
             stop_intake.clone(),
@@ -169,7 +179,11 @@ impl BrokerSource {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     match acks.as_ref().and_then(ConnectionAcks::sender) {
                         Some(acks) => {
-                            let _ = raw_tx.send(Received { publish, acks });
+                            if queued.admit(&publish) {
+                                let _ = raw_tx.send(Received { publish, acks });
+                            } else {
+                                metrics::counter!(m::BROKER_QOS0_DROPPED_TOTAL).increment(1);
+                            }
                         }
                         // rumqttc reports the CONNACK before any PUBLISH of a connection.
                         None => tracing::warn!(

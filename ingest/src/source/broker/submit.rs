@@ -3,7 +3,7 @@
 //! the event loop never waits on the pipeline.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::Publish;
@@ -12,6 +12,34 @@ use tokio_util::sync::CancellationToken;
 
 use super::BrokerStats;
 use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline};
+
+/// Bytes of messages queued for the submitter beyond which QoS 0 messages are dropped.
+pub(super) const QUEUE_BYTES: usize = 16 << 20;
+
+/// Bytes queued between the poller and the submitter.
+#[derive(Debug, Default)]
+pub(super) struct QueuedBytes(AtomicUsize);
+
+impl QueuedBytes {
+    /// Counts `publish` in; `false` (and nothing counted) for a QoS 0 message that does not
+    /// fit within [`QUEUE_BYTES`].
+    pub(super) fn admit(&self, publish: &Publish) -> bool {
+        let size = cost(publish);
+        if publish.qos == QoS::AtMostOnce && self.0.load(Ordering::Relaxed) + size > QUEUE_BYTES {
+            return false;
+        }
+        self.0.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+
+    fn release(&self, publish: &Publish) {
+        self.0.fetch_sub(cost(publish), Ordering::Relaxed);
+    }
+}
+
+fn cost(publish: &Publish) -> usize {
+    publish.payload.len() + publish.topic.len() + 64
+}
 
 /// A PUBLISH as received, with the acknowledgement channel of the connection it came on.
 pub(super) struct Received {
@@ -25,6 +53,7 @@ pub(super) struct Received {
 /// closes or the pipeline does.
 pub(super) async fn submit_loop(
     mut raw: mpsc::UnboundedReceiver<Received>,
+    queued: Arc<QueuedBytes>,
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
     stop: CancellationToken,
@@ -35,6 +64,7 @@ pub(super) async fn submit_loop(
             _ = stop.cancelled() => return,
             r = raw.recv() => match r { Some(r) => r, None => return },
         };
+        queued.release(&publish);
         let ack = (publish.qos != QoS::AtMostOnce).then(|| {
             Ack::new(
                 AckToken {
@@ -59,5 +89,29 @@ pub(super) async fn submit_loop(
             tracing::error!("pipeline closed; broker source stops taking messages");
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn publish(qos: QoS, bytes: usize) -> Publish {
+        Publish::new("t", qos, Bytes::from(vec![0u8; bytes]))
+    }
+
+    #[test]
+    fn qos0_beyond_the_queue_bound_is_dropped_and_qos1_never_is() {
+        let queued = QueuedBytes::default();
+        let big = publish(QoS::AtMostOnce, QUEUE_BYTES / 2);
+        assert!(queued.admit(&big));
+        assert!(!queued.admit(&publish(QoS::AtMostOnce, QUEUE_BYTES / 2)));
+        assert!(queued.admit(&publish(QoS::AtLeastOnce, QUEUE_BYTES)));
+        assert!(!queued.admit(&publish(QoS::AtMostOnce, 10)));
+        queued.release(&publish(QoS::AtLeastOnce, QUEUE_BYTES));
+        queued.release(&big);
+        assert!(queued.admit(&publish(QoS::AtMostOnce, 10)));
     }
 }

@@ -19,25 +19,21 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use citytel_proto::topic::{self, Channel};
-use rumqttc::mqttbytes::v4::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubComp, SubAck, SubscribeReasonCode,
-    UnsubAck,
-};
-use rumqttc::mqttbytes::{self, Protocol, QoS};
+use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, LastWill, Packet};
+use rumqttc::mqttbytes::{self, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::frame;
 use super::outgoing;
+use super::session::Session;
 use crate::journal::Connection;
-use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
+use crate::pipeline::PipelineClosed;
 use crate::telemetry::metrics as m;
 
 /// Smallest read buffer; it grows for connections that fill it.
-const MIN_READ_BUF: usize = 4 * 1024;
-/// Largest read buffer for a busy connection.
-const MAX_READ_BUF: usize = 256 * 1024;
+pub(crate) const MIN_READ_BUF: usize = 4 * 1024;
 /// How long a closing connection waits for in-flight acknowledgements to be written.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,6 +52,10 @@ pub(crate) enum Disconnect {
     Refused(ConnectReturnCode),
     /// The client broke the protocol (the detail says how).
     ProtocolError(String),
+    /// The first packet was not a well-formed CONNECT (the detail says why).
+    BadConnect(String),
+    /// The client does not read what citytel writes: a queue overflowed or a write stalled.
+    SlowReader,
     /// A packet exceeded the size limit.
     Oversize(usize),
     /// Another connection with the same client id took over.
@@ -78,6 +78,8 @@ impl Disconnect {
             Disconnect::ConnectTimeout => "connect_timeout",
             Disconnect::Refused(_) => "refused",
             Disconnect::ProtocolError(_) => "protocol_error",
+            Disconnect::BadConnect(_) => "bad_connect",
+            Disconnect::SlowReader => "slow_reader",
             Disconnect::Oversize(_) => "oversize",
             Disconnect::TakenOver => "taken_over",
             Disconnect::Shutdown => "shutdown",
@@ -93,8 +95,18 @@ impl Disconnect {
             Disconnect::Closed
                 | Disconnect::KeepAliveExpired
                 | Disconnect::ProtocolError(_)
+                | Disconnect::SlowReader
                 | Disconnect::Oversize(_)
                 | Disconnect::Io(_)
+        )
+    }
+
+    /// Whether the connection ended with its CONNECT refused, malformed or missing: counted
+    /// against the peer's address (see [`super::admission`]).
+    pub(crate) fn is_failed_connect(&self) -> bool {
+        matches!(
+            self,
+            Disconnect::Refused(_) | Disconnect::BadConnect(_) | Disconnect::ConnectTimeout
         )
     }
 
@@ -125,7 +137,7 @@ pub(crate) fn device_of_will(will: Option<&LastWill>) -> Option<String> {
 }
 
 /// The status topic of the device `topic` names, if it is a citytel device topic.
-fn status_topic_of(topic: &str) -> Option<String> {
+pub(crate) fn status_topic_of(topic: &str) -> Option<String> {
     let parsed = topic::parse(topic).ok()?;
     Some(topic::build(
         parsed.site,
@@ -157,7 +169,9 @@ where
         Err(_) => return Disconnect::ConnectTimeout,
         Ok(Err(ReadError::Closed)) => return Disconnect::Closed,
         Ok(Err(ReadError::Io(e))) => return Disconnect::Io(e),
-        Ok(Err(ReadError::Oversize(n))) => return Disconnect::Oversize(n),
+        Ok(Err(ReadError::Oversize(n))) => {
+            return Disconnect::BadConnect(format!("first packet of {n} bytes"));
+        }
         Ok(Err(ReadError::Protocol(e, level))) => {
             if let Some(level) = level.filter(|&l| l != 4) {
                 return refuse(
@@ -167,11 +181,11 @@ where
                 )
                 .await;
             }
-            return Disconnect::ProtocolError(e);
+            return Disconnect::BadConnect(e);
         }
         Ok(Ok(Packet::Connect(connect))) => connect,
         Ok(Ok(other)) => {
-            return Disconnect::ProtocolError(format!(
+            return Disconnect::BadConnect(format!(
                 "expected CONNECT, got {:?}",
                 packet_name(&other)
             ));
@@ -182,6 +196,17 @@ where
     }
     if let Some(code) = check_credentials(&shared, &connect) {
         return refuse(&mut wr, code, "bad credentials").await;
+    }
+    if connect.client_id.len() > shared.config.max_client_id_bytes {
+        return refuse(
+            &mut wr,
+            ConnectReturnCode::BadClientId,
+            format!(
+                "client id of {} bytes, longer than endpoint.max_client_id_bytes",
+                connect.client_id.len()
+            ),
+        )
+        .await;
     }
     let client_id = if connect.client_id.is_empty() {
         if !connect.clean_session {
@@ -231,16 +256,8 @@ where
     }
     tracing::debug!(%peer, client_id, keep_alive = connect.keep_alive, takeover = registration.replaced_existing, "device connected");
 
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(outgoing::run(wr, ack_rx, control_rx));
-
-    let mut session = Session {
-        shared: shared.clone(),
-        ack_tx,
-        control_tx,
-        device: None,
-    };
+    let (outgoing, writer) = outgoing::start(wr);
+    let mut session = Session::new(shared.clone(), outgoing);
     let opened = match device_of_will(connect.last_will.as_ref()) {
         Some(device) => session.opened(device).await,
         None => Ok(()),
@@ -248,8 +265,7 @@ where
     let reason = match opened {
         Err(PipelineClosed) => Disconnect::PipelineClosed,
         Ok(()) => {
-            let keep_alive = (connect.keep_alive > 0)
-                .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+            let keep_alive = keep_alive_limit(connect.keep_alive, &shared.config);
             session
                 .read_loop(
                     &mut rd,
@@ -281,175 +297,20 @@ where
     reason
 }
 
-/// The state of an established connection's read half.
-struct Session {
-    shared: Arc<Shared>,
-    ack_tx: mpsc::UnboundedSender<AckToken>,
-    control_tx: mpsc::UnboundedSender<Packet>,
-    /// The status topic of the device this connection belongs to, once known (and its
-    /// "opened" event queued).
-    device: Option<String>,
-}
-
-/// What to do after a packet.
-enum Next {
-    Continue,
-    Stop(Disconnect),
-}
-
-impl Session {
-    async fn read_loop<R: AsyncRead + Unpin>(
-        &mut self,
-        rd: &mut R,
-        mut buf: BytesMut,
-        keep_alive: Option<Duration>,
-        shutdown: &CancellationToken,
-        taken_over: &CancellationToken,
-    ) -> Disconnect {
-        let max_packet = self.shared.config.max_packet_bytes;
-        let mut read_size = MIN_READ_BUF;
-        loop {
-            loop {
-                match Packet::read(&mut buf, max_packet) {
-                    Ok(packet) => {
-                        if let Next::Stop(reason) = self.handle(packet).await {
-                            return reason;
-                        }
-                    }
-                    Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                    Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
-                        return Disconnect::Oversize(n);
-                    }
-                    Err(e) => return Disconnect::ProtocolError(e.to_string()),
-                }
-            }
-            if buf.capacity() - buf.len() < MIN_READ_BUF {
-                buf.reserve(read_size);
-            }
-            let read = async {
-                match keep_alive {
-                    Some(limit) => tokio::time::timeout(limit, rd.read_buf(&mut buf))
-                        .await
-                        .map_err(|_| ()),
-                    None => Ok(rd.read_buf(&mut buf).await),
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = taken_over.cancelled() => return Disconnect::TakenOver,
-                _ = shutdown.cancelled() => return Disconnect::Shutdown,
-                r = read => match r {
-                    Err(()) => return Disconnect::KeepAliveExpired,
-                    Ok(Ok(0)) => return Disconnect::Closed,
-                    Ok(Ok(n)) => {
-                        if n >= read_size / 2 {
-                            read_size = (read_size * 2).min(MAX_READ_BUF);
-                        }
-                    }
-                    Ok(Err(e)) => return Disconnect::Io(e.to_string()),
-                },
-            }
-        }
-    }
-
-    async fn handle(&mut self, packet: Packet) -> Next {
-        match packet {
-            Packet::Publish(publish) => {
-                if self.device.is_none()
-                    && let Some(device) = status_topic_of(&publish.topic)
-                    && self.opened(device).await.is_err()
-                {
-                    return Next::Stop(Disconnect::PipelineClosed);
-                }
-                let ack = match publish.qos {
-                    QoS::AtMostOnce => None,
-                    qos => Some(Ack::new(
-                        AckToken {
-                            pkid: publish.pkid,
-                            qos,
-                        },
-                        self.ack_tx.clone(),
-                    )),
-                };
-                let inbound = Inbound {
-                    topic: publish.topic,
-                    payload: publish.payload,
-                    received_at_ms: self.shared.pipeline.now_ms(),
-                    origin: Origin::Endpoint,
-                    ack,
-                };
-                match self.shared.pipeline.submit(inbound).await {
-                    Ok(()) => Next::Continue,
-                    Err(_) => Next::Stop(Disconnect::PipelineClosed),
-                }
-            }
-            Packet::PubRel(rel) => self.control(Packet::PubComp(PubComp::new(rel.pkid))),
-            Packet::PingReq => self.control(Packet::PingResp),
-            Packet::Subscribe(sub) => {
-                // Devices only publish here: every subscription is refused.
-                let codes = vec![SubscribeReasonCode::Failure; sub.filters.len()];
-                self.control(Packet::SubAck(SubAck::new(sub.pkid, codes)))
-            }
-            Packet::Unsubscribe(unsub) => self.control(Packet::UnsubAck(UnsubAck::new(unsub.pkid))),
-            Packet::Disconnect => Next::Stop(Disconnect::ByClient),
-            Packet::Connect(_) => Next::Stop(Disconnect::ProtocolError("second CONNECT".into())),
-            // Acknowledgements of publishes are meaningless here (citytel never publishes to
-            // devices); a server-only packet from a client breaks the protocol.
-            Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => Next::Continue,
-            other => Next::Stop(Disconnect::ProtocolError(format!(
-                "unexpected {} from a client",
-                packet_name(&other)
-            ))),
-        }
-    }
-
-    fn control(&self, packet: Packet) -> Next {
-        match self.control_tx.send(packet) {
-            Ok(()) => Next::Continue,
-            Err(_) => Next::Stop(Disconnect::Io("writer closed".into())),
-        }
-    }
-
-    /// Notes that this connection belongs to `device` (a status topic) and queues its "opened"
-    /// event.
-    async fn opened(&mut self, device: String) -> Result<(), PipelineClosed> {
-        let event = ConnectionEvent {
-            topic: device.clone(),
-            received_at_ms: self.shared.pipeline.now_ms(),
-            change: Connection::Opened,
-        };
-        self.device = Some(device);
-        self.shared.pipeline.connection(event).await
-    }
-
-    /// Queues the connection's end, if its device is known.
-    async fn closed(&mut self, change: Connection) {
-        let Some(topic) = self.device.take() else {
-            return;
-        };
-        let event = ConnectionEvent {
-            topic,
-            received_at_ms: self.shared.pipeline.now_ms(),
-            change,
-        };
-        if self.shared.pipeline.connection(event).await.is_err() {
-            tracing::warn!("connection end not stored: the pipeline is closed");
-        }
-    }
-
-    async fn publish_will(&self, will: LastWill) {
-        metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => "will_fired").increment(1);
-        let inbound = Inbound {
-            topic: will.topic,
-            payload: will.message,
-            received_at_ms: self.shared.pipeline.now_ms(),
-            origin: Origin::Will,
-            ack: None,
-        };
-        if self.shared.pipeline.submit(inbound).await.is_err() {
-            tracing::warn!("last will not stored: the pipeline is closed");
-        }
-    }
+/// How long a connection may stay silent: 1.5 times its keep-alive, at most 1.5 times
+/// `endpoint.max_keep_alive`, which also applies to a keep-alive of 0 unless
+/// `endpoint.allow_keep_alive_zero` (then `None`: never).
+pub(crate) fn keep_alive_limit(
+    keep_alive_s: u16,
+    config: &crate::config::EndpointConfig,
+) -> Option<Duration> {
+    let max = config.max_keep_alive;
+    let asked = match keep_alive_s {
+        0 if config.allow_keep_alive_zero => return None,
+        0 => max,
+        s => Duration::from_secs(u64::from(s)).min(max),
+    };
+    Some(asked.mul_f64(1.5))
 }
 
 fn check_credentials(shared: &Shared, connect: &Connect) -> Option<ConnectReturnCode> {
@@ -514,6 +375,16 @@ async fn read_packet<R: AsyncRead + Unpin>(
     max_packet: usize,
 ) -> Result<Packet, ReadError> {
     loop {
+        if let Some(header) = frame::fixed_header(buf) {
+            let protocol = |e| ReadError::Protocol(e, None);
+            let header = header.map_err(protocol)?;
+            frame::check_flags(&header).map_err(protocol)?;
+            if header.is_connect()
+                && let Some(checked) = frame::check_connect_flags(buf, &header)
+            {
+                checked.map_err(protocol)?;
+            }
+        }
         // Parsing consumes the bytes even when it fails, so note the level first.
         let level = connect_protocol_level(buf);
         match Packet::read(buf, max_packet) {
@@ -549,7 +420,7 @@ fn connect_protocol_level(buf: &[u8]) -> Option<u8> {
     buf.get(i + 2 + name_len).copied()
 }
 
-fn packet_name(p: &Packet) -> &'static str {
+pub(crate) fn packet_name(p: &Packet) -> &'static str {
     match p {
         Packet::Connect(_) => "CONNECT",
         Packet::ConnAck(_) => "CONNACK",

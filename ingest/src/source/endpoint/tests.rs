@@ -19,7 +19,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Disconnect};
-use super::sessions::Sessions;
 use super::{Endpoint, Shared};
 use crate::clock::Clock;
 use crate::config::{self, EndpointConfig};
@@ -31,14 +30,14 @@ const TOPIC: &str = "citytel/v1/site-01/cabinet/cab-0001/telemetry";
 /// The pipeline clock's reading when a test starts.
 const START_MS: i64 = 1_700_000_000_000;
 
-fn endpoint_config() -> EndpointConfig {
+pub(super) fn endpoint_config() -> EndpointConfig {
     let mut c = config::load_str(None, &[]).unwrap().endpoint;
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.max_packet_bytes = 4096;
     c
 }
 
-fn limits() -> Limits {
+pub(super) fn limits() -> Limits {
     Limits {
         max_payload_bytes: 2048,
         max_readings_per_message: 100,
@@ -47,31 +46,27 @@ fn limits() -> Limits {
     }
 }
 
-struct Harness {
-    shared: Arc<Shared>,
-    queue: mpsc::UnboundedReceiver<Queued>,
-    shutdown: CancellationToken,
+pub(super) struct Harness {
+    pub(super) shared: Arc<Shared>,
+    pub(super) queue: mpsc::UnboundedReceiver<Queued>,
+    pub(super) shutdown: CancellationToken,
 }
 
-fn harness(config: EndpointConfig) -> Harness {
+pub(super) fn harness(config: EndpointConfig) -> Harness {
     harness_with_budget(config, 1 << 20)
 }
 
-fn harness_with_budget(config: EndpointConfig, budget_bytes: u64) -> Harness {
+pub(super) fn harness_with_budget(config: EndpointConfig, budget_bytes: u64) -> Harness {
     let (pipeline, queue) = Pipeline::with_clock(limits(), budget_bytes, Clock::tokio(START_MS));
     Harness {
-        shared: Arc::new(Shared {
-            config,
-            pipeline,
-            sessions: Sessions::default(),
-        }),
+        shared: Arc::new(Shared::new(config, pipeline)),
         queue,
         shutdown: CancellationToken::new(),
     }
 }
 
 impl Harness {
-    fn connect_pipe(&self) -> (Client, JoinHandle<Disconnect>) {
+    pub(super) fn connect_pipe(&self) -> (Client, JoinHandle<Disconnect>) {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let task = tokio::spawn(connection::serve(
@@ -90,7 +85,7 @@ impl Harness {
     }
 
     /// The next message, skipping connection events.
-    async fn next_envelope(&mut self) -> Envelope {
+    pub(super) async fn next_envelope(&mut self) -> Envelope {
         loop {
             if let Queued::Message(envelope) = self.next_queued().await {
                 return envelope;
@@ -98,7 +93,7 @@ impl Harness {
         }
     }
 
-    async fn next_queued(&mut self) -> Queued {
+    pub(super) async fn next_queued(&mut self) -> Queued {
         tokio::time::timeout(Duration::from_secs(5), self.queue.recv())
             .await
             .expect("something queued within 5 s")
@@ -106,7 +101,7 @@ impl Harness {
     }
 
     /// Everything queued so far, described.
-    fn queued_now(&mut self) -> Vec<String> {
+    pub(super) fn queued_now(&mut self) -> Vec<String> {
         std::iter::from_fn(|| self.queue.try_recv().ok())
             .map(|q| describe(&q))
             .collect()
@@ -140,24 +135,24 @@ fn describe(queued: &Queued) -> String {
     }
 }
 
-struct Client {
-    stream: DuplexStream,
-    buf: BytesMut,
+pub(super) struct Client {
+    pub(super) stream: DuplexStream,
+    pub(super) buf: BytesMut,
 }
 
 impl Client {
-    async fn send(&mut self, packet: Packet) {
+    pub(super) async fn send(&mut self, packet: Packet) {
         let mut out = BytesMut::new();
         packet.write(&mut out, usize::MAX).unwrap();
         self.stream.write_all(&out).await.unwrap();
     }
 
-    async fn send_raw(&mut self, bytes: &[u8]) {
+    pub(super) async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.unwrap();
     }
 
     /// The next packet, or `None` when the server closed the connection.
-    async fn recv(&mut self) -> Option<Packet> {
+    pub(super) async fn recv(&mut self) -> Option<Packet> {
         loop {
             match Packet::read(&mut self.buf, usize::MAX) {
                 Ok(p) => return Some(p),
@@ -171,13 +166,13 @@ impl Client {
     }
 
     /// Asserts nothing arrives within `wait` (of paused time).
-    async fn expect_silence(&mut self, wait: Duration) {
+    pub(super) async fn expect_silence(&mut self, wait: Duration) {
         if let Ok(p) = tokio::time::timeout(wait, self.recv()).await {
             panic!("expected silence, got {p:?}");
         }
     }
 
-    async fn connect(&mut self, connect: Connect) -> ConnAck {
+    pub(super) async fn connect(&mut self, connect: Connect) -> ConnAck {
         self.send(Packet::Connect(connect)).await;
         match self.recv().await {
             Some(Packet::ConnAck(ack)) => ack,
@@ -186,19 +181,19 @@ impl Client {
     }
 }
 
-fn connect_packet(id: &str, keep_alive: u16) -> Connect {
+pub(super) fn connect_packet(id: &str, keep_alive: u16) -> Connect {
     let mut c = Connect::new(id);
     c.keep_alive = keep_alive;
     c
 }
 
-fn publish(pkid: u16, qos: QoS, payload: &[u8]) -> Packet {
+pub(super) fn publish(pkid: u16, qos: QoS, payload: &[u8]) -> Packet {
     let mut p = Publish::from_bytes(TOPIC, qos, Bytes::copy_from_slice(payload));
     p.pkid = pkid;
     Packet::Publish(p)
 }
 
-fn will() -> LastWill {
+pub(super) fn will() -> LastWill {
     LastWill::new(
         "citytel/v1/site-01/cabinet/cab-0001/status",
         b"will-payload".to_vec(),
@@ -368,12 +363,14 @@ async fn a_second_connection_with_the_same_client_id_takes_over() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_oversize_packet_closes_the_connection() {
-    let h = harness(endpoint_config());
+async fn a_packet_beyond_the_discard_ceiling_closes_the_connection() {
+    let mut config = endpoint_config();
+    config.max_discard_bytes = 4800;
+    let h = harness(config);
     let (mut c, task) = h.connect_pipe();
     c.connect(connect_packet("cab-0001", 30)).await;
     c.send(publish(1, QoS::AtLeastOnce, &[0u8; 5000])).await;
-    assert!(matches!(task.await.unwrap(), Disconnect::Oversize(n) if n > 4096));
+    assert!(matches!(task.await.unwrap(), Disconnect::Oversize(n) if n > 4800));
 }
 
 #[tokio::test(start_paused = true)]
@@ -521,7 +518,7 @@ async fn connections_beyond_the_limit_are_refused_over_tcp() {
         .unwrap();
 }
 
-fn publish_to(topic: &str, payload: &[u8]) -> Packet {
+pub(super) fn publish_to(topic: &str, payload: &[u8]) -> Packet {
     Packet::Publish(Publish::from_bytes(
         topic,
         QoS::AtMostOnce,

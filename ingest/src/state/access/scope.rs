@@ -36,6 +36,26 @@ impl Scope {
             && (self.districts.is_empty() || district.is_some_and(|d| allows(&self.districts, d)))
     }
 
+    /// Whether the scope covers `site` as a whole, with `district` the site's district: it
+    /// selects devices by site and district only (no kinds, no device ids) and allows this site.
+    /// Such a scope sees every device at the site, now and later, so a maintenance window on
+    /// the site changes nothing outside it.
+    pub fn covers_site(&self, site: &str, district: Option<&str>) -> bool {
+        self.kinds.is_empty()
+            && self.devices.is_empty()
+            && allows(&self.sites, site)
+            && (self.districts.is_empty() || district.is_some_and(|d| allows(&self.districts, d)))
+    }
+
+    /// Whether the scope covers `district` as a whole: it selects devices by district only (no
+    /// kinds, device ids or sites) and allows this district.
+    pub fn covers_district(&self, district: &str) -> bool {
+        self.kinds.is_empty()
+            && self.devices.is_empty()
+            && self.sites.is_empty()
+            && allows(&self.districts, district)
+    }
+
     /// Whether the metric is in scope (of a device in scope).
     pub fn sees_metric(&self, metric: &str) -> bool {
         self.metrics

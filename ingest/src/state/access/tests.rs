@@ -122,6 +122,37 @@ fn a_scope_restricts_on_every_dimension_it_lists() {
 }
 
 #[test]
+fn a_scope_covers_a_site_only_when_it_sees_every_device_there() {
+    let by_district = Scope {
+        districts: vec!["north".into()],
+        ..Scope::default()
+    };
+    assert!(by_district.covers_site("site-1", Some("north")));
+    assert!(!by_district.covers_site("site-1", Some("south")));
+    assert!(!by_district.covers_site("site-1", None));
+    let by_kind = Scope {
+        kinds: vec!["cabinet".into()],
+        ..Scope::default()
+    };
+    assert!(
+        !by_kind.covers_site("site-1", Some("north")),
+        "not its sensors"
+    );
+    let by_device = Scope {
+        devices: vec!["c-1".into()],
+        ..Scope::default()
+    };
+    assert!(!by_device.covers_site("site-1", None));
+    let by_site = Scope {
+        sites: vec!["site-1".into()],
+        metrics: Some(vec!["no2_ugm3".into()]),
+        ..Scope::default()
+    };
+    assert!(by_site.covers_site("site-1", None) && !by_site.covers_site("site-2", None));
+    assert!(Scope::default().covers_site("anywhere", None));
+}
+
+#[test]
 fn roles_and_org_ids_have_stable_names() {
     for role in Role::ALL {
         assert_eq!(Role::from_code(role.code()), Some(role));

@@ -58,7 +58,7 @@ pub struct Fleet {
     deadlines: Deadlines,
     last_event_ms: i64,
     unflushed: Vec<DeviceChange>,
-    districts: BTreeMap<String, String>,
+    districts: Arc<BTreeMap<String, String>>,
     watchers: broadcast::Sender<DeviceChange>,
 }
 
@@ -76,7 +76,7 @@ impl Fleet {
             deadlines: Deadlines::default(),
             last_event_ms: i64::MIN,
             unflushed: Vec::new(),
-            districts,
+            districts: Arc::new(districts),
             watchers: broadcast::channel(WATCH_BUFFER).0,
         }
     }
@@ -277,8 +277,8 @@ impl Fleet {
         self.clocks.get(device)?.estimate()
     }
 
-    /// The site-to-district mapping.
-    pub fn districts(&self) -> &BTreeMap<String, String> {
+    /// The site-to-district mapping, shared (it is fixed at start-up).
+    pub fn districts(&self) -> &Arc<BTreeMap<String, String>> {
         &self.districts
     }
 
@@ -314,6 +314,28 @@ impl Fleet {
             Change::Transition(t) => self.history.entry(device).or_default().push(t),
             Change::Reboot(r) => self.reboots.entry(device).or_default().push(r),
         }
+    }
+
+    /// Forgets the history before `cutoff_ms`: every reboot and every transition before it,
+    /// except each device's last transition before it (the state it was in at the cutoff, so
+    /// availability from the cutoff on stays exact). Returns how many records were dropped.
+    pub fn prune_history(&mut self, cutoff_ms: i64) -> usize {
+        let mut dropped = 0;
+        for transitions in self.history.values_mut() {
+            let before = transitions.partition_point(|t| t.at_ms < cutoff_ms);
+            let drop = before.saturating_sub(1);
+            if drop > 0 {
+                transitions.drain(..drop);
+                dropped += drop;
+            }
+        }
+        for reboots in self.reboots.values_mut() {
+            let before = reboots.len();
+            reboots.retain(|r| r.at_ms >= cutoff_ms);
+            dropped += before - reboots.len();
+        }
+        self.reboots.retain(|_, r| !r.is_empty());
+        dropped
     }
 
     /// The state transitions of `device`, oldest first.

@@ -12,16 +12,18 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file citytel/v1/common.proto.
  */
 export const file_citytel_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChdjaXR5dGVsL3YxL2NvbW1vbi5wcm90bxIKY2l0eXRlbC52MSJACg5EZXZpY2VTZWxlY3RvchISCgpkZXZpY2VfaWRzGAEgAygJEgwKBGtpbmQYAiABKAkSDAoEc2l0ZRgDIAEoCSJCCgtMYXRlc3RWYWx1ZRIOCgZtZXRyaWMYASABKAkSFAoMdGltZV91bml4X21zGAIgASgDEg0KBXZhbHVlGAMgASgBYgZwcm90bzM");
+  fileDesc("ChdjaXR5dGVsL3YxL2NvbW1vbi5wcm90bxIKY2l0eXRlbC52MSJSCg5EZXZpY2VTZWxlY3RvchISCgpkZXZpY2VfaWRzGAEgAygJEgwKBGtpbmQYAiABKAkSDAoEc2l0ZRgDIAEoCRIQCghkaXN0cmljdBgEIAEoCSJCCgtMYXRlc3RWYWx1ZRIOCgZtZXRyaWMYASABKAkSFAoMdGltZV91bml4X21zGAIgASgDEg0KBXZhbHVlGAMgASgBYgZwcm90bzM");
 
 /**
- * Which devices a query covers: an explicit list, or every device matching kind and site.
+ * Which devices a query covers: an explicit list, or every device matching kind, site and
+ * district. Only devices the caller's API key sees are ever selected.
  *
  * @generated from message citytel.v1.DeviceSelector
  */
 export type DeviceSelector = Message<"citytel.v1.DeviceSelector"> & {
   /**
-   * These devices (unknown ids are an error). When set, kind and site must be empty.
+   * These devices (unknown ids, and ids of devices outside the key's scope, are NOT_FOUND). When
+   * set, kind, site and district must be empty.
    *
    * @generated from field: repeated string device_ids = 1;
    */
@@ -40,6 +42,14 @@ export type DeviceSelector = Message<"citytel.v1.DeviceSelector"> & {
    * @generated from field: string site = 3;
    */
   site: string;
+
+  /**
+   * Devices in this district (the district of their site, from availability.districts). Empty:
+   * any district.
+   *
+   * @generated from field: string district = 4;
+   */
+  district: string;
 };
 
 /**

@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file citytel/v1/query.proto.
  */
 export const file_citytel_v1_query: GenFile = /*@__PURE__*/
-  fileDesc("ChZjaXR5dGVsL3YxL3F1ZXJ5LnByb3RvEgpjaXR5dGVsLnYxIq0ECgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEc2l0ZRgDIAEoCRIaChJmaXJzdF9zZWVuX3VuaXhfbXMYBCABKAMSGQoRbGFzdF9zZWVuX3VuaXhfbXMYBSABKAMSHQoQZmlybXdhcmVfdmVyc2lvbhgGIAEoCUgAiAEBEhQKB2Jvb3RfaWQYByABKARIAYgBARIXCgpnYXRld2F5X2lkGAggASgJSAKIAQESIgoVcmVwb3J0aW5nX2ludGVydmFsX21zGAkgASgNSAOIAQESFgoOcmVhZGluZ3NfdG90YWwYCiABKAQSDwoHbWV0cmljcxgLIAMoCRImCgVzdGF0ZRgMIAEoDjIXLmNpdHl0ZWwudjEuRGV2aWNlU3RhdGUSGwoTc3RhdGVfc2luY2VfdW5peF9tcxgNIAEoAxITCgtzdGF0ZV9jYXVzZRgOIAEoCRIcCg9jbG9ja19vZmZzZXRfbXMYDyABKANIBIgBARIhChRjb21wbGV0ZW5lc3NfcGVyY2VudBgQIAEoAUgFiAEBEhAKCGRpc3RyaWN0GBEgASgJQhMKEV9maXJtd2FyZV92ZXJzaW9uQgoKCF9ib290X2lkQg0KC19nYXRld2F5X2lkQhgKFl9yZXBvcnRpbmdfaW50ZXJ2YWxfbXNCEgoQX2Nsb2NrX29mZnNldF9tc0IXChVfY29tcGxldGVuZXNzX3BlcmNlbnQijwEKEkxpc3REZXZpY2VzUmVxdWVzdBIMCgRraW5kGAEgASgJEgwKBHNpdGUYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkSJgoFc3RhdGUYBSABKA4yFy5jaXR5dGVsLnYxLkRldmljZVN0YXRlEg4KBnNlYXJjaBgGIAEoCSJiChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiMKB2RldmljZXMYASADKAsyEi5jaXR5dGVsLnYxLkRldmljZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDQoFdG90YWwYAyABKA0iJQoQR2V0RGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiNwoRR2V0RGV2aWNlUmVzcG9uc2USIgoGZGV2aWNlGAEgASgLMhIuY2l0eXRlbC52MS5EZXZpY2UiJQoQR2V0TGF0ZXN0UmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiTwoRR2V0TGF0ZXN0UmVzcG9uc2USEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUiiwEKEVF1ZXJ5UmFuZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSFQoNc3RhcnRfdW5peF9tcxgDIAEoAxITCgtlbmRfdW5peF9tcxgEIAEoAxIRCgl0aW1lX3J1bnMYBSABKAhKBAgGEAdSDmRlY2ltYWxfdmFsdWVzInkKElF1ZXJ5UmFuZ2VSZXNwb25zZRIVCg10aW1lc191bml4X21zGAEgAygQEg4KBnZhbHVlcxgCIAMoARImCgl0aW1lX3J1bnMYAyADKAsyEy5jaXR5dGVsLnYxLlRpbWVSdW5KBAgEEAVSDmRlY2ltYWxfdmFsdWVzIkAKB1RpbWVSdW4SFQoNc3RhcnRfdW5peF9tcxgBIAEoAxIPCgdzdGVwX21zGAIgASgDEg0KBWNvdW50GAMgASgNIuUBChJRdWVyeVNlcmllc1JlcXVlc3QSKwoHZGV2aWNlcxgBIAEoCzIaLmNpdHl0ZWwudjEuRGV2aWNlU2VsZWN0b3ISDgoGbWV0cmljGAIgASgJEhUKDXN0YXJ0X3VuaXhfbXMYAyABKAMSEwoLZW5kX3VuaXhfbXMYBCABKAMSDwoHc3RlcF9tcxgFIAEoAxIsCgthZ2dyZWdhdGlvbhgGIAEoDjIXLmNpdHl0ZWwudjEuQWdncmVnYXRpb24SJwoGYWNyb3NzGAcgASgOMhcuY2l0eXRlbC52MS5BZ2dyZWdhdGlvbiJCCgZTZXJpZXMSEQoJZGV2aWNlX2lkGAEgASgJEhUKDXRpbWVzX3VuaXhfbXMYAiADKBASDgoGdmFsdWVzGAMgAygBIk0KE1F1ZXJ5U2VyaWVzUmVzcG9uc2USIgoGc2VyaWVzGAEgAygLMhIuY2l0eXRlbC52MS5TZXJpZXMSEgoKcmVzb2x1dGlvbhgCIAEoCSJAChFMaXN0TGF0ZXN0UmVxdWVzdBIrCgdkZXZpY2VzGAEgASgLMhouY2l0eXRlbC52MS5EZXZpY2VTZWxlY3RvciJKCgxEZXZpY2VMYXRlc3QSEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUiPwoSTGlzdExhdGVzdFJlc3BvbnNlEikKB2RldmljZXMYASADKAsyGC5jaXR5dGVsLnYxLkRldmljZUxhdGVzdCqrAQoLQWdncmVnYXRpb24SGwoXQUdHUkVHQVRJT05fVU5TUEVDSUZJRUQQABITCg9BR0dSRUdBVElPTl9BVkcQARITCg9BR0dSRUdBVElPTl9NSU4QAhITCg9BR0dSRUdBVElPTl9NQVgQAxITCg9BR0dSRUdBVElPTl9TVU0QBBIVChFBR0dSRUdBVElPTl9DT1VOVBAFEhQKEEFHR1JFR0FUSU9OX0xBU1QQBjLdCgoMUXVlcnlTZXJ2aWNlEk4KC0xpc3REZXZpY2VzEh4uY2l0eXRlbC52MS5MaXN0RGV2aWNlc1JlcXVlc3QaHy5jaXR5dGVsLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USSAoJR2V0RGV2aWNlEhwuY2l0eXRlbC52MS5HZXREZXZpY2VSZXF1ZXN0Gh0uY2l0eXRlbC52MS5HZXREZXZpY2VSZXNwb25zZRJICglHZXRMYXRlc3QSHC5jaXR5dGVsLnYxLkdldExhdGVzdFJlcXVlc3QaHS5jaXR5dGVsLnYxLkdldExhdGVzdFJlc3BvbnNlEksKClF1ZXJ5UmFuZ2USHS5jaXR5dGVsLnYxLlF1ZXJ5UmFuZ2VSZXF1ZXN0Gh4uY2l0eXRlbC52MS5RdWVyeVJhbmdlUmVzcG9uc2USTgoLUXVlcnlTZXJpZXMSHi5jaXR5dGVsLnYxLlF1ZXJ5U2VyaWVzUmVxdWVzdBofLmNpdHl0ZWwudjEuUXVlcnlTZXJpZXNSZXNwb25zZRJLCgpMaXN0TGF0ZXN0Eh0uY2l0eXRlbC52MS5MaXN0TGF0ZXN0UmVxdWVzdBoeLmNpdHl0ZWwudjEuTGlzdExhdGVzdFJlc3BvbnNlEloKD0dldEZsZWV0U3VtbWFyeRIiLmNpdHl0ZWwudjEuR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdBojLmNpdHl0ZWwudjEuR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USXQoQTGlzdFN0YXRlSGlzdG9yeRIjLmNpdHl0ZWwudjEuTGlzdFN0YXRlSGlzdG9yeVJlcXVlc3QaJC5jaXR5dGVsLnYxLkxpc3RTdGF0ZUhpc3RvcnlSZXNwb25zZRJaCg9HZXRBdmFpbGFiaWxpdHkSIi5jaXR5dGVsLnYxLkdldEF2YWlsYWJpbGl0eVJlcXVlc3QaIy5jaXR5dGVsLnYxLkdldEF2YWlsYWJpbGl0eVJlc3BvbnNlEl0KEExpc3RBdmFpbGFiaWxpdHkSIy5jaXR5dGVsLnYxLkxpc3RBdmFpbGFiaWxpdHlSZXF1ZXN0GiQuY2l0eXRlbC52MS5MaXN0QXZhaWxhYmlsaXR5UmVzcG9uc2USRwoLV2F0Y2hFdmVudHMSHi5jaXR5dGVsLnYxLldhdGNoRXZlbnRzUmVxdWVzdBoWLmNpdHl0ZWwudjEuRmxlZXRFdmVudDABEk0KDVdhdGNoUmVhZGluZ3MSIC5jaXR5dGVsLnYxLldhdGNoUmVhZGluZ3NSZXF1ZXN0GhguY2l0eXRlbC52MS5MaXZlUmVhZGluZ3MwARJXCg5TZXRNYWludGVuYW5jZRIhLmNpdHl0ZWwudjEuU2V0TWFpbnRlbmFuY2VSZXF1ZXN0GiIuY2l0eXRlbC52MS5TZXRNYWludGVuYW5jZVJlc3BvbnNlEmAKEURlbGV0ZU1haW50ZW5hbmNlEiQuY2l0eXRlbC52MS5EZWxldGVNYWludGVuYW5jZVJlcXVlc3QaJS5jaXR5dGVsLnYxLkRlbGV0ZU1haW50ZW5hbmNlUmVzcG9uc2USWgoPTGlzdE1haW50ZW5hbmNlEiIuY2l0eXRlbC52MS5MaXN0TWFpbnRlbmFuY2VSZXF1ZXN0GiMuY2l0eXRlbC52MS5MaXN0TWFpbnRlbmFuY2VSZXNwb25zZRJaCg9MaXN0RGVhZExldHRlcnMSIi5jaXR5dGVsLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIy5jaXR5dGVsLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlYgZwcm90bzM", [file_citytel_v1_common, file_citytel_v1_deadletters, file_citytel_v1_fleet]);
+  fileDesc("ChZjaXR5dGVsL3YxL3F1ZXJ5LnByb3RvEgpjaXR5dGVsLnYxIq0ECgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEc2l0ZRgDIAEoCRIaChJmaXJzdF9zZWVuX3VuaXhfbXMYBCABKAMSGQoRbGFzdF9zZWVuX3VuaXhfbXMYBSABKAMSHQoQZmlybXdhcmVfdmVyc2lvbhgGIAEoCUgAiAEBEhQKB2Jvb3RfaWQYByABKARIAYgBARIXCgpnYXRld2F5X2lkGAggASgJSAKIAQESIgoVcmVwb3J0aW5nX2ludGVydmFsX21zGAkgASgNSAOIAQESFgoOcmVhZGluZ3NfdG90YWwYCiABKAQSDwoHbWV0cmljcxgLIAMoCRImCgVzdGF0ZRgMIAEoDjIXLmNpdHl0ZWwudjEuRGV2aWNlU3RhdGUSGwoTc3RhdGVfc2luY2VfdW5peF9tcxgNIAEoAxITCgtzdGF0ZV9jYXVzZRgOIAEoCRIcCg9jbG9ja19vZmZzZXRfbXMYDyABKANIBIgBARIhChRjb21wbGV0ZW5lc3NfcGVyY2VudBgQIAEoAUgFiAEBEhAKCGRpc3RyaWN0GBEgASgJQhMKEV9maXJtd2FyZV92ZXJzaW9uQgoKCF9ib290X2lkQg0KC19nYXRld2F5X2lkQhgKFl9yZXBvcnRpbmdfaW50ZXJ2YWxfbXNCEgoQX2Nsb2NrX29mZnNldF9tc0IXChVfY29tcGxldGVuZXNzX3BlcmNlbnQijwEKEkxpc3REZXZpY2VzUmVxdWVzdBIMCgRraW5kGAEgASgJEgwKBHNpdGUYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkSJgoFc3RhdGUYBSABKA4yFy5jaXR5dGVsLnYxLkRldmljZVN0YXRlEg4KBnNlYXJjaBgGIAEoCSJiChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiMKB2RldmljZXMYASADKAsyEi5jaXR5dGVsLnYxLkRldmljZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDQoFdG90YWwYAyABKA0iJQoQR2V0RGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiNwoRR2V0RGV2aWNlUmVzcG9uc2USIgoGZGV2aWNlGAEgASgLMhIuY2l0eXRlbC52MS5EZXZpY2UiJQoQR2V0TGF0ZXN0UmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkiTwoRR2V0TGF0ZXN0UmVzcG9uc2USEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUiiwEKEVF1ZXJ5UmFuZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSFQoNc3RhcnRfdW5peF9tcxgDIAEoAxITCgtlbmRfdW5peF9tcxgEIAEoAxIRCgl0aW1lX3J1bnMYBSABKAhKBAgGEAdSDmRlY2ltYWxfdmFsdWVzInkKElF1ZXJ5UmFuZ2VSZXNwb25zZRIVCg10aW1lc191bml4X21zGAEgAygQEg4KBnZhbHVlcxgCIAMoARImCgl0aW1lX3J1bnMYAyADKAsyEy5jaXR5dGVsLnYxLlRpbWVSdW5KBAgEEAVSDmRlY2ltYWxfdmFsdWVzIkAKB1RpbWVSdW4SFQoNc3RhcnRfdW5peF9tcxgBIAEoAxIPCgdzdGVwX21zGAIgASgDEg0KBWNvdW50GAMgASgNIuUBChJRdWVyeVNlcmllc1JlcXVlc3QSKwoHZGV2aWNlcxgBIAEoCzIaLmNpdHl0ZWwudjEuRGV2aWNlU2VsZWN0b3ISDgoGbWV0cmljGAIgASgJEhUKDXN0YXJ0X3VuaXhfbXMYAyABKAMSEwoLZW5kX3VuaXhfbXMYBCABKAMSDwoHc3RlcF9tcxgFIAEoAxIsCgthZ2dyZWdhdGlvbhgGIAEoDjIXLmNpdHl0ZWwudjEuQWdncmVnYXRpb24SJwoGYWNyb3NzGAcgASgOMhcuY2l0eXRlbC52MS5BZ2dyZWdhdGlvbiJCCgZTZXJpZXMSEQoJZGV2aWNlX2lkGAEgASgJEhUKDXRpbWVzX3VuaXhfbXMYAiADKBASDgoGdmFsdWVzGAMgAygBIk0KE1F1ZXJ5U2VyaWVzUmVzcG9uc2USIgoGc2VyaWVzGAEgAygLMhIuY2l0eXRlbC52MS5TZXJpZXMSEgoKcmVzb2x1dGlvbhgCIAEoCSJAChFMaXN0TGF0ZXN0UmVxdWVzdBIrCgdkZXZpY2VzGAEgASgLMhouY2l0eXRlbC52MS5EZXZpY2VTZWxlY3RvciJKCgxEZXZpY2VMYXRlc3QSEQoJZGV2aWNlX2lkGAEgASgJEicKBnZhbHVlcxgCIAMoCzIXLmNpdHl0ZWwudjEuTGF0ZXN0VmFsdWUiPwoSTGlzdExhdGVzdFJlc3BvbnNlEikKB2RldmljZXMYASADKAsyGC5jaXR5dGVsLnYxLkRldmljZUxhdGVzdCLoAQoTRXhwb3J0U2VyaWVzUmVxdWVzdBIrCgdkZXZpY2VzGAEgASgLMhouY2l0eXRlbC52MS5EZXZpY2VTZWxlY3RvchIPCgdtZXRyaWNzGAIgAygJEhUKDXN0YXJ0X3VuaXhfbXMYAyABKAMSEwoLZW5kX3VuaXhfbXMYBCABKAMSDwoHc3RlcF9tcxgFIAEoAxIsCgthZ2dyZWdhdGlvbhgGIAEoDjIXLmNpdHl0ZWwudjEuQWdncmVnYXRpb24SKAoGZm9ybWF0GAcgASgOMhguY2l0eXRlbC52MS5FeHBvcnRGb3JtYXQiGwoLRXhwb3J0Q2h1bmsSDAoEZGF0YRgBIAEoDCqrAQoLQWdncmVnYXRpb24SGwoXQUdHUkVHQVRJT05fVU5TUEVDSUZJRUQQABITCg9BR0dSRUdBVElPTl9BVkcQARITCg9BR0dSRUdBVElPTl9NSU4QAhITCg9BR0dSRUdBVElPTl9NQVgQAxITCg9BR0dSRUdBVElPTl9TVU0QBBIVChFBR0dSRUdBVElPTl9DT1VOVBAFEhQKEEFHR1JFR0FUSU9OX0xBU1QQBipfCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhUKEUVYUE9SVF9GT1JNQVRfQ1NWEAESGQoVRVhQT1JUX0ZPUk1BVF9QQVJRVUVUEAIyqQsKDFF1ZXJ5U2VydmljZRJOCgtMaXN0RGV2aWNlcxIeLmNpdHl0ZWwudjEuTGlzdERldmljZXNSZXF1ZXN0Gh8uY2l0eXRlbC52MS5MaXN0RGV2aWNlc1Jlc3BvbnNlEkgKCUdldERldmljZRIcLmNpdHl0ZWwudjEuR2V0RGV2aWNlUmVxdWVzdBodLmNpdHl0ZWwudjEuR2V0RGV2aWNlUmVzcG9uc2USSAoJR2V0TGF0ZXN0EhwuY2l0eXRlbC52MS5HZXRMYXRlc3RSZXF1ZXN0Gh0uY2l0eXRlbC52MS5HZXRMYXRlc3RSZXNwb25zZRJLCgpRdWVyeVJhbmdlEh0uY2l0eXRlbC52MS5RdWVyeVJhbmdlUmVxdWVzdBoeLmNpdHl0ZWwudjEuUXVlcnlSYW5nZVJlc3BvbnNlEk4KC1F1ZXJ5U2VyaWVzEh4uY2l0eXRlbC52MS5RdWVyeVNlcmllc1JlcXVlc3QaHy5jaXR5dGVsLnYxLlF1ZXJ5U2VyaWVzUmVzcG9uc2USSwoKTGlzdExhdGVzdBIdLmNpdHl0ZWwudjEuTGlzdExhdGVzdFJlcXVlc3QaHi5jaXR5dGVsLnYxLkxpc3RMYXRlc3RSZXNwb25zZRJaCg9HZXRGbGVldFN1bW1hcnkSIi5jaXR5dGVsLnYxLkdldEZsZWV0U3VtbWFyeVJlcXVlc3QaIy5jaXR5dGVsLnYxLkdldEZsZWV0U3VtbWFyeVJlc3BvbnNlEl0KEExpc3RTdGF0ZUhpc3RvcnkSIy5jaXR5dGVsLnYxLkxpc3RTdGF0ZUhpc3RvcnlSZXF1ZXN0GiQuY2l0eXRlbC52MS5MaXN0U3RhdGVIaXN0b3J5UmVzcG9uc2USWgoPR2V0QXZhaWxhYmlsaXR5EiIuY2l0eXRlbC52MS5HZXRBdmFpbGFiaWxpdHlSZXF1ZXN0GiMuY2l0eXRlbC52MS5HZXRBdmFpbGFiaWxpdHlSZXNwb25zZRJdChBMaXN0QXZhaWxhYmlsaXR5EiMuY2l0eXRlbC52MS5MaXN0QXZhaWxhYmlsaXR5UmVxdWVzdBokLmNpdHl0ZWwudjEuTGlzdEF2YWlsYWJpbGl0eVJlc3BvbnNlEkcKC1dhdGNoRXZlbnRzEh4uY2l0eXRlbC52MS5XYXRjaEV2ZW50c1JlcXVlc3QaFi5jaXR5dGVsLnYxLkZsZWV0RXZlbnQwARJNCg1XYXRjaFJlYWRpbmdzEiAuY2l0eXRlbC52MS5XYXRjaFJlYWRpbmdzUmVxdWVzdBoYLmNpdHl0ZWwudjEuTGl2ZVJlYWRpbmdzMAESVwoOU2V0TWFpbnRlbmFuY2USIS5jaXR5dGVsLnYxLlNldE1haW50ZW5hbmNlUmVxdWVzdBoiLmNpdHl0ZWwudjEuU2V0TWFpbnRlbmFuY2VSZXNwb25zZRJgChFEZWxldGVNYWludGVuYW5jZRIkLmNpdHl0ZWwudjEuRGVsZXRlTWFpbnRlbmFuY2VSZXF1ZXN0GiUuY2l0eXRlbC52MS5EZWxldGVNYWludGVuYW5jZVJlc3BvbnNlEloKD0xpc3RNYWludGVuYW5jZRIiLmNpdHl0ZWwudjEuTGlzdE1haW50ZW5hbmNlUmVxdWVzdBojLmNpdHl0ZWwudjEuTGlzdE1haW50ZW5hbmNlUmVzcG9uc2USWgoPTGlzdERlYWRMZXR0ZXJzEiIuY2l0eXRlbC52MS5MaXN0RGVhZExldHRlcnNSZXF1ZXN0GiMuY2l0eXRlbC52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJKCgxFeHBvcnRTZXJpZXMSHy5jaXR5dGVsLnYxLkV4cG9ydFNlcmllc1JlcXVlc3QaFy5jaXR5dGVsLnYxLkV4cG9ydENodW5rMAFiBnByb3RvMw", [file_citytel_v1_common, file_citytel_v1_deadletters, file_citytel_v1_fleet]);
 
 /**
  * What citytel knows about a device, from its topics, births and readings.
@@ -663,6 +663,92 @@ export const ListLatestResponseSchema: GenMessage<ListLatestResponse> = /*@__PUR
   messageDesc(file_citytel_v1_query, 15);
 
 /**
+ * Request of QueryService.ExportSeries.
+ *
+ * @generated from message citytel.v1.ExportSeriesRequest
+ */
+export type ExportSeriesRequest = Message<"citytel.v1.ExportSeriesRequest"> & {
+  /**
+   * The devices; empty selects every device the key sees.
+   *
+   * @generated from field: citytel.v1.DeviceSelector devices = 1;
+   */
+  devices?: DeviceSelector | undefined;
+
+  /**
+   * The metrics; empty: every metric of each device that the key sees. A metric outside the key's
+   * scope is one no device has (no rows).
+   *
+   * @generated from field: repeated string metrics = 2;
+   */
+  metrics: string[];
+
+  /**
+   * Start of the range (inclusive), device time.
+   *
+   * @generated from field: int64 start_unix_ms = 3;
+   */
+  startUnixMs: bigint;
+
+  /**
+   * End of the range (exclusive), device time. Must be greater than start.
+   *
+   * @generated from field: int64 end_unix_ms = 4;
+   */
+  endUnixMs: bigint;
+
+  /**
+   * Bucket width in ms, aligned to multiples of the step since the Unix epoch; 0 exports raw
+   * points.
+   *
+   * @generated from field: int64 step_ms = 5;
+   */
+  stepMs: bigint;
+
+  /**
+   * Aggregation within each bucket; required when step_ms > 0, unspecified for raw points.
+   *
+   * @generated from field: citytel.v1.Aggregation aggregation = 6;
+   */
+  aggregation: Aggregation;
+
+  /**
+   * The file format.
+   *
+   * @generated from field: citytel.v1.ExportFormat format = 7;
+   */
+  format: ExportFormat;
+};
+
+/**
+ * Describes the message citytel.v1.ExportSeriesRequest.
+ * Use `create(ExportSeriesRequestSchema)` to create a new message.
+ */
+export const ExportSeriesRequestSchema: GenMessage<ExportSeriesRequest> = /*@__PURE__*/
+  messageDesc(file_citytel_v1_query, 16);
+
+/**
+ * The next bytes of an export's file.
+ *
+ * @generated from message citytel.v1.ExportChunk
+ */
+export type ExportChunk = Message<"citytel.v1.ExportChunk"> & {
+  /**
+   * Bytes of the file, in order (at most 1 MiB per chunk).
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message citytel.v1.ExportChunk.
+ * Use `create(ExportChunkSchema)` to create a new message.
+ */
+export const ExportChunkSchema: GenMessage<ExportChunk> = /*@__PURE__*/
+  messageDesc(file_citytel_v1_query, 17);
+
+/**
  * How points are combined, within a step or across devices.
  *
  * @generated from enum citytel.v1.Aggregation
@@ -725,7 +811,45 @@ export const AggregationSchema: GenEnum<Aggregation> = /*@__PURE__*/
   enumDesc(file_citytel_v1_query, 0);
 
 /**
- * Read access to what citytel has ingested.
+ * The file format of an export.
+ *
+ * @generated from enum citytel.v1.ExportFormat
+ */
+export enum ExportFormat {
+  /**
+   * Not set: refused with INVALID_ARGUMENT.
+   *
+   * @generated from enum value: EXPORT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Comma-separated values (RFC 4180), UTF-8, a header row after `#` comment lines that carry
+   * the licence and what the values are.
+   *
+   * @generated from enum value: EXPORT_FORMAT_CSV = 1;
+   */
+  CSV = 1,
+
+  /**
+   * Apache Parquet, Snappy-compressed, with the licence and what the values are as key-value
+   * metadata of the file.
+   *
+   * @generated from enum value: EXPORT_FORMAT_PARQUET = 2;
+   */
+  PARQUET = 2,
+}
+
+/**
+ * Describes the enum citytel.v1.ExportFormat.
+ */
+export const ExportFormatSchema: GenEnum<ExportFormat> = /*@__PURE__*/
+  enumDesc(file_citytel_v1_query, 1);
+
+/**
+ * Read access to what citytel has ingested. Every answer, aggregate and stream holds only the
+ * devices and metrics the caller's API key sees (its scope): a device outside it is NOT_FOUND
+ * exactly like an unknown one, a metric outside it like a metric the device does not have.
  *
  * @generated from service citytel.v1.QueryService
  */
@@ -892,6 +1016,18 @@ export const QueryService: GenService<{
     methodKind: "unary";
     input: typeof ListDeadLettersRequestSchema;
     output: typeof ListDeadLettersResponseSchema;
+  },
+  /**
+   * Streams a file (CSV or Parquet) of the series the caller's key sees: one row per point (or
+   * per bucket with a step), with the device's site, kind and district, the metric's unit and
+   * the licence of the caller's organisation. The chunks, concatenated in order, are the file.
+   *
+   * @generated from rpc citytel.v1.QueryService.ExportSeries
+   */
+  exportSeries: {
+    methodKind: "server_streaming";
+    input: typeof ExportSeriesRequestSchema;
+    output: typeof ExportChunkSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_citytel_v1_query, 0);

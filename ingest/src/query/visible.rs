@@ -1,0 +1,145 @@
+//! What one caller sees: the devices and metrics its API key's [`Scope`] lets it see, decided
+//! here and nowhere else. Every handler asks a [`Visible`] (built once per request from the
+//! caller's scope and the fleet's site-to-district mapping), and so does device selection
+//! ([`super::select`]).
+//!
+//! A device outside the scope does not exist for the caller: lookups answer `None`, exactly as
+//! for an unknown id, so handlers give the same NOT_FOUND. A metric outside it is a metric the
+//! device does not have. A device's district is its site's (`availability.districts`); a device
+//! whose site has none is invisible to a scope that lists districts.
+//!
+//! For the scope that sees everything (an admin's usually, and every caller without
+//! authentication) each check returns at its first branch, so it costs next to nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::state::State;
+use crate::state::access::Scope;
+use crate::state::registry::{DeviceRecord, Registry};
+
+/// The devices and metrics one caller sees.
+#[derive(Debug, Clone)]
+pub(crate) struct Visible {
+    /// The caller's scope; `None` when it sees everything.
+    scope: Option<Arc<Scope>>,
+    /// Site to district.
+    districts: Arc<BTreeMap<String, String>>,
+}
+
+impl Visible {
+    /// What `scope` sees, with `districts` the site-to-district mapping.
+    pub(crate) fn new(scope: &Scope, districts: Arc<BTreeMap<String, String>>) -> Self {
+        Visible {
+            scope: (!scope.is_everything()).then(|| Arc::new(scope.clone())),
+            districts,
+        }
+    }
+
+    /// What `scope` sees of `state`'s fleet.
+    pub(crate) fn of(scope: &Scope, state: &State) -> Self {
+        Self::new(scope, state.fleet().districts().clone())
+    }
+
+    /// Whether nothing is hidden.
+    pub(crate) fn is_everything(&self) -> bool {
+        self.scope.is_none()
+    }
+
+    /// The district of `site`, if configured.
+    pub(crate) fn district(&self, site: &str) -> Option<&str> {
+        self.districts.get(site).map(String::as_str)
+    }
+
+    /// Whether the device with this id, kind and site is visible.
+    pub(crate) fn sees(&self, id: &str, kind: &str, site: &str) -> bool {
+        match &self.scope {
+            None => true,
+            Some(scope) => scope.sees_device(id, kind, site, self.district(site)),
+        }
+    }
+
+    /// Whether a registered device is visible.
+    pub(crate) fn device(&self, record: &DeviceRecord) -> bool {
+        self.scope.is_none() || self.sees(&record.device_id, &record.kind, &record.site)
+    }
+
+    /// The record of a visible device; `None` for an unknown or invisible one alike.
+    pub(crate) fn get<'r>(&self, registry: &'r Registry, id: &str) -> Option<&'r DeviceRecord> {
+        registry.get(id).filter(|r| self.device(r))
+    }
+
+    /// Whether a metric (of a visible device) is visible.
+    pub(crate) fn metric(&self, metric: &str) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.sees_metric(metric))
+    }
+
+    /// Whether every metric is visible (no metric filtering needed).
+    pub(crate) fn every_metric(&self) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.metrics.is_none())
+    }
+
+    /// Whether at least one visible device is at `site` (a site without one does not exist for
+    /// the caller).
+    pub(crate) fn site(&self, registry: &Registry, site: &str) -> bool {
+        registry
+            .iter_after(None)
+            .any(|d| *d.site == *site && self.device(d))
+    }
+
+    /// Whether the caller may set or delete a maintenance window on `site`: its scope covers the
+    /// site as a whole (see [`Scope::covers_site`]), so the window changes nothing it cannot see.
+    pub(crate) fn covers_site(&self, site: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.covers_site(site, self.district(site)))
+    }
+
+    /// Whether the caller's scope covers `district` as a whole (see [`Scope::covers_district`]),
+    /// so an alert about the district tells nothing it cannot see.
+    pub(crate) fn covers_district(&self, district: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.covers_district(district))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn districts() -> Arc<BTreeMap<String, String>> {
+        Arc::new(
+            [("site-n", "north"), ("site-s", "south")]
+                .into_iter()
+                .map(|(s, d)| (s.to_string(), d.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn districts_come_from_the_site_and_a_site_without_one_is_outside_a_district_scope() {
+        let scope = Scope {
+            districts: vec!["north".into()],
+            kinds: vec!["sensor".into()],
+            metrics: Some(vec!["no2_ugm3".into()]),
+            ..Scope::default()
+        };
+        let v = Visible::new(&scope, districts());
+        assert!(v.sees("s-1", "sensor", "site-n"));
+        assert!(!v.sees("s-1", "sensor", "site-s"));
+        assert!(!v.sees("s-1", "sensor", "site-unmapped"));
+        assert!(!v.sees("c-1", "cabinet", "site-n"));
+        assert!(v.metric("no2_ugm3") && !v.metric("temperature_c"));
+        assert!(!v.every_metric() && !v.is_everything());
+        assert!(!v.covers_site("site-n"), "it lists kinds");
+    }
+
+    #[test]
+    fn the_empty_scope_sees_everything() {
+        let v = Visible::new(&Scope::default(), districts());
+        assert!(v.is_everything() && v.every_metric());
+        assert!(v.sees("x", "y", "z") && v.metric("m") && v.covers_site("z"));
+        assert_eq!(v.district("site-s"), Some("south"));
+    }
+}

@@ -1,0 +1,310 @@
+//! An established connection's read half: reads packets from large reads, hands each PUBLISH to
+//! the pipeline with an acknowledgement bound to the connection's write half
+//! ([`super::outgoing`]), answers control packets, reads past and dead-letters oversize
+//! PUBLISH packets ([`super::frame`]), and queues the connection events and the Last Will
+//! ([`super::connection`] decides when).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{LastWill, Packet, PubComp, SubAck, SubscribeReasonCode, UnsubAck};
+use rumqttc::mqttbytes::{self, QoS};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::connection::{Disconnect, packet_name, status_topic_of};
+use super::frame::{self, Oversize};
+use super::outgoing::Outgoing;
+use crate::decode::{RejectReason, Rejection};
+use crate::journal::{Connection, DEAD_LETTER_PAYLOAD_CAP};
+use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
+use crate::telemetry::metrics as m;
+
+/// Smallest read buffer; it grows for connections that fill it.
+const MIN_READ_BUF: usize = super::connection::MIN_READ_BUF;
+/// Largest read buffer for a busy connection.
+const MAX_READ_BUF: usize = 256 * 1024;
+
+/// The state of an established connection's read half.
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    outgoing: Outgoing,
+    /// The status topic of the device this connection belongs to, once known (and its
+    /// "opened" event queued).
+    device: Option<String>,
+    /// An oversize PUBLISH being read past.
+    discarding: Option<Oversize>,
+}
+
+/// What the read buffer held next.
+enum Step {
+    /// A whole packet.
+    Packet(Packet),
+    /// An oversize PUBLISH, read past.
+    Oversize(Oversize),
+}
+
+/// What to do after a packet.
+enum Next {
+    Continue,
+    Stop(Disconnect),
+}
+
+impl Session {
+    /// The read half of a connection whose write half is `outgoing`.
+    pub(crate) fn new(shared: Arc<Shared>, outgoing: Outgoing) -> Self {
+        Session {
+            shared,
+            outgoing,
+            device: None,
+            discarding: None,
+        }
+    }
+
+    pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
+        &mut self,
+        rd: &mut R,
+        mut buf: BytesMut,
+        keep_alive: Option<Duration>,
+        shutdown: &CancellationToken,
+        taken_over: &CancellationToken,
+    ) -> Disconnect {
+        let mut read_size = MIN_READ_BUF;
+        loop {
+            loop {
+                match self.next_packet(&mut buf) {
+                    Ok(Some(Step::Packet(packet))) => {
+                        if let Next::Stop(reason) = self.handle(packet).await {
+                            return reason;
+                        }
+                    }
+                    Ok(Some(Step::Oversize(oversize))) => {
+                        if let Next::Stop(reason) = self.dead_letter(oversize).await {
+                            return reason;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(reason) => return reason,
+                }
+            }
+            if buf.capacity() - buf.len() < MIN_READ_BUF {
+                buf.reserve(read_size);
+            }
+            let read = async {
+                match keep_alive {
+                    Some(limit) => tokio::time::timeout(limit, rd.read_buf(&mut buf))
+                        .await
+                        .map_err(|_| ()),
+                    None => Ok(rd.read_buf(&mut buf).await),
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = taken_over.cancelled() => return Disconnect::TakenOver,
+                _ = shutdown.cancelled() => return Disconnect::Shutdown,
+                _ = self.outgoing.stalled.cancelled() => return Disconnect::SlowReader,
+                r = read => match r {
+                    Err(()) => return Disconnect::KeepAliveExpired,
+                    Ok(Ok(0)) => return Disconnect::Closed,
+                    Ok(Ok(n)) => {
+                        if n >= read_size / 2 {
+                            read_size = (read_size * 2).min(MAX_READ_BUF);
+                        }
+                    }
+                    Ok(Err(e)) => return Disconnect::Io(e.to_string()),
+                },
+            }
+        }
+    }
+
+    /// The next whole packet (or oversize PUBLISH read past) in `buf`, consuming it; `None`
+    /// until more bytes arrive.
+    fn next_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Step>, Disconnect> {
+        let config = &self.shared.config;
+        loop {
+            if let Some(oversize) = &mut self.discarding {
+                if !oversize.feed(buf) {
+                    return Ok(None);
+                }
+                return Ok(self.discarding.take().map(Step::Oversize));
+            }
+            let header = match frame::fixed_header(buf) {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(Disconnect::ProtocolError(e)),
+                Some(Ok(header)) => header,
+            };
+            frame::check_flags(&header).map_err(Disconnect::ProtocolError)?;
+            if header.remaining_len > config.max_packet_bytes {
+                if !header.is_publish() || header.total_len() > config.max_discard_bytes {
+                    return Err(Disconnect::Oversize(header.total_len()));
+                }
+                match Oversize::start(buf, &header, DEAD_LETTER_PAYLOAD_CAP) {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(Disconnect::ProtocolError(e)),
+                    Some(Ok(oversize)) => {
+                        self.discarding = Some(oversize);
+                        continue;
+                    }
+                }
+            }
+            return match Packet::read(buf, config.max_packet_bytes) {
+                Ok(Packet::Publish(publish)) if frame::has_wildcard(&publish.topic) => {
+                    Err(Disconnect::ProtocolError(format!(
+                        "wildcard in topic name {:?}",
+                        publish.topic
+                    )))
+                }
+                Ok(packet) => Ok(Some(Step::Packet(packet))),
+                Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+                Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => Err(Disconnect::Oversize(n)),
+                Err(e) => Err(Disconnect::ProtocolError(e.to_string())),
+            };
+        }
+    }
+
+    /// Dead-letters an oversize PUBLISH read past (with its first bytes) and acknowledges it
+    /// once that is durable, so the device stops resending it.
+    async fn dead_letter(&mut self, oversize: Oversize) -> Next {
+        let ack = match oversize.qos {
+            QoS::AtMostOnce => None,
+            qos => Some(Ack::bounded(
+                AckToken {
+                    pkid: oversize.pkid,
+                    qos,
+                },
+                self.outgoing.acks.clone(),
+            )),
+        };
+        let rejection = Rejection::new(
+            RejectReason::Oversize,
+            format!(
+                "packet of {} bytes exceeds endpoint.max_packet_bytes ({}); its first {} payload bytes are kept",
+                oversize.total_len,
+                self.shared.config.max_packet_bytes,
+                oversize.kept.len()
+            ),
+        );
+        let inbound = Inbound {
+            topic: oversize.topic,
+            payload: oversize.kept.freeze(),
+            received_at_ms: self.shared.pipeline.now_ms(),
+            origin: Origin::Endpoint,
+            ack,
+        };
+        match self
+            .shared
+            .pipeline
+            .submit_rejected(inbound, rejection)
+            .await
+        {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Stop(Disconnect::PipelineClosed),
+        }
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Next {
+        match packet {
+            Packet::Publish(publish) => {
+                if self.device.is_none()
+                    && let Some(device) = status_topic_of(&publish.topic)
+                    && self.opened(device).await.is_err()
+                {
+                    return Next::Stop(Disconnect::PipelineClosed);
+                }
+                let ack = match publish.qos {
+                    QoS::AtMostOnce => None,
+                    qos => Some(Ack::bounded(
+                        AckToken {
+                            pkid: publish.pkid,
+                            qos,
+                        },
+                        self.outgoing.acks.clone(),
+                    )),
+                };
+                let inbound = Inbound {
+                    topic: publish.topic,
+                    payload: publish.payload,
+                    received_at_ms: self.shared.pipeline.now_ms(),
+                    origin: Origin::Endpoint,
+                    ack,
+                };
+                match self.shared.pipeline.submit(inbound).await {
+                    Ok(()) => Next::Continue,
+                    Err(_) => Next::Stop(Disconnect::PipelineClosed),
+                }
+            }
+            Packet::PubRel(rel) => self.control(Packet::PubComp(PubComp::new(rel.pkid))),
+            Packet::PingReq => self.control(Packet::PingResp),
+            Packet::Subscribe(sub) => {
+                // Devices only publish here: every subscription is refused.
+                let codes = vec![SubscribeReasonCode::Failure; sub.filters.len()];
+                self.control(Packet::SubAck(SubAck::new(sub.pkid, codes)))
+            }
+            Packet::Unsubscribe(unsub) => self.control(Packet::UnsubAck(UnsubAck::new(unsub.pkid))),
+            Packet::Disconnect => Next::Stop(Disconnect::ByClient),
+            Packet::Connect(_) => Next::Stop(Disconnect::ProtocolError("second CONNECT".into())),
+            // Acknowledgements of publishes are meaningless here (citytel never publishes to
+            // devices); a server-only packet from a client breaks the protocol.
+            Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => Next::Continue,
+            other => Next::Stop(Disconnect::ProtocolError(format!(
+                "unexpected {} from a client",
+                packet_name(&other)
+            ))),
+        }
+    }
+
+    /// Queues a control packet; a full queue means the client does not read.
+    fn control(&self, packet: Packet) -> Next {
+        match self.outgoing.control.try_send(packet) {
+            Ok(()) => Next::Continue,
+            Err(mpsc::error::TrySendError::Full(_)) => Next::Stop(Disconnect::SlowReader),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Next::Stop(Disconnect::Io("writer closed".into()))
+            }
+        }
+    }
+
+    /// Notes that this connection belongs to `device` (a status topic) and queues its "opened"
+    /// event.
+    pub(crate) async fn opened(&mut self, device: String) -> Result<(), PipelineClosed> {
+        let event = ConnectionEvent {
+            topic: device.clone(),
+            received_at_ms: self.shared.pipeline.now_ms(),
+            change: Connection::Opened,
+        };
+        self.device = Some(device);
+        self.shared.pipeline.connection(event).await
+    }
+
+    /// Queues the connection's end, if its device is known.
+    pub(crate) async fn closed(&mut self, change: Connection) {
+        let Some(topic) = self.device.take() else {
+            return;
+        };
+        let event = ConnectionEvent {
+            topic,
+            received_at_ms: self.shared.pipeline.now_ms(),
+            change,
+        };
+        if self.shared.pipeline.connection(event).await.is_err() {
+            tracing::warn!("connection end not stored: the pipeline is closed");
+        }
+    }
+
+    pub(crate) async fn publish_will(&self, will: LastWill) {
+        metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => "will_fired").increment(1);
+        let inbound = Inbound {
+            topic: will.topic,
+            payload: will.message,
+            received_at_ms: self.shared.pipeline.now_ms(),
+            origin: Origin::Will,
+            ack: None,
+        };
+        if self.shared.pipeline.submit(inbound).await.is_err() {
+            tracing::warn!("last will not stored: the pipeline is closed");
+        }
+    }
+}
