@@ -1,5 +1,6 @@
 //! The alert service and the API key roles: a viewer lists alerts and silences; an operator also
-//! acknowledges, creates and expires silences; no key, no answer.
+//! acknowledges, creates and expires silences; no key, no answer. A key whose scope is restricted
+//! sees, acknowledges and silences only the alerts of its devices.
 
 use citytel_proto::v1::{self, admin_service_client::AdminServiceClient};
 use citytel_tests::process::Citytel;
@@ -8,8 +9,12 @@ use tonic::Code;
 
 use super::{Bearer, RULE, SHORT_MS, alerts, birth, channel, config_file, wait_alert};
 
-/// Creates organisation "works" and a key of each of `roles` in it.
-async fn keys(citytel: &Citytel, admin_key: &str, roles: &[&str]) -> Vec<String> {
+/// Creates organisation "works" and a key of each of `roles` (with its scope) in it.
+async fn keys(
+    citytel: &Citytel,
+    admin_key: &str,
+    roles: &[(&str, Option<v1::Scope>)],
+) -> Vec<String> {
     let mut admin = AdminServiceClient::with_interceptor(
         channel(citytel).await,
         Bearer(Some(admin_key.to_string())),
@@ -26,12 +31,12 @@ async fn keys(citytel: &Citytel, admin_key: &str, roles: &[&str]) -> Vec<String>
         .await
         .expect("CreateOrganisation");
     let mut out = Vec::new();
-    for role in roles {
+    for (role, scope) in roles {
         let key = admin
             .create_api_key(v1::CreateApiKeyRequest {
                 organisation: "works".into(),
                 role: (*role).into(),
-                scope: None,
+                scope: scope.clone(),
                 name: format!("{role} key"),
                 expires_unix_ms: 0,
             })
@@ -55,20 +60,16 @@ fn device_matcher(device: &str) -> v1::Matcher {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_list_operators_acknowledge_and_silence() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = config_file(dir.path(), RULE);
-    let data = dir.path().join("data");
-    let config_arg = config.display().to_string();
-    let citytel = Citytel::start(
-        &data,
-        &["--config", &config_arg, "--set", "api.authentication=true"],
-    );
-    let admin_key = std::fs::read_to_string(data.join("admin.key"))
-        .expect("admin key")
-        .trim()
-        .to_string();
-    let [viewer, operator] =
-        <[String; 2]>::try_from(keys(&citytel, &admin_key, &["viewer", "operator"]).await)
-            .expect("two keys");
+    let (citytel, admin_key) = start_with_keys(dir.path());
+    let [viewer, operator] = <[String; 2]>::try_from(
+        keys(
+            &citytel,
+            &admin_key,
+            &[("viewer", None), ("operator", None)],
+        )
+        .await,
+    )
+    .expect("two keys");
 
     let mqtt = citytel.mqtt.expect("the device endpoint runs");
     let _device = birth(mqtt, "cab-1", SHORT_MS).await;
@@ -200,5 +201,115 @@ async fn viewers_list_operators_acknowledge_and_silence() {
     assert_eq!(all.iter().map(|s| s.id).collect::<Vec<_>>(), [silence.id]);
     let uncovered = wait_alert(&mut as_viewer, "cab-1", v1::AlertState::Firing).await;
     assert!(uncovered.silenced_by.is_empty(), "{uncovered:?}");
+    citytel.stop();
+}
+
+/// Starts citytel with keys required and the rule; returns it and the admin key.
+fn start_with_keys(dir: &std::path::Path) -> (Citytel, String) {
+    let config = config_file(dir, RULE);
+    let data = dir.join("data");
+    let config_arg = config.display().to_string();
+    let citytel = Citytel::start(
+        &data,
+        &["--config", &config_arg, "--set", "api.authentication=true"],
+    );
+    let admin_key = std::fs::read_to_string(data.join("admin.key"))
+        .expect("admin key")
+        .trim()
+        .to_string();
+    (citytel, admin_key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_key_sees_acknowledges_and_silences_only_its_devices_alerts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (citytel, admin_key) = start_with_keys(dir.path());
+    let scope = v1::Scope {
+        devices: vec!["cab-1".into()],
+        ..Default::default()
+    };
+    let [scoped] =
+        <[String; 1]>::try_from(keys(&citytel, &admin_key, &[("operator", Some(scope))]).await)
+            .expect("one key");
+    let mqtt = citytel.mqtt.expect("the device endpoint runs");
+    let _one = birth(mqtt, "cab-1", SHORT_MS).await;
+    let _two = birth(mqtt, "cab-2", SHORT_MS).await;
+    let mut as_admin = alerts(&citytel, Some(&admin_key)).await;
+    let mut as_scoped = alerts(&citytel, Some(&scoped)).await;
+    wait_alert(&mut as_admin, "cab-1", v1::AlertState::Firing).await;
+    let other = wait_alert(&mut as_admin, "cab-2", v1::AlertState::Firing).await;
+
+    // Only cab-1's alert, and only it counted.
+    let listed = as_scoped
+        .list_alerts(v1::ListAlertsRequest::default())
+        .await
+        .expect("ListAlerts")
+        .into_inner();
+    let devices: Vec<&str> = listed.alerts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(devices, ["cab-1"], "{listed:?}");
+    assert_eq!(listed.firing, 1);
+
+    // cab-2's alert does not exist for it.
+    let unknown = as_scoped
+        .ack_alert(v1::AckAlertRequest {
+            id: other.id,
+            by: "jo".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+
+    // A silence must pin one of its devices.
+    let silence = |matcher: v1::Matcher| v1::CreateSilenceRequest {
+        matchers: vec![matcher],
+        starts_unix_ms: 0,
+        ends_unix_ms: now_ms() + 3_600_000,
+        comment: "works".into(),
+        created_by: "jo".into(),
+    };
+    let site = v1::Matcher {
+        name: "site".into(),
+        value: "site-01".into(),
+        op: v1::MatchOperator::Equal as i32,
+    };
+    for matcher in [site.clone(), device_matcher("cab-2")] {
+        let denied = as_scoped
+            .create_silence(silence(matcher.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            denied.code(),
+            Code::PermissionDenied,
+            "{matcher:?}: {denied:?}"
+        );
+    }
+    let own = as_scoped
+        .create_silence(silence(device_matcher("cab-1")))
+        .await
+        .expect("CreateSilence")
+        .into_inner()
+        .silence
+        .expect("the silence");
+
+    // The admin's silence of the whole site is not the scoped key's to see or end.
+    let wide = as_admin
+        .create_silence(silence(site))
+        .await
+        .expect("CreateSilence")
+        .into_inner()
+        .silence
+        .expect("the silence");
+    let listed = as_scoped
+        .list_silences(v1::ListSilencesRequest::default())
+        .await
+        .expect("ListSilences")
+        .into_inner()
+        .silences;
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [own.id]);
+    let unknown = as_scoped
+        .expire_silence(v1::ExpireSilenceRequest { id: wide.id })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     citytel.stop();
 }
