@@ -4,13 +4,15 @@
 //! restart of citytel, each transition exactly once.
 //!
 //! - [`check`]: `citytel alerts check`.
-//! - [`grpc`]: the alert service and its roles.
+//! - [`grpc`]: the alert service, its roles and scopes.
+//! - [`reload`]: new rules on SIGHUP.
 //! - [`delivery`]: Alertmanager and the webhook (`interop` group: needs Debian's
 //!   `prometheus-alertmanager`).
 
 mod check;
 mod delivery;
 mod grpc;
+mod reload;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
