@@ -1,6 +1,6 @@
-//! The alert service and the API key roles: a viewer lists alerts and silences; an operator also
-//! acknowledges, creates and expires silences; no key, no answer. A key whose scope is restricted
-//! sees, acknowledges and silences only the alerts of its devices.
+//! The alert service and the API key roles: a viewer lists and watches alerts and lists silences;
+//! an operator also acknowledges, creates and expires silences; no key, no answer. A key whose
+//! scope is restricted sees, acknowledges and silences only the alerts of its devices.
 
 use citytel_proto::v1::{self, admin_service_client::AdminServiceClient};
 use citytel_tests::process::Citytel;
@@ -76,8 +76,34 @@ async fn viewers_list_operators_acknowledge_and_silence() {
     let mut as_viewer = alerts(&citytel, Some(&viewer)).await;
     let mut as_operator = alerts(&citytel, Some(&operator)).await;
 
+    let mut events = as_viewer
+        .watch_alerts(v1::WatchAlertsRequest {
+            filter: Some(v1::AlertFilter {
+                device_id: "cab-1".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("WatchAlerts")
+        .into_inner();
+
     // Silent for three intervals, offline; a second later, firing, with no message in between.
     let firing = wait_alert(&mut as_viewer, "cab-1", v1::AlertState::Firing).await;
+    // The watcher saw it go pending, then fire.
+    let mut kinds = Vec::new();
+    while kinds.last() != Some(&v1::AlertEventKind::Firing) {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.message())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream")
+            .expect("an event");
+        assert_eq!(event.alert.as_ref().map(|a| a.id), Some(firing.id));
+        kinds.push(event.kind());
+    }
+    assert_eq!(
+        kinds,
+        [v1::AlertEventKind::Pending, v1::AlertEventKind::Firing]
+    );
     assert_eq!(firing.rule, "cabinet-offline");
     assert_eq!(firing.severity, v1::AlertSeverity::Critical as i32);
     assert_eq!(firing.target_kind, "device");
