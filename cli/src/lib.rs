@@ -80,6 +80,10 @@ pub struct ConfigArgs {
     /// (api.allow_anonymous).
     #[arg(long)]
     allow_anonymous_api: bool,
+    /// Serve the metrics without a bearer token even on a non-loopback address
+    /// (metrics.allow_anonymous).
+    #[arg(long)]
+    allow_anonymous_metrics: bool,
 }
 
 impl ConfigArgs {
@@ -107,6 +111,9 @@ impl ConfigArgs {
         add("log.format", self.log_format.clone());
         if self.allow_anonymous_api {
             overrides.push("api.allow_anonymous=true".into());
+        }
+        if self.allow_anonymous_metrics {
+            overrides.push("metrics.allow_anonymous=true".into());
         }
         overrides.extend(self.set.iter().cloned());
         config::load(self.config.as_deref(), &overrides)

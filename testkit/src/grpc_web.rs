@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -64,6 +64,17 @@ pub struct Call {
 /// Calls `path` (e.g. `/citytel.v1.QueryService/WatchEvents`) on the server at `addr` with the
 /// encoded request `message`; returns once the answer's headers arrived.
 pub async fn call(addr: SocketAddr, path: &str, message: &[u8]) -> Result<Call, HttpError> {
+    call_with(addr, path, message, &[]).await
+}
+
+/// Like [`call`], with extra `headers` (an `authorization` bearer, an `origin`), each replacing
+/// a default of its name.
+pub async fn call_with(
+    addr: SocketAddr,
+    path: &str,
+    message: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<Call, HttpError> {
     let target = format!("{addr}{path}");
     let failed = |source| HttpError::Request {
         target: target.clone(),
@@ -81,15 +92,21 @@ pub async fn call(addr: SocketAddr, path: &str, message: &[u8]) -> Result<Call, 
     let connection = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let request = Request::post(path)
+    let build_error = |source| HttpError::Build {
+        target: target.clone(),
+        source,
+    };
+    let mut request = Request::post(path)
         .header(HOST, addr.to_string())
         .header(CONTENT_TYPE, CONTENT_TYPE_PROTO)
         .header("x-grpc-web", "1")
         .body(Full::new(frame(message)))
-        .map_err(|source| HttpError::Build {
-            target: target.clone(),
-            source,
-        })?;
+        .map_err(build_error)?;
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| build_error(e.into()))?;
+        let value = HeaderValue::from_str(value).map_err(|e| build_error(e.into()))?;
+        request.headers_mut().insert(name, value);
+    }
     let response = sender.send_request(request).await.map_err(failed)?;
     let (parts, body) = response.into_parts();
     Ok(Call {

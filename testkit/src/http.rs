@@ -5,6 +5,8 @@
 //! bench's timed queries pay no TCP handshake each, as citytel's gRPC client reuses its channel.
 //! [`get`] is a one-off GET of an absolute `http://` URL. Query strings are encoded by
 //! [`path_with_query`] (`application/x-www-form-urlencoded`, via the `url` crate), never by hand.
+//! [`HttpConn::request_with`] sends extra headers (a bearer token, a foreign `Host` or
+//! `Origin`), which replace the defaults of the same name.
 
 use std::net::SocketAddr;
 
@@ -12,7 +14,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
-pub use hyper::{Method, StatusCode};
+use hyper::header::{HeaderName, HeaderValue};
+pub use hyper::{HeaderMap, Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use url::Url;
@@ -80,6 +83,8 @@ pub enum HttpError {
 pub struct Response {
     /// Status code.
     pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
 }
@@ -162,22 +167,45 @@ impl HttpConn {
         path_and_query: &str,
         body: Bytes,
     ) -> Result<Response, HttpError> {
-        let request = Request::builder()
+        self.request_with(method, path_and_query, &[], body).await
+    }
+
+    /// Sends one request with extra `headers` (each replacing a default of its name, such as
+    /// `host`) and reads the whole response.
+    pub async fn request_with(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Response, HttpError> {
+        let build_error = |source| HttpError::Build {
+            target: path_and_query.to_string(),
+            source,
+        };
+        let mut request = Request::builder()
             .method(method)
             .uri(path_and_query)
             .header(hyper::header::HOST, self.addr.to_string())
             .header(hyper::header::CONTENT_LENGTH, body.len())
             .body(Full::new(body))
-            .map_err(|source| HttpError::Build {
-                target: path_and_query.to_string(),
-                source,
-            })?;
+            .map_err(build_error)?;
+        for (name, value) in headers {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| build_error(e.into()))?;
+            let value = HeaderValue::from_str(value).map_err(|e| build_error(e.into()))?;
+            request.headers_mut().insert(name, value);
+        }
         let sender = self.sender().await?;
         let result = async {
             let response = sender.send_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>(Response { status, body })
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, hyper::Error>(Response {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
         }
         .await;
         result.map_err(|source| {

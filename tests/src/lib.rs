@@ -1,5 +1,6 @@
 //! Shared helpers for citytel's end-to-end tests: the service as a real child process, a raw
-//! MQTT client and a crash-tolerant publisher, a gRPC client, and comparison of query results
+//! MQTT client and a crash-tolerant publisher, gRPC clients (with API keys: [`keys`]), and
+//! comparison of query results
 //! with a fleet's ground truth. Helpers the benchmark harness needs too (process guards, the
 //! Mosquitto launcher, readiness waits, HTTP and MQTT framing) live in `citytel-testkit`.
 //!
@@ -9,6 +10,7 @@ pub mod alertmanager;
 pub mod faults;
 pub mod fleet;
 pub mod golden;
+pub mod keys;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;

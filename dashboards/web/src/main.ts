@@ -1,8 +1,12 @@
-// Entry point, bundled to dist/app.js (the styles are bundled separately from style.css): wires
-// the client, the problem banner, the app's live event stream and its status line in the
-// header, and the router with the three pages.
+// Entry point, bundled to dist/app.js (the styles are bundled separately from style.css): asks
+// who the stored API key is (or whether citytel needs none) and shows the sign-in page when
+// there is no working key; then wires the clients, the problem banner, the account area and
+// the app's live event stream with its status line in the header, and the router with the
+// three pages.
 
-import { createQueryClient } from "./api";
+import { ConnectError } from "@connectrpc/connect";
+import { showAccount } from "./account";
+import { createClients, describeError, isUnauthenticated } from "./api";
 import { Banner } from "./banner";
 import { devicePage } from "./device";
 import { devicesPage } from "./devices";
@@ -10,6 +14,16 @@ import { h, replace } from "./dom";
 import { EventHub, type LiveStatus } from "./live";
 import { overviewPage } from "./overview";
 import { href, Router, type PageFactory, type Route } from "./router";
+import {
+  forgetKey,
+  signOut,
+  storedKey,
+  storeKey,
+  takeSignOutReason,
+  whoAmI,
+  type Session,
+} from "./session";
+import { signInPage } from "./signin";
 
 function resolve(route: Route): { title: string; factory: PageFactory } {
   const [first, second, ...rest] = route.path;
@@ -59,23 +73,85 @@ function showLiveStatus(el: HTMLElement, status: LiveStatus, banner: Banner): vo
   }
 }
 
-function main(): void {
-  const mainEl = document.getElementById("main");
-  const bannerEl = document.getElementById("banner");
-  const liveEl = document.getElementById("live-status");
-  if (!mainEl || !bannerEl || !liveEl)
-    throw new Error("index.html lacks #main, #banner or #live-status");
-  const banner = new Banner(bannerEl);
-  const client = createQueryClient();
+interface Elements {
+  main: HTMLElement;
+  banner: HTMLElement;
+  live: HTMLElement;
+  account: HTMLElement;
+  nav: HTMLElement;
+}
+
+function elements(): Elements {
+  const get = (selector: string) => {
+    const el = document.querySelector<HTMLElement>(selector);
+    if (!el) throw new Error(`index.html lacks ${selector}`);
+    return el;
+  };
+  return {
+    main: get("#main"),
+    banner: get("#banner"),
+    live: get("#live-status"),
+    account: get("#account"),
+    nav: get("header nav"),
+  };
+}
+
+/** Runs the app for `session`, whose calls carry `key`. */
+function startApp(els: Elements, key: string | undefined, session: Session): void {
+  let ended = false;
+  // A call refused as UNAUTHENTICATED: the key was revoked or expired while the page was open.
+  const refused = (err: ConnectError) => {
+    if (ended || key === undefined) return;
+    ended = true;
+    signOut(`Signed out: ${describeError(err)}. Sign in with a key that works.`);
+  };
+  const clients = createClients(key, refused);
+  els.nav.hidden = false;
+  els.live.hidden = false;
+  showAccount(els.account, session);
+  document.body.dataset.role = session.role;
+  const banner = new Banner(els.banner);
   const events = new EventHub();
-  events.onStatus((status) => showLiveStatus(liveEl, status, banner));
-  events.start(client, new AbortController().signal);
+  events.onStatus((status) => showLiveStatus(els.live, status, banner));
+  events.start(clients.query, new AbortController().signal);
+  new Router(els.main, resolve, { client: clients.query, events, banner, session }).start();
+}
+
+/** Shows the sign-in page, with `notice` if there is one. */
+function signIn(els: Elements, notice: string | undefined): void {
+  els.nav.hidden = true;
+  els.live.hidden = true;
+  els.account.hidden = true;
+  signInPage(els.main, notice, (key, session) => {
+    storeKey(key);
+    startApp(els, key, session);
+  });
+}
+
+async function main(): Promise<void> {
+  const els = elements();
   // The skip link moves focus without changing the route.
   document.querySelector(".skip-link")?.addEventListener("click", (e) => {
     e.preventDefault();
-    mainEl.focus();
+    els.main.focus();
   });
-  new Router(mainEl, resolve, { client, events, banner }).start();
+  const reason = takeSignOutReason();
+  const key = storedKey();
+  let session: Session;
+  try {
+    session = await whoAmI(createClients(key).session);
+  } catch (err) {
+    if (isUnauthenticated(err)) {
+      // No key yet, or the stored one stopped working while the tab was away.
+      const notice = key === undefined ? reason : `Signed out: ${describeError(err)}.`;
+      forgetKey();
+      signIn(els, notice);
+    } else {
+      signIn(els, `citytel did not answer: ${describeError(err)}. Reload to try again.`);
+    }
+    return;
+  }
+  startApp(els, key, session);
 }
 
-main();
+void main();

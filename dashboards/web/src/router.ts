@@ -6,6 +6,7 @@
 import type { QueryClient } from "./api";
 import type { Banner } from "./banner";
 import type { EventHub } from "./live";
+import type { Session } from "./session";
 
 /** A parsed location: path segments and query parameters. */
 export interface Route {
@@ -18,6 +19,8 @@ export interface AppContext {
   client: QueryClient;
   events: EventHub;
   banner: Banner;
+  /** Who is signed in: pages hide what the role may not do (`allows(ctx.session, "operator")`). */
+  session: Session;
 }
 
 /** A mounted page. */

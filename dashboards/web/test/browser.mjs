@@ -1,16 +1,26 @@
 // Browser test of the dashboard, driven by tests/tests/e2e/dashboard_browser.rs (which starts
 // citytel and a simulated fleet). Opens the dashboard in Debian's headless Chromium and checks, as
-// a person would see it: the overview counts the fleet's devices, the device list lists them, a
-// device born while the list is open appears in it, and leaves the list filtered on "online" when
-// it goes offline, each within the list's reload bound, a device's page draws its charts and
-// appends live points, and a state change (the test stops some devices) reaches the overview
-// through WatchEvents. Each page is also checked with axe-core (WCAG 2.1 A/AA rules). Saves
+// a person would see it: a citytel without authentication opens without signing in ("open, no
+// key"); one with keys shows the sign-in page, refuses a wrong key and takes the admin key, whose
+// organisation and role then show in the header; the overview counts the fleet's devices, the
+// device list lists them, a device born while the list is open appears in it, and leaves the list
+// filtered on "online" when it goes offline, each within the list's reload bound, a device's page
+// draws its charts and appends live points, and a state change (the test stops some devices)
+// reaches the overview through WatchEvents. Then signing out returns to the sign-in page, a scoped
+// viewer key's header shows its organisation and role, its device list shows exactly its cabinets
+// and none of the other devices, a hidden device's page says it is not found or not visible, and
+// revoking that key sends the page back to the sign-in page. Each page is also checked with axe-core (WCAG 2.1 A/AA rules). Saves
 // screenshots along the way.
 //
-// Usage: node test/browser.mjs URL DEVICES DEVICE_ID ARTIFACT_DIR
+// Usage: node test/browser.mjs URL OPEN_URL DEVICES DEVICE_ID ARTIFACT_DIR, with the keys in the
+// environment: CITYTEL_ADMIN_KEY (an admin key of URL's citytel) and CITYTEL_SCOPED_KEY (a viewer
+// key of another organisation). OPEN_URL is a citytel without authentication.
 // Protocol on stdout/stdin: the script prints "ready: birth" and waits for "born ID" (a new
-// device was born), prints "ready: death" and waits for "dead ID" (it went offline), then prints
-// "ready: stop-devices" and waits for "stopped ID..." naming the devices that were stopped. Exit
+// device was born), prints "ready: death" and waits for "dead ID" (it went offline), prints
+// "ready: stop-devices" and waits for "stopped ID..." naming the devices that were stopped,
+// prints "ready: scoped" and waits for "scoped ID..." naming the devices the scoped key must
+// see, prints "ready: hidden" and waits for "hidden ID..." naming devices it must not see, then
+// prints "ready: revoke" and waits for "revoked ID" (the scoped key was revoked). Exit
 // status 0 means every check passed.
 
 import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
@@ -19,9 +29,14 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const [url, devicesArg, deviceId, artifacts] = process.argv.slice(2);
-if (!url || !devicesArg || !deviceId || !artifacts) {
-  console.error("usage: node test/browser.mjs URL DEVICES DEVICE_ID ARTIFACT_DIR");
+const [url, openUrl, devicesArg, deviceId, artifacts] = process.argv.slice(2);
+const adminKey = process.env.CITYTEL_ADMIN_KEY;
+const scopedKey = process.env.CITYTEL_SCOPED_KEY;
+if (!url || !openUrl || !devicesArg || !deviceId || !artifacts || !adminKey || !scopedKey) {
+  console.error(
+    "usage: CITYTEL_ADMIN_KEY=... CITYTEL_SCOPED_KEY=... " +
+      "node test/browser.mjs URL OPEN_URL DEVICES DEVICE_ID ARTIFACT_DIR",
+  );
   process.exit(2);
 }
 const devices = Number(devicesArg);
@@ -29,6 +44,9 @@ const TIMEOUT = 30_000;
 /** How soon a state change must show in the open device list: its coalesced reload runs at most
  * every 2 s (README), plus the calls and a loaded machine. */
 const LIST_BOUND = 6_000;
+/** How soon a revoked key's page must be back at the sign-in page: open streams check their key
+ * every 2 s, then the page reloads. */
+const REVOKED_BOUND = 15_000;
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const axeSource = await readFile(
@@ -128,6 +146,14 @@ async function waitRow(id, state, what) {
   }
 }
 
+/** Signs in on the sign-in page with `key`; waits until the header shows the session. */
+async function signIn(key) {
+  await page.waitForSelector("#signin", { timeout: TIMEOUT });
+  await page.fill("#signin-key", key);
+  await page.click('#signin button[type="submit"]');
+  await page.waitForSelector("#account:not([hidden])", { timeout: TIMEOUT });
+}
+
 /** Runs axe-core on the page; serious and critical findings fail the test. */
 async function checkAccessibility(name) {
   await page.evaluate(axeSource);
@@ -149,8 +175,29 @@ async function checkAccessibility(name) {
 
 let failed = false;
 try {
-  step(`open ${url}`);
+  step(`open ${openUrl}, which runs without authentication`);
+  await page.goto(openUrl);
+  await waitText("#account", { includes: "open, no key" }, "the header says there is no key");
+  await waitText("#live-status", { includes: "Live" }, "the open dashboard's stream connects");
+  if ((await page.locator("#signin").count()) !== 0)
+    throw new Error("the dashboard without authentication asks to sign in");
+  step("the open dashboard needs no key");
+  await shot("open");
+
+  step(`open ${url}, which needs a key`);
   await page.goto(url);
+  await page.waitForSelector("#signin", { timeout: TIMEOUT });
+  await shot("signin");
+  await checkAccessibility("sign-in page");
+  await page.fill("#signin-key", `citytel_000000000000_${"0".repeat(64)}`);
+  await page.click('#signin button[type="submit"]');
+  await waitText("#signin-error", { includes: "does not work" }, "a wrong key is refused");
+  step("a wrong key is refused");
+  await signIn(adminKey);
+  await page.waitForSelector('#account[data-role="admin"][data-org="city"]', { timeout: TIMEOUT });
+  if ((await page.locator("#sign-out").count()) !== 1)
+    throw new Error("the header has no sign-out button");
+  step(`signed in: ${(await page.locator("#account .who").textContent()).trim()}`);
   await waitText("#live-status", { includes: "Live" }, "the live stream connects");
   await waitText('[data-count="total"]', { eq: devices }, `the overview counts ${devices} devices`);
   await waitText('[data-count="online"]', { min: 1 }, "devices are online");
@@ -225,6 +272,46 @@ try {
   const counts = `offline ${offline}, unreachable ${unreachable}`;
   step(`state change seen: ${stopped.join(", ")} need attention (${counts})`);
   await shot("state-change");
+
+  await page.click("#sign-out");
+  await page.waitForSelector("#signin", { timeout: TIMEOUT });
+  await waitText("#signin-notice", { includes: "signed out" }, "the sign-in page says why");
+  step("signed out");
+
+  // A partner's viewer key scoped to cabinets sees its cabinets and nothing else.
+  const visible = await ask("scoped", "scoped");
+  const hidden = await ask("hidden", "hidden");
+  await signIn(scopedKey);
+  await page.waitForSelector('#account[data-role="viewer"][data-org="university"]', {
+    timeout: TIMEOUT,
+  });
+  await waitText("#account", { includes: "City University" }, "the header names the partner");
+  await waitText("#account", { includes: "kind cabinet" }, "the header says what the key sees");
+  await page.goto(`${url}#/devices`);
+  await page.waitForSelector(`.list-status[data-total="${visible.length}"]`, { timeout: TIMEOUT });
+  const listed = await page
+    .locator("tbody tr[data-device]")
+    .evaluateAll((rows) => rows.map((r) => r.dataset.device));
+  if (JSON.stringify([...listed].sort()) !== JSON.stringify([...visible].sort()))
+    throw new Error(`the scoped key's list shows ${listed}, its cabinets are ${visible}`);
+  const leaked = listed.filter((id) => hidden.includes(id));
+  if (leaked.length > 0) throw new Error(`the scoped key's list shows ${leaked}`);
+  step(`the scoped key's device list shows its ${listed.length} devices: ${listed.join(", ")}`);
+  await shot("scoped");
+  await page.goto(`${url}#/devices/${hidden[0]}`);
+  await waitText(
+    "#banner",
+    { includes: "not visible to this API key" },
+    "a hidden device is not found",
+  );
+  step(`${hidden[0]}, outside the key's scope, is not found`);
+
+  // Revoked while its page is open: back to the sign-in page, saying so.
+  await ask("revoke", "revoked");
+  await page.waitForSelector("#signin", { timeout: REVOKED_BOUND });
+  await waitText("#signin-notice", { includes: "revoked" }, "the sign-in page says why");
+  step("the revoked key was sent back to the sign-in page");
+  await shot("revoked");
   if (problems.length > 0) throw new Error(`the page reported problems:\n${problems.join("\n")}`);
   console.log("ok: every dashboard check passed");
 } catch (err) {

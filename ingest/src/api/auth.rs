@@ -8,7 +8,9 @@
 //! [`caller`] for it and check the role they need with [`require`] (PERMISSION_DENIED). Without
 //! authentication (`citytel demo`, or `api.authentication = false`, refused on a non-loopback
 //! listener unless explicitly allowed), every call is an anonymous admin that sees everything.
-//! Health and reflection need no key.
+//! Health and reflection need no key. A key is checked when a call starts; a [`KeyCheck`] lets
+//! an open stream notice later that its key was revoked or expired
+//! ([`super::key_watch`]).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -123,6 +125,46 @@ fn authenticate<T>(request: &Request<T>, db: &Database, now_ms: i64) -> Result<C
             Denied::Revoked(_) => refused("revoked", denied.to_string()),
             Denied::Expired(_) => refused("expired", denied.to_string()),
         })
+}
+
+/// Whether one key still works: what an open stream asks now and then.
+#[derive(Clone)]
+pub(crate) struct KeyCheck {
+    db: Arc<Database>,
+    clock: Clock,
+    key: KeyId,
+}
+
+impl KeyCheck {
+    /// UNAUTHENTICATED once the key was revoked or has expired (or is gone); `None` while it
+    /// works.
+    pub(crate) fn refusal(&self) -> Option<Status> {
+        let state = self.db.read();
+        let message = match state.access().key(&self.key) {
+            None => format!("API key {} is unknown", self.key),
+            Some(key) if key.revoked_ms.is_some() => format!("API key {} was revoked", self.key),
+            Some(key) if !key.active(self.clock.now_ms()) => {
+                format!("API key {} has expired", self.key)
+            }
+            Some(_) => return None,
+        };
+        Some(Status::unauthenticated(message))
+    }
+}
+
+impl Authenticator {
+    /// The check of `caller`'s key, for a stream to repeat while it is open; `None` without
+    /// authentication (nothing to check).
+    pub(crate) fn key_check(&self, caller: &Caller) -> Option<KeyCheck> {
+        match &self.mode {
+            Mode::Open => None,
+            Mode::Keys { db, clock, .. } => Some(KeyCheck {
+                db: db.clone(),
+                clock: *clock,
+                key: caller.key.clone(),
+            }),
+        }
+    }
 }
 
 impl tonic::service::Interceptor for Authenticator {

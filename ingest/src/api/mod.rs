@@ -1,11 +1,13 @@
 //! The gRPC API: `citytel.v1.QueryService`, `citytel.v1.AdminService` and
-//! `citytel.v1.AlertService` ([`alerts`]), plus gRPC health and reflection (v1 and v1alpha, so
-//! grpcurl and other tools can explore it).
+//! `citytel.v1.SessionService` and `citytel.v1.AlertService` ([`alerts`]), plus gRPC health and
+//! reflection (v1 and v1alpha, so grpcurl and other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
 //!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
 //!   key sees (`crate::query::Visible`).
-//! - [`auth`]: who the caller is, and what its role allows.
+//! - [`admin`]: organisations, keys and the audit log; [`session`]: who the caller's key is.
+//! - [`auth`]: who the caller is, and what its role allows; [`key_watch`]: open streams end
+//!   once their key is revoked or expires.
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 //! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
@@ -22,9 +24,11 @@ pub(crate) mod drain;
 pub(crate) mod error;
 pub(crate) mod export;
 pub(crate) mod fleet;
+pub(crate) mod key_watch;
 pub(crate) mod query;
 pub(crate) mod reads;
 pub(crate) mod series;
+pub(crate) mod session;
 pub(crate) mod watch;
 
 use std::time::Duration;
@@ -32,6 +36,7 @@ use std::time::Duration;
 use citytel_proto::v1::admin_service_server::AdminServiceServer;
 use citytel_proto::v1::alert_service_server::AlertServiceServer;
 use citytel_proto::v1::query_service_server::QueryServiceServer;
+use citytel_proto::v1::session_service_server::SessionServiceServer;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::pb::health_server::{Health, HealthServer};
@@ -65,6 +70,8 @@ pub(crate) struct Api {
     pub(crate) query: query::QueryApi,
     /// The admin service.
     pub(crate) admin: admin::AdminApi,
+    /// The session service.
+    pub(crate) session: session::SessionApi,
     /// The alert service.
     pub(crate) alerts: alerts::AlertApi,
     /// Who may call them.
@@ -72,24 +79,49 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    /// The query service behind the authenticator.
+    /// The query service behind the authenticator; its streams end once their key stops
+    /// working.
     pub(crate) fn query_server(
         &self,
-    ) -> InterceptedService<QueryServiceServer<query::QueryApi>, auth::Authenticator> {
+    ) -> InterceptedService<
+        key_watch::EndStreamsOfRevokedKeys<QueryServiceServer<query::QueryApi>>,
+        auth::Authenticator,
+    > {
         InterceptedService::new(
-            QueryServiceServer::new(self.query.clone())
+            key_watch::EndStreamsOfRevokedKeys::new(
+                QueryServiceServer::new(self.query.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                self.auth.clone(),
+            ),
+            self.auth.clone(),
+        )
+    }
+
+    /// The session service behind the authenticator.
+    pub(crate) fn session_server(
+        &self,
+    ) -> InterceptedService<SessionServiceServer<session::SessionApi>, auth::Authenticator> {
+        InterceptedService::new(
+            SessionServiceServer::new(self.session.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             self.auth.clone(),
         )
     }
 
-    /// The alert service behind the authenticator.
+    /// The alert service behind the authenticator; its streams (WatchAlerts) end once their
+    /// key stops working.
     pub(crate) fn alerts_server(
         &self,
-    ) -> InterceptedService<AlertServiceServer<alerts::AlertApi>, auth::Authenticator> {
+    ) -> InterceptedService<
+        key_watch::EndStreamsOfRevokedKeys<AlertServiceServer<alerts::AlertApi>>,
+        auth::Authenticator,
+    > {
         InterceptedService::new(
-            AlertServiceServer::new(self.alerts.clone())
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            key_watch::EndStreamsOfRevokedKeys::new(
+                AlertServiceServer::new(self.alerts.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                self.auth.clone(),
+            ),
             self.auth.clone(),
         )
     }
@@ -135,6 +167,7 @@ pub(crate) async fn serve(
             shutdown.clone(),
         ))
         .add_service(api.admin_server())
+        .add_service(api.session_server())
         .add_service(drain::EndStreamsOnShutdown::new(
             api.alerts_server(),
             shutdown.clone(),

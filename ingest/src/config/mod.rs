@@ -292,6 +292,7 @@ impl Config {
             total_bytes: self.storage.dead_letter_bytes,
         };
         self.check_api()?;
+        self.check_http_and_metrics()?;
         let alerts = self.alerts.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
@@ -351,6 +352,41 @@ impl Config {
                      reaches it could read everything and change maintenance windows. Turn \
                      api.authentication on, listen on loopback, or pass --allow-anonymous-api \
                      (api.allow_anonymous) if that is really intended"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The dashboard's allowed hosts, and the rule that a non-loopback metrics endpoint never
+    /// runs without a token unless that is explicitly allowed.
+    fn check_http_and_metrics(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+        crate::web::hosts::AllowedHosts::new(&self.http.allowed_hosts, self.http.listen)
+            .map_err(|e| invalid("http.allowed_hosts", e))?;
+        let m = &self.metrics;
+        if m.bearer_token_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "metrics.bearer_token_file",
+                "must name a file (or be left out)".into(),
+            ));
+        }
+        if m.enabled
+            && !m.listen.ip().is_loopback()
+            && m.bearer_token_file.is_none()
+            && !m.allow_anonymous
+        {
+            return Err(invalid(
+                "metrics.listen",
+                format!(
+                    "{} is not a loopback address and metrics.bearer_token_file is not set: \
+                     anyone who reaches it could read citytel's metrics. Set \
+                     metrics.bearer_token_file, listen on loopback, or pass \
+                     --allow-anonymous-metrics (metrics.allow_anonymous) if that is intended",
+                    m.listen
                 ),
             ));
         }

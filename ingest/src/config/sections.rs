@@ -278,6 +278,10 @@ pub struct HttpConfig {
     pub enabled: bool,
     /// Address of the dashboard's HTTP server.
     pub listen: SocketAddr,
+    /// Host names the dashboard answers for besides the listen address, `localhost`,
+    /// `127.0.0.1` and `[::1]` (on the listen port): `name` (any port) or `name:port`; `"*"`
+    /// turns the check off. Other `Host`s get 421, requests with an `Origin` of another host 403.
+    pub allowed_hosts: Vec<String>,
     /// Most connections at once (0: derived from the open-file limit).
     pub max_connections: usize,
     /// A connection with no traffic either way for this long is closed.
@@ -293,6 +297,13 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Address of the metrics endpoint's HTTP server.
     pub listen: SocketAddr,
+    /// File holding the bearer token scrapers must send (`Authorization: Bearer <token>`),
+    /// read at start; unset: no token needed. The token itself is never in the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Serve the metrics without a token even on a non-loopback address
+    /// (`--allow-anonymous-metrics`).
+    pub allow_anonymous: bool,
     /// Most connections at once (0: derived from the open-file limit).
     pub max_connections: usize,
     /// A connection with no traffic either way for this long is closed.

@@ -25,6 +25,7 @@ fn every_key_is_documented_in_the_shipped_file() {
     config.broker.username = Some("u".into());
     config.broker.password = Some("p".into());
     config.sink.influxdb.token_file = Some("/t".into());
+    config.metrics.bearer_token_file = Some("/t".into());
     let table: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
     let mut sections: Vec<(String, &toml::Table)> = table
         .iter()

@@ -6,6 +6,10 @@
 //! bytes in flight) are computed when Prometheus scrapes, so they are never stale and cost
 //! nothing between scrapes. The listener is bound by citytel (port 0 works and the bound
 //! address is printed), and the exporter crate only renders.
+//!
+//! - [`token`]: the bearer token `/metrics` requires when `metrics.bearer_token_file` is set.
+
+pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -42,6 +46,9 @@ pub enum ExporterError {
     /// Serving failed.
     #[error("metrics HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// The bearer token could not be read.
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -69,10 +76,12 @@ pub(crate) struct Sources {
     pub(crate) in_flight: Option<InFlight>,
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled.
+/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled, to requests that carry
+/// `token` when there is one.
 pub(crate) async fn serve(
     listener: HttpListener,
     sources: Sources,
+    token: Option<token::BearerToken>,
     shutdown: CancellationToken,
 ) -> Result<(), ExporterError> {
     let handle = handle()?;
@@ -89,7 +98,7 @@ pub(crate) async fn serve(
             }
         })
     };
-    let app = Router::new().route(
+    let mut app = Router::new().route(
         "/metrics",
         get(move || {
             let handle = handle.clone();
@@ -97,6 +106,12 @@ pub(crate) async fn serve(
             async move { scrape(&handle, &sources) }
         }),
     );
+    if let Some(token) = token {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(token),
+            token::require,
+        ));
+    }
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
@@ -202,6 +217,10 @@ fn describe() {
         "Alert notifications not yet confirmed, by receiver"
     );
     describe_counter!(m::GRPC_REQUESTS_TOTAL, "gRPC requests, by method and code");
+    describe_counter!(
+        m::HTTP_REQUESTS_REFUSED_TOTAL,
+        "HTTP requests refused (foreign Host or Origin, missing metrics token), by listener and reason"
+    );
     describe_histogram!(
         m::GRPC_REQUEST_SECONDS,
         Unit::Seconds,

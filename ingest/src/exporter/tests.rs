@@ -70,6 +70,7 @@ async fn scrapes_render_counters_and_state_gauges() {
             db: Arc::clone(&db),
             in_flight: Some(pipeline.in_flight()),
         },
+        None,
         stop.clone(),
     ));
 

@@ -34,11 +34,13 @@ use tonic_health::server::HealthReporter;
 use crate::api::admin::AdminApi;
 use crate::api::alerts::AlertApi;
 use crate::api::auth::Authenticator;
+use crate::api::session::SessionApi;
 use crate::api::{Api, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::db::{Database, DbError, OpenReport, housekeeping};
 use crate::exporter;
+use crate::exporter::token::BearerToken;
 use crate::net::fds::{self, ConnectionCaps};
 use crate::pipeline::Pipeline;
 use crate::pipeline::durability::Durability;
@@ -162,6 +164,12 @@ type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
 /// script time with a manual clock; see [`Clock::manual`]).
 pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
     let caps = connection_caps(&mut settings);
+    let metrics_token = match &settings.metrics.bearer_token_file {
+        Some(file) if settings.metrics_listen.is_some() => {
+            Some(BearerToken::read(file).map_err(|e| ServiceError::Metrics(e.into()))?)
+        }
+        _ => None,
+    };
     let (db, wal, opened) = open_storage(&settings, clock).await?;
     db.write()
         .alerts_mut()
@@ -219,6 +227,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     let api = Api {
         query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
+        session: SessionApi::new(db.clone(), settings.api.authentication),
         alerts: AlertApi::new(db.clone(), pipeline.clone(), clock),
         auth,
     };
@@ -229,7 +238,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     let serving = root.child_token();
     let mut servers = servers::Servers::new(&tasks, &serving);
     let metrics_addr = match listeners.metrics {
-        Some(metrics) => Some(servers.metrics(metrics, &db, &pipeline)?),
+        Some(metrics) => Some(servers.metrics(metrics, (&db, &pipeline), metrics_token)?),
         None => None,
     };
     // After the metrics recorder is installed, so the receivers' first gauges are kept.
@@ -243,7 +252,10 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         intake.clone(),
     ));
     let grpc_addr = servers.grpc(listeners.grpc, api.clone(), health_service);
-    let http_addr = listeners.http.map(|http| servers.web(http, api));
+    let http_addr = match listeners.http {
+        Some(http) => Some(servers.web(http, api, &settings.http.allowed_hosts)?),
+        None => None,
+    };
     let servers = servers.into_list();
     tasks.close();
 

@@ -14,8 +14,11 @@ use super::ServiceError;
 use super::listeners::Bound;
 use crate::api::{self, Api};
 use crate::db::Database;
+use crate::exporter;
+use crate::exporter::token::BearerToken;
 use crate::pipeline::Pipeline;
-use crate::{exporter, web};
+use crate::web::hosts::AllowedHosts;
+use crate::web::{self, WebError};
 
 /// A server's name and task.
 pub(super) type Server = (&'static str, JoinHandle<Result<(), ServiceError>>);
@@ -37,12 +40,12 @@ impl<'a> Servers<'a> {
         }
     }
 
-    /// The Prometheus endpoint.
+    /// The Prometheus endpoint, answering only requests with `token` when there is one.
     pub(super) fn metrics(
         &mut self,
         (listener, addr): Bound,
-        db: &Arc<Database>,
-        pipeline: &Pipeline,
+        (db, pipeline): (&Arc<Database>, &Pipeline),
+        token: Option<BearerToken>,
     ) -> Result<SocketAddr, ServiceError> {
         let sources = exporter::Sources {
             db: db.clone(),
@@ -51,7 +54,7 @@ impl<'a> Servers<'a> {
         exporter::handle().map_err(ServiceError::Metrics)?;
         let stop = self.serving.clone();
         let server = self.tasks.spawn(async move {
-            exporter::serve(listener, sources, stop)
+            exporter::serve(listener, sources, token, stop)
                 .await
                 .map_err(ServiceError::Metrics)
         });
@@ -77,16 +80,23 @@ impl<'a> Servers<'a> {
         addr
     }
 
-    /// The dashboard, with the API over gRPC-Web.
-    pub(super) fn web(&mut self, (listener, addr): Bound, api: Api) -> SocketAddr {
-        let server = web::serve(listener, api, self.serving.clone());
+    /// The dashboard, with the API over gRPC-Web, for the host names `allowed_hosts` adds to
+    /// the defaults.
+    pub(super) fn web(
+        &mut self,
+        (listener, addr): Bound,
+        api: Api,
+        allowed_hosts: &[String],
+    ) -> Result<SocketAddr, ServiceError> {
+        let hosts = AllowedHosts::new(allowed_hosts, addr).map_err(WebError::Hosts)?;
+        let server = web::serve(listener, api, hosts, self.serving.clone());
         self.list.push((
             "dashboard server",
             self.tasks
                 .spawn(async move { server.await.map_err(ServiceError::from) }),
         ));
         tracing::info!(%addr, "web dashboard listening");
-        addr
+        Ok(addr)
     }
 
     /// The servers, in the order they were started.

@@ -53,6 +53,10 @@ pub const CONNECTIONS_OPEN: &str = "citytel_connections_open";
 /// Connections of the HTTP listeners closed at once, by `listener` and `reason`
 /// (connection_limit).
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "citytel_connections_refused_total";
+/// HTTP requests refused before they were answered, by `listener` and `reason`: on the
+/// dashboard `host` (a `Host` not in `http.allowed_hosts`, 421) and `origin` (a cross-site
+/// `Origin`, 403); on the metrics endpoint `no_token` and `wrong_token` (401).
+pub const HTTP_REQUESTS_REFUSED_TOTAL: &str = "citytel_http_requests_refused_total";
 /// Connections of the HTTP listeners closed after their idle timeout, by `listener`.
 pub const CONNECTIONS_IDLE_CLOSED_TOTAL: &str = "citytel_connections_idle_closed_total";
 /// Endpoint connections closed, by `reason` (see `Disconnect::label`: client_disconnect,

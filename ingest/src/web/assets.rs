@@ -125,7 +125,8 @@ pub(crate) fn respond<B>(request: &Request<B>) -> Response<Body> {
     response
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+/// A short plain-text answer, with the security headers.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = status;
     response.headers_mut().insert(

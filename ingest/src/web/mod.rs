@@ -1,30 +1,41 @@
 //! The operator dashboard over HTTP: the web app embedded from `dashboards/web/dist`, and the
-//! services `citytel.v1.QueryService` and `citytel.v1.AlertService` through gRPC-Web
-//! (tonic-web), on one origin, so a browser needs no proxy and no CORS.
+//! query, session and alert services (`citytel.v1.QueryService`, `citytel.v1.SessionService`,
+//! `citytel.v1.AlertService`) through gRPC-Web (tonic-web), on one origin, so a browser needs no
+//! proxy and no CORS.
 //!
-//! Requests under `/citytel.v1.QueryService/` and `/citytel.v1.AlertService/` go to the
-//! gRPC-Web translation in front of each service (HTTP/1.1, as browsers speak it over plain
-//! http; plain gRPC over HTTP/2 works too), counted by the gRPC metrics layer
-//! ([`crate::telemetry::grpc`], `transport="grpc-web"`); every other request is answered from
-//! the embedded files.
+//! Every request first passes the [`guard`]: a `Host` that is not an allowed name, or an `Origin`
+//! of another site, is refused. Requests under `/citytel.v1.QueryService/`,
+//! `/citytel.v1.SessionService/` and `/citytel.v1.AlertService/` then go to the gRPC-Web
+//! translation in front of the service (HTTP/1.1, as browsers speak it over plain http; plain
+//! gRPC over HTTP/2 works too), counted by the gRPC metrics layer ([`crate::telemetry::grpc`],
+//! `transport="grpc-web"`); every other request is answered from the embedded files.
 //!
 //! - [`assets`]: the embedded files, their content types and caching headers.
+//! - [`hosts`]: which `Host` and `Origin` values are allowed; [`guard`]: the check itself.
 //!
 //! Open server streams (a browser's live updates) end when the server shuts down
 //! ([`crate::api::drain`]), so a graceful shutdown does not wait for browsers to go away.
 
 pub(crate) mod assets;
+pub(crate) mod guard;
+pub(crate) mod hosts;
+
+use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Body as AxumBody;
-use axum::http::Request;
+use axum::http::{Request, Response};
 use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
-use tower::Layer;
+use tower::{Layer, Service};
 
 use crate::api::Api;
 use crate::net::listener::HttpListener;
-use crate::telemetry::grpc::{GrpcMetrics, GrpcMetricsLayer};
+use crate::telemetry::grpc::GrpcMetricsLayer;
+use hosts::AllowedHosts;
 
 /// Errors of the dashboard's HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -32,35 +43,36 @@ pub enum WebError {
     /// The server failed.
     #[error("dashboard HTTP server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// An entry of `http.allowed_hosts` is not a host name.
+    #[error("invalid http.allowed_hosts: {0}")]
+    Hosts(String),
 }
 
-/// Serves the dashboard and `api`'s query and alert services (through gRPC-Web) on `listener`
+/// Serves the dashboard and `api` (through gRPC-Web) on `listener` for the host names in `hosts`
 /// until `shutdown` is cancelled; then ends open streams, finishes in-flight requests and
 /// returns.
 pub(crate) async fn serve(
     listener: HttpListener,
     api: Api,
+    hosts: AllowedHosts,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
-    let routes = Routes::new(grpc_web(api.query_server(), &shutdown))
-        .add_service(grpc_web(api.alerts_server(), &shutdown));
-    serve_routes(listener, routes, shutdown).await
+    let routes = with_grpc_web(Routes::default(), api.query_server(), &shutdown);
+    let routes = with_grpc_web(routes, api.session_server(), &shutdown);
+    let routes = with_grpc_web(routes, api.alerts_server(), &shutdown);
+    serve_routes(listener, routes, hosts, shutdown).await
 }
 
-/// Serves the dashboard and any gRPC `service` through gRPC-Web (tests use a smaller service
-/// than the query service).
-#[cfg(test)]
-pub(crate) async fn serve_grpc_web<S, R>(
-    listener: HttpListener,
+/// `routes` with the gRPC `service` added through gRPC-Web, counted, its open streams ending at
+/// `shutdown` (the query, session and alert services in production; tests use a smaller one).
+pub(crate) fn with_grpc_web<S, R>(
+    routes: Routes,
     service: S,
-    shutdown: CancellationToken,
-) -> Result<(), WebError>
+    shutdown: &CancellationToken,
+) -> Routes
 where
-    S: tower::Service<
-            Request<tonic::body::Body>,
-            Response = axum::http::Response<R>,
-            Error = std::convert::Infallible,
-        > + tonic::server::NamedService
+    S: Service<Request<Body>, Response = Response<R>, Error = Infallible>
+        + NamedService
         + Clone
         + Send
         + Sync
@@ -69,33 +81,27 @@ where
     R: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     R::Error: Into<tonic::codegen::StdError>,
 {
-    let routes = Routes::new(grpc_web(service, &shutdown));
-    serve_routes(listener, routes, shutdown).await
+    // Counted in front of the translation, where the request still says it is gRPC-Web.
+    routes.add_service(GrpcMetricsLayer.layer(GrpcWebLayer::new().layer(
+        crate::api::drain::EndStreamsOnShutdown::new(service, shutdown.clone()),
+    )))
 }
 
-/// `service` behind the gRPC-Web translation, counted in front of it (where the request still
-/// says it is gRPC-Web), its streams ending at shutdown.
-fn grpc_web<S>(
-    service: S,
-    shutdown: &CancellationToken,
-) -> GrpcMetrics<tonic_web::GrpcWebService<crate::api::drain::EndStreamsOnShutdown<S>>> {
-    GrpcMetricsLayer.layer(
-        GrpcWebLayer::new().layer(crate::api::drain::EndStreamsOnShutdown::new(
-            service,
-            shutdown.clone(),
-        )),
-    )
-}
-
-/// Serves `routes`, every other path from the embedded files.
-async fn serve_routes(
+/// Serves `routes` and the embedded files on `listener`, behind the [`guard`], until
+/// `shutdown` is cancelled.
+pub(crate) async fn serve_routes(
     listener: HttpListener,
     routes: Routes,
+    hosts: AllowedHosts,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
     let router = routes
         .into_axum_router()
-        .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) });
+        .fallback(|request: Request<AxumBody>| async move { assets::respond(&request) })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts),
+            guard::check,
+        ));
     tonic::transport::Server::builder()
         .accept_http1(true)
         .http2_keepalive_interval(Some(crate::api::KEEPALIVE_INTERVAL))

@@ -1,6 +1,7 @@
-//! The dashboard server over real sockets: files with their headers, gRPC-Web calls, and a
-//! shutdown that does not wait for an open stream. The gRPC side is the health service, which
-//! has both a unary call and a never-ending server stream.
+//! The dashboard server over real sockets: files with their headers, gRPC-Web calls, a shutdown
+//! that does not wait for an open stream, and the refusal of foreign `Host` and `Origin`
+//! headers. The gRPC side is the health service, which has both a unary call and a never-ending
+//! server stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::serve_grpc_web;
+use super::hosts::AllowedHosts;
+use super::{serve_routes, with_grpc_web};
 
 struct Server {
     addr: SocketAddr,
@@ -32,7 +34,10 @@ async fn start() -> Server {
         16,
         std::time::Duration::from_secs(60),
     );
-    let task = tokio::spawn(serve_grpc_web(listener, health, shutdown.clone()));
+    // Requests name the server "localhost" without a port, as behind a proxy.
+    let hosts = AllowedHosts::new(&["localhost".into()], addr).unwrap();
+    let routes = with_grpc_web(tonic::service::Routes::default(), health, &shutdown);
+    let task = tokio::spawn(serve_routes(listener, routes, hosts, shutdown.clone()));
     Server {
         addr,
         shutdown,
@@ -168,4 +173,38 @@ async fn shutdown_ends_open_streams_with_unavailable() {
         .expect("the server stops at once")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_are_refused() {
+    let server = start().await;
+    let mut http = client(server.addr).await;
+
+    let mut rebound = get("/");
+    rebound
+        .headers_mut()
+        .insert(header::HOST, "rebound.example:8080".parse().unwrap());
+    let refused = http.send_request(rebound).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::MISDIRECTED_REQUEST);
+    refused.into_body().collect().await.unwrap();
+
+    let mut cross_site = grpc_web("/grpc.health.v1.Health/Check", &[]);
+    cross_site
+        .headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    let refused = http.send_request(cross_site).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body = refused.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("cross-site"));
+
+    let mut same_origin = grpc_web("/grpc.health.v1.Health/Check", &[]);
+    same_origin
+        .headers_mut()
+        .insert(header::ORIGIN, "http://localhost".parse().unwrap());
+    let answer = http.send_request(same_origin).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.into_body().collect().await.unwrap();
+
+    server.shutdown.cancel();
+    server.task.await.unwrap().unwrap();
 }

@@ -9,49 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use citytel_proto::v1::admin_service_client::AdminServiceClient;
-use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{self, maintenance_window::Target};
 use citytel_testkit::wait::Wait;
+use citytel_tests::keys::{self, Admin, Query, admin, key_id, query};
 use citytel_tests::process::{Citytel, binary};
 use citytel_tests::wire::now_ms;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
-
-/// Adds the key to every call.
-#[derive(Clone)]
-struct Bearer(Option<String>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(key) = &self.0 {
-            let value = format!("Bearer {key}").parse().expect("header text");
-            request.metadata_mut().insert("authorization", value);
-        }
-        Ok(request)
-    }
-}
-
-type Query = QueryServiceClient<InterceptedService<Channel, Bearer>>;
-type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
-
-async fn channel(citytel: &Citytel) -> Channel {
-    citytel.client().await;
-    tonic::transport::Endpoint::from_shared(format!("http://{}", citytel.grpc))
-        .expect("url")
-        .connect()
-        .await
-        .expect("gRPC connects")
-}
-
-async fn query(citytel: &Citytel, key: Option<&str>) -> Query {
-    QueryServiceClient::with_interceptor(channel(citytel).await, Bearer(key.map(str::to_string)))
-}
-
-async fn admin(citytel: &Citytel, key: &str) -> Admin {
-    AdminServiceClient::with_interceptor(channel(citytel).await, Bearer(Some(key.to_string())))
-}
+use tonic::{Code, Status};
 
 fn start(data: &Path) -> Citytel {
     Citytel::start(data, &["--set", "api.authentication=true"])
@@ -78,25 +41,7 @@ async fn list_devices(client: &mut Query) -> Result<(), Status> {
 }
 
 async fn create_key(admin: &mut Admin, org: &str, role: &str, expires: i64) -> String {
-    admin
-        .create_api_key(v1::CreateApiKeyRequest {
-            organisation: org.into(),
-            role: role.into(),
-            scope: None,
-            name: format!("{role} key"),
-            expires_unix_ms: expires,
-        })
-        .await
-        .expect("CreateApiKey")
-        .into_inner()
-        .secret
-}
-
-fn key_id(key: &str) -> String {
-    key.split('_')
-        .nth(1)
-        .expect("citytel_<id>_<secret>")
-        .to_string()
+    keys::create_key(admin, org, role, None, expires).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,14 @@
 //! WatchEvents. Every page must also pass axe-core's WCAG 2.1 A/AA rules without a serious
 //! finding. Screenshots land in `tests/artifacts/`.
 //!
+//! And signing in: a citytel without authentication opens without a sign-in ("open, no key");
+//! one with keys shows the sign-in page, refuses a wrong key, and takes the admin key citytel
+//! wrote (its organisation and role then show in the header). Signing out returns to the
+//! sign-in page; a partner's viewer key scoped to cabinets then sees in the device list exactly
+//! its cabinets (the admin's device list is the oracle), none of the other devices, and a
+//! hidden device's page says it is not found or not visible;
+//! and revoking that key while its page is open sends the dashboard back to the sign-in page.
+//!
 //! Part of the `interop` group: needs `chromium` (Debian), Node.js and `npm ci` in
 //! `dashboards/web`; fails with a clear message when one is missing.
 
@@ -18,8 +26,9 @@ use std::time::Duration;
 
 use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig};
-use citytel_proto::v1::ListDevicesRequest;
+use citytel_proto::v1::{self, ListDevicesRequest, Scope};
 use citytel_testkit::wait::Wait;
+use citytel_tests::keys::{self, key_id};
 use citytel_tests::process::Citytel;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{now_ms, status_topic};
@@ -80,13 +89,31 @@ fn fleet(broker: BrokerAddr, gateways_only: bool) -> FleetConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     check_prerequisites();
+    // One citytel without authentication (as `citytel demo`), one with keys and a fleet.
+    let open_dir = tempfile::tempdir().unwrap();
+    let open = Citytel::start(open_dir.path(), &[]);
+    let open_url = open
+        .dashboard
+        .clone()
+        .expect("citytel prints its dashboard URL");
     let dir = tempfile::tempdir().unwrap();
-    let citytel = Citytel::start(dir.path(), &[]);
+    let data = dir.path().join("data");
+    let citytel = Citytel::start(&data, &["--set", "api.authentication=true"]);
     let url = citytel
         .dashboard
         .clone()
         .expect("citytel prints its dashboard URL");
     let (host, port) = citytel.mqtt_host_port();
+
+    // The admin key citytel wrote, and a partner's viewer key that sees cabinets only.
+    let admin_key = keys::admin_key(&data);
+    let mut admin = keys::admin(&citytel, &admin_key).await;
+    keys::create_org(&mut admin, "university", "City University").await;
+    let cabinets = Scope {
+        kinds: vec!["cabinet".into()],
+        ..Scope::default()
+    };
+    let scoped_key = keys::create_key(&mut admin, "university", "viewer", Some(cabinets), 0).await;
 
     // Ten devices that keep reporting, and a gateway with two children that the test stops.
     let steady_stop = CancellationToken::new();
@@ -97,7 +124,7 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let gateway = tokio::spawn(gateway.run(gateway_stop.clone(), None));
     let devices = 13;
 
-    let mut client = citytel.client().await;
+    let mut client = keys::query(&citytel, Some(&admin_key)).await;
     let mut wait = Wait::new("citytel knowing every device", Duration::from_secs(30))
         .every(Duration::from_millis(100));
     loop {
@@ -119,10 +146,13 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let mut browser = Command::new("node")
         .arg("test/browser.mjs")
         .arg(&url)
+        .arg(&open_url)
         .arg(devices.to_string())
         .arg("cab-0001")
         .arg(&artifacts)
         .env("CHROMIUM", chromium())
+        .env("CITYTEL_ADMIN_KEY", &admin_key)
+        .env("CITYTEL_SCOPED_KEY", &scoped_key)
         .current_dir(web_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -144,7 +174,10 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let mqtt = citytel.mqtt.expect("the device endpoint runs");
     let mut newborn = None;
     let mut stopped = false;
-    let finished = tokio::time::timeout(Duration::from_secs(240), async {
+    let mut revoked = false;
+    let mut hidden = None;
+    let mut gateway = Some(gateway);
+    let finished = tokio::time::timeout(Duration::from_secs(300), async {
         while let Some(line) = lines.recv().await {
             if line == "ready: birth" {
                 let mut device = RawClient::connect(mqtt, NEWBORN).await;
@@ -161,16 +194,35 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
                 writeln!(to_browser, "dead {NEWBORN}").unwrap();
             } else if line == "ready: stop-devices" {
                 gateway_stop.cancel();
+                let gateway = gateway.take().expect("stopped once");
                 let report = tokio::time::timeout(Duration::from_secs(30), gateway)
                     .await
                     .expect("the gateway stops within 30 s");
                 report.unwrap().expect("the gateway fleet ran");
                 writeln!(to_browser, "stopped gw-0001 gw-0001-s01 gw-0001-s02").unwrap();
                 stopped = true;
-                break;
+            } else if line == "ready: scoped" {
+                // The oracle is the admin's view: the scoped key must see exactly its cabinets,
+                // and its device list must show exactly those.
+                let (cabinets, others) = cabinets_and_others(&citytel, &admin_key).await;
+                assert!(
+                    !cabinets.is_empty() && !others.is_empty(),
+                    "the fleet has cabinets and other devices"
+                );
+                let (seen, unseen) = cabinets_and_others(&citytel, &scoped_key).await;
+                assert!(unseen.is_empty(), "the scoped key sees {unseen:?}");
+                assert_eq!(seen, cabinets, "the scoped key sees every cabinet");
+                writeln!(to_browser, "scoped {}", cabinets.join(" ")).unwrap();
+                hidden = Some(others);
+            } else if line == "ready: hidden" {
+                let others = hidden.take().expect("asked after the scoped devices");
+                writeln!(to_browser, "hidden {}", others.join(" ")).unwrap();
+            } else if line == "ready: revoke" {
+                keys::revoke(&mut admin, &scoped_key).await;
+                writeln!(to_browser, "revoked {}", key_id(&scoped_key)).unwrap();
+                revoked = true;
             }
         }
-        while lines.recv().await.is_some() {}
     })
     .await;
     if finished.is_err() {
@@ -179,10 +231,10 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let status = browser.wait().expect("wait for node");
     assert!(
         finished.is_ok(),
-        "the browser test did not finish within 240 s"
+        "the browser test did not finish within 300 s"
     );
     assert!(
-        status.success() && stopped,
+        status.success() && stopped && revoked,
         "the browser test failed ({status}); its output is above, screenshots in {}",
         artifacts.display()
     );
@@ -191,6 +243,29 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let _ = tokio::time::timeout(Duration::from_secs(30), steady).await;
     drop(newborn);
     assert!(citytel.stop().success(), "citytel exits cleanly");
+    assert!(open.stop().success(), "the open citytel exits cleanly");
+}
+
+/// The devices `key` sees, split into cabinets and the others, each sorted.
+async fn cabinets_and_others(citytel: &Citytel, key: &str) -> (Vec<String>, Vec<String>) {
+    let devices = keys::query(citytel, Some(key))
+        .await
+        .list_devices(ListDevicesRequest {
+            page_size: 1000,
+            ..ListDevicesRequest::default()
+        })
+        .await
+        .expect("ListDevices")
+        .into_inner()
+        .devices;
+    let (cabinets, others): (Vec<_>, Vec<_>) =
+        devices.into_iter().partition(|d| d.kind == "cabinet");
+    let ids = |devices: Vec<v1::Device>| {
+        let mut ids: Vec<String> = devices.into_iter().map(|d| d.device_id).collect();
+        ids.sort();
+        ids
+    };
+    (ids(cabinets), ids(others))
 }
 
 /// The device the test brings to life while the browser shows the device list.

@@ -12,7 +12,9 @@ use citytel_tests::alertmanager::Alertmanager;
 use citytel_tests::process::Citytel;
 use citytel_tests::webhook::Webhook;
 
-use super::{LONG_MS, RULE, SHORT_MS, alerts, birth, config_file, reading, wait_alert};
+use citytel_tests::keys::alerts;
+
+use super::{LONG_MS, RULE, SHORT_MS, birth, config_file, reading, wait_alert};
 
 /// Waits until every receiver has failed at least twice (it is retrying).
 async fn wait_retrying(citytel: &Citytel) {

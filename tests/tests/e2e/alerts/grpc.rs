@@ -2,12 +2,13 @@
 //! an operator also acknowledges, creates and expires silences; no key, no answer. A key whose
 //! scope is restricted sees, acknowledges and silences only the alerts of its devices.
 
-use citytel_proto::v1::{self, admin_service_client::AdminServiceClient};
+use citytel_proto::v1;
+use citytel_tests::keys::{admin, admin_key, alerts, create_key, create_org};
 use citytel_tests::process::Citytel;
 use citytel_tests::wire::now_ms;
 use tonic::Code;
 
-use super::{Bearer, RULE, SHORT_MS, alerts, birth, channel, config_file, wait_alert};
+use super::{RULE, SHORT_MS, birth, config_file, wait_alert};
 
 /// Creates organisation "works" and a key of each of `roles` (with its scope) in it.
 async fn keys(
@@ -15,36 +16,11 @@ async fn keys(
     admin_key: &str,
     roles: &[(&str, Option<v1::Scope>)],
 ) -> Vec<String> {
-    let mut admin = AdminServiceClient::with_interceptor(
-        channel(citytel).await,
-        Bearer(Some(admin_key.to_string())),
-    );
-    admin
-        .create_organisation(v1::CreateOrganisationRequest {
-            organisation: Some(v1::Organisation {
-                id: "works".into(),
-                name: "Public works".into(),
-                licence: String::new(),
-                created_unix_ms: 0,
-            }),
-        })
-        .await
-        .expect("CreateOrganisation");
+    let mut admin = admin(citytel, admin_key).await;
+    create_org(&mut admin, "works", "Public works").await;
     let mut out = Vec::new();
     for (role, scope) in roles {
-        let key = admin
-            .create_api_key(v1::CreateApiKeyRequest {
-                organisation: "works".into(),
-                role: (*role).into(),
-                scope: scope.clone(),
-                name: format!("{role} key"),
-                expires_unix_ms: 0,
-            })
-            .await
-            .expect("CreateApiKey")
-            .into_inner()
-            .secret;
-        out.push(key);
+        out.push(create_key(&mut admin, "works", role, scope.clone(), 0).await);
     }
     out
 }
@@ -239,11 +215,8 @@ fn start_with_keys(dir: &std::path::Path) -> (Citytel, String) {
         &data,
         &["--config", &config_arg, "--set", "api.authentication=true"],
     );
-    let admin_key = std::fs::read_to_string(data.join("admin.key"))
-        .expect("admin key")
-        .trim()
-        .to_string();
-    (citytel, admin_key)
+    let key = admin_key(&data);
+    (citytel, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

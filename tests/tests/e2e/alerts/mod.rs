@@ -18,15 +18,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use citytel_proto::v1::{self, alert_service_client::AlertServiceClient, status};
+use citytel_proto::v1::{self, status};
 use citytel_testkit::wait::Wait;
-use citytel_tests::process::Citytel;
+use citytel_tests::keys::Alerts;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{batch_payload, now_ms, status_topic, telemetry_topic};
 use prost::Message as _;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
-use tonic::{Request, Status};
 
 /// The rule every test uses: a cabinet offline for a second.
 pub(super) const RULE: &str = r#"
@@ -50,38 +47,6 @@ pub(super) fn config_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("citytel.toml");
     std::fs::write(&path, text).expect("write the configuration");
     path
-}
-
-/// Adds the key, if any, to every call.
-#[derive(Clone)]
-pub(super) struct Bearer(pub(super) Option<String>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(key) = &self.0 {
-            let value = format!("Bearer {key}").parse().expect("header text");
-            request.metadata_mut().insert("authorization", value);
-        }
-        Ok(request)
-    }
-}
-
-/// The alert service, with `key`.
-pub(super) type Alerts = AlertServiceClient<InterceptedService<Channel, Bearer>>;
-
-/// A channel to citytel's gRPC API.
-pub(super) async fn channel(citytel: &Citytel) -> Channel {
-    citytel.client().await;
-    tonic::transport::Endpoint::from_shared(format!("http://{}", citytel.grpc))
-        .expect("url")
-        .connect()
-        .await
-        .expect("gRPC connects")
-}
-
-/// The alert service of `citytel`, called with `key`.
-pub(super) async fn alerts(citytel: &Citytel, key: Option<&str>) -> Alerts {
-    AlertServiceClient::with_interceptor(channel(citytel).await, Bearer(key.map(str::to_string)))
 }
 
 /// Connects cabinet `device` to citytel's device endpoint and sends its birth, announcing

@@ -8,7 +8,9 @@ use citytel_tests::process::Citytel;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::{Alerts, RULE, alerts, config_file};
+use citytel_tests::keys::{Alerts, alerts};
+
+use super::{RULE, config_file};
 
 /// Waits until the rules in force are `names`.
 async fn wait_rules(client: &mut Alerts, names: &[&str]) {

@@ -27,16 +27,14 @@ use std::path::Path;
 
 use citytel_proto::catalog;
 use citytel_proto::kind::Kind;
-use citytel_proto::v1::admin_service_client::AdminServiceClient;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{self, Birth, Status, status};
+use citytel_tests::keys::{self, Bearer};
 use citytel_tests::process::Citytel;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{batch_payload, now_ms};
 use prost::Message as _;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Request, Status as RpcStatus};
 
 /// The devices: (id, site, kind).
 pub(super) const DEVICES: [(&str, &str, &str); 9] = [
@@ -83,20 +81,8 @@ pub(super) fn metrics_of(kind: &str) -> Vec<&'static str> {
     catalog::metric_names(kind.parse::<Kind>().expect("a known kind")).to_vec()
 }
 
-/// Adds the key to every call.
-#[derive(Clone)]
-pub(super) struct Bearer(String);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, RpcStatus> {
-        let value = format!("Bearer {}", self.0).parse().expect("header text");
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
-    }
-}
-
 /// A query client with a key.
-pub(super) type Query = QueryServiceClient<InterceptedService<Channel, Bearer>>;
+pub(super) use citytel_tests::keys::Query;
 
 /// One of the three callers, with what it should see.
 pub(super) struct Who {
@@ -235,14 +221,8 @@ impl Fleet {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let citytel = Citytel::start(data, &args);
-        let admin = std::fs::read_to_string(data.join("admin.key"))
-            .expect("the admin key file")
-            .trim()
-            .to_string();
-        let mut admin_api = AdminServiceClient::with_interceptor(
-            channel(citytel.grpc).await,
-            Bearer(admin.clone()),
-        );
+        let admin = keys::admin_key(data);
+        let mut admin_api = keys::admin(&citytel, &admin).await;
         let operator = create(
             &mut admin_api,
             ("fibreco", "FibreCo", "FibreCo internal use only"),
@@ -346,7 +326,7 @@ impl Fleet {
     pub(super) async fn query(&self, i: usize) -> Query {
         QueryServiceClient::with_interceptor(
             channel(self.citytel.grpc).await,
-            Bearer(self.who[i].key.clone()),
+            Bearer(Some(self.who[i].key.clone())),
         )
         .max_decoding_message_size(64 << 20)
     }
@@ -363,7 +343,7 @@ pub(super) async fn channel(addr: SocketAddr) -> Channel {
 
 /// Creates organisation `(id, name, licence)` and a key of `role` with `scope` in it.
 async fn create(
-    admin: &mut AdminServiceClient<InterceptedService<Channel, Bearer>>,
+    admin: &mut keys::Admin,
     (id, name, licence): (&str, &str, &str),
     role: &str,
     scope: v1::Scope,
