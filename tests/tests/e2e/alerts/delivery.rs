@@ -131,6 +131,14 @@ url = \"http://127.0.0.1:{hook_port}/\"
         "the firing alert is kept across the restart"
     );
     assert_eq!(again.firing_since_unix_ms, firing.firing_since_unix_ms);
+    let url = citytel.metrics.clone().expect("the metrics URL is printed");
+    let scrape = Scrape::fetch(&url).await;
+    assert_eq!(
+        scrape.get("citytel_alerts{state=\"firing\",severity=\"critical\"}"),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
 
     // The receivers come up: the firing arrives, once.
     let hook = Webhook::start(loopback(hook_port)).await;
