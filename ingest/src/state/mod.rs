@@ -12,7 +12,7 @@
 //! - [`dead_letters`]: rejected messages with their reasons.
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
 //! - [`maintenance`]: maintenance windows, indexed by device and site.
-//! - [`command`]: the state changes requested through the API.
+//! - [`command`]: the state changes requested through the API; `change`: applying them.
 //! - `admit`: the cardinality limits (series, devices) the writer checks before a commit.
 //! - [`alerting`]: what applying feeds the alert engine ([`crate::alerts`]), and alert commands.
 //! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts; `restore`:
@@ -21,6 +21,7 @@
 pub mod access;
 mod admit;
 pub(crate) mod alerting;
+mod change;
 pub mod command;
 pub mod dead_letters;
 pub mod dedup;
@@ -47,8 +48,8 @@ use citytel_storage::series::{LatestPoint, Point};
 use crate::decode::{self, Decoded};
 use crate::journal::{Connection, Entry};
 use access::Access;
-use access::audit::{AuditLog, AuditRecord};
-use command::{Command, Outcome, Refusal, Submitted};
+use access::audit::AuditLog;
+use command::{Outcome, Refusal};
 use dead_letters::{DeadLetter, DeadLetterLimits, DeadLetters};
 use dedup::Dedup;
 use fleet::report::DeviceInputs;
@@ -421,88 +422,6 @@ impl State {
             Entry::Started { at_ms } => {
                 self.apply_started(at_ms);
                 Applied::default()
-            }
-        }
-    }
-
-    /// Applies a command and writes its audit record.
-    fn apply_command(&mut self, submitted: Submitted, at_ms: i64) -> Outcome {
-        let (method, target) = (submitted.command.method(), submitted.command.target());
-        let outcome = self.change(submitted.command, at_ms);
-        self.audit.push(AuditRecord {
-            seq: 0,
-            at_ms,
-            org: submitted.actor.org,
-            key: submitted.actor.key,
-            method: method.to_string(),
-            target,
-            result: outcome.result(),
-        });
-        outcome
-    }
-
-    fn change(&mut self, command: Command, at_ms: i64) -> Outcome {
-        match command {
-            Command::SetMaintenance {
-                target,
-                span,
-                reason,
-            } => match self.maintenance.add(target, span, reason) {
-                Ok(window) => {
-                    self.alert_mutes_changed(at_ms);
-                    Outcome::MaintenanceSet(window)
-                }
-                Err(n) => Outcome::Refused(Refusal::TooManyWindows(n)),
-            },
-            Command::DeleteMaintenance { id } => match self.maintenance.remove(id) {
-                Some(window) => {
-                    self.alert_mutes_changed(at_ms);
-                    Outcome::MaintenanceDeleted(window)
-                }
-                None => Outcome::Refused(Refusal::NoSuchWindow(id)),
-            },
-            Command::CreateOrganisation(org) => {
-                if self.access.add_org(org.clone()) {
-                    Outcome::OrganisationCreated(org)
-                } else {
-                    Outcome::Refused(Refusal::OrganisationExists(org.id))
-                }
-            }
-            Command::CreateKey(key) => {
-                if self.access.add_key(key.clone()) {
-                    Outcome::KeyCreated(key)
-                } else {
-                    Outcome::Refused(Refusal::KeyNotAdded(key.id))
-                }
-            }
-            Command::RevokeKey { id } => match self.access.revoke(&id, at_ms) {
-                Some(key) => Outcome::KeyRevoked(key.clone()),
-                None => Outcome::Refused(Refusal::NoSuchKey(id)),
-            },
-            Command::AckAlert { id, by } => {
-                self.alert_command(alerting::AlertCommand::Ack { id, by }, at_ms)
-            }
-            Command::CreateSilence {
-                matchers,
-                starts_ms,
-                ends_ms,
-                created_by,
-                comment,
-            } => self.alert_command(
-                alerting::AlertCommand::CreateSilence {
-                    matchers,
-                    starts_ms,
-                    ends_ms,
-                    created_by,
-                    comment,
-                },
-                at_ms,
-            ),
-            Command::ExpireSilence { id } => {
-                self.alert_command(alerting::AlertCommand::ExpireSilence { id }, at_ms)
-            }
-            Command::SetAlertRules { source } => {
-                self.alert_command(alerting::AlertCommand::SetRules { source }, at_ms)
             }
         }
     }
