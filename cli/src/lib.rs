@@ -1,12 +1,13 @@
 //! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
-//! `export`, each a thin layer over the service library (`citytel-ingest`) or its gRPC API; only
-//! `demo` links the device simulator.
+//! `alerts` and `export`, each a thin layer over the service library (`citytel-ingest`) or its
+//! gRPC API; only `demo` links the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
 //! environment variable. Precedence: built-in defaults < config file < environment/flags.
 
 mod access;
+mod alerts;
 mod config_cmd;
 mod demo;
 mod export;
@@ -45,6 +46,8 @@ enum Command {
     Orgs(access::OrgsArgs),
     /// API keys: create (shown once), list, revoke.
     Keys(access::KeysArgs),
+    /// Alert rules: check a rule file offline.
+    Alerts(alerts::AlertsArgs),
     /// Write the series an API key may see to a CSV or Parquet file, from a running service.
     Export(export::ExportArgs),
 }
@@ -133,6 +136,7 @@ impl Cli {
             Command::Stats(args) => stats::run(&args),
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
+            Command::Alerts(args) => alerts::run(&args),
             Command::Export(args) => export::run(&args),
         };
         match result {

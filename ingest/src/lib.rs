@@ -28,6 +28,9 @@
 //! - [`api`]: the gRPC query service, with its read pool.
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
+//! - [`alerts`]: alert rules evaluated by the writer, and the outbox of their notifications.
+//! - [`notify`]: delivery of the outbox to Alertmanager and webhooks, each receiver with a
+//!   durable cursor.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
 //! - [`net`]: the open-file limit, connection caps, accept backoff and idle timeouts.
@@ -35,6 +38,7 @@
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 //! - `fuzz` (with the `fuzzing` feature only): entry points for the fuzz targets in `fuzz/`.
 
+pub mod alerts;
 pub(crate) mod api;
 pub mod clock;
 pub mod config;
@@ -47,6 +51,7 @@ pub(crate) mod hash;
 pub mod import;
 pub mod journal;
 pub(crate) mod net;
+pub mod notify;
 pub(crate) mod pipeline;
 pub(crate) mod query;
 pub mod service;

@@ -13,7 +13,9 @@
 //! - [`servers`]: the gRPC server, the dashboard and the metrics endpoint as tasks.
 //! - [`health`]: what the gRPC health service reports, following the source and the sink.
 //! - [`teardown`]: the phased shutdown.
+//! - [`alerting`]: the alert rules put in force at start and on reload, and the receivers.
 
+mod alerting;
 mod bootstrap;
 mod health;
 mod listeners;
@@ -30,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use tonic_health::server::HealthReporter;
 
 use crate::api::admin::AdminApi;
+use crate::api::alerts::AlertApi;
 use crate::api::auth::Authenticator;
 use crate::api::session::SessionApi;
 use crate::api::{Api, query::QueryApi, reads::Reads};
@@ -49,6 +52,7 @@ pub use crate::api::ApiServeError;
 pub use crate::pipeline::writer::WriterStats;
 pub use crate::source::broker::BrokerStats;
 pub use crate::web::WebError;
+pub use alerting::AlertsControl;
 pub use bootstrap::key_path as admin_key_path;
 pub use health::{SINK_HEALTH_SERVICE, STORAGE_HEALTH_SERVICE};
 
@@ -102,6 +106,12 @@ pub enum ServiceError {
     /// A sink could not start or failed.
     #[error(transparent)]
     Sink(#[from] crate::sink::influxdb::SinkError),
+    /// The configured alert rules could not be put in force.
+    #[error("cannot put the alert rules in force: {0}")]
+    Alerts(String),
+    /// Alert notifications could not start or failed.
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// A started service.
@@ -124,6 +134,8 @@ pub struct Running {
     pub admin_key_file: Option<std::path::PathBuf>,
     /// Counters of the broker source, when it runs.
     pub broker_stats: Option<Arc<BrokerStats>>,
+    /// Puts new alert rules in force (on SIGHUP).
+    pub alerts: AlertsControl,
     parts: Parts,
 }
 
@@ -142,6 +154,7 @@ struct Parts {
     writer_done: oneshot::Receiver<WriterResult>,
     health: HealthReporter,
     sink: Option<crate::sink::influxdb::Handle>,
+    notifier: Option<crate::notify::Handle>,
     shutdown_timeout: Duration,
 }
 
@@ -158,6 +171,9 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         _ => None,
     };
     let (db, wal, opened) = open_storage(&settings, clock).await?;
+    db.write()
+        .alerts_mut()
+        .set_outbox_limit(settings.alerts.config.outbox_limit);
     let root = CancellationToken::new();
     let tasks = TaskTracker::new();
     let (pipeline, queue) = Pipeline::with_clock(
@@ -177,6 +193,11 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         sink.as_ref(),
         (writer_stop.clone(), durability),
     )?;
+    let alerts = AlertsControl::new(db.clone(), pipeline.clone());
+    alerts
+        .set_rules(&settings.alerts)
+        .await
+        .map_err(ServiceError::Alerts)?;
     let listeners = listeners::bind_all(&settings, &caps).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -207,6 +228,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
         session: SessionApi::new(db.clone(), settings.api.authentication),
+        alerts: AlertApi::new(db.clone(), pipeline.clone(), clock),
         auth,
     };
     let admin_key = match settings.api.authentication {
@@ -219,6 +241,8 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         Some(metrics) => Some(servers.metrics(metrics, (&db, &pipeline), metrics_token)?),
         None => None,
     };
+    // After the metrics recorder is installed, so the receivers' first gauges are kept.
+    let notifier = alerting::start_receivers(&settings, &db, clock)?;
     let (mqtt_addr, broker_stats, source, source_ready) =
         start_source(settings.source, pipeline, &tasks, &intake).await?;
     tasks.spawn(health::follow(
@@ -245,6 +269,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         authentication: settings.api.authentication,
         admin_key_file: admin_key,
         broker_stats,
+        alerts,
         parts: Parts {
             root,
             intake,
@@ -256,6 +281,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
             writer_done,
             health,
             sink,
+            notifier,
             shutdown_timeout: settings.service.shutdown_timeout,
         },
     })
@@ -310,7 +336,7 @@ async fn open_storage(
 ) -> Result<(Arc<Database>, citytel_storage::wal::Wal, OpenReport), ServiceError> {
     let data_dir = settings.storage.data_dir.clone();
     let options = settings.store_options(clock);
-    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
+    let opened = tokio::task::spawn_blocking(move || Database::open_service(&data_dir, &options))
         .await
         .map_err(|_| ServiceError::Panicked("storage opening task"))?;
     let (db, wal, report) = opened.map_err(|source| ServiceError::Storage {
@@ -472,6 +498,11 @@ impl Running {
                 teardown::run(self.parts, Some(result)).await
             }
         }
+    }
+
+    /// The cursor of alert receiver `name`: every notification before it is confirmed.
+    pub fn alert_confirmed(&self, name: &str) -> Option<u64> {
+        self.parts.notifier.as_ref()?.confirmed(name)
     }
 
     /// Stops intake, drains the writer, flushes the sinks, then stops the servers. Returns the
