@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/citytel/v1/deadletters.proto",
         "proto/citytel/v1/admin.proto",
         "proto/citytel/v1/session.proto",
+        "proto/citytel/v1/alerts.proto",
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -1,12 +1,13 @@
 //! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
-//! `export`, each a thin layer over the service library (`citytel-ingest`) or its gRPC API; only
-//! `demo` links the device simulator.
+//! `alerts` and `export`, each a thin layer over the service library (`citytel-ingest`) or its
+//! gRPC API; only `demo` links the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
 //! environment variable. Precedence: built-in defaults < config file < environment/flags.
 
 mod access;
+mod alerts;
 mod config_cmd;
 mod demo;
 mod devices;
@@ -49,6 +50,8 @@ enum Command {
     /// Devices that may connect: add (a token shown once, a password or a certificate), list,
     /// revoke. The running service rereads the file on its own.
     Devices(devices::DevicesArgs),
+    /// Alert rules: check a rule file offline.
+    Alerts(alerts::AlertsArgs),
     /// Write the series an API key may see to a CSV or Parquet file, from a running service.
     Export(export::ExportArgs),
 }
@@ -145,6 +148,7 @@ impl Cli {
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
             Command::Devices(args) => devices::run(&args),
+            Command::Alerts(args) => alerts::run(&args),
             Command::Export(args) => export::run(&args),
         };
         match result {

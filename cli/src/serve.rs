@@ -1,4 +1,4 @@
-//! `citytel serve`: run the service until Ctrl-C or SIGTERM.
+//! `citytel serve`: run the service until Ctrl-C or SIGTERM; SIGHUP reloads the alert rules.
 
 use anyhow::Context;
 
@@ -13,8 +13,19 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
         let stop = stop_signal();
         let running =
             service::start(settings.clone(), citytel_ingest::clock::Clock::System).await?;
+        // SIGHUP is handled before the addresses are printed, as SIGTERM is.
+        let reload = tokio_util::sync::CancellationToken::new();
+        let reloader = tokio::spawn(super::alerts::reload_on_sighup(
+            args.clone(),
+            running.alerts.clone(),
+            reload.clone(),
+        ));
+        tokio::task::yield_now().await;
         print_addresses(&running, &settings.storage.data_dir.display().to_string());
-        running.run_until(stop).await?;
+        let stopped = running.run_until(stop).await;
+        reload.cancel();
+        let _ = reloader.await;
+        stopped?;
         anyhow::Ok(())
     })
 }

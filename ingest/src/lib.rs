@@ -28,6 +28,9 @@
 //! - [`api`]: the gRPC query service, with its read pool.
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
+//! - [`alerts`]: alert rules evaluated by the writer, and the outbox of their notifications.
+//! - [`notify`]: delivery of the outbox to Alertmanager and webhooks, each receiver with a
+//!   durable cursor.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
 //! - [`net`]: the open-file limit, connection caps, accept backoff, idle timeouts and TLS.
@@ -36,6 +39,7 @@
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 //! - `fuzz` (with the `fuzzing` feature only): entry points for the fuzz targets in `fuzz/`.
 
+pub mod alerts;
 pub(crate) mod api;
 pub mod clock;
 pub mod config;
@@ -48,6 +52,7 @@ pub(crate) mod hash;
 pub mod import;
 pub mod journal;
 pub mod net;
+pub mod notify;
 pub(crate) mod pipeline;
 pub mod provisioning;
 pub(crate) mod query;

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use citytel_proto::v1::admin_service_client::AdminServiceClient;
+use citytel_proto::v1::alert_service_client::AlertServiceClient;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::session_service_client::SessionServiceClient;
 use citytel_proto::v1::{self, Scope};
@@ -35,6 +36,8 @@ pub type Query = QueryServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 /// A session client sending a key.
 pub type Session = SessionServiceClient<InterceptedService<Channel, Bearer>>;
+/// An alert client sending a key.
+pub type Alerts = AlertServiceClient<InterceptedService<Channel, Bearer>>;
 
 async fn channel(citytel: &Citytel) -> Channel {
     // Waits until citytel accepts connections.
@@ -59,6 +62,11 @@ pub async fn admin(citytel: &Citytel, key: &str) -> Admin {
 /// A session client of `citytel` sending `key`.
 pub async fn session(citytel: &Citytel, key: Option<&str>) -> Session {
     SessionServiceClient::with_interceptor(channel(citytel).await, Bearer(key.map(str::to_string)))
+}
+
+/// An alert client of `citytel` sending `key`.
+pub async fn alerts(citytel: &Citytel, key: Option<&str>) -> Alerts {
+    AlertServiceClient::with_interceptor(channel(citytel).await, Bearer(key.map(str::to_string)))
 }
 
 /// The admin key citytel wrote into `data_dir` at its first start.

@@ -6,6 +6,7 @@
 //!
 //! Every process a helper starts is stopped when its guard is dropped, also when a test panics.
 
+pub mod alertmanager;
 pub mod faults;
 pub mod fleet;
 pub mod golden;
@@ -18,4 +19,5 @@ pub mod scenario;
 pub mod scenario_expect;
 pub mod truth;
 pub mod victoriametrics;
+pub mod webhook;
 pub mod wire;

@@ -402,7 +402,11 @@ pub(crate) fn maintenance_outcome(
         Ok(
             other @ (Outcome::OrganisationCreated(_)
             | Outcome::KeyCreated(_)
-            | Outcome::KeyRevoked(_)),
+            | Outcome::KeyRevoked(_)
+            | Outcome::AlertAcknowledged(_)
+            | Outcome::SilenceCreated(_)
+            | Outcome::SilenceExpired(_)
+            | Outcome::AlertRulesSet { .. }),
         ) => Err(ApiError::FailedPrecondition(format!(
             "unexpected outcome of a maintenance command: {other:?}"
         ))),

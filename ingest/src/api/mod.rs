@@ -1,6 +1,6 @@
 //! The gRPC API: `citytel.v1.QueryService`, `citytel.v1.AdminService` and
-//! `citytel.v1.SessionService`, plus gRPC health and reflection (v1 and v1alpha, so grpcurl and
-//! other tools can explore it).
+//! `citytel.v1.SessionService` and `citytel.v1.AlertService` ([`alerts`]), plus gRPC health and
+//! reflection (v1 and v1alpha, so grpcurl and other tools can explore it).
 //!
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
 //!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
@@ -15,6 +15,7 @@
 //!   server and on the dashboard's gRPC-Web one.
 
 pub(crate) mod admin;
+pub(crate) mod alerts;
 pub(crate) mod auth;
 pub(crate) mod convert;
 pub(crate) mod deadletters;
@@ -30,9 +31,10 @@ pub(crate) mod series;
 pub(crate) mod session;
 pub(crate) mod watch;
 
-use citytel_proto::v1::admin_service_server::AdminServiceServer;
 use std::time::Duration;
 
+use citytel_proto::v1::admin_service_server::AdminServiceServer;
+use citytel_proto::v1::alert_service_server::AlertServiceServer;
 use citytel_proto::v1::query_service_server::QueryServiceServer;
 use citytel_proto::v1::session_service_server::SessionServiceServer;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +72,8 @@ pub(crate) struct Api {
     pub(crate) admin: admin::AdminApi,
     /// The session service.
     pub(crate) session: session::SessionApi,
+    /// The alert service.
+    pub(crate) alerts: alerts::AlertApi,
     /// Who may call them.
     pub(crate) auth: auth::Authenticator,
 }
@@ -100,6 +104,24 @@ impl Api {
         InterceptedService::new(
             SessionServiceServer::new(self.session.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        )
+    }
+
+    /// The alert service behind the authenticator; its streams (WatchAlerts) end once their
+    /// key stops working.
+    pub(crate) fn alerts_server(
+        &self,
+    ) -> InterceptedService<
+        key_watch::EndStreamsOfRevokedKeys<AlertServiceServer<alerts::AlertApi>>,
+        auth::Authenticator,
+    > {
+        InterceptedService::new(
+            key_watch::EndStreamsOfRevokedKeys::new(
+                AlertServiceServer::new(self.alerts.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                self.auth.clone(),
+            ),
             self.auth.clone(),
         )
     }
@@ -146,6 +168,10 @@ pub(crate) async fn serve(
         ))
         .add_service(api.admin_server())
         .add_service(api.session_server())
+        .add_service(drain::EndStreamsOnShutdown::new(
+            api.alerts_server(),
+            shutdown.clone(),
+        ))
         .serve_with_incoming_shutdown(
             // Capped, with idle timeouts and TCP_NODELAY (without it, small responses wait
             // ~40 ms for the peer's delayed ACK).

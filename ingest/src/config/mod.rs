@@ -53,6 +53,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Sinks fed from the WAL.
     pub sink: SinkConfig,
+    /// Alert rules and notification receivers.
+    pub alerts: crate::alerts::config::AlertsConfig,
 }
 
 /// A configuration error, with the offending key where there is one.
@@ -77,6 +79,9 @@ pub enum ConfigError {
     /// An override is not of the form `section.key=value`.
     #[error("invalid override {0:?}: expected section.key=value")]
     Override(String),
+    /// An alert rule or receiver does not validate (the error names it and its key).
+    #[error("invalid alerting configuration: {0}")]
+    Alerts(#[from] crate::alerts::config::AlertConfigError),
     /// A value is out of range or inconsistent with another.
     #[error("invalid value for {key}: {message}")]
     Invalid {
@@ -140,6 +145,8 @@ pub struct Settings {
     pub log: LogConfig,
     /// Sinks fed from the WAL.
     pub sink: SinkConfig,
+    /// Alert rules and receivers.
+    pub alerts: crate::alerts::config::AlertSettings,
 }
 
 impl Config {
@@ -291,6 +298,7 @@ impl Config {
         self.check_api()?;
         self.check_listener_tls()?;
         self.check_http_and_metrics()?;
+        let alerts = self.alerts.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -306,6 +314,7 @@ impl Config {
             service: self.service.clone(),
             log: self.log.clone(),
             sink: self.sink.clone(),
+            alerts,
         })
     }
 

@@ -102,7 +102,17 @@ impl Database {
         data_dir: &Path,
         options: &StoreOptions,
     ) -> Result<(Arc<Database>, Wal, OpenReport), DbError> {
-        open::open(data_dir, options)
+        open::open(data_dir, options, open::MarkStart::InMemory)
+    }
+
+    /// Like [`open`](Self::open), for the service: citytel's restart is written to the WAL
+    /// (and applied from there), so a later replay marks it in its place among the other
+    /// entries and the alert engine rebuilds exactly what it built live.
+    pub fn open_service(
+        data_dir: &Path,
+        options: &StoreOptions,
+    ) -> Result<(Arc<Database>, Wal, OpenReport), DbError> {
+        open::open(data_dir, options, open::MarkStart::Recorded)
     }
 
     /// The data directory.

@@ -32,9 +32,19 @@ fn undecodable(report: &mut OpenReport, kind: &'static str, count: u64, example:
     report.undecodable.push((kind, count));
 }
 
+/// How citytel's own restart is marked once the WAL is replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MarkStart {
+    /// In memory only (the command line's reads and offline changes).
+    InMemory,
+    /// As a WAL entry, committed, then applied (the service: its replay marks it in its place).
+    Recorded,
+}
+
 pub(super) fn open(
     data_dir: &Path,
     options: &StoreOptions,
+    mark: MarkStart,
 ) -> Result<(Arc<Database>, Wal, OpenReport), DbError> {
     let dir_err = |source| DbError::DataDir {
         path: data_dir.to_path_buf(),
@@ -92,7 +102,7 @@ pub(super) fn open(
     undecodable(&mut report, "history", bad, example);
 
     let (mut bad, mut example) = (0u64, None);
-    let (wal, replay) = Wal::open(
+    let (mut wal, replay) = Wal::open(
         &data_dir.join("wal"),
         options.wal,
         from_segment,
@@ -109,7 +119,16 @@ pub(super) fn open(
     undecodable(&mut report, "wal_entry", bad, example);
     report.replay = replay;
     // What happened while citytel was down is unknown, not down.
-    state.started(options.clock.now_ms());
+    let now = options.clock.now_ms();
+    match mark {
+        MarkStart::InMemory => state.started(now),
+        MarkStart::Recorded => {
+            let entry = Entry::Started { at_ms: now };
+            wal.append_with(|buf| entry.encode(buf))?;
+            wal.commit()?;
+            state.apply(&entry, None);
+        }
+    }
     let db = Arc::new(Database {
         state: RwLock::new(state),
         data_dir: data_dir.to_path_buf(),

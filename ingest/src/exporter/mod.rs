@@ -150,8 +150,23 @@ fn record_state(sources: &Sources) {
     for (state, count) in DeviceState::ALL.iter().zip(counts) {
         metrics::gauge!(m::DEVICES_BY_STATE, "state" => state.as_str()).set(count as f64);
     }
+    record_alerts(sources);
     if let Some(in_flight) = &sources.in_flight {
         metrics::gauge!(m::IN_FLIGHT_BYTES).set(in_flight.bytes() as f64);
+    }
+}
+
+/// Sets `citytel_alerts{state,severity}`: open alerts, every combination (zero included).
+fn record_alerts(sources: &Sources) {
+    use crate::alerts::rule::Severity;
+    use crate::alerts::view::Phase;
+    let counts = sources.db.read().alerts().counts();
+    for phase in [Phase::Pending, Phase::Firing] {
+        for severity in Severity::ALL {
+            let n = counts.get(&(phase, severity)).copied().unwrap_or(0);
+            metrics::gauge!(m::ALERTS, "state" => phase.as_str(), "severity" => severity.as_str())
+                .set(n as f64);
+        }
     }
 }
 
@@ -188,6 +203,19 @@ fn describe() {
     );
     describe_gauge!(m::DEVICES_BY_STATE, "Known devices, by availability state");
     describe_gauge!(m::DEVICES, "Known devices");
+    describe_gauge!(m::ALERTS, "Open alerts, by state and severity");
+    describe_counter!(
+        m::ALERT_NOTIFICATIONS_TOTAL,
+        "Alert notifications, by receiver and outcome (sent, failed and retried, refused)"
+    );
+    describe_counter!(
+        m::ALERT_NOTIFICATIONS_DROPPED_TOTAL,
+        "Alert notifications dropped over alerts.outbox_limit before every receiver confirmed them"
+    );
+    describe_gauge!(
+        m::ALERT_NOTIFICATIONS_PENDING,
+        "Alert notifications not yet confirmed, by receiver"
+    );
     describe_counter!(m::GRPC_REQUESTS_TOTAL, "gRPC requests, by method and code");
     describe_counter!(
         m::HTTP_REQUESTS_REFUSED_TOTAL,

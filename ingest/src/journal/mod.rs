@@ -1,6 +1,7 @@
 //! What citytel writes into WAL records: accepted messages, dead letters, device connections
-//! opening and closing at the device endpoint, and commands (state changes requested through the
-//! API). The WAL itself stores opaque payloads; their layout is in `FORMAT.md` next to this file.
+//! opening and closing at the device endpoint, commands (state changes requested through the
+//! API), and the service clock's ticks and restarts while alert rules are in force. The WAL
+//! itself stores opaque payloads; their layout is in `FORMAT.md` next to this file.
 
 use crate::decode::RejectReason;
 
@@ -8,6 +9,8 @@ const TYPE_MESSAGE: u8 = 1;
 const TYPE_DEAD_LETTER: u8 = 2;
 const TYPE_CONNECTION: u8 = 3;
 const TYPE_COMMAND: u8 = 4;
+const TYPE_TICK: u8 = 5;
+const TYPE_STARTED: u8 = 6;
 
 /// What happened to a device's connection to citytel's device endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +87,19 @@ pub enum Entry<'a> {
         /// The encoded command.
         payload: &'a [u8],
     },
+    /// The service clock reached `at_ms` with deadlines due (devices' silence thresholds,
+    /// alerts' `for`): written by the writer's tick while alert rules are in force, so that
+    /// what the deadlines did (alerts firing without any message arriving) replays identically.
+    Tick {
+        /// The clock's time, ms since the Unix epoch.
+        at_ms: i64,
+    },
+    /// citytel started at `at_ms` (after the replay of everything before): what happened while
+    /// it was down is unknown.
+    Started {
+        /// The clock's time at the start, ms since the Unix epoch.
+        at_ms: i64,
+    },
 }
 
 /// A record that does not hold a valid entry.
@@ -137,6 +153,25 @@ impl Entry<'_> {
                 out.extend_from_slice(&received_at_ms.to_le_bytes());
                 out.extend_from_slice(payload);
             }
+            Entry::Tick { at_ms } => {
+                out.push(TYPE_TICK);
+                out.extend_from_slice(&at_ms.to_le_bytes());
+            }
+            Entry::Started { at_ms } => {
+                out.push(TYPE_STARTED);
+                out.extend_from_slice(&at_ms.to_le_bytes());
+            }
+        }
+    }
+
+    /// The entry's time: when it was received, submitted, or the clock's time.
+    pub fn time_ms(&self) -> i64 {
+        match *self {
+            Entry::Message { received_at_ms, .. }
+            | Entry::DeadLetter { received_at_ms, .. }
+            | Entry::Connection { received_at_ms, .. }
+            | Entry::Command { received_at_ms, .. } => received_at_ms,
+            Entry::Tick { at_ms } | Entry::Started { at_ms } => at_ms,
         }
     }
 
@@ -185,6 +220,13 @@ impl Entry<'_> {
                 payload: rest,
             }),
             TYPE_COMMAND => Err(EntryError("empty command")),
+            TYPE_TICK if rest.is_empty() => Ok(Entry::Tick {
+                at_ms: received_at_ms,
+            }),
+            TYPE_STARTED if rest.is_empty() => Ok(Entry::Started {
+                at_ms: received_at_ms,
+            }),
+            TYPE_TICK | TYPE_STARTED => Err(EntryError("trailing bytes after a clock entry")),
             _ => Err(EntryError("unknown entry type")),
         }
     }
@@ -279,6 +321,15 @@ mod tests {
     }
 
     #[test]
+    fn clock_entries_have_the_documented_layout() {
+        let tick = round_trip(&Entry::Tick { at_ms: 0x0102 });
+        assert_eq!(tick, b"\x05\x02\x01\0\0\0\0\0\0");
+        let started = round_trip(&Entry::Started { at_ms: 0x0102 });
+        assert_eq!(started, b"\x06\x02\x01\0\0\0\0\0\0");
+        assert_eq!(Entry::Tick { at_ms: 9 }.time_ms(), 9);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             &b""[..],
@@ -289,6 +340,8 @@ mod tests {
             b"\x03\0\0\0\0\0\0\0\0\x09\0\0",
             b"\x03\0\0\0\0\0\0\0\0\x01\x05\0ab",
             b"\x04\0\0\0\0\0\0\0\0",
+            b"\x05\0\0\0\0\0\0\0\0x",
+            b"\x06\0\0\0",
         ] {
             assert!(Entry::decode(bad).is_err());
         }

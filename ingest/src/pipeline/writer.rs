@@ -30,6 +30,11 @@
 //! `too_many_series` or `too_many_devices` dead letter (a connection event of such a device is
 //! dropped), so the decision is in the WAL and replays identically.
 //!
+//! While alert rules are in force, a tick that finds deadlines due (silence thresholds, alerts'
+//! `for`) is itself a WAL entry ([`Entry::Tick`]), committed before it is applied, so what the
+//! deadlines did replays identically; the idle wait then ends at the next deadline instead of a
+//! whole [`TICK`] later, so an alert fires on time.
+//!
 //! Debug option for fault tests: when the environment variable [`PAUSE_FILE_ENV`] names a file,
 //! the writer commits nothing while that file exists (as if the disk had stalled): nothing is
 //! acknowledged, and intake stops once the in-flight budget is used up. Never set it in production.
@@ -50,6 +55,7 @@ use crate::db::housekeeping::Job;
 use crate::db::{Database, DbError, checkpoint};
 use crate::journal::Entry;
 use crate::state::Applied;
+use crate::state::alerting::TickDue;
 use crate::telemetry::metrics as m;
 use citytel_storage::wal::Wal;
 
@@ -107,6 +113,8 @@ pub(crate) struct CheckpointPolicy {
 
 /// How often an idle writer applies the fleet tracker's silence timeouts.
 const TICK: Duration = Duration::from_secs(1);
+/// Shortest idle wait before the next deadline.
+const MIN_WAIT: Duration = Duration::from_millis(5);
 /// First and longest wait before a paused writer tries its group again.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
@@ -193,8 +201,9 @@ impl Writer {
                     } else {
                         // Idle: a good moment for a due checkpoint and the silence timeouts.
                         self.maybe_checkpoint()?;
-                        self.tick();
+                        self.tick()?;
                         self.check_space_idle();
+                        let wait = self.idle_wait();
                         let runtime = self.policy.runtime.clone();
                         let _context = runtime.enter();
                         let stop = self.policy.stop.clone();
@@ -204,7 +213,7 @@ impl Writer {
                                 _ = stop.cancelled() => Err(()),
                             }
                         };
-                        match runtime.block_on(tokio::time::timeout(TICK, next)) {
+                        match runtime.block_on(tokio::time::timeout(wait, next)) {
                             Ok(Ok(e)) => e,
                             // Closed, or stopping: the next round drains and ends.
                             Ok(Err(())) => continue,
@@ -223,7 +232,7 @@ impl Writer {
             }
             if let Some(gate) = self.policy.gate.clone() {
                 while !gate.wait_open(TICK) {
-                    self.tick();
+                    self.tick()?;
                 }
             }
             self.commit(&mut group, &mut stats)?;
@@ -265,10 +274,87 @@ impl Writer {
         }
     }
 
-    /// Applies the silence timeouts that fell due (devices turning late or offline).
-    fn tick(&mut self) {
+    /// Applies the silence timeouts and alert deadlines that fell due; with alert rules in
+    /// force, through a tick written to the WAL first.
+    ///
+    /// While storage is paused no tick is written: the deadlines wait (their effects carry the
+    /// deadlines' own times, so they are only late, not wrong). A tick whose commit found storage
+    /// exhausted stays buffered in the WAL, ahead of anything appended after it, so it is applied
+    /// at once and committed by the next commit that succeeds (tried again here while idle).
+    fn tick(&mut self) -> Result<(), DbError> {
+        if self.wal.pending_bytes() > 0 && !self.commit_tick()? {
+            return Ok(());
+        }
         let now = self.policy.clock.now_ms();
-        self.db.write().advance(now);
+        let due = self.db.read().tick_due(now);
+        match due {
+            TickDue::Nothing => {}
+            TickDue::Unrecorded => self.db.write().advance(now),
+            TickDue::Recorded => {
+                if self.pause_file.as_ref().is_some_and(|p| p.exists())
+                    || self.policy.durability.current().is_some()
+                {
+                    return Ok(());
+                }
+                let entry = Entry::Tick { at_ms: now };
+                self.wal.append_with(|buf| entry.encode(buf))?;
+                self.commit_tick()?;
+                self.db.write().apply(&entry, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits a tick: `true` once durable, `false` when storage is exhausted (the writer
+    /// reports itself paused; the tick stays buffered).
+    fn commit_tick(&mut self) -> Result<bool, DbError> {
+        match self.wal.commit() {
+            Ok(()) => {
+                if self
+                    .policy
+                    .durability
+                    .current()
+                    .is_some_and(|p| p != Pause::LowSpace)
+                {
+                    self.policy.durability.resume();
+                }
+                Ok(true)
+            }
+            Err(e) => match e.exhausted() {
+                Some(exhausted) => {
+                    self.policy
+                        .durability
+                        .pause(Pause::from(exhausted), &e.to_string());
+                    Ok(false)
+                }
+                None => {
+                    tracing::error!(error = %e, "wal commit failed; no further message will be acknowledged");
+                    Err(e.into())
+                }
+            },
+        }
+    }
+
+    /// While a group waits for storage: the silence timeouts only, and only when no alert rule
+    /// is in force (with rules, deadlines are applied through the WAL, which cannot take them).
+    fn tick_paused(&mut self) {
+        let now = self.policy.clock.now_ms();
+        if self.db.read().tick_due(now) == TickDue::Unrecorded {
+            self.db.write().advance(now);
+        }
+    }
+
+    /// How long an idle writer may wait before its next tick: until the next deadline, at most
+    /// [`TICK`].
+    fn idle_wait(&self) -> Duration {
+        let now = self.policy.clock.now_ms();
+        match self.db.read().next_due() {
+            Some(due) => {
+                let ms = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+                Duration::from_millis(ms).clamp(MIN_WAIT, TICK)
+            }
+            None => TICK,
+        }
     }
 
     /// Starts a checkpoint when the head is full or the interval has passed. One that cannot
@@ -344,7 +430,7 @@ impl Writer {
             if self.policy.stop.is_cancelled() {
                 return Err(DbError::Paused(pause.0.as_str()));
             }
-            self.tick();
+            self.tick_paused();
             std::thread::sleep(wait);
             wait = (wait * 2).min(RETRY_MAX);
         }

@@ -94,6 +94,14 @@ impl Visible {
             .as_ref()
             .is_none_or(|s| s.covers_site(site, self.district(site)))
     }
+
+    /// Whether the caller's scope covers `district` as a whole (see [`Scope::covers_district`]),
+    /// so an alert about the district tells nothing it cannot see.
+    pub(crate) fn covers_district(&self, district: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.covers_district(district))
+    }
 }
 
 #[cfg(test)]

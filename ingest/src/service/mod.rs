@@ -15,7 +15,9 @@
 //! - [`reload`]: certificates and the provisioning file reread on SIGHUP (and the file when it
 //!   changes), without a restart.
 //! - [`teardown`]: the phased shutdown.
+//! - [`alerting`]: the alert rules put in force at start and on reload, and the receivers.
 
+mod alerting;
 mod bootstrap;
 mod health;
 mod listeners;
@@ -33,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use tonic_health::server::HealthReporter;
 
 use crate::api::admin::AdminApi;
+use crate::api::alerts::AlertApi;
 use crate::api::auth::Authenticator;
 use crate::api::session::SessionApi;
 use crate::api::{Api, query::QueryApi, reads::Reads};
@@ -56,6 +59,7 @@ pub use crate::api::ApiServeError;
 pub use crate::pipeline::writer::WriterStats;
 pub use crate::source::broker::BrokerStats;
 pub use crate::web::WebError;
+pub use alerting::AlertsControl;
 pub use bootstrap::key_path as admin_key_path;
 pub use health::{SINK_HEALTH_SERVICE, STORAGE_HEALTH_SERVICE};
 
@@ -109,6 +113,12 @@ pub enum ServiceError {
     /// A sink could not start or failed.
     #[error(transparent)]
     Sink(#[from] crate::sink::influxdb::SinkError),
+    /// The configured alert rules could not be put in force.
+    #[error("cannot put the alert rules in force: {0}")]
+    Alerts(String),
+    /// Alert notifications could not start or failed.
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     /// A listener's TLS files could not be loaded.
     #[error("TLS for {what}: {source}")]
     Tls {
@@ -166,6 +176,8 @@ pub struct Running {
     pub admin_key_file: Option<std::path::PathBuf>,
     /// Counters of the broker source, when it runs.
     pub broker_stats: Option<Arc<BrokerStats>>,
+    /// Puts new alert rules in force (on SIGHUP).
+    pub alerts: AlertsControl,
     parts: Parts,
 }
 
@@ -184,6 +196,7 @@ struct Parts {
     writer_done: oneshot::Receiver<WriterResult>,
     health: HealthReporter,
     sink: Option<crate::sink::influxdb::Handle>,
+    notifier: Option<crate::notify::Handle>,
     shutdown_timeout: Duration,
 }
 
@@ -201,6 +214,9 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         _ => None,
     };
     let (db, wal, opened) = open_storage(&settings, clock).await?;
+    db.write()
+        .alerts_mut()
+        .set_outbox_limit(settings.alerts.config.outbox_limit);
     let root = CancellationToken::new();
     let tasks = TaskTracker::new();
     let (pipeline, queue) = Pipeline::with_clock(
@@ -220,6 +236,11 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         sink.as_ref(),
         (writer_stop.clone(), durability),
     )?;
+    let alerts = AlertsControl::new(db.clone(), pipeline.clone());
+    alerts
+        .set_rules(&settings.alerts)
+        .await
+        .map_err(ServiceError::Alerts)?;
     let listeners = listeners::bind_all(&settings, &caps).await?;
     let mut reloadable = Reloadable {
         tls: listeners.tls.clone(),
@@ -259,6 +280,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
         session: SessionApi::new(db.clone(), settings.api.authentication),
+        alerts: AlertApi::new(db.clone(), pipeline.clone(), clock),
         auth,
     };
     let admin_key = match settings.api.authentication {
@@ -271,6 +293,8 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         Some(metrics) => Some(servers.metrics(metrics, (&db, &pipeline), metrics_token)?),
         None => None,
     };
+    // After the metrics recorder is installed, so the receivers' first gauges are kept.
+    let notifier = alerting::start_receivers(&settings, &db, clock)?;
     let started = start_source(settings.source, pipeline, &tasks, &intake).await?;
     let (mqtt_addr, mqtts_addr) = started.addrs.map_or((None, None), |a| (a.plain, a.tls));
     reloadable.tls.extend(started.tls.clone());
@@ -307,6 +331,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         authentication: settings.api.authentication,
         admin_key_file: admin_key,
         broker_stats,
+        alerts,
         parts: Parts {
             root,
             intake,
@@ -318,6 +343,7 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
             writer_done,
             health,
             sink,
+            notifier,
             shutdown_timeout: settings.service.shutdown_timeout,
         },
     })
@@ -372,7 +398,7 @@ async fn open_storage(
 ) -> Result<(Arc<Database>, citytel_storage::wal::Wal, OpenReport), ServiceError> {
     let data_dir = settings.storage.data_dir.clone();
     let options = settings.store_options(clock);
-    let opened = tokio::task::spawn_blocking(move || Database::open(&data_dir, &options))
+    let opened = tokio::task::spawn_blocking(move || Database::open_service(&data_dir, &options))
         .await
         .map_err(|_| ServiceError::Panicked("storage opening task"))?;
     let (db, wal, report) = opened.map_err(|source| ServiceError::Storage {
@@ -603,6 +629,11 @@ impl Running {
                 teardown::run(self.parts, Some(result)).await
             }
         }
+    }
+
+    /// The cursor of alert receiver `name`: every notification before it is confirmed.
+    pub fn alert_confirmed(&self, name: &str) -> Option<u64> {
+        self.parts.notifier.as_ref()?.confirmed(name)
     }
 
     /// Stops intake, drains the writer, flushes the sinks, then stops the servers. Returns the

@@ -4,7 +4,8 @@
 //!    what they already handed in;
 //! 2. the writer drains its queue, commits and writes the final checkpoint (after a storage
 //!    failure it has already stopped, acknowledging nothing more);
-//! 3. sinks deliver what the WAL holds for them, within their own timeout;
+//! 3. sinks deliver what the WAL holds for them, and alert receivers the notifications they have
+//!    not confirmed, within their own timeouts;
 //! 4. the servers end their open streams with UNAVAILABLE and finish in-flight calls; whatever
 //!    is still running when `service.shutdown_timeout` has passed since step 4 began is
 //!    aborted, so clients that keep connections open cannot hold the process.
@@ -31,6 +32,7 @@ pub(super) async fn run(
         writer_done,
         health,
         sink,
+        notifier,
         shutdown_timeout,
     } = parts;
     health::serving(&health, false).await;
@@ -57,6 +59,10 @@ pub(super) async fn run(
     let sink = match sink {
         Some(sink) if storage_failed => sink.stop().await,
         Some(sink) => sink.shutdown().await,
+        None => Ok(()),
+    };
+    let notified = match notifier {
+        Some(notifier) => notifier.shutdown().await,
         None => Ok(()),
     };
 
@@ -95,6 +101,7 @@ pub(super) async fn run(
         return Err(e);
     }
     sink?;
+    notified?;
     tracing::info!(
         accepted = stats.accepted,
         rejected = stats.rejected,

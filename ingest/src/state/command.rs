@@ -1,5 +1,5 @@
 //! Commands: the state changes that do not come from devices (maintenance windows, organisations,
-//! API keys). A command is written to the WAL like a message and applied by the writer like one,
+//! API keys, alert acknowledgements, silences and rules). A command is written to the WAL like a message and applied by the writer like one,
 //! so it is durable before it is answered and replays in order; applying it also writes its
 //! audit record.
 
@@ -7,6 +7,9 @@ use citytel_availability::Span;
 
 use super::access::{ApiKey, KeyId, Organisation};
 use super::maintenance::{MaintenanceWindow, Target};
+use crate::alerts::commands::AlertRefusal;
+use crate::alerts::silence::{MatchOp, Silence};
+use crate::alerts::view::AlertView;
 
 /// A state change requested through the API or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,36 @@ pub enum Command {
         /// The key.
         id: KeyId,
     },
+    /// Acknowledge an open alert.
+    AckAlert {
+        /// The alert.
+        id: u64,
+        /// Who acknowledges it.
+        by: String,
+    },
+    /// Add a silence; its id is assigned when it is applied.
+    CreateSilence {
+        /// Label matchers: (name, operator, value or regular expression).
+        matchers: Vec<(String, MatchOp, String)>,
+        /// When it starts.
+        starts_ms: i64,
+        /// When it ends.
+        ends_ms: i64,
+        /// Who created it.
+        created_by: String,
+        /// Why.
+        comment: String,
+    },
+    /// End a silence now.
+    ExpireSilence {
+        /// The silence.
+        id: u64,
+    },
+    /// Put a new set of alert rules in force (the `[[rule]]` tables, as TOML).
+    SetAlertRules {
+        /// The rules.
+        source: String,
+    },
 }
 
 impl Command {
@@ -45,6 +78,10 @@ impl Command {
             Command::CreateOrganisation(_) => "CreateOrganisation",
             Command::CreateKey(_) => "CreateKey",
             Command::RevokeKey { .. } => "RevokeKey",
+            Command::AckAlert { .. } => "AckAlert",
+            Command::CreateSilence { .. } => "CreateSilence",
+            Command::ExpireSilence { .. } => "ExpireSilence",
+            Command::SetAlertRules { .. } => "SetAlertRules",
         }
     }
 
@@ -63,6 +100,19 @@ impl Command {
             Command::CreateOrganisation(org) => format!("organisation {}", org.id),
             Command::CreateKey(key) => format!("key {} of {}", key.id, key.org),
             Command::RevokeKey { id } => format!("key {id}"),
+            Command::AckAlert { id, .. } => format!("alert {id}"),
+            Command::CreateSilence { matchers, .. } => {
+                let shown: Vec<String> = matchers
+                    .iter()
+                    .map(|(n, op, v)| format!("{n}{}{v:?}", op.as_str()))
+                    .collect();
+                format!("silence {{{}}}", shown.join(", "))
+            }
+            Command::ExpireSilence { id } => format!("silence {id}"),
+            Command::SetAlertRules { source } => {
+                let rules = source.matches("[[rule]]").count();
+                format!("{rules} alert rules")
+            }
         }
     }
 }
@@ -87,7 +137,7 @@ pub struct Submitted {
 }
 
 /// What applying a command did, for the caller that submitted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The window that was added, with its id.
     MaintenanceSet(MaintenanceWindow),
@@ -99,6 +149,17 @@ pub enum Outcome {
     KeyCreated(ApiKey),
     /// The key was revoked (or already was).
     KeyRevoked(ApiKey),
+    /// The alert was acknowledged.
+    AlertAcknowledged(Box<AlertView>),
+    /// The silence was added, with its id.
+    SilenceCreated(Silence),
+    /// The silence was ended.
+    SilenceExpired(Silence),
+    /// The rules are in force.
+    AlertRulesSet {
+        /// How many.
+        rules: usize,
+    },
     /// The command was refused when applied (the state did not allow it); nothing changed.
     Refused(Refusal),
 }
@@ -121,6 +182,12 @@ pub enum Refusal {
     /// No such key.
     #[error("no API key {0}")]
     NoSuchKey(KeyId),
+    /// An alert command the alert engine refused.
+    #[error(transparent)]
+    Alert(#[from] AlertRefusal),
+    /// Alert rules that do not validate (or a silence matcher that does not compile).
+    #[error("invalid alert rules or matchers: {0}")]
+    InvalidAlerting(String),
     /// The command's record did not decode (written by another build).
     #[error("the command could not be read: {0}")]
     Undecodable(String),

@@ -135,6 +135,11 @@ impl Windows {
         Maintenance::new(own.chain(site).copied())
     }
 
+    /// The windows that apply to `site` as a whole.
+    pub fn for_site(&self, site: &str) -> Maintenance {
+        Maintenance::new(self.by_site.get(site).into_iter().flatten().copied())
+    }
+
     /// Adds a window set over the API; the id is the next after every window so far. Refused
     /// at [`MAX_API_WINDOWS`].
     pub(crate) fn add(

@@ -12,13 +12,16 @@
 //! - [`dead_letters`]: rejected messages with their reasons.
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
 //! - [`maintenance`]: maintenance windows, indexed by device and site.
-//! - [`command`]: the state changes requested through the API.
+//! - [`command`]: the state changes requested through the API; `change`: applying them.
 //! - `admit`: the cardinality limits (series, devices) the writer checks before a commit.
+//! - [`alerting`]: what applying feeds the alert engine ([`crate::alerts`]), and alert commands.
 //! - [`snapshot`] and [`persist`]: what a checkpoint writes, in versioned layouts; `restore`:
 //!   reading it back at start-up.
 
 pub mod access;
 mod admit;
+pub(crate) mod alerting;
+mod change;
 pub mod command;
 pub mod dead_letters;
 pub mod dedup;
@@ -45,8 +48,8 @@ use citytel_storage::series::{LatestPoint, Point};
 use crate::decode::{self, Decoded};
 use crate::journal::{Connection, Entry};
 use access::Access;
-use access::audit::{AuditLog, AuditRecord};
-use command::{Command, Outcome, Refusal, Submitted};
+use access::audit::AuditLog;
+use command::{Outcome, Refusal};
 use dead_letters::{DeadLetter, DeadLetterLimits, DeadLetters};
 use dedup::Dedup;
 use fleet::report::DeviceInputs;
@@ -70,7 +73,7 @@ pub const AUDIT: &str = "audit";
 const READINGS_BUFFER: usize = 1024;
 
 /// What applying one entry did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Applied {
     /// Readings stored.
     pub readings_stored: u64,
@@ -164,6 +167,10 @@ pub struct State {
     /// Sequence number of the next persisted history record.
     history_seq: u64,
     readings: tokio::sync::broadcast::Sender<Arc<LiveReadings>>,
+    /// The alert engine, fed from `apply` (see [`alerting`]).
+    alerts: crate::alerts::Alerts,
+    /// How many of the fleet's unflushed changes the alert engine has been fed.
+    alerts_fed: usize,
 }
 
 impl State {
@@ -183,6 +190,8 @@ impl State {
             legacy_maintenance: false,
             history_seq: 0,
             readings: tokio::sync::broadcast::channel(READINGS_BUFFER).0,
+            alerts: crate::alerts::Alerts::default(),
+            alerts_fed: 0,
         }
     }
 
@@ -320,8 +329,15 @@ impl State {
     // ---- the writer ----------------------------------------------------------------------------
 
     /// Applies one WAL entry. `decoded` is the already-decoded message of a
-    /// [`Entry::Message`] (the live path); `None` decodes it from the entry (replay).
+    /// [`Entry::Message`] (the live path); `None` decodes it from the entry (replay). The alert
+    /// engine then gets the transitions it caused and its time.
     pub(crate) fn apply(&mut self, entry: &Entry<'_>, decoded: Option<&Decoded>) -> Applied {
+        let applied = self.apply_entry(entry, decoded);
+        self.alerts_after_entry(entry.time_ms());
+        applied
+    }
+
+    fn apply_entry(&mut self, entry: &Entry<'_>, decoded: Option<&Decoded>) -> Applied {
         match *entry {
             Entry::Message {
                 received_at_ms,
@@ -399,57 +415,14 @@ impl State {
                     ..Applied::default()
                 }
             }
-        }
-    }
-
-    /// Applies a command and writes its audit record.
-    fn apply_command(&mut self, submitted: Submitted, at_ms: i64) -> Outcome {
-        let (method, target) = (submitted.command.method(), submitted.command.target());
-        let outcome = self.change(submitted.command, at_ms);
-        self.audit.push(AuditRecord {
-            seq: 0,
-            at_ms,
-            org: submitted.actor.org,
-            key: submitted.actor.key,
-            method: method.to_string(),
-            target,
-            result: outcome.result(),
-        });
-        outcome
-    }
-
-    fn change(&mut self, command: Command, at_ms: i64) -> Outcome {
-        match command {
-            Command::SetMaintenance {
-                target,
-                span,
-                reason,
-            } => match self.maintenance.add(target, span, reason) {
-                Ok(window) => Outcome::MaintenanceSet(window),
-                Err(n) => Outcome::Refused(Refusal::TooManyWindows(n)),
-            },
-            Command::DeleteMaintenance { id } => match self.maintenance.remove(id) {
-                Some(window) => Outcome::MaintenanceDeleted(window),
-                None => Outcome::Refused(Refusal::NoSuchWindow(id)),
-            },
-            Command::CreateOrganisation(org) => {
-                if self.access.add_org(org.clone()) {
-                    Outcome::OrganisationCreated(org)
-                } else {
-                    Outcome::Refused(Refusal::OrganisationExists(org.id))
-                }
+            Entry::Tick { at_ms } => {
+                self.apply_tick(at_ms);
+                Applied::default()
             }
-            Command::CreateKey(key) => {
-                if self.access.add_key(key.clone()) {
-                    Outcome::KeyCreated(key)
-                } else {
-                    Outcome::Refused(Refusal::KeyNotAdded(key.id))
-                }
+            Entry::Started { at_ms } => {
+                self.apply_started(at_ms);
+                Applied::default()
             }
-            Command::RevokeKey { id } => match self.access.revoke(&id, at_ms) {
-                Some(key) => Outcome::KeyRevoked(key.clone()),
-                None => Outcome::Refused(Refusal::NoSuchKey(id)),
-            },
         }
     }
 
@@ -495,17 +468,25 @@ impl State {
             Decoded::Telemetry(batch) => {
                 device.boot_id = Some(batch.boot_id);
                 let watched = self.readings.receiver_count() > 0;
+                let probe = self.alert_probe(&id, batch);
+                let Some(device) = self.registry.get_mut(&id) else {
+                    return Applied::default();
+                };
                 let (applied, live) =
                     apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
+                let site = device.site.clone();
                 if let Some(newest) = batch.readings.iter().map(|r| r.time_unix_ms).max() {
                     self.fleet
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
+                }
+                if let Some(probe) = probe {
+                    self.alert_readings(&id, batch, probe, applied.readings_stored, received_at_ms);
                 }
                 if let Some(points) = live.filter(|p| !p.is_empty()) {
                     let _ = self.readings.send(Arc::new(LiveReadings {
                         device: id,
                         kind,
-                        site: device.site.clone(),
+                        site,
                         points,
                     }));
                 }
@@ -529,9 +510,10 @@ impl State {
         self.fleet.advance(now_ms);
     }
 
-    /// After a restart at `now_ms`: citytel's own downtime is unknown, not down.
+    /// After a restart at `now_ms`: citytel's own downtime is unknown, not down (to the fleet
+    /// and the alert engine); not recorded in the WAL (see [`Entry::Started`] for that).
     pub(crate) fn started(&mut self, now_ms: i64) {
-        self.fleet.ingester_started(now_ms);
+        self.apply_started(now_ms);
     }
 
     // ---- checkpoints and housekeeping ----------------------------------------------------------
@@ -546,6 +528,8 @@ impl State {
     pub(crate) fn begin_checkpoint(&mut self, wal_segment: u64) -> Option<CheckpointParts> {
         let frozen = self.engine.freeze()?;
         let mut history = Vec::new();
+        self.feed_alerts();
+        self.alerts_fed = 0;
         for change in self.fleet.take_unflushed() {
             let key = fleet::snapshot::history_key(&change.device, self.history_seq);
             history.push((key, persist::encode_change(&change.change)));
@@ -647,6 +631,7 @@ impl State {
             orgs: self.access.orgs().cloned().collect(),
             keys: self.access.keys().cloned().collect(),
             audit_seq: self.audit.next_seq(),
+            alerts: self.alerts.snapshot(),
         }
     }
 }

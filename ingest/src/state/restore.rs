@@ -38,6 +38,7 @@ impl State {
         }
         self.access.restore(snapshot.orgs, snapshot.keys);
         self.audit.restore(snapshot.audit_seq, Vec::new());
+        self.alerts.restore(snapshot.alerts);
     }
 
     /// Loads the most recent persisted audit records; returns the records that did not decode.

@@ -1,6 +1,7 @@
 //! The checkpoint snapshot: everything in memory that the WAL alone would have to rebuild
 //! (registry, deduplication state, latest values, dead-letter counts, days awaiting compaction,
-//! the fleet's machines and estimators, maintenance windows set over the API), written by a
+//! the fleet's machines and estimators, maintenance windows set over the API, the alert
+//! engine's rules, alerts, silences and notifications not yet confirmed), written by a
 //! checkpoint after the flushed segments, series, dead letters and history (each its own fsynced
 //! table), so a snapshot never refers to data that is not yet on disk.
 //!
@@ -49,4 +50,6 @@ pub struct Snapshot {
     pub keys: Vec<ApiKey>,
     /// Sequence of the next audit record.
     pub audit_seq: u64,
+    /// The alert engine's state (empty before snapshot layout 4).
+    pub alerts: crate::alerts::snapshot::AlertsSnapshot,
 }

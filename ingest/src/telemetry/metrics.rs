@@ -109,3 +109,13 @@ pub const GRPC_READS_REFUSED_TOTAL: &str = "citytel_grpc_reads_refused_total";
 /// API calls refused before their handler ran, by `reason` (no_key, malformed, unknown, revoked,
 /// expired, rate_limited, permission).
 pub const API_REQUESTS_REFUSED_TOTAL: &str = "citytel_api_requests_refused_total";
+/// Open alerts by `state` (pending, firing) and `severity` (critical, major, minor, warning).
+pub const ALERTS: &str = "citytel_alerts";
+/// Alert notifications by `receiver` (its configured name) and `outcome` (sent, failed: a
+/// request that will be retried).
+pub const ALERT_NOTIFICATIONS_TOTAL: &str = "citytel_alert_notifications_total";
+/// Notifications dropped from the outbox over `alerts.outbox_limit` before every receiver
+/// confirmed them.
+pub const ALERT_NOTIFICATIONS_DROPPED_TOTAL: &str = "citytel_alert_notifications_dropped_total";
+/// Notifications not yet confirmed, by `receiver`.
+pub const ALERT_NOTIFICATIONS_PENDING: &str = "citytel_alert_notifications_pending";

@@ -208,6 +208,11 @@ impl Engine {
         }
     }
 
+    /// The latest point of series `id`, if it has one.
+    pub fn latest_point(&self, id: u32) -> Option<Point> {
+        self.latest.get(id as usize).copied().flatten()
+    }
+
     /// Every known latest value, for snapshots.
     pub fn latest_values(&self) -> impl Iterator<Item = (u32, Point)> + '_ {
         self.latest

@@ -1,5 +1,5 @@
 //! citytel's end-to-end tests, in one test binary: each module starts the real `citytel` binary
-//! (and, in the `interop` group, Debian's Mosquitto, VictoriaMetrics or Chromium) as child
+//! (and, in the `interop` group, Debian's Mosquitto, VictoriaMetrics, Alertmanager or Chromium) as child
 //! processes and checks what a user would see. One binary links the service once instead of once
 //! per file.
 //!
@@ -10,6 +10,7 @@
 
 mod abuse_connections;
 mod abuse_memory;
+mod alerts;
 mod api_keys;
 mod api_session;
 mod dashboard_browser;

@@ -1,6 +1,8 @@
 //! The writer on storage that runs out: a full disk pauses acknowledgements until space returns,
 //! a real I/O error stops the writer, and a shutdown while paused acknowledges nothing. Faults
-//! are injected into the WAL (`citytel_storage`'s `testing` feature).
+//! are injected into the WAL (`citytel_storage`'s `testing` feature). With alert rules in
+//! force, a deadline that passes on a full disk waits for space, then fires at its own instant
+//! and replays the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,4 +192,98 @@ fn a_shutdown_while_paused_acknowledges_nothing() {
         "{result:?}"
     );
     assert!(rx.try_recv().is_err());
+}
+
+/// (sequence, status, time) of every notification in the outbox.
+fn notifications(db: &Database) -> Vec<(u64, &'static str, i64)> {
+    db.read()
+        .alerts()
+        .outbox()
+        .from(0, usize::MAX)
+        .iter()
+        .map(|n| (n.seq, n.status.as_str(), n.at_ms))
+        .collect()
+}
+
+#[test]
+fn an_alert_deadline_on_a_full_disk_waits_then_fires_at_its_own_instant_and_replays_the_same() {
+    use crate::state::command::{Actor, Command, Outcome, Submitted};
+    let mut rig = rig();
+    let rules = "[[rule]]\nname = \"offline\"\nkind = \"state\"\nseverity = \"critical\"\nstates = [\"offline\"]\n";
+    let outcome = rig.runtime.block_on(rig.pipeline.command(&Submitted {
+        actor: Actor::default(),
+        command: Command::SetAlertRules {
+            source: rules.into(),
+        },
+    }));
+    assert_eq!(outcome, Ok(Outcome::AlertRulesSet { rules: 1 }));
+
+    // A device that reports every 100 ms, silent after its birth: offline 300 ms later.
+    let now = Clock::System.now_ms();
+    let birth = citytel_proto::v1::Status {
+        device_id: DEVICE.into(),
+        boot_id: 1,
+        time_unix_ms: now,
+        gateway_id: None,
+        kind: Some(citytel_proto::v1::status::Kind::Birth(
+            citytel_proto::v1::Birth {
+                firmware_version: "1".into(),
+                reporting_interval_ms: 100,
+                ..Default::default()
+            },
+        )),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let inbound = Inbound {
+        topic: format!("citytel/v1/s/cabinet/{DEVICE}/status"),
+        payload: Bytes::from(birth.encode_to_vec()),
+        received_at_ms: now,
+        origin: Origin::Endpoint,
+        ack: Some(Ack::new(
+            AckToken {
+                pkid: 1,
+                qos: rumqttc::mqttbytes::QoS::AtLeastOnce,
+            },
+            tx,
+        )),
+    };
+    rig.runtime.block_on(rig.pipeline.submit(inbound)).unwrap();
+    assert_eq!(acked(&rig.runtime, &mut rx), 1);
+
+    // The disk fills before the deadlines (late at 150 ms, offline at 300 ms): the first tick
+    // that applies one cannot be made durable, and the writer pauses; while paused, no more
+    // ticks are written, so the deadlines wait.
+    rig.faults
+        .fail_until_cleared(FaultPoint::WritePartly, ENOSPC);
+    rig.wait_status(Some(Pause::DiskFull));
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!rig.writer.is_finished(), "the writer waits for space");
+
+    // Space returns: the idle writer commits the buffered tick, resumes, and applies the
+    // deadlines late but at their own instants: the alert fired when the device went offline.
+    rig.faults.clear();
+    rig.wait_status(None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while notifications(&rig.db).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the alert fires");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(notifications(&rig.db), [(0, "firing", now + 300)]);
+    rig.stop.cancel();
+    drop(rig.pipeline);
+    rig.writer
+        .join()
+        .expect("writer thread")
+        .expect("a clean stop");
+    let live = notifications(&rig.db);
+    drop(rig.db);
+
+    // The replay rebuilds the same notification, at the same instant.
+    let settings = crate::config::load_str(None, &[])
+        .unwrap()
+        .validate()
+        .unwrap();
+    let (db, _wal, _) =
+        Database::open(rig._dir.path(), &settings.store_options(Clock::System)).unwrap();
+    assert_eq!(notifications(&db), live);
 }

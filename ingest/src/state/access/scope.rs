@@ -47,6 +47,15 @@ impl Scope {
             && (self.districts.is_empty() || district.is_some_and(|d| allows(&self.districts, d)))
     }
 
+    /// Whether the scope covers `district` as a whole: it selects devices by district only (no
+    /// kinds, device ids or sites) and allows this district.
+    pub fn covers_district(&self, district: &str) -> bool {
+        self.kinds.is_empty()
+            && self.devices.is_empty()
+            && self.sites.is_empty()
+            && allows(&self.districts, district)
+    }
+
     /// Whether the metric is in scope (of a device in scope).
     pub fn sees_metric(&self, metric: &str) -> bool {
         self.metrics

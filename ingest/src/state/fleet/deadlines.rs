@@ -30,6 +30,12 @@ impl Deadlines {
         }
     }
 
+    /// The earliest deadline in the queue (possibly a stale one, which [`pop_due`](Self::pop_due)
+    /// skips).
+    pub fn next_at(&self) -> Option<i64> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
     /// Removes and returns the earliest deadline at or before `now_ms`.
     pub fn pop_due(&mut self, now_ms: i64) -> Option<(i64, Arc<str>)> {
         while let Some(Reverse((at, _))) = self.heap.peek() {

@@ -287,6 +287,22 @@ impl Fleet {
         self.districts.get(site).map(String::as_str)
     }
 
+    /// The earliest silence deadline, if any (possibly one that no longer applies): a tick at or
+    /// after it may change something.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.deadlines.next_at()
+    }
+
+    /// Number of changes not yet persisted (the alert engine is fed those after this many).
+    pub fn unflushed_len(&self) -> usize {
+        self.unflushed.len()
+    }
+
+    /// The changes not yet persisted from position `from` on.
+    pub fn unflushed_from(&self, from: usize) -> &[DeviceChange] {
+        self.unflushed.get(from..).unwrap_or(&[])
+    }
+
     /// Takes the changes not yet persisted.
     pub fn take_unflushed(&mut self) -> Vec<DeviceChange> {
         std::mem::take(&mut self.unflushed)

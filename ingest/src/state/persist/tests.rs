@@ -100,6 +100,23 @@ fn a_command_has_the_documented_layout() {
     assert_eq!(decode_command(&bytes).unwrap(), command);
 }
 
+#[test]
+fn the_alert_commands_are_appended_variants() {
+    let ack = submitted(Command::AckAlert {
+        id: 3,
+        by: "x".into(),
+    });
+    // ..., variant 5, id 3, by "x".
+    assert_eq!(
+        encode_command(&ack),
+        [0xc1, 2, 1, b'o', 1, b'k', 5, 3, 1, b'x']
+    );
+    let expire = submitted(Command::ExpireSilence { id: 4 });
+    assert_eq!(encode_command(&expire)[6..], [7, 4]);
+    let rules = submitted(Command::SetAlertRules { source: "r".into() });
+    assert_eq!(encode_command(&rules)[6..], [8, 1, b'r']);
+}
+
 fn key() -> ApiKey {
     let (id, _, hash) = token::generate();
     ApiKey {
@@ -235,21 +252,132 @@ fn snapshot() -> Snapshot {
         }],
         keys: vec![key()],
         audit_seq: 12,
+        alerts: alerts(),
     }
+}
+
+/// An alert engine's state with one of everything.
+fn alerts() -> crate::alerts::snapshot::AlertsSnapshot {
+    use crate::alerts::episode::{Ack, Episode, Target};
+    use crate::alerts::outbox::{AlertInfo, Notification, Status};
+    use crate::alerts::rule::{Severity, TargetKind};
+    use crate::alerts::silence::{MatchOp, Matcher, Silence};
+    use crate::alerts::snapshot::{AlertsSnapshot, OpenAlert};
+    use crate::alerts::{Recovery, ResolvedAlert};
+    let info = Arc::new(AlertInfo {
+        id: 4,
+        rule: "offline".into(),
+        severity: Severity::Major,
+        labels: [("alertname".to_string(), "offline".to_string())].into(),
+        fingerprint: 99,
+        annotations: [("summary".to_string(), "down".to_string())].into(),
+        starts_at_ms: 1_000,
+    });
+    let target = Target {
+        kind: TargetKind::Device,
+        id: "cab-1".into(),
+    };
+    AlertsSnapshot {
+        rules_source: "[[rule]]\nname = \"offline\"\nkind = \"state\"\nseverity = \"major\"\nstates = [\"offline\"]\n".into(),
+        now_ms: 5_000,
+        next_id: 5,
+        next_silence: 2,
+        next_seq: 3,
+        open: vec![OpenAlert {
+            rule: "offline".into(),
+            target: target.clone(),
+            episode: Episode {
+                id: 4,
+                active_since: 900,
+                fired_at: Some(1_000),
+                clearing_since: None,
+                value: Some(1.5),
+                notified: Some(2),
+                ack: Some(Ack {
+                    by: "ops".into(),
+                    at_ms: 1_100,
+                }),
+            },
+            info: Some(info.clone()),
+        }],
+        recovery: vec![(
+            "cab-1".into(),
+            Recovery {
+                down: true,
+                recovered_ms: Some(10),
+            },
+        )],
+        absence: vec![("offline".into(), "cab-1".into(), 77)],
+        buckets: vec![("offline".into(), "cab-1".into(), vec![(1, 2, 3)])],
+        silences: vec![Silence {
+            id: 1,
+            matchers: vec![Matcher::new("site", MatchOp::Regex, "dock.*").unwrap()],
+            starts_ms: 0,
+            ends_ms: 9,
+            created_by: "ops".into(),
+            comment: "c".into(),
+            created_ms: 0,
+        }],
+        outbox: vec![Notification {
+            seq: 2,
+            status: Status::Firing,
+            at_ms: 1_000,
+            alert: info.clone(),
+        }],
+        resolved: vec![ResolvedAlert {
+            info,
+            target,
+            kind: Some("cabinet".into()),
+            site: Some("docks".into()),
+            district: None,
+            active_since_ms: 1,
+            fired_at_ms: 2,
+            resolved_at_ms: 3,
+            value: None,
+            notified: true,
+            ack: None,
+        }],
+    }
+}
+
+/// `s` in snapshot layout 3 (what the release before alerting wrote).
+fn layout_3(s: &Snapshot) -> Vec<u8> {
+    let mut bytes = vec![3];
+    bytes.extend(postcard::to_stdvec(&v3::SnapshotV3::from(s)).unwrap());
+    bytes
 }
 
 #[test]
 fn a_snapshot_round_trips() {
     let s = snapshot();
     let bytes = encode_snapshot(&s);
-    assert_eq!(bytes[0], 3);
+    assert_eq!(bytes[0], 4);
     assert_eq!(decode_snapshot(&bytes).unwrap(), s);
 }
 
 #[test]
-fn a_snapshot_has_layout_2_followed_by_what_births_said() {
+fn a_snapshot_has_layout_3_followed_by_the_alert_engine() {
     let s = snapshot();
     let bytes = encode_snapshot(&s);
+    let base = layout_3(&s);
+    assert_eq!(
+        &bytes[1..base.len()],
+        &base[1..],
+        "layout 3's snapshot first"
+    );
+    let mut want = s;
+    want.alerts = Default::default();
+    assert_eq!(
+        decode_snapshot(&base).unwrap(),
+        want,
+        "a layout 3 snapshot decodes with no rules and no alerts"
+    );
+}
+
+#[test]
+fn a_layout_3_snapshot_has_layout_2_followed_by_what_births_said() {
+    let s = snapshot();
+    let bytes = layout_3(&s);
     let base = postcard::to_stdvec(&v2::SnapshotV2::from(&s)).unwrap();
     assert_eq!(
         &bytes[1..=base.len()],
@@ -269,6 +397,7 @@ fn a_layout_2_snapshot_still_decodes_with_nothing_stated() {
     let mut bytes = vec![2];
     bytes.extend(postcard::to_stdvec(&v2::SnapshotV2::from(&s)).unwrap());
     let mut want = s;
+    want.alerts = Default::default();
     for (_, _, m) in &mut want.fleet.machines {
         m.announced_intermittent = None;
     }
@@ -279,7 +408,7 @@ fn a_layout_2_snapshot_still_decodes_with_nothing_stated() {
 fn a_stated_intermittence_of_no_machine_is_an_error() {
     let mut s = snapshot();
     s.fleet.machines.retain(|(d, ..)| &**d == "cab-1");
-    let mut bytes = encode_snapshot(&s);
+    let mut bytes = layout_3(&s);
     bytes.truncate(bytes.len() - 1);
     bytes.extend([1, 5, b's', b'e', b'n', b'-', b'1', 1]);
     assert_eq!(
@@ -306,6 +435,16 @@ proptest! {
         for command in [
             Command::SetMaintenance { target: target.clone(), span: Span::new(start, end), reason: reason.clone() },
             Command::DeleteMaintenance { id },
+            Command::AckAlert { id, by: reason.clone() },
+            Command::CreateSilence {
+                matchers: vec![("site".into(), crate::alerts::silence::MatchOp::NotRegex, reason.clone())],
+                starts_ms: start,
+                ends_ms: end,
+                created_by: reason.clone(),
+                comment: String::new(),
+            },
+            Command::ExpireSilence { id },
+            Command::SetAlertRules { source: reason.clone() },
         ] {
             let command = submitted(command);
             prop_assert_eq!(decode_command(&encode_command(&command)).unwrap(), command);

@@ -272,6 +272,7 @@ impl SnapshotV1 {
             orgs: Vec::new(),
             keys: Vec::new(),
             audit_seq: 0,
+            alerts: Default::default(),
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The layouts of record format 2: persistence types of their own, converted from and to the
 //! domain types, so a change to a domain type never changes what is on disk by accident. Enums
-//! are stored as their stable one-byte codes; a new field or variant needs a new version. History
-//! records, dead letters and commands are still written in these layouts; the snapshot is written
-//! in layout 3 ([`super::v3`]), which embeds this one's.
+//! are stored as their stable one-byte codes; a new field needs a new version, and new variants
+//! are only ever appended. History records, dead letters and commands are still written in these
+//! layouts; the snapshot is written in layout 4 ([`super::v4`]), which embeds this one's.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use citytel_availability::{
 use serde::{Deserialize, Serialize};
 
 use super::PersistError;
+use crate::alerts::silence::MatchOp;
 use crate::decode::RejectReason;
 use crate::state::access::audit::AuditRecord;
 use crate::state::access::{ApiKey, KeyId, Organisation, Role, Scope};
@@ -198,6 +199,20 @@ enum CommandV2 {
     CreateKey(ApiKeyV2),
     /// Revoke an API key.
     RevokeKey { id: String },
+    /// Acknowledge an open alert.
+    AckAlert { id: u64, by: String },
+    /// Add a silence: matchers as (label, operator code, value).
+    CreateSilence {
+        matchers: Vec<(String, u8, String)>,
+        starts_ms: i64,
+        ends_ms: i64,
+        created_by: String,
+        comment: String,
+    },
+    /// End a silence.
+    ExpireSilence { id: u64 },
+    /// Put alert rules in force (the `[[rule]]` tables, as TOML).
+    SetAlertRules { source: String },
 }
 
 fn state(code: u8) -> Result<DeviceState, PersistError> {
@@ -539,6 +554,8 @@ impl SnapshotV2 {
                 .map(ApiKeyV2::into_domain)
                 .collect::<Result<_, _>>()?,
             audit_seq: self.audit_seq,
+            // Layouts 2 and 3 have no room for it: no rules, no alerts.
+            alerts: Default::default(),
         })
     }
 }
@@ -679,6 +696,30 @@ impl From<&Command> for CommandV2 {
             Command::RevokeKey { id } => CommandV2::RevokeKey {
                 id: id.as_str().to_string(),
             },
+            Command::AckAlert { id, by } => CommandV2::AckAlert {
+                id: *id,
+                by: by.clone(),
+            },
+            Command::CreateSilence {
+                matchers,
+                starts_ms,
+                ends_ms,
+                created_by,
+                comment,
+            } => CommandV2::CreateSilence {
+                matchers: matchers
+                    .iter()
+                    .map(|(n, op, v)| (n.clone(), op.code(), v.clone()))
+                    .collect(),
+                starts_ms: *starts_ms,
+                ends_ms: *ends_ms,
+                created_by: created_by.clone(),
+                comment: comment.clone(),
+            },
+            Command::ExpireSilence { id } => CommandV2::ExpireSilence { id: *id },
+            Command::SetAlertRules { source } => CommandV2::SetAlertRules {
+                source: source.clone(),
+            },
         }
     }
 }
@@ -703,6 +744,29 @@ impl CommandV2 {
             CommandV2::RevokeKey { id } => Command::RevokeKey {
                 id: KeyId::parse(&id).map_err(|_| PersistError::Invalid("key id"))?,
             },
+            CommandV2::AckAlert { id, by } => Command::AckAlert { id, by },
+            CommandV2::CreateSilence {
+                matchers,
+                starts_ms,
+                ends_ms,
+                created_by,
+                comment,
+            } => Command::CreateSilence {
+                matchers: matchers
+                    .into_iter()
+                    .map(|(n, op, v)| {
+                        let op = MatchOp::from_code(op)
+                            .ok_or(PersistError::Invalid("matcher operator"))?;
+                        Ok((n, op, v))
+                    })
+                    .collect::<Result<_, PersistError>>()?,
+                starts_ms,
+                ends_ms,
+                created_by,
+                comment,
+            },
+            CommandV2::ExpireSilence { id } => Command::ExpireSilence { id },
+            CommandV2::SetAlertRules { source } => Command::SetAlertRules { source },
         })
     }
 }

@@ -1,0 +1,170 @@
+//! The rules in force, indexed for the ingest path: which rules read readings (threshold,
+//! absence, completeness) and, per metric, which of those read it, so a message costs a hash
+//! lookup per metric and a bit test per rule that reads it. Each device caches which reading
+//! rules select it as a bit set ([`DeviceRules`]), computed on first use and again when the rules
+//! or the device's site change.
+
+use std::sync::Arc;
+
+use super::rule::{Condition, Rule};
+use crate::hash::Map;
+
+/// The rules, with their indexes.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    rules: Vec<Arc<Rule>>,
+    source: String,
+    state: Vec<u32>,
+    periodic: Vec<u32>,
+    reading: Vec<u32>,
+    by_metric: Map<Arc<str>, Vec<u16>>,
+    completeness: Vec<u16>,
+    absence: Vec<u32>,
+    generation: u64,
+}
+
+impl RuleSet {
+    /// The rules of `source` (as written to the WAL), `generation` telling caches apart.
+    pub fn new(rules: Vec<Arc<Rule>>, source: String, generation: u64) -> RuleSet {
+        let mut set = RuleSet {
+            source,
+            generation,
+            ..RuleSet::default()
+        };
+        for (slot, rule) in rules.iter().enumerate() {
+            let slot = slot as u32;
+            match &rule.condition {
+                Condition::State { .. } => set.state.push(slot),
+                Condition::Availability { .. } => set.periodic.push(slot),
+                Condition::Completeness { .. } => {
+                    set.periodic.push(slot);
+                    set.completeness.push(set.reading.len() as u16);
+                    set.reading.push(slot);
+                }
+                Condition::Threshold { metric, .. } | Condition::Absence { metric, .. } => {
+                    if matches!(rule.condition, Condition::Absence { .. }) {
+                        set.absence.push(slot);
+                    }
+                    set.by_metric
+                        .entry(metric.clone())
+                        .or_default()
+                        .push(set.reading.len() as u16);
+                    set.reading.push(slot);
+                }
+            }
+        }
+        set.rules = rules;
+        set
+    }
+
+    /// The rule in `slot`.
+    pub fn get(&self, slot: u32) -> Option<&Arc<Rule>> {
+        self.rules.get(slot as usize)
+    }
+
+    /// Every rule, by slot.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+
+    /// The slot of the rule named `name`.
+    pub fn slot_of(&self, name: &str) -> Option<u32> {
+        self.rules
+            .iter()
+            .position(|r| &*r.name == name)
+            .map(|s| s as u32)
+    }
+
+    /// The rules as written to the WAL.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Which rule set this is (caches computed for another are stale).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Slots of the state rules.
+    pub fn state_slots(&self) -> &[u32] {
+        &self.state
+    }
+
+    /// Slots of the availability and completeness rules.
+    pub fn periodic_slots(&self) -> &[u32] {
+        &self.periodic
+    }
+
+    /// Slots of the absence rules.
+    pub fn absence_slots(&self) -> &[u32] {
+        &self.absence
+    }
+
+    /// Whether any rule reads readings.
+    pub fn reads_readings(&self) -> bool {
+        !self.reading.is_empty()
+    }
+
+    /// The reading rules that read `metric`, as (index in the reading rules, slot).
+    pub fn reading_metric(&self, metric: &str) -> impl Iterator<Item = (u16, u32)> + '_ {
+        self.by_metric
+            .get(metric)
+            .into_iter()
+            .flatten()
+            .map(|&i| (i, self.reading[usize::from(i)]))
+    }
+
+    /// The completeness rules, as (index in the reading rules, slot).
+    pub fn completeness(&self) -> impl Iterator<Item = (u16, u32)> + '_ {
+        self.completeness
+            .iter()
+            .map(|&i| (i, self.reading[usize::from(i)]))
+    }
+
+    /// Which reading rules select a device of `kind` at `site` in `district` with id `id`.
+    pub fn device_rules(
+        &self,
+        id: &str,
+        kind: &str,
+        site: &Arc<str>,
+        district: Option<&str>,
+    ) -> DeviceRules {
+        let mut bits = vec![0u64; self.reading.len().div_ceil(64)];
+        for (i, slot) in self.reading.iter().enumerate() {
+            if self.rules[*slot as usize]
+                .selector
+                .selects(id, kind, site, district)
+            {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        DeviceRules {
+            generation: self.generation,
+            site: site.clone(),
+            bits: bits.into_boxed_slice(),
+        }
+    }
+}
+
+/// Which reading rules select one device.
+#[derive(Debug, Clone)]
+pub struct DeviceRules {
+    generation: u64,
+    site: Arc<str>,
+    bits: Box<[u64]>,
+}
+
+impl DeviceRules {
+    /// Whether it was computed for rule set `generation` and a device at `site`.
+    pub fn fresh(&self, generation: u64, site: &str) -> bool {
+        self.generation == generation && &*self.site == site
+    }
+
+    /// Whether reading rule `i` selects the device.
+    pub fn has(&self, i: u16) -> bool {
+        let i = usize::from(i);
+        self.bits
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
