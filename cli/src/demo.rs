@@ -48,10 +48,11 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    // The demo runs on loopback without API keys (the banner says so); `--set` can turn them on.
+    // The demo runs on loopback without API keys, and admits its simulated devices by
+    // auto-registration (the banner says both); `--set` can change either.
     let config = args
         .config
-        .load_with(&["api.authentication=false"])
+        .load_with(&["api.authentication=false", "endpoint.auto_register=true"])
         .context("loading configuration")?;
     let mut settings = config.validate().context("validating configuration")?;
     if let SourceSettings::Endpoint(endpoint) = &mut settings.source {

@@ -10,6 +10,7 @@ mod access;
 mod alerts;
 mod config_cmd;
 mod demo;
+mod devices;
 mod export;
 mod import;
 mod serve;
@@ -46,6 +47,9 @@ enum Command {
     Orgs(access::OrgsArgs),
     /// API keys: create (shown once), list, revoke.
     Keys(access::KeysArgs),
+    /// Devices that may connect: add (a token shown once, a password or a certificate), list,
+    /// revoke. The running service rereads the file on its own.
+    Devices(devices::DevicesArgs),
     /// Alert rules: check a rule file offline.
     Alerts(alerts::AlertsArgs),
     /// Write the series an API key may see to a CSV or Parquet file, from a running service.
@@ -80,6 +84,10 @@ pub struct ConfigArgs {
     /// (api.allow_anonymous).
     #[arg(long)]
     allow_anonymous_api: bool,
+    /// Run without device authentication even on a non-loopback MQTT listener
+    /// (endpoint.allow_anonymous).
+    #[arg(long)]
+    allow_anonymous_devices: bool,
     /// Serve the metrics without a bearer token even on a non-loopback address
     /// (metrics.allow_anonymous).
     #[arg(long)]
@@ -112,6 +120,9 @@ impl ConfigArgs {
         if self.allow_anonymous_api {
             overrides.push("api.allow_anonymous=true".into());
         }
+        if self.allow_anonymous_devices {
+            overrides.push("endpoint.allow_anonymous=true".into());
+        }
         if self.allow_anonymous_metrics {
             overrides.push("metrics.allow_anonymous=true".into());
         }
@@ -136,6 +147,7 @@ impl Cli {
             Command::Stats(args) => stats::run(&args),
             Command::Orgs(args) => access::run_orgs(&args),
             Command::Keys(args) => access::run_keys(&args),
+            Command::Devices(args) => devices::run(&args),
             Command::Alerts(args) => alerts::run(&args),
             Command::Export(args) => export::run(&args),
         };

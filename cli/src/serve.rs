@@ -3,7 +3,7 @@
 use anyhow::Context;
 
 use super::{ConfigArgs, runtime, stop_signal};
-use citytel_ingest::service::{self, Running};
+use citytel_ingest::service::{self, DeviceAccess, Running};
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load().context("loading configuration")?;
@@ -32,17 +32,45 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
 
 /// Prints where the service listens, in a form both people and scripts can read.
 pub fn print_addresses(running: &Running, data_dir: &str) {
+    let http = |tls: bool| if tls { "https" } else { "http" };
     println!("citytel is running");
     if let Some(addr) = running.http_addr {
-        println!("  dashboard       http://{addr}/");
+        println!("  dashboard       {}://{addr}/", http(running.http_tls));
     }
     if let Some(addr) = running.mqtt_addr {
         println!("  mqtt endpoint   mqtt://{addr}");
     }
-    if let Some(addr) = running.metrics_addr {
-        println!("  metrics         {}", citytel_ingest::exporter::url(addr));
+    if let Some(addr) = running.mqtts_addr {
+        println!("  mqtts endpoint  mqtts://{addr}");
     }
-    println!("  grpc api        {}", running.grpc_addr);
+    match running.devices {
+        None => {}
+        Some(DeviceAccess::Open) => {
+            println!("  devices         not authenticated (any client may publish for any device)");
+        }
+        Some(DeviceAccess::Authenticated {
+            auto_register: true,
+            ..
+        }) => println!(
+            "  devices         AUTO-REGISTERED: unknown devices are admitted as who they say they \
+             are (endpoint.auto_register; not for production)"
+        ),
+        Some(DeviceAccess::Authenticated { provisioned, .. }) => println!(
+            "  devices         {provisioned} provisioned; others refused (citytel devices add ID \
+             --kind KIND --site SITE)"
+        ),
+    }
+    if let Some(addr) = running.metrics_addr {
+        println!(
+            "  metrics         {}://{addr}/metrics",
+            http(running.metrics_tls)
+        );
+    }
+    if running.grpc_tls {
+        println!("  grpc api        {} (TLS)", running.grpc_addr);
+    } else {
+        println!("  grpc api        {}", running.grpc_addr);
+    }
     println!("  data directory  {data_dir}");
     if !running.authentication {
         println!("  api keys        not required (open to anyone who reaches the listeners)");
@@ -59,8 +87,13 @@ pub fn print_addresses(running: &Running, data_dir: &str) {
     } else {
         ""
     };
+    let transport = if running.grpc_tls {
+        "-cacert CA.pem"
+    } else {
+        "-plaintext"
+    };
     println!(
-        "  try             grpcurl -plaintext {auth}{} citytel.v1.QueryService/ListDevices",
+        "  try             grpcurl {transport} {auth}{} citytel.v1.QueryService/ListDevices",
         running.grpc_addr
     );
     println!("Press Ctrl-C to stop.");

@@ -25,7 +25,7 @@ use crate::journal::Connection;
 use crate::pipeline::{Ack, Origin, Pipeline, Queued};
 use crate::source::endpoint::Shared;
 use crate::source::endpoint::connection;
-use crate::source::endpoint::sessions::Sessions;
+use crate::source::endpoint::identity::DeviceAuth;
 
 /// A message that passed decoding and validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,11 +82,7 @@ pub fn endpoint(
     clock: Clock,
 ) -> (Endpoint, Intake) {
     let (pipeline, queue) = Pipeline::with_clock(ingest.limits(), budget_bytes, clock);
-    let shared = Arc::new(Shared {
-        config,
-        pipeline,
-        sessions: Sessions::default(),
-    });
+    let shared = Arc::new(Shared::with_auth(config, pipeline, DeviceAuth::Open));
     (Endpoint { shared }, Intake { queue })
 }
 
@@ -98,7 +94,7 @@ impl Endpoint {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let peer = SocketAddr::from(([127, 0, 0, 1], 1883));
-        connection::serve(stream, peer, self.shared.clone(), shutdown)
+        connection::serve(stream, peer, self.shared.clone(), shutdown, None)
             .await
             .label()
     }
@@ -171,7 +167,7 @@ fn taken(mut queued: Queued) -> Taken {
             change,
         };
     }
-    let Some(envelope) = queued.message_mut() else {
+    let Queued::Message(envelope) = &mut queued else {
         unreachable!("the endpoint queues only messages and connection events");
     };
     let ack = envelope.inbound.ack.take();

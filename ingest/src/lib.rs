@@ -33,7 +33,8 @@
 //!   durable cursor.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
-//! - [`net`]: the open-file limit, connection caps, accept backoff and idle timeouts.
+//! - [`net`]: the open-file limit, connection caps, accept backoff, idle timeouts and TLS.
+//! - [`provisioning`]: the devices that may connect, their credentials and what they speak for.
 //! - [`telemetry`]: log set-up, metric names, the gRPC metrics layer.
 //! - [`clock`]: where "now" comes from (the system clock, or a test's).
 //! - `fuzz` (with the `fuzzing` feature only): entry points for the fuzz targets in `fuzz/`.
@@ -50,9 +51,10 @@ pub mod fuzz;
 pub(crate) mod hash;
 pub mod import;
 pub mod journal;
-pub(crate) mod net;
+pub mod net;
 pub mod notify;
 pub(crate) mod pipeline;
+pub mod provisioning;
 pub(crate) mod query;
 pub mod service;
 pub mod sink;

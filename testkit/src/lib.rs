@@ -9,7 +9,8 @@
 //! - [`grpc_web`]: gRPC-Web calls over HTTP/1.1 as a browser makes them, read frame by frame.
 //! - [`metrics`]: scraping a Prometheus endpoint; a missing metric fails by name.
 //! - [`mqtt`]: reading and writing single MQTT packets on rumqttc's codec.
-//! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration.
+//! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration, plain or TLS.
+//! - [`tls`]: test certificates (CAs, server and client certificates) and TLS clients.
 //!
 //! Everything here talks to processes and sockets on this machine only (loopback).
 
@@ -21,4 +22,5 @@ pub mod mosquitto;
 pub mod mqtt;
 pub mod net;
 pub mod process;
+pub mod tls;
 pub mod wait;

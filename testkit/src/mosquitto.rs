@@ -4,10 +4,9 @@
 //! [`MosquittoConfig`] builds the configuration: the settings of
 //! `deploy/mosquitto/citytel.conf` (what citytel deployments use: in-flight window 1000,
 //! unlimited queues, persistence on) with their own persistence directory and the listeners it
-//! is given in place of the shipped one. A [`Listener`] is plain MQTT on a loopback port; each is
-//! rendered as a `listener` line followed by its own options, so a TLS listener (`cafile`,
-//! `certfile`, `keyfile`, `require_certificate`) is one more kind of listener, not a new
-//! launcher. [`Mosquitto::start`] writes the file, starts the broker in a
+//! is given in place of the shipped one. A [`Listener`] is MQTT on a loopback port, plain or TLS
+//! ([`ListenerTls`]: `cafile`, `certfile`, `keyfile`, `require_certificate`); each is rendered as
+//! a `listener` line followed by its own options. [`Mosquitto::start`] writes the file, starts the broker in a
 //! [`ChildGuard`](crate::process::ChildGuard) and returns once it accepts connections.
 
 use std::fmt::Write as _;
@@ -73,11 +72,25 @@ pub enum MosquittoError {
     TimedOut(#[from] TimedOut),
 }
 
-/// One listener: plain MQTT on `address:port`.
+/// One listener: MQTT on `address:port`, plain or over TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     address: IpAddr,
     port: u16,
+    tls: Option<ListenerTls>,
+}
+
+/// A TLS listener's files (PEM) and whether clients must present a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// CA bundle client certificates are checked against (`cafile`).
+    pub cafile: PathBuf,
+    /// The broker's certificate (`certfile`).
+    pub certfile: PathBuf,
+    /// Its key (`keyfile`).
+    pub keyfile: PathBuf,
+    /// Refuse clients without a certificate from `cafile` (`require_certificate`).
+    pub require_certificate: bool,
 }
 
 impl Listener {
@@ -86,7 +99,26 @@ impl Listener {
         Listener {
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port,
+            tls: None,
         }
+    }
+
+    /// MQTT over TLS on 127.0.0.1:`port`.
+    pub fn tls(port: u16, tls: ListenerTls) -> Listener {
+        Listener {
+            tls: Some(tls),
+            ..Listener::plain(port)
+        }
+    }
+
+    /// MQTT over TLS on a loopback port that is free now.
+    pub fn free_tls(tls: ListenerTls) -> io::Result<Listener> {
+        Ok(Listener::tls(free_port()?, tls))
+    }
+
+    /// Whether it speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Plain MQTT on a loopback port that is free now.
@@ -102,6 +134,12 @@ impl Listener {
     /// The `listener` line and the listener's own options.
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "listener {} {}", self.port, self.address);
+        if let Some(tls) = &self.tls {
+            let _ = writeln!(out, "cafile {}", tls.cafile.display());
+            let _ = writeln!(out, "certfile {}", tls.certfile.display());
+            let _ = writeln!(out, "keyfile {}", tls.keyfile.display());
+            let _ = writeln!(out, "require_certificate {}", tls.require_certificate);
+        }
     }
 }
 
@@ -233,9 +271,16 @@ impl Mosquitto {
         self.port
     }
 
-    /// `mqtt://127.0.0.1:{port}`.
+    /// `mqtt://127.0.0.1:{port}` (`mqtts://` when the first listener is TLS).
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let tls = self.config.listeners.first().is_some_and(Listener::is_tls);
+        let scheme = if tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The port of its `i`th listener (in the order they were added).
+    pub fn listener_port(&self, i: usize) -> Option<u16> {
+        self.config.listeners.get(i).map(Listener::port)
     }
 
     /// Its directory (config, persistence file, [`LOG_FILE`]).
@@ -301,6 +346,34 @@ mod tests {
         ] {
             assert!(lines.contains(&kept), "{kept}");
         }
+    }
+
+    #[test]
+    fn a_tls_listener_carries_its_files() {
+        let tls = ListenerTls {
+            cafile: "/c/ca.pem".into(),
+            certfile: "/c/server.pem".into(),
+            keyfile: "/c/server.key".into(),
+            require_certificate: true,
+        };
+        let conf = MosquittoConfig::new(Path::new("/tmp/x"))
+            .listener(Listener::plain(1))
+            .listener(Listener::tls(2, tls))
+            .render();
+        let tail: Vec<&str> = conf
+            .lines()
+            .skip_while(|l| *l != "listener 2 127.0.0.1")
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "listener 2 127.0.0.1",
+                "cafile /c/ca.pem",
+                "certfile /c/server.pem",
+                "keyfile /c/server.key",
+                "require_certificate true",
+            ]
+        );
     }
 
     #[test]

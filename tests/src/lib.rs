@@ -11,6 +11,7 @@ pub mod faults;
 pub mod fleet;
 pub mod golden;
 pub mod keys;
+pub mod mtls;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;

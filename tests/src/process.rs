@@ -46,6 +46,8 @@ pub struct Citytel {
     child: ChildGuard,
     /// Address of the MQTT device endpoint, if it runs.
     pub mqtt: Option<SocketAddr>,
+    /// Address of its `mqtts` (TLS) listener, if it runs.
+    pub mqtts: Option<SocketAddr>,
     /// Address of the gRPC API.
     pub grpc: SocketAddr,
     /// URL of the web dashboard (`http://127.0.0.1:PORT/`), if it runs.
@@ -96,6 +98,11 @@ impl Citytel {
                 // The tests of ingest ask without keys; the API's own tests turn keys on.
                 "--set",
                 "api.authentication=false",
+                // Likewise devices: the tests of device identity turn it on.
+                "--set",
+                "endpoint.authentication=false",
+                "--set",
+                "endpoint.tls.listen=127.0.0.1:0",
             ])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -115,11 +122,12 @@ impl Citytel {
             }
         });
         let mut mqtt = None;
+        let mut mqtts = None;
         let mut grpc = None;
         let mut dashboard = None;
         let mut metrics = None;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while grpc.is_none() || !lines_done(&mqtt, extra) {
+        while grpc.is_none() || !lines_done(mqtt.or(mqtts), extra) {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .unwrap_or_else(|_| panic!("citytel did not report its addresses within 60 s"));
@@ -128,7 +136,10 @@ impl Citytel {
                 ["mqtt", "endpoint", url] => {
                     mqtt = url.strip_prefix("mqtt://").and_then(|a| a.parse().ok());
                 }
-                ["grpc", "api", addr] => grpc = addr.parse().ok(),
+                ["mqtts", "endpoint", url] => {
+                    mqtts = url.strip_prefix("mqtts://").and_then(|a| a.parse().ok());
+                }
+                ["grpc", "api", addr, ..] => grpc = addr.parse().ok(),
                 ["dashboard", url] => dashboard = Some(url.to_string()),
                 ["metrics", url] => metrics = Some(url.to_string()),
                 _ => {}
@@ -137,6 +148,7 @@ impl Citytel {
         Citytel {
             child,
             mqtt,
+            mqtts,
             grpc: grpc.expect("grpc address"),
             dashboard,
             metrics,
@@ -148,7 +160,10 @@ impl Citytel {
     pub fn dashboard_addr(&self) -> SocketAddr {
         self.dashboard
             .as_deref()
-            .and_then(|url| url.strip_prefix("http://"))
+            .and_then(|url| {
+                url.strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"))
+            })
             .and_then(|rest| rest.trim_end_matches('/').parse().ok())
             .expect("the dashboard runs at http://HOST:PORT/")
     }
@@ -239,6 +254,6 @@ impl Citytel {
     }
 }
 
-fn lines_done(mqtt: &Option<SocketAddr>, extra: &[&str]) -> bool {
+fn lines_done(mqtt: Option<SocketAddr>, extra: &[&str]) -> bool {
     mqtt.is_some() || extra.contains(&"--broker-url")
 }

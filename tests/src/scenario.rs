@@ -75,6 +75,8 @@ impl Ingester {
             "http.enabled=false".to_string(),
             "metrics.enabled=false".to_string(),
             "api.authentication=false".to_string(),
+            // Scenario devices connect as `scenario-{id}`: device identity is not tested here.
+            "endpoint.authentication=false".to_string(),
             // Every simulated device connects from loopback, and a scenario on the manual clock
             // reconnects faster than any real fleet: no per-address limits here.
             "endpoint.connect_rate_per_ip=100000.0".to_string(),

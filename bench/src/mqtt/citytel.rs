@@ -33,7 +33,20 @@ pub enum Source {
     Endpoint,
     /// A broker at this `mqtt://` URL.
     Broker(String),
+    /// Its own device endpoint, over TLS only (`mqtts`, with these certificates).
+    EndpointTls(super::certs::BenchCerts),
 }
+
+/// Every simulated device connects from this one host, all at once: the per-address limits
+/// meant for the field would throttle the load itself.
+const LOADED_FROM_ONE_HOST: [&str; 6] = [
+    "--set",
+    "endpoint.max_connections_per_ip=1000000",
+    "--set",
+    "endpoint.connect_rate_per_ip=1000000.0",
+    "--set",
+    "endpoint.connect_burst_per_ip=1000000",
+];
 
 /// A running `citytel serve`.
 pub struct Citytel {
@@ -57,22 +70,36 @@ impl Citytel {
             .args(["--set", "http.listen=127.0.0.1:0"])
             .args(["--set", "metrics.listen=127.0.0.1:0"])
             .args(["--set", "api.authentication=false"])
+            // The load generator publishes for many devices per connection, as a broker
+            // client would: device authentication is not what is measured.
+            .args(["--set", "endpoint.authentication=false"])
             .env("RUST_LOG", "warn");
         match source {
             Source::Endpoint => {
                 // Every simulated device connects from this one host, all at once: the
                 // per-address limits meant for the field would throttle the load itself.
-                cmd.args(["--mqtt-listen", "127.0.0.1:0"]).args([
-                    "--set",
-                    "endpoint.max_connections_per_ip=1000000",
-                    "--set",
-                    "endpoint.connect_rate_per_ip=1000000.0",
-                    "--set",
-                    "endpoint.connect_burst_per_ip=1000000",
-                ]);
+                cmd.args(["--mqtt-listen", "127.0.0.1:0"])
+                    .args(LOADED_FROM_ONE_HOST);
             }
             Source::Broker(url) => {
                 cmd.args(["--broker-url", url]);
+            }
+            Source::EndpointTls(certs) => {
+                let set = |key: &str, value: &std::path::Path| {
+                    format!("{key}={:?}", value.display().to_string())
+                };
+                cmd.args(LOADED_FROM_ONE_HOST).args([
+                    "--set".into(),
+                    "endpoint.plain=false".to_string(),
+                    "--set".into(),
+                    "endpoint.tls.enabled=true".to_string(),
+                    "--set".into(),
+                    "endpoint.tls.listen=127.0.0.1:0".to_string(),
+                    "--set".into(),
+                    set("endpoint.tls.cert_file", &certs.server_cert),
+                    "--set".into(),
+                    set("endpoint.tls.key_file", &certs.server_key),
+                ]);
             }
         }
         let t0 = Instant::now();
@@ -81,9 +108,13 @@ impl Citytel {
         let mut guard = process::spawn("citytel serve", &mut cmd, &dir.join("serve.log"), true)?;
         let banner = process::citytel_banner(&mut guard, &mut wait).await?;
         let grpc = process::banner_value(&banner, ["grpc", "api"]).context("no gRPC address")?;
-        let mqtt_port = process::banner_value(&banner, ["mqtt", "endpoint"])
+        let label = match source {
+            Source::EndpointTls(_) => ["mqtts", "endpoint"],
+            _ => ["mqtt", "endpoint"],
+        };
+        let mqtt_port = process::banner_value(&banner, label)
             .and_then(|url| url.rsplit(':').next()?.parse::<u16>().ok());
-        if matches!(source, Source::Endpoint) && mqtt_port.is_none() {
+        if !matches!(source, Source::Broker(_)) && mqtt_port.is_none() {
             bail!("citytel serve printed no `mqtt endpoint` line before `grpc api`");
         }
         let grpc_url = format!("http://{grpc}");

@@ -29,6 +29,8 @@ pub struct LoadSpec {
     pub duration: Duration,
     /// Warm-up time.
     pub warmup: Duration,
+    /// Connect over TLS, trusting this CA.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The part of `firmware-sim load --json` the harness uses.
@@ -104,8 +106,11 @@ impl Generator {
             .arg(format!("--warmup={}ms", spec.warmup.as_millis()))
             .arg(format!("--client-id-prefix={client_prefix}"))
             .arg("--json")
-            .arg(&json)
-            .env("RUST_LOG", "warn");
+            .arg(&json);
+        if let Some(ca) = &spec.tls_ca {
+            cmd.arg("--tls-ca").arg(ca);
+        }
+        cmd.env("RUST_LOG", "warn");
         let guard = process::spawn("firmware-sim load", &mut cmd, &dir.join("load.log"), false)?;
         Ok(Generator { guard, json })
     }

@@ -6,6 +6,9 @@
 //! - **Endpoint**: `citytel serve` with its device endpoint + the generator publishing to it.
 //!   A PUBACK comes after the WAL fsync, so the generator's acknowledged rate and its
 //!   publish-to-PUBACK latency are durable throughput and publish-to-durable latency.
+//! - **Ceiling over TLS**, **endpoint over TLS** (`--tls`): the same, with the generator's
+//!   connections over TLS (a server certificate from the bench's own CA; no client
+//!   certificates), to Mosquitto's TLS listener and to citytel's `mqtts` listener.
 //! - **Broker**: Mosquitto + `citytel serve --broker-url` + the generator publishing to
 //!   Mosquitto. Throughput is what citytel stored in the window (polled over gRPC); the
 //!   generator's latency only reaches Mosquitto's PUBACK, so publish-to-durable is estimated
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use citytel_testkit::mosquitto::{Listener, MOSQUITTO, Mosquitto, MosquittoConfig};
+use citytel_testkit::mosquitto::{Listener, ListenerTls, MOSQUITTO, Mosquitto, MosquittoConfig};
 use citytel_testkit::wait::Wait;
 use serde::Serialize;
 
@@ -38,6 +41,10 @@ pub enum PathKind {
     Endpoint,
     /// Devices -> Mosquitto -> citytel's broker source.
     Broker,
+    /// Devices -> Mosquitto's TLS listener -> do-nothing subscriber (`--tls`).
+    CeilingTls,
+    /// Devices -> citytel's device endpoint over TLS (`--tls`).
+    EndpointTls,
 }
 
 impl PathKind {
@@ -47,7 +54,28 @@ impl PathKind {
             PathKind::Ceiling => "Mosquitto ceiling (do-nothing subscriber)",
             PathKind::Endpoint => "citytel device endpoint",
             PathKind::Broker => "Mosquitto -> citytel broker source",
+            PathKind::CeilingTls => "Mosquitto TLS ceiling (do-nothing subscriber)",
+            PathKind::EndpointTls => "citytel device endpoint over TLS",
         }
+    }
+
+    /// Whether the generator connects over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, PathKind::CeilingTls | PathKind::EndpointTls)
+    }
+
+    /// The path a ratio is taken against: the ceiling of the same transport.
+    pub fn ceiling(self) -> PathKind {
+        if self.is_tls() {
+            PathKind::CeilingTls
+        } else {
+            PathKind::Ceiling
+        }
+    }
+
+    /// Whether this is a ceiling.
+    pub fn is_ceiling(self) -> bool {
+        matches!(self, PathKind::Ceiling | PathKind::CeilingTls)
     }
 }
 
@@ -99,15 +127,19 @@ pub struct Setup {
     pub citytel: PathBuf,
     /// Longest wait for everything to arrive after the generator exits.
     pub settle_limit: Duration,
+    /// Certificates of the TLS paths.
+    pub tls: Option<super::certs::BenchCerts>,
 }
 
 /// Runs `path` once in a fresh directory `dir`.
 pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
     std::fs::create_dir_all(dir).ok();
     let result = match path {
-        PathKind::Ceiling => ceiling(setup, dir).await,
-        PathKind::Endpoint => endpoint(setup, dir).await,
+        PathKind::Ceiling => ceiling(setup, dir, false).await,
+        PathKind::Endpoint => endpoint(setup, dir, false).await,
         PathKind::Broker => broker(setup, dir).await,
+        PathKind::CeilingTls => ceiling(setup, dir, true).await,
+        PathKind::EndpointTls => endpoint(setup, dir, true).await,
     };
     result.unwrap_or_else(|e| Measurement {
         error: Some(format!("{e:#}")),
@@ -116,20 +148,48 @@ pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
 }
 
 /// Installs Mosquitto if missing (apt-get, as root) and starts it with the shipped configuration
-/// on a free port, with its config, persistence and log in `dir`.
-async fn start_mosquitto(dir: &Path) -> Result<Mosquitto> {
+/// on a free port, with its config, persistence and log in `dir`; with `tls`, a TLS listener
+/// (server certificate only) as its second.
+async fn start_mosquitto(dir: &Path, tls: Option<&super::certs::BenchCerts>) -> Result<Mosquitto> {
     process::ensure_debian_package(Path::new(MOSQUITTO), "mosquitto")?;
-    let config = MosquittoConfig::new(dir)
+    let mut config = MosquittoConfig::new(dir)
         .listener(Listener::free()?)
         .own_process_group(process::STOP_GRACE);
+    if let Some(certs) = tls {
+        config = config.listener(Listener::free_tls(ListenerTls {
+            cafile: certs.ca.clone(),
+            certfile: certs.server_cert.clone(),
+            keyfile: certs.server_key.clone(),
+            require_certificate: false,
+        })?);
+    }
     Ok(Mosquitto::launch(&config).await?)
 }
 
-async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
+/// The generator's load, over TLS with the bench's CA when `tls`.
+fn load_spec(setup: &Setup, tls: bool) -> Result<LoadSpec> {
+    let mut load = setup.load.clone();
+    if tls {
+        let certs = setup
+            .tls
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("a TLS path without certificates"))?;
+        load.tls_ca = Some(certs.ca.clone());
+    }
+    Ok(load)
+}
+
+async fn ceiling(setup: &Setup, dir: &Path, tls: bool) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut mosquitto = start_mosquitto(&dir.join("mosquitto")).await?;
+    let certs = if tls { setup.tls.as_ref() } else { None };
+    let mut mosquitto = start_mosquitto(&dir.join("mosquitto"), certs).await?;
     let subscriber = Subscriber::start(mosquitto.port()).await?;
-    let generator = Generator::start(&setup.load, &mosquitto.url(), "load-", dir)?;
+    let port = match tls {
+        true => mosquitto.listener_port(1).unwrap_or_default(),
+        false => mosquitto.port(),
+    };
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let generator = Generator::start(&load_spec(setup, tls)?, &url, "load-", dir)?;
     let pids = vec![mosquitto.pid(), generator.pid()];
     let sampler = Sampler::start(Counter::Atomic(subscriber.counter()), pids);
     let report = generator
@@ -161,14 +221,17 @@ async fn ceiling(setup: &Setup, dir: &Path) -> Result<Measurement> {
     Ok(m)
 }
 
-async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
+async fn endpoint(setup: &Setup, dir: &Path, tls: bool) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut citytel =
-        Citytel::start(&setup.citytel, &dir.join("citytel"), &Source::Endpoint).await?;
+    let source = match (tls, &setup.tls) {
+        (true, Some(certs)) => Source::EndpointTls(certs.clone()),
+        _ => Source::Endpoint,
+    };
+    let mut citytel = Citytel::start(&setup.citytel, &dir.join("citytel"), &source).await?;
     let port = citytel.mqtt_port.unwrap_or_default();
     let mut stored = citytel.stored_readings().await?;
     let url = format!("mqtt://127.0.0.1:{port}");
-    let generator = Generator::start(&setup.load, &url, "load-", dir)?;
+    let generator = Generator::start(&load_spec(setup, tls)?, &url, "load-", dir)?;
     let pids = vec![citytel.guard.pid(), generator.pid()];
     let sampler = Sampler::start(Counter::Citytel(stored.clone()), pids);
     let report = generator
@@ -190,7 +253,7 @@ async fn endpoint(setup: &Setup, dir: &Path) -> Result<Measurement> {
 
 async fn broker(setup: &Setup, dir: &Path) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
-    let mut mosquitto = start_mosquitto(&dir.join("mosquitto")).await?;
+    let mut mosquitto = start_mosquitto(&dir.join("mosquitto"), None).await?;
     let source = Source::Broker(mosquitto.url());
     let mut citytel = Citytel::start(&setup.citytel, &dir.join("citytel"), &source).await?;
     let mut stored = citytel.stored_readings().await?;

@@ -1,6 +1,9 @@
 //! `citytel-bench mqtt`: end-to-end ingest over MQTT at QoS 1, against the ceiling of a
 //! broker-based pipeline measured in the same run.
 //!
+//! With `--tls`, two more: the Mosquitto ceiling and citytel's endpoint with the devices'
+//! connections over TLS ([`certs`]), so the cost of TLS shows against plain TCP in the same run.
+//!
 //! Three paths, each with every batch size, `--runs` times, interleaved (ceiling, endpoint,
 //! broker, ceiling, ...) so the machine's noise spreads over all of them: the Mosquitto ceiling
 //! ([`subscriber`], a do-nothing consumer), citytel's device endpoint, and Mosquitto feeding
@@ -11,6 +14,7 @@
 //! CPU time of each process. [`report`] takes medians, ratios against the ceiling and the
 //! targets.
 
+mod certs;
 mod citytel;
 mod generator;
 mod measure;
@@ -41,6 +45,10 @@ pub struct MqttArgs {
     /// Paths to measure.
     #[arg(long, value_delimiter = ',', default_value = "ceiling,endpoint,broker")]
     paths: Vec<PathKind>,
+    /// Also measure the ceiling and the device endpoint with the devices connected over TLS
+    /// (Mosquitto's TLS listener, citytel's mqtts listener).
+    #[arg(long)]
+    tls: bool,
     /// Measured time per run, after the warm-up.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
@@ -84,9 +92,11 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
             batch: 1,
             duration: args.duration,
             warmup: args.warmup,
+            tls_ca: None,
         },
         citytel: citytel::binary(args.citytel.clone())?,
         settle_limit: args.settle_timeout,
+        tls: None,
     };
     // World-traversable, so Mosquitto can reach its persistence dir after dropping root.
     let work = tempfile::Builder::new()
@@ -94,7 +104,13 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
         .permissions(std::fs::Permissions::from_mode(0o755))
         .tempdir()
         .context("creating a temporary directory")?;
-    let paths = dedup(&args.paths);
+    let mut paths = args.paths.clone();
+    let mut setup = setup;
+    if args.tls {
+        paths.extend([PathKind::CeilingTls, PathKind::EndpointTls]);
+        setup.tls = Some(certs::BenchCerts::make(&work.path().join("certs"))?);
+    }
+    let paths = dedup(&paths);
     let mut rows = Vec::new();
     for &batch in &dedup(&args.batches) {
         let mut runs: Vec<Vec<Measurement>> = vec![Vec::new(); paths.len()];

@@ -135,14 +135,14 @@ impl Row {
 impl Report {
     /// Fills in the ratios and the targets.
     pub fn new(mut rows: Vec<Row>, run: RunInfo) -> Report {
-        let ceiling = |rows: &[Row], batch: u32| {
+        let ceiling = |rows: &[Row], path: PathKind, batch: u32| {
             rows.iter()
-                .find(|r| r.path == PathKind::Ceiling && r.batch == batch)
+                .find(|r| r.path == path && r.batch == batch)
                 .and_then(|r| r.readings_per_s)
         };
         for i in 0..rows.len() {
-            if rows[i].path != PathKind::Ceiling {
-                rows[i].vs_ceiling = ceiling(&rows, rows[i].batch)
+            if !rows[i].path.is_ceiling() {
+                rows[i].vs_ceiling = ceiling(&rows, rows[i].path.ceiling(), rows[i].batch)
                     .zip(rows[i].readings_per_s)
                     .map(|(c, r)| r / c);
             }
@@ -159,6 +159,11 @@ impl Report {
                     "broker source / ceiling, 1 reading per message",
                     row.vs_ceiling,
                     BROKER_TARGET,
+                ),
+                (PathKind::EndpointTls, 1) => (
+                    "device endpoint over TLS / Mosquitto TLS ceiling, 1 reading per message",
+                    row.vs_ceiling,
+                    ENDPOINT_TARGET,
                 ),
                 (PathKind::Endpoint, b) if b >= 10 => (
                     "device endpoint readings/s, batches of 10+",
@@ -204,17 +209,21 @@ impl Report {
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for row in &self.rows {
             let durable = match row.path {
-                PathKind::Ceiling => "n/a (no storage)".to_string(),
-                PathKind::Endpoint => ms(row.durable_p99_ms),
+                PathKind::Ceiling | PathKind::CeilingTls => "n/a (no storage)".to_string(),
+                PathKind::Endpoint | PathKind::EndpointTls => ms(row.durable_p99_ms),
                 PathKind::Broker => format!("~{} (curves)", ms(row.durable_p99_ms)),
             };
             let generator = match row.path {
-                PathKind::Endpoint => format!("{} (= durable)", ms(row.generator_p99_ms)),
+                PathKind::Endpoint | PathKind::EndpointTls => {
+                    format!("{} (= durable)", ms(row.generator_p99_ms))
+                }
                 _ => format!("{} (Mosquitto's ack)", ms(row.generator_p99_ms)),
             };
             let cpu = match row.path {
-                PathKind::Ceiling => format!("{} (Mosquitto)", us(row.cpu_us_per_reading)),
-                PathKind::Endpoint => us(row.cpu_us_per_reading),
+                PathKind::Ceiling | PathKind::CeilingTls => {
+                    format!("{} (Mosquitto)", us(row.cpu_us_per_reading))
+                }
+                PathKind::Endpoint | PathKind::EndpointTls => us(row.cpu_us_per_reading),
                 PathKind::Broker => format!(
                     "{} (+ Mosquitto {})",
                     us(row.cpu_us_per_reading),
@@ -222,7 +231,9 @@ impl Report {
                 ),
             };
             let rss = match row.path {
-                PathKind::Ceiling => format!("{} (Mosquitto)", mib(row.peak_rss_bytes)),
+                PathKind::Ceiling | PathKind::CeilingTls => {
+                    format!("{} (Mosquitto)", mib(row.peak_rss_bytes))
+                }
                 _ => mib(row.peak_rss_bytes),
             };
             let _ = writeln!(
@@ -257,6 +268,9 @@ impl Report {
                 if t.pass { "PASS" } else { "FAIL" }
             );
         }
+        for line in self.tls_cost() {
+            let _ = writeln!(s, "{line}");
+        }
         let generator_cpu: Vec<String> = self
             .rows
             .iter()
@@ -283,6 +297,49 @@ impl Report {
         s
     }
 
+    /// The cost of TLS per reading, where a run measured a path both ways: CPU per reading
+    /// and throughput over TLS against plain TCP.
+    pub fn tls_cost(&self) -> Vec<String> {
+        let row = |path, batch| {
+            self.rows
+                .iter()
+                .find(|r| r.path == path && r.batch == batch)
+        };
+        let mut lines = Vec::new();
+        for tls_row in self.rows.iter().filter(|r| r.path.is_tls()) {
+            let plain = match tls_row.path {
+                PathKind::CeilingTls => PathKind::Ceiling,
+                _ => PathKind::Endpoint,
+            };
+            let Some(plain_row) = row(plain, tls_row.batch) else {
+                continue;
+            };
+            let cpu = tls_row
+                .cpu_us_per_reading
+                .zip(plain_row.cpu_us_per_reading)
+                .map(|(t, p)| {
+                    format!(
+                        "{:+.2} us/reading CPU ({} -> {})",
+                        t - p,
+                        us(Some(p)),
+                        us(Some(t))
+                    )
+                });
+            let rate = tls_row
+                .readings_per_s
+                .zip(plain_row.readings_per_s)
+                .map(|(t, p)| format!("{:.2}x the plain throughput", t / p));
+            lines.push(format!(
+                "\nTLS cost, {} batch {}: {}, {}.",
+                short(plain),
+                tls_row.batch,
+                cpu.unwrap_or_else(|| "CPU -".into()),
+                rate.unwrap_or_else(|| "throughput -".into()),
+            ));
+        }
+        lines
+    }
+
     /// Writes the report as pretty JSON.
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self)?;
@@ -295,6 +352,8 @@ fn short(path: PathKind) -> &'static str {
         PathKind::Ceiling => "ceiling",
         PathKind::Endpoint => "endpoint",
         PathKind::Broker => "broker",
+        PathKind::CeilingTls => "ceiling-tls",
+        PathKind::EndpointTls => "endpoint-tls",
     }
 }
 

@@ -135,6 +135,24 @@ pub(crate) struct LoadArgs {
     )]
     password: Option<String>,
 
+    /// Connect over TLS, checking the server's certificate against this CA bundle (PEM); the
+    /// certificate must name the --broker host.
+    #[arg(long, env = "FIRMWARE_SIM_TLS_CA", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+
+    /// With --tls-ca: a client certificate (PEM) for servers that require one (with --tls-key).
+    #[arg(long, env = "FIRMWARE_SIM_TLS_CERT", value_name = "PEM", requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "FIRMWARE_SIM_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
     /// Seed of the device models the metric values come from.
     #[arg(
         long,
@@ -178,12 +196,17 @@ impl LoadArgs {
         config.validate()?;
         eprintln!(
             "firmware-sim load: {} connections x {} in flight, {} devices, {} reading(s) per \
-             message, QoS 1, to {}; warm-up {}, then {}",
+             message, QoS 1, to {}{}; warm-up {}, then {}",
             config.connections,
             config.inflight,
             config.devices,
             config.batch,
             config.broker,
+            if config.tls.is_some() {
+                " over TLS"
+            } else {
+                ""
+            },
             humantime::format_duration(config.warmup),
             match config.messages {
                 Some(n) => format!("{n} messages"),
@@ -230,6 +253,10 @@ impl LoadArgs {
     fn into_config(self) -> LoadConfig {
         LoadConfig {
             broker: self.target.broker,
+            tls: self.tls_ca.map(|ca_file| load::LoadTls {
+                ca_file,
+                client: self.tls_cert.zip(self.tls_key),
+            }),
             connections: self.connections,
             devices: self.devices,
             sites: self.spread.sites,
@@ -310,7 +337,15 @@ mod tests {
             "--client-id-prefix=bench-",
             "--username=u",
             "--password=p",
+            "--tls-ca=/ca.pem",
         ]);
+        assert_eq!(
+            c.tls,
+            Some(load::LoadTls {
+                ca_file: "/ca.pem".into(),
+                client: None
+            })
+        );
         assert_eq!(c.broker, BrokerAddr::new("127.0.0.1", 1999));
         assert_eq!(
             (c.connections, c.devices, c.inflight, c.batch),

@@ -1,14 +1,15 @@
-//! One pipelined publisher: a TCP connection that keeps its window of QoS 1 PUBLISHes full.
+//! One pipelined publisher: a connection (TCP, or TLS over TCP with `--tls-ca`) that keeps its
+//! window of QoS 1 PUBLISHes full.
 //!
-//! [`connect`] does the MQTT 3.1.1 handshake on rumqttc's codec (clean session). [`Publisher::run`]
-//! then drives the connection from one task, without splitting the socket: whenever the window
+//! [`connect`] does the TLS handshake if asked, then the MQTT 3.1.1 handshake on rumqttc's codec
+//! (clean session). [`Publisher::run`] then drives the connection from one task, reading and
+//! writing its two halves in one `select!`: whenever the window
 //! has room it appends messages from its devices' [`Template`]s to the write buffer (up to
 //! [`WRITE_CHUNK`] bytes at a time, all stamped with one send time), writes what the socket
 //! takes, and parses every PUBACK that arrives, releasing its packet id and recording the
 //! latency of counted messages. When the schedule ends (or on shutdown) it stops publishing,
 //! waits up to the drain timeout for the PUBACKs still due, and sends DISCONNECT.
 
-use std::io::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -17,8 +18,10 @@ use bytes::{Buf as _, BytesMut};
 use hdrhistogram::Histogram;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet};
 use rumqttc::mqttbytes::{self, Protocol};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+
+use super::stream::LoadStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -92,24 +95,30 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 
 /// A connection that has had its CONNACK, and whatever arrived right behind it.
 pub(crate) struct Connected {
-    stream: TcpStream,
+    stream: LoadStream,
     leftover: BytesMut,
 }
 
-/// Opens a TCP connection to `broker` and completes the MQTT CONNECT handshake within `limit`.
+/// Opens a TCP connection to `broker` (TLS with `tls`), and completes the MQTT CONNECT
+/// handshake within `limit`.
 pub(crate) async fn connect(
     broker: &BrokerAddr,
+    tls: Option<&super::stream::TlsClient>,
     client_id: String,
     login: Option<(&str, &str)>,
     limit: Duration,
 ) -> Result<Connected, LoadError> {
     let handshake = async {
-        let stream = TcpStream::connect((broker.host.trim_matches(['[', ']']), broker.port))
+        let host = broker.host.trim_matches(['[', ']']);
+        let failed = |e: std::io::Error| LoadError::Connect(broker.to_string(), e.to_string());
+        let stream = TcpStream::connect((host, broker.port))
             .await
-            .map_err(|e| LoadError::Connect(broker.to_string(), e.to_string()))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| LoadError::Connect(broker.to_string(), e.to_string()))?;
+            .map_err(failed)?;
+        stream.set_nodelay(true).map_err(failed)?;
+        let stream = match tls {
+            None => LoadStream::Tcp(stream),
+            Some(tls) => tls.connect(host, stream).await.map_err(failed)?,
+        };
         handshake(stream, client_id, login).await
     };
     timeout(limit, handshake)
@@ -122,7 +131,7 @@ pub(crate) async fn connect(
 
 /// Sends CONNECT on `stream` and waits for a successful CONNACK.
 async fn handshake(
-    mut stream: TcpStream,
+    mut stream: LoadStream,
     client_id: String,
     login: Option<(&str, &str)>,
 ) -> Result<Connected, LoadError> {
@@ -169,7 +178,8 @@ async fn handshake(
 
 /// A connected publisher and its devices.
 pub(crate) struct Publisher {
-    stream: TcpStream,
+    rd: ReadHalf<LoadStream>,
+    wr: WriteHalf<LoadStream>,
     templates: Vec<Template>,
     next_template: usize,
     ids: PacketIds,
@@ -190,8 +200,10 @@ impl Publisher {
     ) -> Self {
         let mut read_buf = connected.leftover;
         read_buf.reserve(READ_CHUNK);
+        let (rd, wr) = tokio::io::split(connected.stream);
         Publisher {
-            stream: connected.stream,
+            rd,
+            wr,
             templates,
             next_template: 0,
             ids: PacketIds::new(inflight),
@@ -255,15 +267,26 @@ impl Publisher {
             if stopping && self.ids.in_flight() == 0 && self.write_buf.is_empty() {
                 return Ok(());
             }
+            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+                self.read_buf.reserve(READ_CHUNK);
+            }
             tokio::select! {
                 biased;
-                ready = self.stream.readable() => {
-                    ready.map_err(LoadError::io)?;
-                    self.read(schedule, counters)?;
+                read = self.rd.read_buf(&mut self.read_buf) => {
+                    if read.map_err(LoadError::io)? == 0 {
+                        return Err(LoadError::Protocol(format!(
+                            "the server closed the connection with {} PUBLISHes unacknowledged",
+                            self.ids.in_flight()
+                        )));
+                    }
+                    self.handle_packets(schedule, counters)?;
                 }
-                ready = self.stream.writable(), if !self.write_buf.is_empty() => {
-                    ready.map_err(LoadError::io)?;
-                    self.write()?;
+                written = self.wr.write(&self.write_buf), if !self.write_buf.is_empty() => {
+                    let n = written.map_err(LoadError::io)?;
+                    self.write_buf.advance(n);
+                    if self.write_buf.is_empty() {
+                        self.wr.flush().await.map_err(LoadError::io)?;
+                    }
                 }
                 () = &mut wake => {
                     if stopping {
@@ -310,35 +333,6 @@ impl Publisher {
         self.stats.published += published;
         counters.published.fetch_add(published, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Writes as much of the write buffer as the socket takes.
-    fn write(&mut self) -> Result<(), LoadError> {
-        match self.stream.try_write(&self.write_buf) {
-            Ok(n) => {
-                self.write_buf.advance(n);
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(LoadError::io(e)),
-        }
-    }
-
-    /// Reads what arrived and handles every complete packet.
-    fn read(&mut self, schedule: &Schedule, counters: &Counters) -> Result<(), LoadError> {
-        self.read_buf.reserve(READ_CHUNK);
-        match self.stream.try_read_buf(&mut self.read_buf) {
-            Ok(0) => {
-                return Err(LoadError::Protocol(format!(
-                    "the server closed the connection with {} PUBLISHes unacknowledged",
-                    self.ids.in_flight()
-                )));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(LoadError::io(e)),
-        }
-        self.handle_packets(schedule, counters)
     }
 
     /// Handles every complete packet in the read buffer.
@@ -390,8 +384,8 @@ impl Publisher {
             return;
         }
         let close = async {
-            let _ = self.stream.write_all(&buf).await;
-            let _ = self.stream.shutdown().await;
+            let _ = self.wr.write_all(&buf).await;
+            let _ = self.wr.shutdown().await;
         };
         let _ = timeout(Duration::from_secs(1), close).await;
     }

@@ -17,6 +17,7 @@ mod packet_ids;
 mod plan;
 mod report;
 mod schedule;
+mod stream;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ use template::Template;
 
 pub use error::LoadError;
 pub use report::{Latency, LoadReport, Sample, Window};
+pub use stream::LoadTls;
 pub use template::TemplateError;
 
 /// How often the timeline (and the progress channel) is sampled.
@@ -47,6 +49,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 pub struct LoadConfig {
     /// The server: a broker or citytel's device endpoint.
     pub broker: BrokerAddr,
+    /// Connect over TLS, with these files.
+    pub tls: Option<LoadTls>,
     /// Connections, each with its own packet id space and window.
     pub connections: u32,
     /// Devices, dealt round-robin to the connections (at least one each).
@@ -79,6 +83,7 @@ impl Default for LoadConfig {
     fn default() -> Self {
         LoadConfig {
             broker: BrokerAddr::default(),
+            tls: None,
             connections: 50,
             devices: 1000,
             sites: 10,
@@ -160,9 +165,15 @@ pub async fn run(
         templates.push(per_connection);
     }
 
+    let tls = config
+        .tls
+        .as_ref()
+        .map(stream::TlsClient::new)
+        .transpose()?;
     let mut connecting = JoinSet::new();
     for i in 0..config.connections {
         let broker = config.broker.clone();
+        let tls = tls.clone();
         let client_id = format!("{}{i}", config.client_id_prefix);
         let login = config.login.clone();
         let limit = config.connect_timeout;
@@ -170,7 +181,7 @@ pub async fn run(
             let login = login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
             (
                 i,
-                connection::connect(&broker, client_id, login, limit).await,
+                connection::connect(&broker, tls.as_ref(), client_id, login, limit).await,
             )
         });
     }

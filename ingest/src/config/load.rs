@@ -46,6 +46,7 @@ pub fn load_str(file: Option<(&str, &str)>, overrides: &[String]) -> Result<Conf
 
 impl Config {
     fn deserialize_from(table: Table) -> Result<Config, ConfigError> {
+        migrated(&table)?;
         Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse {
@@ -53,6 +54,29 @@ impl Config {
                 message: e.message().to_string(),
             })
     }
+}
+
+/// Keys that were replaced, with what replaced them.
+fn migrated(table: &Table) -> Result<(), ConfigError> {
+    let endpoint = table.get("endpoint").and_then(Value::as_table);
+    if let Some(key) = ["username", "password"]
+        .into_iter()
+        .find(|k| endpoint.is_some_and(|e| e.contains_key(*k)))
+    {
+        return Err(ConfigError::Invalid {
+            key: if key == "username" {
+                "endpoint.username"
+            } else {
+                "endpoint.password"
+            },
+            message: "the shared device user name and password were replaced by per-device \
+                      credentials: remove it and provision each device with `citytel devices \
+                      add ID --kind KIND --site SITE --password` (or a generated token, or a \
+                      client certificate); see docs/operations.md"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 fn parse_table(origin: &str, text: &str) -> Result<Table, ConfigError> {

@@ -18,9 +18,12 @@ pub use sections::HttpConfig;
 pub use sections::MetricsConfig;
 pub use sections::SinkConfig;
 pub use sections::{
-    ApiConfig, AvailabilityConfig, BrokerConfig, EndpointConfig, GrpcConfig, IngestConfig,
-    LogConfig, LogFormat, MaintenanceConfig, ServiceConfig, StorageConfig,
+    ApiConfig, AvailabilityConfig, BrokerConfig, CertIdentity, EndpointConfig, EndpointTlsConfig,
+    GrpcConfig, IngestConfig, ListenerTlsConfig, LogConfig, LogFormat, MaintenanceConfig,
+    ServiceConfig, StorageConfig,
 };
+
+mod tls;
 
 /// Everything `citytel serve` can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +108,8 @@ pub struct BrokerSettings {
     pub host: String,
     /// Broker TCP port.
     pub port: u16,
+    /// Whether the connection is TLS (`mqtts://`).
+    pub tls: bool,
     /// The rest of the broker section.
     pub config: BrokerConfig,
 }
@@ -232,12 +237,6 @@ impl Config {
         if self.endpoint.max_keep_alive < std::time::Duration::from_secs(1) {
             return Err(invalid("endpoint.max_keep_alive", "must be at least 1s"));
         }
-        if self.endpoint.username.is_some() != self.endpoint.password.is_some() {
-            return Err(invalid(
-                "endpoint.username",
-                "username and password must be set together",
-            ));
-        }
         if self.ingest.max_payload_bytes == 0 {
             return Err(invalid("ingest.max_payload_bytes", "must be at least 1"));
         }
@@ -266,10 +265,14 @@ impl Config {
                     "the endpoint is disabled and no broker.url is set: nothing to ingest from",
                 ));
             }
-            SourceSettings::Endpoint(self.endpoint.clone())
+            self.check_endpoint()?;
+            let mut endpoint = self.endpoint.clone();
+            endpoint.devices_file = self.in_data_dir(&self.endpoint.devices_file);
+            SourceSettings::Endpoint(endpoint)
         } else {
-            let (host, port) = parse_mqtt_url(&self.broker.url)
+            let (host, port, tls) = parse_broker_url(&self.broker.url)
                 .map_err(|message| invalid("broker.url", &message))?;
+            self.check_broker_tls(tls)?;
             if self.broker.client_id.is_empty() {
                 return Err(invalid("broker.client_id", "must not be empty"));
             }
@@ -279,6 +282,7 @@ impl Config {
             SourceSettings::Broker(BrokerSettings {
                 host,
                 port,
+                tls,
                 config: self.broker.clone(),
             })
         };
@@ -292,6 +296,7 @@ impl Config {
             total_bytes: self.storage.dead_letter_bytes,
         };
         self.check_api()?;
+        self.check_listener_tls()?;
         self.check_http_and_metrics()?;
         let alerts = self.alerts.validate()?;
         Ok(Settings {
@@ -396,7 +401,7 @@ impl Config {
     /// The configuration as TOML, with secrets replaced by `"<redacted>"`.
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
-        for secret in [&mut shown.endpoint.password, &mut shown.broker.password] {
+        for secret in [&mut shown.broker.password] {
             if secret.is_some() {
                 *secret = Some("<redacted>".to_string());
             }
@@ -519,13 +524,31 @@ impl AvailabilityConfig {
 
 /// Parses `mqtt://host:port` (port defaults to 1883).
 pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url
+    match parse_broker_url(url)? {
+        (_, _, true) => Err(format!("{url:?} must start with mqtt://")),
+        (host, port, false) => Ok((host, port)),
+    }
+}
+
+/// Parses `mqtt://host[:port]` (port 1883 by default) or `mqtts://host[:port]` (TLS, port 8883
+/// by default) into the host, the port and whether it is TLS.
+pub fn parse_broker_url(url: &str) -> Result<(String, u16, bool), String> {
+    let (rest, tls) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (rest, true)
+    } else if let Some(rest) = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| format!("{url:?} must start with mqtt:// (TLS is not supported yet)"))?;
+    {
+        (rest, false)
+    } else {
+        return Err(format!("{url:?} must start with mqtt:// or mqtts://"));
+    };
+    let default_port = if tls { 8883 } else { 1883 };
     let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains('/') {
-        return Err(format!("{url:?} must be mqtt://host[:port]"));
+        return Err(format!(
+            "{url:?} must be mqtt://host[:port] or mqtts://host[:port]"
+        ));
     }
     let (host, port) = match rest.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
@@ -534,13 +557,13 @@ pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
                 .map_err(|_| format!("{url:?} has an invalid port {port:?}"))?;
             (host, port)
         }
-        _ => (rest, 1883),
+        _ => (rest, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("{url:?} has no host"));
     }
-    Ok((host.to_string(), port))
+    Ok((host.to_string(), port, tls))
 }
 
 #[cfg(test)]

@@ -145,20 +145,88 @@ pub struct EndpointConfig {
     /// Time a new connection has to send CONNECT.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Username devices must present (with `password`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// Password devices must present (with `username`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    /// Whether the plain (non-TLS) listener on `listen` runs.
+    pub plain: bool,
+    /// Whether devices must prove who they are (a client certificate or their credentials) and
+    /// may only speak for themselves (and a gateway for its children).
+    pub authentication: bool,
+    /// Run without device authentication even on a non-loopback listener
+    /// (`--allow-anonymous-devices`).
+    pub allow_anonymous: bool,
+    /// Admit devices the provisioning file does not list, each bound to the first site and kind
+    /// it publishes for (until restart).
+    pub auto_register: bool,
+    /// The provisioning file (`citytel devices`), relative to `storage.data_dir` unless absolute.
+    pub devices_file: PathBuf,
+    /// `[endpoint.tls]`: the `mqtts` listener.
+    pub tls: EndpointTlsConfig,
+}
+
+/// `[endpoint.tls]`: the device endpoint's MQTT-over-TLS (`mqtts`) listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointTlsConfig {
+    /// Whether the `mqtts` listener runs.
+    pub enabled: bool,
+    /// Address of the `mqtts` listener.
+    pub listen: SocketAddr,
+    /// The server's certificate chain (PEM, leaf first).
+    pub cert_file: PathBuf,
+    /// The server's private key (PEM).
+    pub key_file: PathBuf,
+    /// CA bundle client certificates are checked against (PEM; "": clients are not asked for
+    /// one).
+    pub client_ca_file: PathBuf,
+    /// Revoked client certificates (PEM CRLs; "": none).
+    pub crl_file: PathBuf,
+    /// Refuse the handshake of a client without a valid certificate from `client_ca_file`.
+    pub require_client_certificate: bool,
+    /// Where a device's id is read from its client certificate.
+    pub identity: CertIdentity,
+}
+
+/// Which part of a client certificate names the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertIdentity {
+    /// The subject's common name.
+    Cn,
+    /// The first DNS name or URI among its subject alternative names.
+    San,
+}
+
+/// `[grpc.tls]`, `[http.tls]`, `[metrics.tls]`: TLS on one of the HTTP listeners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// Whether the listener speaks TLS (https).
+    pub enabled: bool,
+    /// The server's certificate chain (PEM, leaf first).
+    pub cert_file: PathBuf,
+    /// The server's private key (PEM).
+    pub key_file: PathBuf,
+    /// CA bundle client certificates are checked against (PEM; "": clients are not asked for
+    /// one).
+    pub client_ca_file: PathBuf,
+    /// Revoked client certificates (PEM CRLs; "": none).
+    pub crl_file: PathBuf,
+    /// Refuse the handshake of a client without a valid certificate from `client_ca_file`.
+    pub require_client_certificate: bool,
 }
 
 /// `[broker]`: an external MQTT broker to consume from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// `mqtt://host:port` of the broker; empty for none.
+    /// `mqtt://host:port` or `mqtts://host:port` of the broker; empty for none.
     pub url: String,
+    /// CA bundle the broker's certificate is checked against (`mqtts://`; "": the system's
+    /// trusted roots are not used, so this is required for `mqtts://`).
+    pub ca_file: PathBuf,
+    /// citytel's client certificate for the broker (PEM; "": none).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
     /// Stable client id of citytel's persistent session.
     pub client_id: String,
     /// Shared-subscription group; empty for a plain subscription.
@@ -268,6 +336,8 @@ pub struct GrpcConfig {
     /// pings count as traffic).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// TLS on this listener.
+    pub tls: ListenerTlsConfig,
 }
 
 /// `[http]`: the operator web dashboard, and the query service over gRPC-Web for browsers.
@@ -287,6 +357,8 @@ pub struct HttpConfig {
     /// A connection with no traffic either way for this long is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// TLS on this listener.
+    pub tls: ListenerTlsConfig,
 }
 
 /// `[metrics]`: citytel's own metrics for Prometheus (`GET /metrics`).
@@ -309,6 +381,8 @@ pub struct MetricsConfig {
     /// A connection with no traffic either way for this long is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// TLS on this listener.
+    pub tls: ListenerTlsConfig,
 }
 
 /// `[sink]`: copies of the stored data sent to other systems, each fed from the WAL.

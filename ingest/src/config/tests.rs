@@ -20,8 +20,6 @@ fn shipped_defaults_parse_and_validate() {
 #[test]
 fn every_key_is_documented_in_the_shipped_file() {
     let mut config = defaults();
-    config.endpoint.username = Some("u".into());
-    config.endpoint.password = Some("p".into());
     config.broker.username = Some("u".into());
     config.broker.password = Some("p".into());
     config.sink.influxdb.token_file = Some("/t".into());
@@ -141,7 +139,10 @@ fn mqtt_urls_parse_with_clear_errors() {
 #[test]
 fn validation_rejects_inconsistent_values() {
     let cases = [
-        ("endpoint.username=\"u\"", "endpoint.username"),
+        ("endpoint.tls.enabled=true", "endpoint.tls"),
+        ("endpoint.plain=false", "endpoint.plain"),
+        ("grpc.tls.enabled=true", "grpc.tls"),
+        ("broker.url=\"mqtts://b\"", "broker.ca_file"),
         ("ingest.max_devices=0", "ingest.max_devices"),
         (
             "storage.dead_letter_payload_bytes=70000",
@@ -202,8 +203,8 @@ fn redacted_output_hides_passwords() {
     let config = load_str(
         None,
         &[
-            "endpoint.username=\"dev\"".to_string(),
-            "endpoint.password=\"hunter2\"".to_string(),
+            "broker.username=\"dev\"".to_string(),
+            "broker.password=\"hunter2\"".to_string(),
         ],
     )
     .unwrap();
@@ -211,7 +212,7 @@ fn redacted_output_hides_passwords() {
     assert!(!shown.contains("hunter2"));
     assert!(shown.contains("<redacted>"));
     let reparsed = load_str(Some(("shown", &shown)), &[]).unwrap();
-    assert_eq!(reparsed.endpoint.username.as_deref(), Some("dev"));
+    assert_eq!(reparsed.broker.username.as_deref(), Some("dev"));
 }
 
 #[test]
@@ -231,4 +232,94 @@ fn intermittent_kinds_reach_the_availability_policy() {
     let policy = &settings.availability.policy;
     assert!(policy.timing("sensor").intermittent);
     assert!(!policy.timing("cabinet").intermittent);
+}
+
+#[test]
+fn the_old_shared_device_credentials_are_refused_with_a_migration_note() {
+    for key in ["endpoint.username=\"u\"", "endpoint.password=\"p\""] {
+        let err = load_str(None, &[key.to_string()]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("citytel devices add"), "{text}");
+    }
+}
+
+#[test]
+fn an_anonymous_device_endpoint_outside_loopback_needs_to_be_allowed() {
+    let load = |extra: &[&str]| {
+        let mut overrides = vec!["endpoint.authentication=false".to_string()];
+        overrides.extend(extra.iter().map(|s| s.to_string()));
+        load_str(None, &overrides).unwrap().validate()
+    };
+    assert!(load(&[]).is_ok(), "loopback may stay open");
+    let err = load(&["endpoint.listen=\"0.0.0.0:1883\""]).unwrap_err();
+    assert!(
+        err.to_string().contains("--allow-anonymous-devices"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("endpoint.listen"), "{err}");
+    assert!(
+        load(&[
+            "endpoint.listen=\"0.0.0.0:1883\"",
+            "endpoint.allow_anonymous=true"
+        ])
+        .is_ok()
+    );
+    let err = load(&[
+        "endpoint.tls.enabled=true",
+        "endpoint.tls.listen=\"0.0.0.0:8883\"",
+        "endpoint.tls.cert_file=\"/c.pem\"",
+        "endpoint.tls.key_file=\"/c.key\"",
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("endpoint.tls.listen"), "{err}");
+    let authenticated = load_str(None, &["endpoint.listen=\"0.0.0.0:1883\"".to_string()])
+        .unwrap()
+        .validate();
+    assert!(
+        authenticated.is_ok(),
+        "authenticated devices may listen anywhere"
+    );
+}
+
+#[test]
+fn the_devices_file_is_in_the_data_dir_unless_absolute() {
+    let settings = load_str(None, &["storage.data_dir=\"/var/lib/ct\"".to_string()])
+        .unwrap()
+        .validate()
+        .unwrap();
+    match settings.source {
+        SourceSettings::Endpoint(e) => {
+            assert_eq!(
+                e.devices_file,
+                std::path::Path::new("/var/lib/ct/devices.toml")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn mqtts_broker_urls_default_to_8883() {
+    assert_eq!(
+        parse_broker_url("mqtts://b").unwrap(),
+        ("b".to_string(), 8883, true)
+    );
+    assert_eq!(
+        parse_broker_url("mqtt://b").unwrap(),
+        ("b".to_string(), 1883, false)
+    );
+    let settings = load_str(
+        None,
+        &[
+            "broker.url=\"mqtts://b:9883\"".to_string(),
+            "broker.ca_file=\"/ca.pem\"".to_string(),
+        ],
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    match settings.source {
+        SourceSettings::Broker(b) => assert_eq!((b.port, b.tls), (9883, true)),
+        other => panic!("{other:?}"),
+    }
 }

@@ -34,11 +34,15 @@ pub enum RejectReason {
     /// The message is from a device citytel does not know yet, and the registry already holds
     /// `ingest.max_devices` devices.
     TooManyDevices,
+    /// The connection that sent it may not speak for the device or place it names (device
+    /// authentication: another device's topics, a site or kind it is not provisioned with, a
+    /// gateway's child it does not own).
+    Unauthorized,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::Malformed,
         RejectReason::EmptyPayload,
         RejectReason::DeviceMismatch,
@@ -52,6 +56,7 @@ impl RejectReason {
         RejectReason::InvalidField,
         RejectReason::SinkRejected,
         RejectReason::TooManyDevices,
+        RejectReason::Unauthorized,
     ];
 
     /// Stable snake_case name, used as a metric label and in the API.
@@ -70,6 +75,7 @@ impl RejectReason {
             RejectReason::InvalidField => "invalid_field",
             RejectReason::SinkRejected => "sink_rejected",
             RejectReason::TooManyDevices => "too_many_devices",
+            RejectReason::Unauthorized => "unauthorized",
         }
     }
 

@@ -63,6 +63,7 @@ async fn scrapes_render_counters_and_state_gauges() {
         "metrics",
         16,
         std::time::Duration::from_secs(60),
+        None,
     );
     let server = tokio::spawn(serve(
         listener,

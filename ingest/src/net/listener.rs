@@ -8,7 +8,10 @@
 //! [`HttpListener`] is what the gRPC, dashboard and metrics servers accept from: a connection
 //! beyond the listener's cap is closed at once (counted in
 //! `citytel_connections_refused_total{listener, reason="connection_limit"}`), and every
-//! accepted one is [`Guarded`] (its slot, its idle timeout).
+//! accepted one is [`Guarded`] (its slot, its idle timeout). With TLS, a background task
+//! accepts and runs each handshake in a task of its own (within [`HANDSHAKE_TIMEOUT`], holding
+//! its slot), so a slow or silent client never holds up the next; failed handshakes are
+//! counted in `citytel_tls_handshake_failures_total{listener}`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,11 +19,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::idle::Guarded;
+use super::tls::{MaybeTls, ServerTls};
 use crate::telemetry::metrics as m;
+
+/// A connection the HTTP servers read and write: plain or TLS.
+pub(crate) type Conn = MaybeTls<TcpStream>;
+
+/// Longest time a TLS handshake may take on an HTTP listener.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// First and longest wait after `accept` failed for want of a descriptor.
 const BACKOFF_FIRST: Duration = Duration::from_millis(10);
@@ -57,46 +67,65 @@ pub(crate) async fn accept(listener: &TcpListener, name: &'static str) -> (TcpSt
     }
 }
 
-/// A listener of one of the HTTP servers, with its connection cap and idle timeout.
+/// A listener of one of the HTTP servers, with its connection cap, idle timeout and TLS.
 #[derive(Debug)]
 pub(crate) struct HttpListener {
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     name: &'static str,
     slots: Arc<Semaphore>,
     idle: Duration,
+    tls: Option<Arc<ServerTls>>,
+    /// With TLS: connections whose handshake completed, from the background acceptor.
+    handshaken: Option<mpsc::Receiver<(Guarded<Conn>, SocketAddr)>>,
 }
 
 impl HttpListener {
     /// Accepts on `listener` (named `name`) at most `max_connections` at once, each closed after
-    /// `idle` without traffic.
+    /// `idle` without traffic, speaking TLS with `tls` if given.
     pub(crate) fn new(
         listener: TcpListener,
         name: &'static str,
         max_connections: usize,
         idle: Duration,
+        tls: Option<Arc<ServerTls>>,
     ) -> Self {
         HttpListener {
-            listener,
+            listener: Arc::new(listener),
             name,
             slots: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
             idle,
+            tls,
+            handshaken: None,
         }
     }
 
-    /// The next connection within the cap; those beyond it are closed as they come.
-    pub(crate) async fn next(&mut self) -> (Guarded<TcpStream>, SocketAddr) {
+    /// The next connection within the cap (its TLS handshake done); those beyond it are closed
+    /// as they come.
+    pub(crate) async fn next(&mut self) -> (Guarded<Conn>, SocketAddr) {
+        if let Some(tls) = self.tls.clone() {
+            let handshaken = self.handshaken.get_or_insert_with(|| {
+                self::start_tls(
+                    self.listener.clone(),
+                    self.name,
+                    self.slots.clone(),
+                    self.idle,
+                    tls,
+                )
+            });
+            return match handshaken.recv().await {
+                Some(accepted) => accepted,
+                // The acceptor never ends while the receiver lives.
+                None => std::future::pending().await,
+            };
+        }
         loop {
             let (stream, peer) = accept(&self.listener, self.name).await;
-            match self.slots.clone().try_acquire_owned() {
-                Ok(slot) => {
-                    let _ = stream.set_nodelay(true);
-                    return (Guarded::new(stream, self.name, self.idle, Some(slot)), peer);
-                }
-                Err(_) => {
-                    metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL, "listener" => self.name, "reason" => "connection_limit")
-                        .increment(1);
-                    drop(stream);
-                }
+            if let Some(slot) = take_slot(&self.slots, self.name) {
+                let _ = stream.set_nodelay(true);
+                return (
+                    Guarded::new(MaybeTls::Plain(stream), self.name, self.idle, Some(slot)),
+                    peer,
+                );
             }
         }
     }
@@ -106,7 +135,7 @@ impl HttpListener {
     pub(crate) fn into_incoming(
         mut self,
         stop: CancellationToken,
-    ) -> tokio_stream::wrappers::ReceiverStream<Result<Guarded<TcpStream>, io::Error>> {
+    ) -> tokio_stream::wrappers::ReceiverStream<Result<Guarded<Conn>, io::Error>> {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(async move {
             loop {
@@ -123,8 +152,68 @@ impl HttpListener {
     }
 }
 
+/// A slot of the listener's cap, or `None` (counted) when it is full.
+fn take_slot(
+    slots: &Arc<Semaphore>,
+    name: &'static str,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    match slots.clone().try_acquire_owned() {
+        Ok(slot) => Some(slot),
+        Err(_) => {
+            metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL, "listener" => name, "reason" => "connection_limit")
+                .increment(1);
+            None
+        }
+    }
+}
+
+/// Starts the background acceptor of a TLS listener: it accepts, takes a slot and runs each
+/// handshake in its own task, until the returned receiver is dropped.
+fn start_tls(
+    listener: Arc<TcpListener>,
+    name: &'static str,
+    slots: Arc<Semaphore>,
+    idle: Duration,
+    tls: Arc<ServerTls>,
+) -> mpsc::Receiver<(Guarded<Conn>, SocketAddr)> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = tx.closed() => return,
+                accepted = accept(&listener, name) => accepted,
+            };
+            let Some(slot) = take_slot(&slots, name) else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let acceptor = tls.acceptor();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(conn)) => {
+                        let conn =
+                            Guarded::new(MaybeTls::Tls(Box::new(conn)), name, idle, Some(slot));
+                        let _ = tx.send((conn, peer)).await;
+                    }
+                    failed => {
+                        metrics::counter!(m::TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => name)
+                            .increment(1);
+                        let error = match failed {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => "timed out".to_string(),
+                        };
+                        tracing::debug!(listener = name, %peer, error, "TLS handshake failed");
+                    }
+                }
+            });
+        }
+    });
+    rx
+}
+
 impl axum::serve::Listener for HttpListener {
-    type Io = Guarded<TcpStream>;
+    type Io = Guarded<Conn>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -136,11 +225,11 @@ impl axum::serve::Listener for HttpListener {
     }
 }
 
-impl tonic::transport::server::Connected for Guarded<TcpStream> {
+impl tonic::transport::server::Connected for Guarded<Conn> {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.get_ref().connect_info()
+        self.get_ref().tcp().connect_info()
     }
 }
 
@@ -154,7 +243,7 @@ mod tests {
     async fn connections_beyond_the_cap_are_closed_and_a_freed_slot_is_reused() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut http = HttpListener::new(listener, "test", 1, Duration::from_secs(60));
+        let mut http = HttpListener::new(listener, "test", 1, Duration::from_secs(60), None);
         let _first_client = TcpStream::connect(addr).await.unwrap();
         let (first, _) = http.next().await;
 

@@ -7,7 +7,9 @@
 //!   dashboard, metrics) built on both.
 //! - [`idle`]: a connection wrapper that holds its slot and closes after a time with no traffic
 //!   in either direction.
+//! - [`tls`]: rustls server configurations reloaded in place, and connections plain or TLS.
 
 pub(crate) mod fds;
 pub(crate) mod idle;
 pub(crate) mod listener;
+pub mod tls;

@@ -265,6 +265,35 @@ impl Pipeline {
         self.queue(inbound, permit)
     }
 
+    /// Like [`submit`](Self::submit), with `check` run on the decoded message: a message it
+    /// refuses becomes a dead letter `unauthorized` (acknowledged once durable, like any
+    /// rejected message). Returns whether `check` let it through.
+    pub(crate) async fn submit_checked(
+        &self,
+        inbound: Inbound,
+        check: impl FnOnce(&Decoded) -> Result<(), String>,
+    ) -> Result<bool, PipelineClosed> {
+        let permit = self.admit(&inbound).await?;
+        let verdict = decode::decode(
+            &inbound.topic,
+            &inbound.payload,
+            inbound.received_at_ms,
+            &self.limits,
+        );
+        let (verdict, allowed) = match verdict {
+            Ok(decoded) => match check(&decoded) {
+                Ok(()) => (Ok(decoded), true),
+                Err(why) => (
+                    Err(Rejection::new(decode::RejectReason::Unauthorized, why)),
+                    false,
+                ),
+            },
+            Err(rejection) => (Err(rejection), true),
+        };
+        self.queue_verdict(inbound, verdict, permit)?;
+        Ok(allowed)
+    }
+
     /// Admits and queues a message already refused by its source (an oversize packet the
     /// device endpoint read past, keeping its first bytes): it becomes a dead letter with
     /// `rejection` and is acknowledged once that is durable, so the device stops resending it.

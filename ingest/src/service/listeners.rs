@@ -1,13 +1,16 @@
-//! Binding the service's listeners, with errors that say which listener failed.
+//! Binding the service's listeners, with errors that say which listener failed, and their TLS
+//! (`[grpc.tls]`, `[http.tls]`, `[metrics.tls]`) loaded.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use super::ServiceError;
-use crate::config::Settings;
+use crate::config::{ListenerTlsConfig, Settings};
 use crate::net::fds::ConnectionCaps;
 use crate::net::listener::HttpListener;
+use crate::net::tls::{self, ServerTls};
 
 /// A bound listener and the address it got (port 0 picks one).
 pub(super) type Bound = (HttpListener, SocketAddr);
@@ -20,6 +23,8 @@ pub(super) struct Listeners {
     pub(super) http: Option<Bound>,
     /// The metrics endpoint, when enabled.
     pub(super) metrics: Option<Bound>,
+    /// The TLS of those that speak it, for reloads.
+    pub(super) tls: Vec<Arc<ServerTls>>,
 }
 
 /// Binds every listener `settings` asks for, each with its cap from `caps` and its idle
@@ -28,28 +33,60 @@ pub(super) async fn bind_all(
     settings: &Settings,
     caps: &ConnectionCaps,
 ) -> Result<Listeners, ServiceError> {
+    let mut loaded = Vec::new();
+    let grpc_tls = load(
+        &settings.grpc.tls,
+        "grpc",
+        "gRPC",
+        tls::ALPN_H2,
+        &mut loaded,
+    )?;
     let grpc = bind(settings.grpc.listen, "gRPC").await?;
-    let grpc = guard(grpc, "grpc", caps.grpc, settings.grpc.idle_timeout);
+    let grpc = guard(
+        grpc,
+        "grpc",
+        caps.grpc,
+        settings.grpc.idle_timeout,
+        grpc_tls,
+    );
     let http = match settings.http_listen {
         Some(addr) => {
-            let bound = bind(addr, "the web dashboard").await?;
+            let what = "the web dashboard";
+            let tls = load(
+                &settings.http.tls,
+                "dashboard",
+                what,
+                tls::ALPN_H2_HTTP1,
+                &mut loaded,
+            )?;
+            let bound = bind(addr, what).await?;
             Some(guard(
                 bound,
                 "dashboard",
                 caps.dashboard,
                 settings.http.idle_timeout,
+                tls,
             ))
         }
         None => None,
     };
     let metrics = match settings.metrics_listen {
         Some(addr) => {
-            let bound = bind(addr, "the metrics endpoint").await?;
+            let what = "the metrics endpoint";
+            let tls = load(
+                &settings.metrics.tls,
+                "metrics",
+                what,
+                tls::ALPN_HTTP1,
+                &mut loaded,
+            )?;
+            let bound = bind(addr, what).await?;
             Some(guard(
                 bound,
                 "metrics",
                 caps.metrics,
                 settings.metrics.idle_timeout,
+                tls,
             ))
         }
         None => None,
@@ -58,7 +95,25 @@ pub(super) async fn bind_all(
         grpc,
         http,
         metrics,
+        tls: loaded,
     })
+}
+
+/// Loads a listener's TLS when it is enabled, and notes it in `loaded`.
+fn load(
+    config: &ListenerTlsConfig,
+    name: &'static str,
+    what: &'static str,
+    alpn: &[&[u8]],
+    loaded: &mut Vec<Arc<ServerTls>>,
+) -> Result<Option<Arc<ServerTls>>, ServiceError> {
+    let Some(files) = config.files() else {
+        return Ok(None);
+    };
+    let tls =
+        ServerTls::load(name, files, alpn).map_err(|source| ServiceError::Tls { what, source })?;
+    loaded.push(tls.clone());
+    Ok(Some(tls))
 }
 
 fn guard(
@@ -66,8 +121,9 @@ fn guard(
     name: &'static str,
     cap: usize,
     idle: std::time::Duration,
+    tls: Option<Arc<ServerTls>>,
 ) -> Bound {
-    (HttpListener::new(listener, name, cap, idle), addr)
+    (HttpListener::new(listener, name, cap, idle, tls), addr)
 }
 
 /// Binds `addr` for `what`.

@@ -12,6 +12,8 @@
 //! - [`listeners`]: binding the listeners, with errors that name them.
 //! - [`servers`]: the gRPC server, the dashboard and the metrics endpoint as tasks.
 //! - [`health`]: what the gRPC health service reports, following the source and the sink.
+//! - [`reload`]: certificates and the provisioning file reread on SIGHUP (and the file when it
+//!   changes), without a restart.
 //! - [`teardown`]: the phased shutdown.
 //! - [`alerting`]: the alert rules put in force at start and on reload, and the receivers.
 
@@ -19,6 +21,7 @@ mod alerting;
 mod bootstrap;
 mod health;
 mod listeners;
+mod reload;
 mod servers;
 mod teardown;
 
@@ -42,11 +45,15 @@ use crate::db::{Database, DbError, OpenReport, housekeeping};
 use crate::exporter;
 use crate::exporter::token::BearerToken;
 use crate::net::fds::{self, ConnectionCaps};
+use crate::net::tls::{self, ServerTls, TlsError};
 use crate::pipeline::Pipeline;
 use crate::pipeline::durability::Durability;
 use crate::pipeline::writer::{CheckpointPolicy, Writer};
+use crate::provisioning::Provisioning;
 use crate::source::broker::BrokerSource;
 use crate::source::endpoint::Endpoint;
+use crate::source::endpoint::identity::{Authority, DeviceAuth};
+use reload::Reloadable;
 
 pub use crate::api::ApiServeError;
 pub use crate::pipeline::writer::WriterStats;
@@ -112,12 +119,47 @@ pub enum ServiceError {
     /// Alert notifications could not start or failed.
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    /// A listener's TLS files could not be loaded.
+    #[error("TLS for {what}: {source}")]
+    Tls {
+        /// Which listener.
+        what: &'static str,
+        /// The error.
+        source: TlsError,
+    },
+    /// The device provisioning file could not be read.
+    #[error("device provisioning file: {0}")]
+    Provisioning(#[from] crate::provisioning::FileError),
+}
+
+/// How the device endpoint treats devices, for the start-up banner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceAccess {
+    /// Any client may publish for any device.
+    Open,
+    /// Devices authenticate and speak only for themselves.
+    Authenticated {
+        /// Devices in the provisioning file.
+        provisioned: usize,
+        /// Whether devices it does not list are admitted.
+        auto_register: bool,
+    },
 }
 
 /// A started service.
 pub struct Running {
-    /// Address of the MQTT device endpoint, when it runs.
+    /// Address of the MQTT device endpoint's plain listener, when it runs.
     pub mqtt_addr: Option<SocketAddr>,
+    /// Address of its `mqtts` (TLS) listener, when it runs.
+    pub mqtts_addr: Option<SocketAddr>,
+    /// How devices are admitted, when the endpoint runs.
+    pub devices: Option<DeviceAccess>,
+    /// Whether the gRPC listener speaks TLS.
+    pub grpc_tls: bool,
+    /// Whether the dashboard's listener speaks TLS.
+    pub http_tls: bool,
+    /// Whether the metrics listener speaks TLS.
+    pub metrics_tls: bool,
     /// Address of the gRPC API.
     pub grpc_addr: SocketAddr,
     /// Address of the web dashboard (and gRPC-Web), when it runs.
@@ -163,6 +205,7 @@ type WriterResult = std::thread::Result<Result<WriterStats, DbError>>;
 /// Starts the service described by `settings`, with `clock` as the source of "now" (tests
 /// script time with a manual clock; see [`Clock::manual`]).
 pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, ServiceError> {
+    tls::install_crypto_provider();
     let caps = connection_caps(&mut settings);
     let metrics_token = match &settings.metrics.bearer_token_file {
         Some(file) if settings.metrics_listen.is_some() => {
@@ -199,6 +242,15 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         .await
         .map_err(ServiceError::Alerts)?;
     let listeners = listeners::bind_all(&settings, &caps).await?;
+    let mut reloadable = Reloadable {
+        tls: listeners.tls.clone(),
+        provisioning: None,
+    };
+    let (grpc_tls, http_tls, metrics_tls) = (
+        settings.grpc.tls.enabled,
+        settings.http_listen.is_some() && settings.http.tls.enabled,
+        settings.metrics_listen.is_some() && settings.metrics.tls.enabled,
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let intake = root.child_token();
@@ -243,8 +295,13 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     };
     // After the metrics recorder is installed, so the receivers' first gauges are kept.
     let notifier = alerting::start_receivers(&settings, &db, clock)?;
-    let (mqtt_addr, broker_stats, source, source_ready) =
-        start_source(settings.source, pipeline, &tasks, &intake).await?;
+    let started = start_source(settings.source, pipeline, &tasks, &intake).await?;
+    let (mqtt_addr, mqtts_addr) = started.addrs.map_or((None, None), |a| (a.plain, a.tls));
+    reloadable.tls.extend(started.tls.clone());
+    reloadable.provisioning = started.provisioning.clone();
+    let devices = started.devices;
+    let (broker_stats, source, source_ready) = (started.broker_stats, started.task, started.ready);
+    tasks.spawn(reloadable.run(intake.clone()));
     tasks.spawn(health::follow(
         source_ready,
         storage,
@@ -261,6 +318,11 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
 
     Ok(Running {
         mqtt_addr,
+        mqtts_addr,
+        devices,
+        grpc_tls,
+        http_tls,
+        metrics_tls,
         grpc_addr,
         http_addr,
         metrics_addr,
@@ -354,14 +416,23 @@ async fn open_storage(
     Ok((db, wal, report))
 }
 
-/// What [`start_source`] started: the endpoint's address or the broker source's counters, its
-/// task, and whether it can take messages.
-type Source = (
-    Option<SocketAddr>,
-    Option<Arc<BrokerStats>>,
-    tokio::task::JoinHandle<()>,
-    tokio::sync::watch::Receiver<bool>,
-);
+/// What [`start_source`] started.
+struct Source {
+    /// The endpoint's addresses.
+    addrs: Option<crate::source::endpoint::Addresses>,
+    /// How the endpoint admits devices.
+    devices: Option<DeviceAccess>,
+    /// The endpoint's provisioning file, when devices authenticate.
+    provisioning: Option<Arc<Provisioning>>,
+    /// The endpoint's `mqtts` listener.
+    tls: Option<Arc<ServerTls>>,
+    /// The broker source's counters.
+    broker_stats: Option<Arc<BrokerStats>>,
+    /// The source's task.
+    task: tokio::task::JoinHandle<()>,
+    /// Whether it can take messages.
+    ready: tokio::sync::watch::Receiver<bool>,
+}
 
 /// Starts the message source (the device endpoint, or the broker source) until `intake` is
 /// cancelled.
@@ -373,27 +444,87 @@ async fn start_source(
 ) -> Result<Source, ServiceError> {
     match source {
         SourceSettings::Endpoint(config) => {
-            let listen = config.listen;
-            let bind_error = |source| ServiceError::Bind {
-                what: "the MQTT device endpoint",
-                addr: listen,
-                source,
+            let tls = match config.tls.files() {
+                Some(files) => Some(ServerTls::load("mqtts", files, tls::ALPN_MQTT).map_err(
+                    |source| ServiceError::Tls {
+                        what: "the MQTT device endpoint",
+                        source,
+                    },
+                )?),
+                None => None,
             };
-            let endpoint = Endpoint::bind(config, pipeline).await.map_err(bind_error)?;
-            let addr = endpoint.local_addr().map_err(bind_error)?;
-            tracing::info!(%addr, "device endpoint listening");
+            let (auth, provisioning, devices) = if config.authentication {
+                let provisioning = Provisioning::load(&config.devices_file)?;
+                let provisioned = provisioning.snapshot().len();
+                tracing::info!(
+                    file = %config.devices_file.display(),
+                    devices = provisioned,
+                    auto_register = config.auto_register,
+                    "device authentication on"
+                );
+                let authority = Authority::new(
+                    provisioning.clone(),
+                    config.auto_register,
+                    config.tls.identity,
+                );
+                let access = DeviceAccess::Authenticated {
+                    provisioned,
+                    auto_register: config.auto_register,
+                };
+                (DeviceAuth::Required(authority), Some(provisioning), access)
+            } else {
+                tracing::warn!(
+                    "device authentication is off: any client may publish for any device"
+                );
+                (DeviceAuth::Open, None, DeviceAccess::Open)
+            };
+            let endpoint = Endpoint::bind(config, pipeline, auth, tls.clone())
+                .await
+                .map_err(|(addr, source)| ServiceError::Bind {
+                    what: "the MQTT device endpoint",
+                    addr,
+                    source,
+                })?;
+            let addrs = endpoint
+                .local_addrs()
+                .map_err(|source| ServiceError::Bind {
+                    what: "the MQTT device endpoint",
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    source,
+                })?;
+            tracing::info!(plain = ?addrs.plain, tls = ?addrs.tls, "device endpoint listening");
             // Ready as soon as it listens.
             let (_, ready) = tokio::sync::watch::channel(true);
             let task = tasks.spawn(endpoint.run(intake.clone()));
-            Ok((Some(addr), None, task, ready))
+            Ok(Source {
+                addrs: Some(addrs),
+                devices: Some(devices),
+                provisioning,
+                tls,
+                broker_stats: None,
+                task,
+                ready,
+            })
         }
         SourceSettings::Broker(broker) => {
-            tracing::info!(host = %broker.host, port = broker.port, client_id = %broker.config.client_id, "consuming from broker");
-            let source = BrokerSource::new(broker, pipeline);
+            tracing::info!(host = %broker.host, port = broker.port, tls = broker.tls, client_id = %broker.config.client_id, "consuming from broker");
+            let source =
+                BrokerSource::new(broker, pipeline).map_err(|source| ServiceError::Tls {
+                    what: "the broker connection",
+                    source,
+                })?;
             let stats = source.stats();
             let ready = source.ready();
             let task = tasks.spawn(source.run(intake.clone()));
-            Ok((None, Some(stats), task, ready))
+            Ok(Source {
+                addrs: None,
+                devices: None,
+                provisioning: None,
+                tls: None,
+                broker_stats: Some(stats),
+                task,
+                ready,
+            })
         }
     }
 }

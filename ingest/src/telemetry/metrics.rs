@@ -53,6 +53,9 @@ pub const CONNECTIONS_OPEN: &str = "citytel_connections_open";
 /// Connections of the HTTP listeners closed at once, by `listener` and `reason`
 /// (connection_limit).
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "citytel_connections_refused_total";
+/// TLS handshakes that failed or timed out on the gRPC, dashboard or metrics listener, by
+/// `listener` (the device endpoint counts them in `citytel_endpoint_disconnects_total{reason="tls_handshake"}`).
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "citytel_tls_handshake_failures_total";
 /// HTTP requests refused before they were answered, by `listener` and `reason`: on the
 /// dashboard `host` (a `Host` not in `http.allowed_hosts`, 421) and `origin` (a cross-site
 /// `Origin`, 403); on the metrics endpoint `no_token` and `wrong_token` (401).

@@ -33,6 +33,7 @@ async fn start() -> Server {
         "dashboard",
         16,
         std::time::Duration::from_secs(60),
+        None,
     );
     // Requests name the server "localhost" without a port, as behind a proxy.
     let hosts = AllowedHosts::new(&["localhost".into()], addr).unwrap();

@@ -19,6 +19,10 @@
 //!
 //! The session is persistent (`clean_session = false`, a stable client id), so messages published
 //! while citytel is down are kept by the broker and delivered on reconnect.
+//!
+//! An `mqtts://` broker is reached over TLS (rumqttc's rustls transport, with citytel's own
+//! client configuration on the ring provider): the broker's certificate is checked against
+//! `broker.ca_file`, and citytel presents `broker.cert_file` when the broker asks for one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,10 @@ use std::time::Duration;
 
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, SubscribeReasonCode};
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, NetworkOptions};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, NetworkOptions, TlsConfiguration,
+    Transport,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -74,20 +81,31 @@ pub struct BrokerStats {
 /// The broker source task.
 pub(crate) struct BrokerSource {
     settings: BrokerSettings,
+    /// The TLS client configuration of an `mqtts://` broker.
+    tls: Option<Arc<rustls::ClientConfig>>,
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
     ready: watch::Sender<bool>,
 }
 
 impl BrokerSource {
-    /// A source consuming from the broker in `settings` into `pipeline`.
-    pub(crate) fn new(settings: BrokerSettings, pipeline: Pipeline) -> Self {
-        BrokerSource {
+    /// A source consuming from the broker in `settings` into `pipeline`; fails when the TLS
+    /// files of an `mqtts://` broker cannot be loaded.
+    pub(crate) fn new(
+        settings: BrokerSettings,
+        pipeline: Pipeline,
+    ) -> Result<Self, crate::net::tls::TlsError> {
+        let tls = match settings.tls {
+            true => Some(client_tls(&settings.config)?),
+            false => None,
+        };
+        Ok(BrokerSource {
             settings,
+            tls,
             pipeline,
             stats: Arc::default(),
             ready: watch::Sender::new(false),
-        }
+        })
     }
 
     /// The source's counters.
@@ -122,6 +140,11 @@ impl BrokerSource {
             .set_max_packet_size(c.max_packet_bytes, c.max_packet_bytes);
         if let (Some(user), Some(pass)) = (&c.username, &c.password) {
             options.set_credentials(user, pass);
+        }
+        if let Some(tls) = &self.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
         }
         options
     }
@@ -290,6 +313,40 @@ impl BrokerSource {
         }
         Ok(())
     }
+}
+
+/// The TLS client configuration for an `mqtts://` broker: its certificate checked against
+/// `broker.ca_file`, citytel's `broker.cert_file` and `key_file` presented when set.
+fn client_tls(
+    config: &crate::config::BrokerConfig,
+) -> Result<Arc<rustls::ClientConfig>, crate::net::tls::TlsError> {
+    use crate::net::tls::{TlsError, read_certs};
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let rustls_error = |e: rustls::Error| TlsError::Rustls(e.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certs("broker CA file", &config.ca_file)? {
+        roots.add(cert).map_err(rustls_error)?;
+    }
+    let provider = crate::net::tls::provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(rustls_error)?
+        .with_root_certificates(roots);
+    let config = if config.cert_file.as_os_str().is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let certs = read_certs("broker client certificate", &config.cert_file)?;
+        let key = PrivateKeyDer::from_pem_file(&config.key_file).map_err(|e| TlsError::File {
+            what: "broker client key",
+            path: config.key_file.clone(),
+            message: e.to_string(),
+        })?;
+        builder
+            .with_client_auth_cert(certs, key)
+            .map_err(rustls_error)?
+    };
+    Ok(Arc::new(config))
 }
 
 /// What woke the poller.

@@ -19,16 +19,19 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use citytel_proto::topic::{self, Channel};
-use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, LastWill, Packet};
+use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, LastWill, Packet};
 use rumqttc::mqttbytes::{self, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::authorize::{self, Speaker};
 use super::frame;
+use super::identity::{DeviceAuth, Refused};
 use super::outgoing;
 use super::session::Session;
 use crate::journal::Connection;
+use crate::net::tls::PeerCertificate;
 use crate::pipeline::PipelineClosed;
 use crate::telemetry::metrics as m;
 
@@ -66,6 +69,11 @@ pub(crate) enum Disconnect {
     PipelineClosed,
     /// A socket error.
     Io(String),
+    /// The TLS handshake failed or timed out.
+    TlsHandshake(String),
+    /// The device published what it may not (another device's topics, a place it is not
+    /// provisioned at); the message was dead-lettered as `unauthorized`.
+    Unauthorized(String),
 }
 
 impl Disconnect {
@@ -85,6 +93,8 @@ impl Disconnect {
             Disconnect::Shutdown => "shutdown",
             Disconnect::PipelineClosed => "pipeline_closed",
             Disconnect::Io(_) => "io_error",
+            Disconnect::TlsHandshake(_) => "tls_handshake",
+            Disconnect::Unauthorized(_) => "unauthorized",
         }
     }
 
@@ -98,15 +108,21 @@ impl Disconnect {
                 | Disconnect::SlowReader
                 | Disconnect::Oversize(_)
                 | Disconnect::Io(_)
+                | Disconnect::Unauthorized(_)
         )
     }
 
-    /// Whether the connection ended with its CONNECT refused, malformed or missing: counted
-    /// against the peer's address (see [`super::admission`]).
+    /// Whether the connection ended with its CONNECT refused, malformed or missing, its TLS
+    /// handshake failed, or an unauthorised PUBLISH: counted against the peer's address (see
+    /// [`super::admission`]).
     pub(crate) fn is_failed_connect(&self) -> bool {
         matches!(
             self,
-            Disconnect::Refused(_) | Disconnect::BadConnect(_) | Disconnect::ConnectTimeout
+            Disconnect::Refused(_)
+                | Disconnect::BadConnect(_)
+                | Disconnect::ConnectTimeout
+                | Disconnect::TlsHandshake(_)
+                | Disconnect::Unauthorized(_)
         )
     }
 
@@ -147,12 +163,14 @@ pub(crate) fn status_topic_of(topic: &str) -> Option<String> {
     ))
 }
 
-/// Serves one connection until it ends and returns why.
+/// Serves one connection until it ends and returns why. `cert` is the client certificate a
+/// TLS connection presented (verified by the handshake).
 pub(crate) async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    cert: Option<PeerCertificate>,
 ) -> Disconnect
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -194,9 +212,6 @@ where
     if connect.protocol != Protocol::V4 {
         return refuse(&mut wr, ConnectReturnCode::RefusedProtocolVersion, "MQTT 5").await;
     }
-    if let Some(code) = check_credentials(&shared, &connect) {
-        return refuse(&mut wr, code, "bad credentials").await;
-    }
     if connect.client_id.len() > shared.config.max_client_id_bytes {
         return refuse(
             &mut wr,
@@ -208,7 +223,21 @@ where
         )
         .await;
     }
-    let client_id = if connect.client_id.is_empty() {
+    let speaker = match &shared.auth {
+        DeviceAuth::Open => None,
+        DeviceAuth::Required(authority) => {
+            match authorize::admit(authority, &connect, cert.as_ref()).await {
+                Ok(speaker) => Some(speaker),
+                Err(Refused { code, why }) => {
+                    tracing::warn!(%peer, client_id = %connect.client_id, why, "device refused");
+                    return refuse(&mut wr, code, why).await;
+                }
+            }
+        }
+    };
+    let client_id = if let Some(speaker) = &speaker {
+        speaker.identity().device_id.clone()
+    } else if connect.client_id.is_empty() {
         if !connect.clean_session {
             return refuse(
                 &mut wr,
@@ -222,7 +251,18 @@ where
         connect.client_id.clone()
     };
 
-    let registration = shared.sessions.register(&client_id);
+    let identity = speaker.as_ref().map(|s| s.identity().device_id.as_str());
+    let registration = match shared.sessions.register(&client_id, identity) {
+        Ok(registration) => registration,
+        Err(refused) => {
+            let why = format!(
+                "client id {client_id:?} is held by a connection authenticated as {:?}",
+                refused.holder
+            );
+            tracing::warn!(%peer, client_id, why, "takeover refused");
+            return refuse(&mut wr, ConnectReturnCode::NotAuthorized, why).await;
+        }
+    };
     // Until this guard is dropped, a connection taking this one over waits before queueing.
     let finished = registration.finished.clone().drop_guard();
     if let Some(previous) = &registration.previous_finished {
@@ -256,9 +296,14 @@ where
     }
     tracing::debug!(%peer, client_id, keep_alive = connect.keep_alive, takeover = registration.replaced_existing, "device connected");
 
+    if let Some(speaker) = &speaker {
+        let identity = speaker.identity();
+        tracing::debug!(%peer, device = identity.device_id, method = identity.method.as_str(), "device authenticated");
+    }
+    let own_topic = speaker.as_ref().and_then(Speaker::own_status_topic);
     let (outgoing, writer) = outgoing::start(wr);
-    let mut session = Session::new(shared.clone(), outgoing);
-    let opened = match device_of_will(connect.last_will.as_ref()) {
+    let mut session = Session::new(shared.clone(), outgoing, speaker);
+    let opened = match own_topic.or_else(|| device_of_will(connect.last_will.as_ref())) {
         Some(device) => session.opened(device).await,
         None => Ok(()),
     };
@@ -293,6 +338,9 @@ where
     shared
         .sessions
         .deregister(&client_id, registration.connection_id);
+    if let Disconnect::Unauthorized(why) = &reason {
+        tracing::warn!(%peer, client_id, why, "unauthorised publish dead-lettered; connection closed");
+    }
     tracing::debug!(%peer, client_id, reason = reason.label(), "device disconnected");
     reason
 }
@@ -313,17 +361,7 @@ pub(crate) fn keep_alive_limit(
     Some(asked.mul_f64(1.5))
 }
 
-fn check_credentials(shared: &Shared, connect: &Connect) -> Option<ConnectReturnCode> {
-    let (Some(user), Some(pass)) = (&shared.config.username, &shared.config.password) else {
-        return None;
-    };
-    match &connect.login {
-        None => Some(ConnectReturnCode::NotAuthorized),
-        Some(login) if login.validate(user, pass) => None,
-        Some(_) => Some(ConnectReturnCode::BadUserNamePassword),
-    }
-}
-
+/// Answers CONNACK with `code`, counts the refusal and closes the write half.
 async fn refuse<W: AsyncWrite + Unpin>(
     wr: &mut W,
     code: ConnectReturnCode,
@@ -342,7 +380,8 @@ fn refusal_label(code: ConnectReturnCode) -> &'static str {
         ConnectReturnCode::RefusedProtocolVersion => "protocol_version",
         ConnectReturnCode::BadClientId => "client_id",
         ConnectReturnCode::ServiceUnavailable => "connection_limit",
-        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => "auth",
+        ConnectReturnCode::BadUserNamePassword => "bad_credentials",
+        ConnectReturnCode::NotAuthorized => "not_authorized",
         ConnectReturnCode::Success => "none",
     }
 }

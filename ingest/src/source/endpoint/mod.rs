@@ -13,15 +13,24 @@
 //! - [`session`]: an established connection's read half.
 //! - [`outgoing`]: the batched write half, with bounded queues.
 //! - [`sessions`]: client-id registry for takeover, in order: a new connection queues nothing
-//!   before the one it replaces has queued its last.
+//!   before the one it replaces has queued its last; a takeover needs the same identity.
+//! - [`identity`]: who a device is, from its client certificate or credentials, against the
+//!   provisioning registry; [`authorize`]: what it may publish (its own topics at its site and
+//!   kind, a gateway's children), checked on every message and on its Last Will.
+//!
+//! The endpoint listens on a plain listener, an `mqtts` listener (TLS through
+//! [`crate::net::tls::ServerTls`], handshake within `endpoint.connect_timeout`, after the
+//! connection cap and admission), or both.
 //!
 //! Packets are read and written with the MQTT codec rumqttc exports (`rumqttc::mqttbytes::v4`).
 //! QoS 2 is supported: PUBREC is sent after the commit and PUBREL answered with PUBCOMP;
 //! deduplication on (device, boot, seq) makes a repeated QoS 2 delivery harmless.
 
 pub(crate) mod admission;
+pub(crate) mod authorize;
 pub(crate) mod connection;
 pub(crate) mod frame;
+pub(crate) mod identity;
 pub(crate) mod outgoing;
 pub(crate) mod session;
 pub(crate) mod sessions;
@@ -32,6 +41,9 @@ use std::time::Duration;
 
 use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::net::tls::{PeerCertificate, ServerTls};
+use identity::DeviceAuth;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -56,11 +68,19 @@ pub(crate) struct Shared {
     pub(crate) sessions: Sessions,
     /// Per-address limits.
     pub(crate) admission: Arc<Admission>,
+    /// Whether and how devices authenticate.
+    pub(crate) auth: DeviceAuth,
 }
 
 impl Shared {
-    /// What every connection shares, for `config`.
+    /// What every connection shares, for `config`, without device authentication.
+    #[cfg(test)]
     pub(crate) fn new(config: EndpointConfig, pipeline: Pipeline) -> Self {
+        Self::with_auth(config, pipeline, DeviceAuth::Open)
+    }
+
+    /// What every connection shares, for `config`, devices authenticating as `auth` says.
+    pub(crate) fn with_auth(config: EndpointConfig, pipeline: Pipeline, auth: DeviceAuth) -> Self {
         let admission = Admission::new(admission::Limits {
             max_per_ip: config.max_connections_per_ip,
             rate_per_s: config.connect_rate_per_ip,
@@ -72,37 +92,76 @@ impl Shared {
             pipeline,
             sessions: Sessions::default(),
             admission,
+            auth,
         }
     }
 }
 
 /// The listening endpoint.
 pub(crate) struct Endpoint {
-    listener: TcpListener,
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<ServerTls>)>,
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
 }
 
+/// The addresses an [`Endpoint`] listens on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Addresses {
+    /// The plain listener's.
+    pub(crate) plain: Option<SocketAddr>,
+    /// The `mqtts` listener's.
+    pub(crate) tls: Option<SocketAddr>,
+}
+
+/// Why the endpoint could not listen: the address and the error.
+pub(crate) type BindError = (SocketAddr, std::io::Error);
+
 impl Endpoint {
-    /// Binds the listener (port 0 picks a free port).
+    /// Binds the plain listener (when `endpoint.plain`) and the `mqtts` one (when `tls` is
+    /// given); port 0 picks a free port.
     pub(crate) async fn bind(
         config: EndpointConfig,
         pipeline: Pipeline,
-    ) -> std::io::Result<Endpoint> {
-        let listener = TcpListener::bind(config.listen).await?;
+        auth: DeviceAuth,
+        tls: Option<Arc<ServerTls>>,
+    ) -> Result<Endpoint, BindError> {
+        let plain = match config.plain {
+            true => Some(
+                TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|e| (config.listen, e))?,
+            ),
+            false => None,
+        };
+        let tls = match tls {
+            Some(tls) => {
+                let addr = config.tls.listen;
+                Some((TcpListener::bind(addr).await.map_err(|e| (addr, e))?, tls))
+            }
+            None => None,
+        };
         let slots = Arc::new(Semaphore::new(
             config.max_connections.clamp(1, Semaphore::MAX_PERMITS),
         ));
         Ok(Endpoint {
-            listener,
-            shared: Arc::new(Shared::new(config, pipeline)),
+            plain,
+            tls,
+            shared: Arc::new(Shared::with_auth(config, pipeline, auth)),
             slots,
         })
     }
 
-    /// The address actually bound.
-    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The addresses actually bound.
+    pub(crate) fn local_addrs(&self) -> std::io::Result<Addresses> {
+        Ok(Addresses {
+            plain: self
+                .plain
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()?,
+            tls: self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
+        })
     }
 
     /// Accepts connections until `shutdown` is cancelled, then waits for every connection to
@@ -111,22 +170,25 @@ impl Endpoint {
         let tracker = TaskTracker::new();
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         loop {
-            let (stream, peer) = tokio::select! {
+            let (stream, peer, tls) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = prune.tick() => {
                     self.shared.admission.prune();
                     continue;
                 }
-                accepted = crate::net::listener::accept(&self.listener, "mqtt") => accepted,
+                (stream, peer) = accept_on(self.plain.as_ref(), "mqtt") => (stream, peer, None),
+                (stream, peer) = accept_on(self.tls.as_ref().map(|(l, _)| l), "mqtts") => {
+                    (stream, peer, self.tls.as_ref().map(|(_, tls)| tls.acceptor()))
+                }
             };
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                refuse_at_accept(&stream, "connection_limit");
+                refuse_at_accept(&stream, tls.is_none(), "connection_limit");
                 continue;
             };
             let ip_slot = match self.shared.admission.admit(peer.ip()) {
                 Ok(ip_slot) => ip_slot,
                 Err(refusal) => {
-                    refuse_at_accept(&stream, refusal.label());
+                    refuse_at_accept(&stream, tls.is_none(), refusal.label());
                     continue;
                 }
             };
@@ -135,7 +197,10 @@ impl Endpoint {
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
                 metrics::gauge!(m::ENDPOINT_CONNECTIONS).increment(1.0);
-                let reason = connection::serve(stream, peer, shared.clone(), shutdown).await;
+                let reason = match tls {
+                    None => connection::serve(stream, peer, shared.clone(), shutdown, None).await,
+                    Some(acceptor) => serve_tls(stream, peer, acceptor, shared.clone(), shutdown).await,
+                };
                 metrics::gauge!(m::ENDPOINT_CONNECTIONS).decrement(1.0);
                 metrics::counter!(m::ENDPOINT_DISCONNECTS_TOTAL, "reason" => reason.label())
                     .increment(1);
@@ -154,11 +219,47 @@ impl Endpoint {
     }
 }
 
+/// The next connection on `listener`; never, without one.
+async fn accept_on(listener: Option<&TcpListener>, name: &'static str) -> (TcpStream, SocketAddr) {
+    match listener {
+        Some(listener) => crate::net::listener::accept(listener, name).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes the TLS handshake of an `mqtts` connection within the connect timeout, then serves
+/// it with the client certificate it presented.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> connection::Disconnect {
+    let handshake = tokio::time::timeout(shared.config.connect_timeout, acceptor.accept(stream));
+    let tls = tokio::select! {
+        _ = shutdown.cancelled() => return connection::Disconnect::Shutdown,
+        done = handshake => match done {
+            Err(_) => return connection::Disconnect::ConnectTimeout,
+            Ok(Err(e)) => {
+                tracing::info!(%peer, error = %e, "TLS handshake failed");
+                return connection::Disconnect::TlsHandshake(e.to_string());
+            }
+            Ok(Ok(tls)) => tls,
+        },
+    };
+    let cert = PeerCertificate::of(tls.get_ref().1);
+    connection::serve(tls, peer, shared, shutdown, cert).await
+}
+
 /// Answers a connection refused at accept with CONNACK "server unavailable", written without
-/// waiting (a fresh socket's send buffer is empty), counts it under `reason`, and closes it
-/// (when `stream` is dropped).
-fn refuse_at_accept(stream: &TcpStream, reason: &'static str) {
+/// waiting (a fresh socket's send buffer is empty; a TLS connection, `plain` false, is only
+/// closed), counts it under `reason`, and closes it (when `stream` is dropped).
+fn refuse_at_accept(stream: &TcpStream, plain: bool, reason: &'static str) {
     metrics::counter!(m::ENDPOINT_REFUSED_TOTAL, "reason" => reason).increment(1);
+    if !plain {
+        return;
+    }
     let connack = Packet::ConnAck(ConnAck::new(ConnectReturnCode::ServiceUnavailable, false));
     let mut out = bytes::BytesMut::with_capacity(4);
     if connack.write(&mut out, usize::MAX).is_ok() {
@@ -166,6 +267,8 @@ fn refuse_at_accept(stream: &TcpStream, reason: &'static str) {
     }
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod strict_tests;
 #[cfg(test)]

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::authorize::Speaker;
 use super::connection::{Disconnect, packet_name, status_topic_of};
 use super::frame::{self, Oversize};
 use super::outgoing::Outgoing;
@@ -37,6 +38,8 @@ pub(crate) struct Session {
     device: Option<String>,
     /// An oversize PUBLISH being read past.
     discarding: Option<Oversize>,
+    /// Who is connected and what it may say (with device authentication).
+    speaker: Option<Speaker>,
 }
 
 /// What the read buffer held next.
@@ -54,13 +57,15 @@ enum Next {
 }
 
 impl Session {
-    /// The read half of a connection whose write half is `outgoing`.
-    pub(crate) fn new(shared: Arc<Shared>, outgoing: Outgoing) -> Self {
+    /// The read half of a connection whose write half is `outgoing`, authenticated as
+    /// `speaker` (with device authentication).
+    pub(crate) fn new(shared: Arc<Shared>, outgoing: Outgoing, speaker: Option<Speaker>) -> Self {
         Session {
             shared,
             outgoing,
             device: None,
             discarding: None,
+            speaker,
         }
     }
 
@@ -168,16 +173,7 @@ impl Session {
     /// Dead-letters an oversize PUBLISH read past (with its first bytes) and acknowledges it
     /// once that is durable, so the device stops resending it.
     async fn dead_letter(&mut self, oversize: Oversize) -> Next {
-        let ack = match oversize.qos {
-            QoS::AtMostOnce => None,
-            qos => Some(Ack::bounded(
-                AckToken {
-                    pkid: oversize.pkid,
-                    qos,
-                },
-                self.outgoing.acks.clone(),
-            )),
-        };
+        let ack = self.ack(oversize.qos, oversize.pkid);
         let rejection = Rejection::new(
             RejectReason::Oversize,
             format!(
@@ -208,22 +204,18 @@ impl Session {
     async fn handle(&mut self, packet: Packet) -> Next {
         match packet {
             Packet::Publish(publish) => {
+                if let Some(speaker) = &mut self.speaker
+                    && let Err(why) = speaker.check_topic(&publish.topic)
+                {
+                    return self.unauthorized(publish, why).await;
+                }
                 if self.device.is_none()
                     && let Some(device) = status_topic_of(&publish.topic)
                     && self.opened(device).await.is_err()
                 {
                     return Next::Stop(Disconnect::PipelineClosed);
                 }
-                let ack = match publish.qos {
-                    QoS::AtMostOnce => None,
-                    qos => Some(Ack::bounded(
-                        AckToken {
-                            pkid: publish.pkid,
-                            qos,
-                        },
-                        self.outgoing.acks.clone(),
-                    )),
-                };
+                let ack = self.ack(publish.qos, publish.pkid);
                 let inbound = Inbound {
                     topic: publish.topic,
                     payload: publish.payload,
@@ -231,8 +223,31 @@ impl Session {
                     origin: Origin::Endpoint,
                     ack,
                 };
-                match self.shared.pipeline.submit(inbound).await {
-                    Ok(()) => Next::Continue,
+                let submitted = match &self.speaker {
+                    None => self.shared.pipeline.submit(inbound).await.map(|()| true),
+                    Some(speaker) => {
+                        let mut refused = None;
+                        let allowed = self
+                            .shared
+                            .pipeline
+                            .submit_checked(inbound, |decoded| {
+                                speaker.check_payload(decoded).inspect_err(|why| {
+                                    refused = Some(why.clone());
+                                })
+                            })
+                            .await;
+                        match allowed {
+                            Ok(false) => {
+                                return Next::Stop(Disconnect::Unauthorized(
+                                    refused.unwrap_or_default(),
+                                ));
+                            }
+                            other => other,
+                        }
+                    }
+                };
+                match submitted {
+                    Ok(_) => Next::Continue,
                     Err(_) => Next::Stop(Disconnect::PipelineClosed),
                 }
             }
@@ -253,6 +268,44 @@ impl Session {
                 "unexpected {} from a client",
                 packet_name(&other)
             ))),
+        }
+    }
+
+    /// Dead-letters a PUBLISH this connection may not send (`unauthorized`, acknowledged once
+    /// durable) and ends the connection.
+    async fn unauthorized(
+        &mut self,
+        publish: rumqttc::mqttbytes::v4::Publish,
+        why: String,
+    ) -> Next {
+        let ack = self.ack(publish.qos, publish.pkid);
+        let inbound = Inbound {
+            topic: publish.topic,
+            payload: publish.payload,
+            received_at_ms: self.shared.pipeline.now_ms(),
+            origin: Origin::Endpoint,
+            ack,
+        };
+        let rejection = Rejection::new(RejectReason::Unauthorized, why.clone());
+        match self
+            .shared
+            .pipeline
+            .submit_rejected(inbound, rejection)
+            .await
+        {
+            Ok(()) => Next::Stop(Disconnect::Unauthorized(why)),
+            Err(_) => Next::Stop(Disconnect::PipelineClosed),
+        }
+    }
+
+    /// The acknowledgement of a PUBLISH at `qos` with packet id `pkid` (none at QoS 0).
+    fn ack(&self, qos: QoS, pkid: u16) -> Option<Ack> {
+        match qos {
+            QoS::AtMostOnce => None,
+            qos => Some(Ack::bounded(
+                AckToken { pkid, qos },
+                self.outgoing.acks.clone(),
+            )),
         }
     }
 

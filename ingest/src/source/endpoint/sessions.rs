@@ -1,7 +1,9 @@
 //! Client ids of the open connections, so that a second connection with the same id takes over
 //! the first (MQTT 3.1.1, 3.1.4-2).
 //!
-//! A takeover is ordered: the new connection waits until the one it replaces has queued
+//! A takeover must come from the same identity: with device authentication, a connection that
+//! authenticated as another device cannot take a client id over (it is refused, and the open
+//! connection stays). A takeover is ordered: the new connection waits until the one it replaces has queued
 //! everything it will queue (its last messages, and its Last Will and connection event if it had
 //! dropped just before), so the pipeline never sees the old connection's end after the new one's
 //! start.
@@ -23,8 +25,17 @@ pub(crate) struct Sessions {
 #[derive(Debug)]
 struct Entry {
     connection_id: u64,
+    /// The device the connection authenticated as (`None` without device authentication).
+    identity: Option<String>,
     taken_over: CancellationToken,
     finished: CancellationToken,
+}
+
+/// A takeover refused: the client id is held by a connection authenticated as another device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TakeoverRefused {
+    /// The device the open connection authenticated as.
+    pub(crate) holder: Option<String>,
 }
 
 /// A registered connection: its id and the token cancelled when another connection takes over.
@@ -44,30 +55,46 @@ pub(crate) struct Registration {
 }
 
 impl Sessions {
-    /// Registers a connection for `client_id`, disconnecting any existing one.
-    pub(crate) fn register(&self, client_id: &str) -> Registration {
+    /// Registers a connection for `client_id`, authenticated as `identity`, disconnecting any
+    /// existing one; refused (the existing one kept) when the existing one authenticated as
+    /// another device.
+    pub(crate) fn register(
+        &self,
+        client_id: &str,
+        identity: Option<&str>,
+    ) -> Result<Registration, TakeoverRefused> {
         let connection_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
         let finished = CancellationToken::new();
-        let previous = self.by_client.lock().insert(
+        let mut map = self.by_client.lock();
+        if let Some(existing) = map.get(client_id)
+            && existing.identity.as_deref() != identity
+        {
+            return Err(TakeoverRefused {
+                holder: existing.identity.clone(),
+            });
+        }
+        let previous = map.insert(
             client_id.to_string(),
             Entry {
                 connection_id,
+                identity: identity.map(str::to_string),
                 taken_over: token.clone(),
                 finished: finished.clone(),
             },
         );
+        drop(map);
         let previous_finished = previous.map(|old| {
             old.taken_over.cancel();
             old.finished
         });
-        Registration {
+        Ok(Registration {
             connection_id,
             taken_over: token,
             replaced_existing: previous_finished.is_some(),
             finished,
             previous_finished,
-        }
+        })
     }
 
     /// Removes the registration of `client_id` if it still belongs to `connection_id`.

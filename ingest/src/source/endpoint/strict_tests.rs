@@ -179,6 +179,7 @@ async fn a_ping_flood_from_a_client_that_does_not_read_is_disconnected() {
         "127.0.0.1:40000".parse().unwrap(),
         h.shared.clone(),
         h.shutdown.clone(),
+        None,
     ));
     let mut c = Client {
         stream: client,
@@ -198,8 +199,10 @@ async fn connections_beyond_the_per_address_limit_are_refused_over_tcp() {
     let mut config = endpoint_config();
     config.max_connections_per_ip = 2;
     let (pipeline, _queue) = Pipeline::new(limits(), 1 << 20);
-    let endpoint = Endpoint::bind(config, pipeline).await.unwrap();
-    let addr = endpoint.local_addr().unwrap();
+    let endpoint = Endpoint::bind(config, pipeline, super::identity::DeviceAuth::Open, None)
+        .await
+        .unwrap();
+    let addr = endpoint.local_addrs().unwrap().plain.unwrap();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(endpoint.run(shutdown.clone()));
 

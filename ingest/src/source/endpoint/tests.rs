@@ -34,6 +34,7 @@ pub(super) fn endpoint_config() -> EndpointConfig {
     let mut c = config::load_str(None, &[]).unwrap().endpoint;
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.max_packet_bytes = 4096;
+    c.authentication = false;
     c
 }
 
@@ -74,6 +75,7 @@ impl Harness {
             peer,
             self.shared.clone(),
             self.shutdown.clone(),
+            None,
         ));
         (
             Client {
@@ -412,30 +414,6 @@ async fn subscriptions_are_refused() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn credentials_are_checked_when_configured() {
-    let mut config = endpoint_config();
-    config.username = Some("device".into());
-    config.password = Some("s3cret".into());
-    let h = harness(config);
-    let cases = [
-        (None, ConnectReturnCode::NotAuthorized),
-        (
-            Some(("device", "wrong")),
-            ConnectReturnCode::BadUserNamePassword,
-        ),
-        (Some(("device", "s3cret")), ConnectReturnCode::Success),
-    ];
-    for (login, want) in cases {
-        let (mut c, _task) = h.connect_pipe();
-        let mut connect = connect_packet("cab-0001", 30);
-        if let Some((u, p)) = login {
-            connect.set_login(u, p);
-        }
-        assert_eq!(c.connect(connect).await.code, want, "{login:?}");
-    }
-}
-
-#[tokio::test(start_paused = true)]
 async fn mqtt5_is_refused_with_the_protocol_version_code() {
     let h = harness(endpoint_config());
     let (mut c, task) = h.connect_pipe();
@@ -484,8 +462,10 @@ async fn connections_beyond_the_limit_are_refused_over_tcp() {
     let mut config = endpoint_config();
     config.max_connections = 1;
     let (pipeline, _queue) = Pipeline::new(limits(), 1 << 20);
-    let endpoint = Endpoint::bind(config, pipeline).await.unwrap();
-    let addr = endpoint.local_addr().unwrap();
+    let endpoint = Endpoint::bind(config, pipeline, super::identity::DeviceAuth::Open, None)
+        .await
+        .unwrap();
+    let addr = endpoint.local_addrs().unwrap().plain.unwrap();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(endpoint.run(shutdown.clone()));
 

@@ -1,0 +1,192 @@
+//! A citytel whose devices prove who they are over mutual TLS, for the tests of device identity.
+//!
+//! [`Pki`] is a test CA (the testkit's, rcgen) that issues the server's certificate and each
+//! device's client certificate (its common name is its device id), written to PEM files in a
+//! directory other users can read (Mosquitto reads them after dropping root). [`provision`]
+//! writes a provisioning file in a data directory, as `citytel devices add` would. [`start`]
+//! runs `citytel serve` with only its `mqtts` listener, requiring a client certificate from the
+//! CA, device authentication on. [`connect`] opens an MQTT connection over TLS as a device.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use citytel_ingest::provisioning::{DeviceEntry, ProvisioningFile};
+use citytel_testkit::mqtt::{self, MqttError, PacketReader};
+use citytel_testkit::tls::{self, CertFiles, Issued, TestCa};
+use rumqttc::mqttbytes::v4::{ConnAck, Connect};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::process::Citytel;
+
+/// An MQTT connection over TLS, read packet by packet.
+pub type TlsConn = PacketReader<TlsStream<TcpStream>>;
+
+/// A test CA and the certificates it issued, as files.
+pub struct Pki {
+    dir: tempfile::TempDir,
+    ca: TestCa,
+    /// The CA certificate (PEM).
+    pub ca_file: PathBuf,
+    /// The server certificate (for `localhost` and 127.0.0.1) and its key.
+    pub server: CertFiles,
+}
+
+/// A device's client certificate, as PEM and as files.
+pub struct DeviceCert {
+    /// The certificate and key.
+    pub issued: Issued,
+    /// Where they were written.
+    pub files: CertFiles,
+}
+
+impl Pki {
+    /// A new CA named `name` with a server certificate, in a fresh world-readable directory.
+    pub fn new(name: &str) -> Pki {
+        let dir = tempfile::Builder::new()
+            .prefix("citytel-pki-")
+            .permissions(std::fs::Permissions::from_mode(0o755))
+            .tempdir()
+            .expect("pki dir");
+        let ca = TestCa::new(name).expect("test CA");
+        let ca_file = ca.write(dir.path(), "ca").expect("write CA");
+        let server = ca
+            .server("citytel test server")
+            .expect("server certificate")
+            .write(dir.path(), "server")
+            .expect("write server certificate");
+        let pki = Pki {
+            dir,
+            ca,
+            ca_file,
+            server,
+        };
+        pki.readable();
+        pki
+    }
+
+    /// The directory the files are in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The CA certificate as PEM.
+    pub fn ca_pem(&self) -> String {
+        self.ca.cert_pem()
+    }
+
+    /// A client certificate whose common name is `device`, written as `{device}.pem|.key`.
+    pub fn device(&self, device: &str) -> DeviceCert {
+        let issued = self.ca.client(device).expect("client certificate");
+        let files = issued.write(self.dir(), device).expect("write certificate");
+        self.readable();
+        DeviceCert { issued, files }
+    }
+
+    /// Issues a new server certificate named `common_name` over the server's certificate and
+    /// key files (as an operator renews one in place); returns its DER.
+    pub fn renew_server(&self, common_name: &str) -> Vec<u8> {
+        let issued = self.ca.server(common_name).expect("server certificate");
+        let tmp = issued.write(self.dir(), "server-renewed").expect("write");
+        std::fs::rename(&tmp.key, &self.server.key).expect("replace key");
+        std::fs::rename(&tmp.cert, &self.server.cert).expect("replace certificate");
+        self.readable();
+        issued.cert_der().expect("PEM")
+    }
+
+    fn readable(&self) {
+        for entry in std::fs::read_dir(self.dir()).expect("read pki dir") {
+            let path = entry.expect("pki entry").path();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+    }
+}
+
+/// A device of the provisioning file: id, kind, site at `site-01`, and its gateway.
+pub fn device(id: &str, kind: &str, gateway: Option<&str>) -> DeviceEntry {
+    DeviceEntry {
+        id: id.to_string(),
+        kind: kind.to_string(),
+        site: "site-01".to_string(),
+        gateway: gateway.map(str::to_string),
+        ..DeviceEntry::default()
+    }
+}
+
+/// Writes the provisioning file of `data_dir` (`devices.toml`) with `devices`.
+pub fn provision(data_dir: &Path, devices: Vec<DeviceEntry>) {
+    let mut file = ProvisioningFile::new();
+    file.devices = devices;
+    file.write(&data_dir.join("devices.toml"))
+        .expect("write the provisioning file");
+}
+
+/// `--set key="path"`.
+fn set_path(key: &str, path: &Path) -> [String; 2] {
+    [
+        "--set".to_string(),
+        format!("{key}={:?}", path.display().to_string()),
+    ]
+}
+
+/// The arguments that turn on device authentication and the `mqtts` listener (only it),
+/// requiring a client certificate from `pki`'s CA.
+pub fn mtls_args(pki: &Pki) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--set",
+        "endpoint.authentication=true",
+        "--set",
+        "endpoint.plain=false",
+        "--set",
+        "endpoint.tls.enabled=true",
+        "--set",
+        "endpoint.tls.require_client_certificate=true",
+        // The tests refuse many connects from 127.0.0.1 on purpose.
+        "--set",
+        "endpoint.failed_connects_per_ip=100000",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    args.extend(set_path("endpoint.tls.cert_file", &pki.server.cert));
+    args.extend(set_path("endpoint.tls.key_file", &pki.server.key));
+    args.extend(set_path("endpoint.tls.client_ca_file", &pki.ca_file));
+    args
+}
+
+/// Starts citytel on `data_dir` with [`mtls_args`] and `extra`.
+pub fn start(data_dir: &Path, pki: &Pki, extra: &[&str]) -> Citytel {
+    let mut args = mtls_args(pki);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let citytel = Citytel::start(data_dir, &args);
+    assert!(citytel.mqtt.is_none(), "the plain listener is off");
+    assert!(
+        citytel.mqtts.is_some(),
+        "citytel printed its mqtts endpoint"
+    );
+    citytel
+}
+
+/// Opens a TLS connection to `addr` trusting `ca_pem`, presenting `client`, and sends
+/// `connect`. A refused handshake, a refused CONNECT or a closed connection is an error.
+pub async fn connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+    client: Option<&Issued>,
+    connect: Connect,
+) -> Result<(ConnAck, TlsConn), MqttError> {
+    let config = tls::client_config(ca_pem, client)?;
+    let stream = tls::connect(addr, config).await?;
+    let mut conn = PacketReader::new(stream);
+    let ack = mqtt::connect(&mut conn, connect).await?;
+    Ok((ack, conn))
+}
+
+/// A clean-session CONNECT as `client_id` with a 2-minute keep-alive.
+pub fn connect_packet(client_id: &str) -> Connect {
+    let mut connect = Connect::new(client_id);
+    connect.keep_alive = 120;
+    connect.clean_session = true;
+    connect
+}
