@@ -1,6 +1,6 @@
-//! gRPC-Web over plain HTTP/1.1, the way a browser calls citytel's dashboard port: one request
-//! of one message frame on a connection of its own, and the answer read frame by frame, so a
-//! server stream (`WatchEvents`) can be held open and its end observed.
+//! gRPC-Web over HTTP/1.1, the way a browser calls citytel's dashboard port: one request of one
+//! message frame on a connection of its own (plain, or TLS with [`call_tls`]), and the answer
+//! read frame by frame, so a server stream (`WatchEvents`) can be held open and its end observed.
 //!
 //! Frames, in both directions: a flag byte (`0x00` a message, `0x80` the trailers), a 4-byte
 //! big-endian length, the bytes. Trailers are `name:value` lines. An answer that fails before its
@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
@@ -15,10 +16,9 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::http::HttpError;
+use crate::http::{self, HttpError};
 
 /// The content type of a binary gRPC-Web request.
 pub const CONTENT_TYPE_PROTO: &str = "application/grpc-web+proto";
@@ -75,17 +75,34 @@ pub async fn call_with(
     message: &[u8],
     headers: &[(&str, &str)],
 ) -> Result<Call, HttpError> {
+    call_over(addr, None, path, message, headers).await
+}
+
+/// Like [`call_with`], over TLS with `config` (e.g. [`crate::tls::client_config`], trusting a
+/// test CA), offering ALPN `http/1.1`; the server's certificate must be valid for `addr`'s IP.
+pub async fn call_tls(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    path: &str,
+    message: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<Call, HttpError> {
+    call_over(addr, Some(config.as_ref()), path, message, headers).await
+}
+
+async fn call_over(
+    addr: SocketAddr,
+    tls: Option<&rustls::ClientConfig>,
+    path: &str,
+    message: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<Call, HttpError> {
     let target = format!("{addr}{path}");
     let failed = |source| HttpError::Request {
         target: target.clone(),
         source,
     };
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|source| HttpError::Connect {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let stream = http::open(addr, tls).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(failed)?;

@@ -1,14 +1,18 @@
-//! A small plain-HTTP/1.1 client on hyper (already in the tree through tonic), for the HTTP APIs
-//! the tests and the bench talk to: VictoriaMetrics, InfluxDB, citytel's Prometheus endpoint.
+//! A small HTTP/1.1 client on hyper (already in the tree through tonic), for the HTTP APIs the
+//! tests and the bench talk to: VictoriaMetrics, InfluxDB, citytel's Prometheus endpoint and
+//! dashboard.
 //!
 //! [`HttpConn`] keeps one keep-alive connection, reopened when the server closes it, so the
 //! bench's timed queries pay no TCP handshake each, as citytel's gRPC client reuses its channel.
+//! It is plain, or with [`HttpConn::with_tls`] TLS offering ALPN `http/1.1`, as a browser's
+//! HTTP/1.1 connection does.
 //! [`get`] is a one-off GET of an absolute `http://` URL. Query strings are encoded by
 //! [`path_with_query`] (`application/x-www-form-urlencoded`, via the `url` crate), never by hand.
 //! [`HttpConn::request_with`] sends extra headers (a bearer token, a foreign `Host` or
 //! `Origin`), which replace the defaults of the same name.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -17,6 +21,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue};
 pub use hyper::{HeaderMap, Method, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use url::Url;
 
@@ -117,13 +122,65 @@ impl Response {
 /// server closes it.
 pub struct HttpConn {
     addr: SocketAddr,
+    tls: Option<Arc<rustls::ClientConfig>>,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
+/// `config` offering ALPN `http/1.1` (and nothing else), for an HTTP/1.1 connection.
+fn http1_alpn(config: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Opens a TCP connection to `addr` and, with `tls`, a TLS session on it (the server's
+/// certificate checked for `addr`'s IP), offering ALPN `http/1.1`.
+pub(crate) async fn open(
+    addr: SocketAddr,
+    tls: Option<&rustls::ClientConfig>,
+) -> Result<Box<dyn Io>, HttpError> {
+    let connect_err = |source| HttpError::Connect {
+        addr: addr.to_string(),
+        source,
+    };
+    match tls {
+        None => {
+            let stream = TcpStream::connect(addr).await.map_err(connect_err)?;
+            stream.set_nodelay(true).map_err(connect_err)?;
+            Ok(Box::new(stream))
+        }
+        Some(config) => {
+            let stream = crate::tls::connect(addr, http1_alpn(config))
+                .await
+                .map_err(connect_err)?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
+/// A connection hyper can speak HTTP on: plain TCP or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 impl HttpConn {
-    /// A connection to `addr`, opened on first use.
+    /// A plain connection to `addr`, opened on first use.
     pub fn new(addr: SocketAddr) -> HttpConn {
-        HttpConn { addr, sender: None }
+        HttpConn {
+            addr,
+            tls: None,
+            sender: None,
+        }
+    }
+
+    /// A TLS connection to `addr` with `config` (e.g. [`crate::tls::client_config`], trusting a
+    /// test CA), opened on first use; the server's certificate must be valid for `addr`'s IP.
+    pub fn with_tls(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> HttpConn {
+        HttpConn {
+            addr,
+            tls: Some(config),
+            sender: None,
+        }
     }
 
     async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, HttpError> {
@@ -141,12 +198,7 @@ impl HttpConn {
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, HttpError> {
         let addr = self.addr;
-        let connect_err = |source| HttpError::Connect {
-            addr: addr.to_string(),
-            source,
-        };
-        let stream = TcpStream::connect(addr).await.map_err(connect_err)?;
-        stream.set_nodelay(true).map_err(connect_err)?;
+        let stream = open(addr, self.tls.as_deref()).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|source| HttpError::Request {

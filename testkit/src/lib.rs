@@ -5,8 +5,10 @@
 //! - [`net`]: free loopback ports for programs that cannot bind port 0 themselves.
 //! - [`wait`]: polling a condition until a deadline, instead of sleeping a fixed time.
 //! - [`health`]: the gRPC health check citytel answers once it is ready.
-//! - [`http`]: a keep-alive HTTP/1.1 client on hyper, with form-encoded query strings.
-//! - [`grpc_web`]: gRPC-Web calls over HTTP/1.1 as a browser makes them, read frame by frame.
+//! - [`http`]: a keep-alive HTTP/1.1 client on hyper, plain or TLS, with form-encoded query
+//!   strings.
+//! - [`grpc_web`]: gRPC-Web calls over HTTP/1.1 (plain or TLS) as a browser makes them, read
+//!   frame by frame.
 //! - [`metrics`]: scraping a Prometheus endpoint; a missing metric fails by name.
 //! - [`mqtt`]: reading and writing single MQTT packets on rumqttc's codec.
 //! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration, plain or TLS.

@@ -32,6 +32,7 @@ mod heavy_read;
 mod import_dataset;
 mod influx_sink;
 mod layout;
+mod listener_tls;
 mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
