@@ -27,6 +27,10 @@ const READINGS_UNDER_EXHAUSTION: u64 = 1000;
 
 /// Raises this test process's own soft open-file limit, so it can hold its side of the idle
 /// connections.
+/// The tests here each hold hundreds of sockets of this process: one at a time, so none runs
+/// short of descriptors because another holds them.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn raise_own_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
@@ -74,13 +78,13 @@ async fn publish(device: &mut RawClient, seq: u64) {
 }
 
 /// Opens up to `n` connections to `addr`, each sending `hello` (if any) and then nothing; stops
-/// early when a connect does not complete within a second (the listen queue of a server that
-/// cannot accept is full).
+/// early when a connect does not complete within 5 s (the listen queue of a server that
+/// cannot accept is full). Generous: on a loaded machine a connect may take a while to complete.
 async fn open_idle(addr: SocketAddr, n: usize, hello: &[u8]) -> Vec<TcpStream> {
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
         let Ok(connected) =
-            tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await
+            tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await
         else {
             break;
         };
@@ -129,6 +133,7 @@ async fn scrape(citytel: &Citytel) -> Scrape {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices() {
+    let _one = ONE_AT_A_TIME.lock().await;
     raise_own_limit();
     let dir = tempfile::tempdir().unwrap();
     let mut citytel = start(dir.path());
@@ -183,6 +188,7 @@ async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_de
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_connections_that_send_only_the_preface_neither_crash_nor_block_ingest() {
+    let _one = ONE_AT_A_TIME.lock().await;
     raise_own_limit();
     let dir = tempfile::tempdir().unwrap();
     let mut citytel = start(dir.path());
@@ -222,6 +228,7 @@ async fn grpc_connections_that_send_only_the_preface_neither_crash_nor_block_ing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_descriptors_is_waited_out_not_fatal() {
+    let _one = ONE_AT_A_TIME.lock().await;
     raise_own_limit();
     let dir = tempfile::tempdir().unwrap();
     // Caps set far above what 256 descriptors allow, so accept and the WAL do run out; small
