@@ -20,6 +20,12 @@
 //! The session is persistent (`clean_session = false`, a stable client id), so messages published
 //! while citytel is down are kept by the broker and delivered on reconnect.
 //!
+//! With `sparkplug.enabled` the source is also a Sparkplug B host application ([`sparkplug`]):
+//! it subscribes to `spBv1.0/#`, the submitter turns Sparkplug messages into citytel's own
+//! through the shared [`crate::sparkplug::Host`] (the last of them carries the acknowledgement,
+//! so a Sparkplug message is acknowledged once everything made of it is durable), and the
+//! poller publishes the host's STATE and its rebirth requests.
+//!
 //! An `mqtts://` broker is reached over TLS (rumqttc's rustls transport, with citytel's own
 //! client configuration on the ring provider): the broker's certificate is checked against
 //! `broker.ca_file`, and citytel presents `broker.cert_file` when the broker asks for one.
@@ -42,15 +48,19 @@ use crate::pipeline::Pipeline;
 use crate::telemetry::metrics as m;
 
 mod acks;
+pub(crate) mod sparkplug;
 mod submit;
 
 use acks::ConnectionAcks;
+use sparkplug::{Control, SparkplugLink};
 use submit::{Received, submit_loop};
 
 /// Most unacknowledged QoS 1/2 messages rumqttc tracks for our own (rare) publishes.
 const CLIENT_REQUEST_CAPACITY: usize = 4096;
 /// How long shutdown waits for in-flight messages to be acknowledged to the broker.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the poller looks for Sparkplug rebirth requests that fell due.
+const REBIRTH_TICK: Duration = Duration::from_millis(100);
 /// Reconnect backoff: from 200 ms, doubling up to 10 s, each wait plus up to as much again of
 /// random jitter, reset by a successful connection.
 fn backoff() -> backon::ExponentialBackoff {
@@ -86,6 +96,8 @@ pub(crate) struct BrokerSource {
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
     ready: watch::Sender<bool>,
+    /// The Sparkplug B host application, when enabled.
+    sparkplug: Option<SparkplugLink>,
 }
 
 impl BrokerSource {
@@ -100,6 +112,7 @@ impl BrokerSource {
             false => None,
         };
         Ok(BrokerSource {
+            sparkplug: settings.sparkplug.clone().map(SparkplugLink::new),
             settings,
             tls,
             pipeline,
@@ -121,13 +134,18 @@ impl BrokerSource {
 
     /// The subscription filters, with the shared-subscription prefix when configured.
     pub(crate) fn filters(&self) -> Vec<String> {
-        citytel_proto::topic::SUBSCRIPTIONS
+        let share_group = self.settings.config.share_group.as_str();
+        let mut filters: Vec<String> = citytel_proto::topic::SUBSCRIPTIONS
             .iter()
-            .map(|f| match self.settings.config.share_group.as_str() {
+            .map(|f| match share_group {
                 "" => (*f).to_string(),
                 group => format!("$share/{group}/{f}"),
             })
-            .collect()
+            .collect();
+        if let Some(link) = &self.sparkplug {
+            filters.extend(link.filters(share_group));
+        }
+        filters
     }
 
     fn options(&self) -> MqttOptions {
@@ -157,6 +175,14 @@ impl BrokerSource {
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
 
+        // The STATE timestamp of the current connection: in its Will and its online message.
+        let mut state_ts = self.pipeline.now_ms();
+        if let Some(link) = &self.sparkplug {
+            link.set_will(&mut eventloop.mqtt_options, state_ts);
+        }
+        let mut rebirth_tick = tokio::time::interval(REBIRTH_TICK);
+        rebirth_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
         let (raw_tx, raw_rx) = mpsc::unbounded_channel::<Received>();
         let queued = Arc::new(submit::QueuedBytes::default());
         let stop_intake = CancellationToken::new();
@@ -166,6 +192,7 @@ impl BrokerSource {
             self.pipeline.clone(),
             self.stats.clone(),
             stop_intake.clone(),
+            self.sparkplug.as_ref().map(SparkplugLink::host),
         ));
 
         let filters = self.filters();
@@ -187,6 +214,7 @@ impl BrokerSource {
                 _ = &mut pipeline_closed => break,
                 true = next_acks(&mut acks) => Step::Acks,
                 event = eventloop.poll() => Step::Event(event),
+                _ = rebirth_tick.tick(), if self.sparkplug.is_some() => Step::Rebirths,
             };
             let event = match step {
                 Step::Acks => match self.write_acks(acks.as_mut(), &mut eventloop).await {
@@ -197,9 +225,46 @@ impl BrokerSource {
                     }
                 },
                 Step::Event(event) => event,
+                Step::Rebirths => {
+                    if let Some(link) = &self.sparkplug {
+                        let now = self.pipeline.now_ms();
+                        if acks.is_some() && link.next_deadline().is_some_and(|d| d <= now) {
+                            link.request_rebirths(&client, now);
+                        }
+                    }
+                    continue;
+                }
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let control = match &self.sparkplug {
+                        Some(link)
+                            if citytel_proto::sparkplug::topic::is_sparkplug(&publish.topic) =>
+                        {
+                            link.classify(&publish)
+                        }
+                        _ => Control::Data,
+                    };
+                    if control != Control::Data {
+                        // Nothing of it is stored: acknowledged at once.
+                        if control == Control::Reassert
+                            && let Some(link) = &self.sparkplug
+                        {
+                            tracing::warn!(
+                                "the broker reports this Sparkplug host offline; publishing online again"
+                            );
+                            link.publish_state(&client, true, state_ts);
+                        }
+                        if publish.qos != QoS::AtMostOnce
+                            && let Some(tx) = acks.as_ref().and_then(ConnectionAcks::sender)
+                        {
+                            let _ = tx.send(crate::pipeline::AckToken {
+                                pkid: publish.pkid,
+                                qos: publish.qos,
+                            });
+                        }
+                        continue;
+                    }
                     match acks.as_ref().and_then(ConnectionAcks::sender) {
                         Some(acks) => {
                             if queued.admit(&publish) {
@@ -234,6 +299,11 @@ impl BrokerSource {
                             tracing::info!(?filters, "subscribing");
                         }
                     }
+                    // After the subscription (requests go out in order), as the specification
+                    // requires: online, with the timestamp of this connection's Will.
+                    if let Some(link) = &self.sparkplug {
+                        link.publish_state(&client, true, state_ts);
+                    }
                 }
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {
                     if suback.return_codes.contains(&SubscribeReasonCode::Failure) {
@@ -252,6 +322,10 @@ impl BrokerSource {
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(m::BROKER_RECONNECTS_TOTAL).increment(1);
                     let wait = backoff.next().unwrap_or(Duration::from_secs(10));
+                    if let Some(link) = &self.sparkplug {
+                        state_ts = self.pipeline.now_ms().max(state_ts + 1);
+                        link.set_will(&mut eventloop.mqtt_options, state_ts);
+                    }
                     tracing::warn!(broker = %address, error = %e, retry_in_ms = wait.as_millis() as u64, "broker connection failed");
                     tokio::select! {
                         _ = &mut cancelled => break,
@@ -290,6 +364,10 @@ impl BrokerSource {
                     "shutdown: some messages were not acknowledged to the broker; it will redeliver them"
                 );
             }
+        }
+        if let Some(link) = &self.sparkplug {
+            // Offline before a clean disconnect, as the specification requires.
+            link.publish_state(&client, false, state_ts);
         }
         let _ = client.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -355,6 +433,8 @@ enum Step {
     Acks,
     /// The event loop produced an event or an error.
     Event(Result<Event, ConnectionError>),
+    /// Time to look for rebirth requests that fell due.
+    Rebirths,
 }
 
 /// Waits until the current connection has acknowledgements ready; never while disconnected.

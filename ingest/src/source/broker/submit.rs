@@ -10,8 +10,12 @@ use rumqttc::mqttbytes::v4::Publish;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use citytel_proto::sparkplug::topic::is_sparkplug;
+use parking_lot::Mutex;
+
 use super::BrokerStats;
-use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline};
+use crate::pipeline::{Ack, AckToken, Inbound, Origin, Pipeline, PipelineClosed};
+use crate::sparkplug::{Host, Outcome};
 
 /// Bytes of messages queued for the submitter beyond which QoS 0 messages are dropped.
 pub(super) const QUEUE_BYTES: usize = 16 << 20;
@@ -50,13 +54,15 @@ pub(super) struct Received {
 }
 
 /// Submits received messages in arrival order until `stop` is cancelled, the receiving side
-/// closes or the pipeline does.
+/// closes or the pipeline does. With a Sparkplug `host`, Sparkplug messages are submitted as the
+/// citytel messages the host makes of them ([`submit_sparkplug`]).
 pub(super) async fn submit_loop(
     mut raw: mpsc::UnboundedReceiver<Received>,
     queued: Arc<QueuedBytes>,
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
     stop: CancellationToken,
+    host: Option<Arc<Mutex<Host>>>,
 ) {
     loop {
         let Received { publish, acks } = tokio::select! {
@@ -85,9 +91,51 @@ pub(super) async fn submit_loop(
         if counted {
             stats.submitted.fetch_add(1, Ordering::Relaxed);
         }
-        if pipeline.submit(inbound).await.is_err() {
+        let submitted = match &host {
+            Some(host) if is_sparkplug(&inbound.topic) => {
+                submit_sparkplug(&pipeline, host, inbound).await
+            }
+            _ => pipeline.submit(inbound).await,
+        };
+        if submitted.is_err() {
             tracing::error!("pipeline closed; broker source stops taking messages");
             return;
+        }
+    }
+}
+
+/// Submits what `host` makes of a Sparkplug message: its citytel messages in order, the last one
+/// carrying the acknowledgement (the writer makes them durable in order, so the last one durable
+/// means all are), or the message itself as a dead letter with the host's reason.
+pub(crate) async fn submit_sparkplug(
+    pipeline: &Pipeline,
+    host: &Mutex<Host>,
+    mut inbound: Inbound,
+) -> Result<(), PipelineClosed> {
+    let outcome = host
+        .lock()
+        .handle(&inbound.topic, &inbound.payload, inbound.received_at_ms);
+    match outcome {
+        Outcome::Rejected(rejection) => pipeline.submit_rejected(inbound, rejection).await,
+        Outcome::Messages(messages) => {
+            let count = messages.len();
+            for (i, message) in messages.into_iter().enumerate() {
+                let ack = if i + 1 == count {
+                    inbound.ack.take()
+                } else {
+                    None
+                };
+                pipeline
+                    .submit(Inbound {
+                        topic: message.topic,
+                        payload: message.payload.into(),
+                        received_at_ms: inbound.received_at_ms,
+                        origin: inbound.origin,
+                        ack,
+                    })
+                    .await?;
+            }
+            Ok(())
         }
     }
 }
