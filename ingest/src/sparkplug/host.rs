@@ -141,7 +141,8 @@ impl Host {
     }
 
     /// The latest text values of `device_id` (String, Text, UUID and DateTime metrics), by
-    /// citytel metric name.
+    /// citytel metric name. (Kept in memory; not yet exposed by the query API.)
+    #[cfg(test)]
     pub(crate) fn attributes(&self, device_id: &str) -> Option<&BTreeMap<String, Attribute>> {
         self.attributes.get(device_id)
     }

@@ -23,7 +23,7 @@ pub(crate) mod translate;
 
 use citytel_proto::topic::is_valid_id;
 
-pub(crate) use host::{Host, Outcome, Rebirth};
+pub(crate) use host::{Host, Outcome};
 
 use translate::Target;
 

@@ -6,7 +6,7 @@ use citytel_proto::sparkplug::pb::payload::metric::Value as Wire;
 use citytel_proto::v1::{DeathReason, TelemetryBatch, status};
 use prost::Message as _;
 
-use super::host::REBIRTH_METRIC;
+use super::host::{REBIRTH_METRIC, Rebirth};
 use super::*;
 use crate::clock::Clock;
 use crate::decode::{self, Decoded, Limits, RejectReason};

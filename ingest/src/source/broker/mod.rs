@@ -59,8 +59,6 @@ use submit::{Received, submit_loop};
 const CLIENT_REQUEST_CAPACITY: usize = 4096;
 /// How long shutdown waits for in-flight messages to be acknowledged to the broker.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the poller looks for Sparkplug rebirth requests that fell due.
-const REBIRTH_TICK: Duration = Duration::from_millis(100);
 /// Reconnect backoff: from 200 ms, doubling up to 10 s, each wait plus up to as much again of
 /// random jitter, reset by a successful connection.
 fn backoff() -> backon::ExponentialBackoff {
@@ -180,8 +178,16 @@ impl BrokerSource {
         if let Some(link) = &self.sparkplug {
             link.set_will(&mut eventloop.mqtt_options, state_ts);
         }
-        let mut rebirth_tick = tokio::time::interval(REBIRTH_TICK);
-        rebirth_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Rebirth requests go out from a task of their own: a timer in the poller's select would
+        // cancel the event loop's poll, which is not cancel-safe while it connects.
+        let stop_rebirths = CancellationToken::new();
+        let rebirths = self.sparkplug.clone().map(|link| {
+            tokio::spawn(link.request_rebirths_until(
+                client.clone(),
+                self.pipeline.clone(),
+                stop_rebirths.clone(),
+            ))
+        });
 
         let (raw_tx, raw_rx) = mpsc::unbounded_channel::<Received>();
         let queued = Arc::new(submit::QueuedBytes::default());
@@ -214,7 +220,6 @@ impl BrokerSource {
                 _ = &mut pipeline_closed => break,
                 true = next_acks(&mut acks) => Step::Acks,
                 event = eventloop.poll() => Step::Event(event),
-                _ = rebirth_tick.tick(), if self.sparkplug.is_some() => Step::Rebirths,
             };
             let event = match step {
                 Step::Acks => match self.write_acks(acks.as_mut(), &mut eventloop).await {
@@ -225,15 +230,6 @@ impl BrokerSource {
                     }
                 },
                 Step::Event(event) => event,
-                Step::Rebirths => {
-                    if let Some(link) = &self.sparkplug {
-                        let now = self.pipeline.now_ms();
-                        if acks.is_some() && link.next_deadline().is_some_and(|d| d <= now) {
-                            link.request_rebirths(&client, now);
-                        }
-                    }
-                    continue;
-                }
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -337,6 +333,10 @@ impl BrokerSource {
 
         // Teardown: stop taking new messages, let the submitted ones be acknowledged (polling
         // so that the connection stays up), then disconnect.
+        stop_rebirths.cancel();
+        if let Some(task) = rebirths {
+            let _ = task.await;
+        }
         stop_intake.cancel();
         drop(raw_tx);
         let _ = submitter.await;
@@ -433,8 +433,6 @@ enum Step {
     Acks,
     /// The event loop produced an event or an error.
     Event(Result<Event, ConnectionError>),
-    /// Time to look for rebirth requests that fell due.
-    Rebirths,
 }
 
 /// Waits until the current connection has acknowledgements ready; never while disconnected.

@@ -12,11 +12,15 @@ use parking_lot::Mutex;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{LastWill, Publish};
 use rumqttc::{AsyncClient, MqttOptions};
+use tokio_util::sync::CancellationToken;
 
 use citytel_proto::sparkplug::topic::{self as sp_topic, SparkplugTopic};
 
 use crate::sparkplug::state::HostState;
 use crate::sparkplug::{Host, SparkplugSettings};
+
+/// How often rebirth requests that fell due are looked for.
+const REBIRTH_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the poller does with a Sparkplug message that carries no data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,25 +108,38 @@ impl SparkplugLink {
                     Control::Ignore
                 }
             }
-            Ok(SparkplugTopic::Node { kind, .. })
-                if matches!(
-                    kind,
-                    sp_topic::MessageType::NCmd | sp_topic::MessageType::DCmd
-                ) =>
-            {
-                Control::Ignore
-            }
+            Ok(SparkplugTopic::Node {
+                kind: sp_topic::MessageType::NCmd | sp_topic::MessageType::DCmd,
+                ..
+            }) => Control::Ignore,
             _ => Control::Data,
         }
     }
 
-    /// The earliest time a rebirth request may fall due.
-    pub(super) fn next_deadline(&self) -> Option<i64> {
-        self.host.lock().next_deadline()
+    /// Publishes the rebirth requests as they fall due, by the pipeline's clock, until `stop`.
+    pub(super) async fn request_rebirths_until(
+        self,
+        client: AsyncClient,
+        pipeline: crate::pipeline::Pipeline,
+        stop: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(REBIRTH_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = pipeline.now_ms();
+            let due = self.host.lock().next_deadline().is_some_and(|d| d <= now);
+            if due {
+                self.request_rebirths(&client, now);
+            }
+        }
     }
 
     /// Publishes the rebirth requests due at `now_ms` (QoS 0, not retained).
-    pub(super) fn request_rebirths(&self, client: &AsyncClient, now_ms: i64) {
+    fn request_rebirths(&self, client: &AsyncClient, now_ms: i64) {
         let due = self.host.lock().due(now_ms);
         for rebirth in due {
             metrics::counter!(crate::telemetry::metrics::SPARKPLUG_REBIRTHS_REQUESTED_TOTAL)

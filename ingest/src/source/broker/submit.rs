@@ -162,4 +162,88 @@ mod tests {
         queued.release(&big);
         assert!(queued.admit(&publish(QoS::AtMostOnce, 10)));
     }
+
+    fn sparkplug_inbound(
+        topic: &str,
+        payload: Vec<u8>,
+        tx: &mpsc::UnboundedSender<AckToken>,
+    ) -> Inbound {
+        Inbound {
+            topic: topic.into(),
+            payload: payload.into(),
+            received_at_ms: T0,
+            origin: Origin::Broker,
+            ack: Some(Ack::new(
+                AckToken {
+                    pkid: 7,
+                    qos: QoS::AtLeastOnce,
+                },
+                tx.clone(),
+            )),
+        }
+    }
+
+    const T0: i64 = 1_700_000_000_000;
+
+    #[tokio::test]
+    async fn a_sparkplug_message_is_acknowledged_with_the_last_message_made_of_it() {
+        use citytel_proto::sparkplug::pb::Payload;
+        use citytel_proto::sparkplug::pb::payload::Metric;
+        use citytel_proto::sparkplug::pb::payload::metric::Value;
+        use prost::Message as _;
+
+        let limits = crate::decode::Limits {
+            max_payload_bytes: 1 << 20,
+            max_readings_per_message: 100,
+            max_future_ms: 60_000,
+            max_past_ms: 86_400_000,
+        };
+        let (pipeline, mut queue) = Pipeline::new(limits, 1 << 20);
+        let host = Mutex::new(Host::new(crate::sparkplug::HostSettings::default()));
+        let (tx, _acks) = mpsc::unbounded_channel();
+        let metric = |name: &str, datatype, value| Metric {
+            name: Some(name.into()),
+            datatype: Some(datatype),
+            value: Some(value),
+            ..Metric::default()
+        };
+        let nbirth = Payload {
+            timestamp: Some(T0 as u64),
+            seq: Some(0),
+            metrics: vec![
+                metric("bdSeq", 8, Value::LongValue(0)),
+                metric("temp", 10, Value::DoubleValue(20.5)),
+            ],
+            ..Payload::default()
+        };
+        let inbound = sparkplug_inbound("spBv1.0/g/NBIRTH/e", nbirth.encode_to_vec(), &tx);
+        submit_sparkplug(&pipeline, &host, inbound).await.unwrap();
+        // A birth and a batch, in order; only the batch carries the acknowledgement.
+        let mut got = Vec::new();
+        while let Ok(queued) = queue.try_recv() {
+            let envelope = queued.message().unwrap();
+            assert!(envelope.verdict.is_ok(), "{:?}", envelope.verdict);
+            got.push((
+                envelope.inbound.topic.clone(),
+                envelope.inbound.ack.is_some(),
+            ));
+        }
+        assert_eq!(
+            got,
+            [
+                ("citytel/v1/g/gateway/g.e/status".to_string(), false),
+                ("citytel/v1/g/gateway/g.e/telemetry".to_string(), true),
+            ]
+        );
+
+        // A refused message becomes a dead letter as it came, with its acknowledgement.
+        let inbound = sparkplug_inbound("spBv1.0/g/NDATA/x", vec![0xff], &tx);
+        submit_sparkplug(&pipeline, &host, inbound).await.unwrap();
+        let queued = queue.try_recv().unwrap();
+        let envelope = queued.message().unwrap();
+        assert_eq!(envelope.inbound.topic, "spBv1.0/g/NDATA/x");
+        assert!(envelope.inbound.ack.is_some());
+        let rejection = envelope.verdict.as_ref().unwrap_err();
+        assert_eq!(rejection.reason, crate::decode::RejectReason::Malformed);
+    }
 }
