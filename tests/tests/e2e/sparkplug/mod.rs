@@ -72,7 +72,7 @@ async fn dead_letters(client: &mut QueryServiceClient<Channel>, reason: &str) ->
             ..ListDeadLettersRequest::default()
         })
         .await
-        .unwrap()
+        .expect("ListDeadLetters answers")
         .into_inner()
         .counts_by_reason
         .get(reason)
