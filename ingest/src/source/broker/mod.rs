@@ -283,6 +283,17 @@ impl BrokerSource {
                     tracing::info!(broker = %address, session_present = ack.session_present, "connected to broker");
                     if ack.session_present {
                         self.ready.send_replace(true);
+                        // A session made while Sparkplug was off holds no spBv1.0 subscription;
+                        // subscribing again replaces an existing one, so it is harmless.
+                        if let Some(link) = &self.sparkplug {
+                            let topics = link
+                                .filters(&self.settings.config.share_group)
+                                .into_iter()
+                                .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
+                            if let Err(e) = client.try_subscribe_many(topics) {
+                                tracing::error!(error = %e, "cannot queue the Sparkplug subscription");
+                            }
+                        }
                     } else {
                         self.stats.subscribes.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!(m::BROKER_RESUBSCRIBES_TOTAL).increment(1);

@@ -311,3 +311,35 @@ async fn sparkplug_host_restart_publishes_state_offline_then_online() {
     let will = watch.next_with(false, Duration::from_secs(10));
     assert_eq!(will, json!({"online": false, "timestamp": t2}));
 }
+
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparkplug_enabled_on_an_existing_broker_session_subscribes() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(broker_dir.path())
+        .await
+        .expect("start mosquitto");
+    let url = mosquitto.url();
+    // The broker keeps citytel's session, made without Sparkplug.
+    let citytel = Citytel::start(dir.path(), &["--broker-url", &url]);
+    citytel.wait_serving().await;
+    assert!(citytel.stop().success());
+
+    let citytel = Citytel::start(dir.path(), &args(&url, &[]));
+    citytel.wait_serving().await;
+    let mut client = citytel.client().await;
+    let t0 = now_ms();
+    let mut edge = Edge::start(mosquitto.port());
+    edge.send(json!({"op": "connect", "bd_seq": 0, "ts": t0}));
+    edge.send(json!({"op": "nbirth", "seq": 0, "bd_seq": 0, "ts": t0, "voltage": 5.0}));
+    eventually!(
+        "the node's birth stored",
+        series(&mut client, NODE, "Supply.Voltage").await == [(t0, 5.0)]
+    );
+    edge.send(json!({"op": "disconnect"}));
+    assert!(citytel.stop().success());
+}
