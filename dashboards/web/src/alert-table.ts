@@ -29,6 +29,8 @@ export interface AlertTableOptions {
   id: string;
   /** Whether to show what each alert is about (not on a device's own page). */
   showTarget: boolean;
+  /** Whether to leave out empty groups (and say "No alerts." when all are). */
+  compact: boolean;
   /** Called after an alert was acknowledged or silenced here. */
   changed: () => void;
 }
@@ -53,6 +55,7 @@ export class AlertTable {
     const groups = GROUPS.map(([state, title]) => {
       const members = alerts.filter((a) => stateRank(a.state) === stateRank(state));
       const heading = h("h3", {}, `${title} (${members.length})`);
+      if (members.length === 0 && this.opts.compact) return null;
       if (members.length === 0)
         return h(
           "div",
@@ -73,6 +76,10 @@ export class AlertTable {
       for (const alert of members) append(body, this.row(alert));
       return h("div", { "data-group": stateKey(state) }, heading, wrap);
     });
+    if (alerts.length === 0 && this.opts.compact) {
+      replace(this.body, h("p", { class: "muted" }, "No alerts."));
+      return;
+    }
     replace(this.body, groups);
   }
 

@@ -28,6 +28,7 @@ export function alertsPage(root: HTMLElement, _route: Route, ctx: AppContext): P
   const alerts = new AlertTable(ctx, {
     id: "alerts",
     showTarget: true,
+    compact: false,
     changed: () => reload.request(),
   });
   const silences = new SilenceList(ctx, abort.signal);

@@ -29,6 +29,7 @@ export class DeviceAlerts {
     this.table = new AlertTable(ctx, {
       id: "device-alerts",
       showTarget: false,
+      compact: true,
       changed: () => this.reload.request(),
     });
     this.section = section("device-alerts", "Alerts", this.table.element);

@@ -70,10 +70,10 @@ export class SilenceList {
         h(
           "tr",
           { "data-silence": String(s.id) },
-          h("th", { scope: "row" }, h("code", {}, matchers)),
+          h("th", { scope: "row", class: "wrap" }, h("code", {}, matchers)),
           h("td", {}, timeElement(ms(s.endsUnixMs))),
           h("td", {}, s.createdBy, " ", agoElement(ms(s.createdUnixMs))),
-          h("td", {}, s.comment || "–"),
+          h("td", { class: "wrap" }, s.comment || "–"),
           h("td", {}, h("div", { class: "actions" }, expire)),
         ),
       );
