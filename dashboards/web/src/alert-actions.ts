@@ -40,12 +40,7 @@ export function roleReason(ctx: AppContext): string {
  * buttons' `aria-describedby`. */
 export function roleNote(ctx: AppContext, id: string): HTMLElement | null {
   if (mayAct(ctx)) return null;
-  return h(
-    "p",
-    { class: "role-note", id },
-    h("span", { "aria-hidden": "true" }, "🔒 "),
-    roleReason(ctx),
-  );
+  return h("p", { class: "role-note", id }, roleReason(ctx));
 }
 
 /** An action button: disabled, described by `noteId`, for a key that may not act. */

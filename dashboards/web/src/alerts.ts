@@ -31,7 +31,7 @@ export function alertsPage(root: HTMLElement, _route: Route, ctx: AppContext): P
     compact: false,
     changed: () => reload.request(),
   });
-  const silences = new SilenceList(ctx, abort.signal);
+  const silences = new SilenceList(ctx, abort.signal, "alerts-role-note");
 
   let name: HTMLElement | null = null;
   if (mayAct(ctx)) {

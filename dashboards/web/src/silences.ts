@@ -1,7 +1,7 @@
 // The active silences (ListSilences): their matchers, until when, who made them and why, with an
-// Expire button (ExpireSilence) for keys whose role may.
+// Expire button (ExpireSilence), disabled for keys whose role may not (the page says why).
 
-import { actionButton, roleNote } from "./alert-actions";
+import { actionButton } from "./alert-actions";
 import { describeError, isCancel } from "./api";
 import { append, h, replace, table } from "./dom";
 import { agoElement, ms, timeElement } from "./format";
@@ -20,13 +20,14 @@ export class SilenceList {
   /** The element to put on the page. */
   readonly element: HTMLElement;
   private readonly body = h("div", {}, h("p", {}, "Loading…"));
-  private readonly noteId = "silences-role-note";
 
+  /** `noteId` is the id of the page's note on why the buttons may be disabled. */
   constructor(
     private readonly ctx: AppContext,
     private readonly signal: AbortSignal,
+    private readonly noteId: string,
   ) {
-    this.element = h("div", {}, roleNote(ctx, this.noteId), this.body);
+    this.element = this.body;
   }
 
   /** Loads and shows them. */
