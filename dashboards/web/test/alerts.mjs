@@ -48,7 +48,14 @@ try {
 
   const [alertId, countText] = await b.ask("fire", "firing");
   const count = Number(countText);
-  await page.waitForSelector(`#alert-badge[data-firing="${count}"]`, { timeout: BADGE_BOUND });
+  await page
+    .waitForSelector(`#alert-badge[data-firing="${count}"]`, { timeout: BADGE_BOUND })
+    .catch(async () => {
+      const shown = await page.locator("#alert-badge").getAttribute("data-firing");
+      throw new Error(
+        `the badge shows ${shown}, not ${count}, ${BADGE_BOUND} ms after the alert fired`,
+      );
+    });
   await b.waitText("#alert-badge", { eq: count }, "the badge shows the firing count");
   b.step(`the badge shows ${count} firing, without a reload`);
   await b.shot("badge");
