@@ -89,7 +89,7 @@ impl Location {
 }
 
 /// One district's area: its polygons and their bounding box (a cheap first test).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Area {
     name: Arc<str>,
     shape: MultiPolygon<f64>,
@@ -97,7 +97,7 @@ struct Area {
 }
 
 /// The district polygons of a GeoJSON file, in file order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DistrictMap {
     areas: Vec<Area>,
 }
@@ -186,7 +186,7 @@ fn area(index: usize, feature: &Feature) -> Result<Area, DistrictsError> {
 
 /// Where devices are: the district polygons (if a districts file is configured) and the
 /// site-to-district mapping they fall back to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Districts {
     map: DistrictMap,
     sites: BTreeMap<String, Arc<str>>,
