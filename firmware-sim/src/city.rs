@@ -12,6 +12,8 @@
 pub const DISTRICTS_GEOJSON: &str = include_str!("../city/districts.geojson");
 
 /// The districts in file order, each with its centre (latitude, longitude).
+// -3.14 is a longitude, not an approximation of pi.
+#[allow(clippy::approx_constant)]
 pub const DISTRICTS: [(&str, f64, f64); 5] = [
     ("west-end", 51.49, -3.22),
     ("north-hills", 51.51, -3.16),

@@ -506,12 +506,7 @@ impl State {
                     if let Some(l) = &birth.location
                         && let Ok(location) = Location::new(l.latitude, l.longitude)
                     {
-                        device.location = Some(location);
-                        device.district = self
-                            .fleet
-                            .districts()
-                            .locate(&device.site, device.location)
-                            .cloned();
+                        self.registry.set_location(&id, location);
                     }
                 }
                 self.fleet.on_status(&id, &kind, status, received_at_ms);
