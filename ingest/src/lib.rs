@@ -31,6 +31,7 @@
 //! - [`alerts`]: alert rules evaluated by the writer, and the outbox of their notifications.
 //! - [`notify`]: delivery of the outbox to Alertmanager and webhooks, each receiver with a
 //!   durable cursor.
+//! - [`cursor_file`]: the durable cursor file of a sink or a receiver.
 //! - [`service`]: start-up and phased shutdown.
 //! - [`exporter`]: the Prometheus metrics endpoint.
 //! - [`net`]: the open-file limit, connection caps, accept backoff, idle timeouts and TLS.
@@ -43,6 +44,7 @@ pub mod alerts;
 pub(crate) mod api;
 pub mod clock;
 pub mod config;
+pub mod cursor_file;
 pub mod db;
 pub mod decode;
 pub mod exporter;

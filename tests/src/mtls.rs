@@ -84,6 +84,23 @@ impl Pki {
         DeviceCert { issued, files }
     }
 
+    /// The `citytel serve` arguments that turn TLS on for the `[{section}.tls]` listener with
+    /// the server's certificate and key files.
+    pub fn listener_args(&self, section: &str) -> Vec<String> {
+        let mut args = vec!["--set".to_string(), format!("{section}.tls.enabled=true")];
+        for (key, path) in [
+            ("cert_file", &self.server.cert),
+            ("key_file", &self.server.key),
+        ] {
+            args.push("--set".to_string());
+            args.push(format!(
+                "{section}.tls.{key}={:?}",
+                path.display().to_string()
+            ));
+        }
+        args
+    }
+
     /// Issues a new server certificate named `common_name` over the server's certificate and
     /// key files (as an operator renews one in place); returns its DER.
     pub fn renew_server(&self, common_name: &str) -> Vec<u8> {

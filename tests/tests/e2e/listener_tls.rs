@@ -38,20 +38,6 @@ fn set_path(key: &str, path: &Path) -> [String; 2] {
     ]
 }
 
-/// The arguments that turn TLS on for `[{section}.tls]` with `pki`'s server certificate.
-fn tls_args(section: &str, pki: &Pki) -> Vec<String> {
-    let mut args = vec!["--set".to_string(), format!("{section}.tls.enabled=true")];
-    args.extend(set_path(
-        &format!("{section}.tls.cert_file"),
-        &pki.server.cert,
-    ));
-    args.extend(set_path(
-        &format!("{section}.tls.key_file"),
-        &pki.server.key,
-    ));
-    args
-}
-
 fn start(data_dir: &Path, args: &[String]) -> Citytel {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Citytel::start(data_dir, &args)
@@ -142,7 +128,7 @@ async fn grpc_with_mtls_answers_a_certificate_from_the_client_ca_and_refuses_oth
     citytel_ingest::net::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new("citytel operator CA");
-    let mut args = tls_args("grpc", &pki);
+    let mut args = pki.listener_args("grpc");
     args.extend(set_path("grpc.tls.client_ca_file", &pki.ca_file));
     args.extend(
         [
@@ -221,7 +207,7 @@ async fn grpc_with_mtls_answers_a_certificate_from_the_client_ca_and_refuses_oth
 async fn the_dashboard_over_tls_serves_its_page_and_grpc_web_and_plaintext_gets_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new("citytel operator CA");
-    let citytel = start(dir.path(), &tls_args("http", &pki));
+    let citytel = start(dir.path(), &pki.listener_args("http"));
     let url = citytel
         .dashboard
         .clone()
@@ -299,7 +285,7 @@ async fn metrics_over_tls_answer_a_scrape_with_the_token_and_plaintext_gets_noth
     let pki = Pki::new("citytel operator CA");
     let token_file = dir.path().join("metrics.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token");
-    let mut args = tls_args("metrics", &pki);
+    let mut args = pki.listener_args("metrics");
     args.extend(set_path("metrics.bearer_token_file", &token_file));
     let citytel = start(&dir.path().join("data"), &args);
     let url = citytel.metrics.clone().expect("the metrics URL is printed");
