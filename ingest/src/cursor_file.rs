@@ -88,13 +88,14 @@ impl CursorKind {
     pub fn load(&self, dir: &Path) -> Result<Option<Vec<u8>>, CursorError> {
         let path = self.path(dir);
         match std::fs::read(&path) {
-            Ok(bytes) => self
-                .decode(&bytes)
-                .map(|p| Some(p.to_vec()))
-                .ok_or(CursorError::Damaged {
-                    what: self.what,
-                    path,
-                }),
+            Ok(bytes) => {
+                self.decode(&bytes)
+                    .map(|p| Some(p.to_vec()))
+                    .ok_or(CursorError::Damaged {
+                        what: self.what,
+                        path,
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(CursorError::Io {
                 what: self.what,

@@ -6,13 +6,13 @@
 //!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
 //!   key sees (`crate::query::Visible`).
 //! - [`admin`]: organisations, keys and the audit log; [`session`]: who the caller's key is.
-//! - [`auth`]: who the caller is, and what its role allows; [`key_watch`]: open streams end
-//!   once their key is revoked or expires.
+//! - [`auth`]: who the caller is, and what its role allows.
 //! - [`convert`]: the one place where storage types become wire types.
 //! - [`error`]: the one place where errors become `tonic::Status`.
 //! - [`reads`]: the bounded pool heavy reads run in, with deadlines.
-//! - [`drain`]: open server streams end with UNAVAILABLE when the server shuts down, on this
-//!   server and on the dashboard's gRPC-Web one.
+//! - [`stream_end`]: open server streams end once their key is revoked or expires
+//!   (UNAUTHENTICATED), and when the server shuts down (UNAVAILABLE), on this server and on the
+//!   dashboard's gRPC-Web one.
 
 pub(crate) mod admin;
 pub(crate) mod alerts;
@@ -20,15 +20,14 @@ pub(crate) mod auth;
 pub(crate) mod convert;
 pub(crate) mod deadletters;
 pub(crate) mod devices;
-pub(crate) mod drain;
 pub(crate) mod error;
 pub(crate) mod export;
 pub(crate) mod fleet;
-pub(crate) mod key_watch;
 pub(crate) mod query;
 pub(crate) mod reads;
 pub(crate) mod series;
 pub(crate) mod session;
+pub(crate) mod stream_end;
 pub(crate) mod watch;
 
 use std::time::Duration;
@@ -84,11 +83,11 @@ impl Api {
     pub(crate) fn query_server(
         &self,
     ) -> InterceptedService<
-        key_watch::EndStreamsOfRevokedKeys<QueryServiceServer<query::QueryApi>>,
+        stream_end::EndStreams<QueryServiceServer<query::QueryApi>, stream_end::OnRevokedKey>,
         auth::Authenticator,
     > {
         InterceptedService::new(
-            key_watch::EndStreamsOfRevokedKeys::new(
+            stream_end::EndStreams::on_revoked_key(
                 QueryServiceServer::new(self.query.clone())
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
                 self.auth.clone(),
@@ -113,11 +112,11 @@ impl Api {
     pub(crate) fn alerts_server(
         &self,
     ) -> InterceptedService<
-        key_watch::EndStreamsOfRevokedKeys<AlertServiceServer<alerts::AlertApi>>,
+        stream_end::EndStreams<AlertServiceServer<alerts::AlertApi>, stream_end::OnRevokedKey>,
         auth::Authenticator,
     > {
         InterceptedService::new(
-            key_watch::EndStreamsOfRevokedKeys::new(
+            stream_end::EndStreams::on_revoked_key(
                 AlertServiceServer::new(self.alerts.clone())
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
                 self.auth.clone(),
@@ -162,13 +161,13 @@ pub(crate) async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(drain::EndStreamsOnShutdown::new(
+        .add_service(stream_end::EndStreams::on_shutdown(
             api.query_server(),
             shutdown.clone(),
         ))
         .add_service(api.admin_server())
         .add_service(api.session_server())
-        .add_service(drain::EndStreamsOnShutdown::new(
+        .add_service(stream_end::EndStreams::on_shutdown(
             api.alerts_server(),
             shutdown.clone(),
         ))

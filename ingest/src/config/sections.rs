@@ -244,6 +244,31 @@ pub struct BrokerConfig {
     pub password: Option<String>,
 }
 
+/// `[sparkplug]`: citytel as a Sparkplug B 3.0 host application on the broker source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparkplugConfig {
+    /// Subscribe to `spBv1.0/#` topics and act as a Sparkplug B host application (needs
+    /// `broker.url`).
+    pub enabled: bool,
+    /// The primary host id: with one, citytel publishes its STATE on `spBv1.0/STATE/{host_id}`
+    /// (a Will offline, online once connected). Empty: no STATE.
+    pub host_id: String,
+    /// Device id of an edge node; `{group}` and `{edge_node}` are replaced.
+    pub node_id_template: String,
+    /// Device id of a Sparkplug device; `{group}`, `{edge_node}` and `{device}` are replaced.
+    pub device_id_template: String,
+    /// citytel kind of a Sparkplug device (an edge node is a `gateway`).
+    pub device_kind: String,
+    /// How long a seq gap, data before a birth or an unknown metric may last before citytel
+    /// requests a rebirth.
+    #[serde(with = "humantime_serde")]
+    pub reorder_timeout: Duration,
+    /// Reporting interval stated for Sparkplug nodes and devices (0s: the kind's default).
+    #[serde(with = "humantime_serde")]
+    pub reporting_interval: Duration,
+}
+
 /// `[ingest]`: validation limits and the pipeline's in-flight budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -286,8 +311,14 @@ pub struct AvailabilityConfig {
     /// online until its silence deadlines pass. A birth's `intermittent` field, when set, wins
     /// over this default. Each kind is a valid topic segment, listed once.
     pub intermittent_kinds: Vec<String>,
-    /// District of each site.
+    /// District of each site: the district of its devices that have no location, or whose
+    /// location is in no polygon of `districts_file`.
     pub districts: BTreeMap<String, String>,
+    /// A GeoJSON FeatureCollection of the districts' polygons (each feature a Polygon or
+    /// MultiPolygon with a string property `name`); a device whose birth states a location is in
+    /// the district whose polygon holds it. Relative to the data directory unless absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub districts_file: Option<std::path::PathBuf>,
     /// Planned maintenance windows, excluded from availability.
     pub maintenance: Vec<MaintenanceConfig>,
     /// How long the state history (transitions, reboots) is kept ("forever" or a duration);

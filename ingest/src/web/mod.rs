@@ -83,7 +83,7 @@ where
 {
     // Counted in front of the translation, where the request still says it is gRPC-Web.
     routes.add_service(GrpcMetricsLayer.layer(GrpcWebLayer::new().layer(
-        crate::api::drain::EndStreamsOnShutdown::new(service, shutdown.clone()),
+        crate::api::stream_end::EndStreams::on_shutdown(service, shutdown.clone()),
     )))
 }
 

@@ -82,7 +82,7 @@ impl World for StateWorld<'_> {
                 id: &r.device_id,
                 kind: &r.kind,
                 site: &r.site,
-                district: self.fleet.district(&r.site),
+                district: r.district.as_deref(),
             });
         }
     }
@@ -93,7 +93,7 @@ impl World for StateWorld<'_> {
             id: &r.device_id,
             kind: &r.kind,
             site: &r.site,
-            district: self.fleet.district(&r.site),
+            district: r.district.as_deref(),
         })
     }
 
