@@ -28,6 +28,22 @@ impl Alertmanager {
     /// Starts Alertmanager on `port` with its files under `dir`, and waits until it is ready.
     /// Panics with a clear message if the package is not installed.
     pub async fn start_on(dir: &Path, port: u16) -> Alertmanager {
+        Self::start_with(dir, port, CONFIG).await
+    }
+
+    /// As [`start_on`](Self::start_on), routing every alert, each alone (grouped by alert name
+    /// and device), to the webhook at `url` within a fraction of a second, resolutions included
+    /// (`send_resolved`).
+    pub async fn start_routing_to(dir: &Path, port: u16, url: &str) -> Alertmanager {
+        let config = format!(
+            "route:\n  receiver: hook\n  group_by: [alertname, device]\n  group_wait: 100ms\n  \
+             group_interval: 300ms\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    \
+             webhook_configs:\n      - url: {url}\n        send_resolved: true\n"
+        );
+        Self::start_with(dir, port, &config).await
+    }
+
+    async fn start_with(dir: &Path, port: u16, config_text: &str) -> Alertmanager {
         assert!(
             Path::new(ALERTMANAGER).exists(),
             "interop tests need Alertmanager: install it with \
@@ -37,7 +53,7 @@ impl Alertmanager {
         let home = dir.join("alertmanager");
         std::fs::create_dir_all(&home).expect("alertmanager directory");
         let config = home.join("alertmanager.yml");
-        std::fs::write(&config, CONFIG).expect("alertmanager configuration");
+        std::fs::write(&config, config_text).expect("alertmanager configuration");
         let mut cmd = Command::new(ALERTMANAGER);
         cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", home.join("data").display()))

@@ -6,6 +6,7 @@
 //!
 //! Every process a helper starts is stopped when its guard is dropped, also when a test panics.
 
+pub mod alert_expect;
 pub mod alertmanager;
 pub mod faults;
 pub mod fleet;

@@ -26,6 +26,7 @@ use citytel_firmware_sim::scenario::{Pacer, Step};
 use citytel_ingest::clock::Clock;
 use citytel_ingest::service::{self, Running};
 use citytel_proto::topic::{self, Channel as TopicChannel};
+use citytel_proto::v1::alert_service_client::AlertServiceClient;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{GetDeviceRequest, Heartbeat, Status, status};
 use citytel_testkit::health;
@@ -53,6 +54,8 @@ pub struct Ingester {
     pub grpc: SocketAddr,
     /// `mqtt://` URL of the broker it consumes from, if any.
     broker_url: Option<String>,
+    /// Configuration text merged over the defaults (e.g. alert rules), if any.
+    config: Option<String>,
 }
 
 impl Ingester {
@@ -67,6 +70,18 @@ impl Ingester {
     /// instead of running the device endpoint, when one is given; returns once citytel is
     /// connected and subscribed (its health reports serving).
     pub async fn start_with(data_dir: &Path, clock: Clock, broker_url: Option<&str>) -> Ingester {
+        Self::start_configured(data_dir, clock, broker_url, None).await
+    }
+
+    /// As [`start_with`](Self::start_with), with configuration text `config` (TOML, e.g. an
+    /// `[alerts]` section with rules and receivers) merged over the defaults before the test's
+    /// own settings.
+    pub async fn start_configured(
+        data_dir: &Path,
+        clock: Clock,
+        broker_url: Option<&str>,
+        config: Option<&str>,
+    ) -> Ingester {
         let mut overrides = vec![
             format!("storage.data_dir={:?}", data_dir.display().to_string()),
             "storage.fsync=\"never\"".to_string(),
@@ -85,7 +100,8 @@ impl Ingester {
         if let Some(url) = broker_url {
             overrides.push(format!("broker.url={url:?}"));
         }
-        let settings = citytel_ingest::config::load_str(None, &overrides)
+        let file = config.map(|text| ("scenario configuration", text));
+        let settings = citytel_ingest::config::load_str(file, &overrides)
             .expect("configuration")
             .validate()
             .expect("valid configuration");
@@ -97,6 +113,7 @@ impl Ingester {
             grpc: running.grpc_addr,
             running: Some(running),
             broker_url: broker_url.map(str::to_string),
+            config: config.map(str::to_string),
         };
         match &ingester.broker_url {
             Some(_) => ingester.wait_serving().await,
@@ -125,6 +142,13 @@ impl Ingester {
     /// A gRPC client.
     pub async fn client(&self) -> QueryServiceClient<Channel> {
         QueryServiceClient::connect(format!("http://{}", self.grpc))
+            .await
+            .expect("gRPC connects")
+    }
+
+    /// An alert service client (the scenario's citytel requires no API key).
+    pub async fn alerts(&self) -> AlertServiceClient<Channel> {
+        AlertServiceClient::connect(format!("http://{}", self.grpc))
             .await
             .expect("gRPC connects")
     }
@@ -168,9 +192,25 @@ impl ManualPacer {
     /// Starts citytel on `data_dir` with a manual clock at `start_ms`; the devices will connect
     /// to its device endpoint.
     pub async fn start(data_dir: &Path, start_ms: i64, planned: Option<PlannedRestart>) -> Self {
+        Self::start_configured(data_dir, start_ms, planned, None).await
+    }
+
+    /// As [`start`](Self::start), with configuration text `config` merged over the defaults
+    /// (see [`Ingester::start_configured`]), kept for a planned restart.
+    pub async fn start_configured(
+        data_dir: &Path,
+        start_ms: i64,
+        planned: Option<PlannedRestart>,
+        config: Option<&str>,
+    ) -> Self {
         let clock = Clock::manual(start_ms);
-        let ingester = Ingester::start(data_dir, clock).await;
+        let ingester = Ingester::start_configured(data_dir, clock, None, config).await;
         Self::new(clock, data_dir, ingester, planned, None).await
+    }
+
+    /// The manual clock citytel runs on.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Starts citytel on `data_dir` with a manual clock at `start_ms`, consuming from the MQTT
@@ -268,7 +308,14 @@ impl Pacer for ManualPacer {
             && at_unix_ms >= plan.start_at_ms
         {
             let url = self.ingester.broker_url.clone();
-            self.ingester = Ingester::start_with(&self.data_dir, self.clock, url.as_deref()).await;
+            let config = self.ingester.config.clone();
+            self.ingester = Ingester::start_configured(
+                &self.data_dir,
+                self.clock,
+                url.as_deref(),
+                config.as_deref(),
+            )
+            .await;
             self.client = self.ingester.client().await;
             self.restarts.push(Restart {
                 stopped_ms,

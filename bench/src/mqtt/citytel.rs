@@ -61,10 +61,23 @@ pub struct Citytel {
 impl Citytel {
     /// Starts `bin serve` on a fresh data dir under `dir` and waits until it is SERVING.
     pub async fn start(bin: &Path, dir: &Path, source: &Source) -> Result<Citytel> {
+        Self::start_with(bin, dir, source, None).await
+    }
+
+    /// As [`start`](Self::start), reading the configuration file `config` too, when given.
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        source: &Source,
+        config: Option<&Path>,
+    ) -> Result<Citytel> {
         std::fs::create_dir_all(dir)?;
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
+        cmd.arg("serve");
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--grpc-listen", "127.0.0.1:0"])
             .args(["--set", "http.listen=127.0.0.1:0"])

@@ -25,6 +25,7 @@ use citytel_testkit::mosquitto::{Listener, ListenerTls, MOSQUITTO, Mosquitto, Mo
 use citytel_testkit::wait::Wait;
 use serde::Serialize;
 
+use super::alerting;
 use super::citytel::{Citytel, Source, StoredReadings};
 use super::generator::{Generator, LoadReport, LoadSpec};
 use super::sampler::{self, Counter, Sampler, Series};
@@ -45,6 +46,8 @@ pub enum PathKind {
     CeilingTls,
     /// Devices -> citytel's device endpoint over TLS (`--tls`).
     EndpointTls,
+    /// Devices -> citytel's device endpoint with alert rules (`--alert-rules`).
+    EndpointRules,
 }
 
 impl PathKind {
@@ -56,6 +59,7 @@ impl PathKind {
             PathKind::Broker => "Mosquitto -> citytel broker source",
             PathKind::CeilingTls => "Mosquitto TLS ceiling (do-nothing subscriber)",
             PathKind::EndpointTls => "citytel device endpoint over TLS",
+            PathKind::EndpointRules => "citytel device endpoint with alert rules",
         }
     }
 
@@ -114,6 +118,12 @@ pub struct Measurement {
     pub settle_s: Option<f64>,
     /// Seconds from the first publish until the last reading was stored / delivered.
     pub first_publish_to_last_stored_s: Option<f64>,
+    /// Alerts timed from their deadline to Alertmanager (`--alert-rules`).
+    pub alerts_timed: Option<usize>,
+    /// Median deadline-to-Alertmanager latency, ms.
+    pub alert_p50_ms: Option<f64>,
+    /// Its 99th percentile, ms.
+    pub alert_p99_ms: Option<f64>,
     /// Why the run failed, if it did.
     pub error: Option<String>,
 }
@@ -129,6 +139,9 @@ pub struct Setup {
     pub settle_limit: Duration,
     /// Certificates of the TLS paths.
     pub tls: Option<super::certs::BenchCerts>,
+    /// Alert rules of the rules path (`--alert-rules`); both endpoint paths then share its
+    /// availability settings.
+    pub alert_rules: Option<u32>,
 }
 
 /// Runs `path` once in a fresh directory `dir`.
@@ -140,6 +153,7 @@ pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
         PathKind::Broker => broker(setup, dir).await,
         PathKind::CeilingTls => ceiling(setup, dir, true).await,
         PathKind::EndpointTls => endpoint(setup, dir, true).await,
+        PathKind::EndpointRules => endpoint_with(setup, dir, false, setup.alert_rules).await,
     };
     result.unwrap_or_else(|e| Measurement {
         error: Some(format!("{e:#}")),
@@ -222,12 +236,41 @@ async fn ceiling(setup: &Setup, dir: &Path, tls: bool) -> Result<Measurement> {
 }
 
 async fn endpoint(setup: &Setup, dir: &Path, tls: bool) -> Result<Measurement> {
+    endpoint_with(setup, dir, tls, None).await
+}
+
+/// The endpoint path, with `rules` alert rules when given (and an Alertmanager for them).
+async fn endpoint_with(
+    setup: &Setup,
+    dir: &Path,
+    tls: bool,
+    rules: Option<u32>,
+) -> Result<Measurement> {
     let batch = f64::from(setup.load.batch);
     let source = match (tls, &setup.tls) {
         (true, Some(certs)) => Source::EndpointTls(certs.clone()),
         _ => Source::Endpoint,
     };
-    let mut citytel = Citytel::start(&setup.citytel, &dir.join("citytel"), &source).await?;
+    std::fs::create_dir_all(dir)?;
+    let (config, am) = match (setup.alert_rules, rules) {
+        (_, Some(n)) => {
+            let am = alerting::Alertmanager::start(&dir.join("alertmanager")).await?;
+            (Some(alerting::rules_config(n, &am.url())), Some(am))
+        }
+        (Some(_), None) => (Some(alerting::base_config()), None),
+        (None, None) => (None, None),
+    };
+    let config_path = dir.join("citytel.toml");
+    if let Some(text) = &config {
+        std::fs::write(&config_path, text)?;
+    }
+    let mut citytel = Citytel::start_with(
+        &setup.citytel,
+        &dir.join("citytel"),
+        &source,
+        config.as_ref().map(|_| config_path.as_path()),
+    )
+    .await?;
     let port = citytel.mqtt_port.unwrap_or_default();
     let mut stored = citytel.stored_readings().await?;
     let url = format!("mqtt://127.0.0.1:{port}");
@@ -248,6 +291,12 @@ async fn endpoint(setup: &Setup, dir: &Path, tls: bool) -> Result<Measurement> {
     m.generator_cpu_us_per_reading = per_reading(&series, &report, 1, stored_in_window);
     m.curve_p99_ms = lag_percentile(&report, &series, batch, 0.99);
     m.peak_rss_bytes = rss;
+    if let Some(am) = &am {
+        let latency = alerting::deadline_latency(am, setup.load.devices).await?;
+        m.alerts_timed = Some(latency.alerts);
+        m.alert_p50_ms = Some(latency.p50_ms);
+        m.alert_p99_ms = Some(latency.p99_ms);
+    }
     Ok(m)
 }
 

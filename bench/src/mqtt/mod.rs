@@ -3,6 +3,8 @@
 //!
 //! With `--tls`, two more: the Mosquitto ceiling and citytel's endpoint with the devices'
 //! connections over TLS ([`certs`]), so the cost of TLS shows against plain TCP in the same run.
+//! With `--alert-rules [N]`, one more: the endpoint with N alert rules against the endpoint
+//! without, and the time from the devices' deadlines to Alertmanager ([`alerting`]).
 //!
 //! Three paths, each with every batch size, `--runs` times, interleaved (ceiling, endpoint,
 //! broker, ceiling, ...) so the machine's noise spreads over all of them: the Mosquitto ceiling
@@ -14,6 +16,7 @@
 //! CPU time of each process. [`report`] takes medians, ratios against the ceiling and the
 //! targets.
 
+mod alerting;
 mod certs;
 mod citytel;
 mod generator;
@@ -70,6 +73,12 @@ pub struct MqttArgs {
     /// The `citytel` binary [default: the one next to citytel-bench].
     #[arg(long, value_name = "PATH")]
     citytel: Option<PathBuf>,
+    /// Also measure citytel's device endpoint with this many alert rules of every kind in turn
+    /// (100 when no number is given), against the endpoint without them in the same run, and
+    /// time the alerts of the devices going offline once the load stops, from their deadline
+    /// to a real Alertmanager (Debian's `prometheus-alertmanager`).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100")]
+    alert_rules: Option<u32>,
     /// Keep the throwaway directories and logs (their path is printed).
     #[arg(long)]
     keep: bool,
@@ -97,6 +106,7 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
         citytel: citytel::binary(args.citytel.clone())?,
         settle_limit: args.settle_timeout,
         tls: None,
+        alert_rules: args.alert_rules,
     };
     // World-traversable, so Mosquitto can reach its persistence dir after dropping root.
     let work = tempfile::Builder::new()
@@ -109,6 +119,12 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
     if args.tls {
         paths.extend([PathKind::CeilingTls, PathKind::EndpointTls]);
         setup.tls = Some(certs::BenchCerts::make(&work.path().join("certs"))?);
+    }
+    if args.alert_rules.is_some() {
+        if !paths.contains(&PathKind::Endpoint) {
+            paths.push(PathKind::Endpoint);
+        }
+        paths.push(PathKind::EndpointRules);
     }
     let paths = dedup(&paths);
     let mut rows = Vec::new();

@@ -21,6 +21,8 @@ pub const BATCHED_TARGET: f64 = 500_000.0;
 pub const ENDPOINT_TARGET: f64 = 2.0;
 /// The broker source vs the ceiling, single-reading messages.
 pub const BROKER_TARGET: f64 = 0.9;
+/// The device endpoint with alert rules vs without, same batch size.
+pub const RULES_TARGET: f64 = 0.95;
 
 /// Everything a run found.
 #[derive(Debug, Serialize)]
@@ -83,6 +85,14 @@ pub struct Row {
     pub peak_rss_bytes: Option<f64>,
     /// Seconds after the window until everything had arrived.
     pub settle_s: Option<f64>,
+    /// With alert rules: readings/s against the endpoint without rules, same batch size.
+    pub vs_no_rules: Option<f64>,
+    /// With alert rules: median deadline-to-Alertmanager latency, ms (median over runs).
+    pub alert_p50_ms: Option<f64>,
+    /// Its 99th percentile, ms (median over runs).
+    pub alert_p99_ms: Option<f64>,
+    /// Alerts timed per run (median).
+    pub alerts_timed: Option<f64>,
     /// Runs that failed, with their errors.
     pub errors: Vec<String>,
     /// Every run.
@@ -126,6 +136,10 @@ impl Row {
             generator_p99_ms: med(|m| m.generator_p99_ms),
             peak_rss_bytes: med(|m| m.peak_rss_bytes.map(|b| b as f64)),
             settle_s: med(|m| m.settle_s),
+            vs_no_rules: None,
+            alert_p50_ms: med(|m| m.alert_p50_ms),
+            alert_p99_ms: med(|m| m.alert_p99_ms),
+            alerts_timed: med(|m| m.alerts_timed.map(|n| n as f64)),
             errors: runs.iter().filter_map(|m| m.error.clone()).collect(),
             runs,
         }
@@ -143,6 +157,11 @@ impl Report {
         for i in 0..rows.len() {
             if !rows[i].path.is_ceiling() {
                 rows[i].vs_ceiling = ceiling(&rows, rows[i].path.ceiling(), rows[i].batch)
+                    .zip(rows[i].readings_per_s)
+                    .map(|(c, r)| r / c);
+            }
+            if rows[i].path == PathKind::EndpointRules {
+                rows[i].vs_no_rules = ceiling(&rows, PathKind::Endpoint, rows[i].batch)
                     .zip(rows[i].readings_per_s)
                     .map(|(c, r)| r / c);
             }
@@ -175,10 +194,15 @@ impl Report {
                     row.readings_per_s,
                     BATCHED_TARGET,
                 ),
+                (PathKind::EndpointRules, _) => (
+                    "device endpoint with alert rules / without",
+                    row.vs_no_rules,
+                    RULES_TARGET,
+                ),
                 _ => continue,
             };
             targets.push(Target {
-                name: if row.batch > 10 {
+                name: if row.batch > 10 || row.path == PathKind::EndpointRules {
                     format!("{name} (batch {})", row.batch)
                 } else {
                     name.to_string()
@@ -210,11 +234,13 @@ impl Report {
         for row in &self.rows {
             let durable = match row.path {
                 PathKind::Ceiling | PathKind::CeilingTls => "n/a (no storage)".to_string(),
-                PathKind::Endpoint | PathKind::EndpointTls => ms(row.durable_p99_ms),
+                PathKind::Endpoint | PathKind::EndpointTls | PathKind::EndpointRules => {
+                    ms(row.durable_p99_ms)
+                }
                 PathKind::Broker => format!("~{} (curves)", ms(row.durable_p99_ms)),
             };
             let generator = match row.path {
-                PathKind::Endpoint | PathKind::EndpointTls => {
+                PathKind::Endpoint | PathKind::EndpointTls | PathKind::EndpointRules => {
                     format!("{} (= durable)", ms(row.generator_p99_ms))
                 }
                 _ => format!("{} (Mosquitto's ack)", ms(row.generator_p99_ms)),
@@ -223,7 +249,9 @@ impl Report {
                 PathKind::Ceiling | PathKind::CeilingTls => {
                     format!("{} (Mosquitto)", us(row.cpu_us_per_reading))
                 }
-                PathKind::Endpoint | PathKind::EndpointTls => us(row.cpu_us_per_reading),
+                PathKind::Endpoint | PathKind::EndpointTls | PathKind::EndpointRules => {
+                    us(row.cpu_us_per_reading)
+                }
                 PathKind::Broker => format!(
                     "{} (+ Mosquitto {})",
                     us(row.cpu_us_per_reading),
@@ -269,6 +297,9 @@ impl Report {
             );
         }
         for line in self.tls_cost() {
+            let _ = writeln!(s, "{line}");
+        }
+        for line in self.alerting() {
             let _ = writeln!(s, "{line}");
         }
         let generator_cpu: Vec<String> = self
@@ -340,6 +371,35 @@ impl Report {
         lines
     }
 
+    /// The cost of alert rules and the deadline-to-Alertmanager latency, where a run measured
+    /// the endpoint with rules.
+    pub fn alerting(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for row in self
+            .rows
+            .iter()
+            .filter(|r| r.path == PathKind::EndpointRules)
+        {
+            let plain = self
+                .rows
+                .iter()
+                .find(|r| r.path == PathKind::Endpoint && r.batch == row.batch)
+                .and_then(|r| r.readings_per_s);
+            lines.push(format!(
+                "\nAlert rules, batch {}: {} readings/s with rules, {} without, ratio {}; \
+                 deadline to Alertmanager over {} alerts: p50 {}, p99 {}.",
+                row.batch,
+                rate(row.readings_per_s),
+                rate(plain),
+                row.vs_no_rules.map_or("-".into(), |v| format!("{v:.3}")),
+                row.alerts_timed.map_or("-".into(), |n| format!("{n:.0}")),
+                ms(row.alert_p50_ms),
+                ms(row.alert_p99_ms),
+            ));
+        }
+        lines
+    }
+
     /// Writes the report as pretty JSON.
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self)?;
@@ -354,6 +414,7 @@ fn short(path: PathKind) -> &'static str {
         PathKind::Broker => "broker",
         PathKind::CeilingTls => "ceiling-tls",
         PathKind::EndpointTls => "endpoint-tls",
+        PathKind::EndpointRules => "endpoint-rules",
     }
 }
 

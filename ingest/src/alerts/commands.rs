@@ -179,7 +179,12 @@ impl Alerts {
             pushes.push((*slot, device.clone(), a.last_ms));
         }
         for (slot, device, last) in pushes {
-            if let Some(d) = self.absence_deadline(slot, &device, last) {
+            // A deadline before the engine's time was handled already (it fired, or found the
+            // device down): as after handling it, the next reading or recovery schedules again.
+            if let Some(d) = self
+                .absence_deadline(slot, &device, last)
+                .filter(|d| *d >= self.now_ms)
+            {
                 if let Some(a) = self.absence.get_mut(&(slot, device.clone())) {
                     a.scheduled = Some(d);
                 }

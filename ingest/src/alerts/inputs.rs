@@ -327,7 +327,8 @@ impl Alerts {
                 ..entry
             },
         );
-        if up(world.state(device)) {
+        // The device as it was at the deadline: transitions after it may already be applied.
+        if up(world.state_at(device, at)) {
             let key = Key {
                 slot,
                 target: queue::device(device),

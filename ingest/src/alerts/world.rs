@@ -26,6 +26,12 @@ pub trait World {
     /// The device's current state (`Unknown` for a device never tracked).
     fn state(&self, device: &str) -> DeviceState;
 
+    /// The device's state at `at_ms`, transitions at that instant included (`Unknown` before
+    /// its history). A deadline is judged by it: the engine may handle a deadline only once
+    /// later transitions have been applied (a writer tick applies every silence timeout up to
+    /// its time before the engine's deadlines in between).
+    fn state_at(&self, device: &str, at_ms: i64) -> DeviceState;
+
     /// When the device entered its current state, if it ever changed.
     fn since(&self, device: &str) -> Option<i64>;
 

@@ -252,3 +252,24 @@ fn an_absence_fires_while_the_device_is_up_and_counts_from_its_recovery() {
         ]
     );
 }
+
+#[test]
+fn an_absence_deadline_told_late_judges_the_device_as_it_was_at_the_deadline() {
+    let mut lab = Lab::new(DEAD_SENSOR);
+    lab.device("sen-1", "sensor", "park");
+    lab.online("sen-1", T0);
+    lab.readings("sen-1", T0, &[("no2_ugm3", 20.0)], 1, 1);
+    // Silent from then: late at 8, offline at 12, both applied before the engine hears that
+    // time passed 10 (as a writer tick applies every silence timeout up to its time first).
+    lab.change("sen-1", DeviceState::Late, T0 + 8 * M, Cause::Silent);
+    lab.offline("sen-1", T0 + 12 * M);
+    lab.advance(T0 + 13 * M);
+    assert_eq!(
+        lab.sent(),
+        vec![
+            n(Firing, "no2-missing", "sen-1", 10.0, 10.0),
+            n(Resolved, "no2-missing", "sen-1", 12.0, 10.0),
+        ],
+        "up (late) at 10: it fired then, and ended when the device went offline"
+    );
+}

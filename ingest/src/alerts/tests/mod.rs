@@ -56,6 +56,13 @@ impl World for View<'_> {
             .map_or(DeviceState::Unknown, |t| t.to)
     }
 
+    fn state_at(&self, device: &str, at_ms: i64) -> DeviceState {
+        self.devices
+            .get(device)
+            .and_then(|d| d.transitions.iter().rev().find(|t| t.at_ms <= at_ms))
+            .map_or(DeviceState::Unknown, |t| t.to)
+    }
+
     fn since(&self, device: &str) -> Option<i64> {
         Some(self.devices.get(device)?.transitions.last()?.at_ms)
     }

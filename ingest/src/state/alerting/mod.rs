@@ -48,6 +48,16 @@ impl World for StateWorld<'_> {
             .map_or(DeviceState::Unknown, |(s, _)| s)
     }
 
+    fn state_at(&self, device: &str, at_ms: i64) -> DeviceState {
+        let all = self.fleet.transitions(device);
+        match all.partition_point(|t| t.at_ms <= at_ms) {
+            // No history kept: the current state is all there is.
+            0 if all.is_empty() => self.state(device),
+            0 => DeviceState::Unknown,
+            i => all[i - 1].to,
+        }
+    }
+
     fn since(&self, device: &str) -> Option<i64> {
         self.fleet.state(device)?.1.map(|t| t.at_ms)
     }

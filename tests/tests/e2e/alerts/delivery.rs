@@ -212,3 +212,95 @@ url = \"http://127.0.0.1:{hook_port}/\"
     assert_eq!(hook.received().len(), 2, "{:?}", hook.received());
     citytel.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
+)]
+async fn a_restart_while_firing_notifies_each_transition_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Webhook::start(loopback(0)).await;
+    // What Alertmanager itself notifies, through a webhook of its own.
+    let am_hook = Webhook::start(loopback(0)).await;
+    let am_port = free_port().expect("a free port");
+    let am = Alertmanager::start_routing_to(dir.path(), am_port, &am_hook.url()).await;
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[alerts]
+resend_interval = \"1s\"
+retry_initial = \"50ms\"
+retry_max = \"200ms\"
+{RULE}
+[[alerts.alertmanager]]
+name = \"am\"
+url = \"http://127.0.0.1:{am_port}\"
+
+[[alerts.webhook]]
+name = \"hook\"
+url = \"{}\"
+",
+            hook.url()
+        ),
+    );
+    let config_arg = config.display().to_string();
+    let data = dir.path().join("data");
+    let args = ["--config", config_arg.as_str()];
+
+    // The alert fires and both receivers have it.
+    let citytel = Citytel::start(&data, &args);
+    let mqtt = citytel.mqtt.expect("the device endpoint runs");
+    let device = birth(mqtt, "cab-1", SHORT_MS).await;
+    let firing = wait_alert(
+        &mut alerts(&citytel, None).await,
+        "cab-1",
+        v1::AlertState::Firing,
+    )
+    .await;
+    wait_posts(&hook, 1).await;
+    wait_posts(&am_hook, 1).await;
+    wait_am(&am, 1).await;
+
+    // citytel restarts while it fires: the alert carries on, and is sent to Alertmanager
+    // again (as every second), which keeps it without notifying it again.
+    drop(device);
+    assert!(citytel.stop().success(), "citytel stops cleanly");
+    let citytel = Citytel::start(&data, &args);
+    let again = wait_alert(
+        &mut alerts(&citytel, None).await,
+        "cab-1",
+        v1::AlertState::Firing,
+    )
+    .await;
+    assert_eq!(again.id, firing.id, "the same alert");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(hook.received().len(), 1, "{:?}", hook.received());
+    assert_eq!(am_hook.received().len(), 1, "{:?}", am_hook.received());
+    assert_eq!(wait_am(&am, 1).await[0]["status"]["state"], "active");
+
+    // Resolved: once to each.
+    let mqtt = citytel.mqtt.expect("the device endpoint runs");
+    let mut device = birth(mqtt, "cab-1", LONG_MS).await;
+    reading(&mut device, "cab-1", 1).await;
+    wait_posts(&hook, 2).await;
+    wait_posts(&am_hook, 2).await;
+    wait_am(&am, 0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (name, posts) in [
+        ("webhook", hook.received()),
+        ("alertmanager", am_hook.received()),
+    ] {
+        let statuses: Vec<&str> = posts
+            .iter()
+            .map(|p| p.body["status"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(statuses, ["firing", "resolved"], "{name}: {posts:?}");
+        for p in &posts {
+            let alert = &p.body["alerts"][0];
+            assert_eq!(alert["labels"]["device"], "cab-1", "{name}: {p:?}");
+        }
+    }
+    drop(device);
+    citytel.stop();
+}

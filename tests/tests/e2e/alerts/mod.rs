@@ -8,11 +8,19 @@
 //! - [`reload`]: new rules on SIGHUP.
 //! - [`delivery`]: Alertmanager and the webhook (`interop` group: needs Debian's
 //!   `prometheus-alertmanager`).
+//! - [`resend`]: periodic re-sends of a firing alert to Alertmanager, then its resolution
+//!   (`interop` group).
+//! - [`scenarios`]: the built-in scenarios, every rule kind firing and resolving at the
+//!   instants their ground truth implies.
+//! - [`threshold`]: hysteresis and `keep_firing_for` on a scripted value.
 
 mod check;
 mod delivery;
 mod grpc;
 mod reload;
+mod resend;
+mod scenarios;
+mod threshold;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
