@@ -1,4 +1,4 @@
-// The clients of the query and session services. The dashboard is served from the same origin
+// The clients of the query, session and alert services. The dashboard is served from the same origin
 // as citytel's gRPC-Web endpoint, so the transport needs no configuration and no CORS. Every
 // call, server streams included, carries the signed-in API key as its bearer; a call refused as
 // UNAUTHENTICATED (the key was revoked or expired) is reported once, so the app can send the
@@ -13,6 +13,7 @@ import {
   type StreamResponse,
 } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { AlertService } from "./gen/citytel/v1/alerts_pb";
 import { QueryService } from "./gen/citytel/v1/query_pb";
 import { SessionService } from "./gen/citytel/v1/session_pb";
 
@@ -22,10 +23,14 @@ export type QueryClient = Client<typeof QueryService>;
 /** A client of `citytel.v1.SessionService`. */
 export type SessionClient = Client<typeof SessionService>;
 
+/** A client of `citytel.v1.AlertService`. */
+export type AlertClient = Client<typeof AlertService>;
+
 /** The clients of one key. */
 export interface Clients {
   query: QueryClient;
   session: SessionClient;
+  alerts: AlertClient;
 }
 
 /** Calls `onRefused` with the error of a call (or stream) refused as UNAUTHENTICATED. */
@@ -73,6 +78,7 @@ export function createClients(
   return {
     query: createClient(QueryService, transport),
     session: createClient(SessionService, transport),
+    alerts: createClient(AlertService, transport),
   };
 }
 

@@ -1,9 +1,10 @@
 // The device detail page: identity and state (GetDevice), a range picker (1 h to 30 d), the
-// latest values and charts ({@link MetricsView}), and availability, outages and state history
-// ({@link HistoryView}). State changes of this device arrive through the app's WatchEvents
+// latest values and charts ({@link MetricsView}), the device's alerts ({@link DeviceAlerts}),
+// and availability, outages and state history ({@link HistoryView}). State changes of this device arrive through the app's WatchEvents
 // stream and update the header and reload the history.
 
 import { describeError, isCancel } from "./api";
+import { DeviceAlerts } from "./device-alerts";
 import { append, h, replace } from "./dom";
 import {
   agoElement,
@@ -38,6 +39,7 @@ export function devicePage(root: HTMLElement, route: Route, ctx: AppContext): Pa
   );
   const metrics = new MetricsView(ctx, id);
   const history = new HistoryView(ctx, id);
+  const alerts = new DeviceAlerts(ctx, id);
   const picker = h(
     "fieldset",
     { class: "ranges" },
@@ -68,6 +70,7 @@ export function devicePage(root: HTMLElement, route: Route, ctx: AppContext): Pa
     ),
     h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, id), state),
     details,
+    alerts.section,
     picker,
     h("div", { class: "columns" }, metrics.latestSection, history.availabilitySection),
     metrics.chartsSection,
@@ -161,6 +164,7 @@ export function devicePage(root: HTMLElement, route: Route, ctx: AppContext): Pa
       clearInterval(ticker);
       metrics.destroy();
       history.destroy();
+      alerts.destroy();
     },
   };
 }

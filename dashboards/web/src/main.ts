@@ -1,11 +1,14 @@
 // Entry point, bundled to dist/app.js (the styles are bundled separately from style.css): asks
 // who the stored API key is (or whether citytel needs none) and shows the sign-in page when
 // there is no working key; then wires the clients, the problem banner, the account area and
-// the app's live event stream with its status line in the header, and the router with the
-// three pages.
+// the app's live event stream with its status line in the header, the alert stream with the
+// header's firing badge, and the router with the four pages.
 
 import { ConnectError } from "@connectrpc/connect";
 import { showAccount } from "./account";
+import { showAlertBadge } from "./alert-badge";
+import { AlertHub } from "./alert-hub";
+import { alertsPage } from "./alerts";
 import { createClients, describeError, isUnauthenticated } from "./api";
 import { Banner } from "./banner";
 import { devicePage } from "./device";
@@ -31,6 +34,7 @@ function resolve(route: Route): { title: string; factory: PageFactory } {
   if (first === "devices" && second === undefined)
     return { title: "Devices", factory: devicesPage };
   if (first === "devices" && rest.length === 0) return { title: second, factory: devicePage };
+  if (first === "alerts" && second === undefined) return { title: "Alerts", factory: alertsPage };
   return { title: "Not found", factory: notFoundPage };
 }
 
@@ -79,6 +83,7 @@ interface Elements {
   live: HTMLElement;
   account: HTMLElement;
   nav: HTMLElement;
+  alertBadge: HTMLElement;
 }
 
 function elements(): Elements {
@@ -93,6 +98,7 @@ function elements(): Elements {
     live: get("#live-status"),
     account: get("#account"),
     nav: get("header nav"),
+    alertBadge: get("#alert-badge"),
   };
 }
 
@@ -114,7 +120,17 @@ function startApp(els: Elements, key: string | undefined, session: Session): voi
   const events = new EventHub();
   events.onStatus((status) => showLiveStatus(els.live, status, banner));
   events.start(clients.query, new AbortController().signal);
-  new Router(els.main, resolve, { client: clients.query, events, banner, session }).start();
+  const alertEvents = new AlertHub();
+  showAlertBadge(els.alertBadge, alertEvents);
+  alertEvents.start(clients.alerts, banner, new AbortController().signal);
+  new Router(els.main, resolve, {
+    client: clients.query,
+    alerts: clients.alerts,
+    alertEvents,
+    events,
+    banner,
+    session,
+  }).start();
 }
 
 /** Shows the sign-in page, with `notice` if there is one. */

@@ -1,9 +1,10 @@
-// Hash routes: `#/` (overview), `#/devices?kind=&site=&state=&q=` (device list) and
-// `#/devices/{id}?range=6h` (device detail). The router mounts one page at a time, destroys the
+// Hash routes: `#/` (overview), `#/devices?kind=&site=&state=&q=` (device list),
+// `#/devices/{id}?range=6h` (device detail) and `#/alerts` (alerts and silences). The router mounts one page at a time, destroys the
 // previous one (closing its streams and timers), sets the title and moves focus to the new
 // page's heading so keyboard and screen-reader users land on it.
 
-import type { QueryClient } from "./api";
+import type { AlertHub } from "./alert-hub";
+import type { AlertClient, QueryClient } from "./api";
 import type { Banner } from "./banner";
 import type { EventHub } from "./live";
 import type { Session } from "./session";
@@ -17,6 +18,9 @@ export interface Route {
 /** What every page gets. */
 export interface AppContext {
   client: QueryClient;
+  /** The alert service, and the app's alert event stream with the firing count. */
+  alerts: AlertClient;
+  alertEvents: AlertHub;
   events: EventHub;
   banner: Banner;
   /** Who is signed in: pages hide what the role may not do (`allows(ctx.session, "operator")`). */

@@ -22,12 +22,9 @@
 // see, prints "ready: hidden" and waits for "hidden ID..." naming devices it must not see, then
 // prints "ready: revoke" and waits for "revoked ID" (the scoped key was revoked). Exit
 // status 0 means every check passed.
+// Chromium, the waits, the protocol and the accessibility checks are in harness.mjs.
 
-import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { Browser } from "./harness.mjs";
 
 const [url, openUrl, devicesArg, deviceId, artifacts] = process.argv.slice(2);
 const adminKey = process.env.CITYTEL_ADMIN_KEY;
@@ -47,89 +44,14 @@ const LIST_BOUND = 6_000;
 /** How soon a revoked key's page must be back at the sign-in page: open streams check their key
  * every 2 s, then the page reloads. */
 const REVOKED_BOUND = 15_000;
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-const axeSource = await readFile(
-  new URL("../node_modules/axe-core/axe.min.js", import.meta.url),
-  "utf8",
-);
-const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const problems = [];
-await mkdir(artifacts, { recursive: true });
-const profile = await mkdtemp(join(tmpdir(), "citytel-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1600, height: 1000 },
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-page.on("console", (msg) => {
-  if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
-});
-
-function step(text) {
-  console.log(`step: ${text}`);
-}
-
-async function shot(name) {
-  const path = join(artifacts, `dashboard-${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  console.log(`screenshot: ${path}`);
-}
-
-/** Waits until the text of `selector` passes `test`: `{ includes }` for a substring, or
- * `{ eq, min, max }` for the number it shows. */
-async function waitText(selector, test, what) {
-  try {
-    await page.waitForFunction(
-      ([sel, t]) => {
-        const text = document.querySelector(sel)?.textContent ?? "";
-        if (t.includes !== undefined) return text.includes(t.includes);
-        const digits = text.replace(/\D/g, "");
-        const n = Number(digits);
-        return (
-          digits !== "" &&
-          (t.eq === undefined || n === t.eq) &&
-          (t.min === undefined || n >= t.min) &&
-          (t.max === undefined || n <= t.max)
-        );
-      },
-      [selector, test],
-      { timeout: TIMEOUT },
-    );
-  } catch (err) {
-    const text = await page
-      .locator(selector)
-      .first()
-      .textContent({ timeout: 1000 })
-      .catch(() => "(absent)");
-    throw new Error(
-      `${what}: ${selector} shows ${JSON.stringify(text)} (${err.message.split("\n")[0]})`,
-    );
-  }
-}
-
-/** Prints `ready: WHAT` and returns the IDs of the answer `VERB ID...`. */
-async function ask(what, verb) {
-  console.log(`ready: ${what}`);
-  const answer = await stdinLines.next();
-  const words = String(answer.value ?? "")
-    .split(/\s+/)
-    .filter(Boolean);
-  if (words[0] !== verb || words.length < 2)
-    throw new Error(`expected "${verb} ID...", got ${JSON.stringify(answer.value)}`);
-  return words.slice(1);
-}
+const b = await Browser.launch(artifacts, "dashboard");
+const { page } = b;
+const step = (text) => b.step(text);
+const shot = (name) => b.shot(name);
+const waitText = (selector, test, what) => b.waitText(selector, test, what);
+const ask = (what, verb) => b.ask(what, verb);
+const signIn = (key) => b.signIn(key);
+const checkAccessibility = (name) => b.checkAccessibility(name);
 
 /** Waits until the device list shows (`state: "attached"`) or no longer shows (`"detached"`)
  * the row of `id`, within the list's bound. */
@@ -144,33 +66,6 @@ async function waitRow(id, state, what) {
       `${what} within ${LIST_BOUND} ms: the list shows ${JSON.stringify(listed)} (${err.message.split("\n")[0]})`,
     );
   }
-}
-
-/** Signs in on the sign-in page with `key`; waits until the header shows the session. */
-async function signIn(key) {
-  await page.waitForSelector("#signin", { timeout: TIMEOUT });
-  await page.fill("#signin-key", key);
-  await page.click('#signin button[type="submit"]');
-  await page.waitForSelector("#account:not([hidden])", { timeout: TIMEOUT });
-}
-
-/** Runs axe-core on the page; serious and critical findings fail the test. */
-async function checkAccessibility(name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, {
-      runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
-    }),
-  );
-  for (const v of result.violations) {
-    const where = v.nodes.map((n) => n.target.join(" ")).slice(0, 3);
-    const line = `accessibility (${name}): ${v.impact} ${v.id}: ${v.help} at ${where.join(", ")}`;
-    if (v.impact === "serious" || v.impact === "critical") problems.push(line);
-    else console.log(`warning: ${line}`);
-  }
-  step(
-    `${name}: ${result.violations.length} accessibility findings, ${result.passes.length} rules pass`,
-  );
 }
 
 let failed = false;
@@ -312,15 +207,12 @@ try {
   await waitText("#signin-notice", { includes: "revoked" }, "the sign-in page says why");
   step("the revoked key was sent back to the sign-in page");
   await shot("revoked");
-  if (problems.length > 0) throw new Error(`the page reported problems:\n${problems.join("\n")}`);
+  b.finish();
   console.log("ok: every dashboard check passed");
 } catch (err) {
   failed = true;
-  console.error(`FAILED: ${err.message}`);
-  if (problems.length > 0) console.error(problems.join("\n"));
-  await shot("failure").catch(() => {});
+  await b.fail(err);
 } finally {
-  await context.close();
-  await rm(profile, { recursive: true, force: true });
+  await b.close();
 }
 process.exit(failed ? 1 : 0);

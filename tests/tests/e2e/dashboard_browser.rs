@@ -36,16 +36,17 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Chromium from Debian's package, unless `CHROMIUM` names another.
-fn chromium() -> PathBuf {
+pub(super) fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
-fn web_dir() -> PathBuf {
+/// The dashboard's directory, where the browser test scripts run.
+pub(super) fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/web")
 }
 
 /// Fails the test, with the fix, when something the browser test needs is missing.
-fn check_prerequisites() {
+pub(super) fn check_prerequisites() {
     assert!(
         chromium().exists(),
         "{} is missing: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM",

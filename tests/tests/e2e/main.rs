@@ -13,6 +13,7 @@ mod abuse_memory;
 mod alerts;
 mod api_keys;
 mod api_session;
+mod dashboard_alerts;
 mod dashboard_browser;
 mod dashboard_guard;
 mod device_identity;
