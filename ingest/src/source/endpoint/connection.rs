@@ -183,7 +183,7 @@ where
         _ = shutdown.cancelled() => return Disconnect::Shutdown,
         r = tokio::time::timeout(shared.config.connect_timeout, read_packet(&mut rd, &mut buf, max_packet)) => r,
     };
-    let connect = match first {
+    let hello = match first {
         Err(_) => return Disconnect::ConnectTimeout,
         Ok(Err(ReadError::Closed)) => return Disconnect::Closed,
         Ok(Err(ReadError::Io(e))) => return Disconnect::Io(e),

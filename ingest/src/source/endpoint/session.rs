@@ -155,7 +155,12 @@ impl Session {
                 if !header.is_publish() || header.total_len() > config.max_discard_bytes {
                     return Err(Disconnect::Oversize(header.total_len()));
                 }
-                match Oversize::start(buf, &header, DEAD_LETTER_PAYLOAD_CAP, self.version == Version::V5) {
+                match Oversize::start(
+                    buf,
+                    &header,
+                    DEAD_LETTER_PAYLOAD_CAP,
+                    self.version == Version::V5,
+                ) {
                     None => return Ok(None),
                     Some(Err(e)) => return Err(Disconnect::ProtocolError(e)),
                     Some(Ok(oversize)) => {

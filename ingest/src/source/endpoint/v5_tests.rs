@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rumqttc::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes as mqttbytes5;
+use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
     ConnAck, Connect, ConnectReturnCode, Disconnect as DisconnectPacket, DisconnectReasonCode,
     LastWill, Login, Packet, PingReq, PubRel, Publish, Subscribe, SubscribeReasonCode,
@@ -66,7 +66,13 @@ fn publish5(pkid: u16, qos: QoS, payload: &'static [u8]) -> Packet {
 }
 
 fn will5() -> LastWill {
-    LastWill::new(STATUS, b"will-payload".to_vec(), QoS::AtLeastOnce, false, None)
+    LastWill::new(
+        STATUS,
+        b"will-payload".to_vec(),
+        QoS::AtLeastOnce,
+        false,
+        None,
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -155,7 +161,10 @@ async fn mqtt5_disconnect_with_or_without_a_reason_discards_the_will() {
             queued.iter().all(|q| !q.starts_with("will")),
             "no will: {queued:?}"
         );
-        assert_eq!(queued.last().map(String::as_str), Some("closed cab-0001 +0"));
+        assert_eq!(
+            queued.last().map(String::as_str),
+            Some("closed cab-0001 +0")
+        );
     }
 }
 

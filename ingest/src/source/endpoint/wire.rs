@@ -120,7 +120,11 @@ impl Version {
 
     /// Reads the packet at the start of `buf` (consuming it), at most `max_packet` bytes after
     /// its fixed header.
-    pub(crate) fn read(self, buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadError> {
+    pub(crate) fn read(
+        self,
+        buf: &mut BytesMut,
+        max_packet: usize,
+    ) -> Result<FromClient, ReadError> {
         match self {
             Version::V4 => read_v4(buf, max_packet),
             Version::V5 => read_v5(buf, max_packet),
@@ -240,7 +244,7 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
         }
         v5::Packet::Publish(p) => FromClient::Publish(Publish {
             topic: utf8(p.topic, "topic name")?,
-            qos: p.qos,
+            qos: qos_of(p.qos),
             pkid: p.pkid,
             payload: p.payload,
         }),
@@ -271,7 +275,7 @@ fn hello_v5(
         Some(will) => Some(v4::LastWill {
             topic: utf8(will.topic, "will topic")?,
             message: will.message,
-            qos: will.qos,
+            qos: qos_of(will.qos),
             retain: will.retain,
         }),
     };
@@ -291,8 +295,18 @@ fn hello_v5(
     })
 }
 
+/// The QoS of rumqttc's v5 codec as the one the pipeline uses.
+fn qos_of(qos: mqttbytes5::QoS) -> QoS {
+    match qos {
+        mqttbytes5::QoS::AtMostOnce => QoS::AtMostOnce,
+        mqttbytes5::QoS::AtLeastOnce => QoS::AtLeastOnce,
+        mqttbytes5::QoS::ExactlyOnce => QoS::ExactlyOnce,
+    }
+}
+
 fn utf8(bytes: Bytes, what: &str) -> Result<String, ReadError> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| ReadError::Malformed(format!("{what} is not UTF-8")))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ReadError::Malformed(format!("{what} is not UTF-8")))
 }
 
 /// The MQTT 5 CONNACK reason code for a 3.1.1 return code (the shared logic decides in 3.1.1
@@ -327,14 +341,26 @@ pub(crate) fn encode_connack(
                 .write(&mut out, usize::MAX);
         }
         Version::V5 => {
-            let mut properties = v5::ConnAckProperties::new();
-            properties.reason_string = why.map(str::to_owned);
-            properties.server_keep_alive = server_keep_alive;
-            // Devices only publish here: no retained messages, subscriptions or wildcards.
-            properties.retain_available = Some(0);
-            properties.wildcard_subscription_available = Some(0);
-            properties.subscription_identifiers_available = Some(0);
-            properties.shared_subscription_available = Some(0);
+            let properties = v5::ConnAckProperties {
+                session_expiry_interval: None,
+                receive_max: None,
+                max_qos: None,
+                // Devices only publish here: no retained messages, subscriptions or wildcards.
+                retain_available: Some(0),
+                max_packet_size: None,
+                assigned_client_identifier: None,
+                topic_alias_max: None,
+                reason_string: why.map(str::to_owned),
+                user_properties: Vec::new(),
+                wildcard_subscription_available: Some(0),
+                subscription_identifiers_available: Some(0),
+                shared_subscription_available: Some(0),
+                server_keep_alive,
+                response_information: None,
+                server_reference: None,
+                authentication_method: None,
+                authentication_data: None,
+            };
             let connack = v5::ConnAck {
                 session_present,
                 code: connack_code_v5(code),
@@ -376,9 +402,21 @@ mod tests {
         // CONNACK, flags 0, reason 0x86, then properties holding the reason string.
         assert_eq!((buf[0], buf[2], buf[3]), (0x20, 0, 0x86));
         assert!(buf.windows(14).any(|w| w == b"no such device"));
-        let buf = encode_connack(Version::V5, v4::ConnectReturnCode::NotAuthorized, false, None, None);
+        let buf = encode_connack(
+            Version::V5,
+            v4::ConnectReturnCode::NotAuthorized,
+            false,
+            None,
+            None,
+        );
         assert_eq!(buf[3], 0x87);
-        let buf = encode_connack(Version::V4, v4::ConnectReturnCode::NotAuthorized, false, None, None);
+        let buf = encode_connack(
+            Version::V4,
+            v4::ConnectReturnCode::NotAuthorized,
+            false,
+            None,
+            None,
+        );
         assert_eq!(&buf[..], &[0x20, 2, 0, 5]);
     }
 }
