@@ -1,5 +1,5 @@
 //! Compiles the `.proto` files with protox (pure Rust, no system `protoc`) and generates prost
-//! messages plus tonic client and server code. The encoded file descriptor set is written next to
+//! messages plus tonic client and server code, and the Sparkplug B payload messages. The encoded file descriptor set is written next to
 //! the generated code so the service can offer gRPC reflection.
 
 use std::path::PathBuf;
@@ -29,5 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;
+
+    // The Sparkplug B payload (Eclipse Tahu's schema, EPL-2.0): messages only, kept out of the
+    // descriptor set that gRPC reflection serves.
+    let sparkplug = "proto/sparkplug_b/sparkplug_b.proto";
+    println!("cargo:rerun-if-changed={sparkplug}");
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(protox::compile([sparkplug], ["proto"])?)?;
     Ok(())
 }

@@ -17,6 +17,7 @@
 //!
 //! - [`config`]: the TOML configuration, its defaults and overrides.
 //! - [`source`]: where messages come from.
+//! - [`sparkplug`]: the Sparkplug B host application: Sparkplug messages into citytel's own.
 //! - [`pipeline`]: admission with a byte budget, then the group-commit writer.
 //! - [`decode`]: protobuf decoding and validation, with counted reject reasons.
 //! - [`journal`]: what citytel writes into WAL records.
@@ -61,6 +62,7 @@ pub(crate) mod query;
 pub mod service;
 pub mod sink;
 pub(crate) mod source;
+pub mod sparkplug;
 pub mod state;
 pub mod telemetry;
 pub(crate) mod web;

@@ -13,6 +13,8 @@
 //!   unit, resolution and description.
 //! - [`topic`]: the MQTT topic scheme devices publish on, `citytel/v1/{site}/{kind}/{device_id}/{channel}`.
 //! - [`compact`]: the compact form of `QueryRange` timestamps (runs of evenly spaced times).
+//! - [`sparkplug`]: the Sparkplug B 3.0 topic namespace (`spBv1.0/...`), datatypes and the
+//!   generated payload messages (Eclipse Tahu's `sparkplug_b.proto`, EPL-2.0).
 //! - [`codec`]: the gRPC codec the generated clients and servers use (prost, decoding from one
 //!   contiguous slice).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
@@ -23,6 +25,7 @@ pub mod catalog;
 pub mod codec;
 pub mod compact;
 pub mod kind;
+pub mod sparkplug;
 pub mod topic;
 
 /// Generated protobuf and gRPC code for package `citytel.v1`.

@@ -20,7 +20,7 @@ pub use sections::SinkConfig;
 pub use sections::{
     ApiConfig, AvailabilityConfig, BrokerConfig, CertIdentity, EndpointConfig, EndpointTlsConfig,
     GrpcConfig, IngestConfig, ListenerTlsConfig, LogConfig, LogFormat, MaintenanceConfig,
-    ServiceConfig, StorageConfig,
+    ServiceConfig, SparkplugConfig, StorageConfig,
 };
 
 mod tls;
@@ -35,6 +35,8 @@ pub struct Config {
     pub endpoint: EndpointConfig,
     /// An external MQTT broker to consume from instead of the endpoint.
     pub broker: BrokerConfig,
+    /// citytel as a Sparkplug B host application.
+    pub sparkplug: SparkplugConfig,
     /// Validation limits and the in-flight budget of the ingest pipeline.
     pub ingest: IngestConfig,
     /// Device availability rules.
@@ -112,6 +114,8 @@ pub struct BrokerSettings {
     pub tls: bool,
     /// The rest of the broker section.
     pub config: BrokerConfig,
+    /// The Sparkplug B host application, when `sparkplug.enabled`.
+    pub sparkplug: Option<crate::sparkplug::SparkplugSettings>,
 }
 
 /// The validated runtime settings the service starts from.
@@ -259,6 +263,12 @@ impl Config {
             return Err(invalid("ingest.max_devices", "must be at least 1"));
         }
         let source = if self.broker.url.is_empty() {
+            if self.sparkplug.enabled {
+                return Err(invalid(
+                    "sparkplug.enabled",
+                    "the Sparkplug host application needs broker.url (the device endpoint does not speak Sparkplug)",
+                ));
+            }
             if !self.endpoint.enabled {
                 return Err(invalid(
                     "endpoint.enabled",
@@ -284,6 +294,7 @@ impl Config {
                 port,
                 tls,
                 config: self.broker.clone(),
+                sparkplug: self.sparkplug_settings()?,
             })
         };
         self.sink
@@ -316,6 +327,61 @@ impl Config {
             sink: self.sink.clone(),
             alerts,
         })
+    }
+
+    /// The Sparkplug host application's settings, when enabled.
+    fn sparkplug_settings(
+        &self,
+    ) -> Result<Option<crate::sparkplug::SparkplugSettings>, ConfigError> {
+        let c = &self.sparkplug;
+        if !c.enabled {
+            return Ok(None);
+        }
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        if !c.host_id.is_empty() && !citytel_proto::topic::is_valid_id(&c.host_id) {
+            return Err(invalid(
+                "sparkplug.host_id",
+                "must be 1 to 128 characters of [A-Za-z0-9._-]",
+            ));
+        }
+        if !c.node_id_template.contains("{edge_node}") {
+            return Err(invalid(
+                "sparkplug.node_id_template",
+                "must contain {edge_node}",
+            ));
+        }
+        if !(c.device_id_template.contains("{edge_node}")
+            && c.device_id_template.contains("{device}"))
+        {
+            return Err(invalid(
+                "sparkplug.device_id_template",
+                "must contain {edge_node} and {device}",
+            ));
+        }
+        if !citytel_proto::topic::is_valid_id(&c.device_kind) {
+            return Err(invalid(
+                "sparkplug.device_kind",
+                "must be 1 to 128 characters of [A-Za-z0-9._-]",
+            ));
+        }
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if c.reorder_timeout.is_zero() {
+            return Err(invalid("sparkplug.reorder_timeout", "must be more than 0s"));
+        }
+        Ok(Some(crate::sparkplug::SparkplugSettings {
+            host: crate::sparkplug::HostSettings {
+                node_id_template: c.node_id_template.clone(),
+                device_id_template: c.device_id_template.clone(),
+                device_kind: c.device_kind.clone(),
+                reorder_timeout_ms: ms(c.reorder_timeout),
+                reporting_interval_ms: u32::try_from(c.reporting_interval.as_millis())
+                    .unwrap_or(u32::MAX),
+            },
+            host_id: (!c.host_id.is_empty()).then(|| c.host_id.clone()),
+        }))
     }
 
     /// The API's settings, and the rule that a non-loopback API listener never runs without

@@ -244,6 +244,31 @@ pub struct BrokerConfig {
     pub password: Option<String>,
 }
 
+/// `[sparkplug]`: citytel as a Sparkplug B 3.0 host application on the broker source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparkplugConfig {
+    /// Subscribe to `spBv1.0/#` topics and act as a Sparkplug B host application (needs
+    /// `broker.url`).
+    pub enabled: bool,
+    /// The primary host id: with one, citytel publishes its STATE on `spBv1.0/STATE/{host_id}`
+    /// (a Will offline, online once connected). Empty: no STATE.
+    pub host_id: String,
+    /// Device id of an edge node; `{group}` and `{edge_node}` are replaced.
+    pub node_id_template: String,
+    /// Device id of a Sparkplug device; `{group}`, `{edge_node}` and `{device}` are replaced.
+    pub device_id_template: String,
+    /// citytel kind of a Sparkplug device (an edge node is a `gateway`).
+    pub device_kind: String,
+    /// How long a seq gap, data before a birth or an unknown metric may last before citytel
+    /// requests a rebirth.
+    #[serde(with = "humantime_serde")]
+    pub reorder_timeout: Duration,
+    /// Reporting interval stated for Sparkplug nodes and devices (0s: the kind's default).
+    #[serde(with = "humantime_serde")]
+    pub reporting_interval: Duration,
+}
+
 /// `[ingest]`: validation limits and the pipeline's in-flight budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

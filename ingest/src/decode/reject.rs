@@ -38,11 +38,19 @@ pub enum RejectReason {
     /// authentication: another device's topics, a site or kind it is not provisioned with, a
     /// gateway's child it does not own).
     Unauthorized,
+    /// A Sparkplug B message of an edge node or device without a current birth (data before
+    /// its NBIRTH or DBIRTH, or after its death).
+    SparkplugOutOfSession,
+    /// A Sparkplug B data message names a metric (alias or name) its birth did not declare.
+    SparkplugUnknownMetric,
+    /// A Sparkplug B message that is ignored: an NDEATH of an older session (its bdSeq is not the
+    /// current NBIRTH's), or a redelivery of a `seq` already received.
+    SparkplugStale,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 17] = [
         RejectReason::Malformed,
         RejectReason::EmptyPayload,
         RejectReason::DeviceMismatch,
@@ -57,6 +65,9 @@ impl RejectReason {
         RejectReason::SinkRejected,
         RejectReason::TooManyDevices,
         RejectReason::Unauthorized,
+        RejectReason::SparkplugOutOfSession,
+        RejectReason::SparkplugUnknownMetric,
+        RejectReason::SparkplugStale,
     ];
 
     /// Stable snake_case name, used as a metric label and in the API.
@@ -76,6 +87,9 @@ impl RejectReason {
             RejectReason::SinkRejected => "sink_rejected",
             RejectReason::TooManyDevices => "too_many_devices",
             RejectReason::Unauthorized => "unauthorized",
+            RejectReason::SparkplugOutOfSession => "sparkplug_out_of_session",
+            RejectReason::SparkplugUnknownMetric => "sparkplug_unknown_metric",
+            RejectReason::SparkplugStale => "sparkplug_stale",
         }
     }
 

@@ -75,6 +75,8 @@ pub const BROKER_RECONNECTS_TOTAL: &str = "citytel_broker_reconnects_total";
 pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
 /// QoS 0 messages from the broker dropped because the queue to the pipeline was full.
 pub const BROKER_QOS0_DROPPED_TOTAL: &str = "citytel_broker_qos0_dropped_total";
+/// Sparkplug B rebirth requests (NCMD `Node Control/Rebirth`) citytel published.
+pub const SPARKPLUG_REBIRTHS_REQUESTED_TOTAL: &str = "citytel_sparkplug_rebirths_requested_total";
 /// Known devices.
 pub const DEVICES: &str = "citytel_devices";
 /// Known devices by availability `state` (computed when scraped).

@@ -41,5 +41,6 @@ mod scenario_availability;
 mod scopes;
 mod shutdown_streams;
 mod sink_grafana_schema;
+mod sparkplug;
 mod tls_interop;
 mod tls_reload;

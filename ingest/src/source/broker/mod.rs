@@ -20,6 +20,12 @@
 //! The session is persistent (`clean_session = false`, a stable client id), so messages published
 //! while citytel is down are kept by the broker and delivered on reconnect.
 //!
+//! With `sparkplug.enabled` the source is also a Sparkplug B host application ([`sparkplug`]):
+//! it subscribes to `spBv1.0/#`, the submitter turns Sparkplug messages into citytel's own
+//! through the shared [`crate::sparkplug::Host`] (the last of them carries the acknowledgement,
+//! so a Sparkplug message is acknowledged once everything made of it is durable), and the
+//! poller publishes the host's STATE and its rebirth requests.
+//!
 //! An `mqtts://` broker is reached over TLS (rumqttc's rustls transport, with citytel's own
 //! client configuration on the ring provider): the broker's certificate is checked against
 //! `broker.ca_file`, and citytel presents `broker.cert_file` when the broker asks for one.
@@ -42,9 +48,11 @@ use crate::pipeline::Pipeline;
 use crate::telemetry::metrics as m;
 
 mod acks;
+pub(crate) mod sparkplug;
 mod submit;
 
 use acks::ConnectionAcks;
+use sparkplug::{Control, SparkplugLink};
 use submit::{Received, submit_loop};
 
 /// Most unacknowledged QoS 1/2 messages rumqttc tracks for our own (rare) publishes.
@@ -86,6 +94,8 @@ pub(crate) struct BrokerSource {
     pipeline: Pipeline,
     stats: Arc<BrokerStats>,
     ready: watch::Sender<bool>,
+    /// The Sparkplug B host application, when enabled.
+    sparkplug: Option<SparkplugLink>,
 }
 
 impl BrokerSource {
@@ -100,6 +110,7 @@ impl BrokerSource {
             false => None,
         };
         Ok(BrokerSource {
+            sparkplug: settings.sparkplug.clone().map(SparkplugLink::new),
             settings,
             tls,
             pipeline,
@@ -121,13 +132,18 @@ impl BrokerSource {
 
     /// The subscription filters, with the shared-subscription prefix when configured.
     pub(crate) fn filters(&self) -> Vec<String> {
-        citytel_proto::topic::SUBSCRIPTIONS
+        let share_group = self.settings.config.share_group.as_str();
+        let mut filters: Vec<String> = citytel_proto::topic::SUBSCRIPTIONS
             .iter()
-            .map(|f| match self.settings.config.share_group.as_str() {
+            .map(|f| match share_group {
                 "" => (*f).to_string(),
                 group => format!("$share/{group}/{f}"),
             })
-            .collect()
+            .collect();
+        if let Some(link) = &self.sparkplug {
+            filters.extend(link.filters(share_group));
+        }
+        filters
     }
 
     fn options(&self) -> MqttOptions {
@@ -157,6 +173,22 @@ impl BrokerSource {
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
 
+        // The STATE timestamp of the current connection: in its Will and its online message.
+        let mut state_ts = self.pipeline.now_ms();
+        if let Some(link) = &self.sparkplug {
+            link.set_will(&mut eventloop.mqtt_options, state_ts);
+        }
+        // Rebirth requests go out from a task of their own: a timer in the poller's select would
+        // cancel the event loop's poll, which is not cancel-safe while it connects.
+        let stop_rebirths = CancellationToken::new();
+        let rebirths = self.sparkplug.clone().map(|link| {
+            tokio::spawn(link.request_rebirths_until(
+                client.clone(),
+                self.pipeline.clone(),
+                stop_rebirths.clone(),
+            ))
+        });
+
         let (raw_tx, raw_rx) = mpsc::unbounded_channel::<Received>();
         let queued = Arc::new(submit::QueuedBytes::default());
         let stop_intake = CancellationToken::new();
@@ -166,6 +198,7 @@ impl BrokerSource {
             self.pipeline.clone(),
             self.stats.clone(),
             stop_intake.clone(),
+            self.sparkplug.as_ref().map(SparkplugLink::host),
         ));
 
         let filters = self.filters();
@@ -200,6 +233,34 @@ impl BrokerSource {
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let control = match &self.sparkplug {
+                        Some(link)
+                            if citytel_proto::sparkplug::topic::is_sparkplug(&publish.topic) =>
+                        {
+                            link.classify(&publish)
+                        }
+                        _ => Control::Data,
+                    };
+                    if control != Control::Data {
+                        // Nothing of it is stored: acknowledged at once.
+                        if control == Control::Reassert
+                            && let Some(link) = &self.sparkplug
+                        {
+                            tracing::warn!(
+                                "the broker reports this Sparkplug host offline; publishing online again"
+                            );
+                            link.publish_state(&client, true, state_ts);
+                        }
+                        if publish.qos != QoS::AtMostOnce
+                            && let Some(tx) = acks.as_ref().and_then(ConnectionAcks::sender)
+                        {
+                            let _ = tx.send(crate::pipeline::AckToken {
+                                pkid: publish.pkid,
+                                qos: publish.qos,
+                            });
+                        }
+                        continue;
+                    }
                     match acks.as_ref().and_then(ConnectionAcks::sender) {
                         Some(acks) => {
                             if queued.admit(&publish) {
@@ -222,6 +283,17 @@ impl BrokerSource {
                     tracing::info!(broker = %address, session_present = ack.session_present, "connected to broker");
                     if ack.session_present {
                         self.ready.send_replace(true);
+                        // A session made while Sparkplug was off holds no spBv1.0 subscription;
+                        // subscribing again replaces an existing one, so it is harmless.
+                        if let Some(link) = &self.sparkplug {
+                            let topics = link
+                                .filters(&self.settings.config.share_group)
+                                .into_iter()
+                                .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
+                            if let Err(e) = client.try_subscribe_many(topics) {
+                                tracing::error!(error = %e, "cannot queue the Sparkplug subscription");
+                            }
+                        }
                     } else {
                         self.stats.subscribes.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!(m::BROKER_RESUBSCRIBES_TOTAL).increment(1);
@@ -233,6 +305,11 @@ impl BrokerSource {
                         } else {
                             tracing::info!(?filters, "subscribing");
                         }
+                    }
+                    // After the subscription (requests go out in order), as the specification
+                    // requires: online, with the timestamp of this connection's Will.
+                    if let Some(link) = &self.sparkplug {
+                        link.publish_state(&client, true, state_ts);
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {
@@ -252,6 +329,10 @@ impl BrokerSource {
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(m::BROKER_RECONNECTS_TOTAL).increment(1);
                     let wait = backoff.next().unwrap_or(Duration::from_secs(10));
+                    if let Some(link) = &self.sparkplug {
+                        state_ts = self.pipeline.now_ms().max(state_ts + 1);
+                        link.set_will(&mut eventloop.mqtt_options, state_ts);
+                    }
                     tracing::warn!(broker = %address, error = %e, retry_in_ms = wait.as_millis() as u64, "broker connection failed");
                     tokio::select! {
                         _ = &mut cancelled => break,
@@ -263,6 +344,10 @@ impl BrokerSource {
 
         // Teardown: stop taking new messages, let the submitted ones be acknowledged (polling
         // so that the connection stays up), then disconnect.
+        stop_rebirths.cancel();
+        if let Some(task) = rebirths {
+            let _ = task.await;
+        }
         stop_intake.cancel();
         drop(raw_tx);
         let _ = submitter.await;
@@ -290,6 +375,10 @@ impl BrokerSource {
                     "shutdown: some messages were not acknowledged to the broker; it will redeliver them"
                 );
             }
+        }
+        if let Some(link) = &self.sparkplug {
+            // Offline before a clean disconnect, as the specification requires.
+            link.publish_state(&client, false, state_ts);
         }
         let _ = client.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {

@@ -1,0 +1,209 @@
+//! Builds citytel's own messages (a `Status`, `TelemetryBatch`es) from what the host resolved
+//! of a Sparkplug message, so that they take the same path as any device's: validation, WAL,
+//! storage, the fleet's availability machine.
+
+use std::collections::BTreeMap;
+
+use citytel_proto::topic::{self, Channel};
+use citytel_proto::v1::{Birth, Death, DeathReason, Reading, Status, TelemetryBatch, status};
+use prost::Message as _;
+
+/// A citytel message the host made of a Sparkplug message: a topic and an encoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    /// `citytel/v1/{site}/{kind}/{device_id}/{telemetry|status}`.
+    pub(crate) topic: String,
+    /// The encoded `TelemetryBatch` or `Status`.
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Which citytel device a Sparkplug edge node or device is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The site: the Sparkplug group id.
+    pub(crate) site: String,
+    /// The kind (`gateway` for an edge node).
+    pub(crate) kind: String,
+    /// The derived device id.
+    pub(crate) device_id: String,
+    /// The edge node's device id, for a device.
+    pub(crate) gateway_id: Option<String>,
+    /// The session's boot id.
+    pub(crate) boot_id: u64,
+}
+
+impl Target {
+    fn topic(&self, channel: Channel) -> String {
+        topic::build(&self.site, &self.kind, &self.device_id, channel)
+    }
+
+    fn status(&self, time_unix_ms: i64, kind: status::Kind) -> Message {
+        let status = Status {
+            device_id: self.device_id.clone(),
+            boot_id: self.boot_id,
+            time_unix_ms,
+            gateway_id: self.gateway_id.clone(),
+            kind: Some(kind),
+        };
+        Message {
+            topic: self.topic(Channel::Status),
+            payload: status.encode_to_vec(),
+        }
+    }
+
+    /// A birth at `time_unix_ms`.
+    pub(crate) fn birth(&self, time_unix_ms: i64, reporting_interval_ms: u32) -> Message {
+        self.status(
+            time_unix_ms,
+            status::Kind::Birth(Birth {
+                firmware_version: String::new(),
+                reporting_interval_ms,
+                heartbeat_interval_ms: None,
+                children: Vec::new(),
+                intermittent: Some(false),
+            }),
+        )
+    }
+
+    /// A death at `time_unix_ms`.
+    pub(crate) fn death(&self, time_unix_ms: i64, reason: DeathReason) -> Message {
+        self.status(
+            time_unix_ms,
+            status::Kind::Death(Death {
+                reason: reason as i32,
+            }),
+        )
+    }
+
+    /// A heartbeat at `time_unix_ms` (a data message with nothing to store: the device is alive).
+    pub(crate) fn heartbeat(&self, time_unix_ms: i64) -> Message {
+        self.status(
+            time_unix_ms,
+            status::Kind::Heartbeat(citytel_proto::v1::Heartbeat::default()),
+        )
+    }
+
+    /// The batches of `points`, their readings numbered from `*next_seq` on (advanced).
+    ///
+    /// Points taken at the same time form one reading; readings naming the same metrics form one
+    /// batch. A metric given twice for one time keeps its last value.
+    pub(crate) fn readings(&self, points: &[Point], next_seq: &mut u64) -> Vec<Message> {
+        let mut by_time: BTreeMap<i64, BTreeMap<&str, f64>> = BTreeMap::new();
+        for p in points {
+            by_time
+                .entry(p.time_ms)
+                .or_default()
+                .insert(&p.metric, p.value);
+        }
+        let mut batches: Vec<TelemetryBatch> = Vec::new();
+        for (time_ms, values) in by_time {
+            let names: Vec<String> = values.keys().map(|n| (*n).to_string()).collect();
+            let reading = Reading {
+                seq: *next_seq,
+                time_unix_ms: time_ms,
+                values: values.into_values().collect(),
+            };
+            *next_seq += 1;
+            match batches.iter_mut().find(|b| b.metric_names == names) {
+                Some(batch) => batch.readings.push(reading),
+                None => batches.push(TelemetryBatch {
+                    device_id: self.device_id.clone(),
+                    boot_id: self.boot_id,
+                    metric_names: names,
+                    readings: vec![reading],
+                    gateway_id: self.gateway_id.clone(),
+                }),
+            }
+        }
+        batches
+            .into_iter()
+            .map(|b| Message {
+                topic: self.topic(Channel::Telemetry),
+                payload: b.encode_to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// One numeric value of a metric at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Point {
+    /// citytel's metric name.
+    pub(crate) metric: String,
+    /// When it was taken, ms since the Unix epoch.
+    pub(crate) time_ms: i64,
+    /// The value.
+    pub(crate) value: f64,
+}
+
+/// citytel's name for a Sparkplug metric: `/` (Sparkplug's folder separator) becomes `.`, any
+/// other character outside `[A-Za-z0-9_.-]` becomes `_`. `None` when the result is empty or
+/// longer than 64 bytes.
+pub(crate) fn metric_name(sparkplug: &str) -> Option<String> {
+    let name: String = sparkplug
+        .chars()
+        .map(|c| match c {
+            '/' => '.',
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' => c,
+            _ => '_',
+        })
+        .collect();
+    (!name.is_empty() && name.len() <= 64).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_map_to_citytel_names() {
+        assert_eq!(
+            metric_name("Inputs/Temp C").as_deref(),
+            Some("Inputs.Temp_C")
+        );
+        assert_eq!(metric_name("température").as_deref(), Some("temp_rature"));
+        assert_eq!(metric_name(""), None);
+        assert_eq!(metric_name(&"x".repeat(65)), None);
+    }
+
+    #[test]
+    fn points_group_into_readings_by_time_and_batches_by_metric_set() {
+        let target = Target {
+            site: "g".into(),
+            kind: "sensor".into(),
+            device_id: "g.e.d".into(),
+            gateway_id: Some("g.e".into()),
+            boot_id: 7,
+        };
+        let p = |metric: &str, time_ms, value| Point {
+            metric: metric.into(),
+            time_ms,
+            value,
+        };
+        let points = [
+            p("a", 10, 1.0),
+            p("b", 10, 2.0),
+            p("a", 20, 3.0),
+            p("b", 20, 4.0),
+            p("a", 30, 5.0),
+        ];
+        let mut seq = 100;
+        let out = target.readings(&points, &mut seq);
+        assert_eq!(seq, 103);
+        let batches: Vec<TelemetryBatch> = out
+            .iter()
+            .map(|m| {
+                assert_eq!(m.topic, "citytel/v1/g/sensor/g.e.d/telemetry");
+                TelemetryBatch::decode(&m.payload[..]).unwrap()
+            })
+            .collect();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[0].metric_names, ["a", "b"]);
+        assert_eq!(batches[0].readings.len(), 2);
+        assert_eq!(batches[0].readings[1].seq, 101);
+        assert_eq!(batches[0].readings[1].values, [3.0, 4.0]);
+        assert_eq!(batches[1].metric_names, ["a"]);
+        assert_eq!(batches[1].readings[0].seq, 102);
+        assert_eq!(batches[1].gateway_id.as_deref(), Some("g.e"));
+    }
+}
