@@ -17,11 +17,14 @@
 //! - [`maintenance`]: [`Maintenance`] windows, taken out of availability.
 //! - [`history`]: [`availability`] of one device over a window, with its [`Outage`]s.
 //! - [`summary`]: availability %, MTTR, MTBF and the time-weighted [`roll_up`].
+//! - [`districts`]: [`Districts`], a device's district from its [`Location`] (point in polygon of
+//!   a GeoJSON [`DistrictMap`]) or its site.
 //! - [`completeness`]: [`Completeness`] from per-boot sequence numbers.
 //! - [`seqset`]: [`SeqSet`], the sequence numbers of a boot that were stored, as ranges.
 //! - [`offset`]: [`ClockEstimator`], a robust estimate of a device's clock offset.
 
 pub mod completeness;
+pub mod districts;
 pub mod history;
 pub mod machine;
 pub mod maintenance;
@@ -35,6 +38,7 @@ pub mod summary;
 mod tests;
 
 pub use completeness::Completeness;
+pub use districts::{DistrictMap, Districts, DistrictsError, Location};
 pub use history::{DeviceAvailability, Outage, availability};
 pub use machine::{Change, DeviceMachine, Event, Reboot, Snapshot, Transition};
 pub use maintenance::{Maintenance, Span};

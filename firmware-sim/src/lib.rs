@@ -10,11 +10,13 @@
 //! - [`scenario`]: scripted scenarios (power cuts, gateway failures, reboot loops, skewed clocks,
 //!   backfill, flapping links) and the ground truth of what the devices did.
 //! - [`Progress`]: live counters while a fleet runs.
+//! - [`city`]: the synthetic city (made-up district polygons) and where each device stands.
 //! - [`broker`]: the broker address every device, load connection and scenario connects to.
 //!
 //! Device kinds, topics and payloads follow the wire contract in [`citytel_proto`].
 
 pub mod broker;
+pub mod city;
 pub mod dataset;
 mod device;
 pub mod fleet;

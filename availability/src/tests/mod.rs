@@ -1,6 +1,7 @@
 //! Tests of the availability component, one file per module.
 
 mod completeness;
+mod districts;
 mod history;
 mod intermittent;
 mod machine;

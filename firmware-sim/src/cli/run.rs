@@ -182,6 +182,11 @@ pub(crate) struct RunArgs {
         value_parser = humantime::parse_duration
     )]
     drain_timeout: Duration,
+    /// Leave the location out of births. By default every device states where it stands in the
+    /// synthetic city whose districts are `firmware-sim/city/districts.geojson` (sites dealt to
+    /// its five districts round-robin): set `availability.districts_file` to that file.
+    #[arg(long, env = "FIRMWARE_SIM_NO_LOCATION")]
+    no_location: bool,
 }
 
 impl RunArgs {
@@ -242,6 +247,7 @@ impl RunArgs {
             max_clock_skew: self.max_clock_skew,
             connect_timeout: Some(self.connect_timeout).filter(|timeout| !timeout.is_zero()),
             drain_timeout: self.drain_timeout,
+            city: !self.no_location,
             ..FleetConfig::default()
         }
     }

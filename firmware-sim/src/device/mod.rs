@@ -141,7 +141,10 @@ impl Device {
         } else {
             Vec::new()
         };
-        Reporter::new(identity, settings.seed, children)
+        let location = settings
+            .city
+            .then(|| crate::city::location(device_id, &self.spec.site));
+        Reporter::new(identity, settings.seed, children).located(location)
     }
 
     /// Connection options: persistent session, the device's death as Last Will at QoS 1.

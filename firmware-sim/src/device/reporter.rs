@@ -7,7 +7,7 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use citytel_proto::v1::{
-    Birth, Death, DeathReason, Heartbeat, Reading, Status, TelemetryBatch, status,
+    Birth, Death, DeathReason, Heartbeat, Location, Reading, Status, TelemetryBatch, status,
 };
 
 use super::identity::Identity;
@@ -26,6 +26,8 @@ pub(crate) struct Reporter {
     /// Readings taken but not yet put in a batch.
     buffered: Vec<Reading>,
     booted: Instant,
+    /// Where it stands (latitude, longitude), stated in its births.
+    location: Option<(f64, f64)>,
 }
 
 impl Reporter {
@@ -39,7 +41,14 @@ impl Reporter {
             next_seq: 1,
             buffered: Vec::new(),
             booted: Instant::now(),
+            location: None,
         }
+    }
+
+    /// The reporter standing at `location` (latitude, longitude), if given.
+    pub(crate) fn located(mut self, location: Option<(f64, f64)>) -> Self {
+        self.location = location;
+        self
     }
 
     /// Who this reporter is.
@@ -101,6 +110,10 @@ impl Reporter {
                 heartbeat_interval_ms,
                 children: self.children.clone(),
                 intermittent: None,
+                location: self.location.map(|(latitude, longitude)| Location {
+                    latitude,
+                    longitude,
+                }),
             }),
         )
     }

@@ -57,6 +57,8 @@ pub(crate) struct DeviceSettings {
     pub(crate) max_clock_skew_ms: u32,
     /// How long a stopping device waits for outstanding acknowledgements.
     pub(crate) drain_timeout: Duration,
+    /// Births state the device's location in the synthetic city.
+    pub(crate) city: bool,
 }
 
 impl DeviceSettings {

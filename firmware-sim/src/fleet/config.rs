@@ -75,6 +75,8 @@ pub struct FleetConfig {
     pub connect_timeout: Option<Duration>,
     /// How long a stopping device waits for its outstanding acknowledgements before disconnecting.
     pub drain_timeout: Duration,
+    /// Devices state their location in the synthetic city ([`crate::city`]) in their births.
+    pub city: bool,
     /// Delay between the first connection attempts of consecutive devices, so a large fleet does not
     /// connect all at once.
     pub connect_stagger: Duration,
@@ -106,6 +108,7 @@ impl Default for FleetConfig {
             connect_timeout: Some(Duration::from_secs(10)),
             drain_timeout: Duration::from_secs(10),
             connect_stagger: Duration::from_millis(2),
+            city: true,
         }
     }
 }
@@ -213,6 +216,7 @@ impl FleetConfig {
             boot_epoch: self.boot_epoch,
             max_clock_skew_ms: millis_u32(self.max_clock_skew).unwrap_or(u32::MAX),
             drain_timeout: self.drain_timeout,
+            city: self.city,
         }
     }
 }

@@ -216,6 +216,7 @@ impl Firmware {
                 heartbeat_interval_ms: self.def.heartbeat_ms,
                 children,
                 intermittent: self.intermittent(),
+                location: None,
             }),
         )
     }

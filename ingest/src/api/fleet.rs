@@ -68,7 +68,7 @@ pub(crate) fn summary(
         count(&mut all, s);
         count(out.by_kind.entry(d.kind.to_string()).or_default(), s);
         count(out.by_site.entry(d.site.to_string()).or_default(), s);
-        if let Some(district) = state.fleet().district(&d.site) {
+        if let Some(district) = d.district.as_deref() {
             count(out.by_district.entry(district.to_string()).or_default(), s);
         }
         let rank = match s {
@@ -199,7 +199,7 @@ fn target_devices(
             .collect(),
         Some(T::District(district)) => registry
             .iter_after(None)
-            .filter(|d| visible.district(&d.site) == Some(district.as_str()) && visible.device(d))
+            .filter(|d| d.district.as_deref() == Some(district.as_str()) && visible.device(d))
             .map(|d| d.device_id.clone())
             .collect(),
         None => {

@@ -95,7 +95,12 @@ pub(crate) fn readings(
     let stream = BroadcastStream::new(state.watch_readings()).filter_map(move |item| match item {
         Ok(live) => {
             if devices.as_ref().is_some_and(|d| !d.contains(&*live.device))
-                || !visible.sees(&live.device, &live.kind, &live.site)
+                || !visible.sees(
+                    &live.device,
+                    &live.kind,
+                    &live.site,
+                    live.district.as_deref(),
+                )
             {
                 return None;
             }

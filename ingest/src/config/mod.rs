@@ -301,7 +301,12 @@ impl Config {
             .influxdb
             .check(self.storage.wal_segment_bytes)
             .map_err(|e| invalid(e.key, &e.message))?;
-        let mut availability = self.availability.validate()?;
+        let districts_file = self
+            .availability
+            .districts_file
+            .as_deref()
+            .map(|p| self.in_data_dir(p));
+        let mut availability = self.availability.validate(districts_file.as_deref())?;
         availability.dead_letters = crate::state::dead_letters::DeadLetterLimits {
             payload_bytes: self.storage.dead_letter_payload_bytes,
             total_bytes: self.storage.dead_letter_bytes,
@@ -497,7 +502,11 @@ impl Settings {
 }
 
 impl AvailabilityConfig {
-    fn validate(&self) -> Result<crate::state::StateOptions, ConfigError> {
+    /// The runtime settings; `districts_file` is `districts_file` resolved, read here.
+    fn validate(
+        &self,
+        districts_file: Option<&std::path::Path>,
+    ) -> Result<crate::state::StateOptions, ConfigError> {
         use crate::state::maintenance::{MaintenanceWindow, Target};
         use citytel_availability::{Policy, Span};
         let invalid = |key, message: String| ConfigError::Invalid { key, message };
@@ -579,9 +588,29 @@ impl AvailabilityConfig {
                 reason: w.reason.clone(),
             });
         }
+        let map = match districts_file {
+            None => citytel_availability::DistrictMap::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        "availability.districts_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                citytel_availability::DistrictMap::from_geojson(&text).map_err(|e| {
+                    invalid(
+                        "availability.districts_file",
+                        format!("{}: {e}", path.display()),
+                    )
+                })?
+            }
+        };
         Ok(crate::state::StateOptions {
             policy,
-            districts: self.districts.clone(),
+            districts: std::sync::Arc::new(citytel_availability::Districts::new(
+                map,
+                &self.districts,
+            )),
             maintenance,
             dead_letters: Default::default(),
         })

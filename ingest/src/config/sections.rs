@@ -311,8 +311,14 @@ pub struct AvailabilityConfig {
     /// online until its silence deadlines pass. A birth's `intermittent` field, when set, wins
     /// over this default. Each kind is a valid topic segment, listed once.
     pub intermittent_kinds: Vec<String>,
-    /// District of each site.
+    /// District of each site: the district of its devices that have no location, or whose
+    /// location is in no polygon of `districts_file`.
     pub districts: BTreeMap<String, String>,
+    /// A GeoJSON FeatureCollection of the districts' polygons (each feature a Polygon or
+    /// MultiPolygon with a string property `name`); a device whose birth states a location is in
+    /// the district whose polygon holds it. Relative to the data directory unless absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub districts_file: Option<std::path::PathBuf>,
     /// Planned maintenance windows, excluded from availability.
     pub maintenance: Vec<MaintenanceConfig>,
     /// How long the state history (transitions, reboots) is kept ("forever" or a duration);

@@ -1,4 +1,4 @@
-use citytel_proto::v1::{Birth, Reading, Status, TelemetryBatch, status};
+use citytel_proto::v1::{Birth, Location, Reading, Status, TelemetryBatch, status};
 use proptest::prelude::*;
 use prost::Message;
 
@@ -55,6 +55,7 @@ fn accepts_a_valid_birth() {
             heartbeat_interval_ms: None,
             children: vec![],
             intermittent: Some(true),
+            location: None,
         })),
     };
     let got = decode(STATUS_TOPIC, &s.encode_to_vec(), NOW, &limits()).unwrap();
@@ -239,6 +240,7 @@ fn birth_at(time_unix_ms: i64, firmware_version: &str, children: Vec<String>) ->
             heartbeat_interval_ms: None,
             children,
             intermittent: None,
+            location: None,
         })),
     }
     .encode_to_vec()
@@ -293,4 +295,31 @@ fn a_birth_with_an_overlong_firmware_version_or_bad_children_is_invalid() {
         reason(birth_at(NOW, "fw", many)),
         RejectReason::InvalidField
     );
+}
+
+#[test]
+fn a_birth_with_a_location_out_of_range_is_invalid_and_one_in_range_is_kept() {
+    let with = |latitude: f64, longitude: f64| {
+        let mut s = Status::decode(&birth_at(NOW, "fw", vec![])[..]).expect("decodes");
+        if let Some(status::Kind::Birth(b)) = &mut s.kind {
+            b.location = Some(Location {
+                latitude,
+                longitude,
+            });
+        }
+        s
+    };
+    for (lat, lon) in [(91.0, 0.0), (0.0, -181.0), (f64::NAN, 0.0)] {
+        let err = decode(
+            STATUS_TOPIC,
+            &with(lat, lon).encode_to_vec(),
+            NOW,
+            &limits(),
+        )
+        .expect_err("refused");
+        assert_eq!(err.reason, RejectReason::InvalidField, "{lat} {lon}");
+    }
+    let ok = with(51.5, -0.12);
+    let got = decode(STATUS_TOPIC, &ok.encode_to_vec(), NOW, &limits()).expect("accepted");
+    assert_eq!(got, Decoded::Status(ok));
 }

@@ -159,6 +159,11 @@ pub(super) fn status(
         if let Some(child) = birth.children.iter().find(|c| !is_valid_id(c)) {
             return Err(invalid(format!("child {child:?} is not a valid device id")));
         }
+        if let Some(l) = &birth.location
+            && let Err(e) = citytel_availability::Location::new(l.latitude, l.longitude)
+        {
+            return Err(invalid(e.to_string()));
+        }
     }
     if let Some(gw) = &status.gateway_id
         && !is_valid_id(gw)

@@ -184,6 +184,9 @@ pub(crate) struct CommandRequest {
 }
 
 /// What the writer takes from the queue, in arrival order.
+// Messages are nearly every item, so boxing the large variant would cost an allocation per
+// message to save queue slots' bytes on the rare connection events and commands.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Queued {
     /// A message.

@@ -49,7 +49,7 @@ pub(crate) fn select(
         .filter(|d| selector.kind.is_empty() || *d.kind == *selector.kind)
         .filter(|d| selector.site.is_empty() || *d.site == *selector.site)
         .filter(|d| {
-            selector.district.is_empty() || visible.district(&d.site) == Some(&selector.district)
+            selector.district.is_empty() || d.district.as_deref() == Some(&*selector.district)
         })
         .filter(|d| visible.device(d))
         .map(|d| d.device_id.clone())

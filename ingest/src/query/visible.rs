@@ -5,14 +5,17 @@
 //!
 //! A device outside the scope does not exist for the caller: lookups answer `None`, exactly as
 //! for an unknown id, so handlers give the same NOT_FOUND. A metric outside it is a metric the
-//! device does not have. A device's district is its site's (`availability.districts`); a device
-//! whose site has none is invisible to a scope that lists districts.
+//! device does not have. A device's district is the registry's ([`DeviceRecord::district`]: the
+//! polygon of `availability.districts_file` that holds its location, else its site's from
+//! `availability.districts`); a device in no district is invisible to a scope that lists
+//! districts. A site's district (for maintenance on a whole site) is the site mapping's.
 //!
 //! For the scope that sees everything (an admin's usually, and every caller without
 //! authentication) each check returns at its first branch, so it costs next to nothing.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use citytel_availability::Districts;
 
 use crate::state::State;
 use crate::state::access::Scope;
@@ -23,13 +26,13 @@ use crate::state::registry::{DeviceRecord, Registry};
 pub(crate) struct Visible {
     /// The caller's scope; `None` when it sees everything.
     scope: Option<Arc<Scope>>,
-    /// Site to district.
-    districts: Arc<BTreeMap<String, String>>,
+    /// Where sites are.
+    districts: Arc<Districts>,
 }
 
 impl Visible {
-    /// What `scope` sees, with `districts` the site-to-district mapping.
-    pub(crate) fn new(scope: &Scope, districts: Arc<BTreeMap<String, String>>) -> Self {
+    /// What `scope` sees, with `districts` placing sites.
+    pub(crate) fn new(scope: &Scope, districts: Arc<Districts>) -> Self {
         Visible {
             scope: (!scope.is_everything()).then(|| Arc::new(scope.clone())),
             districts,
@@ -46,22 +49,28 @@ impl Visible {
         self.scope.is_none()
     }
 
-    /// The district of `site`, if configured.
+    /// The district of `site` from the site-to-district mapping, if configured.
     pub(crate) fn district(&self, site: &str) -> Option<&str> {
-        self.districts.get(site).map(String::as_str)
+        self.districts.site(site).map(|d| &**d)
     }
 
-    /// Whether the device with this id, kind and site is visible.
-    pub(crate) fn sees(&self, id: &str, kind: &str, site: &str) -> bool {
+    /// Whether the device with this id, kind, site and district is visible.
+    pub(crate) fn sees(&self, id: &str, kind: &str, site: &str, district: Option<&str>) -> bool {
         match &self.scope {
             None => true,
-            Some(scope) => scope.sees_device(id, kind, site, self.district(site)),
+            Some(scope) => scope.sees_device(id, kind, site, district),
         }
     }
 
     /// Whether a registered device is visible.
     pub(crate) fn device(&self, record: &DeviceRecord) -> bool {
-        self.scope.is_none() || self.sees(&record.device_id, &record.kind, &record.site)
+        self.scope.is_none()
+            || self.sees(
+                &record.device_id,
+                &record.kind,
+                &record.site,
+                record.district.as_deref(),
+            )
     }
 
     /// The record of a visible device; `None` for an unknown or invisible one alike.
@@ -108,13 +117,12 @@ impl Visible {
 mod tests {
     use super::*;
 
-    fn districts() -> Arc<BTreeMap<String, String>> {
-        Arc::new(
-            [("site-n", "north"), ("site-s", "south")]
-                .into_iter()
-                .map(|(s, d)| (s.to_string(), d.to_string()))
-                .collect(),
-        )
+    fn districts() -> Arc<Districts> {
+        let sites = [("site-n", "north"), ("site-s", "south")]
+            .into_iter()
+            .map(|(s, d)| (s.to_string(), d.to_string()))
+            .collect();
+        Arc::new(Districts::new(Default::default(), &sites))
     }
 
     #[test]
@@ -126,10 +134,13 @@ mod tests {
             ..Scope::default()
         };
         let v = Visible::new(&scope, districts());
-        assert!(v.sees("s-1", "sensor", "site-n"));
-        assert!(!v.sees("s-1", "sensor", "site-s"));
-        assert!(!v.sees("s-1", "sensor", "site-unmapped"));
-        assert!(!v.sees("c-1", "cabinet", "site-n"));
+        assert!(v.sees("s-1", "sensor", "site-n", Some("north")));
+        assert!(!v.sees("s-1", "sensor", "site-s", Some("south")));
+        assert!(!v.sees("s-1", "sensor", "site-unmapped", None));
+        assert!(!v.sees("c-1", "cabinet", "site-n", Some("north")));
+        // A device's own district (its location's) decides, not its site's.
+        assert!(v.sees("s-2", "sensor", "site-s", Some("north")));
+        assert!(!v.sees("s-3", "sensor", "site-n", Some("south")));
         assert!(v.metric("no2_ugm3") && !v.metric("temperature_c"));
         assert!(!v.every_metric() && !v.is_everything());
         assert!(!v.covers_site("site-n"), "it lists kinds");
@@ -139,7 +150,7 @@ mod tests {
     fn the_empty_scope_sees_everything() {
         let v = Visible::new(&Scope::default(), districts());
         assert!(v.is_everything() && v.every_metric());
-        assert!(v.sees("x", "y", "z") && v.metric("m") && v.covers_site("z"));
+        assert!(v.sees("x", "y", "z", None) && v.metric("m") && v.covers_site("z"));
         assert_eq!(v.district("site-s"), Some("south"));
     }
 }

@@ -33,11 +33,12 @@ pub mod registry;
 mod restore;
 pub mod snapshot;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use citytel_availability::{ClockOffset, Completeness, DeviceState, Span, Transition};
+use citytel_availability::{
+    ClockOffset, Completeness, DeviceState, Districts, Location, Span, Transition,
+};
 use citytel_proto::topic;
 use citytel_proto::v1::{TelemetryBatch, status};
 use citytel_storage::engine::read::Capture;
@@ -95,6 +96,8 @@ pub struct LiveReadings {
     pub kind: Arc<str>,
     /// Its site.
     pub site: Arc<str>,
+    /// Its district, if it is in one.
+    pub district: Option<Arc<str>>,
     /// Every stored point.
     pub points: Vec<LivePoint>,
 }
@@ -139,8 +142,8 @@ pub struct CheckpointParts {
 pub struct StateOptions {
     /// Silence thresholds.
     pub policy: citytel_availability::Policy,
-    /// Site to district.
-    pub districts: BTreeMap<String, String>,
+    /// Where devices are: the districts file's polygons and the site-to-district mapping.
+    pub districts: Arc<Districts>,
     /// Configured maintenance windows.
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// How much of the rejected messages is kept.
@@ -177,7 +180,7 @@ impl State {
     /// A fresh state over `engine`.
     pub(crate) fn new(engine: Engine, options: &StateOptions) -> Self {
         State {
-            registry: Registry::default(),
+            registry: Registry::new(options.districts.clone()),
             dedup: Dedup::default(),
             engine,
             dead_letters: DeadLetters::new(dead_letters::DEFAULT_CAPACITY, options.dead_letters),
@@ -244,7 +247,7 @@ impl State {
             since,
             clock_offset: self.fleet.clock_offset(&record.device_id),
             completeness: self.fleet.completeness(&self.dedup, &record.device_id),
-            district: self.fleet.district(&record.site),
+            district: record.district.as_deref(),
         }
     }
 
@@ -475,6 +478,7 @@ impl State {
                 let (applied, live) =
                     apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
                 let site = device.site.clone();
+                let district = device.district.clone();
                 if let Some(newest) = batch.readings.iter().map(|r| r.time_unix_ms).max() {
                     self.fleet
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
@@ -487,6 +491,7 @@ impl State {
                         device: id,
                         kind,
                         site,
+                        district,
                         points,
                     }));
                 }
@@ -497,6 +502,12 @@ impl State {
                     device.boot_id = Some(status.boot_id);
                     device.firmware_version = Some(birth.firmware_version.clone());
                     device.reporting_interval_ms = Some(birth.reporting_interval_ms);
+                    // Checked when decoded; a birth without one keeps the location known.
+                    if let Some(l) = &birth.location
+                        && let Ok(location) = Location::new(l.latitude, l.longitude)
+                    {
+                        self.registry.set_location(&id, location);
+                    }
                 }
                 self.fleet.on_status(&id, &kind, status, received_at_ms);
                 Applied::default()
@@ -678,5 +689,7 @@ fn apply_readings(
     (applied, live)
 }
 
+#[cfg(test)]
+mod location_tests;
 #[cfg(test)]
 mod tests;

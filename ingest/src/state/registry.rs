@@ -1,8 +1,10 @@
-//! The device registry: every device citytel has heard from, with what it said about itself.
+//! The device registry: every device citytel has heard from, with what it said about itself,
+//! and the district it is in (from its location or its site, see [`Districts`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use citytel_availability::{Districts, Location};
 use citytel_proto::topic::DeviceTopic;
 
 /// What citytel knows about one device.
@@ -30,6 +32,11 @@ pub struct DeviceRecord {
     pub readings_total: u64,
     /// Metric names reported, shared with the series store.
     pub metrics: BTreeSet<Arc<str>>,
+    /// Where it is, from the latest birth that said.
+    pub location: Option<Location>,
+    /// Its district: the polygon of the districts file that holds its location, else its site's
+    /// (kept up to date by the registry; not persisted).
+    pub district: Option<Arc<str>>,
 }
 
 /// All known devices, ordered by id.
@@ -38,9 +45,32 @@ pub struct Registry {
     devices: BTreeMap<Arc<str>, DeviceRecord>,
     kinds: BTreeSet<Arc<str>>,
     sites: BTreeSet<Arc<str>>,
+    districts: Arc<Districts>,
 }
 
 impl Registry {
+    /// An empty registry placing devices in `districts`.
+    pub fn new(districts: Arc<Districts>) -> Self {
+        Registry {
+            districts,
+            ..Registry::default()
+        }
+    }
+
+    /// Where devices are placed.
+    pub fn districts(&self) -> &Arc<Districts> {
+        &self.districts
+    }
+
+    /// Sets the location of `device_id` (a birth said it) and places it again.
+    pub fn set_location(&mut self, device_id: &str, location: Location) {
+        let districts = &self.districts;
+        if let Some(record) = self.devices.get_mut(device_id) {
+            record.location = Some(location);
+            record.district = districts.locate(&record.site, record.location).cloned();
+        }
+    }
+
     /// Notes that a message from the device in `topic` arrived at `received_at_ms` and returns
     /// its record, creating it on first contact. Kind and site follow the latest topic.
     pub fn observe(&mut self, topic: &DeviceTopic<'_>, received_at_ms: i64) -> &mut DeviceRecord {
@@ -62,6 +92,8 @@ impl Registry {
                     reporting_interval_ms: None,
                     readings_total: 0,
                     metrics: BTreeSet::new(),
+                    location: None,
+                    district: self.districts.locate(topic.site, None).cloned(),
                 },
             );
             metrics::gauge!(crate::telemetry::metrics::DEVICES).set(self.devices.len() as f64);
@@ -77,6 +109,7 @@ impl Registry {
         }
         if *record.site != *topic.site {
             record.site = intern(sites, topic.site);
+            record.district = self.districts.locate(topic.site, record.location).cloned();
         }
         record.first_seen_ms = record.first_seen_ms.min(received_at_ms);
         record.last_seen_ms = record.last_seen_ms.max(received_at_ms);
@@ -107,6 +140,10 @@ impl Registry {
     pub fn restore(&mut self, mut record: DeviceRecord) {
         record.kind = intern(&mut self.kinds, &record.kind);
         record.site = intern(&mut self.sites, &record.site);
+        record.district = self
+            .districts
+            .locate(&record.site, record.location)
+            .cloned();
         self.devices.insert(record.device_id.clone(), record);
     }
 

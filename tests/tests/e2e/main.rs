@@ -18,6 +18,7 @@ mod dashboard_browser;
 mod dashboard_guard;
 mod device_identity;
 mod devices_cli;
+mod district_locations;
 mod endpoint_e2e;
 mod fault_bad_input;
 mod fault_disk_full;

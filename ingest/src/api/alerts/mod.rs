@@ -58,7 +58,12 @@ pub(crate) fn visible(v: &Visible, a: &AlertView) -> bool {
     }
     let site = a.site.as_deref().unwrap_or("");
     match a.target.kind {
-        TargetKind::Device => v.sees(&a.target.id, a.kind.as_deref().unwrap_or(""), site),
+        TargetKind::Device => v.sees(
+            &a.target.id,
+            a.kind.as_deref().unwrap_or(""),
+            site,
+            a.district.as_deref(),
+        ),
         TargetKind::Site => v.covers_site(site),
         TargetKind::District => v.covers_district(&a.target.id),
     }

@@ -280,7 +280,7 @@ fn plan(
         let Some(record) = registry.get(&id) else {
             continue;
         };
-        let district = visible.district(&record.site).map(str::to_string);
+        let district = record.district.as_deref().map(str::to_string);
         let series: Vec<SeriesInfo> = record
             .metrics
             .iter()

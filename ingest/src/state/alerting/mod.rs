@@ -72,7 +72,7 @@ impl World for StateWorld<'_> {
                 id: &r.device_id,
                 kind: &r.kind,
                 site: &r.site,
-                district: self.fleet.district(&r.site),
+                district: r.district.as_deref(),
             });
         }
     }
@@ -83,7 +83,7 @@ impl World for StateWorld<'_> {
             id: &r.device_id,
             kind: &r.kind,
             site: &r.site,
-            district: self.fleet.district(&r.site),
+            district: r.district.as_deref(),
         })
     }
 

@@ -50,6 +50,7 @@ fn birth(device: &str) -> (String, Vec<u8>) {
             reporting_interval_ms: 10_000,
             heartbeat_interval_ms: None,
             intermittent: None,
+            location: None,
             ..Birth::default()
         })),
     };

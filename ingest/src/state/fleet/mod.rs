@@ -28,8 +28,8 @@ use tokio::sync::broadcast;
 
 use crate::hash::Map;
 use citytel_availability::{
-    Change, ClockEstimator, ClockOffset, DeviceMachine, DeviceState, Event, Policy, Reboot,
-    Transition,
+    Change, ClockEstimator, ClockOffset, DeviceMachine, DeviceState, Districts, Event, Policy,
+    Reboot, Transition,
 };
 use deadlines::Deadlines;
 
@@ -58,13 +58,13 @@ pub struct Fleet {
     deadlines: Deadlines,
     last_event_ms: i64,
     unflushed: Vec<DeviceChange>,
-    districts: Arc<BTreeMap<String, String>>,
+    districts: Arc<Districts>,
     watchers: broadcast::Sender<DeviceChange>,
 }
 
 impl Fleet {
-    /// A fleet with `policy` and the site-to-district mapping `districts`.
-    pub fn new(policy: Policy, districts: BTreeMap<String, String>) -> Self {
+    /// A fleet with `policy`, placing sites in `districts`.
+    pub fn new(policy: Policy, districts: Arc<Districts>) -> Self {
         Fleet {
             policy,
             machines: Map::default(),
@@ -76,7 +76,7 @@ impl Fleet {
             deadlines: Deadlines::default(),
             last_event_ms: i64::MIN,
             unflushed: Vec::new(),
-            districts: Arc::new(districts),
+            districts,
             watchers: broadcast::channel(WATCH_BUFFER).0,
         }
     }
@@ -277,14 +277,15 @@ impl Fleet {
         self.clocks.get(device)?.estimate()
     }
 
-    /// The site-to-district mapping, shared (it is fixed at start-up).
-    pub fn districts(&self) -> &Arc<BTreeMap<String, String>> {
+    /// The districts (polygons and the site-to-district mapping), shared (fixed at start-up).
+    pub fn districts(&self) -> &Arc<Districts> {
         &self.districts
     }
 
-    /// The district of `site`, if configured.
+    /// The district of `site` from the site-to-district mapping, if configured (a device's own
+    /// district, which its location may decide, is [`DeviceRecord::district`](crate::state::registry::DeviceRecord::district)).
     pub fn district(&self, site: &str) -> Option<&str> {
-        self.districts.get(site).map(String::as_str)
+        self.districts.site(site).map(|d| &**d)
     }
 
     /// The earliest silence deadline, if any (possibly one that no longer applies): a tick at or

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use citytel_proto::v1::{Birth, Death, DeathReason, Status, status};
@@ -7,7 +6,7 @@ use super::*;
 use citytel_availability::{Cause, DeviceState};
 
 fn tracker() -> Fleet {
-    Fleet::new(Policy::default(), BTreeMap::new())
+    Fleet::new(Policy::default(), Default::default())
 }
 
 fn birth(device: &str, boot: u64, interval_ms: u32, gateway: Option<&str>) -> Status {
@@ -33,6 +32,7 @@ fn announcing(
             heartbeat_interval_ms: None,
             children: vec![],
             intermittent,
+            location: None,
         })),
     }
 }
@@ -465,13 +465,13 @@ fn a_sleepy_kind_is_online_between_sessions_unless_its_birth_says_otherwise() {
         intermittent_kinds: ["sensor".to_string()].into(),
         ..Policy::default()
     };
-    let mut t = Fleet::new(policy.clone(), BTreeMap::new());
+    let mut t = Fleet::new(policy.clone(), Default::default());
     session(&mut t, 0, None);
     session(&mut t, 60_000, None);
     assert_eq!(t.state("sen-1").unwrap().0, DeviceState::Online);
     assert_eq!(t.transitions("sen-1").len(), 1);
 
-    let mut t = Fleet::new(policy, BTreeMap::new());
+    let mut t = Fleet::new(policy, Default::default());
     session(&mut t, 0, Some(false));
     let (state, last) = t.state("sen-1").unwrap();
     assert_eq!(state, DeviceState::Offline);

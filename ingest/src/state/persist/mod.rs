@@ -5,8 +5,9 @@
 //! - Checkpoint snapshot (`meta` key `state`): a version byte, then postcard. Version 1 is the
 //!   layout before record format 2 (its maintenance windows lived under `meta` key
 //!   `maintenance`); version 2 is [`v2`]'s; version 3 is version 2's followed by what births said
-//!   about intermittent connections ([`v3`]); version 4, written now, is version 3's followed by
-//!   the alert engine's state ([`v4`]). Every version still decodes.
+//!   about intermittent connections ([`v3`]); version 4 is version 3's followed by the alert
+//!   engine's state ([`v4`]); version 5, written now, is version 4's followed by the devices'
+//!   locations ([`v5`]). Every version still decodes.
 //! - History records, dead letters, audit records and WAL commands: [`TAG`], a version byte, then
 //!   postcard.
 //!   History records and dead letters written before record format 2 carry no tag (see
@@ -21,6 +22,7 @@ mod v1;
 mod v2;
 mod v3;
 mod v4;
+mod v5;
 
 use citytel_availability::Change;
 
@@ -33,7 +35,7 @@ use super::snapshot::Snapshot;
 /// First byte of a tagged record (history, dead letter, command).
 pub const TAG: u8 = 0xC1;
 /// Layout version of the snapshot written now.
-const SNAPSHOT_VERSION: u8 = 4;
+const SNAPSHOT_VERSION: u8 = 5;
 /// Layout version of the history records and dead letters written now.
 const RECORD_VERSION: u8 = 2;
 /// Layout version of the WAL commands written now.
@@ -95,7 +97,7 @@ fn untag<'a>(what: &'static str, buf: &'a [u8]) -> Result<Option<(u8, &'a [u8])>
 /// Encodes a checkpoint snapshot.
 pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     let mut out = vec![SNAPSHOT_VERSION];
-    out.extend(postcard::to_stdvec(&v4::SnapshotV4::from(snapshot)).unwrap_or_default());
+    out.extend(postcard::to_stdvec(&v5::SnapshotV5::from(snapshot)).unwrap_or_default());
     out
 }
 
@@ -108,6 +110,7 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<Snapshot, PersistError> {
         Some((2, body)) => read(WHAT, body, v2::SnapshotV2::into_domain),
         Some((3, body)) => read(WHAT, body, v3::SnapshotV3::into_domain),
         Some((4, body)) => read(WHAT, body, v4::SnapshotV4::into_domain),
+        Some((5, body)) => read(WHAT, body, v5::SnapshotV5::into_domain),
         Some((&found, _)) => Err(PersistError::Version {
             what: WHAT,
             found,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use citytel_availability::{Cause, Change, DeviceState, Reboot, SeqSet, Span, Transition, machine};
+use citytel_availability::{
+    Cause, Change, DeviceState, Location, Reboot, SeqSet, Span, Transition, machine,
+};
 use proptest::prelude::*;
 
 use super::*;
@@ -205,6 +207,8 @@ fn snapshot() -> Snapshot {
             reporting_interval_ms: Some(60_000),
             readings_total: 4,
             metrics: [Arc::from("t")].into_iter().collect(),
+            location: Some(Location::new(0.5, -3.0).unwrap()),
+            district: None,
         }],
         dedup: vec![("cab-1".into(), vec![(9, seqs)])],
         latest: vec![(0, 2, 1.5)],
@@ -351,8 +355,69 @@ fn layout_3(s: &Snapshot) -> Vec<u8> {
 fn a_snapshot_round_trips() {
     let s = snapshot();
     let bytes = encode_snapshot(&s);
-    assert_eq!(bytes[0], 4);
+    assert_eq!(bytes[0], 5);
     assert_eq!(decode_snapshot(&bytes).unwrap(), s);
+}
+
+/// `s` in snapshot layout 4 (what the release before device locations wrote).
+fn layout_4(s: &Snapshot) -> Vec<u8> {
+    let mut bytes = vec![4];
+    bytes.extend(postcard::to_stdvec(&v4::SnapshotV4::from(s)).unwrap());
+    bytes
+}
+
+/// `s` without device locations (what layouts before 5 decode to).
+fn without_locations(mut s: Snapshot) -> Snapshot {
+    for d in &mut s.devices {
+        d.location = None;
+    }
+    s
+}
+
+#[test]
+fn a_snapshot_has_layout_4_followed_by_the_device_locations() {
+    let s = snapshot();
+    let bytes = encode_snapshot(&s);
+    let base = layout_4(&s);
+    assert_eq!(
+        &bytes[1..base.len()],
+        &base[1..],
+        "layout 4's snapshot first"
+    );
+    // One device located: "cab-1" (length 5) at latitude 0.5, longitude -3.0 (f64, little endian).
+    let mut tail = vec![1, 5, b'c', b'a', b'b', b'-', b'1'];
+    tail.extend(0.5f64.to_le_bytes());
+    tail.extend((-3.0f64).to_le_bytes());
+    assert_eq!(&bytes[base.len()..], &tail[..]);
+    assert_eq!(
+        decode_snapshot(&base).unwrap(),
+        without_locations(s),
+        "a layout 4 snapshot decodes with no locations"
+    );
+}
+
+#[test]
+fn a_location_of_no_device_or_out_of_range_is_an_error() {
+    let s = snapshot();
+    let base = layout_4(&s);
+    let with = |device: &[u8], latitude: f64| {
+        let mut bytes = base.clone();
+        bytes[0] = 5;
+        bytes.extend([1, device.len() as u8]);
+        bytes.extend(device);
+        bytes.extend(latitude.to_le_bytes());
+        bytes.extend(0.0f64.to_le_bytes());
+        decode_snapshot(&bytes)
+    };
+    assert!(with(b"cab-1", 1.0).is_ok());
+    assert_eq!(
+        with(b"cab-9", 1.0),
+        Err(PersistError::Invalid("location of an unknown device"))
+    );
+    assert_eq!(
+        with(b"cab-1", 95.0),
+        Err(PersistError::Invalid("device location"))
+    );
 }
 
 #[test]
@@ -365,7 +430,7 @@ fn a_snapshot_has_layout_3_followed_by_the_alert_engine() {
         &base[1..],
         "layout 3's snapshot first"
     );
-    let mut want = s;
+    let mut want = without_locations(s);
     want.alerts = Default::default();
     assert_eq!(
         decode_snapshot(&base).unwrap(),
@@ -396,7 +461,7 @@ fn a_layout_2_snapshot_still_decodes_with_nothing_stated() {
     let s = snapshot();
     let mut bytes = vec![2];
     bytes.extend(postcard::to_stdvec(&v2::SnapshotV2::from(&s)).unwrap());
-    let mut want = s;
+    let mut want = without_locations(s);
     want.alerts = Default::default();
     for (_, _, m) in &mut want.fleet.machines {
         m.announced_intermittent = None;

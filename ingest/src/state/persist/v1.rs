@@ -180,6 +180,8 @@ impl DeviceV1 {
             reporting_interval_ms: self.reporting_interval_ms,
             readings_total: self.readings_total,
             metrics: self.metrics.into_iter().map(Arc::from).collect(),
+            location: None,
+            district: None,
         }
     }
 }

@@ -270,6 +270,8 @@ impl From<DeviceV2> for DeviceRecord {
             reporting_interval_ms: d.reporting_interval_ms,
             readings_total: d.readings_total,
             metrics: d.metrics.into_iter().map(Arc::from).collect(),
+            location: None,
+            district: None,
         }
     }
 }

@@ -199,6 +199,7 @@ pub(super) fn birth(device: &str, boot: u64) -> Vec<u8> {
             heartbeat_interval_ms: Some(3_600_000),
             children: Vec::new(),
             intermittent: None,
+            location: None,
         })),
     }
     .encode_to_vec()
