@@ -61,6 +61,7 @@ impl Target {
                 heartbeat_interval_ms: None,
                 children: Vec::new(),
                 intermittent: Some(false),
+                location: None,
             }),
         )
     }
