@@ -475,3 +475,51 @@ async fn auto_registration_binds_a_device_to_its_first_place_and_children() {
         Disconnect::Unauthorized(_)
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn mqtt5_refusals_carry_reason_codes_and_reason_strings() {
+    use rumqttc::v5::mqttbytes::v5::{self as v5, ConnectReturnCode as Code};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let a = harness(false);
+    let cases = [
+        ("cab-0001", Some(("cab-0001", TOKEN)), Code::Success),
+        (
+            "cab-0001",
+            Some(("cab-0001", "wrong")),
+            Code::BadUserNamePassword,
+        ),
+        ("nobody", Some(("nobody", TOKEN)), Code::NotAuthorized),
+        ("cab-0001", None, Code::NotAuthorized),
+    ];
+    for (client_id, login, want) in cases {
+        let (mut c, task) = a.open(None);
+        let connect = v5::Connect {
+            keep_alive: 30,
+            client_id: client_id.into(),
+            clean_start: true,
+            properties: None,
+        };
+        let credentials = login.map(|(u, p)| v5::Login::new(u, p));
+        let mut out = BytesMut::new();
+        v5::Packet::Connect(connect, None, credentials)
+            .write(&mut out, None)
+            .unwrap();
+        c.stream.write_all(&out).await.unwrap();
+        let ack = loop {
+            match v5::Packet::read(&mut c.buf, None) {
+                Ok(v5::Packet::ConnAck(ack)) => break ack,
+                Ok(other) => panic!("expected CONNACK, got {other:?}"),
+                Err(_) => assert!(c.stream.read_buf(&mut c.buf).await.unwrap() > 0),
+            }
+        };
+        assert_eq!(ack.code, want, "{client_id} {login:?}");
+        let why = ack.properties.and_then(|p| p.reason_string);
+        if want == Code::Success {
+            assert_eq!(why, None);
+        } else {
+            assert!(why.is_some_and(|w| !w.is_empty()), "a reason string");
+            assert!(matches!(task.await.unwrap(), Disconnect::Refused(_)));
+        }
+    }
+}

@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use citytel_proto::topic::{self, Channel};
-use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, LastWill, Packet};
-use rumqttc::mqttbytes::{self, Protocol};
+use rumqttc::mqttbytes::v4::{ConnectReturnCode, LastWill};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +29,7 @@ use super::frame;
 use super::identity::{DeviceAuth, Refused};
 use super::outgoing;
 use super::session::Session;
+use super::wire::{self, FromClient, Version};
 use crate::journal::Connection;
 use crate::net::tls::PeerCertificate;
 use crate::pipeline::PipelineClosed;
@@ -183,7 +183,7 @@ where
         _ = shutdown.cancelled() => return Disconnect::Shutdown,
         r = tokio::time::timeout(shared.config.connect_timeout, read_packet(&mut rd, &mut buf, max_packet)) => r,
     };
-    let connect = match first {
+    let hello = match first {
         Err(_) => return Disconnect::ConnectTimeout,
         Ok(Err(ReadError::Closed)) => return Disconnect::Closed,
         Ok(Err(ReadError::Io(e))) => return Disconnect::Io(e),
@@ -191,9 +191,10 @@ where
             return Disconnect::BadConnect(format!("first packet of {n} bytes"));
         }
         Ok(Err(ReadError::Protocol(e, level))) => {
-            if let Some(level) = level.filter(|&l| l != 4) {
+            if let Some(level) = level.filter(|&l| Version::of_level(l).is_none()) {
                 return refuse(
                     &mut wr,
+                    Version::V4,
                     ConnectReturnCode::RefusedProtocolVersion,
                     format!("protocol level {level}"),
                 )
@@ -201,20 +202,17 @@ where
             }
             return Disconnect::BadConnect(e);
         }
-        Ok(Ok(Packet::Connect(connect))) => connect,
+        Ok(Ok(FromClient::Connect(hello))) => *hello,
         Ok(Ok(other)) => {
-            return Disconnect::BadConnect(format!(
-                "expected CONNECT, got {:?}",
-                packet_name(&other)
-            ));
+            return Disconnect::BadConnect(format!("expected CONNECT, got {}", other.name()));
         }
     };
-    if connect.protocol != Protocol::V4 {
-        return refuse(&mut wr, ConnectReturnCode::RefusedProtocolVersion, "MQTT 5").await;
-    }
+    let version = hello.version;
+    let connect = hello.connect;
     if connect.client_id.len() > shared.config.max_client_id_bytes {
         return refuse(
             &mut wr,
+            version,
             ConnectReturnCode::BadClientId,
             format!(
                 "client id of {} bytes, longer than endpoint.max_client_id_bytes",
@@ -230,7 +228,7 @@ where
                 Ok(speaker) => Some(speaker),
                 Err(Refused { code, why }) => {
                     tracing::warn!(%peer, client_id = %connect.client_id, why, "device refused");
-                    return refuse(&mut wr, code, why).await;
+                    return refuse(&mut wr, version, code, why).await;
                 }
             }
         }
@@ -241,6 +239,7 @@ where
         if !connect.clean_session {
             return refuse(
                 &mut wr,
+                version,
                 ConnectReturnCode::BadClientId,
                 "empty client id needs clean session",
             )
@@ -260,7 +259,7 @@ where
                 refused.holder
             );
             tracing::warn!(%peer, client_id, why, "takeover refused");
-            return refuse(&mut wr, ConnectReturnCode::NotAuthorized, why).await;
+            return refuse(&mut wr, version, ConnectReturnCode::NotAuthorized, why).await;
         }
     };
     // Until this guard is dropped, a connection taking this one over waits before queueing.
@@ -284,11 +283,15 @@ where
     }
     // A publish-only session holds no state here, so a persistent session is always "present":
     // clients such as rumqttc would otherwise drop their unacknowledged publishes.
-    let connack = Packet::ConnAck(ConnAck::new(
+    let server_keep_alive = server_keep_alive(connect.keep_alive, &shared.config);
+    let connack = wire::encode_connack(
+        version,
         ConnectReturnCode::Success,
         !connect.clean_session,
-    ));
-    if let Err(e) = write_packet(&mut wr, &connack).await {
+        None,
+        server_keep_alive.filter(|&s| s != connect.keep_alive),
+    );
+    if let Err(e) = write_bytes(&mut wr, &connack).await {
         shared
             .sessions
             .deregister(&client_id, registration.connection_id);
@@ -301,8 +304,8 @@ where
         tracing::debug!(%peer, device = identity.device_id, method = identity.method.as_str(), "device authenticated");
     }
     let own_topic = speaker.as_ref().and_then(Speaker::own_status_topic);
-    let (outgoing, writer) = outgoing::start(wr);
-    let mut session = Session::new(shared.clone(), outgoing, speaker);
+    let (outgoing, writer) = outgoing::start(wr, version);
+    let mut session = Session::new(shared.clone(), outgoing, speaker, version);
     let opened = match own_topic.or_else(|| device_of_will(connect.last_will.as_ref())) {
         Some(device) => session.opened(device).await,
         None => Ok(()),
@@ -361,16 +364,34 @@ pub(crate) fn keep_alive_limit(
     Some(asked.mul_f64(1.5))
 }
 
-/// Answers CONNACK with `code`, counts the refusal and closes the write half.
+/// The keep-alive citytel holds a connection asking for `keep_alive_s` to, in seconds
+/// (`endpoint.max_keep_alive` at most, and for 0 unless `endpoint.allow_keep_alive_zero`):
+/// MQTT 5 tells the client when it differs (Server Keep Alive).
+pub(crate) fn server_keep_alive(
+    keep_alive_s: u16,
+    config: &crate::config::EndpointConfig,
+) -> Option<u16> {
+    let max = u16::try_from(config.max_keep_alive.as_secs()).unwrap_or(u16::MAX);
+    match keep_alive_s {
+        0 if config.allow_keep_alive_zero => None,
+        0 => Some(max),
+        s => Some(s.min(max)),
+    }
+}
+
+/// Answers CONNACK with `code` in `version` (MQTT 5 with `why` as the reason string), counts
+/// the refusal and closes the write half.
 async fn refuse<W: AsyncWrite + Unpin>(
     wr: &mut W,
+    version: Version,
     code: ConnectReturnCode,
     why: impl Into<String>,
 ) -> Disconnect {
     let why = why.into();
     metrics::counter!(m::ENDPOINT_REFUSED_TOTAL, "reason" => refusal_label(code)).increment(1);
     tracing::debug!(?code, why, "connection refused");
-    let _ = write_packet(wr, &Packet::ConnAck(ConnAck::new(code, false))).await;
+    let connack = wire::encode_connack(version, code, false, Some(&why), None);
+    let _ = write_bytes(wr, &connack).await;
     let _ = wr.shutdown().await;
     Disconnect::Refused(code)
 }
@@ -386,16 +407,9 @@ fn refusal_label(code: ConnectReturnCode) -> &'static str {
     }
 }
 
-/// Writes one packet and flushes.
-pub(crate) async fn write_packet<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    packet: &Packet,
-) -> std::io::Result<()> {
-    let mut out = BytesMut::with_capacity(16);
-    packet
-        .write(&mut out, usize::MAX)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    wr.write_all(&out).await?;
+/// Writes one encoded packet and flushes.
+async fn write_bytes<W: AsyncWrite + Unpin>(wr: &mut W, packet: &[u8]) -> std::io::Result<()> {
+    wr.write_all(packet).await?;
     wr.flush().await
 }
 
@@ -407,12 +421,13 @@ enum ReadError {
     Protocol(String, Option<u8>),
 }
 
-/// Reads until one whole packet is buffered and returns it.
+/// Reads until the first packet is wholly buffered and returns it, read in the version its
+/// protocol level names (3.1.1 when it is not a CONNECT of a version the endpoint speaks).
 async fn read_packet<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     max_packet: usize,
-) -> Result<Packet, ReadError> {
+) -> Result<FromClient, ReadError> {
     loop {
         if let Some(header) = frame::fixed_header(buf) {
             let protocol = |e| ReadError::Protocol(e, None);
@@ -426,13 +441,12 @@ async fn read_packet<R: AsyncRead + Unpin>(
         }
         // Parsing consumes the bytes even when it fails, so note the level first.
         let level = connect_protocol_level(buf);
-        match Packet::read(buf, max_packet) {
+        let version = level.and_then(Version::of_level).unwrap_or(Version::V4);
+        match version.read(buf, max_packet) {
             Ok(packet) => return Ok(packet),
-            Err(mqttbytes::Error::InsufficientBytes(n)) => buf.reserve(n.max(MIN_READ_BUF)),
-            Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
-                return Err(ReadError::Oversize(n));
-            }
-            Err(e) => return Err(ReadError::Protocol(e.to_string(), level)),
+            Err(wire::ReadError::Incomplete(n)) => buf.reserve(n.max(MIN_READ_BUF)),
+            Err(wire::ReadError::Oversize(n)) => return Err(ReadError::Oversize(n)),
+            Err(wire::ReadError::Malformed(e)) => return Err(ReadError::Protocol(e, level)),
         }
         match rd.read_buf(buf).await {
             Ok(0) => return Err(ReadError::Closed),
@@ -457,23 +471,4 @@ fn connect_protocol_level(buf: &[u8]) -> Option<u8> {
     i += 1;
     let name_len = usize::from(u16::from_be_bytes([*buf.get(i)?, *buf.get(i + 1)?]));
     buf.get(i + 2 + name_len).copied()
-}
-
-pub(crate) fn packet_name(p: &Packet) -> &'static str {
-    match p {
-        Packet::Connect(_) => "CONNECT",
-        Packet::ConnAck(_) => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::PubAck(_) => "PUBACK",
-        Packet::PubRec(_) => "PUBREC",
-        Packet::PubRel(_) => "PUBREL",
-        Packet::PubComp(_) => "PUBCOMP",
-        Packet::Subscribe(_) => "SUBSCRIBE",
-        Packet::SubAck(_) => "SUBACK",
-        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
-        Packet::UnsubAck(_) => "UNSUBACK",
-        Packet::PingReq => "PINGREQ",
-        Packet::PingResp => "PINGRESP",
-        Packet::Disconnect => "DISCONNECT",
-    }
 }

@@ -1,4 +1,4 @@
-//! The raw bytes of MQTT 3.1.1 packets, checked where rumqttc's codec is lenient, and oversize
+//! The raw bytes of MQTT 3.1.1 and 5 packets, checked where rumqttc's codec is lenient, and oversize
 //! PUBLISH packets read past without buffering them.
 //!
 //! Checked before a packet is parsed (a violation closes the connection, MQTT-4.8.0-1):
@@ -6,7 +6,7 @@
 //!   and UNSUBSCRIBE, 0 for every other packet but PUBLISH, whose QoS must not be 3 and whose
 //!   DUP flag must be 0 at QoS 0 (MQTT-2.2.2-1, MQTT-3.3.1-2, MQTT-3.3.1-4);
 //! - CONNECT's flags: the reserved bit must be 0 (MQTT-3.1.2-3) and a password needs a user
-//!   name (MQTT-3.1.2-22);
+//!   name in MQTT 3.1.1 (MQTT-3.1.2-22; MQTT 5 allows it);
 //! - after parsing, a PUBLISH topic name must not contain `+` or `#` (MQTT-3.3.2-2).
 //!
 //! A PUBLISH larger than `endpoint.max_packet_bytes` but within `endpoint.max_discard_bytes` is
@@ -111,7 +111,8 @@ pub(crate) fn check_connect_flags(buf: &[u8], header: &FixedHeader) -> Option<Re
     if flags & 0x01 != 0 {
         return Some(Err("CONNECT with the reserved flag set".into()));
     }
-    if flags & 0x40 != 0 && flags & 0x80 == 0 {
+    let level = buf[at + 2 + name_len];
+    if level != 5 && flags & 0x40 != 0 && flags & 0x80 == 0 {
         return Some(Err("CONNECT with a password but no user name".into()));
     }
     Some(Ok(()))
@@ -142,12 +143,14 @@ pub(crate) struct Oversize {
 
 impl Oversize {
     /// Starts reading past the oversize PUBLISH at the start of `buf`, keeping up to `keep`
-    /// payload bytes: consumes its headers and whatever of its payload `buf` holds. `None`
-    /// until the headers are in `buf`; an error when they are malformed.
+    /// payload bytes: consumes its headers (with MQTT 5 `properties`, those too) and whatever
+    /// of its payload `buf` holds. `None` until the headers are in `buf`; an error when they
+    /// are malformed.
     pub(crate) fn start(
         buf: &mut BytesMut,
         header: &FixedHeader,
         keep: usize,
+        properties: bool,
     ) -> Option<Result<Oversize, String>> {
         let flags = header.byte1 & 0x0f;
         let qos = match (flags >> 1) & 0b11 {
@@ -158,7 +161,24 @@ impl Oversize {
         let at = header.header_len;
         let topic_len = usize::from(u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?]));
         let pkid_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
-        let variable_len = 2 + topic_len + pkid_len;
+        let mut variable_len = 2 + topic_len + pkid_len;
+        if properties {
+            // A variable byte integer, then that many bytes of properties.
+            let mut len = 0usize;
+            let mut i = 0;
+            loop {
+                let byte = *buf.get(at + variable_len + i)?;
+                len |= usize::from(byte & 0x7f) << (7 * i);
+                i += 1;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+                if i == 4 {
+                    return Some(Err("malformed PUBLISH property length".into()));
+                }
+            }
+            variable_len += i + len;
+        }
         if variable_len > header.remaining_len {
             return Some(Err("PUBLISH shorter than its topic".into()));
         }
@@ -261,6 +281,12 @@ mod tests {
         assert!(check(0x82).is_ok(), "user name only");
         assert!(check(0x03).is_err(), "reserved bit");
         assert!(check(0x42).is_err(), "password without user name");
+        let mut v5 = connect(0x42);
+        v5[8] = 5;
+        assert!(
+            check_connect_flags(&v5, &header(&v5)).unwrap().is_ok(),
+            "MQTT 5 allows a password without a user name"
+        );
         let short = &connect(0x02)[..9];
         assert_eq!(check_connect_flags(short, &header(short)), None);
     }
@@ -286,11 +312,11 @@ mod tests {
         let mut buf = BytesMut::from(&packet[..4]);
         let h = header(&buf);
         assert!(
-            Oversize::start(&mut buf, &h, 100).is_none(),
+            Oversize::start(&mut buf, &h, 100, false).is_none(),
             "headers incomplete"
         );
         buf.extend_from_slice(&packet[4..50]);
-        let mut oversize = Oversize::start(&mut buf, &h, 100).unwrap().unwrap();
+        let mut oversize = Oversize::start(&mut buf, &h, 100, false).unwrap().unwrap();
         assert_eq!((oversize.topic.as_str(), oversize.pkid), ("t/a", 7));
         assert_eq!(oversize.qos, QoS::AtLeastOnce);
         assert_eq!(oversize.total_len, packet.len());
@@ -303,9 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn an_oversize_mqtt5_publish_keeps_its_payload_not_its_properties() {
+        // PUBLISH QoS 1, topic "t", packet id 9, properties (3 bytes: user property too short
+        // to matter, only skipped), 50 payload bytes.
+        let payload = [7u8; 50];
+        let remaining = 2 + 1 + 2 + 1 + 3 + payload.len();
+        let mut packet = vec![0x32, remaining as u8, 0, 1, b't', 0, 9, 3, 0x01, 0x01, 0x02];
+        packet.extend_from_slice(&payload);
+        let mut buf = BytesMut::from(&packet[..]);
+        let h = header(&buf);
+        let mut oversize = Oversize::start(&mut buf, &h, 100, true).unwrap().unwrap();
+        assert!(oversize.feed(&mut buf));
+        assert_eq!((oversize.topic.as_str(), oversize.pkid), ("t", 9));
+        assert_eq!(&oversize.kept[..], &payload[..]);
+    }
+
+    #[test]
     fn a_publish_shorter_than_its_topic_is_malformed() {
         let mut buf = BytesMut::from(&[0x30, 4, 0, 200, b'a', b'b'][..]);
         let h = header(&buf);
-        assert!(Oversize::start(&mut buf, &h, 10).unwrap().is_err());
+        assert!(Oversize::start(&mut buf, &h, 10, false).unwrap().is_err());
     }
 }

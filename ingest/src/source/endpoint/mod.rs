@@ -1,4 +1,4 @@
-//! citytel's MQTT 3.1.1 device endpoint: devices connect to citytel directly, with no broker in
+//! citytel's MQTT device endpoint (3.1.1 and 5 on the same port): devices connect to citytel directly, with no broker in
 //! between, and each PUBLISH is acknowledged only once the pipeline has made it durable.
 //!
 //! - [`Endpoint`]: the accept loop (which backs off when no descriptor is left), the connection
@@ -11,6 +11,7 @@
 //! - [`frame`]: raw-byte protocol checks rumqttc's codec does not make, and oversize PUBLISH
 //!   packets read past and dead-lettered.
 //! - [`session`]: an established connection's read half.
+//! - [`wire`]: 3.1.1 and 5 packets to and from the protocol-neutral ones the session handles.
 //! - [`outgoing`]: the batched write half, with bounded queues.
 //! - [`sessions`]: client-id registry for takeover, in order: a new connection queues nothing
 //!   before the one it replaces has queued its last; a takeover needs the same identity.
@@ -22,7 +23,10 @@
 //! [`crate::net::tls::ServerTls`], handshake within `endpoint.connect_timeout`, after the
 //! connection cap and admission), or both.
 //!
-//! Packets are read and written with the MQTT codec rumqttc exports (`rumqttc::mqttbytes::v4`).
+//! Packets are read and written with the MQTT codecs rumqttc exports (`rumqttc::mqttbytes::v4`
+//! for 3.1.1, `rumqttc::v5::mqttbytes::v5` for 5), through [`wire`], the protocol-neutral
+//! layer: the session logic, identity, authorisation, admission and limits are one copy for
+//! both versions. The first packet's protocol level decides a connection's version.
 //! QoS 2 is supported: PUBREC is sent after the commit and PUBREL answered with PUBCOMP;
 //! deduplication on (device, boot, seq) makes a repeated QoS 2 delivery harmless.
 
@@ -34,6 +38,7 @@ pub(crate) mod identity;
 pub(crate) mod outgoing;
 pub(crate) mod session;
 pub(crate) mod sessions;
+pub(crate) mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -273,3 +278,5 @@ mod auth_tests;
 mod strict_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v5_tests;

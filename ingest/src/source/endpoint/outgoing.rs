@@ -16,12 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{Packet, PubAck, PubRec};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::wire::{ToClient, Version};
 use crate::pipeline::{AckToken, BoundedAcks};
 
 /// Largest batch of outgoing bytes assembled before a write.
@@ -39,19 +38,21 @@ pub(crate) struct Outgoing {
     /// Where the pipeline sends acknowledgements.
     pub(crate) acks: Arc<BoundedAcks>,
     /// Where the read half queues control packets.
-    pub(crate) control: mpsc::Sender<Packet>,
+    pub(crate) control: mpsc::Sender<ToClient>,
     /// Cancelled when the client does not read: a queue overflowed or a write timed out.
     pub(crate) stalled: CancellationToken,
 }
 
-/// Starts the write half on `wr`; returns the handles and its task.
+/// Starts the write half on `wr`, writing packets of `version`; returns the handles and its
+/// task.
 pub(crate) fn start<W: AsyncWrite + Unpin + Send + 'static>(
     wr: W,
+    version: Version,
 ) -> (Outgoing, tokio::task::JoinHandle<std::io::Result<u64>>) {
     let (ack_tx, ack_rx) = mpsc::channel(ACK_QUEUE);
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let stalled = CancellationToken::new();
-    let task = tokio::spawn(run(wr, ack_rx, control_rx, stalled.clone()));
+    let task = tokio::spawn(run(wr, version, ack_rx, control_rx, stalled.clone()));
     let outgoing = Outgoing {
         acks: Arc::new(BoundedAcks {
             tx: ack_tx,
@@ -68,11 +69,12 @@ pub(crate) fn start<W: AsyncWrite + Unpin + Send + 'static>(
 /// write half down. A failed or stalled write cancels `stalled` and ends it.
 async fn run<W: AsyncWrite + Unpin>(
     wr: W,
+    version: Version,
     acks: mpsc::Receiver<AckToken>,
-    control: mpsc::Receiver<Packet>,
+    control: mpsc::Receiver<ToClient>,
     stalled: CancellationToken,
 ) -> std::io::Result<u64> {
-    let result = write_all(wr, acks, control).await;
+    let result = write_all(wr, version, acks, control).await;
     if result.is_err() {
         stalled.cancel();
     }
@@ -81,8 +83,9 @@ async fn run<W: AsyncWrite + Unpin>(
 
 async fn write_all<W: AsyncWrite + Unpin>(
     mut wr: W,
+    version: Version,
     mut acks: mpsc::Receiver<AckToken>,
-    mut control: mpsc::Receiver<Packet>,
+    mut control: mpsc::Receiver<ToClient>,
 ) -> std::io::Result<u64> {
     let mut out = BytesMut::with_capacity(4096);
     let mut acks_open = true;
@@ -91,20 +94,20 @@ async fn write_all<W: AsyncWrite + Unpin>(
     while acks_open || control_open {
         tokio::select! {
             ack = acks.recv(), if acks_open => match ack {
-                Some(token) => { encode_ack(token, &mut out); acked += 1; }
+                Some(token) => { version.encode_ack(token.pkid, token.qos, &mut out); acked += 1; }
                 None => acks_open = false,
             },
             packet = control.recv(), if control_open => match packet {
-                Some(packet) => encode(&packet, &mut out),
+                Some(packet) => version.encode(&packet, &mut out),
                 None => control_open = false,
             },
         }
         while out.len() < MAX_BATCH_BYTES {
             if let Ok(token) = acks.try_recv() {
-                encode_ack(token, &mut out);
+                version.encode_ack(token.pkid, token.qos, &mut out);
                 acked += 1;
             } else if let Ok(packet) = control.try_recv() {
-                encode(&packet, &mut out);
+                version.encode(&packet, &mut out);
             } else {
                 break;
             }
@@ -125,17 +128,4 @@ async fn write_all<W: AsyncWrite + Unpin>(
     wr.flush().await?;
     let _ = wr.shutdown().await;
     Ok(acked)
-}
-
-fn encode_ack(token: AckToken, out: &mut BytesMut) {
-    let packet = match token.qos {
-        QoS::ExactlyOnce => Packet::PubRec(PubRec::new(token.pkid)),
-        _ => Packet::PubAck(PubAck::new(token.pkid)),
-    };
-    encode(&packet, out);
-}
-
-fn encode(packet: &Packet, out: &mut BytesMut) {
-    // Only small, well-formed packets are written here; encoding cannot exceed the limit.
-    let _ = packet.write(out, usize::MAX);
 }

@@ -8,17 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::{LastWill, Packet, PubComp, SubAck, SubscribeReasonCode, UnsubAck};
-use rumqttc::mqttbytes::{self, QoS};
+use rumqttc::mqttbytes::QoS;
+use rumqttc::mqttbytes::v4::LastWill;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::authorize::Speaker;
-use super::connection::{Disconnect, packet_name, status_topic_of};
+use super::connection::{Disconnect, status_topic_of};
 use super::frame::{self, Oversize};
 use super::outgoing::Outgoing;
+use super::wire::{self, FromClient, Publish, ToClient, Version};
 use crate::decode::{RejectReason, Rejection};
 use crate::journal::{Connection, DEAD_LETTER_PAYLOAD_CAP};
 use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
@@ -40,12 +41,14 @@ pub(crate) struct Session {
     discarding: Option<Oversize>,
     /// Who is connected and what it may say (with device authentication).
     speaker: Option<Speaker>,
+    /// The MQTT version the connection speaks.
+    version: Version,
 }
 
 /// What the read buffer held next.
 enum Step {
     /// A whole packet.
-    Packet(Packet),
+    Packet(FromClient),
     /// An oversize PUBLISH, read past.
     Oversize(Oversize),
 }
@@ -58,9 +61,15 @@ enum Next {
 
 impl Session {
     /// The read half of a connection whose write half is `outgoing`, authenticated as
-    /// `speaker` (with device authentication).
-    pub(crate) fn new(shared: Arc<Shared>, outgoing: Outgoing, speaker: Option<Speaker>) -> Self {
+    /// `speaker` (with device authentication), speaking `version`.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        outgoing: Outgoing,
+        speaker: Option<Speaker>,
+        version: Version,
+    ) -> Self {
         Session {
+            version,
             shared,
             outgoing,
             device: None,
@@ -146,7 +155,12 @@ impl Session {
                 if !header.is_publish() || header.total_len() > config.max_discard_bytes {
                     return Err(Disconnect::Oversize(header.total_len()));
                 }
-                match Oversize::start(buf, &header, DEAD_LETTER_PAYLOAD_CAP) {
+                match Oversize::start(
+                    buf,
+                    &header,
+                    DEAD_LETTER_PAYLOAD_CAP,
+                    self.version == Version::V5,
+                ) {
                     None => return Ok(None),
                     Some(Err(e)) => return Err(Disconnect::ProtocolError(e)),
                     Some(Ok(oversize)) => {
@@ -155,17 +169,17 @@ impl Session {
                     }
                 }
             }
-            return match Packet::read(buf, config.max_packet_bytes) {
-                Ok(Packet::Publish(publish)) if frame::has_wildcard(&publish.topic) => {
+            return match self.version.read(buf, config.max_packet_bytes) {
+                Ok(FromClient::Publish(publish)) if frame::has_wildcard(&publish.topic) => {
                     Err(Disconnect::ProtocolError(format!(
                         "wildcard in topic name {:?}",
                         publish.topic
                     )))
                 }
                 Ok(packet) => Ok(Some(Step::Packet(packet))),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
-                Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => Err(Disconnect::Oversize(n)),
-                Err(e) => Err(Disconnect::ProtocolError(e.to_string())),
+                Err(wire::ReadError::Incomplete(_)) => Ok(None),
+                Err(wire::ReadError::Oversize(n)) => Err(Disconnect::Oversize(n)),
+                Err(wire::ReadError::Malformed(e)) => Err(Disconnect::ProtocolError(e)),
             };
         }
     }
@@ -201,9 +215,9 @@ impl Session {
         }
     }
 
-    async fn handle(&mut self, packet: Packet) -> Next {
+    async fn handle(&mut self, packet: FromClient) -> Next {
         match packet {
-            Packet::Publish(publish) => {
+            FromClient::Publish(publish) => {
                 if let Some(speaker) = &mut self.speaker
                     && let Err(why) = speaker.check_topic(&publish.topic)
                 {
@@ -251,33 +265,27 @@ impl Session {
                     Err(_) => Next::Stop(Disconnect::PipelineClosed),
                 }
             }
-            Packet::PubRel(rel) => self.control(Packet::PubComp(PubComp::new(rel.pkid))),
-            Packet::PingReq => self.control(Packet::PingResp),
-            Packet::Subscribe(sub) => {
-                // Devices only publish here: every subscription is refused.
-                let codes = vec![SubscribeReasonCode::Failure; sub.filters.len()];
-                self.control(Packet::SubAck(SubAck::new(sub.pkid, codes)))
+            FromClient::PubRel(pkid) => self.control(ToClient::PubComp(pkid)),
+            FromClient::PingReq => self.control(ToClient::PingResp),
+            // Devices only publish here: every subscription is refused.
+            FromClient::Subscribe(pkid, n) => self.control(ToClient::SubAckRefused(pkid, n)),
+            FromClient::Unsubscribe(pkid, n) => self.control(ToClient::UnsubAck(pkid, n)),
+            FromClient::Disconnect => Next::Stop(Disconnect::ByClient),
+            FromClient::Connect(_) => {
+                Next::Stop(Disconnect::ProtocolError("second CONNECT".into()))
             }
-            Packet::Unsubscribe(unsub) => self.control(Packet::UnsubAck(UnsubAck::new(unsub.pkid))),
-            Packet::Disconnect => Next::Stop(Disconnect::ByClient),
-            Packet::Connect(_) => Next::Stop(Disconnect::ProtocolError("second CONNECT".into())),
             // Acknowledgements of publishes are meaningless here (citytel never publishes to
             // devices); a server-only packet from a client breaks the protocol.
-            Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => Next::Continue,
-            other => Next::Stop(Disconnect::ProtocolError(format!(
-                "unexpected {} from a client",
-                packet_name(&other)
+            FromClient::PublishAck => Next::Continue,
+            FromClient::ServerOnly(name) => Next::Stop(Disconnect::ProtocolError(format!(
+                "unexpected {name} from a client"
             ))),
         }
     }
 
     /// Dead-letters a PUBLISH this connection may not send (`unauthorized`, acknowledged once
     /// durable) and ends the connection.
-    async fn unauthorized(
-        &mut self,
-        publish: rumqttc::mqttbytes::v4::Publish,
-        why: String,
-    ) -> Next {
+    async fn unauthorized(&mut self, publish: Publish, why: String) -> Next {
         let ack = self.ack(publish.qos, publish.pkid);
         let inbound = Inbound {
             topic: publish.topic,
@@ -310,7 +318,7 @@ impl Session {
     }
 
     /// Queues a control packet; a full queue means the client does not read.
-    fn control(&self, packet: Packet) -> Next {
+    fn control(&self, packet: ToClient) -> Next {
         match self.outgoing.control.try_send(packet) {
             Ok(()) => Next::Continue,
             Err(mpsc::error::TrySendError::Full(_)) => Next::Stop(Disconnect::SlowReader),

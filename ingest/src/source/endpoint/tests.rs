@@ -414,12 +414,12 @@ async fn subscriptions_are_refused() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn mqtt5_is_refused_with_the_protocol_version_code() {
+async fn an_unknown_protocol_level_is_refused_with_the_protocol_version_code() {
     let h = harness(endpoint_config());
     let (mut c, task) = h.connect_pipe();
-    // CONNECT, protocol "MQTT" level 5, clean start, keep-alive 30, no properties, client id "a".
+    // CONNECT, protocol "MQTT" level 6, clean start, keep-alive 30, no properties, client id "a".
     c.send_raw(&[
-        0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x1e, 0x00, 0x00, 0x01,
+        0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x06, 0x02, 0x00, 0x1e, 0x00, 0x00, 0x01,
         b'a',
     ])
     .await;
