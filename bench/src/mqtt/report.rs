@@ -282,7 +282,7 @@ impl Report {
             let (value, bar) = if t.target < 100.0 {
                 (
                     t.value.map_or("-".into(), |v| format!("{v:.2}x")),
-                    format!(">= {:.1}x", t.target),
+                    format!(">= {:.2}x", t.target),
                 )
             } else {
                 (rate(t.value), format!(">= {}", rate(Some(t.target))))
@@ -505,7 +505,7 @@ mod tests {
         let table = report.table();
         assert!(table.contains("| citytel device endpoint | 1 | 100k | 2.00x |"));
         assert!(table.contains(
-            "| broker source / ceiling, 1 reading per message | 0.88x | >= 0.9x | FAIL |"
+            "| broker source / ceiling, 1 reading per message | 0.88x | >= 0.90x | FAIL |"
         ));
     }
 }
