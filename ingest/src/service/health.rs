@@ -60,8 +60,24 @@ pub(super) async fn follow_sink(
     }
 }
 
-/// Reports the query service as serving only while the source is ready and storage is not
-/// paused, until `stop`: dashboards and load balancers see at once when citytel cannot ingest.
+/// Reports what the source and storage say now: the query service serving only while the
+/// source is ready and storage is not paused, and the storage alone.
+pub(super) async fn report(
+    source_ready: &mut watch::Receiver<bool>,
+    storage: &mut watch::Receiver<Option<Pause>>,
+    health: &HealthReporter,
+) {
+    let paused = *storage.borrow_and_update();
+    let ready = *source_ready.borrow_and_update();
+    health
+        .set_service_status(STORAGE_HEALTH_SERVICE, status(paused.is_none()))
+        .await;
+    serving(health, ready && paused.is_none()).await;
+}
+
+/// Reports (see [`report`]) whenever the source or storage changes, until `stop`: dashboards
+/// and load balancers see at once when citytel cannot ingest. The caller reports once before
+/// the gRPC server starts, so a health check never finds the query service unregistered.
 pub(super) async fn follow(
     mut source_ready: watch::Receiver<bool>,
     mut storage: watch::Receiver<Option<Pause>>,
@@ -71,12 +87,7 @@ pub(super) async fn follow(
     // A channel whose sender is gone keeps its last value.
     let (mut source_open, mut storage_open) = (true, true);
     loop {
-        let paused = *storage.borrow_and_update();
-        let ready = *source_ready.borrow_and_update();
-        health
-            .set_service_status(STORAGE_HEALTH_SERVICE, status(paused.is_none()))
-            .await;
-        serving(&health, ready && paused.is_none()).await;
+        report(&mut source_ready, &mut storage, &health).await;
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = source_ready.changed(), if source_open => source_open = changed.is_ok(),

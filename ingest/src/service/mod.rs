@@ -302,6 +302,8 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
     let devices = started.devices;
     let (broker_stats, source, source_ready) = (started.broker_stats, started.task, started.ready);
     tasks.spawn(reloadable.run(intake.clone()));
+    let (mut source_ready, mut storage) = (source_ready, storage);
+    health::report(&mut source_ready, &mut storage, &health).await;
     tasks.spawn(health::follow(
         source_ready,
         storage,
