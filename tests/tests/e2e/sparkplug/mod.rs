@@ -33,6 +33,38 @@ fn args<'a>(mosquitto: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
+/// A Mosquitto of its own and a data directory for citytel, removed when dropped.
+struct Rig {
+    dir: tempfile::TempDir,
+    mosquitto: Mosquitto,
+    url: String,
+    _broker_dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn new() -> Rig {
+        let dir = tempfile::tempdir().expect("data directory");
+        let broker_dir = tempfile::tempdir().expect("broker directory");
+        let mosquitto = Mosquitto::start(broker_dir.path())
+            .await
+            .expect("start mosquitto");
+        let url = mosquitto.url();
+        Rig {
+            dir,
+            mosquitto,
+            url,
+            _broker_dir: broker_dir,
+        }
+    }
+
+    /// citytel serving from the broker with Sparkplug on, plus `extra` arguments.
+    async fn serve(&self, extra: &[&str]) -> Citytel {
+        let citytel = Citytel::start(self.dir.path(), &args(&self.url, extra));
+        citytel.wait_serving().await;
+        citytel
+    }
+}
+
 async fn device(
     client: &mut QueryServiceClient<Channel>,
     id: &str,
@@ -104,14 +136,9 @@ macro_rules! eventually {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sparkplug_session_deaths_and_backfill_through_mosquitto() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker_dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(broker_dir.path())
-        .await
-        .expect("start mosquitto");
-    let url = mosquitto.url();
-    let citytel = Citytel::start(dir.path(), &args(&url, &[]));
-    citytel.wait_serving().await;
+    let rig = Rig::new().await;
+    let mosquitto = &rig.mosquitto;
+    let citytel = rig.serve(&[]).await;
     let mut client = citytel.client().await;
 
     // A normal session: births, then data by alias with the metrics' own timestamps.
@@ -234,14 +261,9 @@ async fn sparkplug_session_deaths_and_backfill_through_mosquitto() {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sparkplug_seq_gap_requests_one_rebirth_after_the_reorder_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker_dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(broker_dir.path())
-        .await
-        .expect("start mosquitto");
-    let url = mosquitto.url();
-    let citytel = Citytel::start(dir.path(), &args(&url, &[]));
-    citytel.wait_serving().await;
+    let rig = Rig::new().await;
+    let mosquitto = &rig.mosquitto;
+    let citytel = rig.serve(&[]).await;
     let mut client = citytel.client().await;
 
     let t0 = now_ms() - 10_000;
@@ -281,17 +303,12 @@ async fn sparkplug_seq_gap_requests_one_rebirth_after_the_reorder_timeout() {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sparkplug_host_restart_publishes_state_offline_then_online() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker_dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(broker_dir.path())
-        .await
-        .expect("start mosquitto");
-    let url = mosquitto.url();
+    let rig = Rig::new().await;
+    let mosquitto = &rig.mosquitto;
     let extra = ["--set", "sparkplug.host_id=\"citytel\""];
     let mut watch = StateWatch::start(mosquitto.port(), "citytel");
 
-    let citytel = Citytel::start(dir.path(), &args(&url, &extra));
-    citytel.wait_serving().await;
+    let citytel = rig.serve(&extra).await;
     let first = watch.next_with(true, Duration::from_secs(10));
     assert_eq!(first["online"], true, "{first}");
     let t1 = first["timestamp"].as_i64().unwrap();
@@ -299,8 +316,7 @@ async fn sparkplug_host_restart_publishes_state_offline_then_online() {
     let offline = watch.next_with(false, Duration::from_secs(10));
     assert_eq!(offline, json!({"online": false, "timestamp": t1}));
 
-    let citytel = Citytel::start(dir.path(), &args(&url, &extra));
-    citytel.wait_serving().await;
+    let citytel = rig.serve(&extra).await;
     let again = watch.next_with(true, Duration::from_secs(10));
     assert_eq!(again["online"], true, "{again}");
     assert!(again["timestamp"].as_i64().unwrap() > t1);
@@ -318,19 +334,14 @@ async fn sparkplug_host_restart_publishes_state_offline_then_online() {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sparkplug_enabled_on_an_existing_broker_session_subscribes() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker_dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(broker_dir.path())
-        .await
-        .expect("start mosquitto");
-    let url = mosquitto.url();
+    let rig = Rig::new().await;
+    let (mosquitto, url) = (&rig.mosquitto, rig.url.clone());
     // The broker keeps citytel's session, made without Sparkplug.
-    let citytel = Citytel::start(dir.path(), &["--broker-url", &url]);
+    let citytel = Citytel::start(rig.dir.path(), &["--broker-url", &url]);
     citytel.wait_serving().await;
     assert!(citytel.stop().success());
 
-    let citytel = Citytel::start(dir.path(), &args(&url, &[]));
-    citytel.wait_serving().await;
+    let citytel = rig.serve(&[]).await;
     let mut client = citytel.client().await;
     let t0 = now_ms();
     let mut edge = Edge::start(mosquitto.port());
