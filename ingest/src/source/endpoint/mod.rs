@@ -31,11 +31,13 @@
 //! deduplication on (device, boot, seq) makes a repeated QoS 2 delivery harmless.
 
 pub(crate) mod admission;
+pub(crate) mod aliases;
 pub(crate) mod authorize;
 pub(crate) mod connection;
 pub(crate) mod frame;
 pub(crate) mod identity;
 pub(crate) mod outgoing;
+pub(crate) mod reply;
 pub(crate) mod session;
 pub(crate) mod sessions;
 pub(crate) mod wire;
@@ -278,5 +280,7 @@ mod auth_tests;
 mod strict_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v5_reasons_tests;
 #[cfg(test)]
 mod v5_tests;
