@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
-    Connect, DisconnectReasonCode, Packet, PubAckReason, PubRecReason, Publish, PublishProperties,
+    Connect, ConnectReturnCode, DisconnectReasonCode, Packet, PubAckReason, PubRecReason, Publish,
+    PublishProperties,
 };
 
 use super::connection::Disconnect;
@@ -212,4 +213,42 @@ async fn one_publish_past_the_receive_maximum_closes_the_connection() {
         DisconnectReasonCode::ReceiveMaximumExceeded
     );
     assert_eq!(task.await.unwrap(), Disconnect::ReceiveMaximumExceeded);
+}
+
+#[tokio::test]
+async fn an_mqtt5_client_past_the_connection_cap_hears_quota_exceeded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut config = endpoint_config();
+    config.max_connections = 1;
+    let (pipeline, _queue) = crate::pipeline::Pipeline::new(super::tests::limits(), 1 << 20);
+    let endpoint = super::Endpoint::bind(config, pipeline, super::identity::DeviceAuth::Open, None)
+        .await
+        .unwrap();
+    let addr = endpoint.local_addrs().unwrap().plain.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(endpoint.run(shutdown.clone()));
+
+    let _held = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = bytes::BytesMut::new();
+    Packet::Connect(connect5("cab-0002"), None, None)
+        .write(&mut out, None)
+        .unwrap();
+    refused.write_all(&out).await.unwrap();
+    let mut answer = bytes::BytesMut::new();
+    while refused.read_buf(&mut answer).await.unwrap() > 0 {}
+    match Packet::read(&mut answer, None) {
+        Ok(Packet::ConnAck(a)) => {
+            assert_eq!(a.code, ConnectReturnCode::QuotaExceeded);
+            let why = a.properties.and_then(|p| p.reason_string);
+            assert!(why.unwrap_or_default().contains("endpoint.max_connections"));
+        }
+        other => panic!("expected an MQTT 5 CONNACK, got {other:?}"),
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("endpoint stops")
+        .unwrap();
 }
