@@ -231,11 +231,9 @@ pub fn threshold_alerts(
                 open = Some((alert, None));
             }
             None => {}
-            Some((alert, _)) if alert.fired_ms.is_none() => {
-                if !holds {
-                    open = None;
-                }
-            }
+            // A pending alert that stops holding is cancelled.
+            Some((alert, _)) if alert.fired_ms.is_none() && !holds => open = None,
+            Some((alert, _)) if alert.fired_ms.is_none() => {}
             Some((_, clearing)) if holds => *clearing = None,
             Some((_, Some(_))) => {}
             Some((alert, clearing)) => {
