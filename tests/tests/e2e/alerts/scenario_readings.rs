@@ -5,9 +5,10 @@
 //!
 //! The thresholds are far from what the devices' models produce, so only the faults the
 //! scenarios script cross them: the reboot loop's runaway process pegs the small cell's CPU at
-//! 100 % before each reboot (five dips: five alerts bare, one under `keep_firing_for`), and the
-//! backfill's cabinet reports 68 °C from its buffer when its link returns, then 48 °C, between
-//! the clear value and the threshold, before it is repaired.
+//! 100 % before each reboot (five dips: five alerts bare, one under `keep_firing_for`, none
+//! with a `for` longer than a dip), and the backfill's cabinet reports 68 °C from its buffer
+//! when its link returns, then 48 °C, between the clear value and the threshold, before it is
+//! repaired.
 
 use citytel_firmware_sim::scenario::ScenarioReport;
 use citytel_tests::alert_expect::{ByRule, episodes};
@@ -49,6 +50,18 @@ const THRESHOLD_RULES: &[ThresholdRule] = &[
             value: 95.0,
             clear: None,
             for_ms: 30 * SECOND,
+            keep_firing_for_ms: 0,
+        },
+    },
+    ThresholdRule {
+        name: "cpu-pegged-long",
+        kind: "small_cell",
+        metric: "cpu_pct",
+        threshold: Threshold {
+            op: Op::Ge,
+            value: 95.0,
+            clear: None,
+            for_ms: 90 * SECOND,
             keep_firing_for_ms: 0,
         },
     },

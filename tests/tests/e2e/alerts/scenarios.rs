@@ -407,6 +407,8 @@ async fn reboot_loop_cpu_flaps_into_one_threshold_alert_and_a_hung_cabinet_alert
         cycles,
         "{alerts:#?}"
     );
+    // A `for` of 90 s outlasts every pegged minute: each alert is cancelled while pending.
+    assert_eq!(targets(&alerts, "cpu-pegged-long"), [] as [&str; 0]);
     // keep_firing_for (90 s) bridges the 60 s between a boot and the next pegged reading.
     let steady = instants(&alerts, "cpu-pegged-steady", start);
     assert_eq!(targets(&alerts, "cpu-pegged-steady"), ["cell-stn-07"]);
