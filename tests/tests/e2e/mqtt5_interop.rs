@@ -176,3 +176,37 @@ async fn paho_and_mosquitto_pub_speak_mqtt5_and_hear_reason_codes() {
     assert_eq!(readings_total(&mut client, DEVICE).await, 4);
     assert!(citytel.stop().success(), "citytel exits cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_sim_load_over_mqtt5_keeps_to_the_receive_maximum() {
+    use citytel_firmware_sim::broker::BrokerAddr;
+    use citytel_firmware_sim::load::{self, LoadConfig, MqttVersion};
+
+    let dir = tempfile::tempdir().unwrap();
+    // A window of 50 asked, 10 granted: past the grant the endpoint would disconnect (0x93).
+    let citytel = Citytel::start(dir.path(), &["--set", "endpoint.receive_maximum=10"]);
+    let addr = citytel.mqtt.expect("the device endpoint runs");
+    let config = LoadConfig {
+        broker: BrokerAddr::new(addr.ip().to_string(), addr.port()),
+        connections: 4,
+        devices: 20,
+        inflight: 50,
+        mqtt_version: MqttVersion::V5,
+        messages: Some(2000),
+        warmup: std::time::Duration::ZERO,
+        ..LoadConfig::default()
+    };
+    let report = load::run(config, tokio_util::sync::CancellationToken::new(), None)
+        .await
+        .expect("the load runs");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.acked, report.unacked), (2000, 0));
+    let mut client = citytel.client().await;
+    let stored: u64 = citytel_tests::truth::list_all_devices(&mut client)
+        .await
+        .iter()
+        .map(|d| d.readings_total)
+        .sum();
+    assert_eq!(stored, 2000, "one reading per acknowledged message");
+    assert!(citytel.stop().success(), "citytel exits cleanly");
+}
