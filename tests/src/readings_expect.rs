@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use citytel_firmware_sim::scenario::{Delivered, DeviceTruth, ReadingTruth};
 
-use crate::alert_expect::{Alert, Holds};
+use crate::alert_expect::{Alert, Holds, below_target};
 
 /// A comparison of a threshold rule, as written in the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,38 +260,19 @@ pub fn completeness_holds(
     interval_ms: i64,
     (start_ms, end_ms): (i64, i64),
 ) -> Vec<Holds> {
-    let mut out: Vec<Holds> = Vec::new();
-    let mut open: Option<i64> = None;
-    let mut at = start_ms.div_euclid(interval_ms) * interval_ms;
-    while at < end_ms {
-        if at >= start_ms {
-            // Buckets of `interval`, by receive time: the window's are whole buckets.
-            let (from, to) = (
-                (at - window_ms).div_euclid(interval_ms) * interval_ms,
-                at.div_euclid(interval_ms) * interval_ms,
-            );
-            let (stored, accounted) = group
-                .iter()
-                .flat_map(|a| a.iter())
-                .filter(|a| a.at_ms >= from && a.at_ms < to)
-                .fold((0u64, 0u64), |(s, p), a| (s + a.stored, p + a.accounted));
-            let below =
-                accounted > 0 && (stored as f64 * 100.0 / accounted as f64) < target_percent;
-            match (open, below) {
-                (None, true) => open = Some(at),
-                (Some(s), false) => {
-                    out.push((s, Some(at)));
-                    open = None;
-                }
-                _ => {}
-            }
-        }
-        at += interval_ms;
-    }
-    if let Some(s) = open {
-        out.push((s, None));
-    }
-    out
+    below_target(target_percent, interval_ms, (start_ms, end_ms), |at| {
+        // Buckets of `interval`, by receive time: the window's are whole buckets.
+        let (from, to) = (
+            (at - window_ms).div_euclid(interval_ms) * interval_ms,
+            at.div_euclid(interval_ms) * interval_ms,
+        );
+        let (stored, accounted) = group
+            .iter()
+            .flat_map(|a| a.iter())
+            .filter(|a| a.at_ms >= from && a.at_ms < to)
+            .fold((0u64, 0u64), |(s, p), a| (s + a.stored, p + a.accounted));
+        (stored as i64, accounted as i64)
+    })
 }
 
 #[cfg(test)]
