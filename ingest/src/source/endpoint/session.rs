@@ -295,6 +295,7 @@ impl Session {
             FromClient::Subscribe(pkid, n) => self.control(ToClient::SubAckRefused(pkid, n)),
             FromClient::Unsubscribe(pkid, n) => self.control(ToClient::UnsubAck(pkid, n)),
             FromClient::Disconnect => Next::Stop(Disconnect::ByClient),
+            FromClient::DisconnectWithWill => Next::Stop(Disconnect::ByClientWithWill),
             FromClient::Connect(_) => {
                 Next::Stop(Disconnect::ProtocolError("second CONNECT".into()))
             }
