@@ -118,3 +118,51 @@ impl ReportsConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, load_str};
+
+    fn check(text: &str) -> Result<(), ConfigError> {
+        load_str(Some(("test", text)), &[])?.validate().map(|_| ())
+    }
+
+    fn refused(text: &str, needle: &str) {
+        let e = check(text).expect_err(text).to_string();
+        assert!(e.contains("reports.") && e.contains(needle), "{e}");
+    }
+
+    #[test]
+    fn the_defaults_name_the_uk_objectives_and_the_who_guidelines() {
+        let settings = load_str(None, &[]).unwrap().validate().unwrap().reports;
+        assert_eq!(settings.grid_intensity_kg_per_kwh, 0.20705);
+        let names: Vec<&str> = settings.air_limits.iter().map(|l| &*l.name).collect();
+        assert_eq!(names.len(), 7);
+        assert!(names.iter().filter(|n| n.starts_with("UK AQO")).count() == 3);
+        assert!(names.iter().filter(|n| n.starts_with("WHO 2021")).count() == 4);
+    }
+
+    #[test]
+    fn bad_limits_and_intensities_are_refused_with_the_offending_one_named() {
+        refused(
+            "[reports]\ngrid_intensity_kg_per_kwh = -1.0\n",
+            "grid_intensity_kg_per_kwh",
+        );
+        let limit = |name: &str, metric: &str, averaging: &str, value: f64| {
+            format!(
+                "[reports]\nair_limits = [{{ name = {name:?}, metric = {metric:?}, averaging = \
+                 {averaging:?}, limit_ugm3 = {value:?} }}]\n"
+            )
+        };
+        refused(&limit("x", "o3_ugm3", "hour", 100.0), "o3_ugm3");
+        refused(&limit(" ", "no2_ugm3", "hour", 100.0), "name");
+        refused(&limit("neg", "no2_ugm3", "day", -5.0), "neg");
+        let twice = "[reports]\nair_limits = [\
+            { name = \"a\", metric = \"no2_ugm3\", averaging = \"hour\", limit_ugm3 = 1.0 },\
+            { name = \"a\", metric = \"pm25_ugm3\", averaging = \"day\", limit_ugm3 = 1.0 }]\n";
+        refused(twice, "named twice");
+        let e = check(&limit("x", "no2_ugm3", "week", 1.0)).unwrap_err();
+        assert!(e.to_string().contains("week"), "{e}");
+        assert!(check(&limit("EU PM2.5 day", "pm25_ugm3", "day", 25.0)).is_ok());
+    }
+}
