@@ -81,7 +81,7 @@ pub fn csv(reports: &[v1::DistrictReport]) -> anyhow::Result<Vec<u8>> {
     for r in reports {
         let c = r.connectivity.clone().unwrap_or_default();
         let all = c.all.unwrap_or_default();
-        let e = r.energy.clone().unwrap_or_default();
+        let e = r.energy.unwrap_or_default();
         let air = r.air_quality.clone().unwrap_or_default();
         let no2 = air.no2.clone().unwrap_or_default();
         let pm25 = air.pm25.clone().unwrap_or_default();

@@ -31,14 +31,17 @@ const NOW: i64 = T0 + LEN;
 /// The outage of cab-b: offline from a death at 23:00 to a birth at 23:30.
 const OUTAGE: (i64, i64) = (T0 + 2 * HOUR_MS, T0 + 2 * HOUR_MS + 30 * MINUTE);
 
+/// The metrics and values a scripted device reads at a time; `None`: no reading then.
+type Values = fn(i64) -> Option<Vec<(&'static str, f64)>>;
+
 /// One device of the script.
 struct Scripted {
     id: &'static str,
     kind: &'static str,
     site: &'static str,
     interval_ms: i64,
-    /// The metrics and their value at a time; `None`: no reading then.
-    values: fn(i64) -> Option<Vec<(&'static str, f64)>>,
+    /// What it reads when.
+    values: Values,
 }
 
 fn hour_of(t: i64) -> i64 {
