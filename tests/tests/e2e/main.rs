@@ -38,6 +38,7 @@ mod listener_tls;
 mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
+mod mqtt5_interop;
 mod report_cli;
 mod scenario_availability;
 mod scopes;
