@@ -212,6 +212,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: None,
         };
         match self
             .shared
@@ -258,6 +259,7 @@ impl Session {
                     received_at_ms: self.shared.pipeline.now_ms(),
                     origin: Origin::Endpoint,
                     ack,
+                    user_properties: publish.user_properties,
                 };
                 let submitted = match &self.speaker {
                     None => self.shared.pipeline.submit(inbound).await.map(|()| true),
@@ -315,6 +317,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: publish.user_properties,
         };
         let rejection = Rejection::new(RejectReason::Unauthorized, why.clone());
         match self
@@ -394,6 +397,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Will,
             ack: None,
+            user_properties: None,
         };
         if self.shared.pipeline.submit(inbound).await.is_err() {
             tracing::warn!("last will not stored: the pipeline is closed");
