@@ -1,7 +1,7 @@
 //! `citytel report` against the real binary: the simulator's city publishes over MQTT, and the
 //! reports the command line writes (JSON and CSV, one district and all of them) hold the same
-//! figures as the service's `ReportService` answers; bad requests end with a clear message and a
-//! failing exit code.
+//! figures as the service's `ReportService` answers (over gRPC, and over gRPC-Web as a browser
+//! asks the dashboard port); bad requests end with a clear message and a failing exit code.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
@@ -10,10 +10,12 @@ use std::time::Duration;
 use citytel_firmware_sim::city;
 use citytel_firmware_sim::fleet::BrokerAddr;
 use citytel_firmware_sim::{Fleet, FleetConfig};
-use citytel_proto::v1::ListDistrictReportsRequest;
 use citytel_proto::v1::report_service_client::ReportServiceClient;
+use citytel_proto::v1::{ListDistrictReportsRequest, ListDistrictReportsResponse};
+use citytel_testkit::grpc_web;
 use citytel_tests::process::{Citytel, binary};
 use citytel_tests::wire::now_ms;
+use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -94,17 +96,39 @@ async fn the_command_line_writes_the_services_district_reports_as_json_and_csv()
     .expect("JSON");
     let url = format!("http://{}", citytel.grpc);
     let mut client = ReportServiceClient::connect(url).await.expect("connect");
+    let request = ListDistrictReportsRequest {
+        start_unix_ms: start,
+        end_unix_ms: start + 2 * HOUR_MS,
+        worst_limit: 0,
+    };
     let api = client
-        .list_district_reports(ListDistrictReportsRequest {
-            start_unix_ms: start,
-            end_unix_ms: start + 2 * HOUR_MS,
-            worst_limit: 0,
-        })
+        .list_district_reports(request)
         .await
         .expect("ListDistrictReports")
         .into_inner()
         .reports;
     assert_eq!(api.len(), 5, "the city's five districts");
+    let web = grpc_web::call(
+        citytel.dashboard_addr(),
+        "/citytel.v1.ReportService/ListDistrictReports",
+        &request.encode_to_vec(),
+    )
+    .await
+    .expect("gRPC-Web ListDistrictReports on the dashboard port");
+    let (messages, status) = web.finish().await.expect("the answer ends");
+    assert_eq!((messages.len(), status.as_deref()), (1, Some("0")));
+    let web = ListDistrictReportsResponse::decode(messages[0].clone()).expect("a response");
+    let names = |reports: &[citytel_proto::v1::DistrictReport]| {
+        reports
+            .iter()
+            .map(|r| r.district.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&web.reports),
+        names(&api),
+        "the same districts, ranked alike"
+    );
 
     // Readings do not move between the two answers: energy and air figures are equal.
     let by_name: BTreeMap<String, &serde_json::Value> = json
