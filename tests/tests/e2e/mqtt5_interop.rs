@@ -9,26 +9,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use citytel_tests::process::Citytel;
-use citytel_tests::wire::{batch_payload, now_ms, readings_total};
+use citytel_tests::wire::{batch_file, readings_total};
 
 const DEVICE: &str = "cab-0001";
 const TOPIC: &str = "citytel/v1/site-01/cabinet/cab-0001/telemetry";
-
-/// Writes a telemetry batch of `DEVICE` with readings `seqs` to `{dir}/{name}.bin`.
-fn payload_file(dir: &Path, name: &str, seqs: &[u64]) -> std::path::PathBuf {
-    let now = now_ms();
-    let readings: Vec<(u64, i64, Vec<f64>)> = seqs
-        .iter()
-        .map(|&seq| (seq, now - 1000 + seq as i64, vec![20.0]))
-        .collect();
-    let path = dir.join(format!("{name}.bin"));
-    std::fs::write(
-        &path,
-        batch_payload(DEVICE, 1, &["temperature_c"], &readings),
-    )
-    .expect("write payload");
-    path
-}
 
 /// paho-mqtt's MQTT 5 client: prints what CONNACK granted, then publishes `first` with topic
 /// alias 1 set and `second` through the alias alone (empty topic), at QoS 1.
@@ -111,8 +95,8 @@ async fn paho_and_mosquitto_pub_speak_mqtt5_and_hear_reason_codes() {
     let mut client = citytel.client().await;
 
     // paho: CONNACK's grants, then a topic alias set and used.
-    let first = payload_file(files.path(), "first", &[1, 2]);
-    let second = payload_file(files.path(), "second", &[3]);
+    let first = batch_file(files.path(), "first", DEVICE, &[1, 2]);
+    let second = batch_file(files.path(), "second", DEVICE, &[3]);
     let out = Command::new("python3")
         .args([
             "-c",
@@ -148,7 +132,7 @@ async fn paho_and_mosquitto_pub_speak_mqtt5_and_hear_reason_codes() {
     // mosquitto_pub over MQTT 5: a good batch is acknowledged with success, an undecodable one
     // and one on a topic that is not citytel's with why; over 3.1.1 the same bad payload gets
     // a plain PUBACK.
-    let good = payload_file(files.path(), "good", &[4]);
+    let good = batch_file(files.path(), "good", DEVICE, &[4]);
     let garbage = files.path().join("garbage.bin");
     std::fs::write(&garbage, b"\xff\xfe not protobuf").unwrap();
     for (version, client_id, topic, payload, expected) in [

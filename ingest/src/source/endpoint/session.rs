@@ -224,6 +224,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: None,
         };
         match self
             .shared
@@ -275,6 +276,7 @@ impl Session {
                     received_at_ms: self.shared.pipeline.now_ms(),
                     origin: Origin::Endpoint,
                     ack,
+                    user_properties: publish.user_properties,
                 };
                 let submitted = match &self.speaker {
                     None => self.shared.pipeline.submit(inbound).await.map(|()| true),
@@ -333,6 +335,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: publish.user_properties,
         };
         let rejection = Rejection::new(RejectReason::Unauthorized, why.clone());
         match self
@@ -413,6 +416,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Will,
             ack: None,
+            user_properties: None,
         };
         let submitted = match &self.shared.sparkplug {
             Some(sparkplug) if is_sparkplug(&inbound.topic) => {

@@ -88,6 +88,8 @@ pub(crate) struct Publish {
     pub(crate) payload: Bytes,
     /// MQTT 5 Topic Alias: with a topic, sets it; with an empty topic, names it.
     pub(crate) topic_alias: Option<u16>,
+    /// MQTT 5 user properties, rendered for a dead letter ([`render_user_properties`]).
+    pub(crate) user_properties: Option<Box<str>>,
 }
 
 /// Why the codec could not read a packet.
@@ -161,6 +163,7 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             pkid: p.pkid,
             payload: p.payload,
             topic_alias: None,
+            user_properties: None,
         }),
         v4::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v4::Packet::PingReq => FromClient::PingReq,
@@ -206,7 +209,11 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             qos: qos_of(p.qos),
             pkid: p.pkid,
             payload: p.payload,
-            topic_alias: p.properties.and_then(|props| props.topic_alias),
+            topic_alias: p.properties.as_ref().and_then(|props| props.topic_alias),
+            user_properties: p
+                .properties
+                .as_ref()
+                .and_then(|props| render_user_properties(&props.user_properties)),
         }),
         v5::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v5::Packet::PingReq(_) => FromClient::PingReq,
@@ -272,6 +279,35 @@ fn qos_of(qos: mqttbytes5::QoS) -> QoS {
     }
 }
 
+/// Bytes of a PUBLISH's user properties kept with a dead letter; the rest is cut off.
+pub(crate) const USER_PROPERTIES_KEPT: usize = 1024;
+
+/// MQTT 5 user properties as `"name"="value", ...`, at most [`USER_PROPERTIES_KEPT`] bytes
+/// (then cut, ending in `...`); `None` for none.
+pub(crate) fn render_user_properties(properties: &[(String, String)]) -> Option<Box<str>> {
+    use std::fmt::Write as _;
+    if properties.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for (name, value) in properties {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{name:?}={value:?}");
+        if out.len() > USER_PROPERTIES_KEPT {
+            let mut cut = USER_PROPERTIES_KEPT;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str("...");
+            break;
+        }
+    }
+    Some(out.into_boxed_str())
+}
+
 fn utf8(bytes: Bytes, what: &str) -> Result<String, ReadError> {
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ReadError::Malformed(format!("{what} is not UTF-8")))
@@ -280,6 +316,26 @@ fn utf8(bytes: Bytes, what: &str) -> Result<String, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_properties_are_rendered_and_cut() {
+        assert_eq!(render_user_properties(&[]), None);
+        let two = [
+            ("site".to_string(), "depot 7".to_string()),
+            ("fw".to_string(), "1.2".to_string()),
+        ];
+        assert_eq!(
+            render_user_properties(&two).as_deref(),
+            Some(r#""site"="depot 7", "fw"="1.2""#)
+        );
+        let long = vec![("k".to_string(), "é".repeat(2000))];
+        let cut = render_user_properties(&long).unwrap();
+        assert!(
+            cut.len() <= USER_PROPERTIES_KEPT + 3 && cut.ends_with("..."),
+            "{}",
+            cut.len()
+        );
+    }
 
     #[test]
     fn a_bare_mqtt5_disconnect_is_read() {
