@@ -45,6 +45,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: publish.user_properties,
         };
         match submit_sparkplug(&self.shared.pipeline, &sparkplug.host, inbound).await {
             Ok(()) => Next::Continue,
