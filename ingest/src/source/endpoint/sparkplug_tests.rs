@@ -428,3 +428,52 @@ async fn an_authenticated_node_speaks_and_subscribes_for_itself_only() {
         super::connection::Disconnect::Unauthorized(_)
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_as_not_authorised() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    use rumqttc::v5::mqttbytes::v5::{
+        Connect, Filter, Packet as Packet5, Subscribe as Subscribe5, SubscribeReasonCode as Code5,
+    };
+
+    let h = sparkplug_harness();
+    let (mut c, _task) = h.connect_pipe();
+    let connect = Connect {
+        keep_alive: 30,
+        client_id: "edge1".into(),
+        clean_start: true,
+        properties: None,
+    };
+    c.connect5(connect, None).await;
+    let mut sub = Subscribe5::new_many(
+        [NCMD, "citytel/#", STATE].map(|f| Filter::new(f, QoS5::AtLeastOnce)),
+        None,
+    );
+    sub.pkid = 4;
+    c.send5(Packet5::Subscribe(sub)).await;
+    match c.recv5().await {
+        Some(Packet5::SubAck(a)) => {
+            assert_eq!(a.pkid, 4);
+            assert_eq!(
+                a.return_codes,
+                [
+                    Code5::Success(QoS5::AtMostOnce),
+                    Code5::NotAuthorized,
+                    Code5::Success(QoS5::AtMostOnce)
+                ]
+            );
+        }
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    match c.recv5().await {
+        Some(Packet5::Publish(p)) => {
+            assert_eq!(p.topic, STATE.as_bytes());
+            assert_eq!((p.qos, p.retain), (QoS5::AtMostOnce, true));
+            assert_eq!(
+                p.payload,
+                format!("{{\"online\":true,\"timestamp\":{START_MS}}}")
+            );
+        }
+        other => panic!("expected the STATE, got {other:?}"),
+    }
+}

@@ -1,7 +1,7 @@
 //! The same pysparkplug edge node connected straight to `citytel serve`'s device endpoint, with
 //! no broker: citytel's retained STATE on subscribe, births and data, a seq gap answered by a
-//! rebirth request on the node's own connection, and the node killed (its Will's NDEATH takes it
-//! offline).
+//! rebirth request on the node's own connection, the node killed (its Will's NDEATH takes it
+//! offline), and citytel's offline STATE at shutdown.
 
 use std::time::Duration;
 
@@ -85,5 +85,18 @@ async fn sparkplug_edge_node_straight_on_the_endpoint() {
         device(&mut client, PUMP).await.unwrap().state(),
         DeviceState::Offline
     );
+
+    // Shut down: a connection subscribed to citytel's STATE is told it is offline, with the
+    // timestamp of its online STATE, before citytel closes it.
+    let mut watcher = Edge::start(port);
+    watcher.send(json!({"op": "connect", "bd_seq": 2, "ts": now_ms(), "client_id": "watcher"}));
+    watcher.send(json!({"op": "state", "host_id": "citytel"}));
+    watcher.wait_states(1, Duration::from_secs(10));
     assert!(citytel.stop().success());
+    let states = watcher.wait_states(2, Duration::from_secs(10));
+    assert_eq!(
+        states[1],
+        json!({"online": false, "timestamp": since, "retain": true}),
+        "{states:?}"
+    );
 }
