@@ -477,3 +477,21 @@ async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_as_not_authorised() 
         other => panic!("expected the STATE, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn commands_and_state_published_to_the_endpoint_are_dead_letters() {
+    let mut h = sparkplug_harness();
+    let (mut c, _task) = h.connect_pipe();
+    c.connect(connect_packet("edge1", 30)).await;
+    for (pkid, topic) in [(1, NCMD), (2, STATE)] {
+        c.send(sp_publish(pkid, topic, b"{}".to_vec())).await;
+        let envelope = h.next_envelope().await;
+        assert_eq!(envelope.inbound.topic, topic);
+        assert_eq!(
+            envelope.verdict.as_ref().unwrap_err().reason,
+            crate::decode::RejectReason::UnknownTopic
+        );
+        envelope.inbound.ack.unwrap().send();
+        assert!(matches!(c.recv().await, Some(Packet::PubAck(a)) if a.pkid == pkid));
+    }
+}
