@@ -57,6 +57,8 @@ pub struct Config {
     pub sink: SinkConfig,
     /// Alert rules and notification receivers.
     pub alerts: crate::alerts::config::AlertsConfig,
+    /// District reports: grid carbon intensity and air-quality limits.
+    pub reports: crate::reports::config::ReportsConfig,
 }
 
 /// A configuration error, with the offending key where there is one.
@@ -151,6 +153,8 @@ pub struct Settings {
     pub sink: SinkConfig,
     /// Alert rules and receivers.
     pub alerts: crate::alerts::config::AlertSettings,
+    /// District reports.
+    pub reports: crate::reports::config::ReportSettings,
 }
 
 impl Config {
@@ -316,6 +320,7 @@ impl Config {
         self.check_listener_tls()?;
         self.check_http_and_metrics()?;
         let alerts = self.alerts.validate()?;
+        let reports = self.reports.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -332,6 +337,7 @@ impl Config {
             log: self.log.clone(),
             sink: self.sink.clone(),
             alerts,
+            reports,
         })
     }
 

@@ -47,6 +47,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) enum Disconnect {
     /// The client sent DISCONNECT.
     ByClient,
+    /// The client sent an MQTT 5 DISCONNECT asking for its Last Will (reason 0x04).
+    ByClientWithWill,
     /// The client closed the socket without DISCONNECT.
     Closed,
     /// Nothing arrived within 1.5 times the keep-alive interval.
@@ -88,6 +90,7 @@ impl Disconnect {
     pub(crate) fn label(&self) -> &'static str {
         match self {
             Disconnect::ByClient => "client_disconnect",
+            Disconnect::ByClientWithWill => "client_disconnect_with_will",
             Disconnect::Closed => "closed",
             Disconnect::KeepAliveExpired => "keep_alive_expired",
             Disconnect::ConnectTimeout => "connect_timeout",
@@ -137,6 +140,7 @@ impl Disconnect {
                 "more unacknowledged QoS 1 and 2 publishes than the Receive Maximum".to_string(),
             ),
             Disconnect::ByClient
+            | Disconnect::ByClientWithWill
             | Disconnect::Closed
             | Disconnect::ConnectTimeout
             | Disconnect::Refused(_)
@@ -148,11 +152,13 @@ impl Disconnect {
         Some(ToClient::Disconnect(code, why))
     }
 
-    /// Whether the client went away without saying goodbye, so its Last Will is published.
+    /// Whether the client went away without saying goodbye (or asked for its Last Will when it
+    /// did), so its Last Will is published.
     fn fires_will(&self) -> bool {
         matches!(
             self,
-            Disconnect::Closed
+            Disconnect::ByClientWithWill
+                | Disconnect::Closed
                 | Disconnect::KeepAliveExpired
                 | Disconnect::ProtocolError(_)
                 | Disconnect::SlowReader
@@ -183,7 +189,7 @@ impl Disconnect {
     /// connected, or citytel itself stopped.
     pub(crate) fn connection_change(&self) -> Option<Connection> {
         match self {
-            Disconnect::ByClient => Some(Connection::Closed),
+            Disconnect::ByClient | Disconnect::ByClientWithWill => Some(Connection::Closed),
             other if other.fires_will() => Some(Connection::Lost),
             _ => None,
         }

@@ -313,6 +313,7 @@ impl Session {
             FromClient::Subscribe(pkid, filters) => self.subscribe(pkid, &filters),
             FromClient::Unsubscribe(pkid, filters) => self.unsubscribe(pkid, &filters),
             FromClient::Disconnect => Next::Stop(Disconnect::ByClient),
+            FromClient::DisconnectWithWill => Next::Stop(Disconnect::ByClientWithWill),
             FromClient::Connect(_) => {
                 Next::Stop(Disconnect::ProtocolError("second CONNECT".into()))
             }

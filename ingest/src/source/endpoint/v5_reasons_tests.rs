@@ -281,3 +281,34 @@ async fn user_properties_are_kept_with_a_dead_letter() {
         rejection.detail
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_disconnect_asking_for_the_will_publishes_it_and_closes_cleanly() {
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    let will = rumqttc::v5::mqttbytes::v5::LastWill::new(
+        "citytel/v1/site-01/cabinet/cab-0001/status",
+        b"going down".to_vec(),
+        QoS::AtLeastOnce,
+        false,
+        None,
+    );
+    c.connect5(connect5("cab-0001"), Some(will)).await;
+    c.send5(Packet::Disconnect(
+        rumqttc::v5::mqttbytes::v5::Disconnect::new(
+            DisconnectReasonCode::DisconnectWithWillMessage,
+        ),
+    ))
+    .await;
+    assert_eq!(task.await.unwrap(), Disconnect::ByClientWithWill);
+    let queued = h.queued_now();
+    assert!(
+        queued.iter().any(|q| q.starts_with("will")),
+        "the will is published: {queued:?}"
+    );
+    assert_eq!(
+        queued.last().map(String::as_str),
+        Some("closed cab-0001 +0"),
+        "and the device closed, not lost"
+    );
+}

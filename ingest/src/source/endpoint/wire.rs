@@ -69,6 +69,9 @@ pub(crate) enum FromClient {
     Unsubscribe(u16, Vec<String>),
     /// DISCONNECT.
     Disconnect,
+    /// MQTT 5 DISCONNECT with reason 0x04: the client leaves cleanly but wants its Last Will
+    /// published.
+    DisconnectWithWill,
     /// PUBACK, PUBREC or PUBCOMP: meaningless here, citytel never publishes to devices.
     PublishAck,
     /// A packet only a server sends, by name.
@@ -113,7 +116,7 @@ impl FromClient {
             FromClient::PingReq => "PINGREQ",
             FromClient::Subscribe(..) => "SUBSCRIBE",
             FromClient::Unsubscribe(..) => "UNSUBSCRIBE",
-            FromClient::Disconnect => "DISCONNECT",
+            FromClient::Disconnect | FromClient::DisconnectWithWill => "DISCONNECT",
             FromClient::PublishAck => "a publish acknowledgement",
             FromClient::ServerOnly(name) => name,
         }
@@ -185,11 +188,26 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
 /// DISCONNECT with no reason code and no properties (remaining length 0), which MQTT 5 allows
 /// and rumqttc's v5 codec does not read.
 const BARE_DISCONNECT: [u8; 2] = [0xe0, 0x00];
+/// The DISCONNECT reason code "disconnect with Will Message".
+const DISCONNECT_WITH_WILL: u8 = 0x04;
 
 fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadError> {
     if buf.starts_with(&BARE_DISCONNECT) {
         let _ = buf.split_to(BARE_DISCONNECT.len());
         return Ok(FromClient::Disconnect);
+    }
+    // A reason code and no property length (remaining length 1), which MQTT 5 also allows and
+    // rumqttc's codec does not read either.
+    if buf.starts_with(&[0xe0, 0x01]) {
+        if buf.len() < 3 {
+            return Err(ReadError::Incomplete(3 - buf.len()));
+        }
+        let code = buf.split_to(3)[2];
+        return Ok(if code == DISCONNECT_WITH_WILL {
+            FromClient::DisconnectWithWill
+        } else {
+            FromClient::Disconnect
+        });
     }
     let max = u32::try_from(max_packet).unwrap_or(u32::MAX);
     let packet = match v5::Packet::read(buf, Some(max)) {
@@ -221,6 +239,11 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
         }
         v5::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.filters),
+        v5::Packet::Disconnect(d)
+            if d.reason_code == v5::DisconnectReasonCode::DisconnectWithWillMessage =>
+        {
+            FromClient::DisconnectWithWill
+        }
         v5::Packet::Disconnect(_) => FromClient::Disconnect,
         v5::Packet::PubAck(_) | v5::Packet::PubRec(_) | v5::Packet::PubComp(_) => {
             FromClient::PublishAck
@@ -347,6 +370,22 @@ mod tests {
         assert!(matches!(
             Version::V5.read(&mut buf, 1024),
             Ok(FromClient::PingReq)
+        ));
+        assert!(buf.is_empty());
+        // A reason code alone (remaining length 1), whole or in two reads.
+        let mut buf = BytesMut::from(&[0xe0, 0x01][..]);
+        assert!(matches!(
+            Version::V5.read(&mut buf, 1024),
+            Err(ReadError::Incomplete(1))
+        ));
+        buf.extend_from_slice(&[0x04, 0xe0, 0x01, 0x00]);
+        assert!(matches!(
+            Version::V5.read(&mut buf, 1024),
+            Ok(FromClient::DisconnectWithWill)
+        ));
+        assert!(matches!(
+            Version::V5.read(&mut buf, 1024),
+            Ok(FromClient::Disconnect)
         ));
         assert!(buf.is_empty());
     }
