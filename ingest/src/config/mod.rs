@@ -273,12 +273,6 @@ impl Config {
             return Err(invalid("ingest.max_devices", "must be at least 1"));
         }
         let source = if self.broker.url.is_empty() {
-            if self.sparkplug.enabled {
-                return Err(invalid(
-                    "sparkplug.enabled",
-                    "the Sparkplug host application needs broker.url (the device endpoint does not speak Sparkplug)",
-                ));
-            }
             if !self.endpoint.enabled {
                 return Err(invalid(
                     "endpoint.enabled",
@@ -288,6 +282,7 @@ impl Config {
             self.check_endpoint()?;
             let mut endpoint = self.endpoint.clone();
             endpoint.devices_file = self.in_data_dir(&self.endpoint.devices_file);
+            endpoint.sparkplug = self.sparkplug_settings()?;
             SourceSettings::Endpoint(endpoint)
         } else {
             let (host, port, tls) = parse_broker_url(&self.broker.url)

@@ -282,7 +282,8 @@ where
     let speaker = match &shared.auth {
         DeviceAuth::Open => None,
         DeviceAuth::Required(authority) => {
-            match authorize::admit(authority, &connect, cert.as_ref()).await {
+            let sparkplug = shared.sparkplug.as_ref().map(|sp| &sp.settings.host);
+            match authorize::admit(authority, &connect, cert.as_ref(), sparkplug).await {
                 Ok(speaker) => Some(speaker),
                 Err(Refused { code, why }) => {
                     tracing::warn!(%peer, client_id = %connect.client_id, why, "device refused");
@@ -401,6 +402,9 @@ where
     }
     if let Some(change) = reason.connection_change() {
         session.closed(change).await;
+    }
+    if reason == Disconnect::Shutdown {
+        session.host_offline();
     }
     if let Some(farewell) = reason.farewell() {
         session.farewell(farewell);

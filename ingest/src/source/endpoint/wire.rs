@@ -63,10 +63,10 @@ pub(crate) enum FromClient {
     PubRel(u16),
     /// PINGREQ.
     PingReq,
-    /// SUBSCRIBE with its packet id and number of filters.
-    Subscribe(u16, usize),
-    /// UNSUBSCRIBE with its packet id and number of filters.
-    Unsubscribe(u16, usize),
+    /// SUBSCRIBE with its packet id and its topic filters.
+    Subscribe(u16, Vec<String>),
+    /// UNSUBSCRIBE with its packet id and its topic filters.
+    Unsubscribe(u16, Vec<String>),
     /// DISCONNECT.
     Disconnect,
     /// MQTT 5 DISCONNECT with reason 0x04: the client leaves cleanly but wants its Last Will
@@ -170,8 +170,10 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
         }),
         v4::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v4::Packet::PingReq => FromClient::PingReq,
-        v4::Packet::Subscribe(sub) => FromClient::Subscribe(sub.pkid, sub.filters.len()),
-        v4::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.topics.len()),
+        v4::Packet::Subscribe(sub) => {
+            FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
+        }
+        v4::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.topics),
         v4::Packet::Disconnect => FromClient::Disconnect,
         v4::Packet::PubAck(_) | v4::Packet::PubRec(_) | v4::Packet::PubComp(_) => {
             FromClient::PublishAck
@@ -233,8 +235,10 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
         }),
         v5::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v5::Packet::PingReq(_) => FromClient::PingReq,
-        v5::Packet::Subscribe(sub) => FromClient::Subscribe(sub.pkid, sub.filters.len()),
-        v5::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.filters.len()),
+        v5::Packet::Subscribe(sub) => {
+            FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
+        }
+        v5::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.filters),
         v5::Packet::Disconnect(d)
             if d.reason_code == v5::DisconnectReasonCode::DisconnectWithWillMessage =>
         {
