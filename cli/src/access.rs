@@ -13,7 +13,7 @@ use citytel_proto::v1;
 use citytel_proto::v1::admin_service_client::AdminServiceClient;
 use clap::{Args, Subcommand};
 
-use super::{ConfigArgs, runtime};
+use super::{ConfigArgs, remote, runtime};
 
 /// `citytel orgs`.
 #[derive(Debug, Args)]
@@ -431,11 +431,7 @@ fn apply(settings: &Settings, command: Command) -> anyhow::Result<Option<Outcome
 /// Calls the running service's admin API.
 fn remote<T, F, Fut>(settings: &Settings, args: &RemoteArgs, call: F) -> anyhow::Result<T>
 where
-    F: FnOnce(
-        AdminServiceClient<
-            tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
-        >,
-    ) -> Fut,
+    F: FnOnce(AdminServiceClient<remote::Authorized>) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let key = match &args.api_key {
@@ -459,33 +455,11 @@ where
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     runtime()?.block_on(async move {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to the running service at {addr}"))?;
-        let header = format!("Bearer {key}")
-            .parse()
-            .context("the API key is not valid header text")?;
-        let client = AdminServiceClient::with_interceptor(channel, Bearer(header));
+        let client =
+            AdminServiceClient::new(remote::connect(&format!("http://{addr}"), Some(&key)).await?);
         let answer = call(client)
             .await
             .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?;
         Ok(answer.into_inner())
     })
-}
-
-/// Adds `authorization: Bearer <key>` to every call.
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
 }

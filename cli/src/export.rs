@@ -13,27 +13,14 @@ use citytel_proto::v1;
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use clap::{Args, ValueEnum};
 
+use super::remote::ServiceArgs;
 use super::runtime;
 
 /// `citytel export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The API key whose scope the export follows.
-    #[arg(
-        long,
-        alias = "api-key",
-        env = "CITYTEL_API_KEY",
-        hide_env_values = true
-    )]
-    key: Option<String>,
-    /// The service's gRPC address.
-    #[arg(
-        long,
-        env = "CITYTEL_GRPC",
-        default_value = "127.0.0.1:50051",
-        value_name = "ADDR"
-    )]
-    grpc: String,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// Only devices of this kind.
     #[arg(long)]
     kind: Option<String>,
@@ -150,30 +137,13 @@ impl ExportArgs {
 /// Runs `citytel export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let request = args.request(system_now_ms())?;
-    let key = args
-        .key
-        .clone()
-        .context("an API key is required: --key or CITYTEL_API_KEY")?;
-    let url = if args.grpc.contains("://") {
-        args.grpc.clone()
-    } else {
-        format!("http://{}", args.grpc)
-    };
+    if args.service.key.is_none() {
+        anyhow::bail!("an API key is required: --key or CITYTEL_API_KEY");
+    }
     let to_stdout = args.out.as_os_str() == "-";
     let partial = partial_path(&args.out);
     let written = runtime()?.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to citytel at {url}"))?;
-        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {key}")
-            .parse()
-            .context("the API key is not valid header text")?;
-        let mut client =
-            QueryServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-                r.metadata_mut().insert("authorization", header.clone());
-                Ok(r)
-            });
+        let mut client = QueryServiceClient::new(args.service.connect().await?);
         let status = |s: tonic::Status| anyhow::anyhow!("{}: {}", s.code(), s.message());
         let mut stream = client
             .export_series(request)

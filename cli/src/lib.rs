@@ -13,6 +13,7 @@ mod demo;
 mod devices;
 mod export;
 mod import;
+mod remote;
 mod report;
 mod report_format;
 mod serve;

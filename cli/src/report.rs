@@ -13,6 +13,7 @@ use citytel_proto::v1::report_service_client::ReportServiceClient;
 use clap::{ArgGroup, Args, ValueEnum};
 
 use super::export::parse_time;
+use super::remote::ServiceArgs;
 use super::{report_format, runtime};
 
 /// One hour, ms: report periods are whole hours.
@@ -44,23 +45,8 @@ pub struct ReportArgs {
     /// The file to write; `-` for standard output.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
     out: PathBuf,
-    /// The API key whose scope the reports follow (not needed when the API runs without
-    /// authentication).
-    #[arg(
-        long,
-        alias = "api-key",
-        env = "CITYTEL_API_KEY",
-        hide_env_values = true
-    )]
-    key: Option<String>,
-    /// The service's gRPC address.
-    #[arg(
-        long,
-        env = "CITYTEL_GRPC",
-        default_value = "127.0.0.1:50051",
-        value_name = "ADDR"
-    )]
-    grpc: String,
+    #[command(flatten)]
+    service: ServiceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,31 +74,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let now = system_now_ms();
     let start = period_bound(&args.from, now).context("--from")?;
     let end = period_bound(&args.to, now).context("--to")?;
-    let url = if args.grpc.contains("://") {
-        args.grpc.clone()
-    } else {
-        format!("http://{}", args.grpc)
-    };
     let reports = runtime()?.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to citytel at {url}"))?;
-        let header: Option<tonic::metadata::MetadataValue<_>> = match &args.key {
-            Some(key) => Some(
-                format!("Bearer {key}")
-                    .parse()
-                    .context("the API key is not valid header text")?,
-            ),
-            None => None,
-        };
-        let mut client =
-            ReportServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-                if let Some(h) = &header {
-                    r.metadata_mut().insert("authorization", h.clone());
-                }
-                Ok(r)
-            });
+        let mut client = ReportServiceClient::new(args.service.connect().await?);
         let status = |s: tonic::Status| anyhow::anyhow!("{}: {}", s.code(), s.message());
         let reports = match &args.district {
             Some(district) => client
