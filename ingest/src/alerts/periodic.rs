@@ -21,8 +21,47 @@ use super::rule::{Condition, TargetKind};
 use super::world::{DeviceRef, World};
 use super::{Alerts, Buckets};
 
-/// (numerator, denominator) of a group's figure.
-type Tally = BTreeMap<Target, (i64, i64)>;
+/// (numerator, denominator) per group, in target order.
+type Tally = Vec<(Target, (i64, i64))>;
+
+/// Adds up figures per group: per device straight into a list (devices come in id order, each
+/// once), per site or district through a map.
+#[derive(Default)]
+struct Adder {
+    devices: Tally,
+    groups: BTreeMap<Target, (i64, i64)>,
+}
+
+impl Adder {
+    fn add(&mut self, g: Target, num: i64, den: i64) {
+        let entry = if g.kind == TargetKind::Device
+            && self.devices.last().is_none_or(|(last, _)| *last < g)
+        {
+            self.devices.push((g, (0, 0)));
+            &mut self.devices.last_mut().expect("pushed").1
+        } else if g.kind == TargetKind::Device {
+            // Out of order (a world that does not list devices in id order): find its place.
+            match self.devices.binary_search_by(|(t, _)| t.cmp(&g)) {
+                Ok(i) => &mut self.devices[i].1,
+                Err(i) => {
+                    self.devices.insert(i, (g, (0, 0)));
+                    &mut self.devices[i].1
+                }
+            }
+        } else {
+            self.groups.entry(g).or_default()
+        };
+        entry.0 += num;
+        entry.1 += den;
+    }
+
+    fn tally(self) -> Tally {
+        let mut out = self.devices;
+        out.extend(self.groups);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
 
 /// The group a device belongs to under `per`.
 fn group(per: TargetKind, d: &DeviceRef<'_>) -> Option<Target> {
@@ -47,20 +86,22 @@ impl Alerts {
                 ..
             } => {
                 let window = Span::new(at.saturating_sub(window_ms), at);
-                let mut tally = Tally::new();
+                let mut adder = Adder::default();
+                let cache = &mut self.eval_cache;
+                let mut position = 0;
                 world.devices(&mut |d| {
+                    let here = position;
+                    position += 1;
                     if !rule.selector.selects(d.id, d.kind, d.site, d.district) {
                         return;
                     }
                     let Some(g) = group(rule.per, &d) else {
                         return;
                     };
-                    let times = world.times(d.id, window);
-                    let entry = tally.entry(g).or_default();
-                    entry.0 += times.available_ms();
-                    entry.1 += times.observed_ms();
+                    let times = cache.times(here, d.id, window, world);
+                    adder.add(g, times.available_ms(), times.observed_ms());
                 });
-                (tally, target_percent)
+                (adder.tally(), target_percent)
             }
             Condition::Completeness {
                 target_percent,
@@ -72,10 +113,11 @@ impl Alerts {
             ),
             _ => return,
         };
+        let in_tally = |t: &Target| tally.binary_search_by(|(g, _)| g.cmp(t)).is_ok();
         let mut open: Vec<Target> = self
             .episodes
             .keys()
-            .filter(|k| k.slot == slot && !tally.contains_key(&k.target))
+            .filter(|k| k.slot == slot && !in_tally(&k.target))
             .map(|k| k.target.clone())
             .collect();
         open.sort();
@@ -106,30 +148,37 @@ impl Alerts {
     ) -> Tally {
         let last = at.div_euclid(interval_ms);
         let first = last - window_ms / interval_ms;
-        let mut tally = Tally::new();
-        let mut emptied = Vec::new();
-        let mut devices: Vec<(&(u32, Arc<str>), &mut Buckets)> = self
-            .buckets
-            .iter_mut()
-            .filter(|((s, _), _)| *s == slot)
-            .collect();
-        devices.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, buckets) in devices {
+        for entry in self.devices.iter_mut() {
+            let Some(buckets) = entry.buckets.get_mut(slot) else {
+                continue;
+            };
             while buckets.front().is_some_and(|(b, _, _)| *b < first) {
                 buckets.pop_front();
             }
             if buckets.is_empty() {
-                emptied.push(key.clone());
-                continue;
+                entry.buckets.remove(slot);
             }
-            let Some(d) = world.device(&key.1) else {
-                continue;
+        }
+        let devices = &self.devices;
+        let entries = self.eval_cache.entries(devices, world);
+        let mut adder = Adder::default();
+        let mut position = 0;
+        world.devices(&mut |d| {
+            let here = position;
+            position += 1;
+            let Some(buckets) = entries
+                .get(here)
+                .copied()
+                .flatten()
+                .and_then(|i| devices.at(i).buckets.get(slot))
+            else {
+                return;
             };
             if !rule.selector.selects(d.id, d.kind, d.site, d.district) {
-                continue;
+                return;
             }
             let Some(g) = group(rule.per, &d) else {
-                continue;
+                return;
             };
             let (stored, produced) = buckets
                 .iter()
@@ -137,21 +186,17 @@ impl Alerts {
                 .fold((0i64, 0i64), |(s, p), (_, bs, bp)| {
                     (s + i64::from(*bs), p + i64::from(*bp))
                 });
-            let entry = tally.entry(g).or_default();
-            entry.0 += stored;
-            entry.1 += produced;
-        }
-        for key in emptied {
-            self.buckets.remove(&key);
-        }
-        tally
+            adder.add(g, stored, produced);
+        });
+        adder.tally()
     }
 
-    /// Counts a batch of `device` received at `at` for completeness rule `slot`.
+    /// Counts a batch of the device at index `device`, received at `at`, for completeness rule
+    /// `slot`.
     pub(super) fn count_readings(
         &mut self,
         slot: u32,
-        device: &Arc<str>,
+        device: u32,
         at: i64,
         stored: u64,
         produced: u64,
@@ -160,7 +205,11 @@ impl Alerts {
             return;
         };
         let bucket = at.div_euclid(interval);
-        let buckets = self.buckets.entry((slot, device.clone())).or_default();
+        let buckets = self
+            .devices
+            .at_mut(device)
+            .buckets
+            .get_or_insert_with(slot, Buckets::new);
         let (stored, produced) = (
             u32::try_from(stored).unwrap_or(u32::MAX),
             u32::try_from(produced).unwrap_or(u32::MAX),

@@ -76,23 +76,29 @@ impl Alerts {
             .collect();
         open.sort_by_key(|o| o.episode.id);
         let mut recovery: Vec<(Arc<str>, Recovery)> = self
-            .recovery
+            .devices
             .iter()
-            .filter(|(_, r)| **r != Recovery::default())
-            .map(|(d, r)| (d.clone(), *r))
+            .filter(|e| e.recovery != Recovery::default())
+            .map(|e| (e.id.clone(), e.recovery))
             .collect();
         recovery.sort_by(|a, b| a.0.cmp(&b.0));
         let mut absence: Vec<(Arc<str>, Arc<str>, i64)> = self
-            .absence
+            .devices
             .iter()
-            .filter_map(|((slot, d), a)| Some((name(*slot)?, d.clone(), a.last_ms)))
+            .flat_map(|e| {
+                e.absence
+                    .iter()
+                    .filter_map(move |(slot, a)| Some((name(slot)?, e.id.clone(), a.last_ms)))
+            })
             .collect();
         absence.sort();
         let mut buckets: Vec<DeviceBuckets> = self
-            .buckets
+            .devices
             .iter()
-            .filter_map(|((slot, d), b)| {
-                Some((name(*slot)?, d.clone(), b.iter().copied().collect()))
+            .flat_map(|e| {
+                e.buckets.iter().filter_map(move |(slot, b)| {
+                    Some((name(slot)?, e.id.clone(), b.iter().copied().collect()))
+                })
             })
             .collect();
         buckets.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -157,8 +163,9 @@ impl Alerts {
         }
         for (rule, device, last_ms) in s.absence {
             if let Some(slot) = self.rules.slot_of(&rule) {
-                self.absence.insert(
-                    (slot, device),
+                let index = self.devices.index_of(&device);
+                self.devices.at_mut(index).absence.insert(
+                    slot,
                     Absent {
                         last_ms,
                         scheduled: None,
@@ -168,7 +175,11 @@ impl Alerts {
         }
         for (rule, device, b) in s.buckets {
             if let Some(slot) = self.rules.slot_of(&rule) {
-                self.buckets.insert((slot, device), b.into_iter().collect());
+                let index = self.devices.index_of(&device);
+                self.devices
+                    .at_mut(index)
+                    .buckets
+                    .insert(slot, b.into_iter().collect());
             }
         }
         self.silences = s.silences.into_iter().map(|s| (s.id, s)).collect();
