@@ -64,6 +64,11 @@ impl<T> SlotVec<T> {
         self.find(slot).ok().map(|i| self.items.remove(i).1)
     }
 
+    /// Keeps the values for which `keep` (given their slot) says so.
+    pub fn retain(&mut self, mut keep: impl FnMut(u32, &mut T) -> bool) {
+        self.items.retain_mut(|(s, v)| keep(*s, v));
+    }
+
     /// (slot, value) pairs in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.items.iter().map(|(s, v)| (*s, v))
@@ -202,6 +207,9 @@ mod tests {
         // Slot 2 goes, 7 becomes 1.
         v.remap(|s| (s == 7).then_some(1));
         assert_eq!(v.iter().collect::<Vec<_>>(), [(1, &"G")]);
+        v.insert(3, "c");
+        v.retain(|s, _| s != 1);
+        assert_eq!(v.iter().collect::<Vec<_>>(), [(3, &"c")]);
     }
 
     #[test]

@@ -1,72 +1,53 @@
-//! What the periodic rules evaluated at one instant share, so that forty rules over a hundred
-//! thousand devices read the world once, not forty times: each device's state times over a
-//! window (computed once however many availability rules read them), and each device's index
-//! in the engine's per-device state (found once however many completeness rules read it).
+//! The tallies of the periodic rules due at one instant, computed together in one pass over
+//! the devices on the first one's turn and taken by each rule on its own (see `periodic`).
 //!
-//! Both are kept by the position at which [`World::devices`] lists the device. They are only
-//! valid while the world cannot change: the engine clears the cache once it has handled the
-//! deadlines of one call (nothing is applied to the world in between).
+//! They are only valid while the world cannot change: the engine clears the cache once it has
+//! handled the deadlines of one call (nothing is applied to the world in between, and the
+//! rules due at one instant are all handled in the same call).
 
-use std::sync::Arc;
+use super::periodic::Tally;
 
-use citytel_availability::{Span, StateTimes};
-
-use super::devices::Devices;
-use super::world::World;
-
-/// The shared reads of one round of evaluations.
+/// Tallies of rules due at one instant, by slot.
 #[derive(Debug, Default)]
 pub struct EvalCache {
-    /// Per window: per device position, its id and times.
-    times: Vec<(Span, Vec<Option<(Arc<str>, StateTimes)>>)>,
-    /// Per device position: its index in the engine's devices, if it has one.
-    entries: Option<Vec<Option<u32>>>,
+    at: i64,
+    tallies: Vec<(u32, Tally)>,
 }
 
 impl EvalCache {
+    /// The tallies of the rules due at `at`.
+    pub fn new(at: i64, tallies: Vec<(u32, Tally)>) -> EvalCache {
+        EvalCache { at, tallies }
+    }
+
+    /// Takes the tally of rule `slot` at `at`, if it was computed.
+    pub fn take(&mut self, at: i64, slot: u32) -> Option<Tally> {
+        if self.at != at {
+            return None;
+        }
+        let i = self.tallies.iter().position(|(s, _)| *s == slot)?;
+        Some(self.tallies.swap_remove(i).1)
+    }
+
     /// Forgets everything (the world may change from now on).
     pub fn clear(&mut self) {
-        if !self.times.is_empty() || self.entries.is_some() {
-            *self = EvalCache::default();
+        if !self.tallies.is_empty() {
+            self.tallies = Vec::new();
         }
     }
+}
 
-    /// The times of `device`, listed at `position`, over `window`: from the cache, or read
-    /// from `world` and kept.
-    pub fn times(
-        &mut self,
-        position: usize,
-        device: &Arc<str>,
-        window: Span,
-        world: &dyn World,
-    ) -> StateTimes {
-        let i = match self.times.iter().position(|(w, _)| *w == window) {
-            Some(i) => i,
-            None => {
-                self.times.push((window, Vec::new()));
-                self.times.len() - 1
-            }
-        };
-        let by_position = &mut self.times[i].1;
-        if let Some(Some((id, times))) = by_position.get(position)
-            && id == device
-        {
-            return *times;
-        }
-        let times = world.times(device, window);
-        if by_position.len() <= position {
-            by_position.resize(position + 1, None);
-        }
-        by_position[position] = Some((device.clone(), times));
-        times
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Per device position in `world`'s list, its index in `devices`.
-    pub fn entries(&mut self, devices: &Devices, world: &dyn World) -> &[Option<u32>] {
-        self.entries.get_or_insert_with(|| {
-            let mut out = Vec::new();
-            world.devices(&mut |d| out.push(devices.find(d.id)));
-            out
-        })
+    #[test]
+    fn a_tally_is_taken_once_and_only_at_its_instant() {
+        let mut c = EvalCache::new(60, vec![(1, Tally::new()), (4, Tally::new())]);
+        assert!(c.take(120, 1).is_none(), "another instant");
+        assert!(c.take(60, 1).is_some());
+        assert!(c.take(60, 1).is_none(), "taken");
+        c.clear();
+        assert!(c.take(60, 4).is_none(), "cleared");
     }
 }

@@ -16,8 +16,8 @@
 //! - [`devices`]: the engine's per-device state, by a dense device index.
 //! - [`episode`]: one alert's pure state machine (pending, firing, resolved).
 //! - [`queue`]: the engine's deadlines.
-//! - `inputs`: what the state feeds in; `periodic`: availability and completeness rules, with
-//!   `eval_cache` sharing what they read of the world at one instant;
+//! - `inputs`: what the state feeds in; `periodic`: availability and completeness rules, those
+//!   due at one instant tallied together (`eval_cache`);
 //!   `emit`: firing, resolving and muting; `commands`: acknowledgements, silences, new rules.
 //! - [`silence`]: silences and label matchers.
 //! - [`outbox`]: the notifications, with their sequence numbers.
