@@ -22,8 +22,14 @@
 //!   after DISCONNECT, "lost" otherwise) after everything, none if the device was never named;
 //! - with the client closing after its bytes, the reason the connection ended is the one the
 //!   oracle predicts.
+//!
+//! A connection that opens with an MQTT 5 CONNECT takes the endpoint's v5 path; the oracle
+//! parses 3.1.1, so [`v5`] checks what holds whatever the bytes mean.
 
 #![no_main]
+
+#[path = "endpoint_connection/v5.rs"]
+mod v5;
 
 use std::collections::VecDeque;
 use std::sync::OnceLock;
@@ -274,6 +280,11 @@ fn connect_level(bytes: &[u8]) -> Option<u8> {
     bytes.get(i + 3 + name_len).copied()
 }
 
+/// Whether the bytes open with an MQTT 5 CONNECT (the endpoint's v5 path).
+fn opens_with_mqtt5(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|b| b >> 4 == 1) && connect_level(bytes) == Some(5)
+}
+
 /// Whether the first packet is refused as soon as its first bytes are in, whether or not the
 /// rest follows: a fixed header breaking the flag rules (MQTT-2.2.2-2) or a malformed remaining
 /// length, or a CONNECT whose flags set the reserved bit (MQTT-3.1.2-3) or a password without a
@@ -482,25 +493,25 @@ async fn run_client(
 }
 
 /// Everything the endpoint wrote, until it closed the pipe.
-async fn read_server(mut rd: ReadHalf<DuplexStream>) -> Vec<Packet> {
-    let mut buf = BytesMut::new();
+async fn read_server(mut rd: ReadHalf<DuplexStream>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let _ = rd.read_to_end(&mut buf).await;
+    buf
+}
+
+/// The packets of a 3.1.1 connection's output.
+fn parse_v4(raw: &[u8]) -> Vec<Packet> {
+    let mut buf = BytesMut::from(raw);
     let mut packets = Vec::new();
     loop {
-        loop {
-            match Packet::read(&mut buf, usize::MAX) {
-                Ok(packet) => packets.push(packet),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                Err(e) => panic!("the endpoint wrote a malformed packet: {e}"),
-            }
-        }
-        match rd.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => {
-                assert!(buf.is_empty(), "the endpoint closed mid-packet");
-                return packets;
-            }
-            Ok(_) => {}
+        match Packet::read(&mut buf, usize::MAX) {
+            Ok(packet) => packets.push(packet),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => break,
+            Err(e) => panic!("the endpoint wrote a malformed packet: {e}"),
         }
     }
+    assert!(buf.is_empty(), "the endpoint closed mid-packet");
+    packets
 }
 
 /// The status topic of the device `topic` names, as the endpoint derives it.
@@ -555,7 +566,11 @@ async fn session(input: &Input<'_>) {
         .expect("the harness's pipeline does not panic");
     let received = reader.await.expect("the client's reader does not panic");
     writer.await.expect("the client's writer does not panic");
-    check(input, reason, &intake, &received);
+    if opens_with_mqtt5(input.bytes) {
+        v5::check(reason, &intake, &v5::parse(&received));
+    } else {
+        check(input, reason, &intake, &parse_v4(&received));
+    }
 }
 
 fn check(input: &Input<'_>, reason: &str, intake: &Intake, received: &[Packet]) {
@@ -760,11 +775,6 @@ fuzz_target!(|data: &[u8]| {
     let Some(input) = Input::parse(data) else {
         return;
     };
-    // The oracle parses MQTT 3.1.1; a connection that opens with an MQTT 5 CONNECT takes the
-    // endpoint's v5 path, which this oracle does not model.
-    if input.bytes.first().is_some_and(|b| b >> 4 == 1) && connect_level(input.bytes) == Some(5) {
-        return;
-    }
     // One runtime for every input: each input's tasks have all ended when `session` returns.
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     let runtime = RUNTIME.get_or_init(|| {

@@ -227,17 +227,30 @@ pub fn availability_holds(
     (start_ms, end_ms): (i64, i64),
 ) -> Vec<Holds> {
     let timelines: Vec<Vec<(i64, State)>> = group.iter().map(|c| timeline(c)).collect();
+    below_target(target_percent, interval_ms, (start_ms, end_ms), |at| {
+        timelines
+            .iter()
+            .map(|t| tally(t, at - window_ms, at))
+            .fold((0, 0), |(a, o), (x, y)| (a + x, o + y))
+    })
+}
+
+/// The intervals over which a rule on a share holds: evaluated at every multiple of
+/// `interval_ms` in `[start_ms, end_ms)`, it holds while `share(at)` (a part and its whole) is
+/// below `target_percent` of a whole that is not empty.
+pub(crate) fn below_target(
+    target_percent: f64,
+    interval_ms: i64,
+    (start_ms, end_ms): (i64, i64),
+    mut share: impl FnMut(i64) -> (i64, i64),
+) -> Vec<Holds> {
     let mut out: Vec<Holds> = Vec::new();
     let mut open: Option<i64> = None;
     let mut at = start_ms.div_euclid(interval_ms) * interval_ms;
     while at < end_ms {
         if at >= start_ms {
-            let (available, observed) = timelines
-                .iter()
-                .map(|t| tally(t, at - window_ms, at))
-                .fold((0, 0), |(a, o), (x, y)| (a + x, o + y));
-            let below =
-                observed > 0 && (available as f64 * 100.0 / observed as f64) < target_percent;
+            let (part, whole) = share(at);
+            let below = whole > 0 && (part as f64 * 100.0 / whole as f64) < target_percent;
             match (open, below) {
                 (None, true) => open = Some(at),
                 (Some(s), false) => {

@@ -16,6 +16,7 @@ pub mod mtls;
 pub mod process;
 pub mod publisher;
 pub mod raw_mqtt;
+pub mod readings_expect;
 pub mod scenario;
 pub mod scenario_expect;
 pub mod truth;

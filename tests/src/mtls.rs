@@ -84,6 +84,21 @@ impl Pki {
         DeviceCert { issued, files }
     }
 
+    /// A client certificate whose common name is `name` and serial number `serial`.
+    pub fn client_with_serial(&self, name: &str, serial: u64) -> Issued {
+        self.ca
+            .client_with_serial(name, serial)
+            .expect("client certificate")
+    }
+
+    /// Writes a CRL revoking the certificates with serial numbers `serials` as `clients.crl`.
+    pub fn write_crl(&self, serials: &[u64]) -> PathBuf {
+        let path = self.dir().join("clients.crl");
+        std::fs::write(&path, self.ca.crl(serials).expect("CRL")).expect("write the CRL");
+        self.readable();
+        path
+    }
+
     /// The `citytel serve` arguments that turn TLS on for the `[{section}.tls]` listener with
     /// the server's certificate and key files.
     pub fn listener_args(&self, section: &str) -> Vec<String> {

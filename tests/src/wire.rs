@@ -64,6 +64,29 @@ pub fn batch_payload(
     batch(device, boot_id, metrics, readings).encode_to_vec()
 }
 
+/// Writes a telemetry batch of `device` (boot 1, `temperature_c` at 20.0, one reading per
+/// sequence number in `seqs`, stamped just before now) to `{dir}/{name}.bin`, for command-line
+/// clients that publish a file.
+pub fn batch_file(
+    dir: &std::path::Path,
+    name: &str,
+    device: &str,
+    seqs: &[u64],
+) -> std::path::PathBuf {
+    let now = now_ms();
+    let readings: Vec<(u64, i64, Vec<f64>)> = seqs
+        .iter()
+        .map(|&seq| (seq, now - 1000 + seq as i64, vec![20.0]))
+        .collect();
+    let path = dir.join(format!("{name}.bin"));
+    std::fs::write(
+        &path,
+        batch_payload(device, 1, &["temperature_c"], &readings),
+    )
+    .expect("write payload");
+    path
+}
+
 /// `readings_total` of `device`, or 0 if citytel does not know it.
 pub async fn readings_total(client: &mut QueryServiceClient<Channel>, device: &str) -> u64 {
     match client

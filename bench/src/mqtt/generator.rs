@@ -31,6 +31,8 @@ pub struct LoadSpec {
     pub warmup: Duration,
     /// Connect over TLS, trusting this CA.
     pub tls_ca: Option<PathBuf>,
+    /// Speak MQTT 5 instead of 3.1.1.
+    pub mqtt5: bool,
 }
 
 /// The part of `firmware-sim load --json` the harness uses.
@@ -109,6 +111,9 @@ impl Generator {
             .arg(&json);
         if let Some(ca) = &spec.tls_ca {
             cmd.arg("--tls-ca").arg(ca);
+        }
+        if spec.mqtt5 {
+            cmd.arg("--mqtt-version=5");
         }
         cmd.env("RUST_LOG", "warn");
         let guard = process::spawn("firmware-sim load", &mut cmd, &dir.join("load.log"), false)?;

@@ -48,6 +48,8 @@ pub enum PathKind {
     EndpointTls,
     /// Devices -> citytel's device endpoint with alert rules (`--alert-rules`).
     EndpointRules,
+    /// Devices speaking MQTT 5 -> citytel's device endpoint (`--mqtt5`).
+    EndpointMqtt5,
 }
 
 impl PathKind {
@@ -60,6 +62,7 @@ impl PathKind {
             PathKind::CeilingTls => "Mosquitto TLS ceiling (do-nothing subscriber)",
             PathKind::EndpointTls => "citytel device endpoint over TLS",
             PathKind::EndpointRules => "citytel device endpoint with alert rules",
+            PathKind::EndpointMqtt5 => "citytel device endpoint, MQTT 5 devices",
         }
     }
 
@@ -154,6 +157,11 @@ pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
         PathKind::CeilingTls => ceiling(setup, dir, true).await,
         PathKind::EndpointTls => endpoint(setup, dir, true).await,
         PathKind::EndpointRules => endpoint_with(setup, dir, false, setup.alert_rules).await,
+        PathKind::EndpointMqtt5 => {
+            let mut setup = setup.clone();
+            setup.load.mqtt5 = true;
+            endpoint(&setup, dir, false).await
+        }
     };
     result.unwrap_or_else(|e| Measurement {
         error: Some(format!("{e:#}")),

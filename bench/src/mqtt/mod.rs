@@ -3,7 +3,8 @@
 //!
 //! With `--tls`, two more: the Mosquitto ceiling and citytel's endpoint with the devices'
 //! connections over TLS ([`certs`]), so the cost of TLS shows against plain TCP in the same run.
-//! With `--alert-rules [N]`, one more: the endpoint with N alert rules against the endpoint
+//! With `--mqtt5`, one more: the endpoint with the devices speaking MQTT 5, against 3.1.1 in
+//! the same run. With `--alert-rules [N]`, one more: the endpoint with N alert rules against the endpoint
 //! without, and the time from the devices' deadlines to Alertmanager ([`alerting`]).
 //!
 //! Three paths, each with every batch size, `--runs` times, interleaved (ceiling, endpoint,
@@ -79,6 +80,10 @@ pub struct MqttArgs {
     /// to a real Alertmanager (Debian's `prometheus-alertmanager`).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100")]
     alert_rules: Option<u32>,
+    /// Also measure citytel's device endpoint with the devices speaking MQTT 5, against the
+    /// endpoint with 3.1.1 devices in the same run.
+    #[arg(long)]
+    mqtt5: bool,
     /// Keep the throwaway directories and logs (their path is printed).
     #[arg(long)]
     keep: bool,
@@ -102,6 +107,7 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
             duration: args.duration,
             warmup: args.warmup,
             tls_ca: None,
+            mqtt5: false,
         },
         citytel: citytel::binary(args.citytel.clone())?,
         settle_limit: args.settle_timeout,
@@ -119,6 +125,12 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
     if args.tls {
         paths.extend([PathKind::CeilingTls, PathKind::EndpointTls]);
         setup.tls = Some(certs::BenchCerts::make(&work.path().join("certs"))?);
+    }
+    if args.mqtt5 {
+        if !paths.contains(&PathKind::Endpoint) {
+            paths.push(PathKind::Endpoint);
+        }
+        paths.push(PathKind::EndpointMqtt5);
     }
     if args.alert_rules.is_some() {
         if !paths.contains(&PathKind::Endpoint) {

@@ -23,6 +23,8 @@ pub const ENDPOINT_TARGET: f64 = 2.0;
 pub const BROKER_TARGET: f64 = 0.9;
 /// The device endpoint with alert rules vs without, same batch size.
 pub const RULES_TARGET: f64 = 0.95;
+/// The device endpoint with MQTT 5 devices vs 3.1.1 devices, same batch size.
+pub const MQTT5_TARGET: f64 = 0.9;
 
 /// Everything a run found.
 #[derive(Debug, Serialize)]
@@ -87,6 +89,8 @@ pub struct Row {
     pub settle_s: Option<f64>,
     /// With alert rules: readings/s against the endpoint without rules, same batch size.
     pub vs_no_rules: Option<f64>,
+    /// With MQTT 5 devices: readings/s against the endpoint with 3.1.1 devices, same batch size.
+    pub vs_mqtt311: Option<f64>,
     /// With alert rules: median deadline-to-Alertmanager latency, ms (median over runs).
     pub alert_p50_ms: Option<f64>,
     /// Its 99th percentile, ms (median over runs).
@@ -137,6 +141,7 @@ impl Row {
             peak_rss_bytes: med(|m| m.peak_rss_bytes.map(|b| b as f64)),
             settle_s: med(|m| m.settle_s),
             vs_no_rules: None,
+            vs_mqtt311: None,
             alert_p50_ms: med(|m| m.alert_p50_ms),
             alert_p99_ms: med(|m| m.alert_p99_ms),
             alerts_timed: med(|m| m.alerts_timed.map(|n| n as f64)),
@@ -162,6 +167,11 @@ impl Report {
             }
             if rows[i].path == PathKind::EndpointRules {
                 rows[i].vs_no_rules = ceiling(&rows, PathKind::Endpoint, rows[i].batch)
+                    .zip(rows[i].readings_per_s)
+                    .map(|(c, r)| r / c);
+            }
+            if rows[i].path == PathKind::EndpointMqtt5 {
+                rows[i].vs_mqtt311 = ceiling(&rows, PathKind::Endpoint, rows[i].batch)
                     .zip(rows[i].readings_per_s)
                     .map(|(c, r)| r / c);
             }
@@ -199,10 +209,17 @@ impl Report {
                     row.vs_no_rules,
                     RULES_TARGET,
                 ),
+                (PathKind::EndpointMqtt5, _) => (
+                    "device endpoint with MQTT 5 devices / 3.1.1 devices",
+                    row.vs_mqtt311,
+                    MQTT5_TARGET,
+                ),
                 _ => continue,
             };
             targets.push(Target {
-                name: if row.batch > 10 || row.path == PathKind::EndpointRules {
+                name: if row.batch > 10
+                    || matches!(row.path, PathKind::EndpointRules | PathKind::EndpointMqtt5)
+                {
                     format!("{name} (batch {})", row.batch)
                 } else {
                     name.to_string()
@@ -234,13 +251,17 @@ impl Report {
         for row in &self.rows {
             let durable = match row.path {
                 PathKind::Ceiling | PathKind::CeilingTls => "n/a (no storage)".to_string(),
-                PathKind::Endpoint | PathKind::EndpointTls | PathKind::EndpointRules => {
-                    ms(row.durable_p99_ms)
-                }
+                PathKind::Endpoint
+                | PathKind::EndpointTls
+                | PathKind::EndpointRules
+                | PathKind::EndpointMqtt5 => ms(row.durable_p99_ms),
                 PathKind::Broker => format!("~{} (curves)", ms(row.durable_p99_ms)),
             };
             let generator = match row.path {
-                PathKind::Endpoint | PathKind::EndpointTls | PathKind::EndpointRules => {
+                PathKind::Endpoint
+                | PathKind::EndpointTls
+                | PathKind::EndpointRules
+                | PathKind::EndpointMqtt5 => {
                     format!("{} (= durable)", ms(row.generator_p99_ms))
                 }
                 _ => format!("{} (Mosquitto's ack)", ms(row.generator_p99_ms)),
@@ -249,9 +270,10 @@ impl Report {
                 PathKind::Ceiling | PathKind::CeilingTls => {
                     format!("{} (Mosquitto)", us(row.cpu_us_per_reading))
                 }
-                PathKind::Endpoint | PathKind::EndpointTls | PathKind::EndpointRules => {
-                    us(row.cpu_us_per_reading)
-                }
+                PathKind::Endpoint
+                | PathKind::EndpointTls
+                | PathKind::EndpointRules
+                | PathKind::EndpointMqtt5 => us(row.cpu_us_per_reading),
                 PathKind::Broker => format!(
                     "{} (+ Mosquitto {})",
                     us(row.cpu_us_per_reading),
@@ -415,6 +437,7 @@ fn short(path: PathKind) -> &'static str {
         PathKind::CeilingTls => "ceiling-tls",
         PathKind::EndpointTls => "endpoint-tls",
         PathKind::EndpointRules => "endpoint-rules",
+        PathKind::EndpointMqtt5 => "endpoint-mqtt5",
     }
 }
 

@@ -11,10 +11,13 @@
 //!   fast path of an everything-scope);
 //! - **scoped key**: keys required, the scoped key on every call (the same, plus filtering).
 //!
-//! The modes are interleaved over `rounds` rounds (open, admin, scoped, open, ...), each a fresh
-//! `citytel serve` with one uncounted warm-up and `runs` counted runs per query, so drift on the
-//! shared machine falls on every mode alike. Reported: the median of all counted runs per mode
-//! and query, and each mode's median over the open one.
+//! The three modes run side by side, each a `citytel serve` of its own copy of the data dir, and
+//! are interleaved call by call: every counted run times one call to each mode, in an order that
+//! rotates from run to run. On a shared, noisy machine a burst of load then falls on the three
+//! modes alike instead of on whichever mode was being measured at the time. Each of `rounds`
+//! rounds starts three fresh services and makes one uncounted warm-up call per mode and query.
+//! Reported: the median of all counted runs per mode and query, and each mode's median over the
+//! open one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,15 +101,56 @@ fn keys(bin: &Path, data: &Path) -> Result<(String, String, String)> {
     Ok((admin, scoped, scope))
 }
 
+/// Copies citytel's data dir for a second and third service (sparse files stay sparse).
+fn copy_data(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
+    }
+    let status = Command::new("cp")
+        .args(["-a", "--sparse=always"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("running cp")?;
+    if !status.success() {
+        bail!("copying {} to {}: {status}", from.display(), to.display());
+    }
+    Ok(())
+}
+
+/// One timed call of query `q` to `citytel`.
+async fn call(citytel: &mut Citytel, ds: &Dataset, q: &str) -> Result<f64> {
+    let elapsed = match q {
+        "a" => citytel.query_a(ds).await,
+        "b" => citytel.query_b(ds).await,
+        _ => citytel.query_c(ds).await,
+    }
+    .with_context(|| format!("query ({q})"))?;
+    Ok(elapsed.as_secs_f64() * 1000.0)
+}
+
 /// Measures the three modes on citytel's imported data under `dir`.
 pub async fn measure(dir: &Path, ds: &Dataset, runs: usize, rounds: usize) -> Result<AuthResult> {
-    let mut citytel = Citytel::start(dir).await?;
-    let (admin, scoped, scope) = keys(citytel.binary(), citytel.data_dir())?;
-    let key = |mode: &str| match mode {
-        "admin key" => Some(admin.clone()),
-        "scoped key" => Some(scoped.clone()),
-        _ => None,
-    };
+    let first = Citytel::start(dir).await?;
+    let (admin, scoped, scope) = keys(first.binary(), first.data_dir())?;
+    let mut services = Vec::new();
+    for mode in MODES {
+        let mut citytel = match mode {
+            "open" => Citytel::start(dir).await?,
+            _ => {
+                let copy = dir.join(format!("auth-{}", mode.replace(' ', "-")));
+                std::fs::create_dir_all(&copy)?;
+                copy_data(first.data_dir(), &copy.join("data"))?;
+                Citytel::start(&copy).await?
+            }
+        };
+        citytel.use_key(match mode {
+            "admin key" => Some(admin.clone()),
+            "scoped key" => Some(scoped.clone()),
+            _ => None,
+        });
+        services.push(citytel);
+    }
     let mut result = AuthResult {
         rounds,
         runs,
@@ -114,23 +158,34 @@ pub async fn measure(dir: &Path, ds: &Dataset, runs: usize, rounds: usize) -> Re
         ..AuthResult::default()
     };
     for round in 1..=rounds {
-        for mode in MODES {
-            eprintln!("citytel --auth: round {round}/{rounds}, {mode}");
-            citytel.use_key(key(mode));
+        eprintln!("citytel --auth: round {round}/{rounds}: three services, calls interleaved");
+        for (citytel, mode) in services.iter_mut().zip(MODES) {
             citytel
                 .serve()
                 .await
                 .with_context(|| format!("serving ({mode})"))?;
-            let times = result.runs_ms.entry(mode.to_string()).or_default();
-            for q in QUERIES {
-                let t = match q {
-                    "a" => measure::repeat(runs, async || citytel.query_a(ds).await).await,
-                    "b" => measure::repeat(runs, async || citytel.query_b(ds).await).await,
-                    _ => measure::repeat(runs, async || citytel.query_c(ds).await).await,
-                }
-                .with_context(|| format!("query ({q}), {mode}"))?;
-                times.entry(q.to_string()).or_default().extend(t.runs_ms);
+        }
+        for q in QUERIES {
+            for citytel in services.iter_mut() {
+                call(citytel, ds, q).await.context("warm-up run")?;
             }
+            for run in 0..runs {
+                for k in 0..MODES.len() {
+                    let i = (run + k) % MODES.len();
+                    let ms = call(&mut services[i], ds, q)
+                        .await
+                        .with_context(|| MODES[i])?;
+                    result
+                        .runs_ms
+                        .entry(MODES[i].to_string())
+                        .or_default()
+                        .entry(q.to_string())
+                        .or_default()
+                        .push(ms);
+                }
+            }
+        }
+        for citytel in services.iter_mut() {
             citytel.stop();
         }
     }
@@ -162,7 +217,7 @@ impl AuthResult {
     /// The table printed after the main one.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "\nAPI keys and scope filtering, citytel (medians of {} runs x {} rounds, modes interleaved)\n\n",
+            "\nAPI keys and scope filtering, citytel (medians of {} runs x {} rounds, three services side by side, calls interleaved)\n\n",
             self.runs, self.rounds
         );
         out.push_str("| query | open | admin key | scoped key | admin / open | scoped / open |\n");

@@ -14,8 +14,9 @@ use super::signals::Interrupts;
 
 /// Measure how many QoS 1 telemetry messages per second a broker or citytel acknowledges.
 ///
-/// Opens --connections MQTT 3.1.1 connections (clean session) and keeps up to --inflight
-/// unacknowledged QoS 1 PUBLISHes on each, as fast as the server acknowledges them. Each message
+/// Opens --connections MQTT 3.1.1 (or, with --mqtt-version 5, MQTT 5) connections (clean
+/// session) and keeps up to --inflight unacknowledged QoS 1 PUBLISHes on each (with MQTT 5 at
+/// most the server's Receive Maximum), as fast as the server acknowledges them. Each message
 /// is a citytel.v1.TelemetryBatch of --batch readings of 5 metrics for one of the connection's
 /// devices (--devices cabinets, small cells and sensors dealt round-robin to the connections and
 /// sites), on its telemetry topic, with consecutive sequence numbers per device, a fresh boot id
@@ -72,6 +73,17 @@ pub(crate) struct LoadArgs {
         value_parser = clap::value_parser!(u16).range(1..)
     )]
     inflight: u16,
+
+    /// MQTT version: 3.1.1 or 5. With 5, a PUBACK with a reason code other than success ends
+    /// the connection with that reason.
+    #[arg(
+        long,
+        env = "FIRMWARE_SIM_MQTT_VERSION",
+        value_name = "VERSION",
+        default_value = "3.1.1",
+        value_parser = parse_mqtt_version
+    )]
+    mqtt_version: load::MqttVersion,
 
     /// Readings per message (each of 5 metrics).
     #[arg(
@@ -261,6 +273,7 @@ impl LoadArgs {
             devices: self.devices,
             sites: self.spread.sites,
             inflight: self.inflight,
+            mqtt_version: self.mqtt_version,
             batch: self.batch,
             duration: self.duration,
             messages: self.messages,
@@ -271,6 +284,15 @@ impl LoadArgs {
             connect_timeout: self.connect_timeout,
             drain_timeout: self.drain_timeout,
         }
+    }
+}
+
+/// `3.1.1` (or `311`, `4`) or `5`.
+fn parse_mqtt_version(text: &str) -> Result<load::MqttVersion, String> {
+    match text {
+        "3.1.1" | "311" | "4" => Ok(load::MqttVersion::V311),
+        "5" | "5.0" => Ok(load::MqttVersion::V5),
+        other => Err(format!("{other:?} is not an MQTT version: use 3.1.1 or 5")),
     }
 }
 

@@ -127,6 +127,19 @@ fn timeline(s: &Scenario) -> String {
                 format!(" (downtime {} s)", e.downtime_ms as f64 / 1000.0)
             }
             Action::SetClockSkew => format!(" (skew {:+} ms)", e.skew_ms),
+            Action::SetMetric | Action::ResetMetric => {
+                let kind = s.devices[e.device].kind;
+                let name = e
+                    .metric
+                    .and_then(|m| citytel_proto::catalog::metric_names(kind).get(m))
+                    .copied()
+                    .unwrap_or("?");
+                if e.action == Action::SetMetric {
+                    format!(" ({name} = {})", e.value)
+                } else {
+                    format!(" ({name})")
+                }
+            }
             _ => String::new(),
         };
         let _ = writeln!(

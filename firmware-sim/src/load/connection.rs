@@ -1,8 +1,8 @@
 //! One pipelined publisher: a connection (TCP, or TLS over TCP with `--tls-ca`) that keeps its
 //! window of QoS 1 PUBLISHes full.
 //!
-//! [`connect`] does the TLS handshake if asked, then the MQTT 3.1.1 handshake on rumqttc's codec
-//! (clean session). [`Publisher::run`] then drives the connection from one task, reading and
+//! [`connect`] does the TLS handshake if asked, then the MQTT 3.1.1 or 5 handshake on rumqttc's
+//! codecs (clean session; with MQTT 5 the window is at most the server's Receive Maximum). [`Publisher::run`] then drives the connection from one task, reading and
 //! writing its two halves in one `select!`: whenever the window
 //! has room it appends messages from its devices' [`Template`]s to the write buffer (up to
 //! [`WRITE_CHUNK`] bytes at a time, all stamped with one send time), writes what the socket
@@ -18,6 +18,8 @@ use bytes::{Buf as _, BytesMut};
 use hdrhistogram::Histogram;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet};
 use rumqttc::mqttbytes::{self, Protocol};
+use rumqttc::v5::mqttbytes as mqttbytes5;
+use rumqttc::v5::mqttbytes::v5;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
@@ -25,6 +27,7 @@ use super::stream::LoadStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use super::MqttVersion;
 use super::error::LoadError;
 use super::packet_ids::{PacketIds, Sent};
 use super::schedule::{Counters, Schedule};
@@ -97,6 +100,9 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 pub(crate) struct Connected {
     stream: LoadStream,
     leftover: BytesMut,
+    version: MqttVersion,
+    /// The server's Receive Maximum (MQTT 5).
+    receive_max: Option<u16>,
 }
 
 /// Opens a TCP connection to `broker` (TLS with `tls`), and completes the MQTT CONNECT
@@ -107,6 +113,7 @@ pub(crate) async fn connect(
     client_id: String,
     login: Option<(&str, &str)>,
     limit: Duration,
+    version: MqttVersion,
 ) -> Result<Connected, LoadError> {
     let handshake = async {
         let host = broker.host.trim_matches(['[', ']']);
@@ -119,7 +126,10 @@ pub(crate) async fn connect(
             None => LoadStream::Tcp(stream),
             Some(tls) => tls.connect(host, stream).await.map_err(failed)?,
         };
-        handshake(stream, client_id, login).await
+        match version {
+            MqttVersion::V311 => handshake(stream, client_id, login).await,
+            MqttVersion::V5 => handshake_v5(stream, client_id, login).await,
+        }
     };
     timeout(limit, handshake)
         .await
@@ -155,6 +165,8 @@ async fn handshake(
                     Ok(Connected {
                         stream,
                         leftover: buf,
+                        version: MqttVersion::V311,
+                        receive_max: None,
                     })
                 } else {
                     Err(LoadError::Refused(format!("{code:?}")))
@@ -176,6 +188,108 @@ async fn handshake(
     }
 }
 
+/// Sends an MQTT 5 CONNECT on `stream` and waits for a successful CONNACK.
+async fn handshake_v5(
+    mut stream: LoadStream,
+    client_id: String,
+    login: Option<(&str, &str)>,
+) -> Result<Connected, LoadError> {
+    let connect = v5::Connect {
+        keep_alive: KEEP_ALIVE_S,
+        client_id,
+        clean_start: true,
+        properties: None,
+    };
+    let login = login.map(|(user, password)| v5::Login::new(user, password));
+    let mut buf = BytesMut::new();
+    v5::Packet::Connect(connect, None, login)
+        .write(&mut buf, None)
+        .map_err(|e| LoadError::Protocol(format!("cannot encode CONNECT: {e}")))?;
+    stream.write_all(&buf).await.map_err(LoadError::io)?;
+    buf.clear();
+    loop {
+        match v5::Packet::read(&mut buf, Some(MAX_INCOMING_PACKET as u32)) {
+            Ok(v5::Packet::ConnAck(ack)) => {
+                return if ack.code == v5::ConnectReturnCode::Success {
+                    Ok(Connected {
+                        stream,
+                        leftover: buf,
+                        version: MqttVersion::V5,
+                        receive_max: ack.properties.and_then(|p| p.receive_max),
+                    })
+                } else {
+                    let why = ack.properties.and_then(|p| p.reason_string);
+                    Err(LoadError::Refused(format!(
+                        "{:?} {}",
+                        ack.code,
+                        why.unwrap_or_default()
+                    )))
+                };
+            }
+            Ok(other) => {
+                return Err(LoadError::Protocol(format!(
+                    "expected CONNACK, got {other:?}"
+                )));
+            }
+            Err(mqttbytes5::Error::InsufficientBytes(_)) => {}
+            Err(e) => return Err(LoadError::Protocol(format!("bad CONNACK: {e}"))),
+        }
+        if stream.read_buf(&mut buf).await.map_err(LoadError::io)? == 0 {
+            return Err(LoadError::Protocol(
+                "the server closed the connection instead of answering CONNECT".into(),
+            ));
+        }
+    }
+}
+
+/// What the server sent a publisher.
+enum Incoming {
+    /// PUBACK of this packet id.
+    PubAck(u16),
+    /// PINGRESP.
+    PingResp,
+}
+
+/// The next packet of `version` in `buf`, `None` until it is whole.
+fn next_incoming(version: MqttVersion, buf: &mut BytesMut) -> Result<Option<Incoming>, LoadError> {
+    let unexpected =
+        |what: String| LoadError::Protocol(format!("unexpected packet from the server: {what}"));
+    match version {
+        MqttVersion::V311 => match Packet::read(buf, MAX_INCOMING_PACKET) {
+            Ok(Packet::PubAck(ack)) => Ok(Some(Incoming::PubAck(ack.pkid))),
+            Ok(Packet::PingResp) => Ok(Some(Incoming::PingResp)),
+            Ok(other) => Err(unexpected(format!("{other:?}"))),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+            Err(e) => Err(LoadError::Protocol(format!("bad packet: {e}"))),
+        },
+        MqttVersion::V5 => match v5::Packet::read(buf, Some(MAX_INCOMING_PACKET as u32)) {
+            Ok(v5::Packet::PubAck(ack)) if ack.reason == v5::PubAckReason::Success => {
+                Ok(Some(Incoming::PubAck(ack.pkid)))
+            }
+            // Every message of the load is valid: a refusal is the server's problem to report.
+            Ok(v5::Packet::PubAck(ack)) => Err(LoadError::Protocol(format!(
+                "PUBACK {} refused: {:?} {}",
+                ack.pkid,
+                ack.reason,
+                ack.properties
+                    .and_then(|p| p.reason_string)
+                    .unwrap_or_default()
+            ))),
+            Ok(v5::Packet::PingResp(_)) => Ok(Some(Incoming::PingResp)),
+            Ok(v5::Packet::Disconnect(d)) => Err(LoadError::Protocol(format!(
+                "the server disconnected: {:?} {}",
+                d.reason_code,
+                d.properties
+                    .and_then(|p| p.reason_string)
+                    .unwrap_or_default()
+            ))),
+            Ok(other) => Err(unexpected(format!("{other:?}"))),
+            Err(mqttbytes5::Error::InsufficientBytes(_)) => Ok(None),
+            Err(e) => Err(LoadError::Protocol(format!("bad packet: {e}"))),
+        },
+    }
+}
+
 /// A connected publisher and its devices.
 pub(crate) struct Publisher {
     rd: ReadHalf<LoadStream>,
@@ -183,6 +297,7 @@ pub(crate) struct Publisher {
     templates: Vec<Template>,
     next_template: usize,
     ids: PacketIds,
+    version: MqttVersion,
     write_buf: BytesMut,
     read_buf: BytesMut,
     /// Counted messages this connection still has to publish (`--messages`), else `None`.
@@ -200,6 +315,10 @@ impl Publisher {
     ) -> Self {
         let mut read_buf = connected.leftover;
         read_buf.reserve(READ_CHUNK);
+        let inflight = connected
+            .receive_max
+            .map_or(inflight, |max| inflight.min(max));
+        let version = connected.version;
         let (rd, wr) = tokio::io::split(connected.stream);
         Publisher {
             rd,
@@ -207,6 +326,7 @@ impl Publisher {
             templates,
             next_template: 0,
             ids: PacketIds::new(inflight),
+            version,
             write_buf: BytesMut::with_capacity(2 * WRITE_CHUNK),
             read_buf,
             quota,
@@ -344,9 +464,9 @@ impl Publisher {
         let now_us = schedule.elapsed_us();
         let in_window = schedule.is_in_window(now_us);
         let mut acked = 0;
-        loop {
-            match Packet::read(&mut self.read_buf, MAX_INCOMING_PACKET) {
-                Ok(Packet::PubAck(ack)) => match self.ids.ack(ack.pkid) {
+        while let Some(incoming) = next_incoming(self.version, &mut self.read_buf)? {
+            match incoming {
+                Incoming::PubAck(pkid) => match self.ids.ack(pkid) {
                     Some(sent) => {
                         acked += 1;
                         if in_window {
@@ -362,14 +482,7 @@ impl Publisher {
                     }
                     None => self.stats.unexpected_acks += 1,
                 },
-                Ok(Packet::PingResp) => {}
-                Ok(other) => {
-                    return Err(LoadError::Protocol(format!(
-                        "unexpected packet from the server: {other:?}"
-                    )));
-                }
-                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                Err(e) => return Err(LoadError::Protocol(format!("bad packet: {e}"))),
+                Incoming::PingResp => {}
             }
         }
         self.stats.acked += acked;

@@ -44,6 +44,17 @@ pub use template::TemplateError;
 /// How often the timeline (and the progress channel) is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
+/// The MQTT version the load speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1.
+    #[default]
+    V311,
+    /// MQTT 5: PUBLISH with an empty property list, and a window of at most the server's
+    /// Receive Maximum.
+    V5,
+}
+
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadConfig {
@@ -57,8 +68,11 @@ pub struct LoadConfig {
     pub devices: u32,
     /// Sites the devices are spread over.
     pub sites: u32,
-    /// Most unacknowledged PUBLISHes per connection (1 to 65535).
+    /// Most unacknowledged PUBLISHes per connection (1 to 65535; with MQTT 5 also at most the
+    /// server's Receive Maximum).
     pub inflight: u16,
+    /// The MQTT version.
+    pub mqtt_version: MqttVersion,
     /// Readings per message (1 to [`MAX_BATCH`]).
     pub batch: u32,
     /// How long to measure after the warm-up; ignored with `messages`.
@@ -88,6 +102,7 @@ impl Default for LoadConfig {
             devices: 1000,
             sites: 10,
             inflight: 1000,
+            mqtt_version: MqttVersion::V311,
             batch: 1,
             duration: Duration::from_secs(10),
             messages: None,
@@ -160,7 +175,15 @@ pub async fn run(
     for devices in &plan {
         let per_connection = devices
             .iter()
-            .map(|d| Template::new(d, config.batch as usize, config.seed, now_ms))
+            .map(|d| {
+                Template::new(
+                    d,
+                    config.batch as usize,
+                    config.seed,
+                    now_ms,
+                    config.mqtt_version,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         templates.push(per_connection);
     }
@@ -177,12 +200,12 @@ pub async fn run(
         let client_id = format!("{}{i}", config.client_id_prefix);
         let login = config.login.clone();
         let limit = config.connect_timeout;
+        let version = config.mqtt_version;
         connecting.spawn(async move {
             let login = login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-            (
-                i,
-                connection::connect(&broker, tls.as_ref(), client_id, login, limit).await,
-            )
+            let connected =
+                connection::connect(&broker, tls.as_ref(), client_id, login, limit, version).await;
+            (i, connected)
         });
     }
     let mut streams = Vec::with_capacity(config.connections as usize);

@@ -21,7 +21,9 @@ use prost::Message as _;
 use prost::encoding::encoded_len_varint;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::Publish;
+use rumqttc::v5::mqttbytes::v5;
 
+use super::MqttVersion;
 use super::plan::DeviceSpec;
 use crate::model::DeviceModel;
 
@@ -89,12 +91,14 @@ const TIME_AT: usize = SEQ_AT + SEQ_LEN + 1;
 
 impl Template {
     /// The template of `device`, for messages of `batch` readings, with values from the device's
-    /// model seeded with `seed` and sampled before `now_ms`.
+    /// model seeded with `seed` and sampled before `now_ms`, as PUBLISH packets of `version`
+    /// (MQTT 5: with an empty property length after the packet id).
     pub(crate) fn new(
         device: &DeviceSpec,
         batch: usize,
         seed: u64,
         now_ms: i64,
+        version: MqttVersion,
     ) -> Result<Self, TemplateError> {
         check_time(now_ms)?;
         let layout = |why| TemplateError::Layout(device.device_id.clone(), why);
@@ -149,17 +153,42 @@ impl Template {
             &device.device_id,
             Channel::Telemetry,
         );
-        let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload);
-        publish.pkid = 1;
-        let mut packet = BytesMut::with_capacity(publish.size());
-        publish
-            .write(&mut packet)
-            .map_err(|e| TemplateError::Mqtt(device.device_id.clone(), e.to_string()))?;
-        let payload_at = packet.len() - publish.payload.len();
+        let payload_len = payload.len();
+        let mut packet = BytesMut::new();
+        let encoded = match version {
+            MqttVersion::V311 => {
+                let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload);
+                publish.pkid = 1;
+                publish
+                    .write(&mut packet)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            MqttVersion::V5 => {
+                let mut publish = v5::Publish::new(
+                    topic,
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    payload,
+                    None,
+                );
+                publish.pkid = 1;
+                v5::Packet::Publish(publish)
+                    .write(&mut packet, None)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        };
+        encoded.map_err(|e| TemplateError::Mqtt(device.device_id.clone(), e))?;
+        let payload_at = packet.len() - payload_len;
+        // The packet id ends where the payload starts, or (MQTT 5) before the property length.
+        let pkid_at = match version {
+            MqttVersion::V311 => payload_at - 2,
+            MqttVersion::V5 => payload_at - 3,
+        };
         Ok(Template {
             device_id: device.device_id.clone(),
             packet: packet.to_vec(),
-            pkid_at: payload_at - 2,
+            pkid_at,
             first_reading_at: payload_at
                 + header.encoded_len()
                 + 1
@@ -271,9 +300,33 @@ mod tests {
     }
 
     #[test]
+    fn an_mqtt5_message_decodes_with_the_mqtt5_codec() {
+        let spec = device(Kind::Cabinet);
+        let v4 = Template::new(&spec, 2, 1, NOW_MS, MqttVersion::V311).unwrap();
+        let mut v5 = Template::new(&spec, 2, 1, NOW_MS, MqttVersion::V5).unwrap();
+        assert_eq!(
+            v5.packet.len(),
+            v4.packet.len() + 1,
+            "one property length byte"
+        );
+        let mut buf = BytesMut::new();
+        v5.write(&mut buf, 513, NOW_MS + 10).unwrap();
+        let packet = v5::Packet::read(&mut buf, None).expect("a whole MQTT 5 packet");
+        let v5::Packet::Publish(publish) = packet else {
+            panic!("not a PUBLISH: {packet:?}");
+        };
+        assert_eq!(publish.pkid, 513);
+        assert!(publish.properties.is_none());
+        let batch = TelemetryBatch::decode(publish.payload).expect("valid protobuf");
+        let seqs: Vec<u64> = batch.readings.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [SEQ_BASE, SEQ_BASE + 1]);
+        assert_eq!(batch.readings[1].time_unix_ms, NOW_MS + 10);
+    }
+
+    #[test]
     fn a_patched_message_decodes_to_its_packet_id_seqs_and_times() {
         let spec = device(Kind::SmallCell);
-        let mut template = Template::new(&spec, 3, 42, NOW_MS).unwrap();
+        let mut template = Template::new(&spec, 3, 42, NOW_MS, MqttVersion::V311).unwrap();
         let mut buf = BytesMut::new();
         assert_eq!(template.write(&mut buf, 7, NOW_MS + 5).unwrap(), SEQ_BASE);
         assert_eq!(
@@ -309,7 +362,7 @@ mod tests {
     fn a_patched_message_is_exactly_what_prost_and_rumqttc_encode() {
         for kind in [Kind::Cabinet, Kind::SmallCell, Kind::Sensor] {
             let spec = device(kind);
-            let mut template = Template::new(&spec, 10, 9, NOW_MS).unwrap();
+            let mut template = Template::new(&spec, 10, 9, NOW_MS, MqttVersion::V311).unwrap();
             let mut buf = BytesMut::new();
             template.write(&mut buf, 1, NOW_MS).unwrap();
             let mut buf = BytesMut::new();
@@ -347,7 +400,7 @@ mod tests {
     #[test]
     fn values_come_from_the_device_model() {
         let spec = device(Kind::Sensor);
-        let mut template = Template::new(&spec, 1, 1, NOW_MS).unwrap();
+        let mut template = Template::new(&spec, 1, 1, NOW_MS, MqttVersion::V311).unwrap();
         let mut buf = BytesMut::new();
         let mut seen = Vec::new();
         for i in 0..SAMPLES {
@@ -369,10 +422,10 @@ mod tests {
     fn clocks_and_sequence_numbers_out_of_the_fixed_width_range_are_errors() {
         let spec = device(Kind::Cabinet);
         assert_eq!(
-            Template::new(&spec, 1, 1, 1_000).unwrap_err(),
+            Template::new(&spec, 1, 1, 1_000, MqttVersion::V311).unwrap_err(),
             TemplateError::ClockOutOfRange(1_000)
         );
-        let mut template = Template::new(&spec, 2, 1, NOW_MS).unwrap();
+        let mut template = Template::new(&spec, 2, 1, NOW_MS, MqttVersion::V311).unwrap();
         let mut buf = BytesMut::new();
         assert!(matches!(
             template.write(&mut buf, 1, TIME_END_MS),

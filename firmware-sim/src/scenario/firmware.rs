@@ -53,6 +53,9 @@ pub struct Firmware {
     pub asleep: bool,
     /// Its clock minus true time, ms.
     pub skew_ms: i64,
+    /// Per metric (the kind's catalogue order): the value a scripted fault makes it report
+    /// instead of its model's, if any. Faults outlast reboots.
+    pub overrides: Vec<Option<f64>>,
     model: DeviceModel,
     boot_ids: ChaCha8Rng,
 }
@@ -62,6 +65,7 @@ impl Firmware {
     /// runs started at different times never share one).
     pub fn new(index: usize, def: DeviceDef, seed: u64, boot_epoch: i64) -> Self {
         let model = DeviceModel::new(def.kind, seed, &def.id);
+        let overrides = vec![None; model.metric_names().len()];
         let boot_ids = device_rng(
             seed ^ boot_epoch.cast_unsigned(),
             &def.id,
@@ -83,6 +87,7 @@ impl Firmware {
             next_heartbeat_ms: None,
             heartbeat_due: false,
             asleep: false,
+            overrides,
             model,
             boot_ids,
         }
@@ -109,8 +114,9 @@ impl Firmware {
         self.asleep = false;
     }
 
-    /// Loses power: everything in RAM is gone. Returns how many buffered readings were lost.
-    pub fn power_off(&mut self) -> u64 {
+    /// Loses power: everything in RAM is gone. Returns the sequence numbers of the buffered
+    /// readings lost with it, oldest first.
+    pub fn power_off(&mut self) -> Vec<u64> {
         self.powered = false;
         self.hung = false;
         self.announced = false;
@@ -118,9 +124,7 @@ impl Firmware {
         self.asleep = false;
         self.next_heartbeat_ms = None;
         self.next_reading_ms = i64::MAX;
-        let lost = self.outbox.len() as u64;
-        self.outbox.clear();
-        lost
+        self.outbox.drain(..).map(|r| r.seq).collect()
     }
 
     /// The next instant (true time) something periodic is due, while powered and not hung.
@@ -134,8 +138,9 @@ impl Firmware {
         })
     }
 
-    /// Takes whatever is due at `now_ms`: a reading into the outbox, a heartbeat flag. Returns
-    /// the number of readings taken.
+    /// Takes whatever is due at `now_ms`: a reading into the outbox (its values the model's,
+    /// but for the metrics a scripted fault overrides), a heartbeat flag. Returns the number of
+    /// readings taken (the newest of the outbox).
     pub fn take_due(&mut self, now_ms: i64) -> u64 {
         if !self.powered || self.hung {
             return 0;
@@ -143,7 +148,12 @@ impl Firmware {
         let mut taken = 0;
         while self.next_reading_ms <= now_ms {
             let device_ms = self.device_ms(self.next_reading_ms);
-            let values = self.model.sample(device_ms);
+            let mut values = self.model.sample(device_ms);
+            for (v, o) in values.iter_mut().zip(&self.overrides) {
+                if let Some(o) = o {
+                    *v = *o;
+                }
+            }
             self.outbox.push_back(Reading {
                 seq: self.next_seq,
                 time_unix_ms: device_ms,
@@ -166,11 +176,17 @@ impl Firmware {
         taken
     }
 
-    /// Drops the oldest buffered readings beyond the buffer size. Returns how many.
-    pub fn trim_buffer(&mut self) -> u64 {
+    /// Drops the oldest buffered readings beyond the buffer size. Returns their sequence
+    /// numbers, oldest first.
+    pub fn trim_buffer(&mut self) -> Vec<u64> {
         let excess = self.outbox.len().saturating_sub(self.def.buffer);
-        self.outbox.drain(..excess);
-        excess as u64
+        self.outbox.drain(..excess).map(|r| r.seq).collect()
+    }
+
+    /// The true time (ms since the epoch) at which a reading stamped `device_ms` by the
+    /// device's current clock was taken.
+    pub fn true_ms(&self, device_ms: i64) -> i64 {
+        device_ms.saturating_sub(self.skew_ms)
     }
 
     /// The sequence number of the last reading of this boot, if any.

@@ -1,6 +1,7 @@
 //! Scripted scenarios: a timeline of what a handful of devices do (boot, report, lose power,
-//! reboot, lose their link, buffer and backfill, run with a wrong clock, fail as a gateway), run
-//! over real MQTT, and the ground truth of what they did, so tests can compare citytel's view.
+//! reboot, lose their link, buffer and backfill, run with a wrong clock, fail as a gateway, show a
+//! fault in their readings), run over real MQTT, and the ground truth of what they did, so tests
+//! can compare citytel's view.
 //!
 //! ```text
 //! scenario file (TOML) ─> spec::ScenarioFile ─> validate ─> Scenario
@@ -39,6 +40,7 @@ pub use pacer::{Pacer, RealTime, Step, wall_clock_ms};
 pub use runner::{RunOptions, run};
 pub use spec::{Action, ScenarioFile};
 pub use truth::{
-    BootTruth, Delivered, Delivery, DeviceCondition, DeviceTruth, Period, ScenarioReport,
+    BootTruth, Delivered, Delivery, DeviceCondition, DeviceTruth, Period, ReadingTruth,
+    ScenarioReport,
 };
 pub use validate::{DeviceDef, Scenario, ScenarioError, ScheduledEvent};

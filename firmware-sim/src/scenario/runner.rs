@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use citytel_proto::catalog;
 use citytel_proto::topic::Channel;
 use citytel_proto::v1::{DeathReason, Status, TelemetryBatch};
 use prost::Message as _;
@@ -35,7 +36,9 @@ use super::firmware::Firmware;
 use super::pacer::{Pacer, Step};
 use super::session::Session;
 use super::spec::Action;
-use super::truth::{Delivered, DeviceCondition, DeviceTruth, Recorder, ScenarioReport};
+use super::truth::{
+    Delivered, DeviceCondition, DeviceTruth, ReadingTruth, Recorder, ScenarioReport,
+};
 use super::validate::{Scenario, ScheduledEvent};
 
 /// How a run connects.
@@ -125,6 +128,11 @@ impl<'a> Run<'a> {
                 periods: Vec::new(),
                 boots: Vec::new(),
                 deliveries: Vec::new(),
+                metric_names: catalog::metric_names(d.kind)
+                    .iter()
+                    .map(|m| (*m).to_string())
+                    .collect(),
+                readings: Vec::new(),
                 readings_produced: 0,
                 readings_delivered: 0,
                 readings_lost: 0,
@@ -176,18 +184,17 @@ impl<'a> Run<'a> {
                     if !self.firmware[d].hung {
                         continue;
                     }
-                    self.reset(d, "watchdog");
+                    self.reset(d, "watchdog", t);
                 }
                 self.boot(d, t);
             }
             for d in 0..self.firmware.len() {
-                let taken = self.firmware[d].take_due(t);
-                self.recorder.produced(d, taken);
+                self.take(d, t);
             }
             self.deliver_all(t, pacer).await;
             for d in 0..self.firmware.len() {
                 let lost = self.firmware[d].trim_buffer();
-                self.recorder.lost(d, lost);
+                self.recorder.lost(d, self.firmware[d].boot_id, &lost, t);
             }
             self.note_conditions(t);
             let step = Step {
@@ -221,6 +228,25 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Device `d` takes the readings due at `t`; the ground truth lists them.
+    fn take(&mut self, d: usize, t: i64) {
+        let fw = &mut self.firmware[d];
+        let taken = usize::try_from(fw.take_due(t)).unwrap_or(usize::MAX);
+        let fw = &self.firmware[d];
+        for r in fw.outbox.iter().skip(fw.outbox.len().saturating_sub(taken)) {
+            let reading = ReadingTruth {
+                boot_id: fw.boot_id,
+                seq: r.seq,
+                taken_unix_ms: fw.true_ms(r.time_unix_ms),
+                time_unix_ms: r.time_unix_ms,
+                values: r.values.clone(),
+                delivered_unix_ms: None,
+                lost_unix_ms: None,
+            };
+            self.recorder.took(d, reading);
+        }
+    }
+
     fn schedule_boot(&mut self, d: usize, at_ms: i64, reset: bool) {
         self.boots.insert((at_ms, self.boot_order), (d, reset));
         self.boot_order += 1;
@@ -240,25 +266,25 @@ impl<'a> Run<'a> {
         match e.action {
             Action::PowerOff if self.firmware[d].powered => {
                 self.cut(d, t).await;
-                self.power_off(d, "power-off");
+                self.power_off(d, "power-off", t);
             }
             Action::PowerOn => self.boot(d, t),
             // Hung firmware cannot say goodbye: its power just goes.
             Action::Shutdown if self.firmware[d].hung => {
                 self.cut(d, t).await;
-                self.power_off(d, "shutdown");
+                self.power_off(d, "shutdown", t);
             }
             Action::Shutdown if self.firmware[d].powered => {
                 self.goodbye(d, t, DeathReason::Shutdown).await;
-                self.power_off(d, "shutdown");
+                self.power_off(d, "shutdown", t);
             }
             Action::Reboot if self.firmware[d].hung => {
-                self.reset(d, "reboot");
+                self.reset(d, "reboot", t);
                 self.schedule_boot(d, t + e.downtime_ms, false);
             }
             Action::Reboot if self.firmware[d].powered => {
                 self.goodbye(d, t, DeathReason::Reboot).await;
-                self.power_off(d, "reboot");
+                self.power_off(d, "reboot", t);
                 self.schedule_boot(d, t + e.downtime_ms, false);
             }
             Action::Hang if self.firmware[d].powered && !self.firmware[d].hung => {
@@ -288,6 +314,12 @@ impl<'a> Run<'a> {
                 self.firmware[d].skew_ms = e.skew_ms;
                 self.recorder.skew(d, e.skew_ms);
             }
+            Action::SetMetric | Action::ResetMetric => {
+                let value = (e.action == Action::SetMetric).then_some(e.value);
+                if let Some(slot) = e.metric.and_then(|m| self.firmware[d].overrides.get_mut(m)) {
+                    *slot = value;
+                }
+            }
             Action::PowerOff
             | Action::Shutdown
             | Action::Reboot
@@ -298,16 +330,17 @@ impl<'a> Run<'a> {
 
     /// A hung device restarts without a word: its connection stays open on the broker's side
     /// until its next connection takes it over.
-    fn reset(&mut self, d: usize, cause: &'static str) {
+    fn reset(&mut self, d: usize, cause: &'static str, t: i64) {
         if let Some(session) = self.sessions[d].take() {
             self.stale[d] = Some((session, self.firmware[d].boot_id));
         }
-        self.power_off(d, cause);
+        self.power_off(d, cause, t);
     }
 
-    fn power_off(&mut self, d: usize, cause: &'static str) {
+    fn power_off(&mut self, d: usize, cause: &'static str, t: i64) {
+        let boot_id = self.firmware[d].boot_id;
         let lost = self.firmware[d].power_off();
-        self.recorder.lost(d, lost);
+        self.recorder.lost(d, boot_id, &lost, t);
         self.down_cause[d] = cause;
         for c in self.scenario.devices[d].children.clone() {
             self.firmware[c].announced = false;

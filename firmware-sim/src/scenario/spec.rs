@@ -20,7 +20,8 @@
 //! at = "10m"
 //! action = "power-off"      # see `Action`
 //! devices = ["cab-hs-01"]   # or site = "high-street" (every device of that site but children)
-//! # optional: every = "2m", times = 3 (repeat), downtime (reboot, hang), skew (set-clock-skew)
+//! # optional: every = "2m", times = 3 (repeat), downtime (reboot, hang), skew (set-clock-skew),
+//! # metric and value (set-metric: metric = "temperature_c", value = 68.0; reset-metric: metric)
 //! ```
 //!
 //! Durations are humantime strings ("500ms", "10s", "5m"); times are offsets from the start of
@@ -120,6 +121,12 @@ pub struct EventEntry {
     /// For `set-clock-skew`: the new skew, signed.
     #[serde(default)]
     pub skew: Option<String>,
+    /// For `set-metric` and `reset-metric`: the metric, a name of the device kind's catalogue.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// For `set-metric`: the value the device reports for `metric`.
+    #[serde(default)]
+    pub value: Option<f64>,
 }
 
 /// What a scripted event does to a device.
@@ -145,6 +152,12 @@ pub enum Action {
     /// Will). With a `downtime`, a watchdog resets it that long after: it boots with a new boot id
     /// and reconnects, taking over its old connection.
     Hang,
+    /// A fault the readings show (cooling failed, a runaway process, a stuck sensor): from now
+    /// on the device reports `value` for `metric` instead of what its model says, across
+    /// reboots, until a `reset-metric`.
+    SetMetric,
+    /// The fault is gone: the device reports its model's values for `metric` again.
+    ResetMetric,
 }
 
 impl Action {
@@ -159,6 +172,8 @@ impl Action {
             Action::LinkUp => "link-up",
             Action::SetClockSkew => "set-clock-skew",
             Action::Hang => "hang",
+            Action::SetMetric => "set-metric",
+            Action::ResetMetric => "reset-metric",
         }
     }
 }

@@ -1,7 +1,7 @@
 use citytel_proto::kind::Kind;
 
 use super::firmware::Firmware;
-use super::truth::{Delivered, DeviceCondition, DeviceTruth, Recorder};
+use super::truth::{Delivered, DeviceCondition, DeviceTruth, ReadingTruth, Recorder};
 use super::*;
 
 const MINIMAL: &str = r#"
@@ -210,6 +210,41 @@ fn errors_name_the_key_and_say_what_is_wrong() {
             "devices[3].sleepy",
             "is a gateway with children",
         ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"set-metric\"\nmetric = \"temperature_c\"\ndevices = [\"cab-1\"]",
+            "events[0].value",
+            "needs the value",
+        ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"set-metric\"\nvalue = 68.0\ndevices = [\"cab-1\"]",
+            "events[0].metric",
+            "set-metric needs a metric",
+        ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"reset-metric\"\ndevices = [\"cab-1\"]",
+            "events[0].metric",
+            "reset-metric needs a metric",
+        ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"set-metric\"\nmetric = \"temperature_c\"\nvalue = 68.0\nsite = \"park\"",
+            "events[0].metric",
+            "gw-1 is a gateway, whose metrics are",
+        ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"set-metric\"\nmetric = \"temperature_c\"\nvalue = nan\ndevices = [\"cab-1\"]",
+            "events[0].value",
+            "not a finite number",
+        ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"reset-metric\"\nmetric = \"temperature_c\"\nvalue = 1.0\ndevices = [\"cab-1\"]",
+            "events[0].value",
+            "only set-metric has a value",
+        ),
+        (
+            "[[events]]\nat = \"1m\"\naction = \"reboot\"\nmetric = \"temperature_c\"\ndevices = [\"cab-1\"]",
+            "events[0].metric",
+            "only set-metric and reset-metric",
+        ),
     ];
     for (extra, want_key, want_message) in cases {
         let (key, message) = invalid(extra);
@@ -278,13 +313,17 @@ fn firmware_takes_readings_on_schedule_with_its_own_clock_and_buffers_within_bou
     assert_eq!(fw.last_seq(), Some(4));
     fw.take_due(250_000);
     assert_eq!(fw.outbox.len(), 6);
-    assert_eq!(fw.trim_buffer(), 1, "a buffer of 5 drops the oldest");
+    assert_eq!(fw.trim_buffer(), [1], "a buffer of 5 drops the oldest");
     assert_eq!(fw.outbox.front().map(|r| r.seq), Some(2));
     let batches = fw.batches(Some("gw-1"));
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].readings.len(), 5);
     assert_eq!(batches[0].gateway_id.as_deref(), Some("gw-1"));
-    assert_eq!(fw.power_off(), 5, "buffered readings die with the power");
+    assert_eq!(
+        fw.power_off(),
+        [2, 3, 4, 5, 6],
+        "buffered readings die with the power"
+    );
     fw.boot(300_000);
     assert_ne!(fw.boot_id, first_boot, "a new boot id");
     assert_eq!(fw.take_due(300_000), 1);
@@ -318,6 +357,88 @@ fn a_hang_may_have_a_watchdog_downtime() {
 }
 
 #[test]
+fn a_scripted_fault_overrides_one_metric_across_reboots_until_reset() {
+    let s = with(
+        r#"
+[[events]]
+at = "1m"
+action = "set-metric"
+metric = "power_w"
+value = 140
+devices = ["cab-1"]
+
+[[events]]
+at = "3m"
+action = "reset-metric"
+metric = "power_w"
+devices = ["cab-1"]
+"#,
+    )
+    .unwrap();
+    let power = citytel_proto::catalog::metric_names(Kind::Cabinet)
+        .iter()
+        .position(|m| *m == "power_w")
+        .expect("a cabinet reports its power draw");
+    let events: Vec<(i64, Action, Option<usize>, f64)> = s
+        .events
+        .iter()
+        .map(|e| (e.at_ms, e.action, e.metric, e.value))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (60_000, Action::SetMetric, Some(power), 140.0),
+            (180_000, Action::ResetMetric, Some(power), 0.0),
+        ]
+    );
+
+    // The same device with and without the fault, sampled at the same instants: the fault
+    // changes that one metric and nothing else, and outlasts a reboot.
+    let (mut faulty, mut plain) = (device(2), device(2));
+    for fw in [&mut faulty, &mut plain] {
+        fw.boot(0);
+    }
+    faulty.overrides[power] = Some(140.0);
+    let mut values = Vec::new();
+    for at in [0, 10_000] {
+        for fw in [&mut faulty, &mut plain] {
+            if at > 0 {
+                fw.power_off();
+                fw.boot(at);
+            }
+            fw.take_due(at);
+        }
+        values.push((
+            faulty.outbox[0].values.clone(),
+            plain.outbox[0].values.clone(),
+        ));
+    }
+    for (faulty, plain) in &values {
+        assert_eq!(faulty[power], 140.0);
+        assert_ne!(plain[power], 140.0);
+        let others = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.remove(power);
+            v
+        };
+        assert_eq!(
+            others(faulty),
+            others(plain),
+            "only the faulty metric differs"
+        );
+    }
+    faulty.overrides[power] = None;
+    for fw in [&mut faulty, &mut plain] {
+        fw.take_due(20_000);
+    }
+    assert_eq!(
+        faulty.outbox.back().map(|r| r.values.clone()),
+        plain.outbox.back().map(|r| r.values.clone()),
+        "reset: the model's values again, its walk undisturbed by the fault"
+    );
+}
+
+#[test]
 fn heartbeats_fall_due_at_their_own_interval() {
     let mut fw = device(2);
     fw.boot(0);
@@ -342,10 +463,25 @@ fn truth(id: &str) -> DeviceTruth {
         periods: Vec::new(),
         boots: Vec::new(),
         deliveries: Vec::new(),
+        metric_names: vec!["t".into()],
+        readings: Vec::new(),
         readings_produced: 0,
         readings_delivered: 0,
         readings_lost: 0,
         readings_backfilled: 0,
+    }
+}
+
+/// Reading `seq` of boot `boot_id`, taken at `at` with value `v`.
+fn reading(boot_id: u64, seq: u64, at: i64, v: f64) -> ReadingTruth {
+    ReadingTruth {
+        boot_id,
+        seq,
+        taken_unix_ms: at,
+        time_unix_ms: at,
+        values: vec![v],
+        delivered_unix_ms: None,
+        lost_unix_ms: None,
     }
 }
 
@@ -354,7 +490,9 @@ fn the_recorder_turns_conditions_into_periods_and_counts_readings_per_boot() {
     let mut r = Recorder::new("t", 0, vec![truth("a")]);
     r.boot(0, 11, 0);
     r.condition(0, DeviceCondition::Up, 0, "boot");
-    r.produced(0, 3);
+    for seq in 1..=5 {
+        r.took(0, reading(11, seq, 0, 20.0));
+    }
     r.delivered(
         0,
         0,
@@ -371,9 +509,9 @@ fn the_recorder_turns_conditions_into_periods_and_counts_readings_per_boot() {
     // Down for no time at all: the periods on either side join up.
     r.condition(0, DeviceCondition::Up, 50, "boot");
     r.condition(0, DeviceCondition::Unreachable, 70, "link-down");
-    r.lost(0, 2);
+    r.lost(0, 11, &[4, 5], 75);
     r.boot(0, 12, 80);
-    r.produced(0, 1);
+    r.took(0, reading(12, 1, 80, 21.5));
     let report = r.finish(100);
     let d = &report.devices[0];
     let periods: Vec<(DeviceCondition, i64, i64, &str)> = d
@@ -404,14 +542,33 @@ fn the_recorder_turns_conditions_into_periods_and_counts_readings_per_boot() {
             d.readings_backfilled,
             d.readings_lost
         ),
-        (4, 3, 2, 2)
+        (6, 3, 2, 2)
     );
+    let fates: Vec<(u64, u64, Option<i64>, Option<i64>)> = d
+        .readings
+        .iter()
+        .map(|r| (r.boot_id, r.seq, r.delivered_unix_ms, r.lost_unix_ms))
+        .collect();
+    assert_eq!(
+        fates,
+        vec![
+            (11, 1, Some(0), None),
+            (11, 2, Some(0), None),
+            (11, 3, Some(0), None),
+            (11, 4, None, Some(75)),
+            (11, 5, None, Some(75)),
+            (12, 1, None, None),
+        ],
+        "each reading's fate: delivered, lost, or still buffered at the end"
+    );
+    assert_eq!(d.reading(12, 1).map(|r| r.values.clone()), Some(vec![21.5]));
+    assert_eq!(d.metric_index("t"), Some(0));
     let per_boot: Vec<(u64, u64, u64)> = d
         .boots
         .iter()
         .map(|b| (b.boot_id, b.readings_produced, b.readings_delivered))
         .collect();
-    assert_eq!(per_boot, vec![(11, 3, 3), (12, 1, 0)]);
+    assert_eq!(per_boot, vec![(11, 5, 3), (12, 1, 0)]);
     assert_eq!(report.end_unix_ms, 100);
 }
 
@@ -420,6 +577,18 @@ fn the_report_round_trips_through_json() {
     let mut r = Recorder::new("t", 5, vec![truth("a")]);
     r.boot(0, 1, 5);
     r.condition(0, DeviceCondition::Up, 5, "boot");
+    r.took(0, reading(1, 1, 5, 68.25));
+    r.delivered(
+        0,
+        6,
+        1,
+        Delivered::Readings {
+            first_seq: 1,
+            last_seq: 1,
+            backfilled: 0,
+        },
+        1,
+    );
     r.delivered(
         0,
         5,
@@ -438,6 +607,8 @@ fn the_report_round_trips_through_json() {
     assert!(json.contains(r#""kind":"last_will""#), "{json}");
     assert!(json.contains(r#""kind":"disconnect""#), "{json}");
     assert!(json.contains(r#""intermittent":true"#), "{json}");
+    assert!(json.contains(r#""values":[68.25]"#), "{json}");
+    assert!(json.contains(r#""delivered_unix_ms":6"#), "{json}");
     // A birth that did not say is written, and read, without the field.
     let old = r#"{"at_unix_ms":5,"boot_id":1,"kind":"birth","reporting_interval_ms":10000,"heartbeat_interval_ms":null}"#;
     let delivery: super::truth::Delivery = serde_json::from_str(old).unwrap();

@@ -3,7 +3,12 @@
 //! must report from it, independently of citytel.
 //!
 //! A [`Recorder`] is fed as the run goes and turns the device states it is told about into
-//! periods; [`ScenarioReport`] is what comes out, as JSON or text ([`super::text`]).
+//! periods; [`ScenarioReport`] is what comes out, as JSON or text ([`super::text`]). It lists
+//! every reading a device took, with its values and its fate (acknowledged when, lost when, or
+//! still buffered at the end), so tests can work out what rules on values and on lost readings
+//! must do without asking citytel.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,8 +108,29 @@ pub struct BootTruth {
     pub readings_delivered: u64,
 }
 
+/// One reading a device took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingTruth {
+    /// The boot it was taken in.
+    pub boot_id: u64,
+    /// Its sequence number in that boot.
+    pub seq: u64,
+    /// When it was taken, true time, ms since the epoch.
+    pub taken_unix_ms: i64,
+    /// Its timestamp, by the device's clock.
+    pub time_unix_ms: i64,
+    /// One value per metric, in [`DeviceTruth::metric_names`] order.
+    pub values: Vec<f64>,
+    /// When citytel first acknowledged it (true time), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_unix_ms: Option<i64>,
+    /// When it was lost (dropped from a full buffer, or with power), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_unix_ms: Option<i64>,
+}
+
 /// Everything one device did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceTruth {
     /// Device id.
     pub device_id: String,
@@ -129,6 +155,12 @@ pub struct DeviceTruth {
     pub boots: Vec<BootTruth>,
     /// What citytel received about it, in order.
     pub deliveries: Vec<Delivery>,
+    /// The names of the metrics its readings carry, in order.
+    #[serde(default)]
+    pub metric_names: Vec<String>,
+    /// Every reading it took, in the order taken.
+    #[serde(default)]
+    pub readings: Vec<ReadingTruth>,
     /// Readings taken.
     pub readings_produced: u64,
     /// Readings citytel acknowledged (each once).
@@ -148,10 +180,22 @@ impl DeviceTruth {
             .map(|p| p.end_unix_ms - p.start_unix_ms)
             .sum()
     }
+
+    /// The reading `seq` of boot `boot_id`, if it took one.
+    pub fn reading(&self, boot_id: u64, seq: u64) -> Option<&ReadingTruth> {
+        self.readings
+            .iter()
+            .find(|r| r.boot_id == boot_id && r.seq == seq)
+    }
+
+    /// The index of `metric` in its readings' values.
+    pub fn metric_index(&self, metric: &str) -> Option<usize> {
+        self.metric_names.iter().position(|m| m == metric)
+    }
 }
 
 /// What a run did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioReport {
     /// The scenario's name.
     pub scenario: String,
@@ -176,6 +220,9 @@ pub struct Recorder {
     report: ScenarioReport,
     /// Per device: the open period's condition, start and cause.
     open: Vec<Option<(DeviceCondition, i64, String)>>,
+    /// (device, boot id) -> index of the boot's first reading in the device's readings (a
+    /// boot's sequence numbers run from 1 without gaps).
+    boot_readings: HashMap<(usize, u64), usize>,
 }
 
 impl Recorder {
@@ -190,6 +237,7 @@ impl Recorder {
                 devices,
             },
             open,
+            boot_readings: HashMap::new(),
         }
     }
 
@@ -235,18 +283,38 @@ impl Recorder {
         });
     }
 
-    /// Device `d` took `n` readings in its current boot.
-    pub fn produced(&mut self, d: usize, n: u64) {
+    /// Device `d` took `reading` in its current boot (the next sequence number of it).
+    pub fn took(&mut self, d: usize, reading: ReadingTruth) {
         let device = &mut self.report.devices[d];
-        device.readings_produced += n;
+        device.readings_produced += 1;
         if let Some(boot) = device.boots.last_mut() {
-            boot.readings_produced += n;
+            boot.readings_produced += 1;
         }
+        if reading.seq == 1 {
+            self.boot_readings
+                .insert((d, reading.boot_id), device.readings.len());
+        }
+        device.readings.push(reading);
     }
 
-    /// Device `d` lost `n` readings.
-    pub fn lost(&mut self, d: usize, n: u64) {
-        self.report.devices[d].readings_lost += n;
+    /// The reading `seq` of device `d`'s boot `boot_id`.
+    fn reading_mut(&mut self, d: usize, boot_id: u64, seq: u64) -> Option<&mut ReadingTruth> {
+        let first = *self.boot_readings.get(&(d, boot_id))?;
+        let i = first.checked_add(usize::try_from(seq.checked_sub(1)?).ok()?)?;
+        self.report.devices[d]
+            .readings
+            .get_mut(i)
+            .filter(|r| r.boot_id == boot_id && r.seq == seq)
+    }
+
+    /// Device `d` lost the readings `seqs` of boot `boot_id` at `at_ms`.
+    pub fn lost(&mut self, d: usize, boot_id: u64, seqs: &[u64], at_ms: i64) {
+        self.report.devices[d].readings_lost += seqs.len() as u64;
+        for &seq in seqs {
+            if let Some(r) = self.reading_mut(d, boot_id, seq) {
+                r.lost_unix_ms = Some(at_ms);
+            }
+        }
     }
 
     /// Device `d` sets its clock skew.
@@ -264,6 +332,18 @@ impl Recorder {
         what: Delivered,
         new_readings: u64,
     ) {
+        if let Delivered::Readings {
+            first_seq,
+            last_seq,
+            ..
+        } = &what
+        {
+            for seq in *first_seq..=*last_seq {
+                if let Some(r) = self.reading_mut(d, boot_id, seq) {
+                    r.delivered_unix_ms.get_or_insert(at_ms);
+                }
+            }
+        }
         let device = &mut self.report.devices[d];
         if let Delivered::Readings { backfilled, .. } = &what {
             device.readings_delivered += new_readings;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use citytel_proto::catalog;
 use citytel_proto::kind::Kind;
 use citytel_proto::topic::is_valid_id;
 
@@ -77,7 +78,7 @@ impl DeviceDef {
 }
 
 /// One scripted event for one device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScheduledEvent {
     /// When, ms from the start.
     pub at_ms: i64,
@@ -90,10 +91,15 @@ pub struct ScheduledEvent {
     pub downtime_ms: i64,
     /// For set-clock-skew: the new skew, ms.
     pub skew_ms: i64,
+    /// For set-metric and reset-metric: the metric's index in the device kind's catalogue
+    /// ([`citytel_proto::catalog::metric_names`]).
+    pub metric: Option<usize>,
+    /// For set-metric: the value the device reports for the metric.
+    pub value: f64,
 }
 
 /// A checked scenario, ready to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     /// Name.
     pub name: String,
@@ -394,6 +400,62 @@ impl Checker<'_> {
             (None, _) => 0,
             (Some(_), _) => return Err(self.err(key("skew"), "only set-clock-skew has a skew")),
         };
+        let value = match (e.value, e.action) {
+            (Some(v), Action::SetMetric) if v.is_finite() => v,
+            (Some(v), Action::SetMetric) => {
+                return Err(self.err(key("value"), format!("{v} is not a finite number")));
+            }
+            (None, Action::SetMetric) => {
+                return Err(self.err(
+                    key("value"),
+                    "set-metric needs the value the device reports, e.g. 68.0",
+                ));
+            }
+            (None, _) => 0.0,
+            (Some(_), _) => return Err(self.err(key("value"), "only set-metric has a value")),
+        };
+        let metric = match (&e.metric, e.action) {
+            (Some(name), Action::SetMetric | Action::ResetMetric) => Some(name.as_str()),
+            (None, Action::SetMetric | Action::ResetMetric) => {
+                return Err(self.err(
+                    key("metric"),
+                    format!(
+                        "{} needs a metric, e.g. \"temperature_c\"",
+                        e.action.as_str()
+                    ),
+                ));
+            }
+            (None, _) => None,
+            (Some(_), _) => {
+                return Err(self.err(
+                    key("metric"),
+                    "only set-metric and reset-metric have a metric",
+                ));
+            }
+        };
+        // The metric's index, per target (devices of different kinds list it elsewhere).
+        let mut metrics = Vec::with_capacity(targets.len());
+        for &d in &targets {
+            let index = match metric {
+                None => None,
+                Some(name) => {
+                    let names = catalog::metric_names(devices[d].kind);
+                    let Some(i) = names.iter().position(|n| *n == name) else {
+                        return Err(self.err(
+                            key("metric"),
+                            format!(
+                                "{} is a {}, whose metrics are {}: not {name:?}",
+                                devices[d].id,
+                                devices[d].kind,
+                                names.join(", ")
+                            ),
+                        ));
+                    };
+                    Some(i)
+                }
+            };
+            metrics.push(index);
+        }
         let (every_ms, times) = match (&e.every, e.times) {
             (None, None) => (0, 1),
             (Some(t), Some(n)) if n >= 1 => {
@@ -415,13 +477,20 @@ impl Checker<'_> {
                     format!("repeat {} falls after the end of the scenario", n + 1),
                 ));
             }
-            out.extend(targets.iter().map(|&device| ScheduledEvent {
-                at_ms: at,
-                device,
-                action: e.action,
-                downtime_ms,
-                skew_ms,
-            }));
+            out.extend(
+                targets
+                    .iter()
+                    .zip(&metrics)
+                    .map(|(&device, &metric)| ScheduledEvent {
+                        at_ms: at,
+                        device,
+                        action: e.action,
+                        downtime_ms,
+                        skew_ms,
+                        metric,
+                        value,
+                    }),
+            );
         }
         Ok(())
     }

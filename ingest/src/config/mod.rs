@@ -213,6 +213,12 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        if self.endpoint.receive_maximum == 0 {
+            return Err(invalid(
+                "endpoint.receive_maximum",
+                "must be at least 1 (MQTT 5 does not allow 0)",
+            ));
+        }
         if self.endpoint.max_discard_bytes < self.endpoint.max_packet_bytes {
             return Err(invalid(
                 "endpoint.max_discard_bytes",

@@ -136,6 +136,11 @@ pub struct EndpointConfig {
     pub max_discard_bytes: usize,
     /// Longest client id accepted, in bytes.
     pub max_client_id_bytes: usize,
+    /// MQTT 5 Receive Maximum granted to each connection: QoS 1 and 2 publishes it may have
+    /// unacknowledged; one more closes the connection (DISCONNECT 0x93).
+    pub receive_maximum: u16,
+    /// MQTT 5 Topic Alias Maximum granted to each connection (0: no aliases).
+    pub topic_alias_maximum: u16,
     /// Whether a keep-alive of 0 (never expire) is honoured.
     pub allow_keep_alive_zero: bool,
     /// Longest keep-alive applied: a connection is closed after 1.5 times this of silence, also

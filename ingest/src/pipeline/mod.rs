@@ -58,13 +58,27 @@ impl Origin {
 }
 
 /// What a source must send back once a message is durable: the packet id and the QoS it came
-/// with (QoS 1 is answered with PUBACK, QoS 2 with PUBREC).
+/// with (QoS 1 is answered with PUBACK, QoS 2 with PUBREC), and whether it was stored as a dead
+/// letter instead of accepted (an MQTT 5 acknowledgement says why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AckToken {
     /// MQTT packet identifier.
     pub(crate) pkid: u16,
     /// QoS of the PUBLISH.
     pub(crate) qos: QoS,
+    /// Why the message was dead-lettered; `None`: accepted.
+    pub(crate) refused: Option<decode::RejectReason>,
+}
+
+impl AckToken {
+    /// The acknowledgement of the PUBLISH with packet id `pkid` at `qos`, not (yet) refused.
+    pub(crate) fn new(pkid: u16, qos: QoS) -> Self {
+        AckToken {
+            pkid,
+            qos,
+            refused: None,
+        }
+    }
 }
 
 /// The acknowledgement queue of one device connection: bounded, and when it is full the device
@@ -116,6 +130,12 @@ impl Ack {
     #[cfg(feature = "fuzzing")]
     pub(crate) fn token(&self) -> AckToken {
         self.token
+    }
+
+    /// The same acknowledgement, telling the source the message was dead-lettered for `reason`.
+    pub(crate) fn refused(mut self, reason: decode::RejectReason) -> Self {
+        self.token.refused = Some(reason);
+        self
     }
 
     /// Sends the acknowledgement. If the source has gone away, the message will be redelivered

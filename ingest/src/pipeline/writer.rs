@@ -483,16 +483,23 @@ impl Writer {
                     continue;
                 }
             };
-            match &envelope.verdict {
-                Ok(_) => accepted += 1,
+            let refused = match &envelope.verdict {
+                Ok(_) => {
+                    accepted += 1;
+                    None
+                }
                 Err(rejection) => {
                     stats.rejected += 1;
                     metrics::counter!(m::MESSAGES_REJECTED_TOTAL, "reason" => rejection.reason.as_str())
                         .increment(1);
+                    Some(rejection.reason)
                 }
-            }
+            };
             if let Some(ack) = envelope.inbound.ack {
-                ack.send();
+                match refused {
+                    Some(reason) => ack.refused(reason).send(),
+                    None => ack.send(),
+                }
                 acked += 1;
             }
         }

@@ -5,7 +5,9 @@
 //! (`[http.tls]`) serves its page and gRPC-Web to a client trusting the operator's CA; the
 //! metrics endpoint over TLS (`[metrics.tls]`) answers a scrape carrying its bearer token. A
 //! plaintext request to a TLS listener gets no answer, and each refused handshake is counted in
-//! `citytel_tls_handshake_failures_total{listener}`.
+//! `citytel_tls_handshake_failures_total{listener}`. With a client CA and a CRL, the dashboard and
+//! metrics listeners take a client certificate from that CA and refuse one without, one from
+//! another CA and a revoked one.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -334,5 +336,101 @@ async fn metrics_over_tls_answer_a_scrape_with_the_token_and_plaintext_gets_noth
         last.value("citytel_http_requests_refused_total{listener=\"metrics\",reason=\"no_token\"}"),
         1.0
     );
+    assert!(citytel.stop().success(), "citytel exits cleanly");
+}
+
+/// `GET path` over TLS with `config`: the status, or the error of a refused handshake.
+async fn get_over_tls(
+    addr: SocketAddr,
+    config: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    path: &str,
+) -> Result<StatusCode, String> {
+    HttpConn::with_tls(addr, config)
+        .get(path)
+        .await
+        .map(|r| r.status)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_metrics_with_mtls_take_the_ca_s_clients_and_refuse_others_and_revoked() {
+    const REVOKED: u64 = 666;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("citytel operator CA");
+    let crl = pki.write_crl(&[REVOKED]);
+    let mut args = Vec::new();
+    for section in ["http", "metrics"] {
+        args.extend(pki.listener_args(section));
+        args.extend(set_path(
+            &format!("{section}.tls.client_ca_file"),
+            &pki.ca_file,
+        ));
+        args.extend(set_path(&format!("{section}.tls.crl_file"), &crl));
+        args.extend([
+            "--set".to_string(),
+            format!("{section}.tls.require_client_certificate=true"),
+        ]);
+    }
+    let citytel = start(dir.path(), &args);
+    let dashboard = citytel.dashboard_addr();
+    let metrics = addr_of(&citytel.metrics.clone().expect("the metrics URL is printed"));
+    let ours = pki.device("grafana-scraper").issued;
+    let revoked = pki.client_with_serial("old-scraper", REVOKED);
+    let foreign = TestCa::new("another CA")
+        .and_then(|ca| ca.client("grafana-scraper"))
+        .expect("a certificate from another CA");
+    let with = |client: Option<&Issued>| tls::client_config(&pki.ca_pem(), client).expect("config");
+
+    assert_eq!(
+        get_over_tls(dashboard, with(Some(&ours)), "/").await,
+        Ok(StatusCode::OK),
+        "the dashboard to a certificate from the client CA"
+    );
+    assert_eq!(
+        get_over_tls(metrics, with(Some(&ours)), "/metrics").await,
+        Ok(StatusCode::OK),
+        "/metrics to a certificate from the client CA"
+    );
+    for (what, client) in [
+        ("no client certificate", None),
+        ("a certificate from another CA", Some(&foreign)),
+        ("a revoked certificate", Some(&revoked)),
+    ] {
+        for (addr, path) in [(dashboard, "/"), (metrics, "/metrics")] {
+            let answer = get_over_tls(addr, with(client), path).await;
+            assert!(answer.is_err(), "{path} with {what}: answered {answer:?}");
+        }
+    }
+    // Each refusal is counted on its own listener: three each.
+    let mut wait = Wait::new(
+        "three refused handshakes per listener",
+        Duration::from_secs(10),
+    )
+    .every(Duration::from_millis(50));
+    loop {
+        let scrape = HttpConn::with_tls(metrics, with(Some(&ours)))
+            .get("/metrics")
+            .await
+            .and_then(|r| r.expect(StatusCode::OK, "/metrics with the CA's certificate"))
+            .map(|r| Scrape::parse(&String::from_utf8_lossy(&r.body)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failures = |listener: &str| {
+            scrape
+                .get(&format!(
+                    "citytel_tls_handshake_failures_total{{listener=\"{listener}\"}}"
+                ))
+                .unwrap_or(0.0)
+        };
+        if (failures("dashboard"), failures("metrics")) == (3.0, 3.0) {
+            break;
+        }
+        wait.retry().await.unwrap_or_else(|e| {
+            panic!(
+                "{e}: dashboard {}, metrics {}",
+                failures("dashboard"),
+                failures("metrics")
+            )
+        });
+    }
     assert!(citytel.stop().success(), "citytel exits cleanly");
 }

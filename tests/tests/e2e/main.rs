@@ -38,6 +38,7 @@ mod listener_tls;
 mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
+mod mqtt5_interop;
 mod scenario_availability;
 mod scopes;
 mod shutdown_streams;

@@ -13,28 +13,12 @@ use citytel_testkit::mosquitto::{Listener, ListenerTls, Mosquitto, MosquittoConf
 use citytel_testkit::wait::Wait;
 use citytel_tests::mtls::{self, Pki, device};
 use citytel_tests::process::Citytel;
-use citytel_tests::wire::{batch_payload, now_ms, readings_total};
+use citytel_tests::wire::{batch_file, readings_total};
 
 const DEVICE: &str = "cab-0001";
 
 fn telemetry_topic(device: &str) -> String {
     format!("citytel/v1/site-01/cabinet/{device}/telemetry")
-}
-
-/// Writes a telemetry batch of `device` with readings `seqs` to `{dir}/{name}.bin`.
-fn payload_file(dir: &Path, name: &str, device: &str, seqs: &[u64]) -> std::path::PathBuf {
-    let now = now_ms();
-    let readings: Vec<(u64, i64, Vec<f64>)> = seqs
-        .iter()
-        .map(|&seq| (seq, now - 1000 + seq as i64, vec![20.0]))
-        .collect();
-    let path = dir.join(format!("{name}.bin"));
-    std::fs::write(
-        &path,
-        batch_payload(device, 1, &["temperature_c"], &readings),
-    )
-    .expect("write payload");
-    path
 }
 
 /// `mosquitto_pub` at QoS 1 to `localhost:port` over TLS trusting `ca`, presenting `cert` (a
@@ -94,7 +78,7 @@ async fn mosquitto_pub_and_paho_publish_over_mutual_tls_and_bad_clients_are_refu
     let cert = pki.device(DEVICE);
     let topic = telemetry_topic(DEVICE);
 
-    let first = payload_file(pki.dir(), "first", DEVICE, &[1, 2]);
+    let first = batch_file(pki.dir(), "first", DEVICE, &[1, 2]);
     let out = mosquitto_pub(
         port,
         &pki.ca_file,
@@ -105,7 +89,7 @@ async fn mosquitto_pub_and_paho_publish_over_mutual_tls_and_bad_clients_are_refu
     );
     assert!(out.status.success(), "mosquitto_pub: {out:?}");
 
-    let second = payload_file(pki.dir(), "second", DEVICE, &[3, 4]);
+    let second = batch_file(pki.dir(), "second", DEVICE, &[3, 4]);
     let out = Command::new("python3")
         .args(["-c", PAHO, "localhost", &port.to_string()])
         .arg(&pki.ca_file)
@@ -127,8 +111,8 @@ async fn mosquitto_pub_and_paho_publish_over_mutual_tls_and_bad_clients_are_refu
     // Refused: no certificate, a certificate from another CA, a name nobody provisioned.
     let foreign = other_ca.device(DEVICE);
     let unprovisioned = pki.device("cab-9999");
-    let third = payload_file(pki.dir(), "third", DEVICE, &[5]);
-    let stray = payload_file(pki.dir(), "stray", "cab-9999", &[1]);
+    let third = batch_file(pki.dir(), "third", DEVICE, &[5]);
+    let stray = batch_file(pki.dir(), "stray", "cab-9999", &[1]);
     let refused = [
         (
             "no certificate",
@@ -205,7 +189,7 @@ async fn the_broker_source_consumes_from_mosquitto_over_tls_with_a_client_certif
 
     // A device publishes to Mosquitto over TLS with its own certificate.
     let cert = pki.device(DEVICE);
-    let payload = payload_file(pki.dir(), "batch", DEVICE, &[1, 2, 3]);
+    let payload = batch_file(pki.dir(), "batch", DEVICE, &[1, 2, 3]);
     let out = mosquitto_pub(
         mosquitto.port(),
         &pki.ca_file,

@@ -89,10 +89,7 @@ impl Rig {
             gateway_id: None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let token = AckToken {
-            pkid: seq as u16,
-            qos: rumqttc::mqttbytes::QoS::AtLeastOnce,
-        };
+        let token = AckToken::new(seq as u16, rumqttc::mqttbytes::QoS::AtLeastOnce);
         let inbound = Inbound {
             topic: format!("citytel/v1/s/cabinet/{DEVICE}/telemetry"),
             payload: Bytes::from(batch.encode_to_vec()),
@@ -240,10 +237,7 @@ fn an_alert_deadline_on_a_full_disk_waits_then_fires_at_its_own_instant_and_repl
         received_at_ms: now,
         origin: Origin::Endpoint,
         ack: Some(Ack::new(
-            AckToken {
-                pkid: 1,
-                qos: rumqttc::mqttbytes::QoS::AtLeastOnce,
-            },
+            AckToken::new(1, rumqttc::mqttbytes::QoS::AtLeastOnce),
             tx,
         )),
     };

@@ -254,10 +254,8 @@ impl BrokerSource {
                         if publish.qos != QoS::AtMostOnce
                             && let Some(tx) = acks.as_ref().and_then(ConnectionAcks::sender)
                         {
-                            let _ = tx.send(crate::pipeline::AckToken {
-                                pkid: publish.pkid,
-                                qos: publish.qos,
-                            });
+                            let _ =
+                                tx.send(crate::pipeline::AckToken::new(publish.pkid, publish.qos));
                         }
                         continue;
                     }

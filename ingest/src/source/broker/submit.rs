@@ -71,15 +71,8 @@ pub(super) async fn submit_loop(
             r = raw.recv() => match r { Some(r) => r, None => return },
         };
         queued.release(&publish);
-        let ack = (publish.qos != QoS::AtMostOnce).then(|| {
-            Ack::new(
-                AckToken {
-                    pkid: publish.pkid,
-                    qos: publish.qos,
-                },
-                acks,
-            )
-        });
+        let ack = (publish.qos != QoS::AtMostOnce)
+            .then(|| Ack::new(AckToken::new(publish.pkid, publish.qos), acks));
         let counted = ack.is_some();
         let inbound = Inbound {
             topic: publish.topic,
@@ -173,13 +166,7 @@ mod tests {
             payload: payload.into(),
             received_at_ms: T0,
             origin: Origin::Broker,
-            ack: Some(Ack::new(
-                AckToken {
-                    pkid: 7,
-                    qos: QoS::AtLeastOnce,
-                },
-                tx.clone(),
-            )),
+            ack: Some(Ack::new(AckToken::new(7, QoS::AtLeastOnce), tx.clone())),
         }
     }
 

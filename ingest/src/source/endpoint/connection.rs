@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use citytel_proto::topic::{self, Channel};
 use rumqttc::mqttbytes::v4::{ConnectReturnCode, LastWill};
+use rumqttc::v5::mqttbytes::v5::DisconnectReasonCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,7 @@ use super::authorize::{self, Speaker};
 use super::frame;
 use super::identity::{DeviceAuth, Refused};
 use super::outgoing;
+use super::reply::{self, Encoder, Grant, ToClient};
 use super::session::Session;
 use super::wire::{self, FromClient, Version};
 use crate::journal::Connection;
@@ -74,6 +76,11 @@ pub(crate) enum Disconnect {
     /// The device published what it may not (another device's topics, a place it is not
     /// provisioned at); the message was dead-lettered as `unauthorized`.
     Unauthorized(String),
+    /// An MQTT 5 client used a topic alias of 0 or above the granted maximum.
+    TopicAliasInvalid(String),
+    /// An MQTT 5 client had more QoS 1 and 2 publishes unacknowledged than the granted Receive
+    /// Maximum.
+    ReceiveMaximumExceeded,
 }
 
 impl Disconnect {
@@ -95,7 +102,50 @@ impl Disconnect {
             Disconnect::Io(_) => "io_error",
             Disconnect::TlsHandshake(_) => "tls_handshake",
             Disconnect::Unauthorized(_) => "unauthorized",
+            Disconnect::TopicAliasInvalid(_) => "topic_alias_invalid",
+            Disconnect::ReceiveMaximumExceeded => "receive_maximum_exceeded",
         }
+    }
+
+    /// The MQTT 5 DISCONNECT citytel sends before closing a connection for this reason, with
+    /// its reason string; `None` when the client ended it, the socket is gone or not read, or
+    /// no CONNACK was sent.
+    pub(crate) fn farewell(&self) -> Option<ToClient> {
+        use DisconnectReasonCode as C;
+        let (code, why) = match self {
+            Disconnect::KeepAliveExpired => (
+                C::KeepAliveTimeout,
+                "nothing received for 1.5 times the keep-alive".to_string(),
+            ),
+            Disconnect::TakenOver => (
+                C::SessionTakenOver,
+                "another connection with this client id took over".to_string(),
+            ),
+            Disconnect::Oversize(n) => (
+                C::PacketTooLarge,
+                format!("a packet of {n} bytes is larger than endpoint.max_discard_bytes"),
+            ),
+            Disconnect::ProtocolError(why) => (C::ProtocolError, why.clone()),
+            Disconnect::Shutdown | Disconnect::PipelineClosed => (
+                C::ServerShuttingDown,
+                "citytel is shutting down".to_string(),
+            ),
+            Disconnect::Unauthorized(why) => (C::NotAuthorized, why.clone()),
+            Disconnect::TopicAliasInvalid(why) => (C::TopicAliasInvalid, why.clone()),
+            Disconnect::ReceiveMaximumExceeded => (
+                C::ReceiveMaximumExceeded,
+                "more unacknowledged QoS 1 and 2 publishes than the Receive Maximum".to_string(),
+            ),
+            Disconnect::ByClient
+            | Disconnect::Closed
+            | Disconnect::ConnectTimeout
+            | Disconnect::Refused(_)
+            | Disconnect::BadConnect(_)
+            | Disconnect::SlowReader
+            | Disconnect::Io(_)
+            | Disconnect::TlsHandshake(_) => return None,
+        };
+        Some(ToClient::Disconnect(code, why))
     }
 
     /// Whether the client went away without saying goodbye, so its Last Will is published.
@@ -109,6 +159,8 @@ impl Disconnect {
                 | Disconnect::Oversize(_)
                 | Disconnect::Io(_)
                 | Disconnect::Unauthorized(_)
+                | Disconnect::TopicAliasInvalid(_)
+                | Disconnect::ReceiveMaximumExceeded
         )
     }
 
@@ -284,12 +336,18 @@ where
     // A publish-only session holds no state here, so a persistent session is always "present":
     // clients such as rumqttc would otherwise drop their unacknowledged publishes.
     let server_keep_alive = server_keep_alive(connect.keep_alive, &shared.config);
-    let connack = wire::encode_connack(
+    let grant = Grant {
+        receive_max: shared.config.receive_maximum,
+        max_packet: u32::try_from(shared.config.max_discard_bytes).unwrap_or(u32::MAX),
+        topic_alias_max: shared.config.topic_alias_maximum,
+        server_keep_alive: server_keep_alive.filter(|&s| s != connect.keep_alive),
+    };
+    let connack = reply::encode_connack(
         version,
         ConnectReturnCode::Success,
         !connect.clean_session,
         None,
-        server_keep_alive.filter(|&s| s != connect.keep_alive),
+        Some(&grant),
     );
     if let Err(e) = write_bytes(&mut wr, &connack).await {
         shared
@@ -304,7 +362,11 @@ where
         tracing::debug!(%peer, device = identity.device_id, method = identity.method.as_str(), "device authenticated");
     }
     let own_topic = speaker.as_ref().and_then(Speaker::own_status_topic);
-    let (outgoing, writer) = outgoing::start(wr, version);
+    let encoder = Encoder {
+        version,
+        options: hello.options,
+    };
+    let (outgoing, writer) = outgoing::start(wr, encoder);
     let mut session = Session::new(shared.clone(), outgoing, speaker, version);
     let opened = match own_topic.or_else(|| device_of_will(connect.last_will.as_ref())) {
         Some(device) => session.opened(device).await,
@@ -333,6 +395,9 @@ where
     }
     if let Some(change) = reason.connection_change() {
         session.closed(change).await;
+    }
+    if let Some(farewell) = reason.farewell() {
+        session.farewell(farewell);
     }
     drop(session);
     drop(finished);
@@ -390,7 +455,7 @@ async fn refuse<W: AsyncWrite + Unpin>(
     let why = why.into();
     metrics::counter!(m::ENDPOINT_REFUSED_TOTAL, "reason" => refusal_label(code)).increment(1);
     tracing::debug!(?code, why, "connection refused");
-    let connack = wire::encode_connack(version, code, false, Some(&why), None);
+    let connack = reply::encode_connack(version, code, false, Some(&why), None);
     let _ = write_bytes(wr, &connack).await;
     let _ = wr.shutdown().await;
     Disconnect::Refused(code)

@@ -31,11 +31,14 @@
 //! deduplication on (device, boot, seq) makes a repeated QoS 2 delivery harmless.
 
 pub(crate) mod admission;
+pub(crate) mod aliases;
 pub(crate) mod authorize;
 pub(crate) mod connection;
 pub(crate) mod frame;
 pub(crate) mod identity;
 pub(crate) mod outgoing;
+pub(crate) mod refusal;
+pub(crate) mod reply;
 pub(crate) mod session;
 pub(crate) mod sessions;
 pub(crate) mod wire;
@@ -44,7 +47,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::net::tls::{PeerCertificate, ServerTls};
@@ -174,6 +176,7 @@ impl Endpoint {
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let refusals = refusal::Refusals::default();
         loop {
             let (stream, peer, tls) = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -187,13 +190,13 @@ impl Endpoint {
                 }
             };
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                refuse_at_accept(&stream, tls.is_none(), "connection_limit");
+                refusals.refuse(stream, tls.is_none(), "connection_limit");
                 continue;
             };
             let ip_slot = match self.shared.admission.admit(peer.ip()) {
                 Ok(ip_slot) => ip_slot,
                 Err(refusal) => {
-                    refuse_at_accept(&stream, tls.is_none(), refusal.label());
+                    refusals.refuse(stream, tls.is_none(), refusal.label());
                     continue;
                 }
             };
@@ -257,26 +260,13 @@ async fn serve_tls(
     connection::serve(tls, peer, shared, shutdown, cert).await
 }
 
-/// Answers a connection refused at accept with CONNACK "server unavailable", written without
-/// waiting (a fresh socket's send buffer is empty; a TLS connection, `plain` false, is only
-/// closed), counts it under `reason`, and closes it (when `stream` is dropped).
-fn refuse_at_accept(stream: &TcpStream, plain: bool, reason: &'static str) {
-    metrics::counter!(m::ENDPOINT_REFUSED_TOTAL, "reason" => reason).increment(1);
-    if !plain {
-        return;
-    }
-    let connack = Packet::ConnAck(ConnAck::new(ConnectReturnCode::ServiceUnavailable, false));
-    let mut out = bytes::BytesMut::with_capacity(4);
-    if connack.write(&mut out, usize::MAX).is_ok() {
-        let _ = stream.try_write(&out);
-    }
-}
-
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]
 mod strict_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v5_reasons_tests;
 #[cfg(test)]
 mod v5_tests;

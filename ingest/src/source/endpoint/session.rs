@@ -15,11 +15,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::aliases::TopicAliases;
 use super::authorize::Speaker;
 use super::connection::{Disconnect, status_topic_of};
 use super::frame::{self, Oversize};
 use super::outgoing::Outgoing;
-use super::wire::{self, FromClient, Publish, ToClient, Version};
+use super::reply::ToClient;
+use super::wire::{self, FromClient, Publish, Version};
 use crate::decode::{RejectReason, Rejection};
 use crate::journal::{Connection, DEAD_LETTER_PAYLOAD_CAP};
 use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
@@ -43,6 +45,8 @@ pub(crate) struct Session {
     speaker: Option<Speaker>,
     /// The MQTT version the connection speaks.
     version: Version,
+    /// MQTT 5 topic aliases.
+    aliases: TopicAliases,
 }
 
 /// What the read buffer held next.
@@ -68,8 +72,13 @@ impl Session {
         speaker: Option<Speaker>,
         version: Version,
     ) -> Self {
+        let aliases = match version {
+            Version::V4 => TopicAliases::default(),
+            Version::V5 => TopicAliases::new(shared.config.topic_alias_maximum),
+        };
         Session {
             version,
+            aliases,
             shared,
             outgoing,
             device: None,
@@ -217,7 +226,20 @@ impl Session {
 
     async fn handle(&mut self, packet: FromClient) -> Next {
         match packet {
-            FromClient::Publish(publish) => {
+            FromClient::Publish(mut publish) => {
+                if self.version == Version::V5 {
+                    if publish.qos != QoS::AtMostOnce
+                        && self.outgoing.in_flight.get()
+                            >= usize::from(self.shared.config.receive_maximum)
+                    {
+                        return Next::Stop(Disconnect::ReceiveMaximumExceeded);
+                    }
+                    let topic = std::mem::take(&mut publish.topic);
+                    match self.aliases.resolve(topic, publish.topic_alias) {
+                        Ok(topic) => publish.topic = topic,
+                        Err(reason) => return Next::Stop(reason),
+                    }
+                }
                 if let Some(speaker) = &mut self.speaker
                     && let Err(why) = speaker.check_topic(&publish.topic)
                 {
@@ -306,15 +328,24 @@ impl Session {
         }
     }
 
-    /// The acknowledgement of a PUBLISH at `qos` with packet id `pkid` (none at QoS 0).
+    /// The acknowledgement of a PUBLISH at `qos` with packet id `pkid` (none at QoS 0),
+    /// counted in flight until the write half sends it.
     fn ack(&self, qos: QoS, pkid: u16) -> Option<Ack> {
         match qos {
             QoS::AtMostOnce => None,
-            qos => Some(Ack::bounded(
-                AckToken { pkid, qos },
-                self.outgoing.acks.clone(),
-            )),
+            qos => {
+                self.outgoing.in_flight.add();
+                Some(Ack::bounded(
+                    AckToken::new(pkid, qos),
+                    self.outgoing.acks.clone(),
+                ))
+            }
         }
+    }
+
+    /// Has the write half end with `packet` (the server's DISCONNECT).
+    pub(crate) fn farewell(&self, packet: ToClient) {
+        self.outgoing.farewell(packet);
     }
 
     /// Queues a control packet; a full queue means the client does not read.

@@ -21,14 +21,14 @@ const TOPIC: &str = "citytel/v1/site-01/cabinet/cab-0001/telemetry";
 const STATUS: &str = "citytel/v1/site-01/cabinet/cab-0001/status";
 
 impl Client {
-    async fn send5(&mut self, packet: Packet) {
+    pub(super) async fn send5(&mut self, packet: Packet) {
         let mut out = BytesMut::new();
         packet.write(&mut out, None).unwrap();
         self.stream.write_all(&out).await.unwrap();
     }
 
     /// The next MQTT 5 packet, or `None` when the server closed the connection.
-    async fn recv5(&mut self) -> Option<Packet> {
+    pub(super) async fn recv5(&mut self) -> Option<Packet> {
         loop {
             match Packet::read(&mut self.buf, None) {
                 Ok(p) => return Some(p),
@@ -41,7 +41,7 @@ impl Client {
         }
     }
 
-    async fn connect5(&mut self, connect: Connect, will: Option<LastWill>) -> ConnAck {
+    pub(super) async fn connect5(&mut self, connect: Connect, will: Option<LastWill>) -> ConnAck {
         self.send5(Packet::Connect(connect, will, None)).await;
         match self.recv5().await {
             Some(Packet::ConnAck(ack)) => ack,

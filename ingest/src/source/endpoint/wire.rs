@@ -1,6 +1,6 @@
 //! The protocol-neutral layer between the wire and the session: MQTT 3.1.1 (rumqttc's
 //! `mqttbytes::v4` codec) and MQTT 5 (`rumqttc::v5::mqttbytes::v5`) packets are read into
-//! [`FromClient`] and written from [`ToClient`], so [`super::session`] and
+//! [`FromClient`] (and written by [`super::reply`]), so [`super::session`] and
 //! [`super::connection`] hold one copy of the endpoint's rules for both protocol versions.
 //!
 //! A CONNECT becomes a [`Hello`]: the fields the shared logic needs, in the shape of a 3.1.1
@@ -29,6 +29,27 @@ pub(crate) struct Hello {
     pub(crate) version: Version,
     /// Client id, keep-alive, clean session (MQTT 5: clean start), Last Will and login.
     pub(crate) connect: v4::Connect,
+    /// What an MQTT 5 client asks of the server's packets (3.1.1: the defaults).
+    pub(crate) options: ClientOptions,
+}
+
+/// What an MQTT 5 CONNECT asks of the server's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientOptions {
+    /// Largest packet the client accepts (Maximum Packet Size); `None`: no limit.
+    pub(crate) max_packet: Option<u32>,
+    /// Whether the client takes reason strings on acknowledgements (Request Problem
+    /// Information, 1 unless it asked for 0).
+    pub(crate) problem_information: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_packet: None,
+            problem_information: true,
+        }
+    }
 }
 
 /// A packet from a client.
@@ -65,19 +86,8 @@ pub(crate) struct Publish {
     pub(crate) pkid: u16,
     /// Payload.
     pub(crate) payload: Bytes,
-}
-
-/// A packet to a client, other than a PUBLISH acknowledgement (see [`Version::encode_ack`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ToClient {
-    /// PUBCOMP for a PUBREL.
-    PubComp(u16),
-    /// PINGRESP.
-    PingResp,
-    /// SUBACK refusing every filter.
-    SubAckRefused(u16, usize),
-    /// UNSUBACK.
-    UnsubAck(u16, usize),
+    /// MQTT 5 Topic Alias: with a topic, sets it; with an empty topic, names it.
+    pub(crate) topic_alias: Option<u16>,
 }
 
 /// Why the codec could not read a packet.
@@ -130,61 +140,6 @@ impl Version {
             Version::V5 => read_v5(buf, max_packet),
         }
     }
-
-    /// Encodes the acknowledgement of a PUBLISH at `qos` with packet id `pkid`: PUBACK, or
-    /// PUBREC at QoS 2.
-    pub(crate) fn encode_ack(self, pkid: u16, qos: QoS, out: &mut BytesMut) {
-        // Only small, well-formed packets are written here; encoding cannot fail.
-        match (self, qos) {
-            (Version::V4, QoS::ExactlyOnce) => {
-                let _ = v4::Packet::PubRec(v4::PubRec::new(pkid)).write(out, usize::MAX);
-            }
-            (Version::V4, _) => {
-                let _ = v4::Packet::PubAck(v4::PubAck::new(pkid)).write(out, usize::MAX);
-            }
-            (Version::V5, QoS::ExactlyOnce) => {
-                let _ = v5::Packet::PubRec(v5::PubRec::new(pkid, None)).write(out, None);
-            }
-            (Version::V5, _) => {
-                let _ = v5::Packet::PubAck(v5::PubAck::new(pkid, None)).write(out, None);
-            }
-        }
-    }
-
-    /// Encodes `packet`.
-    pub(crate) fn encode(self, packet: &ToClient, out: &mut BytesMut) {
-        match self {
-            Version::V4 => {
-                let packet = match *packet {
-                    ToClient::PubComp(pkid) => v4::Packet::PubComp(v4::PubComp::new(pkid)),
-                    ToClient::PingResp => v4::Packet::PingResp,
-                    ToClient::SubAckRefused(pkid, n) => v4::Packet::SubAck(v4::SubAck::new(
-                        pkid,
-                        vec![v4::SubscribeReasonCode::Failure; n],
-                    )),
-                    ToClient::UnsubAck(pkid, _) => v4::Packet::UnsubAck(v4::UnsubAck::new(pkid)),
-                };
-                let _ = packet.write(out, usize::MAX);
-            }
-            Version::V5 => {
-                let packet = match *packet {
-                    ToClient::PubComp(pkid) => v5::Packet::PubComp(v5::PubComp::new(pkid, None)),
-                    ToClient::PingResp => v5::Packet::PingResp(v5::PingResp),
-                    ToClient::SubAckRefused(pkid, n) => v5::Packet::SubAck(v5::SubAck {
-                        pkid,
-                        return_codes: vec![v5::SubscribeReasonCode::NotAuthorized; n],
-                        properties: None,
-                    }),
-                    ToClient::UnsubAck(pkid, n) => v5::Packet::UnsubAck(v5::UnsubAck {
-                        pkid,
-                        reasons: vec![v5::UnsubAckReason::NoSubscriptionExisted; n],
-                        properties: None,
-                    }),
-                };
-                let _ = packet.write(out, None);
-            }
-        }
-    }
 }
 
 fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadError> {
@@ -198,12 +153,14 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
         v4::Packet::Connect(connect) => FromClient::Connect(Box::new(Hello {
             version: Version::V4,
             connect,
+            options: ClientOptions::default(),
         })),
         v4::Packet::Publish(p) => FromClient::Publish(Publish {
             topic: p.topic,
             qos: p.qos,
             pkid: p.pkid,
             payload: p.payload,
+            topic_alias: None,
         }),
         v4::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v4::Packet::PingReq => FromClient::PingReq,
@@ -247,6 +204,7 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             qos: qos_of(p.qos),
             pkid: p.pkid,
             payload: p.payload,
+            topic_alias: p.properties.and_then(|props| props.topic_alias),
         }),
         v5::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v5::Packet::PingReq(_) => FromClient::PingReq,
@@ -279,8 +237,14 @@ fn hello_v5(
             retain: will.retain,
         }),
     };
+    let props = connect.properties.as_ref();
+    let options = ClientOptions {
+        max_packet: props.and_then(|p| p.max_packet_size),
+        problem_information: props.and_then(|p| p.request_problem_info) != Some(0),
+    };
     Ok(Hello {
         version: Version::V5,
+        options,
         connect: v4::Connect {
             protocol: Protocol::V5,
             keep_alive: connect.keep_alive,
@@ -309,69 +273,6 @@ fn utf8(bytes: Bytes, what: &str) -> Result<String, ReadError> {
         .map_err(|_| ReadError::Malformed(format!("{what} is not UTF-8")))
 }
 
-/// The MQTT 5 CONNACK reason code for a 3.1.1 return code (the shared logic decides in 3.1.1
-/// codes; MQTT 5 has a more precise one for each).
-pub(crate) fn connack_code_v5(code: v4::ConnectReturnCode) -> v5::ConnectReturnCode {
-    match code {
-        v4::ConnectReturnCode::Success => v5::ConnectReturnCode::Success,
-        v4::ConnectReturnCode::RefusedProtocolVersion => {
-            v5::ConnectReturnCode::UnsupportedProtocolVersion
-        }
-        v4::ConnectReturnCode::BadClientId => v5::ConnectReturnCode::ClientIdentifierNotValid,
-        v4::ConnectReturnCode::ServiceUnavailable => v5::ConnectReturnCode::ServerUnavailable,
-        v4::ConnectReturnCode::BadUserNamePassword => v5::ConnectReturnCode::BadUserNamePassword,
-        v4::ConnectReturnCode::NotAuthorized => v5::ConnectReturnCode::NotAuthorized,
-    }
-}
-
-/// Encodes a CONNACK with `code` (`session_present` on success) in `version`; an MQTT 5
-/// refusal carries `why` as its reason string, and an MQTT 5 success the server keep-alive
-/// when citytel uses another than the client asked for.
-pub(crate) fn encode_connack(
-    version: Version,
-    code: v4::ConnectReturnCode,
-    session_present: bool,
-    why: Option<&str>,
-    server_keep_alive: Option<u16>,
-) -> BytesMut {
-    let mut out = BytesMut::with_capacity(16);
-    match version {
-        Version::V4 => {
-            let _ = v4::Packet::ConnAck(v4::ConnAck::new(code, session_present))
-                .write(&mut out, usize::MAX);
-        }
-        Version::V5 => {
-            let properties = v5::ConnAckProperties {
-                session_expiry_interval: None,
-                receive_max: None,
-                max_qos: None,
-                // Devices only publish here: no retained messages, subscriptions or wildcards.
-                retain_available: Some(0),
-                max_packet_size: None,
-                assigned_client_identifier: None,
-                topic_alias_max: None,
-                reason_string: why.map(str::to_owned),
-                user_properties: Vec::new(),
-                wildcard_subscription_available: Some(0),
-                subscription_identifiers_available: Some(0),
-                shared_subscription_available: Some(0),
-                server_keep_alive,
-                response_information: None,
-                server_reference: None,
-                authentication_method: None,
-                authentication_data: None,
-            };
-            let connack = v5::ConnAck {
-                session_present,
-                code: connack_code_v5(code),
-                properties: Some(properties),
-            };
-            let _ = v5::Packet::ConnAck(connack).write(&mut out, None);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,35 +289,5 @@ mod tests {
             Ok(FromClient::PingReq)
         ));
         assert!(buf.is_empty());
-    }
-
-    #[test]
-    fn refusals_map_to_the_mqtt5_reason_codes() {
-        let buf = encode_connack(
-            Version::V5,
-            v4::ConnectReturnCode::BadUserNamePassword,
-            false,
-            Some("no such device"),
-            None,
-        );
-        // CONNACK, flags 0, reason 0x86, then properties holding the reason string.
-        assert_eq!((buf[0], buf[2], buf[3]), (0x20, 0, 0x86));
-        assert!(buf.windows(14).any(|w| w == b"no such device"));
-        let buf = encode_connack(
-            Version::V5,
-            v4::ConnectReturnCode::NotAuthorized,
-            false,
-            None,
-            None,
-        );
-        assert_eq!(buf[3], 0x87);
-        let buf = encode_connack(
-            Version::V4,
-            v4::ConnectReturnCode::NotAuthorized,
-            false,
-            None,
-            None,
-        );
-        assert_eq!(&buf[..], &[0x20, 2, 0, 5]);
     }
 }

@@ -11,7 +11,8 @@
 //! - [`resend`]: periodic re-sends of a firing alert to Alertmanager, then its resolution
 //!   (`interop` group).
 //! - [`scenarios`]: the built-in scenarios, every rule kind firing and resolving at the
-//!   instants their ground truth implies.
+//!   instants their ground truth implies; [`scenario_readings`]: its threshold and
+//!   completeness rules.
 //! - [`threshold`]: hysteresis and `keep_firing_for` on a scripted value.
 
 mod check;
@@ -19,6 +20,7 @@ mod delivery;
 mod grpc;
 mod reload;
 mod resend;
+mod scenario_readings;
 mod scenarios;
 mod threshold;
 

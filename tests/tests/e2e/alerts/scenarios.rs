@@ -1,11 +1,14 @@
 //! The built-in scenarios with alert rules: the devices act out each scenario over real MQTT
 //! against an in-process citytel on a manual clock, and the alerts it lists (`ListAlerts`) and
 //! posts to a webhook must be exactly those computed from the scenario's ground truth
-//! (`citytel_tests::alert_expect`, from `scenario_expect`'s state changes and the deliveries):
-//! every rule kind that the ground truth determines (state, with and without
-//! `keep_firing_for`, absence, availability per device and per site), pending, firing and
-//! resolving at the exact instants. Flapping under `keep_firing_for` gives one alert, and a
-//! failed gateway one offline alert, its children being unreachable, not offline.
+//! (`citytel_tests::alert_expect`, from `scenario_expect`'s state changes and the deliveries,
+//! and `citytel_tests::readings_expect`, from the readings' values and fates): every rule kind
+//! (state, with and without `keep_firing_for`, absence, availability per device and per site,
+//! and, in [`super::scenario_readings`], threshold with `for`, a clear value and
+//! `keep_firing_for`, and completeness per device and per site), pending, firing and resolving
+//! at the exact instants. Flapping under `keep_firing_for` gives one alert (a flapping link's
+//! state and completeness, a CPU pegged before each reboot of a loop), and a failed gateway one
+//! offline alert, its children being unreachable, not offline.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +23,8 @@ use citytel_tests::alert_expect::{
 use citytel_tests::scenario::ManualPacer;
 use citytel_tests::scenario_expect::{Change, Graces, State, expect};
 use citytel_tests::webhook::Webhook;
+
+use super::scenario_readings;
 
 const SECOND: i64 = 1_000;
 const MINUTE: i64 = 60 * SECOND;
@@ -125,6 +130,7 @@ fn config(hook: &str) -> String {
             duration(*interval)
         ));
     }
+    text.push_str(&scenario_readings::config());
     text
 }
 
@@ -176,6 +182,7 @@ fn expected(report: &ScenarioReport) -> ByRule {
         );
         add(name, episodes(site, &holds, 0, 0, end));
     }
+    scenario_readings::expected(report, &mut out);
     for alerts in out.values_mut() {
         alerts.retain(|a| a.fired_ms.is_some());
         alerts.sort();
@@ -268,8 +275,8 @@ fn posted(hook: &Webhook, end: i64) -> Vec<(String, String, &'static str, i64)> 
 }
 
 /// Runs built-in `name` with every rule and checks the alerts and notifications; returns the
-/// alerts, by rule, for the scenario's own checks.
-async fn run(name: &str) -> ByRule {
+/// alerts, by rule, for the scenario's own checks, and the instant the run started.
+async fn run(name: &str) -> (ByRule, i64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let hook = Webhook::start(loopback(0)).await;
     let scenario = scenario::builtin(name).expect("built-in scenario");
@@ -318,7 +325,7 @@ async fn run(name: &str) -> ByRule {
         "{name}: webhook notifications"
     );
     pacer.ingester.stop().await;
-    want
+    (want, start)
 }
 
 fn targets(alerts: &ByRule, rule: &str) -> Vec<String> {
@@ -330,9 +337,25 @@ fn targets(alerts: &ByRule, rule: &str) -> Vec<String> {
         .collect()
 }
 
+/// (pending, fired, resolved) of `rule`'s alerts, in ms after `start`.
+fn instants(alerts: &ByRule, rule: &str, start: i64) -> Vec<(i64, Option<i64>, Option<i64>)> {
+    alerts
+        .get(rule)
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a.pending_ms - start,
+                a.fired_ms.map(|t| t - start),
+                a.resolved_ms.map(|t| t - start),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_cut_alerts_fire_and_resolve_at_the_ground_truths_instants() {
-    let alerts = run("power-cut").await;
+    let (alerts, _) = run("power-cut").await;
     let cabinets = ["cab-hs-01", "cab-hs-02", "cab-hs-03", "cab-hs-04"];
     assert_eq!(targets(&alerts, "offline"), cabinets, "{alerts:#?}");
     assert!(
@@ -343,41 +366,104 @@ async fn power_cut_alerts_fire_and_resolve_at_the_ground_truths_instants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_gateway_raises_one_offline_alert_its_children_are_unreachable() {
-    let alerts = run("gateway-failure").await;
+    let (alerts, _) = run("gateway-failure").await;
     assert_eq!(targets(&alerts, "offline"), ["gw-park-01"], "{alerts:#?}");
     assert_eq!(
         targets(&alerts, "unreachable"),
         ["sen-park-01", "sen-park-02", "sen-park-03"],
         "{alerts:#?}"
     );
+    // The two sensors without a buffer lose what they take while unreachable; the third
+    // backfills it.
+    assert_eq!(
+        targets(&alerts, "completeness"),
+        ["sen-park-01", "sen-park-02"],
+        "{alerts:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reboot_loop_and_a_hung_cabinet_alert_at_the_ground_truths_instants() {
-    let alerts = run("reboot-loop").await;
+async fn reboot_loop_cpu_flaps_into_one_threshold_alert_and_a_hung_cabinet_alerts() {
+    let (alerts, start) = run("reboot-loop").await;
     assert!(
         targets(&alerts, "cabinet-silent").contains(&"cab-stn-01".to_string()),
         "a hung cabinet is silent before it is offline: {alerts:#?}"
+    );
+    // Pegged from 3 min for a minute before each of the five reboots, normal from each boot
+    // 30 s later: five alerts under the bare rule, pending with the first pegged reading,
+    // firing 30 s later, resolved by the first reading after the reboot.
+    let cycles: Vec<_> = (0..5)
+        .map(|k| {
+            let pegged = (3 + 2 * k) * MINUTE;
+            (
+                pegged,
+                Some(pegged + 30 * SECOND),
+                Some(pegged + 90 * SECOND),
+            )
+        })
+        .collect();
+    assert_eq!(
+        instants(&alerts, "cpu-pegged", start),
+        cycles,
+        "{alerts:#?}"
+    );
+    // A `for` of 90 s outlasts every pegged minute: each alert is cancelled while pending.
+    assert_eq!(targets(&alerts, "cpu-pegged-long"), [] as [&str; 0]);
+    // keep_firing_for (90 s) bridges the 60 s between a boot and the next pegged reading.
+    let steady = instants(&alerts, "cpu-pegged-steady", start);
+    assert_eq!(targets(&alerts, "cpu-pegged-steady"), ["cell-stn-07"]);
+    assert_eq!(
+        (steady[0].0, steady[0].1),
+        (3 * MINUTE, Some(3 * MINUTE + 30 * SECOND)),
+        "one alert from the first pegged reading: {alerts:#?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flapping_link_gives_one_alert_under_keep_firing_for() {
-    let alerts = run("flapping-link").await;
+    let (alerts, start) = run("flapping-link").await;
     assert_eq!(targets(&alerts, "offline").len(), 6, "{alerts:#?}");
     assert_eq!(
         targets(&alerts, "offline-steady"),
         ["cell-hill-02"],
         "{alerts:#?}"
     );
+    // Each 40 s drop loses one reading (a buffer of three): the minute after each link-up is
+    // 80 % complete, the one after that whole again. Six alerts bare, one kept firing.
+    assert_eq!(targets(&alerts, "completeness").len(), 6, "{alerts:#?}");
+    assert_eq!(
+        instants(&alerts, "completeness-steady", start),
+        [(4 * MINUTE, Some(4 * MINUTE), Some(17 * MINUTE))],
+        "{alerts:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_alerts_fire_and_resolve_at_the_ground_truths_instants() {
-    let alerts = run("backfill").await;
+    let (alerts, start) = run("backfill").await;
     assert_eq!(
         targets(&alerts, "offline"),
         ["cab-dock-01", "cab-dock-02"],
+        "{alerts:#?}"
+    );
+    // Hot from 9 min while cut off: citytel learns it from the backfill at 13 min and fires a
+    // minute later; 48 °C from 15 min is not past the clear value (45), so only the repair at
+    // 16 min resolves it.
+    assert_eq!(targets(&alerts, "cabinet-hot"), ["cab-dock-01"]);
+    assert_eq!(
+        instants(&alerts, "cabinet-hot", start),
+        [(13 * MINUTE, Some(14 * MINUTE), Some(16 * MINUTE))],
+        "{alerts:#?}"
+    );
+    // The cabinet without a buffer lost eight minutes; the other backfilled them.
+    assert_eq!(
+        targets(&alerts, "completeness"),
+        ["cab-dock-02"],
+        "{alerts:#?}"
+    );
+    assert_eq!(
+        targets(&alerts, "site-completeness"),
+        ["docks"],
         "{alerts:#?}"
     );
 }
