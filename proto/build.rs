@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/citytel/v1/common.proto",
         "proto/citytel/v1/device.proto",
         "proto/citytel/v1/query.proto",
+        "proto/citytel/v1/report.proto",
         "proto/citytel/v1/dataset.proto",
         "proto/citytel/v1/fleet.proto",
         "proto/citytel/v1/deadletters.proto",

@@ -12,10 +12,14 @@
 //! `citytel-bench import` times reading a bulk import file without storage: the line protocol
 //! parser, and the import path on 1 and 2 threads ([`import`]).
 //!
+//! `citytel-bench district-report` times district reports over a large fleet's hourly rollups
+//! ([`district`]).
+//!
 //! Progress goes to stderr, the table to stdout. Every process the harness starts is stopped at
 //! the end, on error and on Ctrl-C/SIGTERM; the throwaway dirs are removed unless `--keep`.
 
 mod dataset;
+mod district;
 mod import;
 mod measure;
 mod mqtt;
@@ -61,6 +65,9 @@ enum Command {
     /// The parser and the import path of `citytel import` over a file, into a sink that only
     /// counts points: how fast citytel reads an import, with storage left out.
     Import(import::ImportArgs),
+    /// District reports (ListDistrictReports, GetDistrictReport) over a period for a large fleet,
+    /// answered from hourly rollups loaded in-process.
+    DistrictReport(district::DistrictArgs),
 }
 
 /// Options of `citytel-bench peers`.
@@ -143,7 +150,9 @@ fn main() -> ExitCode {
     // blocking thread either way, as is all of `import`. The load generators of `mqtt` and `sink`
     // need every core.
     let mut builder = match cli.command {
-        Command::Peers(_) | Command::Import(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Peers(_) | Command::Import(_) | Command::DistrictReport(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         Command::Mqtt(_) | Command::Sink(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -174,6 +183,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mqtt(args) => mqtt::command(args).await,
         Command::Sink(args) => sink::command(args).await,
         Command::Import(args) => import::command(args).await,
+        Command::DistrictReport(args) => district::command(args).await,
     }
 }
 

@@ -99,7 +99,7 @@ impl AggregationArg {
 }
 
 /// A time given on the command line, as ms since the Unix epoch, with `now_ms` for "now".
-fn parse_time(text: &str, now_ms: i64) -> anyhow::Result<i64> {
+pub(crate) fn parse_time(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     if text == "now" {
         return Ok(now_ms);
     }

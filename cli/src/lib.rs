@@ -1,6 +1,6 @@
-//! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys` and
-//! `alerts` and `export`, each a thin layer over the service library (`citytel-ingest`) or its
-//! gRPC API; only `demo` links the device simulator.
+//! The `citytel` command line: `serve`, `demo`, `import`, `config`, `stats`, `orgs`, `keys`,
+//! `alerts`, `export` and `report`, each a thin layer over the service library (`citytel-ingest`)
+//! or its gRPC API; only `demo` links the device simulator.
 //!
 //! Every command takes the same configuration options: `--config FILE`, `--set KEY=VALUE` and
 //! shortcuts for the settings changed most often, each also readable from a `CITYTEL_*`
@@ -13,6 +13,8 @@ mod demo;
 mod devices;
 mod export;
 mod import;
+mod report;
+mod report_format;
 mod serve;
 mod stats;
 
@@ -54,6 +56,9 @@ enum Command {
     Alerts(alerts::AlertsArgs),
     /// Write the series an API key may see to a CSV or Parquet file, from a running service.
     Export(export::ExportArgs),
+    /// District reports (connectivity, energy and carbon, air quality) over a period, as CSV or
+    /// JSON, from a running service.
+    Report(report::ReportArgs),
 }
 
 /// Options that select and override the configuration.
@@ -150,6 +155,7 @@ impl Cli {
             Command::Devices(args) => devices::run(&args),
             Command::Alerts(args) => alerts::run(&args),
             Command::Export(args) => export::run(&args),
+            Command::Report(args) => report::run(&args),
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -27,6 +27,8 @@
 //! - [`import`]: bulk import of InfluxDB line protocol and dataset files, parsed in parallel.
 //! - [`query`]: device selection, step buckets and aggregation over any series backend.
 //! - [`api`]: the gRPC query service, with its read pool.
+//! - [`reports`]: district reports (connectivity, energy and carbon, air quality) and their
+//!   configuration.
 //! - [`web`]: the operator web dashboard over HTTP, with the query service over gRPC-Web.
 //! - [`sink`]: copies of the stored data sent to other systems (InfluxDB), fed from the WAL.
 //! - [`alerts`]: alert rules evaluated by the writer, and the outbox of their notifications.
@@ -59,6 +61,7 @@ pub mod notify;
 pub(crate) mod pipeline;
 pub mod provisioning;
 pub(crate) mod query;
+pub mod reports;
 pub mod service;
 pub mod sink;
 pub(crate) mod source;

@@ -51,6 +51,18 @@ impl From<crate::query::QueryError> for ApiError {
     }
 }
 
+impl From<crate::reports::ReportError> for ApiError {
+    fn from(e: crate::reports::ReportError) -> Self {
+        use crate::reports::ReportError as E;
+        match e {
+            E::Invalid(m) => ApiError::InvalidArgument(m),
+            E::NoDistrict(_) => ApiError::NotFound(e.to_string()),
+            E::Expired => ApiError::DeadlineExceeded,
+            E::Read(r) => ApiError::Storage(r),
+        }
+    }
+}
+
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         let message = e.to_string();

@@ -5,6 +5,7 @@
 //! - [`query`]: the service, one method per RPC, delegating to [`devices`], [`series`],
 //!   [`fleet`], [`deadletters`], [`watch`] and [`export`]; each answers only what the caller's
 //!   key sees (`crate::query::Visible`).
+//! - [`report`]: `citytel.v1.ReportService`, district reports ([`crate::reports`]).
 //! - [`admin`]: organisations, keys and the audit log; [`session`]: who the caller's key is.
 //! - [`auth`]: who the caller is, and what its role allows.
 //! - [`convert`]: the one place where storage types become wire types.
@@ -25,6 +26,7 @@ pub(crate) mod export;
 pub(crate) mod fleet;
 pub(crate) mod query;
 pub(crate) mod reads;
+pub(crate) mod report;
 pub(crate) mod series;
 pub(crate) mod session;
 pub(crate) mod stream_end;
@@ -35,6 +37,7 @@ use std::time::Duration;
 use citytel_proto::v1::admin_service_server::AdminServiceServer;
 use citytel_proto::v1::alert_service_server::AlertServiceServer;
 use citytel_proto::v1::query_service_server::QueryServiceServer;
+use citytel_proto::v1::report_service_server::ReportServiceServer;
 use citytel_proto::v1::session_service_server::SessionServiceServer;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -73,6 +76,8 @@ pub(crate) struct Api {
     pub(crate) session: session::SessionApi,
     /// The alert service.
     pub(crate) alerts: alerts::AlertApi,
+    /// The district report service.
+    pub(crate) reports: report::ReportApi,
     /// Who may call them.
     pub(crate) auth: auth::Authenticator,
 }
@@ -102,6 +107,17 @@ impl Api {
     ) -> InterceptedService<SessionServiceServer<session::SessionApi>, auth::Authenticator> {
         InterceptedService::new(
             SessionServiceServer::new(self.session.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        )
+    }
+
+    /// The report service behind the authenticator.
+    pub(crate) fn report_server(
+        &self,
+    ) -> InterceptedService<ReportServiceServer<report::ReportApi>, auth::Authenticator> {
+        InterceptedService::new(
+            ReportServiceServer::new(self.reports.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             self.auth.clone(),
         )
@@ -167,6 +183,7 @@ pub(crate) async fn serve(
         ))
         .add_service(api.admin_server())
         .add_service(api.session_server())
+        .add_service(api.report_server())
         .add_service(stream_end::EndStreams::on_shutdown(
             api.alerts_server(),
             shutdown.clone(),

@@ -57,6 +57,8 @@ pub struct Config {
     pub sink: SinkConfig,
     /// Alert rules and notification receivers.
     pub alerts: crate::alerts::config::AlertsConfig,
+    /// District reports: grid carbon intensity and air-quality limits.
+    pub reports: crate::reports::config::ReportsConfig,
 }
 
 /// A configuration error, with the offending key where there is one.
@@ -151,6 +153,8 @@ pub struct Settings {
     pub sink: SinkConfig,
     /// Alert rules and receivers.
     pub alerts: crate::alerts::config::AlertSettings,
+    /// District reports.
+    pub reports: crate::reports::config::ReportSettings,
 }
 
 impl Config {
@@ -269,12 +273,6 @@ impl Config {
             return Err(invalid("ingest.max_devices", "must be at least 1"));
         }
         let source = if self.broker.url.is_empty() {
-            if self.sparkplug.enabled {
-                return Err(invalid(
-                    "sparkplug.enabled",
-                    "the Sparkplug host application needs broker.url (the device endpoint does not speak Sparkplug)",
-                ));
-            }
             if !self.endpoint.enabled {
                 return Err(invalid(
                     "endpoint.enabled",
@@ -284,6 +282,7 @@ impl Config {
             self.check_endpoint()?;
             let mut endpoint = self.endpoint.clone();
             endpoint.devices_file = self.in_data_dir(&self.endpoint.devices_file);
+            endpoint.sparkplug = self.sparkplug_settings()?;
             SourceSettings::Endpoint(endpoint)
         } else {
             let (host, port, tls) = parse_broker_url(&self.broker.url)
@@ -321,6 +320,7 @@ impl Config {
         self.check_listener_tls()?;
         self.check_http_and_metrics()?;
         let alerts = self.alerts.validate()?;
+        let reports = self.reports.validate()?;
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -337,6 +337,7 @@ impl Config {
             log: self.log.clone(),
             sink: self.sink.clone(),
             alerts,
+            reports,
         })
     }
 

@@ -165,6 +165,10 @@ pub struct EndpointConfig {
     pub devices_file: PathBuf,
     /// `[endpoint.tls]`: the `mqtts` listener.
     pub tls: EndpointTlsConfig,
+    /// The Sparkplug B host application on the endpoint, from `[sparkplug]` when
+    /// `sparkplug.enabled` (set by validation, not read from `[endpoint]`).
+    #[serde(skip)]
+    pub sparkplug: Option<crate::sparkplug::SparkplugSettings>,
 }
 
 /// `[endpoint.tls]`: the device endpoint's MQTT-over-TLS (`mqtts`) listener.
@@ -249,12 +253,13 @@ pub struct BrokerConfig {
     pub password: Option<String>,
 }
 
-/// `[sparkplug]`: citytel as a Sparkplug B 3.0 host application on the broker source.
+/// `[sparkplug]`: citytel as a Sparkplug B 3.0 host application, on the broker source or on the
+/// device endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SparkplugConfig {
-    /// Subscribe to `spBv1.0/#` topics and act as a Sparkplug B host application (needs
-    /// `broker.url`).
+    /// Act as a Sparkplug B host application: on the broker source (subscribing to `spBv1.0/#`)
+    /// or, without `broker.url`, on the device endpoint, where edge nodes connect directly.
     pub enabled: bool,
     /// The primary host id: with one, citytel publishes its STATE on `spBv1.0/STATE/{host_id}`
     /// (a Will offline, online once connected). Empty: no STATE.

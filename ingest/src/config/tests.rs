@@ -323,3 +323,21 @@ fn mqtts_broker_urls_default_to_8883() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn sparkplug_without_a_broker_runs_on_the_device_endpoint() {
+    let overrides = [
+        "sparkplug.enabled=true".to_string(),
+        "sparkplug.host_id=\"citytel\"".to_string(),
+    ];
+    let settings = load_str(None, &overrides).unwrap().validate().unwrap();
+    match settings.source {
+        SourceSettings::Endpoint(e) => {
+            let sparkplug = e.sparkplug.expect("the endpoint's Sparkplug host");
+            assert_eq!(sparkplug.host_id.as_deref(), Some("citytel"));
+        }
+        other => panic!("expected the endpoint, got {other:?}"),
+    }
+    let off = defaults().validate().unwrap();
+    assert!(matches!(off.source, SourceSettings::Endpoint(e) if e.sparkplug.is_none()));
+}

@@ -168,6 +168,20 @@ pub(crate) struct Inbound {
     pub(crate) origin: Origin,
     /// How to acknowledge it; `None` for QoS 0 and wills.
     pub(crate) ack: Option<Ack>,
+    /// The MQTT 5 user properties of the PUBLISH, rendered (`"name"="value", ...`), kept in the
+    /// detail of a dead letter made from it; `None` when it had none.
+    pub(crate) user_properties: Option<Box<str>>,
+}
+
+impl Inbound {
+    /// `rejection` with the message's user properties (if any) added to its detail.
+    pub(crate) fn annotate(&self, mut rejection: Rejection) -> Rejection {
+        if let Some(properties) = &self.user_properties {
+            rejection.detail.push_str("; MQTT 5 user properties: ");
+            rejection.detail.push_str(properties);
+        }
+        rejection
+    }
 }
 
 /// A message on its way to the writer.
@@ -357,6 +371,7 @@ impl Pipeline {
     ) -> Result<(), PipelineClosed> {
         metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => inbound.origin.as_str())
             .increment(1);
+        let verdict = verdict.map_err(|rejection| inbound.annotate(rejection));
         self.tx
             .send(Queued::Message(Envelope {
                 inbound,
@@ -420,6 +435,7 @@ impl Pipeline {
             received_at_ms: self.clock.now_ms(),
             origin: Origin::Sink,
             ack: None,
+            user_properties: None,
         };
         self.tx
             .send(Queued::Message(Envelope {

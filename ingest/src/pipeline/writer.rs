@@ -531,13 +531,13 @@ impl Writer {
                     && let Err(rejection) =
                         state.admit_device(&envelope.inbound.topic, self.max_devices, &mut devices)
                 {
-                    envelope.verdict = Err(rejection);
+                    envelope.verdict = Err(envelope.inbound.annotate(rejection));
                 }
                 if let Ok(decoded) = &envelope.verdict
                     && let Err(rejection) =
                         state.admit_series(decoded, self.max_series, &mut series)
                 {
-                    envelope.verdict = Err(rejection);
+                    envelope.verdict = Err(envelope.inbound.annotate(rejection));
                 }
                 true
             }

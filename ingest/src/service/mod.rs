@@ -37,6 +37,7 @@ use tonic_health::server::HealthReporter;
 use crate::api::admin::AdminApi;
 use crate::api::alerts::AlertApi;
 use crate::api::auth::Authenticator;
+use crate::api::report::ReportApi;
 use crate::api::session::SessionApi;
 use crate::api::{Api, query::QueryApi, reads::Reads};
 use crate::clock::Clock;
@@ -277,7 +278,8 @@ pub async fn start(mut settings: Settings, clock: Clock) -> Result<Running, Serv
         Authenticator::open()
     };
     let api = Api {
-        query: QueryApi::new(db.clone(), pipeline.clone(), reads, clock),
+        query: QueryApi::new(db.clone(), pipeline.clone(), reads.clone(), clock),
+        reports: ReportApi::new(db.clone(), reads, clock, settings.reports.clone()),
         admin: AdminApi::new(db.clone(), pipeline.clone(), clock),
         session: SessionApi::new(db.clone(), settings.api.authentication),
         alerts: AlertApi::new(db.clone(), pipeline.clone(), clock),

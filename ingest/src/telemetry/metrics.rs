@@ -77,6 +77,14 @@ pub const BROKER_RESUBSCRIBES_TOTAL: &str = "citytel_broker_resubscribes_total";
 pub const BROKER_QOS0_DROPPED_TOTAL: &str = "citytel_broker_qos0_dropped_total";
 /// Sparkplug B rebirth requests (NCMD `Node Control/Rebirth`) citytel published.
 pub const SPARKPLUG_REBIRTHS_REQUESTED_TOTAL: &str = "citytel_sparkplug_rebirths_requested_total";
+/// Sparkplug B rebirth requests that fell due for an edge node not connected to the device
+/// endpoint, so not sent (it asks again with its next NBIRTH).
+pub const SPARKPLUG_REBIRTHS_UNDELIVERED_TOTAL: &str =
+    "citytel_sparkplug_rebirths_undelivered_total";
+/// SUBSCRIBE filters on the device endpoint, by `outcome`: granted, or why refused (filter:
+/// not an edge node's commands nor citytel's STATE, which is every filter without Sparkplug;
+/// not_own_node; other_host).
+pub const ENDPOINT_SUBSCRIPTIONS_TOTAL: &str = "citytel_endpoint_subscriptions_total";
 /// Known devices.
 pub const DEVICES: &str = "citytel_devices";
 /// Known devices by availability `state` (computed when scraped).

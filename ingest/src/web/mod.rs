@@ -1,11 +1,10 @@
 //! The operator dashboard over HTTP: the web app embedded from `dashboards/web/dist`, and the
-//! query, session and alert services (`citytel.v1.QueryService`, `citytel.v1.SessionService`,
-//! `citytel.v1.AlertService`) through gRPC-Web (tonic-web), on one origin, so a browser needs no
-//! proxy and no CORS.
+//! query, session, alert and report services (`citytel.v1.QueryService`,
+//! `citytel.v1.SessionService`, `citytel.v1.AlertService`, `citytel.v1.ReportService`) through
+//! gRPC-Web (tonic-web), on one origin, so a browser needs no proxy and no CORS.
 //!
 //! Every request first passes the [`guard`]: a `Host` that is not an allowed name, or an `Origin`
-//! of another site, is refused. Requests under `/citytel.v1.QueryService/`,
-//! `/citytel.v1.SessionService/` and `/citytel.v1.AlertService/` then go to the gRPC-Web
+//! of another site, is refused. Requests under those services' paths then go to the gRPC-Web
 //! translation in front of the service (HTTP/1.1, as browsers speak it over plain http; plain
 //! gRPC over HTTP/2 works too), counted by the gRPC metrics layer ([`crate::telemetry::grpc`],
 //! `transport="grpc-web"`); every other request is answered from the embedded files.
@@ -60,11 +59,13 @@ pub(crate) async fn serve(
     let routes = with_grpc_web(Routes::default(), api.query_server(), &shutdown);
     let routes = with_grpc_web(routes, api.session_server(), &shutdown);
     let routes = with_grpc_web(routes, api.alerts_server(), &shutdown);
+    let routes = with_grpc_web(routes, api.report_server(), &shutdown);
     serve_routes(listener, routes, hosts, shutdown).await
 }
 
 /// `routes` with the gRPC `service` added through gRPC-Web, counted, its open streams ending at
-/// `shutdown` (the query, session and alert services in production; tests use a smaller one).
+/// `shutdown` (the query, session, alert and report services in production; tests use a
+/// smaller one).
 pub(crate) fn with_grpc_web<S, R>(
     routes: Routes,
     service: S,

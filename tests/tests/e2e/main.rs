@@ -39,6 +39,7 @@ mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
 mod mqtt5_interop;
+mod report_cli;
 mod scenario_availability;
 mod scopes;
 mod shutdown_streams;

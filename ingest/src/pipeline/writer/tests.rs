@@ -96,6 +96,7 @@ impl Rig {
             received_at_ms: now,
             origin: Origin::Endpoint,
             ack: Some(Ack::new(token, tx)),
+            user_properties: None,
         };
         self.runtime
             .block_on(self.pipeline.submit(inbound))
@@ -240,6 +241,7 @@ fn an_alert_deadline_on_a_full_disk_waits_then_fires_at_its_own_instant_and_repl
             AckToken::new(1, rumqttc::mqttbytes::QoS::AtLeastOnce),
             tx,
         )),
+        user_properties: None,
     };
     rig.runtime.block_on(rig.pipeline.submit(inbound)).unwrap();
     assert_eq!(acked(&rig.runtime, &mut rx), 1);

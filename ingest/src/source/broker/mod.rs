@@ -49,7 +49,7 @@ use crate::telemetry::metrics as m;
 
 mod acks;
 pub(crate) mod sparkplug;
-mod submit;
+pub(crate) mod submit;
 
 use acks::ConnectionAcks;
 use sparkplug::{Control, SparkplugLink};

@@ -80,6 +80,7 @@ pub(super) async fn submit_loop(
             received_at_ms: pipeline.now_ms(),
             origin: Origin::Broker,
             ack,
+            user_properties: None,
         };
         if counted {
             stats.submitted.fetch_add(1, Ordering::Relaxed);
@@ -125,6 +126,7 @@ pub(crate) async fn submit_sparkplug(
                         received_at_ms: inbound.received_at_ms,
                         origin: inbound.origin,
                         ack,
+                        user_properties: None,
                     })
                     .await?;
             }
@@ -167,6 +169,7 @@ mod tests {
             received_at_ms: T0,
             origin: Origin::Broker,
             ack: Some(Ack::new(AckToken::new(7, QoS::AtLeastOnce), tx.clone())),
+            user_properties: None,
         }
     }
 

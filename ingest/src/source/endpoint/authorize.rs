@@ -10,7 +10,10 @@
 //!   with their sites and kinds; never for anyone else;
 //! - a payload's `gateway_id`, when set, is the connecting device, and a birth lists only the
 //!   device's own children;
-//! - its Last Will is a status of its own (topic and payload name the connecting device).
+//! - its Last Will is a status of its own (topic and payload name the connecting device), or,
+//!   with Sparkplug on, the NDEATH of the edge node it is;
+//! - with Sparkplug on, it publishes Sparkplug messages only for the edge node it is (checked
+//!   by the session, see [`super::sparkplug`]).
 //!
 //! With `endpoint.auto_register`, a device the registry does not list is bound, in
 //! [`AutoBindings`], to the first site and kind it publishes for, and a device it publishes for
@@ -32,6 +35,8 @@ use rumqttc::mqttbytes::v4::LastWill;
 use super::identity::{Authority, Identity};
 use crate::decode::Decoded;
 use crate::provisioning::Registry;
+use crate::sparkplug::HostSettings;
+use citytel_proto::sparkplug::topic as sp_topic;
 
 /// Most devices auto-registration binds; beyond it unknown devices are refused.
 const MAX_AUTO_BINDINGS: usize = 1_000_000;
@@ -136,15 +141,8 @@ impl Speaker {
         let Ok(t) = topic::parse(topic) else {
             return Ok(());
         };
-        self.refresh();
+        self.check_standing()?;
         let me = self.identity.device_id.as_str();
-        match self.registry.get(me) {
-            Some(entry) if entry.revoked => return Err(format!("device {me:?} was revoked")),
-            None if !self.authority.auto_register => {
-                return Err(format!("device {me:?} is no longer provisioned"));
-            }
-            _ => {}
-        }
         let place = (t.site, t.kind);
         if t.device_id == me {
             return self.check_place(me, me, place);
@@ -161,6 +159,20 @@ impl Speaker {
                 "{me:?} may not speak for device {:?}, which is not provisioned",
                 t.device_id
             )),
+        }
+    }
+
+    /// Whether the connecting device is still provisioned and not revoked (by the latest
+    /// registry).
+    pub(crate) fn check_standing(&mut self) -> Result<(), String> {
+        self.refresh();
+        let me = self.identity.device_id.as_str();
+        match self.registry.get(me) {
+            Some(entry) if entry.revoked => Err(format!("device {me:?} was revoked")),
+            None if !self.authority.auto_register => {
+                Err(format!("device {me:?} is no longer provisioned"))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -212,9 +224,32 @@ impl Speaker {
         Ok(())
     }
 
-    /// Whether `will` is a status of the connecting device itself.
-    pub(crate) fn check_will(&mut self, will: &LastWill) -> Result<(), String> {
+    /// Whether `will` is a status of the connecting device itself, or, with the Sparkplug host
+    /// (`sparkplug`), the NDEATH of the edge node it is.
+    pub(crate) fn check_will(
+        &mut self,
+        will: &LastWill,
+        sparkplug: Option<&HostSettings>,
+    ) -> Result<(), String> {
         let me = self.identity.device_id.clone();
+        if let Some(settings) = sparkplug
+            && sp_topic::is_sparkplug(&will.topic)
+        {
+            return match sp_topic::parse(&will.topic) {
+                Ok(sp_topic::SparkplugTopic::Node {
+                    group,
+                    kind: sp_topic::MessageType::NDeath,
+                    edge_node,
+                    ..
+                }) if settings.node_id(group, edge_node).as_deref() == Some(me.as_str()) => {
+                    self.check_standing()
+                }
+                _ => Err(format!(
+                    "the Last Will's topic {:?} is not {me:?}'s Sparkplug NDEATH",
+                    will.topic
+                )),
+            };
+        }
         let parsed = topic::parse(&will.topic)
             .map_err(|e| format!("the Last Will's topic {:?}: {e}", will.topic))?;
         if parsed.channel != Channel::Status || parsed.device_id != me {
@@ -243,6 +278,7 @@ pub(crate) async fn admit(
     authority: &Arc<Authority>,
     connect: &rumqttc::mqttbytes::v4::Connect,
     cert: Option<&crate::net::tls::PeerCertificate>,
+    sparkplug: Option<&HostSettings>,
 ) -> Result<Speaker, super::identity::Refused> {
     let refused = |why: String| super::identity::Refused {
         code: rumqttc::mqttbytes::v4::ConnectReturnCode::NotAuthorized,
@@ -257,7 +293,7 @@ pub(crate) async fn admit(
     }
     let mut speaker = Speaker::new(authority.clone(), identity);
     if let Some(will) = &connect.last_will {
-        speaker.check_will(will).map_err(refused)?;
+        speaker.check_will(will, sparkplug).map_err(refused)?;
     }
     Ok(speaker)
 }

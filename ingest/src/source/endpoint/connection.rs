@@ -47,6 +47,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) enum Disconnect {
     /// The client sent DISCONNECT.
     ByClient,
+    /// The client sent an MQTT 5 DISCONNECT asking for its Last Will (reason 0x04).
+    ByClientWithWill,
     /// The client closed the socket without DISCONNECT.
     Closed,
     /// Nothing arrived within 1.5 times the keep-alive interval.
@@ -88,6 +90,7 @@ impl Disconnect {
     pub(crate) fn label(&self) -> &'static str {
         match self {
             Disconnect::ByClient => "client_disconnect",
+            Disconnect::ByClientWithWill => "client_disconnect_with_will",
             Disconnect::Closed => "closed",
             Disconnect::KeepAliveExpired => "keep_alive_expired",
             Disconnect::ConnectTimeout => "connect_timeout",
@@ -137,6 +140,7 @@ impl Disconnect {
                 "more unacknowledged QoS 1 and 2 publishes than the Receive Maximum".to_string(),
             ),
             Disconnect::ByClient
+            | Disconnect::ByClientWithWill
             | Disconnect::Closed
             | Disconnect::ConnectTimeout
             | Disconnect::Refused(_)
@@ -148,11 +152,13 @@ impl Disconnect {
         Some(ToClient::Disconnect(code, why))
     }
 
-    /// Whether the client went away without saying goodbye, so its Last Will is published.
+    /// Whether the client went away without saying goodbye (or asked for its Last Will when it
+    /// did), so its Last Will is published.
     fn fires_will(&self) -> bool {
         matches!(
             self,
-            Disconnect::Closed
+            Disconnect::ByClientWithWill
+                | Disconnect::Closed
                 | Disconnect::KeepAliveExpired
                 | Disconnect::ProtocolError(_)
                 | Disconnect::SlowReader
@@ -183,7 +189,7 @@ impl Disconnect {
     /// connected, or citytel itself stopped.
     pub(crate) fn connection_change(&self) -> Option<Connection> {
         match self {
-            Disconnect::ByClient => Some(Connection::Closed),
+            Disconnect::ByClient | Disconnect::ByClientWithWill => Some(Connection::Closed),
             other if other.fires_will() => Some(Connection::Lost),
             _ => None,
         }
@@ -276,7 +282,8 @@ where
     let speaker = match &shared.auth {
         DeviceAuth::Open => None,
         DeviceAuth::Required(authority) => {
-            match authorize::admit(authority, &connect, cert.as_ref()).await {
+            let sparkplug = shared.sparkplug.as_ref().map(|sp| &sp.settings.host);
+            match authorize::admit(authority, &connect, cert.as_ref(), sparkplug).await {
                 Ok(speaker) => Some(speaker),
                 Err(Refused { code, why }) => {
                     tracing::warn!(%peer, client_id = %connect.client_id, why, "device refused");
@@ -395,6 +402,9 @@ where
     }
     if let Some(change) = reason.connection_change() {
         session.closed(change).await;
+    }
+    if reason == Disconnect::Shutdown {
+        session.host_offline();
     }
     if let Some(farewell) = reason.farewell() {
         session.farewell(farewell);

@@ -6,13 +6,15 @@
 //!   gets CONNACK "server unavailable" written without waiting and is closed at once, so
 //!   refusing costs no task and holds no descriptor.
 //! - [`connection`]: one connection's protocol handling (CONNECT, PUBLISH at QoS 0/1/2, PINGREQ,
-//!   SUBSCRIBE refused, DISCONNECT, keep-alive at 1.5x, Last Will on an unclean drop), and the
+//!   SUBSCRIBE refused but for Sparkplug edge nodes' own commands, DISCONNECT, keep-alive at 1.5x, Last Will on an unclean drop), and the
 //!   events that tell the fleet tracker when a device's connection opens and closes.
 //! - [`frame`]: raw-byte protocol checks rumqttc's codec does not make, and oversize PUBLISH
 //!   packets read past and dead-lettered.
 //! - [`session`]: an established connection's read half.
 //! - [`wire`]: 3.1.1 and 5 packets to and from the protocol-neutral ones the session handles.
 //! - [`outgoing`]: the batched write half, with bounded queues.
+//! - [`sparkplug`]: Sparkplug B edge nodes connected directly: their subscriptions, citytel's
+//!   STATE, rebirth requests on their own connections.
 //! - [`sessions`]: client-id registry for takeover, in order: a new connection queues nothing
 //!   before the one it replaces has queued its last; a takeover needs the same identity.
 //! - [`identity`]: who a device is, from its client certificate or credentials, against the
@@ -41,6 +43,7 @@ pub(crate) mod refusal;
 pub(crate) mod reply;
 pub(crate) mod session;
 pub(crate) mod sessions;
+pub(crate) mod sparkplug;
 pub(crate) mod wire;
 
 use std::net::SocketAddr;
@@ -77,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) admission: Arc<Admission>,
     /// Whether and how devices authenticate.
     pub(crate) auth: DeviceAuth,
+    /// The Sparkplug B host application, when `sparkplug.enabled`.
+    pub(crate) sparkplug: Option<Arc<sparkplug::EndpointSparkplug>>,
 }
 
 impl Shared {
@@ -94,7 +99,14 @@ impl Shared {
             burst: f64::from(config.connect_burst_per_ip),
             failures: config.failed_connects_per_ip,
         });
+        let sparkplug = config.sparkplug.clone().map(|settings| {
+            Arc::new(sparkplug::EndpointSparkplug::new(
+                settings,
+                pipeline.now_ms(),
+            ))
+        });
         Shared {
+            sparkplug,
             config,
             pipeline,
             sessions: Sessions::default(),
@@ -175,6 +187,13 @@ impl Endpoint {
     /// stop reading and flush its outstanding acknowledgements.
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
+        if let Some(sparkplug) = &self.shared.sparkplug {
+            tracker.spawn(sparkplug::request_rebirths_until(
+                sparkplug.clone(),
+                self.shared.pipeline.clone(),
+                shutdown.clone(),
+            ));
+        }
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         let refusals = refusal::Refusals::default();
         loop {
@@ -262,6 +281,8 @@ async fn serve_tls(
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod sparkplug_tests;
 #[cfg(test)]
 mod strict_tests;
 #[cfg(test)]

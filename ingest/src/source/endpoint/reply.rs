@@ -8,7 +8,7 @@
 //! strings are left out when the client asked for no problem information, and every property
 //! is left out of a packet that would exceed the client's Maximum Packet Size.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
@@ -24,8 +24,18 @@ pub(crate) enum ToClient {
     PubComp(u16),
     /// PINGRESP.
     PingResp,
-    /// SUBACK refusing every filter.
-    SubAckRefused(u16, usize),
+    /// SUBACK: per filter, whether it is granted (at QoS 0) or refused.
+    SubAck(u16, Vec<bool>),
+    /// A PUBLISH at QoS 0 (citytel never needs an outgoing packet id): the retained Sparkplug
+    /// STATE on subscribe, a rebirth request.
+    Publish {
+        /// Topic name.
+        topic: String,
+        /// Payload.
+        payload: Bytes,
+        /// The retain flag.
+        retain: bool,
+    },
     /// UNSUBACK.
     UnsubAck(u16, usize),
     /// MQTT 5 DISCONNECT from the server, with its reason code and reason string (nothing is
@@ -143,14 +153,32 @@ impl Encoder {
     pub(crate) fn encode(&self, packet: &ToClient, out: &mut BytesMut) {
         match self.version {
             Version::V4 => {
-                let packet = match *packet {
-                    ToClient::PubComp(pkid) => v4::Packet::PubComp(v4::PubComp::new(pkid)),
+                let packet = match packet {
+                    ToClient::PubComp(pkid) => v4::Packet::PubComp(v4::PubComp::new(*pkid)),
                     ToClient::PingResp => v4::Packet::PingResp,
-                    ToClient::SubAckRefused(pkid, n) => v4::Packet::SubAck(v4::SubAck::new(
-                        pkid,
-                        vec![v4::SubscribeReasonCode::Failure; n],
+                    ToClient::SubAck(pkid, granted) => v4::Packet::SubAck(v4::SubAck::new(
+                        *pkid,
+                        granted
+                            .iter()
+                            .map(|&ok| match ok {
+                                true => v4::SubscribeReasonCode::Success(QoS::AtMostOnce),
+                                false => v4::SubscribeReasonCode::Failure,
+                            })
+                            .collect(),
                     )),
-                    ToClient::UnsubAck(pkid, _) => v4::Packet::UnsubAck(v4::UnsubAck::new(pkid)),
+                    ToClient::Publish {
+                        topic,
+                        payload,
+                        retain,
+                    } => v4::Packet::Publish(v4::Publish {
+                        dup: false,
+                        qos: QoS::AtMostOnce,
+                        retain: *retain,
+                        topic: topic.clone(),
+                        pkid: 0,
+                        payload: payload.clone(),
+                    }),
+                    ToClient::UnsubAck(pkid, _) => v4::Packet::UnsubAck(v4::UnsubAck::new(*pkid)),
                     // 3.1.1 has no DISCONNECT from the server: the connection just closes.
                     ToClient::Disconnect(..) => return,
                 };
@@ -160,9 +188,30 @@ impl Encoder {
                 let packet = match packet {
                     ToClient::PubComp(pkid) => v5::Packet::PubComp(v5::PubComp::new(*pkid, None)),
                     ToClient::PingResp => v5::Packet::PingResp(v5::PingResp),
-                    ToClient::SubAckRefused(pkid, n) => v5::Packet::SubAck(v5::SubAck {
+                    ToClient::SubAck(pkid, granted) => v5::Packet::SubAck(v5::SubAck {
                         pkid: *pkid,
-                        return_codes: vec![v5::SubscribeReasonCode::NotAuthorized; *n],
+                        return_codes: granted
+                            .iter()
+                            .map(|&ok| match ok {
+                                true => v5::SubscribeReasonCode::Success(
+                                    rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+                                ),
+                                false => v5::SubscribeReasonCode::NotAuthorized,
+                            })
+                            .collect(),
+                        properties: None,
+                    }),
+                    ToClient::Publish {
+                        topic,
+                        payload,
+                        retain,
+                    } => v5::Packet::Publish(v5::Publish {
+                        dup: false,
+                        qos: rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+                        retain: *retain,
+                        topic: Bytes::copy_from_slice(topic.as_bytes()),
+                        pkid: 0,
+                        payload: payload.clone(),
                         properties: None,
                     }),
                     ToClient::UnsubAck(pkid, n) => v5::Packet::UnsubAck(v5::UnsubAck {

@@ -2,7 +2,8 @@
 //! the pipeline with an acknowledgement bound to the connection's write half
 //! ([`super::outgoing`]), answers control packets, reads past and dead-letters oversize
 //! PUBLISH packets ([`super::frame`]), and queues the connection events and the Last Will
-//! ([`super::connection`] decides when).
+//! ([`super::connection`] decides when). Sparkplug edge nodes' messages, subscriptions and
+//! routes are handled in [`sparkplug`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +22,16 @@ use super::connection::{Disconnect, status_topic_of};
 use super::frame::{self, Oversize};
 use super::outgoing::Outgoing;
 use super::reply::ToClient;
+use super::sparkplug::{NodeKey, RouteHandle};
 use super::wire::{self, FromClient, Publish, Version};
 use crate::decode::{RejectReason, Rejection};
 use crate::journal::{Connection, DEAD_LETTER_PAYLOAD_CAP};
 use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
+use crate::source::broker::submit::submit_sparkplug;
 use crate::telemetry::metrics as m;
+use citytel_proto::sparkplug::topic::is_sparkplug;
+
+mod sparkplug;
 
 /// Smallest read buffer; it grows for connections that fill it.
 const MIN_READ_BUF: usize = super::connection::MIN_READ_BUF;
@@ -47,6 +53,10 @@ pub(crate) struct Session {
     version: Version,
     /// MQTT 5 topic aliases.
     aliases: TopicAliases,
+    /// The Sparkplug edge node this connection is bound to, and its route for commands.
+    sparkplug_node: Option<(NodeKey, RouteHandle)>,
+    /// Whether the connection subscribed to citytel's Sparkplug STATE.
+    state_subscribed: bool,
 }
 
 /// What the read buffer held next.
@@ -84,6 +94,8 @@ impl Session {
             device: None,
             discarding: None,
             speaker,
+            sparkplug_node: None,
+            state_subscribed: false,
         }
     }
 
@@ -212,6 +224,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: None,
         };
         match self
             .shared
@@ -245,6 +258,11 @@ impl Session {
                 {
                     return self.unauthorized(publish, why).await;
                 }
+                if let Some(sparkplug) = self.shared.sparkplug.clone()
+                    && is_sparkplug(&publish.topic)
+                {
+                    return self.sparkplug_publish(&sparkplug, publish).await;
+                }
                 if self.device.is_none()
                     && let Some(device) = status_topic_of(&publish.topic)
                     && self.opened(device).await.is_err()
@@ -258,6 +276,7 @@ impl Session {
                     received_at_ms: self.shared.pipeline.now_ms(),
                     origin: Origin::Endpoint,
                     ack,
+                    user_properties: publish.user_properties,
                 };
                 let submitted = match &self.speaker {
                     None => self.shared.pipeline.submit(inbound).await.map(|()| true),
@@ -289,10 +308,12 @@ impl Session {
             }
             FromClient::PubRel(pkid) => self.control(ToClient::PubComp(pkid)),
             FromClient::PingReq => self.control(ToClient::PingResp),
-            // Devices only publish here: every subscription is refused.
-            FromClient::Subscribe(pkid, n) => self.control(ToClient::SubAckRefused(pkid, n)),
-            FromClient::Unsubscribe(pkid, n) => self.control(ToClient::UnsubAck(pkid, n)),
+            // Devices only publish here: every subscription is refused but a Sparkplug edge
+            // node's own commands and citytel's STATE.
+            FromClient::Subscribe(pkid, filters) => self.subscribe(pkid, &filters),
+            FromClient::Unsubscribe(pkid, filters) => self.unsubscribe(pkid, &filters),
             FromClient::Disconnect => Next::Stop(Disconnect::ByClient),
+            FromClient::DisconnectWithWill => Next::Stop(Disconnect::ByClientWithWill),
             FromClient::Connect(_) => {
                 Next::Stop(Disconnect::ProtocolError("second CONNECT".into()))
             }
@@ -315,6 +336,7 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Endpoint,
             ack,
+            user_properties: publish.user_properties,
         };
         let rejection = Rejection::new(RejectReason::Unauthorized, why.clone());
         match self
@@ -386,6 +408,7 @@ impl Session {
         }
     }
 
+    /// Queues the connection's Last Will (a Sparkplug NDEATH through the host).
     pub(crate) async fn publish_will(&self, will: LastWill) {
         metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => "will_fired").increment(1);
         let inbound = Inbound {
@@ -394,8 +417,15 @@ impl Session {
             received_at_ms: self.shared.pipeline.now_ms(),
             origin: Origin::Will,
             ack: None,
+            user_properties: None,
         };
-        if self.shared.pipeline.submit(inbound).await.is_err() {
+        let submitted = match &self.shared.sparkplug {
+            Some(sparkplug) if is_sparkplug(&inbound.topic) => {
+                submit_sparkplug(&self.shared.pipeline, &sparkplug.host, inbound).await
+            }
+            _ => self.shared.pipeline.submit(inbound).await,
+        };
+        if submitted.is_err() {
             tracing::warn!("last will not stored: the pipeline is closed");
         }
     }

@@ -252,3 +252,63 @@ async fn an_mqtt5_client_past_the_connection_cap_hears_quota_exceeded() {
         .expect("endpoint stops")
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn user_properties_are_kept_with_a_dead_letter() {
+    let mut h = harness(endpoint_config());
+    let (mut c, _task) = h.connect_pipe();
+    c.connect5(connect5("cab-0001"), None).await;
+    let mut p = Publish::new(
+        TOPIC,
+        QoS::AtLeastOnce,
+        Bytes::from_static(b"\xff not protobuf"),
+        None,
+    );
+    p.pkid = 1;
+    p.properties = Some(PublishProperties {
+        user_properties: vec![("firmware".into(), "2.4.1".into())],
+        ..Default::default()
+    });
+    c.send5(Packet::Publish(p)).await;
+    let envelope = h.next_envelope().await;
+    let rejection = envelope.verdict.expect_err("not protobuf");
+    assert_eq!(rejection.reason, RejectReason::Malformed);
+    assert!(
+        rejection
+            .detail
+            .ends_with(r#"; MQTT 5 user properties: "firmware"="2.4.1""#),
+        "{}",
+        rejection.detail
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disconnect_asking_for_the_will_publishes_it_and_closes_cleanly() {
+    let mut h = harness(endpoint_config());
+    let (mut c, task) = h.connect_pipe();
+    let will = rumqttc::v5::mqttbytes::v5::LastWill::new(
+        "citytel/v1/site-01/cabinet/cab-0001/status",
+        b"going down".to_vec(),
+        QoS::AtLeastOnce,
+        false,
+        None,
+    );
+    c.connect5(connect5("cab-0001"), Some(will)).await;
+    c.send5(Packet::Disconnect(
+        rumqttc::v5::mqttbytes::v5::Disconnect::new(
+            DisconnectReasonCode::DisconnectWithWillMessage,
+        ),
+    ))
+    .await;
+    assert_eq!(task.await.unwrap(), Disconnect::ByClientWithWill);
+    let queued = h.queued_now();
+    assert!(
+        queued.iter().any(|q| q.starts_with("will")),
+        "the will is published: {queued:?}"
+    );
+    assert_eq!(
+        queued.last().map(String::as_str),
+        Some("closed cab-0001 +0"),
+        "and the device closed, not lost"
+    );
+}

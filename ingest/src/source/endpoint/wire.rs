@@ -63,12 +63,15 @@ pub(crate) enum FromClient {
     PubRel(u16),
     /// PINGREQ.
     PingReq,
-    /// SUBSCRIBE with its packet id and number of filters.
-    Subscribe(u16, usize),
-    /// UNSUBSCRIBE with its packet id and number of filters.
-    Unsubscribe(u16, usize),
+    /// SUBSCRIBE with its packet id and its topic filters.
+    Subscribe(u16, Vec<String>),
+    /// UNSUBSCRIBE with its packet id and its topic filters.
+    Unsubscribe(u16, Vec<String>),
     /// DISCONNECT.
     Disconnect,
+    /// MQTT 5 DISCONNECT with reason 0x04: the client leaves cleanly but wants its Last Will
+    /// published.
+    DisconnectWithWill,
     /// PUBACK, PUBREC or PUBCOMP: meaningless here, citytel never publishes to devices.
     PublishAck,
     /// A packet only a server sends, by name.
@@ -88,6 +91,8 @@ pub(crate) struct Publish {
     pub(crate) payload: Bytes,
     /// MQTT 5 Topic Alias: with a topic, sets it; with an empty topic, names it.
     pub(crate) topic_alias: Option<u16>,
+    /// MQTT 5 user properties, rendered for a dead letter ([`render_user_properties`]).
+    pub(crate) user_properties: Option<Box<str>>,
 }
 
 /// Why the codec could not read a packet.
@@ -111,7 +116,7 @@ impl FromClient {
             FromClient::PingReq => "PINGREQ",
             FromClient::Subscribe(..) => "SUBSCRIBE",
             FromClient::Unsubscribe(..) => "UNSUBSCRIBE",
-            FromClient::Disconnect => "DISCONNECT",
+            FromClient::Disconnect | FromClient::DisconnectWithWill => "DISCONNECT",
             FromClient::PublishAck => "a publish acknowledgement",
             FromClient::ServerOnly(name) => name,
         }
@@ -161,11 +166,14 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             pkid: p.pkid,
             payload: p.payload,
             topic_alias: None,
+            user_properties: None,
         }),
         v4::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v4::Packet::PingReq => FromClient::PingReq,
-        v4::Packet::Subscribe(sub) => FromClient::Subscribe(sub.pkid, sub.filters.len()),
-        v4::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.topics.len()),
+        v4::Packet::Subscribe(sub) => {
+            FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
+        }
+        v4::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.topics),
         v4::Packet::Disconnect => FromClient::Disconnect,
         v4::Packet::PubAck(_) | v4::Packet::PubRec(_) | v4::Packet::PubComp(_) => {
             FromClient::PublishAck
@@ -180,11 +188,26 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
 /// DISCONNECT with no reason code and no properties (remaining length 0), which MQTT 5 allows
 /// and rumqttc's v5 codec does not read.
 const BARE_DISCONNECT: [u8; 2] = [0xe0, 0x00];
+/// The DISCONNECT reason code "disconnect with Will Message".
+const DISCONNECT_WITH_WILL: u8 = 0x04;
 
 fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadError> {
     if buf.starts_with(&BARE_DISCONNECT) {
         let _ = buf.split_to(BARE_DISCONNECT.len());
         return Ok(FromClient::Disconnect);
+    }
+    // A reason code and no property length (remaining length 1), which MQTT 5 also allows and
+    // rumqttc's codec does not read either.
+    if buf.starts_with(&[0xe0, 0x01]) {
+        if buf.len() < 3 {
+            return Err(ReadError::Incomplete(3 - buf.len()));
+        }
+        let code = buf.split_to(3)[2];
+        return Ok(if code == DISCONNECT_WITH_WILL {
+            FromClient::DisconnectWithWill
+        } else {
+            FromClient::Disconnect
+        });
     }
     let max = u32::try_from(max_packet).unwrap_or(u32::MAX);
     let packet = match v5::Packet::read(buf, Some(max)) {
@@ -204,12 +227,23 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             qos: qos_of(p.qos),
             pkid: p.pkid,
             payload: p.payload,
-            topic_alias: p.properties.and_then(|props| props.topic_alias),
+            topic_alias: p.properties.as_ref().and_then(|props| props.topic_alias),
+            user_properties: p
+                .properties
+                .as_ref()
+                .and_then(|props| render_user_properties(&props.user_properties)),
         }),
         v5::Packet::PubRel(rel) => FromClient::PubRel(rel.pkid),
         v5::Packet::PingReq(_) => FromClient::PingReq,
-        v5::Packet::Subscribe(sub) => FromClient::Subscribe(sub.pkid, sub.filters.len()),
-        v5::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.filters.len()),
+        v5::Packet::Subscribe(sub) => {
+            FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
+        }
+        v5::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.filters),
+        v5::Packet::Disconnect(d)
+            if d.reason_code == v5::DisconnectReasonCode::DisconnectWithWillMessage =>
+        {
+            FromClient::DisconnectWithWill
+        }
         v5::Packet::Disconnect(_) => FromClient::Disconnect,
         v5::Packet::PubAck(_) | v5::Packet::PubRec(_) | v5::Packet::PubComp(_) => {
             FromClient::PublishAck
@@ -268,6 +302,35 @@ fn qos_of(qos: mqttbytes5::QoS) -> QoS {
     }
 }
 
+/// Bytes of a PUBLISH's user properties kept with a dead letter; the rest is cut off.
+pub(crate) const USER_PROPERTIES_KEPT: usize = 1024;
+
+/// MQTT 5 user properties as `"name"="value", ...`, at most [`USER_PROPERTIES_KEPT`] bytes
+/// (then cut, ending in `...`); `None` for none.
+pub(crate) fn render_user_properties(properties: &[(String, String)]) -> Option<Box<str>> {
+    use std::fmt::Write as _;
+    if properties.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for (name, value) in properties {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{name:?}={value:?}");
+        if out.len() > USER_PROPERTIES_KEPT {
+            let mut cut = USER_PROPERTIES_KEPT;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str("...");
+            break;
+        }
+    }
+    Some(out.into_boxed_str())
+}
+
 fn utf8(bytes: Bytes, what: &str) -> Result<String, ReadError> {
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ReadError::Malformed(format!("{what} is not UTF-8")))
@@ -276,6 +339,26 @@ fn utf8(bytes: Bytes, what: &str) -> Result<String, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_properties_are_rendered_and_cut() {
+        assert_eq!(render_user_properties(&[]), None);
+        let two = [
+            ("site".to_string(), "depot 7".to_string()),
+            ("fw".to_string(), "1.2".to_string()),
+        ];
+        assert_eq!(
+            render_user_properties(&two).as_deref(),
+            Some(r#""site"="depot 7", "fw"="1.2""#)
+        );
+        let long = vec![("k".to_string(), "é".repeat(2000))];
+        let cut = render_user_properties(&long).unwrap();
+        assert!(
+            cut.len() <= USER_PROPERTIES_KEPT + 3 && cut.ends_with("..."),
+            "{}",
+            cut.len()
+        );
+    }
 
     #[test]
     fn a_bare_mqtt5_disconnect_is_read() {
@@ -287,6 +370,22 @@ mod tests {
         assert!(matches!(
             Version::V5.read(&mut buf, 1024),
             Ok(FromClient::PingReq)
+        ));
+        assert!(buf.is_empty());
+        // A reason code alone (remaining length 1), whole or in two reads.
+        let mut buf = BytesMut::from(&[0xe0, 0x01][..]);
+        assert!(matches!(
+            Version::V5.read(&mut buf, 1024),
+            Err(ReadError::Incomplete(1))
+        ));
+        buf.extend_from_slice(&[0x04, 0xe0, 0x01, 0x00]);
+        assert!(matches!(
+            Version::V5.read(&mut buf, 1024),
+            Ok(FromClient::DisconnectWithWill)
+        ));
+        assert!(matches!(
+            Version::V5.read(&mut buf, 1024),
+            Ok(FromClient::Disconnect)
         ));
         assert!(buf.is_empty());
     }

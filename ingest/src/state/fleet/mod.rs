@@ -277,6 +277,11 @@ impl Fleet {
         self.clocks.get(device)?.estimate()
     }
 
+    /// The availability rules: late and offline graces, intervals per kind.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The districts (polygons and the site-to-district mapping), shared (fixed at start-up).
     pub fn districts(&self) -> &Arc<Districts> {
         &self.districts

@@ -16,8 +16,10 @@
 //! - [`rpcs`]: the table over every unary RPC, aggregates and availability rollups included.
 //! - [`streams`]: WatchEvents and WatchReadings never deliver what a key does not see.
 //! - [`export`]: ExportSeries and `citytel export` in CSV, and Parquet read back by pyarrow.
+//! - [`reports`]: district reports list only the districts a key sees and rest on its devices.
 
 mod export;
+mod reports;
 mod rpcs;
 mod streams;
 

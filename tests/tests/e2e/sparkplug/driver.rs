@@ -39,6 +39,7 @@ pub struct Edge {
     stdin: ChildStdin,
     out: mpsc::Receiver<String>,
     ncmds: Vec<Value>,
+    states: Vec<Value>,
 }
 
 impl Edge {
@@ -58,10 +59,16 @@ impl Edge {
             stdin,
             out,
             ncmds: Vec::new(),
+            states: Vec::new(),
         }
     }
 
     fn take(&mut self, line: String) -> bool {
+        if let Some(json) = line.strip_prefix("state ") {
+            self.states
+                .push(serde_json::from_str(json).expect("state json"));
+            return false;
+        }
         match line.strip_prefix("ncmd ") {
             Some(json) => {
                 self.ncmds
@@ -99,6 +106,26 @@ impl Edge {
             self.take(line);
         }
         self.ncmds.clone()
+    }
+
+    /// Waits until `count` STATE messages (with their `retain` flag) have arrived.
+    pub fn wait_states(&mut self, count: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        while self.states.len() < count {
+            match self
+                .out
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => {
+                    self.take(line);
+                }
+                Err(_) => panic!(
+                    "{} STATE messages within {within:?}, expected {count}",
+                    self.states.len()
+                ),
+            }
+        }
+        self.states.clone()
     }
 
     /// Waits until `count` rebirth requests have arrived.

@@ -2,7 +2,8 @@
 client, driven line by line from stdin so that a test chooses every seq, alias and timestamp.
 
 Each input line is a JSON command; each is answered with "ok" once published. Rebirth requests
-(NCMD) received are reported as lines "ncmd {json}". Usage: edge.py HOST PORT
+(NCMD) received are reported as lines "ncmd {json}", a host's STATE (after the "state" command)
+as lines "state {json}" with the retain flag added. Usage: edge.py HOST PORT
 """
 
 import json
@@ -124,6 +125,18 @@ def main():
         elif op == "ndeath":
             payload = NDeath(timestamp=ts, bd_seq_metric=bd_seq_metric(cmd["bd_seq"], ts))
             publish(client, Message(topic=topic(MessageType.NDEATH), payload=payload, qos=QoS.AT_LEAST_ONCE, retain=False))
+        elif op == "state":
+            # A host's STATE, through paho (pysparkplug's client reads only its own payloads).
+            def on_state(_paho, _userdata, message):
+                state = json.loads(message.payload)
+                state["retain"] = bool(message.retain)
+                say("state " + json.dumps(state))
+
+            state_topic = "spBv1.0/STATE/" + cmd["host_id"]
+            client._client.message_callback_add(state_topic, on_state)
+            result, _mid = client._client.subscribe(state_topic, qos=1)
+            if result != 0:
+                raise RuntimeError(f"subscribe failed: {result}")
         elif op == "kill":
             # Gone without a DISCONNECT: the broker publishes the Will.
             os._exit(0)

@@ -130,6 +130,8 @@ macro_rules! eventually {
     }};
 }
 
+mod endpoint;
+
 #[cfg_attr(
     not(feature = "interop"),
     ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"

@@ -1,0 +1,168 @@
+//! `[reports]`: the constants district reports are computed with: the grid's carbon intensity and
+//! the air-quality limits, checked by [`ReportsConfig::validate`] into [`ReportSettings`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// The pollutants a limit may name.
+pub const POLLUTANTS: [&str; 2] = [NO2, PM25];
+/// Nitrogen dioxide, µg/m³.
+pub const NO2: &str = "no2_ugm3";
+/// Fine particulate matter, µg/m³.
+pub const PM25: &str = "pm25_ugm3";
+
+/// `[reports]`: district reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Carbon intensity of the grid's electricity, kgCO2e per kWh, one constant for every period.
+    pub grid_intensity_kg_per_kwh: f64,
+    /// Air-quality limits reported on, each named in the answer, in this order.
+    pub air_limits: Vec<AirLimit>,
+}
+
+/// Over what time a pollutant is averaged before it is compared with a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Averaging {
+    /// A UTC clock hour.
+    Hour,
+    /// A UTC day.
+    Day,
+    /// The whole report period (annual objectives are compared with the period mean).
+    Period,
+}
+
+impl Averaging {
+    /// `"hour"`, `"day"` or `"period"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Averaging::Hour => "hour",
+            Averaging::Day => "day",
+            Averaging::Period => "period",
+        }
+    }
+}
+
+/// One air-quality limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AirLimit {
+    /// The name the answer gives it, e.g. "WHO 2021 PM2.5 24-hour".
+    pub name: String,
+    /// The pollutant: `no2_ugm3` or `pm25_ugm3`.
+    pub metric: String,
+    /// The averaging time.
+    pub averaging: Averaging,
+    /// The limit, µg/m³: a mean strictly above it breaks it.
+    pub limit_ugm3: f64,
+}
+
+/// The validated `[reports]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSettings {
+    /// kgCO2e per kWh.
+    pub grid_intensity_kg_per_kwh: f64,
+    /// The limits, in configuration order.
+    pub air_limits: Vec<AirLimit>,
+}
+
+impl ReportsConfig {
+    /// Checks the intensity and each limit.
+    pub fn validate(&self) -> Result<ReportSettings, ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+        let intensity = self.grid_intensity_kg_per_kwh;
+        if !intensity.is_finite() || intensity < 0.0 {
+            return Err(invalid(
+                "reports.grid_intensity_kg_per_kwh",
+                format!("{intensity} is not a number of kgCO2e per kWh, 0 or more"),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for limit in &self.air_limits {
+            if limit.name.trim().is_empty() || limit.name.len() > 128 {
+                return Err(invalid(
+                    "reports.air_limits",
+                    format!("{:?}: a name is 1 to 128 characters", limit.name),
+                ));
+            }
+            if !names.insert(limit.name.as_str()) {
+                return Err(invalid(
+                    "reports.air_limits",
+                    format!("{:?} is named twice", limit.name),
+                ));
+            }
+            if !POLLUTANTS.contains(&limit.metric.as_str()) {
+                return Err(invalid(
+                    "reports.air_limits",
+                    format!(
+                        "{:?}: metric {:?} is not one of {POLLUTANTS:?}",
+                        limit.name, limit.metric
+                    ),
+                ));
+            }
+            if !limit.limit_ugm3.is_finite() || limit.limit_ugm3 < 0.0 {
+                return Err(invalid(
+                    "reports.air_limits",
+                    format!(
+                        "{:?}: limit_ugm3 {} is not a concentration, 0 or more",
+                        limit.name, limit.limit_ugm3
+                    ),
+                ));
+            }
+        }
+        Ok(ReportSettings {
+            grid_intensity_kg_per_kwh: intensity,
+            air_limits: self.air_limits.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, load_str};
+
+    fn check(text: &str) -> Result<(), ConfigError> {
+        load_str(Some(("test", text)), &[])?.validate().map(|_| ())
+    }
+
+    fn refused(text: &str, needle: &str) {
+        let e = check(text).expect_err(text).to_string();
+        assert!(e.contains("reports.") && e.contains(needle), "{e}");
+    }
+
+    #[test]
+    fn the_defaults_name_the_uk_objectives_and_the_who_guidelines() {
+        let settings = load_str(None, &[]).unwrap().validate().unwrap().reports;
+        assert_eq!(settings.grid_intensity_kg_per_kwh, 0.20705);
+        let names: Vec<&str> = settings.air_limits.iter().map(|l| &*l.name).collect();
+        assert_eq!(names.len(), 7);
+        assert!(names.iter().filter(|n| n.starts_with("UK AQO")).count() == 3);
+        assert!(names.iter().filter(|n| n.starts_with("WHO 2021")).count() == 4);
+    }
+
+    #[test]
+    fn bad_limits_and_intensities_are_refused_with_the_offending_one_named() {
+        refused(
+            "[reports]\ngrid_intensity_kg_per_kwh = -1.0\n",
+            "grid_intensity_kg_per_kwh",
+        );
+        let limit = |name: &str, metric: &str, averaging: &str, value: f64| {
+            format!(
+                "[reports]\nair_limits = [{{ name = {name:?}, metric = {metric:?}, averaging = \
+                 {averaging:?}, limit_ugm3 = {value:?} }}]\n"
+            )
+        };
+        refused(&limit("x", "o3_ugm3", "hour", 100.0), "o3_ugm3");
+        refused(&limit(" ", "no2_ugm3", "hour", 100.0), "name");
+        refused(&limit("neg", "no2_ugm3", "day", -5.0), "neg");
+        let twice = "[reports]\nair_limits = [\
+            { name = \"a\", metric = \"no2_ugm3\", averaging = \"hour\", limit_ugm3 = 1.0 },\
+            { name = \"a\", metric = \"pm25_ugm3\", averaging = \"day\", limit_ugm3 = 1.0 }]\n";
+        refused(twice, "named twice");
+        let e = check(&limit("x", "no2_ugm3", "week", 1.0)).unwrap_err();
+        assert!(e.to_string().contains("week"), "{e}");
+        assert!(check(&limit("EU PM2.5 day", "pm25_ugm3", "day", 25.0)).is_ok());
+    }
+}

@@ -1,0 +1,147 @@
+//! A connection's Sparkplug B side (see [`crate::source::endpoint::sparkplug`]): an edge node's
+//! messages through the host, its subscriptions, the route of its commands and citytel's STATE.
+
+use citytel_proto::sparkplug::topic::MessageType;
+
+use super::{Next, Session};
+use crate::pipeline::{Inbound, Origin};
+use crate::source::broker::submit::submit_sparkplug;
+use crate::source::endpoint::connection::Disconnect;
+use crate::source::endpoint::reply::ToClient;
+use crate::source::endpoint::sparkplug::{self as sp, EndpointSparkplug, NodeKey, Wanted};
+use crate::source::endpoint::wire::Publish;
+use crate::telemetry::metrics as m;
+
+impl Session {
+    /// Submits a Sparkplug message through the host (acknowledged once everything made of it is
+    /// durable); with device authentication, only for the connection's own edge node. An
+    /// NBIRTH binds the connection to its node unless it is bound already.
+    pub(super) async fn sparkplug_publish(
+        &mut self,
+        sparkplug: &EndpointSparkplug,
+        publish: Publish,
+    ) -> Next {
+        let node = sp::node_of(&publish.topic);
+        if let Some(speaker) = &mut self.speaker {
+            let me = speaker.identity().device_id.clone();
+            let allowed = match &node {
+                Some((node, _)) if !sparkplug.is_identity(node, &me) => Err(format!(
+                    "{me:?} may not speak for Sparkplug edge node {}/{}",
+                    node.0, node.1
+                )),
+                _ => speaker.check_standing(),
+            };
+            if let Err(why) = allowed {
+                return self.unauthorized(publish, why).await;
+            }
+        }
+        if let Some((node, MessageType::NBirth)) = node {
+            self.bind_node(sparkplug, node);
+        }
+        let ack = self.ack(publish.qos, publish.pkid);
+        let inbound = Inbound {
+            topic: publish.topic,
+            payload: publish.payload,
+            received_at_ms: self.shared.pipeline.now_ms(),
+            origin: Origin::Endpoint,
+            ack,
+            user_properties: publish.user_properties,
+        };
+        match submit_sparkplug(&self.shared.pipeline, &sparkplug.host, inbound).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Stop(Disconnect::PipelineClosed),
+        }
+    }
+
+    /// Binds this connection to Sparkplug edge node `node` (its commands come here), unless it
+    /// is bound already.
+    fn bind_node(&mut self, sparkplug: &EndpointSparkplug, node: NodeKey) {
+        if self.sparkplug_node.is_none() {
+            let route = sparkplug
+                .routes
+                .bind(node.clone(), self.outgoing.control.clone());
+            self.sparkplug_node = Some((node, route));
+        }
+    }
+
+    /// Answers SUBSCRIBE: each filter granted at QoS 0 or refused ([`sp::decide`]), every one
+    /// counted; a granted subscription to citytel's STATE is followed by the retained STATE.
+    pub(super) fn subscribe(&mut self, pkid: u16, filters: &[String]) -> Next {
+        let mut granted = Vec::with_capacity(filters.len());
+        let mut send_state = false;
+        for filter in filters {
+            let decision = match self.shared.sparkplug.clone() {
+                None => Err(sp::SubscribeRefusal::Filter),
+                Some(sparkplug) => {
+                    let own = self.sparkplug_node.as_ref().map(|(node, _)| node);
+                    let identity = self
+                        .speaker
+                        .as_ref()
+                        .map(|s| s.identity().device_id.as_str());
+                    let decision = sp::decide(&sparkplug, filter, own, identity);
+                    match &decision {
+                        Ok(Wanted::Commands(node)) => self.bind_node(&sparkplug, node.clone()),
+                        Ok(Wanted::State) => send_state = true,
+                        Err(_) => {}
+                    }
+                    decision
+                }
+            };
+            let outcome = match decision {
+                Ok(_) => "granted",
+                Err(refusal) => {
+                    tracing::debug!(filter, reason = refusal.label(), "subscription refused");
+                    refusal.label()
+                }
+            };
+            metrics::counter!(m::ENDPOINT_SUBSCRIPTIONS_TOTAL, "outcome" => outcome).increment(1);
+            granted.push(decision.is_ok());
+        }
+        if let Next::Stop(reason) = self.control(ToClient::SubAck(pkid, granted)) {
+            return Next::Stop(reason);
+        }
+        let state = self.shared.sparkplug.as_ref().and_then(|sp| sp.state(true));
+        match state {
+            Some(state) if send_state => {
+                self.state_subscribed = true;
+                self.control(state)
+            }
+            _ => Next::Continue,
+        }
+    }
+
+    /// Answers UNSUBSCRIBE; unsubscribing from citytel's STATE means no offline STATE at
+    /// shutdown.
+    pub(super) fn unsubscribe(&mut self, pkid: u16, filters: &[String]) -> Next {
+        let state = self.shared.sparkplug.as_ref().and_then(|sp| {
+            let id = sp.settings.host_id.as_deref()?;
+            Some(citytel_proto::sparkplug::topic::state(id))
+        });
+        if state.is_some_and(|state| filters.contains(&state)) {
+            self.state_subscribed = false;
+        }
+        self.control(ToClient::UnsubAck(pkid, filters.len()))
+    }
+
+    /// Queues citytel's STATE offline for a connection subscribed to it (before citytel closes
+    /// it at shutdown).
+    pub(crate) fn host_offline(&self) {
+        let state = self
+            .shared
+            .sparkplug
+            .as_ref()
+            .and_then(|sp| sp.state(false));
+        if let Some(state) = state.filter(|_| self.state_subscribed) {
+            let _ = self.control(state);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(sparkplug), Some((_, route))) = (&self.shared.sparkplug, &self.sparkplug_node)
+        {
+            sparkplug.routes.unbind(route);
+        }
+    }
+}
