@@ -120,7 +120,7 @@ impl Alerts {
         }
         let kept: Vec<u32> = mapping.iter().flatten().copied().collect();
         self.rules = new;
-        self.device_rules.clear();
+        self.devices.forget_rules();
         self.episodes = std::mem::take(&mut self.episodes)
             .into_iter()
             .filter_map(|(k, e)| {
@@ -139,14 +139,10 @@ impl Alerts {
             .iter()
             .map(|(k, e)| (e.id, k.clone()))
             .collect();
-        self.absence = std::mem::take(&mut self.absence)
-            .into_iter()
-            .filter_map(|((slot, d), a)| Some(((slot_of(slot)?, d), a)))
-            .collect();
-        self.buckets = std::mem::take(&mut self.buckets)
-            .into_iter()
-            .filter_map(|((slot, d), b)| Some(((slot_of(slot)?, d), b)))
-            .collect();
+        for entry in self.devices.iter_mut() {
+            entry.absence.remap(slot_of);
+            entry.buckets.remap(slot_of);
+        }
         self.rebuild_queue(at);
         self.start_state_rules(&kept, at, world);
     }
@@ -170,26 +166,26 @@ impl Alerts {
                     .push(from, Class::Unmute, key.slot, Some(key.target.clone()));
             }
         }
-        let mut absent: Vec<(&(u32, Arc<str>), &mut super::Absent)> =
-            self.absence.iter_mut().collect();
-        absent.sort_by(|a, b| a.0.cmp(b.0));
         let mut pushes = Vec::new();
-        for ((slot, device), a) in absent {
-            a.scheduled = None;
-            pushes.push((*slot, device.clone(), a.last_ms));
+        for (index, entry) in self.devices.iter_mut().enumerate() {
+            for (slot, a) in entry.absence.iter_mut() {
+                a.scheduled = None;
+                pushes.push((index as u32, slot, a.last_ms, entry.recovery.recovered_ms));
+            }
         }
-        for (slot, device, last) in pushes {
+        for (index, slot, last, recovered_ms) in pushes {
             // A deadline before the engine's time was handled already (it fired, or found the
             // device down): as after handling it, the next reading or recovery schedules again.
             if let Some(d) = self
-                .absence_deadline(slot, &device, last)
+                .absence_deadline(slot, recovered_ms, last)
                 .filter(|d| *d >= self.now_ms)
             {
-                if let Some(a) = self.absence.get_mut(&(slot, device.clone())) {
+                let entry = self.devices.at_mut(index);
+                if let Some(a) = entry.absence.get_mut(slot) {
                     a.scheduled = Some(d);
                 }
                 self.queue
-                    .push(d, Class::Absence, slot, Some(queue::device(&device)));
+                    .push(d, Class::Absence, slot, Some(queue::device(&entry.id)));
             }
         }
         self.schedule_periodic(from.max(self.now_ms));

@@ -27,7 +27,12 @@ impl Alerts {
         value: Option<f64>,
         world: &dyn World,
     ) {
-        let Some(rule) = self.rules.get(key.slot).cloned() else {
+        if !holds && !self.episodes.contains_key(key) {
+            // Nothing open, nothing holding: the common case of periodic rules over many
+            // targets.
+            return;
+        }
+        let Some(rule) = self.rules.get(key.slot) else {
             return;
         };
         let (for_ms, kff) = (rule.for_ms, rule.keep_firing_for_ms);

@@ -27,8 +27,9 @@ use super::{Absent, Alerts, Recovery};
 #[derive(Debug, Clone, Copy)]
 pub struct BatchFacts<'a> {
     /// The batch's metric names.
-    pub metrics: &'a [Arc<str>],
-    /// Per metric (same order): the new latest value, when the batch moved the latest value.
+    pub metrics: &'a [String],
+    /// Per metric (same order): the new latest value, when the batch moved the latest value
+    /// (needed only for the metrics of threshold rules, see [`Alerts::reads_value`]).
     pub latest: &'a [Option<f64>],
     /// Readings stored (not duplicates).
     pub stored: u64,
@@ -48,9 +49,7 @@ fn down(state: DeviceState) -> bool {
 impl Alerts {
     /// Handles every deadline strictly before `now`, then moves the engine's time to `now`.
     pub fn advance(&mut self, now: i64, world: &dyn World) {
-        while let Some(due) = self.queue.pop_before(now) {
-            self.handle_due(due, world);
-        }
+        self.advance_before(now, world);
         self.now_ms = self.now_ms.max(now);
         self.expire_silences();
     }
@@ -84,7 +83,8 @@ impl Alerts {
     /// `device` changed state by `t`.
     pub fn on_transition(&mut self, device: DeviceRef<'_>, t: &Transition, world: &dyn World) {
         self.advance_before(t.at_ms, world);
-        let rec = self.recovery.entry(device.id.clone()).or_default();
+        let index = self.devices.index_of(device.id);
+        let rec = &mut self.devices.at_mut(index).recovery;
         let recovered = rec.down && up(t.to);
         if down(t.to) {
             rec.down = true;
@@ -121,7 +121,7 @@ impl Alerts {
             self.set_condition(&key, states.contains(&t.to), t.at_ms, None, world);
         }
         if down(t.to) || recovered {
-            self.absence_device_changed(device, t.at_ms, world);
+            self.absence_device_changed(index, t.at_ms, world);
         }
     }
 
@@ -137,22 +137,25 @@ impl Alerts {
         if !self.rules.reads_readings() || batch.stored == 0 {
             return;
         }
+        let index = self.devices.index_of(device.id);
         let generation = self.rules.generation();
-        let fresh = self
-            .device_rules
-            .get(device.id)
-            .is_some_and(|r| r.fresh(generation, device.site));
-        if !fresh {
-            let rules =
-                self.rules
-                    .device_rules(device.id, device.kind, device.site, device.district);
-            self.device_rules.insert(device.id.clone(), rules);
+        let entry = self.devices.at_mut(index);
+        if !entry
+            .rules
+            .as_ref()
+            .is_some_and(|r| r.fresh(generation, device.site))
+        {
+            entry.rules =
+                Some(
+                    self.rules
+                        .device_rules(device.id, device.kind, device.site, device.district),
+                );
         }
         // What to do, worked out while the indexes are borrowed: (metric index, slot), and
         // completeness rules as (usize::MAX, slot).
         let mut work = std::mem::take(&mut self.scratch);
         work.clear();
-        if let Some(mask) = self.device_rules.get(device.id) {
+        if let Some(mask) = &self.devices.at(index).rules {
             for (m, metric) in batch.metrics.iter().enumerate() {
                 work.extend(
                     self.rules
@@ -169,34 +172,34 @@ impl Alerts {
             );
         }
         for &(m, slot) in &work {
-            let Some(rule) = self.rules.get(slot).cloned() else {
+            let Some(rule) = self.rules.get(slot) else {
                 continue;
             };
-            match &rule.condition {
+            match rule.condition {
                 Condition::Threshold {
                     op, value, clear, ..
                 } => {
                     if let Some(v) = batch.latest.get(m).copied().flatten() {
-                        let key = Key {
+                        // Once the alert is open (pending or firing), it holds until the
+                        // value is past the clear value, where there is one.
+                        let key = || Key {
                             slot,
                             target: queue::device(device.id),
                         };
-                        // Once the alert is open (pending or firing), it holds until the
-                        // value is past the clear value, where there is one.
-                        let open = self.episodes.contains_key(&key);
+                        let open = !self.episodes.is_empty() && self.episodes.contains_key(&key());
                         let holds = match (open, clear, op.direction()) {
-                            (true, Some(c), Some(true)) => v >= *c,
-                            (true, Some(c), Some(false)) => v <= *c,
-                            _ => op.holds(v, *value),
+                            (true, Some(c), Some(true)) => v >= c,
+                            (true, Some(c), Some(false)) => v <= c,
+                            _ => op.holds(v, value),
                         };
                         if holds || open {
-                            self.set_condition(&key, holds, at, Some(v), world);
+                            self.set_condition(&key(), holds, at, Some(v), world);
                         }
                     }
                 }
-                Condition::Absence { .. } => self.absence_heard(slot, device, at, world),
+                Condition::Absence { .. } => self.absence_heard(slot, index, at, world),
                 Condition::Completeness { .. } => {
-                    self.count_readings(slot, device.id, at, batch.stored, batch.produced);
+                    self.count_readings(slot, index, at, batch.stored, batch.produced);
                 }
                 _ => {}
             }
@@ -229,6 +232,7 @@ impl Alerts {
         while let Some(due) = self.queue.pop_before(at) {
             self.handle_due(due, world);
         }
+        self.eval_cache.clear();
     }
 
     /// (Re)schedules every periodic rule at its first instant at or after `from`.
@@ -253,78 +257,91 @@ impl Alerts {
 
     // ---- absence -----------------------------------------------------------------------------
 
-    /// The deadline of absence rule `slot` for `device`: `after` past the later of the
-    /// metric's last receive time and the device's recovery.
-    pub(super) fn absence_deadline(&self, slot: u32, device: &str, last_ms: i64) -> Option<i64> {
+    /// The deadline of absence rule `slot` for a device recovered at `recovered_ms`: `after`
+    /// past the later of the metric's last receive time and the device's recovery.
+    pub(super) fn absence_deadline(
+        &self,
+        slot: u32,
+        recovered_ms: Option<i64>,
+        last_ms: i64,
+    ) -> Option<i64> {
         let Condition::Absence { after_ms, .. } = self.rules.get(slot)?.condition else {
             return None;
         };
-        let recovered = self
-            .recovery
-            .get(device)
-            .and_then(|r| r.recovered_ms)
-            .unwrap_or(i64::MIN);
+        let recovered = recovered_ms.unwrap_or(i64::MIN);
         Some(last_ms.max(recovered).saturating_add(after_ms))
     }
 
-    /// Absence rule `slot`'s metric arrived from `device` at `at`.
-    fn absence_heard(&mut self, slot: u32, device: DeviceRef<'_>, at: i64, world: &dyn World) {
-        let key = Key {
-            slot,
-            target: queue::device(device.id),
-        };
-        if self.episodes.contains_key(&key) {
-            self.set_condition(&key, false, at, None, world);
-        }
-        let entry = self
-            .absence
-            .entry((slot, device.id.clone()))
-            .or_insert(Absent {
-                last_ms: at,
-                scheduled: None,
-            });
-        entry.last_ms = entry.last_ms.max(at);
-        if entry.scheduled.is_none() {
-            let last = entry.last_ms;
-            if let Some(d) = self.absence_deadline(slot, device.id, last) {
-                if let Some(entry) = self.absence.get_mut(&(slot, device.id.clone())) {
-                    entry.scheduled = Some(d);
-                }
-                self.queue
-                    .push(d, Class::Absence, slot, Some(queue::device(device.id)));
+    /// Absence rule `slot`'s metric arrived from the device at index `device` at `at`.
+    fn absence_heard(&mut self, slot: u32, device: u32, at: i64, world: &dyn World) {
+        if !self.episodes.is_empty() {
+            let key = Key {
+                slot,
+                target: queue::device(&self.devices.at(device).id),
+            };
+            if self.episodes.contains_key(&key) {
+                self.set_condition(&key, false, at, None, world);
             }
+        }
+        let entry = self.devices.at_mut(device);
+        let recovered_ms = entry.recovery.recovered_ms;
+        let absent = entry.absence.get_or_insert_with(slot, || Absent {
+            last_ms: at,
+            scheduled: None,
+        });
+        absent.last_ms = absent.last_ms.max(at);
+        if absent.scheduled.is_some() {
+            // Re-armed lazily: when that deadline comes, it finds the later reading and
+            // waits for the new deadline instead.
+            return;
+        }
+        let last = absent.last_ms;
+        if let Some(d) = self.absence_deadline(slot, recovered_ms, last) {
+            let entry = self.devices.at_mut(device);
+            if let Some(absent) = entry.absence.get_mut(slot) {
+                absent.scheduled = Some(d);
+            }
+            let target = queue::device(&entry.id);
+            self.queue.push(d, Class::Absence, slot, Some(target));
         }
     }
 
     /// An absence deadline `at` of rule `slot` for `device` passed.
     fn absence_due(&mut self, slot: u32, device: &Arc<str>, at: i64, world: &dyn World) {
-        let Some(entry) = self.absence.get(&(slot, device.clone())).copied() else {
+        let Some(index) = self.devices.find(device) else {
             return;
         };
-        if entry.scheduled != Some(at) {
+        let entry = self.devices.at(index);
+        let Some(absent) = entry.absence.get(slot).copied() else {
+            return;
+        };
+        if absent.scheduled != Some(at) {
             return;
         }
-        let Some(deadline) = self.absence_deadline(slot, device, entry.last_ms) else {
+        let Some(deadline) =
+            self.absence_deadline(slot, entry.recovery.recovered_ms, absent.last_ms)
+        else {
             return;
         };
+        let entry = self.devices.at_mut(index);
         if deadline > at {
             // Heard (or recovered) since: wait for the new deadline.
-            self.absence.insert(
-                (slot, device.clone()),
+            entry.absence.insert(
+                slot,
                 Absent {
                     scheduled: Some(deadline),
-                    ..entry
+                    ..absent
                 },
             );
             self.queue
                 .push(deadline, Class::Absence, slot, Some(queue::device(device)));
             return;
         }
-        self.absence.insert(
-            (slot, device.clone()),
+        entry.absence.insert(
+            slot,
             Absent {
                 scheduled: None,
-                ..entry
+                ..absent
             },
         );
         // The device as it was at the deadline: transitions after it may already be applied.
@@ -337,18 +354,20 @@ impl Alerts {
         }
     }
 
-    /// `device` went down or recovered at `at`: its absence alerts stop while it is down, and
-    /// its absence clocks restart from its recovery.
-    fn absence_device_changed(&mut self, device: DeviceRef<'_>, at: i64, world: &dyn World) {
-        let is_down = self.recovery.get(device.id).is_some_and(|r| r.down);
+    /// The device at index `device` went down or recovered at `at`: its absence alerts stop
+    /// while it is down, and its absence clocks restart from its recovery.
+    fn absence_device_changed(&mut self, device: u32, at: i64, world: &dyn World) {
+        let entry = self.devices.at(device);
+        let (is_down, recovered_ms) = (entry.recovery.down, entry.recovery.recovered_ms);
+        let target = queue::device(&entry.id);
         for i in 0..self.rules.absence_slots().len() {
             let slot = self.rules.absence_slots()[i];
-            let Some(entry) = self.absence.get(&(slot, device.id.clone())).copied() else {
+            let Some(absent) = self.devices.at(device).absence.get(slot).copied() else {
                 continue;
             };
             let key = Key {
                 slot,
-                target: queue::device(device.id),
+                target: target.clone(),
             };
             if is_down {
                 if self.episodes.contains_key(&key) {
@@ -356,24 +375,21 @@ impl Alerts {
                 }
                 continue;
             }
-            if entry.scheduled.is_none()
-                && let Some(d) = self.absence_deadline(slot, device.id, entry.last_ms)
+            if absent.scheduled.is_none()
+                && let Some(d) = self.absence_deadline(slot, recovered_ms, absent.last_ms)
             {
-                self.absence.insert(
-                    (slot, device.id.clone()),
-                    Absent {
-                        scheduled: Some(d),
-                        ..entry
-                    },
-                );
+                if let Some(a) = self.devices.at_mut(device).absence.get_mut(slot) {
+                    a.scheduled = Some(d);
+                }
                 self.queue
-                    .push(d, Class::Absence, slot, Some(queue::device(device.id)));
+                    .push(d, Class::Absence, slot, Some(target.clone()));
             }
         }
     }
 
     /// Notes a device's recovery state (from a snapshot).
     pub(super) fn restore_recovery(&mut self, device: Arc<str>, recovery: Recovery) {
-        self.recovery.insert(device, recovery);
+        let index = self.devices.index_of(&device);
+        self.devices.at_mut(index).recovery = recovery;
     }
 }

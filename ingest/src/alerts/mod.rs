@@ -13,9 +13,11 @@
 //! - [`config`]: the `[alerts]` section: rules, receivers, delivery settings, validation.
 //! - [`rule`], [`template`], [`labels`]: rules, annotation templates, labels and fingerprints.
 //! - [`ruleset`]: the rules in force, indexed for the ingest path.
+//! - [`devices`]: the engine's per-device state, by a dense device index.
 //! - [`episode`]: one alert's pure state machine (pending, firing, resolved).
 //! - [`queue`]: the engine's deadlines.
-//! - `inputs`: what the state feeds in; `periodic`: availability and completeness rules;
+//! - `inputs`: what the state feeds in; `periodic`: availability and completeness rules, those
+//!   due at one instant tallied together (`eval_cache`);
 //!   `emit`: firing, resolving and muting; `commands`: acknowledgements, silences, new rules.
 //! - [`silence`]: silences and label matchers.
 //! - [`outbox`]: the notifications, with their sequence numbers.
@@ -25,8 +27,10 @@
 
 pub mod commands;
 pub mod config;
+pub mod devices;
 mod emit;
 pub mod episode;
+mod eval_cache;
 mod inputs;
 pub mod labels;
 pub mod outbox;
@@ -49,12 +53,13 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::hash::Map;
+use devices::Devices;
 use episode::{Ack, Episode, Key, Target};
 pub use inputs::BatchFacts;
 use outbox::{AlertInfo, Outbox};
 use queue::Queue;
 use rule::{Rule, Severity};
-use ruleset::{DeviceRules, RuleSet};
+use ruleset::RuleSet;
 use silence::Silence;
 use view::{AlertView, Phase};
 
@@ -148,13 +153,10 @@ pub struct AlertEvent {
 #[derive(Debug)]
 pub struct Alerts {
     rules: RuleSet,
-    device_rules: Map<Arc<str>, DeviceRules>,
-    recovery: Map<Arc<str>, Recovery>,
+    devices: Devices,
     episodes: Map<Key, Episode>,
     by_id: Map<u64, Key>,
     infos: Map<u64, Arc<AlertInfo>>,
-    absence: Map<(u32, Arc<str>), Absent>,
-    buckets: Map<(u32, Arc<str>), Buckets>,
     queue: Queue,
     next_eval: BTreeMap<u32, i64>,
     silences: BTreeMap<u64, Silence>,
@@ -167,6 +169,8 @@ pub struct Alerts {
     events: broadcast::Sender<Arc<AlertEvent>>,
     /// Reused by the ingest path: (metric index, rule slot) pairs of one batch.
     scratch: Vec<(usize, u32)>,
+    /// What periodic evaluations at one instant share.
+    eval_cache: eval_cache::EvalCache,
 }
 
 impl Default for Alerts {
@@ -180,13 +184,10 @@ impl Alerts {
     pub fn new(outbox_limit: usize) -> Self {
         Alerts {
             rules: RuleSet::default(),
-            device_rules: Map::default(),
-            recovery: Map::default(),
+            devices: Devices::default(),
             episodes: Map::default(),
             by_id: Map::default(),
             infos: Map::default(),
-            absence: Map::default(),
-            buckets: Map::default(),
             queue: Queue::default(),
             next_eval: BTreeMap::new(),
             silences: BTreeMap::new(),
@@ -198,6 +199,7 @@ impl Alerts {
             generation: 0,
             events: broadcast::channel(EVENTS_BUFFER).0,
             scratch: Vec::new(),
+            eval_cache: eval_cache::EvalCache::default(),
         }
     }
 
@@ -216,6 +218,18 @@ impl Alerts {
     /// Whether any rule in force reads readings (threshold, absence, completeness).
     pub fn reads_readings(&self) -> bool {
         self.rules.reads_readings()
+    }
+
+    /// Whether a threshold rule in force compares `metric`'s values: only those metrics need
+    /// [`BatchFacts::latest`].
+    pub fn reads_value(&self, metric: &str) -> bool {
+        self.rules.reads_value(metric)
+    }
+
+    /// Whether a completeness rule in force counts readings: only then does
+    /// [`BatchFacts::produced`] matter.
+    pub fn counts_readings(&self) -> bool {
+        self.rules.counts_readings()
     }
 
     /// The rules in force.

@@ -10,28 +10,117 @@
 //!   readings it stored, and as produced either the span of a new boot's readings or how far
 //!   the boot's highest sequence number rose. Completeness = stored / produced (at most 100 %)
 //!   over the window's buckets; a group that produced nothing has no figure.
+//!
+//! Every periodic rule due at one instant is tallied in the same pass over the devices, on the
+//! first one's turn (the others find their tally in [`EvalCache`]): the world's devices are
+//! listed once, each device's state times are read once per window, and a device's
+//! completeness buckets of every rule are visited together. A target whose condition does not
+//! hold is only kept while its rule has an open alert (telling it so is a no-op otherwise).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use citytel_availability::Span;
+use citytel_availability::{Span, StateTimes};
 
 use super::episode::{Key, Target};
-use super::rule::{Condition, TargetKind};
+use super::eval_cache::EvalCache;
+use super::rule::{Condition, Rule, TargetKind};
 use super::world::{DeviceRef, World};
 use super::{Alerts, Buckets};
 
-/// (numerator, denominator) of a group's figure.
-type Tally = BTreeMap<Target, (i64, i64)>;
+/// (numerator, denominator) per group, in target order.
+pub(super) type Tally = Vec<(Target, (i64, i64))>;
 
-/// The group a device belongs to under `per`.
-fn group(per: TargetKind, d: &DeviceRef<'_>) -> Option<Target> {
-    let id: Arc<str> = match per {
-        TargetKind::Device => d.id.clone(),
-        TargetKind::Site => d.site.clone(),
-        TargetKind::District => d.district?.into(),
-    };
-    Some(Target { kind: per, id })
+/// The figure of (numerator, denominator) in percent, and whether it is below `target`; `None`
+/// without a denominator.
+fn figure(num: i64, den: i64, target: f64) -> Option<(f64, bool)> {
+    if den <= 0 {
+        return None;
+    }
+    let percent = (num as f64 * 100.0 / den as f64).min(100.0);
+    Some((percent, percent < target))
+}
+
+/// What one rule due at the instant reads.
+enum Reads {
+    /// State times over the window.
+    Times(Span),
+    /// Completeness buckets before this one.
+    Buckets(i64),
+}
+
+/// One rule's tally in the making: per device straight into a list (devices come in id order,
+/// each once), per site or district through a map.
+struct Plan {
+    slot: u32,
+    rule: Arc<Rule>,
+    target_percent: f64,
+    reads: Reads,
+    /// Whether the rule has an open alert (then every target is kept).
+    keep_all: bool,
+    devices: Tally,
+    groups: BTreeMap<Target, (i64, i64)>,
+}
+
+impl Plan {
+    /// Whether a target with this figure matters: it holds, or an open alert may need telling.
+    fn keeps(&self, num: i64, den: i64) -> bool {
+        self.keep_all || figure(num, den, self.target_percent).is_some_and(|(_, below)| below)
+    }
+
+    fn add(&mut self, d: &DeviceRef<'_>, num: i64, den: i64) {
+        let g = match self.rule.per {
+            TargetKind::Device => {
+                if !self.keeps(num, den) {
+                    return;
+                }
+                let g = Target {
+                    kind: TargetKind::Device,
+                    id: d.id.clone(),
+                };
+                match self.devices.last() {
+                    Some((last, _)) if *last >= g => {
+                        // Not in id order (a world listing devices otherwise): find its place.
+                        match self.devices.binary_search_by(|(t, _)| t.cmp(&g)) {
+                            Ok(i) => {
+                                self.devices[i].1.0 += num;
+                                self.devices[i].1.1 += den;
+                            }
+                            Err(i) => self.devices.insert(i, (g, (num, den))),
+                        }
+                    }
+                    _ => self.devices.push((g, (num, den))),
+                }
+                return;
+            }
+            TargetKind::Site => Target {
+                kind: TargetKind::Site,
+                id: d.site.clone(),
+            },
+            TargetKind::District => {
+                let Some(district) = d.district else {
+                    return;
+                };
+                Target {
+                    kind: TargetKind::District,
+                    id: district.into(),
+                }
+            }
+        };
+        let e = self.groups.entry(g).or_default();
+        e.0 += num;
+        e.1 += den;
+    }
+
+    fn tally(self) -> Tally {
+        let mut out = self.devices;
+        let (keep_all, target) = (self.keep_all, self.target_percent);
+        out.extend(self.groups.into_iter().filter(|(_, (num, den))| {
+            keep_all || figure(*num, *den, target).is_some_and(|(_, below)| below)
+        }));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
 }
 
 impl Alerts {
@@ -40,42 +129,23 @@ impl Alerts {
         let Some(rule) = self.rules.get(slot).cloned() else {
             return;
         };
-        let (tally, target_percent) = match rule.condition {
-            Condition::Availability {
-                target_percent,
-                window_ms,
-                ..
-            } => {
-                let window = Span::new(at.saturating_sub(window_ms), at);
-                let mut tally = Tally::new();
-                world.devices(&mut |d| {
-                    if !rule.selector.selects(d.id, d.kind, d.site, d.district) {
-                        return;
-                    }
-                    let Some(g) = group(rule.per, &d) else {
-                        return;
-                    };
-                    let times = world.times(d.id, window);
-                    let entry = tally.entry(g).or_default();
-                    entry.0 += times.available_ms();
-                    entry.1 += times.observed_ms();
-                });
-                (tally, target_percent)
-            }
-            Condition::Completeness {
-                target_percent,
-                window_ms,
-                interval_ms,
-            } => (
-                self.completeness_tally(slot, &rule, at, window_ms, interval_ms, world),
-                target_percent,
-            ),
+        let target_percent = match rule.condition {
+            Condition::Availability { target_percent, .. }
+            | Condition::Completeness { target_percent, .. } => target_percent,
             _ => return,
         };
+        let tally = match self.eval_cache.take(at, slot) {
+            Some(tally) => tally,
+            None => {
+                self.tally_due(at, slot, world);
+                self.eval_cache.take(at, slot).unwrap_or_default()
+            }
+        };
+        let in_tally = |t: &Target| tally.binary_search_by(|(g, _)| g.cmp(t)).is_ok();
         let mut open: Vec<Target> = self
             .episodes
             .keys()
-            .filter(|k| k.slot == slot && !tally.contains_key(&k.target))
+            .filter(|k| k.slot == slot && !in_tally(&k.target))
             .map(|k| k.target.clone())
             .collect();
         open.sort();
@@ -84,74 +154,116 @@ impl Alerts {
         }
         for (target, (num, den)) in tally {
             let key = Key { slot, target };
-            if den <= 0 {
-                self.set_condition(&key, false, at, None, world);
-                continue;
+            match figure(num, den, target_percent) {
+                None => self.set_condition(&key, false, at, None, world),
+                Some((percent, below)) => {
+                    self.set_condition(&key, below, at, Some(percent), world);
+                }
             }
-            let percent = (num as f64 * 100.0 / den as f64).min(100.0);
-            self.set_condition(&key, percent < target_percent, at, Some(percent), world);
         }
     }
 
-    /// Stored and produced readings per group over `[at - window, at)`, dropping buckets that
-    /// fell out of every window to come.
-    fn completeness_tally(
-        &mut self,
-        slot: u32,
-        rule: &super::rule::Rule,
-        at: i64,
-        window_ms: i64,
-        interval_ms: i64,
-        world: &dyn World,
-    ) -> Tally {
-        let last = at.div_euclid(interval_ms);
-        let first = last - window_ms / interval_ms;
-        let mut tally = Tally::new();
-        let mut emptied = Vec::new();
-        let mut devices: Vec<(&(u32, Arc<str>), &mut Buckets)> = self
-            .buckets
-            .iter_mut()
-            .filter(|((s, _), _)| *s == slot)
-            .collect();
-        devices.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, buckets) in devices {
-            while buckets.front().is_some_and(|(b, _, _)| *b < first) {
-                buckets.pop_front();
-            }
-            if buckets.is_empty() {
-                emptied.push(key.clone());
+    /// Tallies every periodic rule due at `at` (`slot` and those whose next evaluation is
+    /// `at`) in one pass over the devices, into the cache; drops completeness buckets that fell
+    /// out of every window to come.
+    fn tally_due(&mut self, at: i64, slot: u32, world: &dyn World) {
+        let mut plans: Vec<Plan> = Vec::new();
+        // Per slot: the first completeness bucket its window still needs.
+        let mut firsts: Vec<Option<i64>> = vec![None; self.rules.rules().len()];
+        for &s in self.rules.periodic_slots() {
+            if s != slot && self.next_eval.get(&s) != Some(&at) {
                 continue;
             }
-            let Some(d) = world.device(&key.1) else {
+            let Some(rule) = self.rules.get(s).cloned() else {
                 continue;
             };
-            if !rule.selector.selects(d.id, d.kind, d.site, d.district) {
-                continue;
-            }
-            let Some(g) = group(rule.per, &d) else {
-                continue;
+            let (target_percent, reads) = match rule.condition {
+                Condition::Availability {
+                    target_percent,
+                    window_ms,
+                    ..
+                } => (
+                    target_percent,
+                    Reads::Times(Span::new(at.saturating_sub(window_ms), at)),
+                ),
+                Condition::Completeness {
+                    target_percent,
+                    window_ms,
+                    interval_ms,
+                } => {
+                    let last = at.div_euclid(interval_ms);
+                    firsts[s as usize] = Some(last - window_ms / interval_ms);
+                    (target_percent, Reads::Buckets(last))
+                }
+                _ => continue,
             };
-            let (stored, produced) = buckets
-                .iter()
-                .filter(|(b, _, _)| *b < last)
-                .fold((0i64, 0i64), |(s, p), (_, bs, bp)| {
-                    (s + i64::from(*bs), p + i64::from(*bp))
+            plans.push(Plan {
+                slot: s,
+                keep_all: self.episodes.keys().any(|k| k.slot == s),
+                rule,
+                target_percent,
+                reads,
+                devices: Tally::new(),
+                groups: BTreeMap::new(),
+            });
+        }
+        if firsts.iter().any(Option::is_some) {
+            for entry in self.devices.iter_mut() {
+                entry.buckets.retain(|s, buckets| {
+                    let Some(first) = firsts.get(s as usize).copied().flatten() else {
+                        return true;
+                    };
+                    while buckets.front().is_some_and(|(b, _, _)| *b < first) {
+                        buckets.pop_front();
+                    }
+                    !buckets.is_empty()
                 });
-            let entry = tally.entry(g).or_default();
-            entry.0 += stored;
-            entry.1 += produced;
+            }
         }
-        for key in emptied {
-            self.buckets.remove(&key);
-        }
-        tally
+        let devices = &self.devices;
+        let mut times: Vec<(Span, StateTimes)> = Vec::new();
+        world.devices(&mut |d| {
+            times.clear();
+            let entry = devices.get(d.id);
+            for plan in plans.iter_mut() {
+                let (num, den) = match plan.reads {
+                    Reads::Times(window) => {
+                        if !plan.rule.selector.selects(d.id, d.kind, d.site, d.district) {
+                            continue;
+                        }
+                        let t = match times.iter().find(|(w, _)| *w == window) {
+                            Some((_, t)) => *t,
+                            None => {
+                                let t = world.times(d.id, window);
+                                times.push((window, t));
+                                t
+                            }
+                        };
+                        (t.available_ms(), t.observed_ms())
+                    }
+                    Reads::Buckets(last) => {
+                        let Some(buckets) = entry.and_then(|e| e.buckets.get(plan.slot)) else {
+                            continue;
+                        };
+                        if !plan.rule.selector.selects(d.id, d.kind, d.site, d.district) {
+                            continue;
+                        }
+                        sum_before(buckets, last)
+                    }
+                };
+                plan.add(&d, num, den);
+            }
+        });
+        let tallies = plans.into_iter().map(|p| (p.slot, p.tally())).collect();
+        self.eval_cache = EvalCache::new(at, tallies);
     }
 
-    /// Counts a batch of `device` received at `at` for completeness rule `slot`.
+    /// Counts a batch of the device at index `device`, received at `at`, for completeness rule
+    /// `slot`.
     pub(super) fn count_readings(
         &mut self,
         slot: u32,
-        device: &Arc<str>,
+        device: u32,
         at: i64,
         stored: u64,
         produced: u64,
@@ -160,7 +272,11 @@ impl Alerts {
             return;
         };
         let bucket = at.div_euclid(interval);
-        let buckets = self.buckets.entry((slot, device.clone())).or_default();
+        let buckets = self
+            .devices
+            .at_mut(device)
+            .buckets
+            .get_or_insert_with(slot, Buckets::new);
         let (stored, produced) = (
             u32::try_from(stored).unwrap_or(u32::MAX),
             u32::try_from(produced).unwrap_or(u32::MAX),
@@ -176,4 +292,14 @@ impl Alerts {
             None => buckets.push_front((bucket, stored, produced)),
         }
     }
+}
+
+/// Stored and produced readings in `buckets` before bucket `last`.
+fn sum_before(buckets: &Buckets, last: i64) -> (i64, i64) {
+    buckets
+        .iter()
+        .filter(|(b, _, _)| *b < last)
+        .fold((0, 0), |(s, p), (_, bs, bp)| {
+            (s + i64::from(*bs), p + i64::from(*bp))
+        })
 }

@@ -4,6 +4,7 @@
 //! rules select it as a bit set ([`DeviceRules`]), computed on first use and again when the rules
 //! or the device's site change.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::rule::{Condition, Rule};
@@ -18,6 +19,8 @@ pub struct RuleSet {
     periodic: Vec<u32>,
     reading: Vec<u32>,
     by_metric: Map<Arc<str>, Vec<u16>>,
+    /// Metrics some threshold rule compares.
+    valued: HashSet<Arc<str>, foldhash::fast::RandomState>,
     completeness: Vec<u16>,
     absence: Vec<u32>,
     generation: u64,
@@ -44,6 +47,8 @@ impl RuleSet {
                 Condition::Threshold { metric, .. } | Condition::Absence { metric, .. } => {
                     if matches!(rule.condition, Condition::Absence { .. }) {
                         set.absence.push(slot);
+                    } else {
+                        set.valued.insert(metric.clone());
                     }
                     set.by_metric
                         .entry(metric.clone())
@@ -103,6 +108,17 @@ impl RuleSet {
     /// Whether any rule reads readings.
     pub fn reads_readings(&self) -> bool {
         !self.reading.is_empty()
+    }
+
+    /// Whether a threshold rule compares `metric`'s values (other reading rules only note that
+    /// readings arrived).
+    pub fn reads_value(&self, metric: &str) -> bool {
+        self.valued.contains(metric)
+    }
+
+    /// Whether any completeness rule counts readings.
+    pub fn counts_readings(&self) -> bool {
+        !self.completeness.is_empty()
     }
 
     /// The reading rules that read `metric`, as (index in the reading rules, slot).

@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
+use super::devices::DeviceEntry;
 use super::episode::{Episode, Key, Target};
 use super::outbox::{AlertInfo, Notification};
+use super::rule::Condition;
 use super::ruleset::RuleSet;
 use super::silence::Silence;
 use super::{Absent, Alerts, Recovery, ResolvedAlert, config};
@@ -75,27 +77,41 @@ impl Alerts {
             })
             .collect();
         open.sort_by_key(|o| o.episode.id);
-        let mut recovery: Vec<(Arc<str>, Recovery)> = self
-            .recovery
+        // Devices in id order and the rules that keep per-device state in name order: the
+        // lists come out sorted without sorting entries by two strings each.
+        let mut order: Vec<&DeviceEntry> = self.devices.iter().collect();
+        order.sort_by(|a, b| a.id.cmp(&b.id));
+        let recovery: Vec<(Arc<str>, Recovery)> = order
             .iter()
-            .filter(|(_, r)| **r != Recovery::default())
-            .map(|(d, r)| (d.clone(), *r))
+            .filter(|e| e.recovery != Recovery::default())
+            .map(|e| (e.id.clone(), e.recovery))
             .collect();
-        recovery.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut absence: Vec<(Arc<str>, Arc<str>, i64)> = self
-            .absence
+        let mut named: Vec<(&Arc<str>, u32)> = self
+            .rules
+            .rules()
             .iter()
-            .filter_map(|((slot, d), a)| Some((name(*slot)?, d.clone(), a.last_ms)))
-            .collect();
-        absence.sort();
-        let mut buckets: Vec<DeviceBuckets> = self
-            .buckets
-            .iter()
-            .filter_map(|((slot, d), b)| {
-                Some((name(*slot)?, d.clone(), b.iter().copied().collect()))
+            .enumerate()
+            .filter(|(_, r)| {
+                matches!(
+                    r.condition,
+                    Condition::Absence { .. } | Condition::Completeness { .. }
+                )
             })
+            .map(|(slot, r)| (&r.name, slot as u32))
             .collect();
-        buckets.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        named.sort();
+        let mut absence: Vec<(Arc<str>, Arc<str>, i64)> = Vec::new();
+        let mut buckets: Vec<DeviceBuckets> = Vec::new();
+        for (name, slot) in named {
+            for e in &order {
+                if let Some(a) = e.absence.get(slot) {
+                    absence.push((name.clone(), e.id.clone(), a.last_ms));
+                }
+                if let Some(b) = e.buckets.get(slot) {
+                    buckets.push((name.clone(), e.id.clone(), b.iter().copied().collect()));
+                }
+            }
+        }
         AlertsSnapshot {
             rules_source: self.rules.source().to_string(),
             now_ms: self.now_ms,
@@ -157,8 +173,9 @@ impl Alerts {
         }
         for (rule, device, last_ms) in s.absence {
             if let Some(slot) = self.rules.slot_of(&rule) {
-                self.absence.insert(
-                    (slot, device),
+                let index = self.devices.index_of(&device);
+                self.devices.at_mut(index).absence.insert(
+                    slot,
                     Absent {
                         last_ms,
                         scheduled: None,
@@ -168,7 +185,11 @@ impl Alerts {
         }
         for (rule, device, b) in s.buckets {
             if let Some(slot) = self.rules.slot_of(&rule) {
-                self.buckets.insert((slot, device), b.into_iter().collect());
+                let index = self.devices.index_of(&device);
+                self.devices
+                    .at_mut(index)
+                    .buckets
+                    .insert(slot, b.into_iter().collect());
             }
         }
         self.silences = s.silences.into_iter().map(|s| (s.id, s)).collect();

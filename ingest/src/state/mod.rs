@@ -484,7 +484,19 @@ impl State {
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
                 }
                 if let Some(probe) = probe {
-                    self.alert_readings(&id, batch, probe, applied.readings_stored, received_at_ms);
+                    let device = crate::alerts::world::DeviceRef {
+                        id: &id,
+                        kind: &kind,
+                        site: &site,
+                        district: district.as_deref(),
+                    };
+                    self.alert_readings(
+                        device,
+                        batch,
+                        probe,
+                        applied.readings_stored,
+                        received_at_ms,
+                    );
                 }
                 if let Some(points) = live.filter(|p| !p.is_empty()) {
                     let _ = self.readings.send(Arc::new(LiveReadings {

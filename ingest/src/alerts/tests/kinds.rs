@@ -273,3 +273,31 @@ fn an_absence_deadline_told_late_judges_the_device_as_it_was_at_the_deadline() {
         "up (late) at 10: it fired then, and ended when the device went offline"
     );
 }
+
+#[test]
+fn an_absence_clock_keeps_one_deadline_and_fires_exactly_after_the_last_reading() {
+    let mut lab = Lab::new(DEAD_SENSOR);
+    lab.device("sen-1", "sensor", "park");
+    lab.online("sen-1", T0);
+    // A reading every 15 s for half an hour: the clock moves with each, its one deadline in
+    // the queue is re-armed only when it comes due.
+    let every = 15_000;
+    for i in 0..120 {
+        lab.readings("sen-1", T0 + i * every, &[("no2_ugm3", 20.0)], 1, 1);
+        assert_eq!(
+            lab.alerts.queue.len(),
+            1,
+            "one deadline, not one per reading"
+        );
+    }
+    let last = T0 + 119 * every;
+    // Handled strictly before an instant: at the deadline itself it has not fired yet.
+    lab.advance(last + 10 * M);
+    assert_eq!(lab.sent(), vec![]);
+    lab.advance(last + 10 * M + 1);
+    assert_eq!(
+        lab.sent(),
+        vec![n(Firing, "no2-missing", "sen-1", 39.75, 39.75)],
+        "10 minutes after the last reading, at 29:45"
+    );
+}

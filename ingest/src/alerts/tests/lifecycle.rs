@@ -116,6 +116,7 @@ fn an_acknowledgement_is_kept_with_the_alert_and_its_resolution() {
             devices: &lab.devices,
             districts: &lab.districts,
             maintenance: &lab.maintenance,
+            times_read: &lab.times_read,
         },
     );
     let view = alerts

@@ -8,6 +8,7 @@ mod mutes;
 mod periodic;
 mod snapshot;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -40,12 +41,15 @@ pub(super) struct Lab {
     pub(super) districts: BTreeMap<String, String>,
     pub(super) maintenance: Vec<(Option<String>, Option<String>, Span)>,
     pub(super) alerts: Alerts,
+    /// How many times the engine read a device's state times.
+    pub(super) times_read: Cell<u64>,
 }
 
 struct View<'a> {
     devices: &'a BTreeMap<Arc<str>, Device>,
     districts: &'a BTreeMap<String, String>,
     maintenance: &'a [(Option<String>, Option<String>, Span)],
+    times_read: &'a Cell<u64>,
 }
 
 impl World for View<'_> {
@@ -68,6 +72,7 @@ impl World for View<'_> {
     }
 
     fn times(&self, device: &str, window: Span) -> StateTimes {
+        self.times_read.set(self.times_read.get() + 1);
         let Some(d) = self.devices.get(device) else {
             return StateTimes::default();
         };
@@ -135,6 +140,7 @@ impl Lab {
             districts: BTreeMap::new(),
             maintenance: Vec::new(),
             alerts: Alerts::default(),
+            times_read: Cell::new(0),
         };
         lab.set_rules(rules, T0);
         lab
@@ -147,6 +153,7 @@ impl Lab {
             devices: &self.devices,
             districts: &self.districts,
             maintenance: &self.maintenance,
+            times_read: &self.times_read,
         };
         self.alerts
             .set_rules(parsed, rules_source(&configs), at, &view);
@@ -184,6 +191,7 @@ impl Lab {
             devices: &self.devices,
             districts: &self.districts,
             maintenance: &self.maintenance,
+            times_read: &self.times_read,
         };
         let d = &self.devices[device];
         let r = DeviceRef {
@@ -215,12 +223,13 @@ impl Lab {
         stored: u64,
         produced: u64,
     ) {
-        let metrics: Vec<Arc<str>> = values.iter().map(|(m, _)| Arc::from(*m)).collect();
+        let metrics: Vec<String> = values.iter().map(|(m, _)| m.to_string()).collect();
         let latest: Vec<Option<f64>> = values.iter().map(|(_, v)| Some(*v)).collect();
         let view = View {
             devices: &self.devices,
             districts: &self.districts,
             maintenance: &self.maintenance,
+            times_read: &self.times_read,
         };
         let d = &self.devices[device];
         let r = DeviceRef {
@@ -248,6 +257,7 @@ impl Lab {
             devices: &self.devices,
             districts: &self.districts,
             maintenance: &self.maintenance,
+            times_read: &self.times_read,
         };
         self.alerts.advance(now, &view);
     }
@@ -272,6 +282,7 @@ impl Lab {
             devices: &self.devices,
             districts: &self.districts,
             maintenance: &self.maintenance,
+            times_read: &self.times_read,
         };
         self.alerts.restarted(now, &view);
     }

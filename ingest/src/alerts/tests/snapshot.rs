@@ -127,3 +127,48 @@ fn an_engine_restored_from_its_snapshot_carries_on_as_the_original() {
         );
     }
 }
+
+#[test]
+fn snapshot_lists_are_sorted_by_rule_name_then_device() {
+    // Rule names out of slot order, devices heard out of id order.
+    let rules = "[[rule]]\nname = \"zz-missing\"\nkind = \"absence\"\nseverity = \"warning\"\n\
+                 metric = \"h\"\nafter = \"4m\"\n\n[[rule]]\nname = \"aa-missing\"\nkind = \
+                 \"absence\"\nseverity = \"warning\"\nmetric = \"h\"\nafter = \"9m\"\n\n\
+                 [[rule]]\nname = \"mm-complete\"\nkind = \"completeness\"\nseverity = \
+                 \"warning\"\ntarget = 95.0\nwindow = \"6m\"\ninterval = \"2m\"\n";
+    let mut lab = Lab::new(rules);
+    for d in ["c", "a", "b"] {
+        lab.device(d, "sensor", "park");
+        lab.online(d, T0);
+    }
+    for (i, d) in ["c", "a", "b"].into_iter().enumerate() {
+        lab.readings(d, T0 + i as i64 * M, &[("h", 1.0)], 1, 1);
+    }
+    lab.offline("c", T0 + 5 * M);
+    lab.offline("b", T0 + 5 * M);
+    lab.online("b", T0 + 6 * M);
+    let s = lab.alerts.snapshot();
+    let absence: Vec<(&str, &str)> = s.absence.iter().map(|(r, d, _)| (&**r, &**d)).collect();
+    assert_eq!(
+        absence,
+        [
+            ("aa-missing", "a"),
+            ("aa-missing", "b"),
+            ("aa-missing", "c"),
+            ("zz-missing", "a"),
+            ("zz-missing", "b"),
+            ("zz-missing", "c"),
+        ]
+    );
+    let buckets: Vec<(&str, &str)> = s.buckets.iter().map(|(r, d, _)| (&**r, &**d)).collect();
+    assert_eq!(
+        buckets,
+        [
+            ("mm-complete", "a"),
+            ("mm-complete", "b"),
+            ("mm-complete", "c")
+        ]
+    );
+    let recovery: Vec<&str> = s.recovery.iter().map(|(d, _)| &**d).collect();
+    assert_eq!(recovery, ["b", "c"], "b recovered, c is down");
+}

@@ -9,8 +9,6 @@
 //!
 //! [`Entry::Tick`]: crate::journal::Entry::Tick
 
-use std::sync::Arc;
-
 use citytel_availability::{DeviceState, Span, StateTimes, availability};
 use citytel_proto::v1::TelemetryBatch;
 
@@ -235,7 +233,9 @@ impl State {
         alerts.restarted(at_ms, &world);
     }
 
-    /// What a telemetry batch finds before it is stored, when rules read readings.
+    /// What a telemetry batch finds before it is stored, when rules read readings: the latest
+    /// points of the metrics threshold rules compare, and the boot's highest sequence number
+    /// when completeness rules count readings.
     pub(super) fn alert_probe(&self, device: &str, batch: &TelemetryBatch) -> Option<Probe> {
         if !self.alerts.reads_readings() {
             return None;
@@ -246,23 +246,30 @@ impl State {
                 .metric_names
                 .iter()
                 .map(|m| {
+                    if !self.alerts.reads_value(m) {
+                        return None;
+                    }
                     catalog
                         .get(device, m)
                         .and_then(|id| self.engine.latest_point(id))
                 })
                 .collect(),
-            seq_max: self
-                .dedup
-                .seqs(device, batch.boot_id)
-                .and_then(|s| s.span())
-                .map(|(_, hi)| hi),
+            seq_max: if self.alerts.counts_readings() {
+                self.dedup
+                    .seqs(device, batch.boot_id)
+                    .and_then(|s| s.span())
+                    .map(|(_, hi)| hi)
+            } else {
+                None
+            },
         })
     }
 
-    /// Feeds the engine a stored batch of `device` received at `at_ms`.
+    /// Feeds the engine a stored batch of `device` (as the registry has it) received at
+    /// `at_ms`.
     pub(super) fn alert_readings(
         &mut self,
-        device: &Arc<str>,
+        device: DeviceRef<'_>,
         batch: &TelemetryBatch,
         probe: Probe,
         stored: u64,
@@ -270,34 +277,39 @@ impl State {
     ) {
         self.feed_alerts();
         let catalog = self.engine.catalog();
-        let mut metrics = Vec::with_capacity(batch.metric_names.len());
-        let mut latest = Vec::with_capacity(batch.metric_names.len());
-        for (name, before) in batch.metric_names.iter().zip(&probe.latest) {
+        let mut latest = probe.latest;
+        for (name, before) in batch.metric_names.iter().zip(latest.iter_mut()) {
+            if !self.alerts.reads_value(name) {
+                continue;
+            }
             let now = catalog
-                .get(device, name)
+                .get(device.id, name)
                 .and_then(|id| self.engine.latest_point(id));
-            latest.push(now.filter(|p| Some(*p) != *before).map(|p| p.value));
-            metrics.push(Arc::<str>::from(name.as_str()));
+            let was = *before;
+            *before = now.filter(|p| Some(*p) != was);
         }
-        let span = self
-            .dedup
-            .seqs(device, batch.boot_id)
-            .and_then(|s| s.span());
-        let produced = match (probe.seq_max, span) {
-            (None, Some((lo, hi))) => hi - lo + 1,
-            (Some(before), Some((_, hi))) => hi.saturating_sub(before),
-            (_, None) => 0,
+        let latest: Vec<Option<f64>> = latest.iter().map(|p| p.map(|p| p.value)).collect();
+        let produced = if self.alerts.counts_readings() {
+            let span = self
+                .dedup
+                .seqs(device.id, batch.boot_id)
+                .and_then(|s| s.span());
+            match (probe.seq_max, span) {
+                (None, Some((lo, hi))) => hi - lo + 1,
+                (Some(before), Some((_, hi))) => hi.saturating_sub(before),
+                (_, None) => 0,
+            }
+        } else {
+            0
         };
         let facts = BatchFacts {
-            metrics: &metrics,
+            metrics: &batch.metric_names,
             latest: &latest,
             stored,
             produced,
         };
         let (alerts, world) = self.split();
-        if let Some(d) = world.device(device) {
-            alerts.on_readings(d, at_ms, facts, &world);
-        }
+        alerts.on_readings(device, at_ms, facts, &world);
     }
 
     /// Applies an alert command at `at_ms`.
