@@ -96,6 +96,15 @@ pub enum ConfigError {
     },
 }
 
+impl From<crate::reports::config::ReportsConfigError> for ConfigError {
+    fn from(e: crate::reports::config::ReportsConfigError) -> Self {
+        ConfigError::Invalid {
+            key: e.key,
+            message: e.message,
+        }
+    }
+}
+
 /// Where messages come from: citytel's own device endpoint, or an external broker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {

@@ -3,7 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+/// A `[reports]` value that cannot be used: its key and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid value for {key}: {message}")]
+pub struct ReportsConfigError {
+    /// The key, e.g. `reports.air_limits`.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
 
 /// The pollutants a limit may name.
 pub const POLLUTANTS: [&str; 2] = [NO2, PM25];
@@ -70,8 +78,8 @@ pub struct ReportSettings {
 
 impl ReportsConfig {
     /// Checks the intensity and each limit.
-    pub fn validate(&self) -> Result<ReportSettings, ConfigError> {
-        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+    pub fn validate(&self) -> Result<ReportSettings, ReportsConfigError> {
+        let invalid = |key, message: String| ReportsConfigError { key, message };
         let intensity = self.grid_intensity_kg_per_kwh;
         if !intensity.is_finite() || intensity < 0.0 {
             return Err(invalid(
