@@ -143,7 +143,7 @@ impl Alerts {
         if !entry
             .rules
             .as_ref()
-            .is_some_and(|r| r.fresh(generation, device.site))
+            .is_some_and(|r| r.fresh(generation, device.kind, device.site, device.district))
         {
             entry.rules =
                 Some(

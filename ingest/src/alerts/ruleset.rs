@@ -156,7 +156,9 @@ impl RuleSet {
         }
         DeviceRules {
             generation: self.generation,
+            kind: kind.into(),
             site: site.clone(),
+            district: district.map(Into::into),
             bits: bits.into_boxed_slice(),
         }
     }
@@ -166,14 +168,20 @@ impl RuleSet {
 #[derive(Debug, Clone)]
 pub struct DeviceRules {
     generation: u64,
+    kind: Box<str>,
     site: Arc<str>,
+    district: Option<Box<str>>,
     bits: Box<[u64]>,
 }
 
 impl DeviceRules {
-    /// Whether it was computed for rule set `generation` and a device at `site`.
-    pub fn fresh(&self, generation: u64, site: &str) -> bool {
-        self.generation == generation && &*self.site == site
+    /// Whether it was computed for rule set `generation` and a device of `kind` at `site` in
+    /// `district` (a new birth may move a device to another site or district).
+    pub fn fresh(&self, generation: u64, kind: &str, site: &str, district: Option<&str>) -> bool {
+        self.generation == generation
+            && &*self.site == site
+            && &*self.kind == kind
+            && self.district.as_deref() == district
     }
 
     /// Whether reading rule `i` selects the device.
@@ -182,5 +190,51 @@ impl DeviceRules {
         self.bits
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::RuleSet;
+    use crate::alerts::config::parse_rules;
+
+    #[test]
+    fn a_device_that_moves_district_gets_its_rules_again() {
+        let (_, rules) = parse_rules(
+            r#"
+            [[rule]]
+            name = "north-no2"
+            kind = "threshold"
+            severity = "minor"
+            metric = "no2_ugm3"
+            op = ">"
+            value = 200.0
+            devices = { districts = ["north"] }
+            "#,
+        )
+        .expect("a valid rule");
+        let set = RuleSet::new(rules, String::new(), 1);
+        let site: Arc<str> = "site-01".into();
+        let north = set.device_rules("sen-1", "sensor", &site, Some("north"));
+        assert!(north.has(0));
+        assert!(north.fresh(1, "sensor", "site-01", Some("north")));
+        for (kind, district) in [
+            ("sensor", Some("south")),
+            ("sensor", None),
+            ("cabinet", Some("north")),
+        ] {
+            assert!(
+                !north.fresh(1, kind, "site-01", district),
+                "{kind} {district:?}"
+            );
+        }
+        assert!(
+            !north.fresh(2, "sensor", "site-01", Some("north")),
+            "a newer rule set"
+        );
+        let south = set.device_rules("sen-1", "sensor", &site, Some("south"));
+        assert!(!south.has(0));
     }
 }
