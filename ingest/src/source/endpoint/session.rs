@@ -269,15 +269,7 @@ impl Session {
                 {
                     return Next::Stop(Disconnect::PipelineClosed);
                 }
-                let ack = self.ack(publish.qos, publish.pkid);
-                let inbound = Inbound {
-                    topic: publish.topic,
-                    payload: publish.payload,
-                    received_at_ms: self.shared.pipeline.now_ms(),
-                    origin: Origin::Endpoint,
-                    ack,
-                    user_properties: publish.user_properties,
-                };
+                let inbound = self.inbound(publish);
                 let submitted = match &self.speaker {
                     None => self.shared.pipeline.submit(inbound).await.map(|()| true),
                     Some(speaker) => {
@@ -329,15 +321,7 @@ impl Session {
     /// Dead-letters a PUBLISH this connection may not send (`unauthorized`, acknowledged once
     /// durable) and ends the connection.
     async fn unauthorized(&mut self, publish: Publish, why: String) -> Next {
-        let ack = self.ack(publish.qos, publish.pkid);
-        let inbound = Inbound {
-            topic: publish.topic,
-            payload: publish.payload,
-            received_at_ms: self.shared.pipeline.now_ms(),
-            origin: Origin::Endpoint,
-            ack,
-            user_properties: publish.user_properties,
-        };
+        let inbound = self.inbound(publish);
         let rejection = Rejection::new(RejectReason::Unauthorized, why.clone());
         match self
             .shared
@@ -347,6 +331,18 @@ impl Session {
         {
             Ok(()) => Next::Stop(Disconnect::Unauthorized(why)),
             Err(_) => Next::Stop(Disconnect::PipelineClosed),
+        }
+    }
+
+    /// The pipeline's message for `publish`, its acknowledgement bound to this connection.
+    pub(crate) fn inbound(&self, publish: Publish) -> Inbound {
+        Inbound {
+            ack: self.ack(publish.qos, publish.pkid),
+            topic: publish.topic,
+            payload: publish.payload,
+            received_at_ms: self.shared.pipeline.now_ms(),
+            origin: Origin::Endpoint,
+            user_properties: publish.user_properties,
         }
     }
 

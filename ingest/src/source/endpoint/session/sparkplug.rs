@@ -4,7 +4,6 @@
 use citytel_proto::sparkplug::topic::MessageType;
 
 use super::{Next, Session};
-use crate::pipeline::{Inbound, Origin};
 use crate::source::broker::submit::submit_sparkplug;
 use crate::source::endpoint::connection::Disconnect;
 use crate::source::endpoint::reply::ToClient;
@@ -38,15 +37,7 @@ impl Session {
         if let Some((node, MessageType::NBirth)) = node {
             self.bind_node(sparkplug, node);
         }
-        let ack = self.ack(publish.qos, publish.pkid);
-        let inbound = Inbound {
-            topic: publish.topic,
-            payload: publish.payload,
-            received_at_ms: self.shared.pipeline.now_ms(),
-            origin: Origin::Endpoint,
-            ack,
-            user_properties: publish.user_properties,
-        };
+        let inbound = self.inbound(publish);
         match submit_sparkplug(&self.shared.pipeline, &sparkplug.host, inbound).await {
             Ok(()) => Next::Continue,
             Err(_) => Next::Stop(Disconnect::PipelineClosed),
