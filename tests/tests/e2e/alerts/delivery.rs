@@ -14,7 +14,7 @@ use citytel_tests::webhook::Webhook;
 
 use citytel_tests::keys::alerts;
 
-use super::{LONG_MS, RULE, SHORT_MS, birth, config_file, reading, wait_alert};
+use super::{LONG_MS, RULE, SHORT_MS, birth, config_file, delivery_config, reading, wait_alert};
 
 /// Waits until every receiver has failed at least twice (it is retrying).
 async fn wait_retrying(citytel: &Citytel) {
@@ -82,22 +82,14 @@ async fn receivers_down_then_up_get_each_transition_once_across_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let am_port = free_port().expect("a free port");
     let hook_port = free_port().expect("a free port");
+    let hook_url = format!("http://127.0.0.1:{hook_port}/");
     let config = config_file(
         dir.path(),
-        &format!(
-            "[alerts]
-retry_initial = \"50ms\"
-retry_max = \"200ms\"
-shutdown_timeout = \"200ms\"
-{RULE}
-[[alerts.alertmanager]]
-name = \"am\"
-url = \"http://127.0.0.1:{am_port}\"
-
-[[alerts.webhook]]
-name = \"hook\"
-url = \"http://127.0.0.1:{hook_port}/\"
-"
+        &delivery_config(
+            "retry_initial = \"50ms\"\nretry_max = \"200ms\"\nshutdown_timeout = \"200ms\"",
+            RULE,
+            am_port,
+            Some(&hook_url),
         ),
     );
     let config_arg = config.display().to_string();
@@ -227,21 +219,11 @@ async fn a_restart_while_firing_notifies_each_transition_once() {
     let am = Alertmanager::start_routing_to(dir.path(), am_port, &am_hook.url()).await;
     let config = config_file(
         dir.path(),
-        &format!(
-            "[alerts]
-resend_interval = \"1s\"
-retry_initial = \"50ms\"
-retry_max = \"200ms\"
-{RULE}
-[[alerts.alertmanager]]
-name = \"am\"
-url = \"http://127.0.0.1:{am_port}\"
-
-[[alerts.webhook]]
-name = \"hook\"
-url = \"{}\"
-",
-            hook.url()
+        &delivery_config(
+            "resend_interval = \"1s\"\nretry_initial = \"50ms\"\nretry_max = \"200ms\"",
+            RULE,
+            am_port,
+            Some(&hook.url()),
         ),
     );
     let config_arg = config.display().to_string();

@@ -52,6 +52,25 @@ pub(super) const SHORT_MS: u32 = 500;
 /// One that keeps a device online for the rest of a test.
 pub(super) const LONG_MS: u32 = 3_600_000;
 
+/// An `[alerts]` section with `settings` (lines of `key = value`), then `rules`, delivering to an
+/// Alertmanager on `am_port` (receiver `am`) and, with `hook_url`, a webhook (receiver `hook`).
+pub(super) fn delivery_config(
+    settings: &str,
+    rules: &str,
+    am_port: u16,
+    hook_url: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "[alerts]\n{settings}\n{rules}\n[[alerts.alertmanager]]\nname = \"am\"\nurl = \"http://127.0.0.1:{am_port}\"\n"
+    );
+    if let Some(url) = hook_url {
+        text.push_str(&format!(
+            "\n[[alerts.webhook]]\nname = \"hook\"\nurl = \"{url}\"\n"
+        ));
+    }
+    text
+}
+
 /// Writes a configuration file of `text` in `dir`.
 pub(super) fn config_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("citytel.toml");

@@ -14,7 +14,7 @@ use citytel_tests::alertmanager::Alertmanager;
 use citytel_tests::scenario::Ingester;
 use citytel_tests::webhook::Webhook;
 
-use super::{birth, reading};
+use super::{birth, delivery_config, reading};
 
 /// The device's reporting interval: offline after three silent seconds.
 const INTERVAL_MS: u32 = 1_000;
@@ -59,17 +59,8 @@ async fn alertmanager_gets_a_firing_alert_again_every_interval_then_its_resoluti
     let hook = Webhook::start(loopback(0)).await;
     let am_port = free_port().expect("a free port");
     let am = Alertmanager::start_routing_to(dir.path(), am_port, &hook.url()).await;
-    let config = format!(
-        "[alerts]
-resend_interval = \"{RESEND_MS}ms\"
-retry_initial = \"50ms\"
-retry_max = \"200ms\"
-
-[[alerts.alertmanager]]
-name = \"am\"
-url = \"http://127.0.0.1:{am_port}\"
-
-[[alerts.rule]]
+    let rule = format!(
+        "[[alerts.rule]]
 name = \"cabinet-offline\"
 kind = \"state\"
 severity = \"critical\"
@@ -77,6 +68,14 @@ devices = {{ kinds = [\"cabinet\"] }}
 states = [\"offline\"]
 for = \"{FOR_MS}ms\"
 "
+    );
+    let config = delivery_config(
+        &format!(
+            "resend_interval = \"{RESEND_MS}ms\"\nretry_initial = \"50ms\"\nretry_max = \"200ms\""
+        ),
+        &rule,
+        am_port,
+        None,
     );
     // Ten seconds ago, the cabinet is born; then time moves to now: it went offline three
     // intervals after its birth and the alert fired `for` later, whatever the clock's steps.

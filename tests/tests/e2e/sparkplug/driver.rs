@@ -110,28 +110,25 @@ impl Edge {
 
     /// Waits until `count` STATE messages (with their `retain` flag) have arrived.
     pub fn wait_states(&mut self, count: usize, within: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + within;
-        while self.states.len() < count {
-            match self
-                .out
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => {
-                    self.take(line);
-                }
-                Err(_) => panic!(
-                    "{} STATE messages within {within:?}, expected {count}",
-                    self.states.len()
-                ),
-            }
-        }
-        self.states.clone()
+        self.wait_for("STATE messages", count, within, |d| &d.states)
     }
 
     /// Waits until `count` rebirth requests have arrived.
     pub fn wait_rebirth_requests(&mut self, count: usize, within: Duration) -> Vec<Value> {
+        self.wait_for("rebirth requests", count, within, |d| &d.ncmds)
+    }
+
+    /// Reads the node's output until the list `seen` picks holds `count` entries (`what`, for
+    /// the failure), within `within`.
+    fn wait_for(
+        &mut self,
+        what: &str,
+        count: usize,
+        within: Duration,
+        seen: fn(&Self) -> &Vec<Value>,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + within;
-        while self.ncmds.len() < count {
+        while seen(self).len() < count {
             match self
                 .out
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -140,12 +137,12 @@ impl Edge {
                     self.take(line);
                 }
                 Err(_) => panic!(
-                    "{} rebirth requests within {within:?}, expected {count}",
-                    self.ncmds.len()
+                    "{} {what} within {within:?}, expected {count}",
+                    seen(self).len()
                 ),
             }
         }
-        self.ncmds.clone()
+        seen(self).clone()
     }
 }
 
