@@ -19,8 +19,8 @@
 
 mod alerting;
 mod certs;
-mod citytel;
-mod generator;
+pub(crate) mod citytel;
+pub(crate) mod generator;
 mod measure;
 mod report;
 mod sampler;
@@ -105,6 +105,8 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
             inflight: args.inflight,
             batch: 1,
             duration: args.duration,
+            messages: None,
+            rate: None,
             warmup: args.warmup,
             tls_ca: None,
             mqtt5: false,
