@@ -36,8 +36,8 @@ pub(crate) enum ToClient {
         /// The retain flag.
         retain: bool,
     },
-    /// UNSUBACK.
-    UnsubAck(u16, usize),
+    /// UNSUBACK, with whether a subscription existed for each filter of the UNSUBSCRIBE.
+    UnsubAck(u16, Vec<bool>),
     /// MQTT 5 DISCONNECT from the server, with its reason code and reason string (nothing is
     /// written in 3.1.1, which has no server DISCONNECT).
     Disconnect(v5::DisconnectReasonCode, String),
@@ -214,9 +214,15 @@ impl Encoder {
                         payload: payload.clone(),
                         properties: None,
                     }),
-                    ToClient::UnsubAck(pkid, n) => v5::Packet::UnsubAck(v5::UnsubAck {
+                    ToClient::UnsubAck(pkid, existed) => v5::Packet::UnsubAck(v5::UnsubAck {
                         pkid: *pkid,
-                        reasons: vec![v5::UnsubAckReason::NoSubscriptionExisted; *n],
+                        reasons: existed
+                            .iter()
+                            .map(|&existed| match existed {
+                                true => v5::UnsubAckReason::Success,
+                                false => v5::UnsubAckReason::NoSubscriptionExisted,
+                            })
+                            .collect(),
                         properties: None,
                     }),
                     ToClient::Disconnect(code, why) => {

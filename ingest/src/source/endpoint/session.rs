@@ -5,6 +5,7 @@
 //! ([`super::connection`] decides when). Sparkplug edge nodes' messages, subscriptions and
 //! routes are handled in [`sparkplug`].
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,8 +56,9 @@ pub(crate) struct Session {
     aliases: TopicAliases,
     /// The Sparkplug edge node this connection is bound to, and its route for commands.
     sparkplug_node: Option<(NodeKey, RouteHandle)>,
-    /// Whether the connection subscribed to citytel's Sparkplug STATE.
-    state_subscribed: bool,
+    /// The filters this connection holds a subscription to (only granted ones: an edge node's
+    /// own commands and citytel's STATE), for UNSUBACK's reason codes and the offline STATE.
+    subscriptions: BTreeSet<String>,
 }
 
 /// What the read buffer held next.
@@ -95,7 +97,7 @@ impl Session {
             discarding: None,
             speaker,
             sparkplug_node: None,
-            state_subscribed: false,
+            subscriptions: BTreeSet::new(),
         }
     }
 

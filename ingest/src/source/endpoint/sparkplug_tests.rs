@@ -430,10 +430,12 @@ async fn an_authenticated_node_speaks_and_subscribes_for_itself_only() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_as_not_authorised() {
+async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_and_unsubscribes_say_which_existed() {
     use rumqttc::v5::mqttbytes::QoS as QoS5;
     use rumqttc::v5::mqttbytes::v5::{
         Connect, Filter, Packet as Packet5, Subscribe as Subscribe5, SubscribeReasonCode as Code5,
+        UnsubAckReason::{NoSubscriptionExisted, Success},
+        Unsubscribe as Unsubscribe5,
     };
 
     let h = sparkplug_harness();
@@ -475,6 +477,23 @@ async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_as_not_authorised() 
             );
         }
         other => panic!("expected the STATE, got {other:?}"),
+    }
+    // UNSUBACK says, per filter, whether the subscription existed: the refused one never did,
+    // and the second time none does.
+    for (pkid, expected) in [
+        (5, [Success, NoSubscriptionExisted, Success]),
+        (6, [NoSubscriptionExisted; 3]),
+    ] {
+        let mut unsub = Unsubscribe5::new(NCMD, None);
+        unsub.filters = vec![NCMD.into(), "citytel/#".into(), STATE.into()];
+        unsub.pkid = pkid;
+        c.send5(Packet5::Unsubscribe(unsub)).await;
+        match c.recv5().await {
+            Some(Packet5::UnsubAck(a)) => {
+                assert_eq!((a.pkid, a.reasons), (pkid, expected.to_vec()))
+            }
+            other => panic!("expected UNSUBACK, got {other:?}"),
+        }
     }
 }
 
