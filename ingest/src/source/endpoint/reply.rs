@@ -278,6 +278,8 @@ pub(crate) struct Grant {
     pub(crate) topic_alias_max: u16,
     /// Server Keep Alive, when citytel holds the connection to another than it asked for.
     pub(crate) server_keep_alive: Option<u16>,
+    /// Session Expiry Interval, when citytel grants another than the client asked for.
+    pub(crate) session_expiry: Option<u32>,
 }
 
 /// The MQTT 5 CONNACK reason code for a 3.1.1 return code (the shared logic decides in 3.1.1
@@ -312,7 +314,7 @@ pub(crate) fn encode_connack(
         }
         Version::V5 => {
             let properties = v5::ConnAckProperties {
-                session_expiry_interval: None,
+                session_expiry_interval: grant.and_then(|g| g.session_expiry),
                 receive_max: grant.map(|g| g.receive_max),
                 max_qos: None,
                 // Devices only publish here: no retained messages, subscriptions or wildcards.

@@ -514,3 +514,45 @@ async fn commands_and_state_published_to_the_endpoint_are_dead_letters() {
         assert!(matches!(c.recv().await, Some(Packet::PubAck(a)) if a.pkid == pkid));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_mqtt5_session_kept_keeps_its_subscriptions() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    use rumqttc::v5::mqttbytes::v5::{
+        Connect, ConnectProperties, Filter, Packet as Packet5, Subscribe as Subscribe5,
+        UnsubAckReason, Unsubscribe as Unsubscribe5,
+    };
+
+    let h = sparkplug_harness();
+    let connect = |clean_start| Connect {
+        keep_alive: 30,
+        client_id: "edge1".into(),
+        clean_start,
+        properties: Some(ConnectProperties {
+            session_expiry_interval: Some(60),
+            ..ConnectProperties::new()
+        }),
+    };
+    let (mut c, task) = h.connect_pipe();
+    c.connect5(connect(true), None).await;
+    let sub = Subscribe5::new_many(
+        [NCMD, STATE].map(|f| Filter::new(f, QoS5::AtMostOnce)),
+        None,
+    );
+    c.send5(Packet5::Subscribe(sub)).await;
+    assert!(matches!(c.recv5().await, Some(Packet5::SubAck(_))));
+    assert!(matches!(c.recv5().await, Some(Packet5::Publish(_))));
+    drop(c);
+    task.await.unwrap();
+
+    let (mut c, _task) = h.connect_pipe();
+    assert!(c.connect5(connect(false), None).await.session_present);
+    let mut unsub = Unsubscribe5::new(NCMD, None);
+    unsub.filters.push(STATE.into());
+    unsub.pkid = 2;
+    c.send5(Packet5::Unsubscribe(unsub)).await;
+    match c.recv5().await {
+        Some(Packet5::UnsubAck(a)) => assert_eq!(a.reasons, [UnsubAckReason::Success; 2]),
+        other => panic!("expected UNSUBACK, got {other:?}"),
+    }
+}

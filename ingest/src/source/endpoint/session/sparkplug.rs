@@ -101,6 +101,26 @@ impl Session {
         }
     }
 
+    /// Holds a subscription of a resumed session again, as granted before (its edge node's
+    /// commands routed here again); one no longer allowed (Sparkplug turned off, another
+    /// identity) is dropped.
+    pub(super) fn restore_subscription(&mut self, filter: String) {
+        let Some(sparkplug) = self.shared.sparkplug.clone() else {
+            return;
+        };
+        let own = self.sparkplug_node.as_ref().map(|(node, _)| node);
+        let identity = self
+            .speaker
+            .as_ref()
+            .map(|s| s.identity().device_id.as_str());
+        match sp::decide(&sparkplug, &filter, own, identity) {
+            Ok(Wanted::Commands(node)) => self.bind_node(&sparkplug, node),
+            Ok(Wanted::State) => {}
+            Err(_) => return,
+        }
+        self.subscriptions.insert(filter);
+    }
+
     /// Answers UNSUBSCRIBE, each filter with whether a subscription to it existed (MQTT 5's
     /// reason codes); unsubscribing from citytel's STATE means no offline STATE at shutdown.
     pub(super) fn unsubscribe(&mut self, pkid: u16, filters: &[String]) -> Next {
