@@ -12,7 +12,7 @@ use citytel_proto::v1;
 use serde_json::{Value, json};
 
 /// The fixed columns of the CSV, before the limits'.
-pub const COLUMNS: [&str; 31] = [
+pub const COLUMNS: [&str; 34] = [
     "district",
     "start",
     "end",
@@ -33,6 +33,9 @@ pub const COLUMNS: [&str; 31] = [
     "energy_covered_pct",
     "carbon_kgco2e",
     "grid_intensity_kg_per_kwh",
+    "grid_intensity_source",
+    "grid_intensity_measured_pct",
+    "effective_intensity_kg_per_kwh",
     "previous_energy_kwh",
     "energy_trend_pct",
     "energy_devices",
@@ -81,7 +84,7 @@ pub fn csv(reports: &[v1::DistrictReport]) -> anyhow::Result<Vec<u8>> {
     for r in reports {
         let c = r.connectivity.clone().unwrap_or_default();
         let all = c.all.unwrap_or_default();
-        let e = r.energy.unwrap_or_default();
+        let e = r.energy.clone().unwrap_or_default();
         let air = r.air_quality.clone().unwrap_or_default();
         let no2 = air.no2.clone().unwrap_or_default();
         let pm25 = air.pm25.clone().unwrap_or_default();
@@ -110,6 +113,9 @@ pub fn csv(reports: &[v1::DistrictReport]) -> anyhow::Result<Vec<u8>> {
             opt(e.covered_percent),
             e.carbon_kg.to_string(),
             e.grid_intensity_kg_per_kwh.to_string(),
+            e.grid_intensity_source.clone(),
+            opt(e.grid_intensity_measured_percent),
+            opt(e.effective_intensity_kg_per_kwh),
             e.previous_energy_kwh.to_string(),
             opt(e.trend_percent),
             basis_devices(e.basis.as_ref()),
@@ -209,6 +215,9 @@ fn report(r: &v1::DistrictReport) -> Value {
             "covered_percent": e.covered_percent,
             "carbon_kg": e.carbon_kg,
             "grid_intensity_kg_per_kwh": e.grid_intensity_kg_per_kwh,
+            "grid_intensity_source": e.grid_intensity_source,
+            "grid_intensity_measured_percent": e.grid_intensity_measured_percent,
+            "effective_intensity_kg_per_kwh": e.effective_intensity_kg_per_kwh,
             "previous_energy_kwh": e.previous_energy_kwh,
             "previous_covered_percent": e.previous_covered_percent,
             "trend_percent": e.trend_percent,
@@ -283,7 +292,7 @@ mod tests {
         assert_eq!(&rows[0][1], "2023-11-14T22:00:00Z");
         assert_eq!(&rows[0][5], "", "no availability figure: empty");
         assert_eq!(&rows[0][16], "1.5");
-        assert_eq!((&rows[0][31], &rows[0][32]), ("2", "3"));
+        assert_eq!((&rows[0][34], &rows[0][35]), ("2", "3"));
     }
 
     #[test]
