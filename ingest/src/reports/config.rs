@@ -34,6 +34,31 @@ pub struct ReportsConfig {
     pub grid_intensity_series: Option<IntensitySeries>,
     /// Air-quality limits reported on, each named in the answer, in this order.
     pub air_limits: Vec<AirLimit>,
+    /// One small cell's rated capacity, which demand is compared with.
+    #[serde(default)]
+    pub small_cell_capacity: SmallCellCapacity,
+}
+
+/// One small cell's rated capacity (0: not configured).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmallCellCapacity {
+    /// Users a cell serves at once.
+    pub connected_ues: f64,
+    /// Throughput a cell carries, Mbit/s.
+    pub throughput_mbps: f64,
+    /// Share of `connected_ues` from which a cell-hour counts as busy, in percent.
+    pub busy_percent: f64,
+}
+
+impl Default for SmallCellCapacity {
+    fn default() -> Self {
+        SmallCellCapacity {
+            connected_ues: 0.0,
+            throughput_mbps: 0.0,
+            busy_percent: 80.0,
+        }
+    }
 }
 
 /// The stored series of the grid's carbon intensity: a metric of a device.
@@ -117,6 +142,8 @@ pub struct ReportSettings {
     pub grid_intensity_series: Option<IntensitySeries>,
     /// The limits, in configuration order.
     pub air_limits: Vec<AirLimit>,
+    /// One small cell's rated capacity.
+    pub small_cell_capacity: SmallCellCapacity,
 }
 
 impl ReportsConfig {
@@ -129,6 +156,19 @@ impl ReportsConfig {
                 "reports.grid_intensity_kg_per_kwh",
                 format!("{intensity} is not a number of kgCO2e per kWh, 0 or more"),
             ));
+        }
+        let capacity = self.small_cell_capacity;
+        for (what, value, max) in [
+            ("connected_ues", capacity.connected_ues, f64::MAX),
+            ("throughput_mbps", capacity.throughput_mbps, f64::MAX),
+            ("busy_percent", capacity.busy_percent, 100.0),
+        ] {
+            if !value.is_finite() || value < 0.0 || value > max {
+                return Err(invalid(
+                    "reports.small_cell_capacity",
+                    format!("{what} {value} is out of range"),
+                ));
+            }
         }
         if let Some(series) = &self.grid_intensity_series {
             for (what, id) in [("device", &series.device), ("metric", &series.metric)] {
@@ -176,6 +216,7 @@ impl ReportsConfig {
         Ok(ReportSettings {
             grid_intensity_kg_per_kwh: intensity,
             grid_intensity_series: self.grid_intensity_series.clone(),
+            small_cell_capacity: capacity,
             air_limits: self.air_limits.clone(),
         })
     }
@@ -248,6 +289,14 @@ grid_intensity_series = {{ device = {device:?}, metric =                  \"carb
             ("grid-gb", 0.001)
         );
         refused(&series("grid gb", "g_per_kwh"), "grid_intensity_series");
+        refused(
+            "[reports]\nsmall_cell_capacity = { connected_ues = -1.0 }\n",
+            "connected_ues",
+        );
+        refused(
+            "[reports]\nsmall_cell_capacity = { busy_percent = 120.0 }\n",
+            "busy_percent",
+        );
         assert!(
             check(&series("grid-gb", "tonnes"))
                 .unwrap_err()

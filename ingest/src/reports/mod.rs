@@ -337,7 +337,12 @@ impl Gathered {
                 }
             }
             let mut conn = connectivity.remove(district).unwrap_or_default();
-            connectivity::demand(&mut conn.report, &series, period.current);
+            connectivity::demand(
+                &mut conn.report,
+                &series,
+                period.current,
+                &settings.small_cell_capacity,
+            );
             conn.report.worst_devices.truncate(worst);
             reports.push(v1::DistrictReport {
                 district: district.to_string(),

@@ -656,3 +656,83 @@ fn carbon_follows_the_intensity_series_hour_by_hour_and_the_constant_where_it_ha
         ("constant", None)
     );
 }
+
+#[test]
+fn small_cell_demand_is_compared_with_the_rated_capacity() {
+    use super::config::SmallCellCapacity;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _wal) = open(dir.path());
+    play(&db);
+    let mut settings = crate::config::load_str(None, &[])
+        .unwrap()
+        .reports
+        .validate()
+        .unwrap();
+    let west = |settings: &ReportSettings| {
+        report_with(&db, &Scope::default(), Some("west"), settings)[0]
+            .connectivity
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(west(&settings).capacity, None, "no capacity configured");
+
+    settings.small_cell_capacity = SmallCellCapacity {
+        connected_ues: 50.0,
+        throughput_mbps: 200.0,
+        busy_percent: 80.0,
+    };
+    // The oracle: cell-a's readings in the period, hour by hour.
+    let cell = readings(|d| d == "cell-a");
+    let hourly = |metric: &str| -> Vec<f64> {
+        (0..6)
+            .map(|h| {
+                let values: Vec<f64> = cell
+                    .iter()
+                    .filter(|(_, t, m, _)| *m == metric && hour_of(*t) == h && *t >= T0)
+                    .map(|(_, _, _, v)| *v)
+                    .collect();
+                values.iter().sum::<f64>() / values.len() as f64
+            })
+            .collect()
+    };
+    let nearest_rank_p95 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[(v.len() * 95).div_ceil(100) - 1]
+    };
+    let ues = hourly("connected_ues");
+    let peak = cell
+        .iter()
+        .filter(|(_, t, m, _)| *m == "connected_ues" && *t >= T0)
+        .map(|(_, _, _, v)| *v)
+        .fold(f64::MIN, f64::max);
+    let busy = ues.iter().filter(|u| **u >= 40.0).count() as u64;
+    let c = west(&settings);
+    let capacity = c.capacity.expect("capacity figures");
+    close(
+        capacity.peak_ues_percent.unwrap(),
+        peak * 100.0 / 50.0,
+        "peak",
+    );
+    close(
+        capacity.p95_ues_percent.unwrap(),
+        nearest_rank_p95(ues.clone()) * 100.0 / 50.0,
+        "p95 users",
+    );
+    close(
+        capacity.p95_throughput_percent.unwrap(),
+        nearest_rank_p95(hourly("throughput_mbps")) * 100.0 / 200.0,
+        "p95 throughput",
+    );
+    assert_eq!((capacity.busy_cell_hours, capacity.cell_hours), (busy, 6));
+    assert!(busy > 0 && busy < 6, "some hours busy, not all: {ues:?}");
+
+    // Throughput rated only: no users figures.
+    settings.small_cell_capacity.connected_ues = 0.0;
+    let capacity = west(&settings).capacity.unwrap();
+    assert_eq!(
+        (capacity.peak_ues_percent, capacity.busy_cell_hours),
+        (None, 0)
+    );
+    assert!(capacity.p95_throughput_percent.is_some());
+}
