@@ -216,6 +216,7 @@ fn load_spec(setup: &Setup, devices: u32, messages: Option<u64>, rate: Option<f6
         warmup: Duration::ZERO,
         tls_ca: None,
         mqtt5: false,
+        sparkplug: false,
     }
 }
 
