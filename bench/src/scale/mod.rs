@@ -60,7 +60,10 @@ pub async fn command(args: ScaleArgs) -> Result<ExitCode> {
             citytel::CONNECTIONS
         );
     }
-    let out = args.out.clone().unwrap_or_else(|| crate::repo_file("bench-scale.json"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::repo_file("bench-scale.json"));
     let setup = citytel::Setup {
         citytel: crate::mqtt::citytel::binary(args.citytel.clone())?,
         firmware_sim: crate::process::sibling_binary("firmware-sim")?,

@@ -5,7 +5,7 @@
 //! (`cab-00001`, `cell-00001`, `sen-00001`, ... over 10 sites), one line-protocol line of 5
 //! fields per device and reading (VictoriaMetrics makes each field a series, e.g.
 //! `cabinet_m1{device_id="cab-00001",site="site-01"}`), without timestamps, so it stamps them on
-//! arrival as citytel does. 
+//! arrival as citytel does.
 //!
 //! 1. **Registration**: one line per device, POSTed to `/write` in requests of 10,000 lines,
 //!    4 in flight, as fast as it answers; done when every request returned 204 and
@@ -143,8 +143,11 @@ async fn post(conn: &mut HttpConn, body: Bytes) -> Result<()> {
 
 /// Waits until VictoriaMetrics holds `values` values.
 async fn wait_stored(vm: &mut VictoriaMetrics, values: u64) -> Result<()> {
-    let mut wait = Wait::new(format!("victoriametrics holding {values} values"), STORED_LIMIT)
-        .every(Duration::from_millis(20));
+    let mut wait = Wait::new(
+        format!("victoriametrics holding {values} values"),
+        STORED_LIMIT,
+    )
+    .every(Duration::from_millis(20));
     loop {
         let added = vm.rows_added().await?;
         if added >= values {

@@ -139,7 +139,10 @@ impl Growth {
 impl Report {
     /// The report of `rows` (in the order measured), with the growth between consecutive sizes.
     pub fn new(rows: Vec<Row>, run: RunInfo) -> Report {
-        let growth = rows.windows(2).map(|w| Growth::between(&w[0], &w[1])).collect();
+        let growth = rows
+            .windows(2)
+            .map(|w| Growth::between(&w[0], &w[1]))
+            .collect();
         Report { rows, growth, run }
     }
 
@@ -180,11 +183,8 @@ impl Report {
                 secs(c.shutdown_s),
                 rate(vm.and_then(|p| p.import_lines_per_s)),
                 match vm {
-                    Some(p) => format!(
-                        "{} ({})",
-                        bytes(p.rss_after_bytes),
-                        num(p.bytes_per_series)
-                    ),
+                    Some(p) =>
+                        format!("{} ({})", bytes(p.rss_after_bytes), num(p.bytes_per_series)),
                     None => "-".into(),
                 },
             );
@@ -231,7 +231,9 @@ impl Report {
     pub fn failed(&self) -> bool {
         self.rows.iter().any(|r| {
             r.citytel.error.is_some()
-                || r.victoriametrics.as_ref().is_some_and(|p| p.error.is_some())
+                || r.victoriametrics
+                    .as_ref()
+                    .is_some_and(|p| p.error.is_some())
         })
     }
 
@@ -362,7 +364,10 @@ mod tests {
         let report = Report::new(vec![row(100_000, 349, 59_000.0, Some(500)), failed], info());
         let table = report.table();
         assert!(table.contains("| 100k (500k) | 59.0k |"), "{table}");
-        assert!(table.contains("| growth 100k -> 300k (x3.0) | x0.80 |"), "{table}");
+        assert!(
+            table.contains("| growth 100k -> 300k (x3.0) | x0.80 |"),
+            "{table}"
+        );
         assert!(table.contains("citytel at 300000 devices: citytel serve exited"));
         assert!(report.failed());
         assert_eq!(count(1_000_000), "1.0M");

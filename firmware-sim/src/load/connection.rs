@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 use super::MqttVersion;
 use super::error::LoadError;
 use super::messages::Messages;
-use super::packet_ids::{PacketIds, Sent};
 use super::pace::Pace;
+use super::packet_ids::{PacketIds, Sent};
 use super::schedule::{Counters, Schedule};
 use crate::broker::BrokerAddr;
 

@@ -164,7 +164,9 @@ impl LoadConfig {
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
         {
-            return bad(format!("--rate must be a positive number of messages/s, not {rate}"));
+            return bad(format!(
+                "--rate must be a positive number of messages/s, not {rate}"
+            ));
         }
         match self.messages {
             Some(0) => return bad("--messages must be at least 1".into()),
