@@ -18,7 +18,7 @@ pub(crate) struct Message {
 }
 
 /// Which citytel device a Sparkplug edge node or device is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Target {
     /// The site: the Sparkplug group id.
     pub(crate) site: String,
