@@ -79,9 +79,10 @@ pub async fn command(args: ScaleArgs) -> Result<ExitCode> {
         let dir = work.path().join(n.to_string());
         let t = Instant::now();
         let citytel = citytel::measure(&setup, n, &dir.join("citytel")).await;
-        let vm = match args.no_peer {
-            true => None,
-            false => Some(peer::measure(n, setup.steady, &dir.join("victoriametrics")).await),
+        let vm = if args.no_peer {
+            None
+        } else {
+            Some(peer::measure(n, setup.steady, &dir.join("victoriametrics")).await)
         };
         eprintln!("{n} devices: done in {:.0} s", t.elapsed().as_secs_f64());
         rows.push(Row::new(n, citytel, vm));
