@@ -15,6 +15,9 @@
 //! `citytel-bench district-report` times district reports over a large fleet's hourly rollups
 //! ([`district`]).
 //!
+//! `citytel-bench queries` times the fleet-wide queries of a running citytel: the fleet summary,
+//! device pages at any offset and every latest value, paged ([`queries`]).
+//!
 //! Progress goes to stderr, the table to stdout. Every process the harness starts is stopped at
 //! the end, on error and on Ctrl-C/SIGTERM; the throwaway dirs are removed unless `--keep`.
 
@@ -25,6 +28,7 @@ mod measure;
 mod mqtt;
 mod peers;
 mod process;
+mod queries;
 mod report;
 mod sink;
 
@@ -68,6 +72,9 @@ enum Command {
     /// District reports (ListDistrictReports, GetDistrictReport) over a period for a large fleet,
     /// answered from hourly rollups loaded in-process.
     DistrictReport(district::DistrictArgs),
+    /// GetFleetSummary, ListDevices pages at the start, middle and end, and ListLatest of every
+    /// device (paged) against a running citytel (`--grpc ADDR`), as medians.
+    Queries(queries::QueriesArgs),
 }
 
 /// Options of `citytel-bench peers`.
@@ -150,9 +157,10 @@ fn main() -> ExitCode {
     // blocking thread either way, as is all of `import`. The load generators of `mqtt` and `sink`
     // need every core.
     let mut builder = match cli.command {
-        Command::Peers(_) | Command::Import(_) | Command::DistrictReport(_) => {
-            tokio::runtime::Builder::new_current_thread()
-        }
+        Command::Peers(_)
+        | Command::Import(_)
+        | Command::DistrictReport(_)
+        | Command::Queries(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Mqtt(_) | Command::Sink(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -184,6 +192,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sink(args) => sink::command(args).await,
         Command::Import(args) => import::command(args).await,
         Command::DistrictReport(args) => district::command(args).await,
+        Command::Queries(args) => queries::command(args).await,
     }
 }
 
