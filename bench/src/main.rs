@@ -19,6 +19,9 @@
 //! measures intake, latency under a steady load, memory, restart and the fleet summary at each
 //! size, with VictoriaMetrics fed the same series as the peer ([`scale`]).
 //!
+//! `citytel-bench queries` times the fleet-wide queries of a running citytel: the fleet summary,
+//! device pages at any offset and every latest value, paged ([`queries`]).
+//!
 //! Progress goes to stderr, the table to stdout. Every process the harness starts is stopped at
 //! the end, on error and on Ctrl-C/SIGTERM; the throwaway dirs are removed unless `--keep`.
 
@@ -29,6 +32,7 @@ mod measure;
 mod mqtt;
 mod peers;
 mod process;
+mod queries;
 mod report;
 mod scale;
 mod sink;
@@ -77,6 +81,9 @@ enum Command {
     /// reading per device per minute; intake, p99, memory, restart and fleet summary per size,
     /// their growth between sizes, and VictoriaMetrics fed the same series.
     Scale(scale::ScaleArgs),
+    /// GetFleetSummary, ListDevices pages at the start, middle and end, and ListLatest of every
+    /// device (paged) against a running citytel (`--grpc ADDR`), as medians.
+    Queries(queries::QueriesArgs),
 }
 
 /// Options of `citytel-bench peers`.
@@ -159,9 +166,10 @@ fn main() -> ExitCode {
     // blocking thread either way, as is all of `import`. The load generators of `mqtt` and `sink`
     // need every core.
     let mut builder = match cli.command {
-        Command::Peers(_) | Command::Import(_) | Command::DistrictReport(_) => {
-            tokio::runtime::Builder::new_current_thread()
-        }
+        Command::Peers(_)
+        | Command::Import(_)
+        | Command::DistrictReport(_)
+        | Command::Queries(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Mqtt(_) | Command::Sink(_) | Command::Scale(_) => {
             tokio::runtime::Builder::new_multi_thread()
         }
@@ -196,6 +204,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::command(args).await,
         Command::DistrictReport(args) => district::command(args).await,
         Command::Scale(args) => scale::command(args).await,
+        Command::Queries(args) => queries::command(args).await,
     }
 }
 

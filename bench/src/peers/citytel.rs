@@ -9,8 +9,8 @@
 //! - Restart to ready: from spawning `citytel serve` on the imported dir until the gRPC health
 //!   check answers SERVING for `citytel.v1.QueryService`.
 //! - Queries over gRPC on one channel: (a) `QueryRange`, (b) `QuerySeries` with a 5-minute AVG
-//!   step and AVG across the cabinets, (c) `ListLatest` of every device. Each call is timed until
-//!   the decoded response is in hand.
+//!   step and AVG across the cabinets, (c) `ListLatest` of every device, every page (the pages'
+//!   round trips summed). Each call is timed until the decoded response is in hand.
 //! - API keys: the service runs without them (`api.authentication = false`) unless
 //!   [`Citytel::use_key`] gave one; then keys are required and every query carries it (see
 //!   [`super::auth`], which creates the keys with `citytel keys create`).
@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use citytel_proto::v1::query_service_client::QueryServiceClient;
-use citytel_proto::v1::{
-    Aggregation, DeviceSelector, ListLatestRequest, QueryRangeRequest, QuerySeriesRequest,
-};
+use citytel_proto::v1::{Aggregation, DeviceSelector, QueryRangeRequest, QuerySeriesRequest};
 use citytel_testkit::health::{self, Probe};
 use citytel_testkit::process::ChildGuard;
 use citytel_testkit::wait::Wait;
@@ -47,6 +45,13 @@ const READY_LIMIT: Duration = Duration::from_secs(120);
 /// is none, at the same cost).
 #[derive(Clone)]
 pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// Sends `value` (`Bearer <key>`) as the `authorization` header; nothing when `None`.
+    pub fn new(value: Option<MetadataValue<Ascii>>) -> Self {
+        Bearer(value)
+    }
+}
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
@@ -251,22 +256,16 @@ impl System for Citytel {
 
     async fn query_c(&mut self, ds: &Dataset) -> Result<Duration> {
         let client = self.client()?;
-        let t0 = Instant::now();
-        let response = client
-            .list_latest(ListLatestRequest::default())
-            .await?
-            .into_inner();
-        let elapsed = t0.elapsed();
-        let devices = response.devices.len() as u64;
+        // Every page, at the server's default page size.
+        let run = crate::queries::timing::latest_run(client, 0).await?;
         check_count(
             "devices with latest values",
-            devices,
+            run.devices,
             ds.devices,
             ds.devices,
         )?;
-        let values: u64 = response.devices.iter().map(|d| d.values.len() as u64).sum();
-        check_count("latest values", values, ds.series, ds.series)?;
-        Ok(elapsed)
+        check_count("latest values", run.values, ds.series, ds.series)?;
+        Ok(run.elapsed)
     }
 
     fn notes(&self) -> Vec<String> {

@@ -10,11 +10,33 @@ use super::error::ApiError;
 use crate::query::{self, Selector, Visible};
 use crate::state::State;
 use crate::state::registry::DeviceRecord;
+use crate::state::summary;
 use citytel_storage::series::LatestPoint;
 
-/// Default and largest page of `ListDevices`.
+/// Default page of `ListDevices` and `ListLatest`, in devices.
 const DEFAULT_PAGE: usize = 1000;
+/// Largest page of `ListDevices` and `ListLatest`, in devices.
 const MAX_PAGE: usize = 10_000;
+/// A `ListLatest` page ends once its devices take this much encoded (after at least one device),
+/// so no answer comes near the 4 MiB message limit of gRPC clients whatever the page size and
+/// however many metrics the devices have.
+pub(crate) const LATEST_PAGE_BYTES: usize = 2 << 20;
+
+/// The page size a request asks for: `0` is the default, more than [`MAX_PAGE`] is refused.
+fn page_size(asked: u32) -> Result<usize, ApiError> {
+    match asked as usize {
+        0 => Ok(DEFAULT_PAGE),
+        n if n > MAX_PAGE => Err(ApiError::InvalidArgument(format!(
+            "page_size {n} exceeds the maximum of {MAX_PAGE}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// The device a page token continues after (`None`: from the start).
+fn after(page_token: &str) -> Option<&str> {
+    (!page_token.is_empty()).then_some(page_token)
+}
 
 /// An empty device id is an invalid argument.
 pub(crate) fn require_device(id: &str) -> Result<(), ApiError> {
@@ -42,21 +64,15 @@ fn visible_latest(state: &State, device: &str, visible: &Visible) -> Vec<v1::Lat
     latest.into_iter().map(latest_to_wire).collect()
 }
 
-/// `ListDevices`.
+/// `ListDevices`: a page found by seeking to the page token in the registry (the same cost at
+/// any offset). `total` comes from the fleet counts when there is no `search` and the caller's
+/// scope does not list device ids; otherwise it is a walk over every device.
 pub(crate) fn list(
     state: &State,
     req: &v1::ListDevicesRequest,
     visible: &Visible,
 ) -> Result<v1::ListDevicesResponse, ApiError> {
-    let page_size = match req.page_size as usize {
-        0 => DEFAULT_PAGE,
-        n if n > MAX_PAGE => {
-            return Err(ApiError::InvalidArgument(format!(
-                "page_size {n} exceeds the maximum of {MAX_PAGE}"
-            )));
-        }
-        n => n,
-    };
+    let page_size = page_size(req.page_size)?;
     let wanted_state = state_from_wire(req.state)?;
     let search = req.search.to_lowercase();
     let matches = |d: &&DeviceRecord| {
@@ -66,10 +82,9 @@ pub(crate) fn list(
             && wanted_state.is_none_or(|w| state.device_state(&d.device_id) == w)
             && visible.device(d)
     };
-    let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
     let mut devices: Vec<v1::Device> = state
         .registry()
-        .iter_after(after)
+        .iter_after(after(&req.page_token))
         .filter(matches)
         .take(page_size + 1)
         .map(|r| visible_device(state, r, visible))
@@ -83,7 +98,22 @@ pub(crate) fn list(
     } else {
         String::new()
     };
-    let total = state.registry().iter_after(None).filter(matches).count();
+    let total = match state.fleet_counts() {
+        // Without a search, the counts per cell and state answer: no walk over the fleet.
+        Some(counts) if search.is_empty() && visible.by_cell() => counts
+            .cells()
+            .filter(|(cell, _)| {
+                (req.kind.is_empty() || *cell.kind == *req.kind)
+                    && (req.site.is_empty() || *cell.site == *req.site)
+                    && visible.cell(cell)
+            })
+            .map(|(_, n)| match wanted_state {
+                Some(w) => n[summary::state_index(w)] as usize,
+                None => n.iter().map(|&c| c as usize).sum(),
+            })
+            .sum(),
+        _ => state.registry().iter_after(None).filter(matches).count(),
+    };
     Ok(v1::ListDevicesResponse {
         devices,
         next_page_token,
@@ -122,20 +152,43 @@ pub(crate) fn latest(
     })
 }
 
-/// `ListLatest`.
+/// `ListLatest`: a page of at most `page_size` devices and about [`LATEST_PAGE_BYTES`], found by
+/// seeking to the page token (see [`query::select_after`]), so every page costs the same.
 pub(crate) fn list_latest(
     state: &State,
-    selector: Selector,
+    req: &v1::ListLatestRequest,
     visible: &Visible,
 ) -> Result<v1::ListLatestResponse, ApiError> {
-    let devices = query::select(state.registry(), &selector, visible)?;
+    use prost::Message;
+    let page_size = page_size(req.page_size)?;
+    let selector: Selector = req.devices.clone().unwrap_or_default().into();
+    let selected =
+        query::select_after(state.registry(), &selector, visible, after(&req.page_token))?;
+    let mut devices: Vec<v1::DeviceLatest> = Vec::new();
+    let mut bytes = 0;
+    let mut more = false;
+    for record in selected {
+        if devices.len() >= page_size || bytes >= LATEST_PAGE_BYTES {
+            more = true;
+            break;
+        }
+        let entry = v1::DeviceLatest {
+            values: visible_latest(state, &record.device_id, visible),
+            device_id: record.device_id.to_string(),
+        };
+        // Tag, length and the message, as it is encoded in the answer.
+        bytes += 1 + prost::length_delimiter_len(entry.encoded_len()) + entry.encoded_len();
+        devices.push(entry);
+    }
+    let next_page_token = match devices.last() {
+        Some(last) if more => last.device_id.clone(),
+        _ => String::new(),
+    };
     Ok(v1::ListLatestResponse {
-        devices: devices
-            .into_iter()
-            .map(|device| v1::DeviceLatest {
-                values: visible_latest(state, &device, visible),
-                device_id: device.to_string(),
-            })
-            .collect(),
+        devices,
+        next_page_token,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,7 @@ use crate::state::access::Scope;
 use crate::state::command::{Command, Outcome};
 use crate::state::fleet::report::{self, GroupAvailability};
 use crate::state::maintenance::{self, MaintenanceWindow, Target};
+use crate::state::summary::{self, Counts, FleetCounts};
 
 /// Default number of devices needing attention in a fleet summary.
 const DEFAULT_ATTENTION: usize = 50;
@@ -45,8 +46,79 @@ fn count(counts: &mut v1::StateCounts, state: DeviceState) {
     }
 }
 
-/// `GetFleetSummary`.
+/// Adds a cell's counts (in [`summary::state_index`] order).
+fn add(counts: &mut v1::StateCounts, cell: &Counts) {
+    let [unknown, online, late, offline, unreachable] = *cell;
+    counts.total += unknown + online + late + offline + unreachable;
+    counts.unknown += unknown;
+    counts.online += online;
+    counts.late += late;
+    counts.offline += offline;
+    counts.unreachable += unreachable;
+}
+
+/// Whether a device of this kind and site is selected by the summary's filters.
+fn selected(req: &v1::GetFleetSummaryRequest, kind: &str, site: &str) -> bool {
+    (req.kind.is_empty() || kind == req.kind) && (req.site.is_empty() || site == req.site)
+}
+
+fn attention_limit(req: &v1::GetFleetSummaryRequest) -> usize {
+    match req.attention_limit {
+        0 => DEFAULT_ATTENTION,
+        n => n as usize,
+    }
+}
+
+/// `GetFleetSummary`: from the fleet counts the state keeps ([`FleetCounts`]: a few thousand
+/// cells rather than every device) when the caller's scope decides visibility by kind, site and
+/// district; by walking every device ([`summary_walk`]) for a scope that lists device ids, and
+/// in the moment after a restore before the counts are rebuilt. Both answers are the same.
 pub(crate) fn summary(
+    state: &State,
+    req: &v1::GetFleetSummaryRequest,
+    visible: &Visible,
+) -> v1::GetFleetSummaryResponse {
+    match state.fleet_counts() {
+        Some(counts) if visible.by_cell() => summary_from_counts(state, counts, req, visible),
+        _ => summary_walk(state, req, visible),
+    }
+}
+
+/// The fleet summary from the counts per cell and the attention order.
+fn summary_from_counts(
+    state: &State,
+    counts: &FleetCounts,
+    req: &v1::GetFleetSummaryRequest,
+    visible: &Visible,
+) -> v1::GetFleetSummaryResponse {
+    let mut out = v1::GetFleetSummaryResponse::default();
+    let mut all = v1::StateCounts::default();
+    for (cell, n) in counts.cells() {
+        if !selected(req, &cell.kind, &cell.site) || !visible.cell(cell) {
+            continue;
+        }
+        add(&mut all, n);
+        add(out.by_kind.entry(cell.kind.to_string()).or_default(), n);
+        add(out.by_site.entry(cell.site.to_string()).or_default(), n);
+        if let Some(district) = cell.district.as_deref() {
+            add(out.by_district.entry(district.to_string()).or_default(), n);
+        }
+    }
+    let registry = state.registry();
+    out.attention = counts
+        .attention()
+        .filter_map(|id| registry.get(id))
+        .filter(|d| selected(req, &d.kind, &d.site) && visible.device(d))
+        .take(attention_limit(req))
+        .map(|d| d.device_id.to_string())
+        .collect();
+    out.all = Some(all);
+    out
+}
+
+/// The fleet summary by walking every device: exact for any scope, and the reference the
+/// counts are tested against.
+pub(crate) fn summary_walk(
     state: &State,
     req: &v1::GetFleetSummaryRequest,
     visible: &Visible,
@@ -55,10 +127,7 @@ pub(crate) fn summary(
     let mut all = v1::StateCounts::default();
     let mut attention: Vec<(u8, i64, String)> = Vec::new();
     for d in state.registry().iter_after(None) {
-        if (!req.kind.is_empty() && *d.kind != *req.kind)
-            || (!req.site.is_empty() && *d.site != *req.site)
-            || !visible.device(d)
-        {
+        if !selected(req, &d.kind, &d.site) || !visible.device(d) {
             continue;
         }
         let (s, last) = state
@@ -71,11 +140,8 @@ pub(crate) fn summary(
         if let Some(district) = d.district.as_deref() {
             count(out.by_district.entry(district.to_string()).or_default(), s);
         }
-        let rank = match s {
-            DeviceState::Offline => 0,
-            DeviceState::Unreachable => 1,
-            DeviceState::Late => 2,
-            _ => continue,
+        let Some(rank) = summary::attention_rank(s) else {
+            continue;
         };
         attention.push((
             rank,
@@ -84,13 +150,9 @@ pub(crate) fn summary(
         ));
     }
     attention.sort();
-    let limit = match req.attention_limit {
-        0 => DEFAULT_ATTENTION,
-        n => n as usize,
-    };
     out.attention = attention
         .into_iter()
-        .take(limit)
+        .take(attention_limit(req))
         .map(|(_, _, id)| id)
         .collect();
     out.all = Some(all);

@@ -141,14 +141,13 @@ impl QueryService for QueryApi {
     ) -> Result<Response<v1::ListLatestResponse>, Status> {
         let deadline = self.reads.deadline(&request);
         let caller = caller(&request)?;
-        let selector = request.into_inner().devices.unwrap_or_default().into();
-        let db = self.db.clone();
+        let (db, req) = (self.db.clone(), request.into_inner());
         let answer = self
             .reads
             .run(deadline, move |_| {
                 let state = db.read();
                 let visible = Visible::of(&caller.scope, &state);
-                devices::list_latest(&state, selector, &visible)
+                devices::list_latest(&state, &req, &visible)
             })
             .await?;
         Ok(Response::new(answer))

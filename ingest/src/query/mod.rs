@@ -14,7 +14,7 @@ pub(crate) mod visible;
 use std::sync::Arc;
 
 pub(crate) use aggregate::Aggregation;
-pub(crate) use select::{Selector, select};
+pub(crate) use select::{Selector, select, select_after};
 pub(crate) use visible::Visible;
 
 use citytel_storage::series::{Points, ReadError, Resolution, SeriesReader};

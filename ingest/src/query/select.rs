@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::QueryError;
 use super::visible::Visible;
-use crate::state::registry::Registry;
+use crate::state::registry::{DeviceRecord, Registry};
 
 /// Which devices a query covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,21 @@ pub(crate) fn select(
     selector: &Selector,
     visible: &Visible,
 ) -> Result<Vec<Arc<str>>, QueryError> {
+    Ok(select_after(registry, selector, visible, None)?
+        .map(|d| d.device_id.clone())
+        .collect())
+}
+
+/// The selected devices that `visible` shows with an id greater than `after` (all if `None`),
+/// ordered by id, lazily: a selection by kind, site and district seeks to `after` in the
+/// registry and reads no further than the caller takes, so a page costs the same at any offset.
+/// Explicit ids are all checked (an unknown one fails the whole selection, on every page).
+pub(crate) fn select_after<'r>(
+    registry: &'r Registry,
+    selector: &'r Selector,
+    visible: &'r Visible,
+    after: Option<&'r str>,
+) -> Result<Box<dyn Iterator<Item = &'r DeviceRecord> + 'r>, QueryError> {
     if !selector.device_ids.is_empty() {
         if !selector.kind.is_empty() || !selector.site.is_empty() || !selector.district.is_empty() {
             return Err(QueryError::Invalid(
@@ -33,25 +48,26 @@ pub(crate) fn select(
                     .into(),
             ));
         }
-        let mut ids = Vec::with_capacity(selector.device_ids.len());
+        let mut records = Vec::with_capacity(selector.device_ids.len());
         for id in &selector.device_ids {
             let record = visible
                 .get(registry, id)
                 .ok_or_else(|| QueryError::UnknownDevice(id.clone()))?;
-            ids.push(record.device_id.clone());
+            records.push(record);
         }
-        ids.sort();
-        ids.dedup();
-        return Ok(ids);
+        records.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        records.dedup_by(|a, b| a.device_id == b.device_id);
+        let from = after.map_or(0, |a| records.partition_point(|r| *r.device_id <= *a));
+        return Ok(Box::new(records.into_iter().skip(from)));
     }
-    Ok(registry
-        .iter_after(None)
-        .filter(|d| selector.kind.is_empty() || *d.kind == *selector.kind)
-        .filter(|d| selector.site.is_empty() || *d.site == *selector.site)
-        .filter(|d| {
-            selector.district.is_empty() || d.district.as_deref() == Some(&*selector.district)
-        })
-        .filter(|d| visible.device(d))
-        .map(|d| d.device_id.clone())
-        .collect())
+    Ok(Box::new(
+        registry
+            .iter_after(after)
+            .filter(|d| selector.kind.is_empty() || *d.kind == *selector.kind)
+            .filter(|d| selector.site.is_empty() || *d.site == *selector.site)
+            .filter(|d| {
+                selector.district.is_empty() || d.district.as_deref() == Some(&*selector.district)
+            })
+            .filter(|d| visible.device(d)),
+    ))
 }

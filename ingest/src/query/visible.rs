@@ -19,7 +19,7 @@ use citytel_availability::Districts;
 
 use crate::state::State;
 use crate::state::access::Scope;
-use crate::state::registry::{DeviceRecord, Registry};
+use crate::state::registry::{Cell, DeviceRecord, Registry};
 
 /// The devices and metrics one caller sees.
 #[derive(Debug, Clone)]
@@ -71,6 +71,19 @@ impl Visible {
                 &record.site,
                 record.district.as_deref(),
             )
+    }
+
+    /// Whether visibility is decided by a device's cell (kind, site, district) alone, the same
+    /// for every device of a cell: true unless the scope lists device ids.
+    pub(crate) fn by_cell(&self) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.devices.is_empty())
+    }
+
+    /// Whether the devices of `cell` are visible (meaningful when [`Visible::by_cell`]).
+    pub(crate) fn cell(&self, cell: &Cell) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.sees_device("", &cell.kind, &cell.site, cell.district.as_deref()))
     }
 
     /// The record of a visible device; `None` for an unknown or invisible one alike.

@@ -34,6 +34,7 @@ impl State {
             let record = self.registry.observe(&topic, now_ms);
             devices.push(record.device_id.clone());
         }
+        self.count_moves();
         let mut readings = vec![0u64; batch.devices.len()];
         let mut last: Option<(u32, i64)> = None;
         let mut slot_day = vec![i64::MIN; ids.len()];

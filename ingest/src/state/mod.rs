@@ -12,6 +12,7 @@
 //! - [`dead_letters`]: rejected messages with their reasons.
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
 //! - [`maintenance`]: maintenance windows, indexed by device and site.
+//! - [`summary`]: device counts per kind, site, district and state, kept as the state changes.
 //! - [`command`]: the state changes requested through the API; `change`: applying them.
 //! - `admit`: the cardinality limits (series, devices) the writer checks before a commit.
 //! - [`alerting`]: what applying feeds the alert engine ([`crate::alerts`]), and alert commands.
@@ -32,6 +33,7 @@ pub mod persist;
 pub mod registry;
 mod restore;
 pub mod snapshot;
+pub mod summary;
 
 use std::sync::Arc;
 
@@ -174,6 +176,10 @@ pub struct State {
     alerts: crate::alerts::Alerts,
     /// How many of the fleet's unflushed changes the alert engine has been fed.
     alerts_fed: usize,
+    /// Device counts per cell and state, and the attention order (see [`summary`]).
+    counts: summary::FleetCounts,
+    /// How many of the fleet's unflushed changes the counts have been fed.
+    counts_fed: usize,
 }
 
 impl State {
@@ -195,6 +201,8 @@ impl State {
             readings: tokio::sync::broadcast::channel(READINGS_BUFFER).0,
             alerts: crate::alerts::Alerts::default(),
             alerts_fed: 0,
+            counts: summary::FleetCounts::default(),
+            counts_fed: 0,
         }
     }
 
@@ -336,6 +344,8 @@ impl State {
     /// engine then gets the transitions it caused and its time.
     pub(crate) fn apply(&mut self, entry: &Entry<'_>, decoded: Option<&Decoded>) -> Applied {
         let applied = self.apply_entry(entry, decoded);
+        self.count_moves();
+        self.count_transitions();
         self.alerts_after_entry(entry.time_ms());
         applied
     }
@@ -442,6 +452,7 @@ impl State {
             }
             (_, Some(device)) => (device.device_id.clone(), device.kind.clone()),
         };
+        self.count_moves();
         match change {
             Connection::Opened => self.fleet.connection_opened(&id, &kind, received_at_ms),
             Connection::Closed | Connection::Lost => {
@@ -479,6 +490,7 @@ impl State {
                     apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
                 let site = device.site.clone();
                 let district = device.district.clone();
+                self.count_moves();
                 if let Some(newest) = batch.readings.iter().map(|r| r.time_unix_ms).max() {
                     self.fleet
                         .on_readings(&id, &kind, batch.boot_id, newest, received_at_ms);
@@ -521,6 +533,7 @@ impl State {
                         self.registry.set_location(&id, location);
                     }
                 }
+                self.count_moves();
                 self.fleet.on_status(&id, &kind, status, received_at_ms);
                 Applied::default()
             }
@@ -531,12 +544,14 @@ impl State {
     /// or offline).
     pub(crate) fn advance(&mut self, now_ms: i64) {
         self.fleet.advance(now_ms);
+        self.count_transitions();
     }
 
     /// After a restart at `now_ms`: citytel's own downtime is unknown, not down (to the fleet
     /// and the alert engine); not recorded in the WAL (see [`Entry::Started`] for that).
     pub(crate) fn started(&mut self, now_ms: i64) {
         self.apply_started(now_ms);
+        self.count_transitions();
     }
 
     // ---- checkpoints and housekeeping ----------------------------------------------------------
@@ -553,6 +568,8 @@ impl State {
         let mut history = Vec::new();
         self.feed_alerts();
         self.alerts_fed = 0;
+        self.count_transitions();
+        self.counts_fed = 0;
         for change in self.fleet.take_unflushed() {
             let key = fleet::snapshot::history_key(&change.device, self.history_seq);
             history.push((key, persist::encode_change(&change.change)));

@@ -1,5 +1,8 @@
 //! The device registry: every device citytel has heard from, with what it said about itself,
 //! and the district it is in (from its location or its site, see [`Districts`]).
+//!
+//! It notes every device that appears or changes its [`Cell`] (kind, site or district), for the
+//! fleet counts to follow ([`super::summary`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -39,6 +42,37 @@ pub struct DeviceRecord {
     pub district: Option<Arc<str>>,
 }
 
+/// Where a device is counted: its kind, site and district.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cell {
+    /// Kind.
+    pub kind: Arc<str>,
+    /// Site.
+    pub site: Arc<str>,
+    /// District, if it is in one.
+    pub district: Option<Arc<str>>,
+}
+
+impl DeviceRecord {
+    /// Where the device is counted.
+    pub fn cell(&self) -> Cell {
+        Cell {
+            kind: self.kind.clone(),
+            site: self.site.clone(),
+            district: self.district.clone(),
+        }
+    }
+}
+
+/// A device that appeared (`from` is `None`) or moved from the cell `from` to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    /// The device.
+    pub device: Arc<str>,
+    /// Where it was counted before.
+    pub from: Option<Cell>,
+}
+
 /// All known devices, ordered by id.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -46,6 +80,9 @@ pub struct Registry {
     kinds: BTreeSet<Arc<str>>,
     sites: BTreeSet<Arc<str>>,
     districts: Arc<Districts>,
+    /// Devices that appeared or moved since [`Registry::take_moved`] was last called (restored
+    /// devices are not noted: a restore rebuilds the counts).
+    moved: Vec<Moved>,
 }
 
 impl Registry {
@@ -67,7 +104,14 @@ impl Registry {
         let districts = &self.districts;
         if let Some(record) = self.devices.get_mut(device_id) {
             record.location = Some(location);
-            record.district = districts.locate(&record.site, record.location).cloned();
+            let district = districts.locate(&record.site, record.location).cloned();
+            if district != record.district {
+                self.moved.push(Moved {
+                    device: record.device_id.clone(),
+                    from: Some(record.cell()),
+                });
+                record.district = district;
+            }
         }
     }
 
@@ -78,6 +122,10 @@ impl Registry {
             let kind = intern(&mut self.kinds, topic.kind);
             let site = intern(&mut self.sites, topic.site);
             let id: Arc<str> = topic.device_id.into();
+            self.moved.push(Moved {
+                device: id.clone(),
+                from: None,
+            });
             self.devices.insert(
                 id.clone(),
                 DeviceRecord {
@@ -104,6 +152,12 @@ impl Registry {
             .devices
             .get_mut(topic.device_id)
             .expect("inserted above");
+        if *record.kind != *topic.kind || *record.site != *topic.site {
+            self.moved.push(Moved {
+                device: record.device_id.clone(),
+                from: Some(record.cell()),
+            });
+        }
         if *record.kind != *topic.kind {
             record.kind = intern(kinds, topic.kind);
         }
@@ -145,6 +199,11 @@ impl Registry {
             .locate(&record.site, record.location)
             .cloned();
         self.devices.insert(record.device_id.clone(), record);
+    }
+
+    /// The devices that appeared or moved since the last call, in order.
+    pub fn take_moved(&mut self) -> std::vec::Drain<'_, Moved> {
+        self.moved.drain(..)
     }
 
     /// Devices with an id greater than `after` (all if `None`), in id order.

@@ -14,6 +14,7 @@ use crate::decode::RejectReason;
 impl State {
     /// Restores a snapshot into a fresh state.
     pub(crate) fn restore(&mut self, snapshot: Snapshot) {
+        self.counts_stale();
         self.history_seq = snapshot.fleet.next_history_seq;
         self.fleet.restore(snapshot.fleet);
         for device in snapshot.devices {
@@ -77,6 +78,7 @@ impl State {
         device: Arc<str>,
         change: citytel_availability::Change,
     ) {
+        self.counts_stale();
         self.fleet.restore_history(device, change);
     }
 

@@ -104,7 +104,7 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint_over_mqtt5() {
 
 /// Devices in `version` straight to the endpoint, citytel killed at points drawn from `seed`.
 async fn crashes_lose_nothing_acked_by_the_endpoint(version: Version, seed: u64) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let first = Citytel::start(dir.path(), &[]);
     let addr = first.mqtt.expect("device endpoint");
     // Restarts listen where the devices reconnect to.

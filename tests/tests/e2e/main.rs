@@ -34,6 +34,7 @@ mod heavy_read;
 mod import_dataset;
 mod influx_sink;
 mod layout;
+mod limit_devices;
 mod listener_tls;
 mod metrics_endpoint;
 mod metrics_token;

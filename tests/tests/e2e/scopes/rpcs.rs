@@ -199,6 +199,7 @@ async fn check(rpc: Rpc, ctx: &Ctx<'_>) {
                             device_ids: vec![id.into()],
                             ..v1::DeviceSelector::default()
                         }),
+                        ..v1::ListLatestRequest::default()
                     })
                     .await,
                 );
