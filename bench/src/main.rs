@@ -15,6 +15,10 @@
 //! `citytel-bench district-report` times district reports over a large fleet's hourly rollups
 //! ([`district`]).
 //!
+//! `citytel-bench scale` registers fleets of 100k to 1M devices through the device endpoint and
+//! measures intake, latency under a steady load, memory, restart and the fleet summary at each
+//! size, with VictoriaMetrics fed the same series as the peer ([`scale`]).
+//!
 //! `citytel-bench queries` times the fleet-wide queries of a running citytel: the fleet summary,
 //! device pages at any offset and every latest value, paged ([`queries`]).
 //!
@@ -30,6 +34,7 @@ mod peers;
 mod process;
 mod queries;
 mod report;
+mod scale;
 mod sink;
 
 use std::collections::BTreeMap;
@@ -72,6 +77,10 @@ enum Command {
     /// District reports (ListDistrictReports, GetDistrictReport) over a period for a large fleet,
     /// answered from hourly rollups loaded in-process.
     DistrictReport(district::DistrictArgs),
+    /// City scale: N devices (100k, 300k, 1M) registered through the device endpoint, then one
+    /// reading per device per minute; intake, p99, memory, restart and fleet summary per size,
+    /// their growth between sizes, and VictoriaMetrics fed the same series.
+    Scale(scale::ScaleArgs),
     /// GetFleetSummary, ListDevices pages at the start, middle and end, and ListLatest of every
     /// device (paged) against a running citytel (`--grpc ADDR`), as medians.
     Queries(queries::QueriesArgs),
@@ -161,7 +170,9 @@ fn main() -> ExitCode {
         | Command::Import(_)
         | Command::DistrictReport(_)
         | Command::Queries(_) => tokio::runtime::Builder::new_current_thread(),
-        Command::Mqtt(_) | Command::Sink(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Mqtt(_) | Command::Sink(_) | Command::Scale(_) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
     };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
@@ -192,6 +203,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sink(args) => sink::command(args).await,
         Command::Import(args) => import::command(args).await,
         Command::DistrictReport(args) => district::command(args).await,
+        Command::Scale(args) => scale::command(args).await,
         Command::Queries(args) => queries::command(args).await,
     }
 }

@@ -25,8 +25,12 @@ pub struct LoadSpec {
     pub inflight: u16,
     /// Readings per message.
     pub batch: u32,
-    /// Measured time.
+    /// Measured time (unless `messages` is given).
     pub duration: Duration,
+    /// Instead of `duration`: publish exactly this many messages after the warm-up.
+    pub messages: Option<u64>,
+    /// Publish at most this many messages per second in all; `None`: as fast as acknowledged.
+    pub rate: Option<f64>,
     /// Warm-up time.
     pub warmup: Duration,
     /// Connect over TLS, trusting this CA.
@@ -44,6 +48,8 @@ pub struct LoadReport {
     pub window: Window,
     /// Readings per second in the window.
     pub readings_per_s: f64,
+    /// Messages acknowledged per second in the window.
+    pub messages_per_s: f64,
     /// Every PUBLISH sent.
     pub published: u64,
     /// Every PUBLISH acknowledged.
@@ -106,11 +112,17 @@ impl Generator {
             .arg(format!("--devices={}", spec.devices))
             .arg(format!("--inflight={}", spec.inflight))
             .arg(format!("--batch={}", spec.batch))
-            .arg(format!("--duration={}ms", spec.duration.as_millis()))
             .arg(format!("--warmup={}ms", spec.warmup.as_millis()))
             .arg(format!("--client-id-prefix={client_prefix}"))
             .arg("--json")
             .arg(&json);
+        match spec.messages {
+            Some(n) => cmd.arg(format!("--messages={n}")),
+            None => cmd.arg(format!("--duration={}ms", spec.duration.as_millis())),
+        };
+        if let Some(rate) = spec.rate {
+            cmd.arg(format!("--rate={rate}"));
+        }
         if let Some(ca) = &spec.tls_ca {
             cmd.arg("--tls-ca").arg(ca);
         }

@@ -20,8 +20,8 @@
 
 mod alerting;
 mod certs;
-mod citytel;
-mod generator;
+pub(crate) mod citytel;
+pub(crate) mod generator;
 mod measure;
 mod report;
 mod sampler;
@@ -111,6 +111,8 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
             inflight: args.inflight,
             batch: 1,
             duration: args.duration,
+            messages: None,
+            rate: None,
             warmup: args.warmup,
             tls_ca: None,
             mqtt5: false,

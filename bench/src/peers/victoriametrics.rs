@@ -195,6 +195,16 @@ impl VictoriaMetrics {
         }
     }
 
+    /// Its HTTP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its process id (for its memory use in /proc).
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
     /// `http://{addr}`, for clients such as citytel's InfluxDB sink.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

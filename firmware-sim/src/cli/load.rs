@@ -25,7 +25,9 @@ use super::signals::Interrupts;
 /// (sequence numbers start at 2^28 so that they keep their encoded length).
 ///
 /// The run has a --warmup (not counted), then lasts --duration, or until --messages more
-/// messages are published and acknowledged. A message counts as acknowledged only when the
+/// messages are published and acknowledged. With --rate the connections publish no faster than
+/// that in all (a steady load, e.g. one message per device per minute), otherwise as fast as the
+/// window allows. A message counts as acknowledged only when the
 /// PUBACK with its packet id arrives. Rates are PUBACKs per second in the measured window;
 /// latency is from queuing a PUBLISH to its PUBACK, for the messages published in the window
 /// (against citytel's device endpoint, which acknowledges after the fsync, that is
@@ -121,6 +123,11 @@ pub(crate) struct LoadArgs {
     /// connections); the window ends when the last is acknowledged.
     #[arg(long, env = "FIRMWARE_SIM_MESSAGES", value_name = "N")]
     messages: Option<u64>,
+
+    /// At most this many messages per second in all, split evenly over the connections
+    /// (warm-up included); without it, as fast as the server acknowledges.
+    #[arg(long, env = "FIRMWARE_SIM_RATE", value_name = "MSG_PER_S")]
+    rate: Option<f64>,
 
     /// Load before the measured window, not counted (0s for none).
     #[arg(
@@ -291,6 +298,7 @@ impl LoadArgs {
             batch: self.batch,
             duration: self.duration,
             messages: self.messages,
+            rate: self.rate,
             warmup: self.warmup,
             client_id_prefix: self.client_id_prefix,
             login: self.username.zip(self.password),
@@ -380,6 +388,7 @@ mod tests {
             "--inflight=65535",
             "--batch=10",
             "--messages=1000",
+            "--rate=250.5",
             "--warmup=0s",
             "--client-id-prefix=bench-",
             "--username=u",
@@ -399,6 +408,7 @@ mod tests {
             (4, 8, 65535, 10)
         );
         assert_eq!(c.messages, Some(1000));
+        assert_eq!(c.rate, Some(250.5));
         assert_eq!(c.warmup, Duration::ZERO);
         assert_eq!(c.client_id_prefix, "bench-");
         assert_eq!(c.login, Some(("u".into(), "p".into())));

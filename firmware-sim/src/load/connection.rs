@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::MqttVersion;
 use super::error::LoadError;
 use super::messages::Messages;
+use super::pace::Pace;
 use super::packet_ids::{PacketIds, Sent};
 use super::schedule::{Counters, Schedule};
 use crate::broker::BrokerAddr;
@@ -301,16 +302,20 @@ pub(crate) struct Publisher {
     read_buf: BytesMut,
     /// Counted messages this connection still has to publish (`--messages`), else `None`.
     quota: Option<u64>,
+    /// This connection's share of `--rate`, if the rate is limited.
+    pace: Option<Pace>,
     stats: ConnectionStats,
 }
 
 impl Publisher {
-    /// A publisher on the connected `stream`, publishing `messages`.
+    /// A publisher on the connected `stream`, publishing `messages` as fast as the window
+    /// allows or, with `pace`, no faster than that.
     pub(crate) fn new(
         connected: Connected,
         messages: Messages,
         inflight: u16,
         quota: Option<u64>,
+        pace: Option<Pace>,
     ) -> Self {
         let mut read_buf = connected.leftover;
         read_buf.reserve(READ_CHUNK);
@@ -328,6 +333,7 @@ impl Publisher {
             write_buf: BytesMut::with_capacity(2 * WRITE_CHUNK),
             read_buf,
             quota,
+            pace,
             stats: ConnectionStats::new(),
         }
     }
@@ -380,10 +386,21 @@ impl Publisher {
                 stopping = true;
                 wake.as_mut().reset(Instant::now() + schedule.drain_timeout);
             }
-            let worth_it = (self.ids.window() / 16).clamp(1, REFILL_BATCH);
+            // A paced connection sends what is due as soon as it is due.
+            let worth_it = match self.pace {
+                Some(_) => 1,
+                None => (self.ids.window() / 16).clamp(1, REFILL_BATCH),
+            };
             if !stopping && self.ids.free() >= worth_it {
                 self.refill(schedule, counters, now_us)?;
             }
+            // With a rate, sleep until the next message is due (if the window has room for it).
+            let paced_wait = match &self.pace {
+                Some(pace) if !stopping && self.ids.free() > 0 => {
+                    Some(Instant::now() + pace.wait_from(schedule.elapsed_us()))
+                }
+                _ => None,
+            };
             if stopping && self.ids.in_flight() == 0 && self.write_buf.is_empty() {
                 return Ok(());
             }
@@ -415,6 +432,7 @@ impl Publisher {
                     }
                 }
                 () = &mut cancelled, if !stopping => {}
+                () = sleep_until(paced_wait.unwrap_or_else(Instant::now)), if paced_wait.is_some() => {}
             }
         }
     }
@@ -429,7 +447,8 @@ impl Publisher {
         let counted = schedule.is_counted(now_us);
         let now_ms = schedule.unix_ms_at(now_us);
         let mut published = 0;
-        while self.write_buf.len() < WRITE_CHUNK {
+        let allowed = self.pace.as_ref().map_or(u64::MAX, |p| p.allowed(now_us));
+        while self.write_buf.len() < WRITE_CHUNK && published < allowed {
             if counted && self.quota == Some(0) {
                 break;
             }
@@ -449,6 +468,9 @@ impl Publisher {
             }
         }
         self.stats.published += published;
+        if let Some(pace) = &mut self.pace {
+            pace.sent(published);
+        }
         counters.published.fetch_add(published, Ordering::Relaxed);
         Ok(())
     }

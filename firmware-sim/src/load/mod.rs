@@ -14,6 +14,7 @@
 mod connection;
 mod error;
 mod messages;
+mod pace;
 mod packet_ids;
 mod plan;
 mod report;
@@ -73,7 +74,7 @@ pub enum LoadFormat {
 }
 
 /// What to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
     /// The server: a broker or citytel's device endpoint.
     pub broker: BrokerAddr,
@@ -98,6 +99,9 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Publish exactly this many messages after the warm-up, instead of for `duration`.
     pub messages: Option<u64>,
+    /// Publish at most this many messages per second in all (split evenly over the
+    /// connections), warm-up included; `None`: as fast as the server acknowledges.
+    pub rate: Option<f64>,
     /// Time before the measured window, not counted.
     pub warmup: Duration,
     /// Client ids are this prefix and the connection number.
@@ -126,6 +130,7 @@ impl Default for LoadConfig {
             batch: 1,
             duration: Duration::from_secs(10),
             messages: None,
+            rate: None,
             warmup: Duration::from_secs(2),
             client_id_prefix: "firmware-sim-load-".into(),
             login: None,
@@ -155,6 +160,13 @@ impl LoadConfig {
         }
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return bad(format!("--batch must be 1 to {MAX_BATCH}"));
+        }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return bad(format!(
+                "--rate must be a positive number of messages/s, not {rate}"
+            ));
         }
         match self.messages {
             Some(0) => return bad("--messages must be at least 1".into()),
@@ -252,7 +264,10 @@ pub async fn run(
             let conns = u64::from(config.connections);
             n / conns + u64::from(u64::from(i) < n % conns)
         });
-        let publisher = Publisher::new(stream, templates, config.inflight, quota);
+        let pace = config
+            .rate
+            .map(|rate| pace::Pace::share(rate, config.connections, i));
+        let publisher = Publisher::new(stream, templates, config.inflight, quota, pace);
         tasks.spawn(publisher.run(schedule.clone(), counters.clone(), shutdown.clone()));
     }
 

@@ -185,6 +185,32 @@ async fn a_timed_run_stops_publishing_at_its_end() {
 }
 
 #[tokio::test]
+async fn a_paced_run_keeps_to_its_rate() {
+    let (broker, seen) = start(Behaviour {
+        withhold: None,
+        bogus_ack: false,
+    })
+    .await;
+    // 100 messages/s over 2 connections: each sends its 20th message 19 x 20 ms after the start.
+    let config = LoadConfig {
+        connections: 2,
+        messages: Some(40),
+        rate: Some(100.0),
+        warmup: Duration::ZERO,
+        ..config(broker)
+    };
+    let report = run(config, CancellationToken::new(), None).await.unwrap();
+    assert!(report.is_complete(), "{}", report.summary());
+    assert_eq!(report.window_messages, 40);
+    assert_eq!(seen.lock().unwrap().publishes, 40);
+    assert!(
+        report.window.seconds >= 0.38,
+        "40 messages at 100/s took only {} s",
+        report.window.seconds
+    );
+}
+
+#[tokio::test]
 async fn a_refused_connection_fails_the_run() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -236,4 +262,13 @@ fn the_defaults_are_valid_and_bad_ranges_are_explained() {
         })
         .contains("--messages")
     );
+    for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(
+            err(LoadConfig {
+                rate: Some(rate),
+                ..LoadConfig::default()
+            })
+            .contains("--rate")
+        );
+    }
 }
