@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use super::ruleset::DeviceRules;
 use super::counts::Counts;
+use super::ruleset::DeviceRules;
 use super::{Absent, Recovery};
 use crate::hash::Map;
 

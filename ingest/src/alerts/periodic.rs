@@ -24,12 +24,12 @@ use std::sync::Arc;
 
 use citytel_availability::{Span, StateTimes};
 
-use super::episode::{Key, Target};
+use super::Alerts;
 use super::counts::Counts;
+use super::episode::{Key, Target};
 use super::eval_cache::EvalCache;
 use super::rule::{Condition, Rule, TargetKind};
 use super::world::{DeviceRef, World};
-use super::Alerts;
 
 /// (numerator, denominator) per group, in target order.
 pub(super) type Tally = Vec<(Target, (i64, i64))>;
@@ -201,7 +201,14 @@ impl Alerts {
                     let keep = self.rules.counters()[usize::from(counter)].keep;
                     firsts[usize::from(counter)] = Some(last - keep);
                     let first = last - window_ms / interval_ms;
-                    (target_percent, Reads::Counts { counter, first, last })
+                    (
+                        target_percent,
+                        Reads::Counts {
+                            counter,
+                            first,
+                            last,
+                        },
+                    )
                 }
                 _ => continue,
             };

@@ -248,7 +248,11 @@ devices = { kinds = ["small_cell"] }
     lab.set_rules(rules, T0 + 3 * M + 1);
     let s = lab.alerts.snapshot();
     let minutes: &[(i64, u32, u32)] = &[(B0, 6, 6), (B0 + 1, 6, 6), (B0 + 2, 6, 6)];
-    assert_eq!(listed(&s), [("short", "cell", minutes)], "the 1m counts stay");
+    assert_eq!(
+        listed(&s),
+        [("short", "cell", minutes)],
+        "the 1m counts stay"
+    );
     lossy_minutes(&mut lab, 3..5);
     lab.advance(T0 + 4 * M + 1);
     // At 4, "short" reads minutes 2 (counted before its change) and 3: 7 of 12. "cells" reads
