@@ -31,6 +31,9 @@ use super::eval_cache::EvalCache;
 use super::rule::{Condition, Rule, TargetKind};
 use super::world::{DeviceRef, World};
 
+/// A device's counts summed for a window: (counter, first bucket, last bucket).
+type SumKey = (u16, i64, i64);
+
 /// (numerator, denominator) per group, in target order.
 pub(super) type Tally = Vec<(Target, (i64, i64))>;
 
@@ -234,7 +237,7 @@ impl Alerts {
         }
         let devices = &self.devices;
         let mut times: Vec<(Span, StateTimes)> = Vec::new();
-        let mut sums: Vec<((u16, i64, i64), (i64, i64))> = Vec::new();
+        let mut sums: Vec<(SumKey, (i64, i64))> = Vec::new();
         world.devices(&mut |d| {
             times.clear();
             sums.clear();

@@ -39,8 +39,11 @@ devices = { kinds = ["sensor"] }
 /// The first bucket of `T0`'s minute.
 const B0: i64 = T0 / M;
 
+/// (bucket, stored, produced).
+type Bucket = (i64, u32, u32);
+
 /// A device's counted buckets in a snapshot, by the rule they are listed under.
-fn listed(s: &AlertsSnapshot) -> Vec<(&str, &str, &[(i64, u32, u32)])> {
+fn listed(s: &AlertsSnapshot) -> Vec<(&str, &str, &[Bucket])> {
     s.buckets
         .iter()
         .map(|(r, d, b)| (&**r, &**d, b.as_slice()))
