@@ -229,8 +229,8 @@ mod tests {
 
     #[test]
     fn a_rate_between_steps_does_not_jump_by_whole_groups() {
-        // Groups of 8192 every 250 ms (32768/s), sampled every 100 ms.
-        let cumulative = |t: f64| (t / 250.0).floor() * 8192.0;
+        // Groups of 8192 every 240 ms (34133/s), sampled every 100 ms.
+        let cumulative = |t: f64| (t / 240.0).floor() * 8192.0;
         let samples: Vec<(f64, f64)> = (0..=140)
             .map(|i| {
                 let t = f64::from(i) * 100.0;
@@ -240,16 +240,22 @@ mod tests {
         let stepped = steps(&samples);
         assert!(stepped.windows(2).all(|w| w[1].1 > w[0].1), "{stepped:?}");
         assert_eq!(stepped.last(), samples.last(), "the last sample stays");
+        let true_rate = 8192.0 / 0.24;
         let mut raw_rates = Vec::new();
-        for start in [1000.0, 1030.0, 1110.0, 1260.0, 1390.0] {
+        for start in [1000.0, 1030.0, 1110.0, 1260.0, 1390.0, 2345.0] {
             let end = start + 10_000.0;
-            let raw = (cumulative(end) - cumulative(start)) / 10.0;
-            raw_rates.push(raw);
+            raw_rates.push((cumulative(end) - cumulative(start)) / 10.0);
             let rate = (at(&stepped, end).unwrap() - at(&stepped, start).unwrap()) / 10.0;
-            assert!((rate - 32768.0).abs() < 32768.0 * 0.005, "{start}: {rate}");
+            assert!(
+                (rate - true_rate).abs() < true_rate * 0.005,
+                "{start}: {rate}"
+            );
         }
-        // Read at the two instants, the count moves by whole groups: 40 or 41 in 10 s.
-        assert!(raw_rates.contains(&32768.0) && raw_rates.contains(&33587.2));
+        // Read at the two instants, the count moves by whole groups: 41 or 42 in 10 s.
+        assert!(
+            raw_rates.contains(&33587.2) && raw_rates.contains(&34406.4),
+            "{raw_rates:?}"
+        );
         // Flat ends stay flat; an idle counter keeps its value.
         let idle = steps(&[(0.0, 5.0), (1.0, 5.0), (2.0, 5.0)]);
         assert_eq!(idle, [(0.0, 5.0), (2.0, 5.0)]);
