@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use citytel_testkit::process::ChildGuard;
 
+use super::sampler;
 use crate::process;
 
 /// How the generator runs.
@@ -91,6 +92,26 @@ pub struct Sample {
     pub unix_ms: f64,
     /// Sent so far.
     pub published: u64,
+    /// Acknowledged so far.
+    pub acked: u64,
+}
+
+impl LoadReport {
+    /// Messages acknowledged per second over the window, from the timeline's acknowledged
+    /// count interpolated between its steps (see [`sampler::steps`]): `readings_per_s` counts
+    /// the acknowledgements between the window's two instants, which citytel sends a write
+    /// group at a time, so it moves by whole groups (up to 8192 messages: 819/s over 10 s).
+    pub fn acked_per_s(&self) -> Option<f64> {
+        let acked: Vec<(f64, f64)> = self
+            .timeline
+            .iter()
+            .map(|s| (s.unix_ms, s.acked as f64))
+            .collect();
+        let acked = sampler::steps(&acked);
+        let start = sampler::at(&acked, self.window.start_unix_ms)?;
+        let end = sampler::at(&acked, self.window.end_unix_ms)?;
+        (self.window.seconds > 0.0).then(|| (end - start) / self.window.seconds)
+    }
 }
 
 /// A running generator.

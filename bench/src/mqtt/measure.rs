@@ -92,9 +92,12 @@ impl PathKind {
 /// What one run found. Rates are over the generator's measured window.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Measurement {
-    /// Readings per second delivered to the subscriber (ceiling) or made durable by citytel.
+    /// Readings per second delivered to the subscriber (ceiling) or made durable by citytel
+    /// (on the endpoint paths, acknowledged to the generator, interpolated between citytel's
+    /// write groups: [`LoadReport::acked_per_s`]).
     pub readings_per_s: Option<f64>,
-    /// Readings per second the generator's server acknowledged.
+    /// Readings per second the generator's server acknowledged, as the generator counts them:
+    /// acknowledgements between the window's two instants.
     pub generator_readings_per_s: Option<f64>,
     /// CPU time of the process under test (citytel; Mosquitto for the ceiling) per reading, us.
     pub cpu_us_per_reading: Option<f64>,
@@ -306,7 +309,8 @@ async fn endpoint_with(
     let series = sampler.finish().await;
     let mut m = common(&report, settled);
     let stored_in_window = window_delta(&series, &report, |s, t| s.counter_at(t));
-    m.readings_per_s = m.generator_readings_per_s;
+    // Acknowledged readings (made durable) per second, not jumping by whole write groups.
+    m.readings_per_s = report.acked_per_s().map(|n| n * batch);
     m.durable_p99_ms = Some(report.latency_ms.p99);
     m.cpu_us_per_reading = per_reading(&series, &report, 0, stored_in_window);
     m.generator_cpu_us_per_reading = per_reading(&series, &report, 1, stored_in_window);

@@ -119,6 +119,14 @@ impl Alerts {
             }
         }
         let kept: Vec<u32> = mapping.iter().flatten().copied().collect();
+        // Counts carry over to the new rules' counter of the same interval.
+        let counters: Vec<Option<u32>> = self
+            .rules
+            .counters()
+            .iter()
+            .map(|c| new.counter_at(c.interval_ms).map(u32::from))
+            .collect();
+        let counter_of = |c: u32| counters.get(c as usize).copied().flatten();
         self.rules = new;
         self.devices.forget_rules();
         self.episodes = std::mem::take(&mut self.episodes)
@@ -141,7 +149,7 @@ impl Alerts {
             .collect();
         for entry in self.devices.iter_mut() {
             entry.absence.remap(slot_of);
-            entry.buckets.remap(slot_of);
+            entry.counts.remap(counter_of);
         }
         self.rebuild_queue(at);
         self.start_state_rules(&kept, at, world);

@@ -1,5 +1,6 @@
 //! The engine's per-device state, held by a dense index: which reading rules select the device
-//! ([`DeviceRules`]), its recovery, and its absence clocks and completeness buckets per rule.
+//! ([`DeviceRules`]), its recovery, its absence clocks per rule, and its readings counted per
+//! bucket interval for completeness rules.
 //!
 //! A telemetry batch finds all of it with one lookup of the device id; the rules' state for the
 //! device then sits together in small vectors sorted by rule slot ([`SlotVec`]), instead of one
@@ -7,8 +8,9 @@
 
 use std::sync::Arc;
 
+use super::counts::Counts;
 use super::ruleset::DeviceRules;
-use super::{Absent, Buckets, Recovery};
+use super::{Absent, Recovery};
 use crate::hash::Map;
 
 /// Values by rule slot, in slot order: a device's per-rule state, for the few rules of a kind
@@ -107,8 +109,9 @@ pub struct DeviceEntry {
     pub recovery: Recovery,
     /// Its absence clocks, by absence rule.
     pub absence: SlotVec<Absent>,
-    /// Its completeness buckets, by completeness rule.
-    pub buckets: SlotVec<Buckets>,
+    /// Its readings counted for completeness rules, by counter (bucket interval, see
+    /// [`super::ruleset::Counter`]).
+    pub counts: SlotVec<Counts>,
 }
 
 /// Every device the engine holds state for, by a dense index given on first use (never
@@ -147,7 +150,7 @@ impl Devices {
             rules: None,
             recovery: Recovery::default(),
             absence: SlotVec::default(),
-            buckets: SlotVec::default(),
+            counts: SlotVec::default(),
         });
         self.index.insert(id.clone(), i);
         i

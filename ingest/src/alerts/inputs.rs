@@ -4,7 +4,8 @@
 //!   rules follow it; absence rules stop while the device is down and count from its recovery.
 //! - [`Alerts::on_readings`]: a telemetry batch was stored. Threshold rules compare the newest
 //!   value of each metric whose latest value the batch moved (backfilled readings never do);
-//!   absence rules note the metric as received; completeness rules count the readings.
+//!   absence rules note the metric as received; completeness rules count the readings (once
+//!   per device and interval, see `counts`).
 //! - [`Alerts::advance`]: time reached `now` (every WAL entry's time, and the writer's ticks).
 //! - [`Alerts::restarted`]: citytel started again after being down.
 //!
@@ -151,8 +152,11 @@ impl Alerts {
                         .device_rules(device.id, device.kind, device.site, device.district),
                 );
         }
-        // What to do, worked out while the indexes are borrowed: (metric index, slot), and
-        // completeness rules as (usize::MAX, slot).
+        // Completeness rules: counted once per interval, whichever rules select the device.
+        if self.rules.counts_readings() {
+            self.count_readings(index, at, batch.stored, batch.produced);
+        }
+        // What to do, worked out while the indexes are borrowed: (metric index, slot).
         let mut work = std::mem::take(&mut self.scratch);
         work.clear();
         if let Some(mask) = &self.devices.at(index).rules {
@@ -164,12 +168,6 @@ impl Alerts {
                         .map(|(_, slot)| (m, slot)),
                 );
             }
-            work.extend(
-                self.rules
-                    .completeness()
-                    .filter(|(i, _)| mask.has(*i))
-                    .map(|(_, slot)| (usize::MAX, slot)),
-            );
         }
         for &(m, slot) in &work {
             let Some(rule) = self.rules.get(slot) else {
@@ -198,9 +196,6 @@ impl Alerts {
                     }
                 }
                 Condition::Absence { .. } => self.absence_heard(slot, index, at, world),
-                Condition::Completeness { .. } => {
-                    self.count_readings(slot, index, at, batch.stored, batch.produced);
-                }
                 _ => {}
             }
         }

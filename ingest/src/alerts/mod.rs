@@ -14,6 +14,7 @@
 //! - [`rule`], [`template`], [`labels`]: rules, annotation templates, labels and fingerprints.
 //! - [`ruleset`]: the rules in force, indexed for the ingest path.
 //! - [`devices`]: the engine's per-device state, by a dense device index.
+//! - [`counts`]: readings counted for completeness rules, once per device and bucket interval.
 //! - [`episode`]: one alert's pure state machine (pending, firing, resolved).
 //! - [`queue`]: the engine's deadlines.
 //! - `inputs`: what the state feeds in; `periodic`: availability and completeness rules, those
@@ -27,6 +28,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod counts;
 pub mod devices;
 mod emit;
 pub mod episode;
@@ -93,10 +95,6 @@ pub struct Absent {
     /// The deadline in the queue for it, if any.
     pub scheduled: Option<i64>,
 }
-
-/// Readings counted for a completeness rule, per interval-wide bucket of receive time:
-/// (bucket index, readings stored, readings the sequence numbers say were produced).
-pub type Buckets = VecDeque<(i64, u32, u32)>;
 
 /// A resolved alert, kept for the API.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,24 +9,30 @@
 //!   numbers say were produced, in buckets of `interval` by receive time: a batch adds the
 //!   readings it stored, and as produced either the span of a new boot's readings or how far
 //!   the boot's highest sequence number rose. Completeness = stored / produced (at most 100 %)
-//!   over the window's buckets; a group that produced nothing has no figure.
+//!   over the window's buckets; a group that produced nothing has no figure. The buckets are
+//!   counted once per device and interval for every completeness rule with that interval that
+//!   selects the device ([`Counts`]).
 //!
 //! Every periodic rule due at one instant is tallied in the same pass over the devices, on the
 //! first one's turn (the others find their tally in [`EvalCache`]): the world's devices are
-//! listed once, each device's state times are read once per window, and a device's
-//! completeness buckets of every rule are visited together. A target whose condition does not
-//! hold is only kept while its rule has an open alert (telling it so is a no-op otherwise).
+//! listed once, each device's state times are read once per window, and its counts once per
+//! interval and window. A target whose condition does not hold is only kept while its rule has
+//! an open alert (telling it so is a no-op otherwise).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use citytel_availability::{Span, StateTimes};
 
+use super::Alerts;
+use super::counts::Counts;
 use super::episode::{Key, Target};
 use super::eval_cache::EvalCache;
 use super::rule::{Condition, Rule, TargetKind};
 use super::world::{DeviceRef, World};
-use super::{Alerts, Buckets};
+
+/// A device's counts summed for a window: (counter, first bucket, last bucket).
+type SumKey = (u16, i64, i64);
 
 /// (numerator, denominator) per group, in target order.
 pub(super) type Tally = Vec<(Target, (i64, i64))>;
@@ -45,8 +51,8 @@ fn figure(num: i64, den: i64, target: f64) -> Option<(f64, bool)> {
 enum Reads {
     /// State times over the window.
     Times(Span),
-    /// Completeness buckets before this one.
-    Buckets(i64),
+    /// Counts of a counter, in the buckets from the first up to, not including, the last.
+    Counts { counter: u16, first: i64, last: i64 },
 }
 
 /// One rule's tally in the making: per device straight into a list (devices come in id order,
@@ -164,12 +170,12 @@ impl Alerts {
     }
 
     /// Tallies every periodic rule due at `at` (`slot` and those whose next evaluation is
-    /// `at`) in one pass over the devices, into the cache; drops completeness buckets that fell
+    /// `at`) in one pass over the devices, into the cache; drops the counted buckets that fell
     /// out of every window to come.
     fn tally_due(&mut self, at: i64, slot: u32, world: &dyn World) {
         let mut plans: Vec<Plan> = Vec::new();
-        // Per slot: the first completeness bucket its window still needs.
-        let mut firsts: Vec<Option<i64>> = vec![None; self.rules.rules().len()];
+        // Per counter due: the first bucket its rules' windows still need.
+        let mut firsts: Vec<Option<i64>> = vec![None; self.rules.counters().len()];
         for &s in self.rules.periodic_slots() {
             if s != slot && self.next_eval.get(&s) != Some(&at) {
                 continue;
@@ -191,9 +197,21 @@ impl Alerts {
                     window_ms,
                     interval_ms,
                 } => {
+                    let Some(counter) = self.rules.counter_of(s) else {
+                        continue;
+                    };
                     let last = at.div_euclid(interval_ms);
-                    firsts[s as usize] = Some(last - window_ms / interval_ms);
-                    (target_percent, Reads::Buckets(last))
+                    let keep = self.rules.counters()[usize::from(counter)].keep;
+                    firsts[usize::from(counter)] = Some(last - keep);
+                    let first = last - window_ms / interval_ms;
+                    (
+                        target_percent,
+                        Reads::Counts {
+                            counter,
+                            first,
+                            last,
+                        },
+                    )
                 }
                 _ => continue,
             };
@@ -209,21 +227,20 @@ impl Alerts {
         }
         if firsts.iter().any(Option::is_some) {
             for entry in self.devices.iter_mut() {
-                entry.buckets.retain(|s, buckets| {
-                    let Some(first) = firsts.get(s as usize).copied().flatten() else {
-                        return true;
-                    };
-                    while buckets.front().is_some_and(|(b, _, _)| *b < first) {
-                        buckets.pop_front();
+                entry.counts.retain(|c, counts| {
+                    if let Some(first) = firsts.get(c as usize).copied().flatten() {
+                        counts.drop_before(first);
                     }
-                    !buckets.is_empty()
+                    !counts.is_empty()
                 });
             }
         }
         let devices = &self.devices;
         let mut times: Vec<(Span, StateTimes)> = Vec::new();
+        let mut sums: Vec<(SumKey, (i64, i64))> = Vec::new();
         world.devices(&mut |d| {
             times.clear();
+            sums.clear();
             let entry = devices.get(d.id);
             for plan in plans.iter_mut() {
                 let (num, den) = match plan.reads {
@@ -241,14 +258,27 @@ impl Alerts {
                         };
                         (t.available_ms(), t.observed_ms())
                     }
-                    Reads::Buckets(last) => {
-                        let Some(buckets) = entry.and_then(|e| e.buckets.get(plan.slot)) else {
+                    Reads::Counts {
+                        counter,
+                        first,
+                        last,
+                    } => {
+                        let Some(counts) = entry.and_then(|e| e.counts.get(u32::from(counter)))
+                        else {
                             continue;
                         };
                         if !plan.rule.selector.selects(d.id, d.kind, d.site, d.district) {
                             continue;
                         }
-                        sum_before(buckets, last)
+                        let key = (counter, first, last);
+                        match sums.iter().find(|(k, _)| *k == key) {
+                            Some((_, sum)) => *sum,
+                            None => {
+                                let sum = counts.sum(first, last);
+                                sums.push((key, sum));
+                                sum
+                            }
+                        }
                     }
                 };
                 plan.add(&d, num, den);
@@ -258,48 +288,22 @@ impl Alerts {
         self.eval_cache = EvalCache::new(at, tallies);
     }
 
-    /// Counts a batch of the device at index `device`, received at `at`, for completeness rule
-    /// `slot`.
-    pub(super) fn count_readings(
-        &mut self,
-        slot: u32,
-        device: u32,
-        at: i64,
-        stored: u64,
-        produced: u64,
-    ) {
-        let Some(interval) = self.rules.get(slot).and_then(|r| r.condition.interval_ms()) else {
+    /// Counts a batch of the device at index `device`, received at `at`, once at each counter
+    /// of the completeness rules that select it (its rule mask must be fresh).
+    pub(super) fn count_readings(&mut self, device: u32, at: i64, stored: u64, produced: u64) {
+        let counters = self.rules.counters();
+        let entry = self.devices.at_mut(device);
+        let Some(mask) = &entry.rules else {
             return;
         };
-        let bucket = at.div_euclid(interval);
-        let buckets = self
-            .devices
-            .at_mut(device)
-            .buckets
-            .get_or_insert_with(slot, Buckets::new);
-        let (stored, produced) = (
-            u32::try_from(stored).unwrap_or(u32::MAX),
-            u32::try_from(produced).unwrap_or(u32::MAX),
-        );
-        // Receive times nearly always grow; an earlier one goes into its own bucket.
-        match buckets.iter().rposition(|(b, _, _)| *b <= bucket) {
-            Some(i) if buckets[i].0 == bucket => {
-                let (_, s, p) = &mut buckets[i];
-                *s = s.saturating_add(stored);
-                *p = p.saturating_add(produced);
-            }
-            Some(i) => buckets.insert(i + 1, (bucket, stored, produced)),
-            None => buckets.push_front((bucket, stored, produced)),
+        for &c in mask.counters() {
+            let Some(counter) = counters.get(usize::from(c)) else {
+                continue;
+            };
+            entry
+                .counts
+                .get_or_insert_with(u32::from(c), Counts::default)
+                .add(at.div_euclid(counter.interval_ms), stored, produced);
         }
     }
-}
-
-/// Stored and produced readings in `buckets` before bucket `last`.
-fn sum_before(buckets: &Buckets, last: i64) -> (i64, i64) {
-    buckets
-        .iter()
-        .filter(|(b, _, _)| *b < last)
-        .fold((0, 0), |(s, p), (_, bs, bp)| {
-            (s + i64::from(*bs), p + i64::from(*bp))
-        })
 }

@@ -2,13 +2,24 @@
 //! absence, completeness) and, per metric, which of those read it, so a message costs a hash
 //! lookup per metric and a bit test per rule that reads it. Each device caches which reading
 //! rules select it as a bit set ([`DeviceRules`]), computed on first use and again when the rules
-//! or the device's site change.
+//! or the device's site change, with the bucket intervals ([`Counter`]) its readings are counted
+//! at for completeness rules.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::rule::{Condition, Rule};
 use crate::hash::Map;
+
+/// A bucket interval at which the completeness rules with that interval count readings
+/// together (see `counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// The width of its buckets (the rules' interval).
+    pub interval_ms: i64,
+    /// How many buckets before the current one the longest of its rules' windows spans.
+    pub keep: i64,
+}
 
 /// The rules, with their indexes.
 #[derive(Debug, Default)]
@@ -21,7 +32,12 @@ pub struct RuleSet {
     by_metric: Map<Arc<str>, Vec<u16>>,
     /// Metrics some threshold rule compares.
     valued: HashSet<Arc<str>, foldhash::fast::RandomState>,
-    completeness: Vec<u16>,
+    /// Completeness rules: (index in the reading rules, counter).
+    completeness: Vec<(u16, u16)>,
+    /// The bucket intervals completeness rules count at.
+    counters: Vec<Counter>,
+    /// The counter of each rule, by slot (`u16::MAX`: none).
+    counter_of: Vec<u16>,
     absence: Vec<u32>,
     generation: u64,
 }
@@ -32,6 +48,7 @@ impl RuleSet {
         let mut set = RuleSet {
             source,
             generation,
+            counter_of: vec![u16::MAX; rules.len()],
             ..RuleSet::default()
         };
         for (slot, rule) in rules.iter().enumerate() {
@@ -39,9 +56,32 @@ impl RuleSet {
             match &rule.condition {
                 Condition::State { .. } => set.state.push(slot),
                 Condition::Availability { .. } => set.periodic.push(slot),
-                Condition::Completeness { .. } => {
+                Condition::Completeness {
+                    window_ms,
+                    interval_ms,
+                    ..
+                } => {
                     set.periodic.push(slot);
-                    set.completeness.push(set.reading.len() as u16);
+                    let keep = window_ms / interval_ms;
+                    let counter = match set
+                        .counters
+                        .iter()
+                        .position(|c| c.interval_ms == *interval_ms)
+                    {
+                        Some(c) => {
+                            set.counters[c].keep = set.counters[c].keep.max(keep);
+                            c
+                        }
+                        None => {
+                            set.counters.push(Counter {
+                                interval_ms: *interval_ms,
+                                keep,
+                            });
+                            set.counters.len() - 1
+                        }
+                    } as u16;
+                    set.counter_of[slot as usize] = counter;
+                    set.completeness.push((set.reading.len() as u16, counter));
                     set.reading.push(slot);
                 }
                 Condition::Threshold { metric, .. } | Condition::Absence { metric, .. } => {
@@ -130,11 +170,25 @@ impl RuleSet {
             .map(|&i| (i, self.reading[usize::from(i)]))
     }
 
-    /// The completeness rules, as (index in the reading rules, slot).
-    pub fn completeness(&self) -> impl Iterator<Item = (u16, u32)> + '_ {
-        self.completeness
+    /// The bucket intervals completeness rules count at, by counter index.
+    pub fn counters(&self) -> &[Counter] {
+        &self.counters
+    }
+
+    /// The counter index of completeness rule `slot`.
+    pub fn counter_of(&self, slot: u32) -> Option<u16> {
+        self.counter_of
+            .get(slot as usize)
+            .copied()
+            .filter(|&c| c != u16::MAX)
+    }
+
+    /// The counter index at `interval_ms`, if a completeness rule counts at it.
+    pub fn counter_at(&self, interval_ms: i64) -> Option<u16> {
+        self.counters
             .iter()
-            .map(|&i| (i, self.reading[usize::from(i)]))
+            .position(|c| c.interval_ms == interval_ms)
+            .map(|c| c as u16)
     }
 
     /// Which reading rules select a device of `kind` at `site` in `district` with id `id`.
@@ -154,12 +208,21 @@ impl RuleSet {
                 bits[i / 64] |= 1 << (i % 64);
             }
         }
+        let mut counters: Vec<u16> = self
+            .completeness
+            .iter()
+            .filter(|(i, _)| bits[usize::from(*i) / 64] & (1 << (i % 64)) != 0)
+            .map(|(_, c)| *c)
+            .collect();
+        counters.sort_unstable();
+        counters.dedup();
         DeviceRules {
             generation: self.generation,
             kind: kind.into(),
             site: site.clone(),
             district: district.map(Into::into),
             bits: bits.into_boxed_slice(),
+            counters: counters.into_boxed_slice(),
         }
     }
 }
@@ -172,6 +235,7 @@ pub struct DeviceRules {
     site: Arc<str>,
     district: Option<Box<str>>,
     bits: Box<[u64]>,
+    counters: Box<[u16]>,
 }
 
 impl DeviceRules {
@@ -182,6 +246,12 @@ impl DeviceRules {
             && &*self.site == site
             && &*self.kind == kind
             && self.district.as_deref() == district
+    }
+
+    /// The counters its readings are counted at: those of the completeness rules that select
+    /// it, in index order.
+    pub fn counters(&self) -> &[u16] {
+        &self.counters
     }
 
     /// Whether reading rule `i` selects the device.

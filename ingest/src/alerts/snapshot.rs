@@ -1,12 +1,19 @@
 //! The engine's part of the checkpoint snapshot: the rules in force (as written to the WAL),
 //! the engine's time and counters, open alerts (with what their firing notification said),
-//! devices' recoveries, absence clocks, completeness buckets, silences, the notifications some
-//! receiver has not confirmed, and the recently resolved alerts. Rules are named, never referred
-//! to by slot. The deadline queue is not kept: [`Alerts::restore`] rebuilds it from the rest.
-//! Encoded by `state::persist` (snapshot layout 4).
+//! devices' recoveries, absence clocks, readings counted for completeness rules, silences, the
+//! notifications some receiver has not confirmed, and the recently resolved alerts. Rules are
+//! named, never referred to by slot. The deadline queue is not kept: [`Alerts::restore`]
+//! rebuilds it from the rest. Encoded by `state::persist` (snapshot layout 4).
+//!
+//! Counted readings are listed once per device and bucket interval, under the name of the
+//! completeness rule of that interval that comes first by name (every rule of the interval
+//! reads them). Snapshots written before the counts were shared list them per rule and
+//! device; [`Alerts::restore`] reads both, merging a device's lists of one interval (the same
+//! readings, so a bucket keeps its larger counts).
 
 use std::sync::Arc;
 
+use super::counts::Counts;
 use super::devices::DeviceEntry;
 use super::episode::{Episode, Key, Target};
 use super::outbox::{AlertInfo, Notification};
@@ -15,7 +22,8 @@ use super::ruleset::RuleSet;
 use super::silence::Silence;
 use super::{Absent, Alerts, Recovery, ResolvedAlert, config};
 
-/// A device's completeness buckets under a rule: (rule, device, [(bucket, stored, produced)]).
+/// A device's counted readings at the interval of a completeness rule: (rule, device, [(bucket,
+/// stored, produced)]).
 pub type DeviceBuckets = (Arc<str>, Arc<str>, Vec<(i64, u32, u32)>);
 
 /// An open alert.
@@ -50,7 +58,8 @@ pub struct AlertsSnapshot {
     pub recovery: Vec<(Arc<str>, Recovery)>,
     /// Absence clocks: (rule, device, last receive time of the metric).
     pub absence: Vec<(Arc<str>, Arc<str>, i64)>,
-    /// Completeness buckets: (rule, device, buckets).
+    /// Readings counted for completeness rules: (rule, device, buckets), one entry per device
+    /// and interval, named by the interval's first completeness rule by name.
     pub buckets: Vec<DeviceBuckets>,
     /// Silences, by id.
     pub silences: Vec<Silence>,
@@ -86,29 +95,43 @@ impl Alerts {
             .filter(|e| e.recovery != Recovery::default())
             .map(|e| (e.id.clone(), e.recovery))
             .collect();
-        let mut named: Vec<(&Arc<str>, u32)> = self
-            .rules
-            .rules()
+        // Absence rules by name; counters under the first name of their completeness rules.
+        let mut absences: Vec<(&Arc<str>, u32)> = Vec::new();
+        let mut counters: Vec<Option<&Arc<str>>> = vec![None; self.rules.counters().len()];
+        for (slot, r) in self.rules.rules().iter().enumerate() {
+            match r.condition {
+                Condition::Absence { .. } => absences.push((&r.name, slot as u32)),
+                Condition::Completeness { .. } => {
+                    if let Some(c) = self.rules.counter_of(slot as u32) {
+                        let name = &mut counters[usize::from(c)];
+                        if name.is_none_or(|n| r.name < *n) {
+                            *name = Some(&r.name);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        absences.sort();
+        let mut named_counters: Vec<(&Arc<str>, u32)> = counters
             .iter()
             .enumerate()
-            .filter(|(_, r)| {
-                matches!(
-                    r.condition,
-                    Condition::Absence { .. } | Condition::Completeness { .. }
-                )
-            })
-            .map(|(slot, r)| (&r.name, slot as u32))
+            .filter_map(|(c, name)| Some(((*name)?, c as u32)))
             .collect();
-        named.sort();
+        named_counters.sort();
         let mut absence: Vec<(Arc<str>, Arc<str>, i64)> = Vec::new();
-        let mut buckets: Vec<DeviceBuckets> = Vec::new();
-        for (name, slot) in named {
+        for (name, slot) in absences {
             for e in &order {
                 if let Some(a) = e.absence.get(slot) {
                     absence.push((name.clone(), e.id.clone(), a.last_ms));
                 }
-                if let Some(b) = e.buckets.get(slot) {
-                    buckets.push((name.clone(), e.id.clone(), b.iter().copied().collect()));
+            }
+        }
+        let mut buckets: Vec<DeviceBuckets> = Vec::new();
+        for (name, c) in named_counters {
+            for e in &order {
+                if let Some(counts) = e.counts.get(c) {
+                    buckets.push((name.clone(), e.id.clone(), counts.buckets().collect()));
                 }
             }
         }
@@ -184,12 +207,17 @@ impl Alerts {
             }
         }
         for (rule, device, b) in s.buckets {
-            if let Some(slot) = self.rules.slot_of(&rule) {
+            if let Some(c) = self
+                .rules
+                .slot_of(&rule)
+                .and_then(|slot| self.rules.counter_of(slot))
+            {
                 let index = self.devices.index_of(&device);
                 self.devices
                     .at_mut(index)
-                    .buckets
-                    .insert(slot, b.into_iter().collect());
+                    .counts
+                    .get_or_insert_with(u32::from(c), Counts::default)
+                    .merge(b);
             }
         }
         self.silences = s.silences.into_iter().map(|s| (s.id, s)).collect();

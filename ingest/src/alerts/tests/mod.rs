@@ -2,6 +2,7 @@
 //! with their transitions, maintenance windows, and the engine fed as the state would feed it.
 
 mod config;
+mod counts;
 mod kinds;
 mod lifecycle;
 mod mutes;
