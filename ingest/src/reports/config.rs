@@ -74,6 +74,8 @@ pub struct ReportSettings {
     pub grid_intensity_kg_per_kwh: f64,
     /// The limits, in configuration order.
     pub air_limits: Vec<AirLimit>,
+    /// The districts' outlines from `availability.districts_file` (empty without one).
+    pub outlines: std::sync::Arc<super::map::DistrictOutlines>,
 }
 
 impl ReportsConfig {
@@ -123,6 +125,7 @@ impl ReportsConfig {
         Ok(ReportSettings {
             grid_intensity_kg_per_kwh: intensity,
             air_limits: self.air_limits.clone(),
+            outlines: Default::default(),
         })
     }
 }
