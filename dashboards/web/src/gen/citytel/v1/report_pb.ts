@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file citytel/v1/report.proto.
  */
 export const file_citytel_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("ChdjaXR5dGVsL3YxL3JlcG9ydC5wcm90bxIKY2l0eXRlbC52MSJtChhHZXREaXN0cmljdFJlcG9ydFJlcXVlc3QSEAoIZGlzdHJpY3QYASABKAkSFQoNc3RhcnRfdW5peF9tcxgCIAEoAxITCgtlbmRfdW5peF9tcxgDIAEoAxITCgt3b3JzdF9saW1pdBgEIAEoDSJHChlHZXREaXN0cmljdFJlcG9ydFJlc3BvbnNlEioKBnJlcG9ydBgBIAEoCzIaLmNpdHl0ZWwudjEuRGlzdHJpY3RSZXBvcnQiXQoaTGlzdERpc3RyaWN0UmVwb3J0c1JlcXVlc3QSFQoNc3RhcnRfdW5peF9tcxgBIAEoAxITCgtlbmRfdW5peF9tcxgCIAEoAxITCgt3b3JzdF9saW1pdBgDIAEoDSJKChtMaXN0RGlzdHJpY3RSZXBvcnRzUmVzcG9uc2USKwoHcmVwb3J0cxgBIAMoCzIaLmNpdHl0ZWwudjEuRGlzdHJpY3RSZXBvcnQicwoFQmFzaXMSDwoHZGV2aWNlcxgBIAEoDRIQCghyZWFkaW5ncxgCIAEoBBIZChFyZWFkaW5nc19leHBlY3RlZBgDIAEoBBIaCg1zaGFyZV9wZXJjZW50GAQgASgBSACIAQFCEAoOX3NoYXJlX3BlcmNlbnQizwEKDkRpc3RyaWN0UmVwb3J0EhAKCGRpc3RyaWN0GAEgASgJEhUKDXN0YXJ0X3VuaXhfbXMYAiABKAMSEwoLZW5kX3VuaXhfbXMYAyABKAMSLgoMY29ubmVjdGl2aXR5GAQgASgLMhguY2l0eXRlbC52MS5Db25uZWN0aXZpdHkSIgoGZW5lcmd5GAUgASgLMhIuY2l0eXRlbC52MS5FbmVyZ3kSKwoLYWlyX3F1YWxpdHkYBiABKAsyFi5jaXR5dGVsLnYxLkFpclF1YWxpdHkiuwEKEEtpbmRBdmFpbGFiaWxpdHkSIQoUYXZhaWxhYmlsaXR5X3BlcmNlbnQYASABKAFIAIgBARIWCg5vdXRhZ2VfbWludXRlcxgCIAEoARIPCgdvdXRhZ2VzGAMgASgNEhQKB210dHJfbXMYBCABKANIAYgBARIgCgViYXNpcxgFIAEoCzIRLmNpdHl0ZWwudjEuQmFzaXNCFwoVX2F2YWlsYWJpbGl0eV9wZXJjZW50QgoKCF9tdHRyX21zIpMBCgtXb3JzdERldmljZRIRCglkZXZpY2VfaWQYASABKAkSDAoEa2luZBgCIAEoCRIhChRhdmFpbGFiaWxpdHlfcGVyY2VudBgDIAEoAUgAiAEBEhYKDm91dGFnZV9taW51dGVzGAQgASgBEg8KB291dGFnZXMYBSABKA1CFwoVX2F2YWlsYWJpbGl0eV9wZXJjZW50Ik4KDE1ldHJpY0ZpZ3VyZRISCgV2YWx1ZRgBIAEoAUgAiAEBEiAKBWJhc2lzGAIgASgLMhEuY2l0eXRlbC52MS5CYXNpc0IICgZfdmFsdWUilgMKDENvbm5lY3Rpdml0eRIuCghjYWJpbmV0cxgBIAEoCzIcLmNpdHl0ZWwudjEuS2luZEF2YWlsYWJpbGl0eRIxCgtzbWFsbF9jZWxscxgCIAEoCzIcLmNpdHl0ZWwudjEuS2luZEF2YWlsYWJpbGl0eRIpCgNhbGwYAyABKAsyHC5jaXR5dGVsLnYxLktpbmRBdmFpbGFiaWxpdHkSLgoNd29yc3RfZGV2aWNlcxgEIAMoCzIXLmNpdHl0ZWwudjEuV29yc3REZXZpY2USNAoScGVha19jb25uZWN0ZWRfdWVzGAUgASgLMhguY2l0eXRlbC52MS5NZXRyaWNGaWd1cmUSMwoRcDk1X2Nvbm5lY3RlZF91ZXMYBiABKAsyGC5jaXR5dGVsLnYxLk1ldHJpY0ZpZ3VyZRI1ChNwOTVfdGhyb3VnaHB1dF9tYnBzGAcgASgLMhguY2l0eXRlbC52MS5NZXRyaWNGaWd1cmUSDAoEcmFuaxgIIAEoDRIYChBkaXN0cmljdHNfcmFua2VkGAkgASgNIrUCCgZFbmVyZ3kSEgoKZW5lcmd5X2t3aBgBIAEoARIcCg9jb3ZlcmVkX3BlcmNlbnQYAiABKAFIAIgBARIRCgljYXJib25fa2cYAyABKAESIQoZZ3JpZF9pbnRlbnNpdHlfa2dfcGVyX2t3aBgEIAEoARIbChNwcmV2aW91c19lbmVyZ3lfa3doGAUgASgBEiUKGHByZXZpb3VzX2NvdmVyZWRfcGVyY2VudBgGIAEoAUgBiAEBEhoKDXRyZW5kX3BlcmNlbnQYByABKAFIAogBARIgCgViYXNpcxgIIAEoCzIRLmNpdHl0ZWwudjEuQmFzaXNCEgoQX2NvdmVyZWRfcGVyY2VudEIbChlfcHJldmlvdXNfY292ZXJlZF9wZXJjZW50QhAKDl90cmVuZF9wZXJjZW50IkUKCURhaWx5TWVhbhITCgtkYXlfdW5peF9tcxgBIAEoAxIRCgltZWFuX3VnbTMYAiABKAESEAoIcmVhZGluZ3MYAyABKAQiewoPTGltaXRFeGNlZWRhbmNlEgwKBG5hbWUYASABKAkSDgoGbWV0cmljGAIgASgJEhEKCWF2ZXJhZ2luZxgDIAEoCRISCgpsaW1pdF91Z20zGAQgASgBEhAKCGV4Y2VlZGVkGAUgASgNEhEKCWV2YWx1YXRlZBgGIAEoDSJVCgtXb3JzdFNlbnNvchIRCglkZXZpY2VfaWQYASABKAkSEQoJbWVhbl91Z20zGAIgASgBEiAKBWJhc2lzGAMgASgLMhEuY2l0eXRlbC52MS5CYXNpcyKrAQoJUG9sbHV0YW50Eg4KBm1ldHJpYxgBIAEoCRIyChBwZXJpb2RfbWVhbl91Z20zGAIgASgLMhguY2l0eXRlbC52MS5NZXRyaWNGaWd1cmUSKgoLZGFpbHlfbWVhbnMYAyADKAsyFS5jaXR5dGVsLnYxLkRhaWx5TWVhbhIuCg13b3JzdF9zZW5zb3JzGAQgAygLMhcuY2l0eXRlbC52MS5Xb3JzdFNlbnNvciKCAQoKQWlyUXVhbGl0eRIiCgNubzIYASABKAsyFS5jaXR5dGVsLnYxLlBvbGx1dGFudBIjCgRwbTI1GAIgASgLMhUuY2l0eXRlbC52MS5Qb2xsdXRhbnQSKwoGbGltaXRzGAMgAygLMhsuY2l0eXRlbC52MS5MaW1pdEV4Y2VlZGFuY2UiFwoVR2V0RGlzdHJpY3RNYXBSZXF1ZXN0IkEKFkdldERpc3RyaWN0TWFwUmVzcG9uc2USJwoFYXJlYXMYASADKAsyGC5jaXR5dGVsLnYxLkRpc3RyaWN0QXJlYSJKCgxEaXN0cmljdEFyZWESEAoIZGlzdHJpY3QYASABKAkSKAoIcG9seWdvbnMYAiADKAsyFi5jaXR5dGVsLnYxLk1hcFBvbHlnb24iMAoKTWFwUG9seWdvbhIiCgVyaW5ncxgBIAMoCzITLmNpdHl0ZWwudjEuTWFwUmluZyIvCgdNYXBSaW5nEiQKBnBvaW50cxgBIAMoCzIULmNpdHl0ZWwudjEuTG9jYXRpb24ysgIKDVJlcG9ydFNlcnZpY2USYAoRR2V0RGlzdHJpY3RSZXBvcnQSJC5jaXR5dGVsLnYxLkdldERpc3RyaWN0UmVwb3J0UmVxdWVzdBolLmNpdHl0ZWwudjEuR2V0RGlzdHJpY3RSZXBvcnRSZXNwb25zZRJmChNMaXN0RGlzdHJpY3RSZXBvcnRzEiYuY2l0eXRlbC52MS5MaXN0RGlzdHJpY3RSZXBvcnRzUmVxdWVzdBonLmNpdHl0ZWwudjEuTGlzdERpc3RyaWN0UmVwb3J0c1Jlc3BvbnNlElcKDkdldERpc3RyaWN0TWFwEiEuY2l0eXRlbC52MS5HZXREaXN0cmljdE1hcFJlcXVlc3QaIi5jaXR5dGVsLnYxLkdldERpc3RyaWN0TWFwUmVzcG9uc2ViBnByb3RvMw", [file_citytel_v1_device]);
+  fileDesc("ChdjaXR5dGVsL3YxL3JlcG9ydC5wcm90bxIKY2l0eXRlbC52MSJtChhHZXREaXN0cmljdFJlcG9ydFJlcXVlc3QSEAoIZGlzdHJpY3QYASABKAkSFQoNc3RhcnRfdW5peF9tcxgCIAEoAxITCgtlbmRfdW5peF9tcxgDIAEoAxITCgt3b3JzdF9saW1pdBgEIAEoDSJHChlHZXREaXN0cmljdFJlcG9ydFJlc3BvbnNlEioKBnJlcG9ydBgBIAEoCzIaLmNpdHl0ZWwudjEuRGlzdHJpY3RSZXBvcnQiXQoaTGlzdERpc3RyaWN0UmVwb3J0c1JlcXVlc3QSFQoNc3RhcnRfdW5peF9tcxgBIAEoAxITCgtlbmRfdW5peF9tcxgCIAEoAxITCgt3b3JzdF9saW1pdBgDIAEoDSJKChtMaXN0RGlzdHJpY3RSZXBvcnRzUmVzcG9uc2USKwoHcmVwb3J0cxgBIAMoCzIaLmNpdHl0ZWwudjEuRGlzdHJpY3RSZXBvcnQicwoFQmFzaXMSDwoHZGV2aWNlcxgBIAEoDRIQCghyZWFkaW5ncxgCIAEoBBIZChFyZWFkaW5nc19leHBlY3RlZBgDIAEoBBIaCg1zaGFyZV9wZXJjZW50GAQgASgBSACIAQFCEAoOX3NoYXJlX3BlcmNlbnQizwEKDkRpc3RyaWN0UmVwb3J0EhAKCGRpc3RyaWN0GAEgASgJEhUKDXN0YXJ0X3VuaXhfbXMYAiABKAMSEwoLZW5kX3VuaXhfbXMYAyABKAMSLgoMY29ubmVjdGl2aXR5GAQgASgLMhguY2l0eXRlbC52MS5Db25uZWN0aXZpdHkSIgoGZW5lcmd5GAUgASgLMhIuY2l0eXRlbC52MS5FbmVyZ3kSKwoLYWlyX3F1YWxpdHkYBiABKAsyFi5jaXR5dGVsLnYxLkFpclF1YWxpdHkiuwEKEEtpbmRBdmFpbGFiaWxpdHkSIQoUYXZhaWxhYmlsaXR5X3BlcmNlbnQYASABKAFIAIgBARIWCg5vdXRhZ2VfbWludXRlcxgCIAEoARIPCgdvdXRhZ2VzGAMgASgNEhQKB210dHJfbXMYBCABKANIAYgBARIgCgViYXNpcxgFIAEoCzIRLmNpdHl0ZWwudjEuQmFzaXNCFwoVX2F2YWlsYWJpbGl0eV9wZXJjZW50QgoKCF9tdHRyX21zIpMBCgtXb3JzdERldmljZRIRCglkZXZpY2VfaWQYASABKAkSDAoEa2luZBgCIAEoCRIhChRhdmFpbGFiaWxpdHlfcGVyY2VudBgDIAEoAUgAiAEBEhYKDm91dGFnZV9taW51dGVzGAQgASgBEg8KB291dGFnZXMYBSABKA1CFwoVX2F2YWlsYWJpbGl0eV9wZXJjZW50Ik4KDE1ldHJpY0ZpZ3VyZRISCgV2YWx1ZRgBIAEoAUgAiAEBEiAKBWJhc2lzGAIgASgLMhEuY2l0eXRlbC52MS5CYXNpc0IICgZfdmFsdWUixwMKDENvbm5lY3Rpdml0eRIuCghjYWJpbmV0cxgBIAEoCzIcLmNpdHl0ZWwudjEuS2luZEF2YWlsYWJpbGl0eRIxCgtzbWFsbF9jZWxscxgCIAEoCzIcLmNpdHl0ZWwudjEuS2luZEF2YWlsYWJpbGl0eRIpCgNhbGwYAyABKAsyHC5jaXR5dGVsLnYxLktpbmRBdmFpbGFiaWxpdHkSLgoNd29yc3RfZGV2aWNlcxgEIAMoCzIXLmNpdHl0ZWwudjEuV29yc3REZXZpY2USNAoScGVha19jb25uZWN0ZWRfdWVzGAUgASgLMhguY2l0eXRlbC52MS5NZXRyaWNGaWd1cmUSMwoRcDk1X2Nvbm5lY3RlZF91ZXMYBiABKAsyGC5jaXR5dGVsLnYxLk1ldHJpY0ZpZ3VyZRI1ChNwOTVfdGhyb3VnaHB1dF9tYnBzGAcgASgLMhguY2l0eXRlbC52MS5NZXRyaWNGaWd1cmUSDAoEcmFuaxgIIAEoDRIYChBkaXN0cmljdHNfcmFua2VkGAkgASgNEi8KCGNhcGFjaXR5GAogASgLMh0uY2l0eXRlbC52MS5TbWFsbENlbGxDYXBhY2l0eSKsAgoRU21hbGxDZWxsQ2FwYWNpdHkSFQoNY29ubmVjdGVkX3VlcxgBIAEoARIXCg90aHJvdWdocHV0X21icHMYAiABKAESHQoQcGVha191ZXNfcGVyY2VudBgDIAEoAUgAiAEBEhwKD3A5NV91ZXNfcGVyY2VudBgEIAEoAUgBiAEBEiMKFnA5NV90aHJvdWdocHV0X3BlcmNlbnQYBSABKAFIAogBARIXCg9idXN5X2NlbGxfaG91cnMYBiABKAQSEgoKY2VsbF9ob3VycxgHIAEoBBIUCgxidXN5X3BlcmNlbnQYCCABKAFCEwoRX3BlYWtfdWVzX3BlcmNlbnRCEgoQX3A5NV91ZXNfcGVyY2VudEIZChdfcDk1X3Rocm91Z2hwdXRfcGVyY2VudCL2AwoGRW5lcmd5EhIKCmVuZXJneV9rd2gYASABKAESHAoPY292ZXJlZF9wZXJjZW50GAIgASgBSACIAQESEQoJY2FyYm9uX2tnGAMgASgBEiEKGWdyaWRfaW50ZW5zaXR5X2tnX3Blcl9rd2gYBCABKAESGwoTcHJldmlvdXNfZW5lcmd5X2t3aBgFIAEoARIlChhwcmV2aW91c19jb3ZlcmVkX3BlcmNlbnQYBiABKAFIAYgBARIaCg10cmVuZF9wZXJjZW50GAcgASgBSAKIAQESIAoFYmFzaXMYCCABKAsyES5jaXR5dGVsLnYxLkJhc2lzEh0KFWdyaWRfaW50ZW5zaXR5X3NvdXJjZRgJIAEoCRIsCh9ncmlkX2ludGVuc2l0eV9tZWFzdXJlZF9wZXJjZW50GAogASgBSAOIAQESKwoeZWZmZWN0aXZlX2ludGVuc2l0eV9rZ19wZXJfa3doGAsgASgBSASIAQFCEgoQX2NvdmVyZWRfcGVyY2VudEIbChlfcHJldmlvdXNfY292ZXJlZF9wZXJjZW50QhAKDl90cmVuZF9wZXJjZW50QiIKIF9ncmlkX2ludGVuc2l0eV9tZWFzdXJlZF9wZXJjZW50QiEKH19lZmZlY3RpdmVfaW50ZW5zaXR5X2tnX3Blcl9rd2giRQoJRGFpbHlNZWFuEhMKC2RheV91bml4X21zGAEgASgDEhEKCW1lYW5fdWdtMxgCIAEoARIQCghyZWFkaW5ncxgDIAEoBCJ7Cg9MaW1pdEV4Y2VlZGFuY2USDAoEbmFtZRgBIAEoCRIOCgZtZXRyaWMYAiABKAkSEQoJYXZlcmFnaW5nGAMgASgJEhIKCmxpbWl0X3VnbTMYBCABKAESEAoIZXhjZWVkZWQYBSABKA0SEQoJZXZhbHVhdGVkGAYgASgNIlUKC1dvcnN0U2Vuc29yEhEKCWRldmljZV9pZBgBIAEoCRIRCgltZWFuX3VnbTMYAiABKAESIAoFYmFzaXMYAyABKAsyES5jaXR5dGVsLnYxLkJhc2lzIqsBCglQb2xsdXRhbnQSDgoGbWV0cmljGAEgASgJEjIKEHBlcmlvZF9tZWFuX3VnbTMYAiABKAsyGC5jaXR5dGVsLnYxLk1ldHJpY0ZpZ3VyZRIqCgtkYWlseV9tZWFucxgDIAMoCzIVLmNpdHl0ZWwudjEuRGFpbHlNZWFuEi4KDXdvcnN0X3NlbnNvcnMYBCADKAsyFy5jaXR5dGVsLnYxLldvcnN0U2Vuc29yIoIBCgpBaXJRdWFsaXR5EiIKA25vMhgBIAEoCzIVLmNpdHl0ZWwudjEuUG9sbHV0YW50EiMKBHBtMjUYAiABKAsyFS5jaXR5dGVsLnYxLlBvbGx1dGFudBIrCgZsaW1pdHMYAyADKAsyGy5jaXR5dGVsLnYxLkxpbWl0RXhjZWVkYW5jZSIXChVHZXREaXN0cmljdE1hcFJlcXVlc3QiQQoWR2V0RGlzdHJpY3RNYXBSZXNwb25zZRInCgVhcmVhcxgBIAMoCzIYLmNpdHl0ZWwudjEuRGlzdHJpY3RBcmVhIkoKDERpc3RyaWN0QXJlYRIQCghkaXN0cmljdBgBIAEoCRIoCghwb2x5Z29ucxgCIAMoCzIWLmNpdHl0ZWwudjEuTWFwUG9seWdvbiIwCgpNYXBQb2x5Z29uEiIKBXJpbmdzGAEgAygLMhMuY2l0eXRlbC52MS5NYXBSaW5nIi8KB01hcFJpbmcSJAoGcG9pbnRzGAEgAygLMhQuY2l0eXRlbC52MS5Mb2NhdGlvbjKyAgoNUmVwb3J0U2VydmljZRJgChFHZXREaXN0cmljdFJlcG9ydBIkLmNpdHl0ZWwudjEuR2V0RGlzdHJpY3RSZXBvcnRSZXF1ZXN0GiUuY2l0eXRlbC52MS5HZXREaXN0cmljdFJlcG9ydFJlc3BvbnNlEmYKE0xpc3REaXN0cmljdFJlcG9ydHMSJi5jaXR5dGVsLnYxLkxpc3REaXN0cmljdFJlcG9ydHNSZXF1ZXN0GicuY2l0eXRlbC52MS5MaXN0RGlzdHJpY3RSZXBvcnRzUmVzcG9uc2USVwoOR2V0RGlzdHJpY3RNYXASIS5jaXR5dGVsLnYxLkdldERpc3RyaWN0TWFwUmVxdWVzdBoiLmNpdHl0ZWwudjEuR2V0RGlzdHJpY3RNYXBSZXNwb25zZWIGcHJvdG8z", [file_citytel_v1_device]);
 
 /**
  * Request of QueryService.GetDistrictReport.
@@ -434,6 +434,14 @@ export type Connectivity = Message<"citytel.v1.Connectivity"> & {
    * @generated from field: uint32 districts_ranked = 9;
    */
   districtsRanked: number;
+
+  /**
+   * Small-cell demand against the cells' rated capacity (reports.small_cell_capacity); absent
+   * when no capacity is configured.
+   *
+   * @generated from field: citytel.v1.SmallCellCapacity capacity = 10;
+   */
+  capacity?: SmallCellCapacity | undefined;
 };
 
 /**
@@ -442,6 +450,78 @@ export type Connectivity = Message<"citytel.v1.Connectivity"> & {
  */
 export const ConnectivitySchema: GenMessage<Connectivity> = /*@__PURE__*/
   messageDesc(file_citytel_v1_report, 9);
+
+/**
+ * Small-cell demand against capacity: each cell's figures over one cell's rated capacity.
+ *
+ * @generated from message citytel.v1.SmallCellCapacity
+ */
+export type SmallCellCapacity = Message<"citytel.v1.SmallCellCapacity"> & {
+  /**
+   * Rated users per cell (reports.small_cell_capacity.connected_ues); 0: not configured, and
+   * the users figures below are absent.
+   *
+   * @generated from field: double connected_ues = 1;
+   */
+  connectedUes: number;
+
+  /**
+   * Rated throughput per cell in Mbit/s (reports.small_cell_capacity.throughput_mbps); 0: not
+   * configured, and the throughput figure below is absent.
+   *
+   * @generated from field: double throughput_mbps = 2;
+   */
+  throughputMbps: number;
+
+  /**
+   * peak_connected_ues over connected_ues, in percent.
+   *
+   * @generated from field: optional double peak_ues_percent = 3;
+   */
+  peakUesPercent?: number | undefined;
+
+  /**
+   * p95_connected_ues over connected_ues, in percent.
+   *
+   * @generated from field: optional double p95_ues_percent = 4;
+   */
+  p95UesPercent?: number | undefined;
+
+  /**
+   * p95_throughput_mbps over throughput_mbps, in percent.
+   *
+   * @generated from field: optional double p95_throughput_percent = 5;
+   */
+  p95ThroughputPercent?: number | undefined;
+
+  /**
+   * Cell-hours whose mean connected_ues reached the busy share of connected_ues.
+   *
+   * @generated from field: uint64 busy_cell_hours = 6;
+   */
+  busyCellHours: bigint;
+
+  /**
+   * Cell-hours with connected_ues readings.
+   *
+   * @generated from field: uint64 cell_hours = 7;
+   */
+  cellHours: bigint;
+
+  /**
+   * The busy share, in percent (reports.small_cell_capacity.busy_percent).
+   *
+   * @generated from field: double busy_percent = 8;
+   */
+  busyPercent: number;
+};
+
+/**
+ * Describes the message citytel.v1.SmallCellCapacity.
+ * Use `create(SmallCellCapacitySchema)` to create a new message.
+ */
+export const SmallCellCapacitySchema: GenMessage<SmallCellCapacity> = /*@__PURE__*/
+  messageDesc(file_citytel_v1_report, 10);
 
 /**
  * Energy and carbon of a district.
@@ -465,14 +545,16 @@ export type Energy = Message<"citytel.v1.Energy"> & {
   coveredPercent?: number | undefined;
 
   /**
-   * Carbon emitted, in kgCO2e: energy_kwh times grid_intensity_kg_per_kwh.
+   * Carbon emitted, in kgCO2e: each hour's energy times that hour's grid carbon intensity (the
+   * series' hourly mean where reports.grid_intensity_series has values, otherwise
+   * grid_intensity_kg_per_kwh).
    *
    * @generated from field: double carbon_kg = 3;
    */
   carbonKg: number;
 
   /**
-   * The grid carbon intensity used (reports.grid_intensity_kg_per_kwh), kgCO2e per kWh.
+   * The constant grid carbon intensity (reports.grid_intensity_kg_per_kwh), kgCO2e per kWh.
    *
    * @generated from field: double grid_intensity_kg_per_kwh = 4;
    */
@@ -506,6 +588,30 @@ export type Energy = Message<"citytel.v1.Energy"> & {
    * @generated from field: citytel.v1.Basis basis = 8;
    */
   basis?: Basis | undefined;
+
+  /**
+   * Where the carbon intensity came from: "constant", or "series DEVICE/METRIC" when
+   * reports.grid_intensity_series is configured.
+   *
+   * @generated from field: string grid_intensity_source = 9;
+   */
+  gridIntensitySource: string;
+
+  /**
+   * With a series: the share of energy_kwh whose carbon used the series' own hourly value, in
+   * percent (the rest used the constant); absent without a series or without energy.
+   *
+   * @generated from field: optional double grid_intensity_measured_percent = 10;
+   */
+  gridIntensityMeasuredPercent?: number | undefined;
+
+  /**
+   * Carbon over energy: the intensity the period's energy was emitted at on average, kgCO2e
+   * per kWh; absent without energy.
+   *
+   * @generated from field: optional double effective_intensity_kg_per_kwh = 11;
+   */
+  effectiveIntensityKgPerKwh?: number | undefined;
 };
 
 /**
@@ -513,7 +619,7 @@ export type Energy = Message<"citytel.v1.Energy"> & {
  * Use `create(EnergySchema)` to create a new message.
  */
 export const EnergySchema: GenMessage<Energy> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 10);
+  messageDesc(file_citytel_v1_report, 11);
 
 /**
  * The mean of a pollutant over one UTC day.
@@ -548,7 +654,7 @@ export type DailyMean = Message<"citytel.v1.DailyMean"> & {
  * Use `create(DailyMeanSchema)` to create a new message.
  */
 export const DailyMeanSchema: GenMessage<DailyMean> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 11);
+  messageDesc(file_citytel_v1_report, 12);
 
 /**
  * How often a limit was broken.
@@ -605,7 +711,7 @@ export type LimitExceedance = Message<"citytel.v1.LimitExceedance"> & {
  * Use `create(LimitExceedanceSchema)` to create a new message.
  */
 export const LimitExceedanceSchema: GenMessage<LimitExceedance> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 12);
+  messageDesc(file_citytel_v1_report, 13);
 
 /**
  * A sensor with a high mean.
@@ -640,7 +746,7 @@ export type WorstSensor = Message<"citytel.v1.WorstSensor"> & {
  * Use `create(WorstSensorSchema)` to create a new message.
  */
 export const WorstSensorSchema: GenMessage<WorstSensor> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 13);
+  messageDesc(file_citytel_v1_report, 14);
 
 /**
  * One pollutant in a district.
@@ -682,7 +788,7 @@ export type Pollutant = Message<"citytel.v1.Pollutant"> & {
  * Use `create(PollutantSchema)` to create a new message.
  */
 export const PollutantSchema: GenMessage<Pollutant> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 14);
+  messageDesc(file_citytel_v1_report, 15);
 
 /**
  * Air quality of a district.
@@ -717,7 +823,7 @@ export type AirQuality = Message<"citytel.v1.AirQuality"> & {
  * Use `create(AirQualitySchema)` to create a new message.
  */
 export const AirQualitySchema: GenMessage<AirQuality> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 15);
+  messageDesc(file_citytel_v1_report, 16);
 
 /**
  * Request of ReportService.GetDistrictMap.
@@ -732,7 +838,7 @@ export type GetDistrictMapRequest = Message<"citytel.v1.GetDistrictMapRequest"> 
  * Use `create(GetDistrictMapRequestSchema)` to create a new message.
  */
 export const GetDistrictMapRequestSchema: GenMessage<GetDistrictMapRequest> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 16);
+  messageDesc(file_citytel_v1_report, 17);
 
 /**
  * Response of ReportService.GetDistrictMap.
@@ -754,7 +860,7 @@ export type GetDistrictMapResponse = Message<"citytel.v1.GetDistrictMapResponse"
  * Use `create(GetDistrictMapResponseSchema)` to create a new message.
  */
 export const GetDistrictMapResponseSchema: GenMessage<GetDistrictMapResponse> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 17);
+  messageDesc(file_citytel_v1_report, 18);
 
 /**
  * One feature of the districts file: a district's polygons.
@@ -782,7 +888,7 @@ export type DistrictArea = Message<"citytel.v1.DistrictArea"> & {
  * Use `create(DistrictAreaSchema)` to create a new message.
  */
 export const DistrictAreaSchema: GenMessage<DistrictArea> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 18);
+  messageDesc(file_citytel_v1_report, 19);
 
 /**
  * A polygon: an outer ring and the holes in it.
@@ -803,7 +909,7 @@ export type MapPolygon = Message<"citytel.v1.MapPolygon"> & {
  * Use `create(MapPolygonSchema)` to create a new message.
  */
 export const MapPolygonSchema: GenMessage<MapPolygon> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 19);
+  messageDesc(file_citytel_v1_report, 20);
 
 /**
  * A closed ring of points, as in the GeoJSON file (the last point repeats the first).
@@ -824,7 +930,7 @@ export type MapRing = Message<"citytel.v1.MapRing"> & {
  * Use `create(MapRingSchema)` to create a new message.
  */
 export const MapRingSchema: GenMessage<MapRing> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_report, 20);
+  messageDesc(file_citytel_v1_report, 21);
 
 /**
  * District reports for the programme's leaders. Like every service, it answers only from the
