@@ -196,7 +196,7 @@ export function energySection(r: DistrictReport): HTMLElement {
         "carbon",
         "Carbon",
         e?.carbonKg,
-        `${unitText(e?.carbonKg, "kgCO2e")} at ${formatValue(e?.gridIntensityKgPerKwh ?? 0)} kgCO2e/kWh`,
+        `${unitText(e?.carbonKg, "kgCO2e")} at ${formatValue(e?.effectiveIntensityKgPerKwh ?? e?.gridIntensityKgPerKwh ?? 0)} kgCO2e/kWh on average (${e?.gridIntensitySource || "constant"})`,
       ),
       fact(
         "previous-energy",
