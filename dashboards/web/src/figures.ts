@@ -6,7 +6,7 @@
 // and the district's label, so nothing is told by colour alone.
 
 import { h } from "./dom";
-import { formatValue } from "./format";
+import { formatMeasure } from "./format";
 import type { DistrictReport } from "./gen/citytel/v1/report_pb";
 
 /** A figure of a district report. */
@@ -69,7 +69,7 @@ export function figureByKey(key: string | null): Figure {
 
 /** A value with its unit, or an en dash. */
 export function formatFigure(figure: Figure, value: number | undefined): string {
-  return value === undefined ? "–" : `${formatValue(value)} ${figure.unit}`;
+  return value === undefined ? "–" : `${formatMeasure(value)} ${figure.unit}`;
 }
 
 /** Viridis at five stops: lightness rises from the first to the last. */

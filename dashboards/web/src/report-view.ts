@@ -6,7 +6,14 @@
 
 import { MetricChart } from "./chart";
 import { append, h, section, table } from "./dom";
-import { formatCount, formatDuration, formatPercent, formatValue, ms } from "./format";
+import {
+  formatCount,
+  formatDuration,
+  formatMeasure,
+  formatPercent,
+  formatValue,
+  ms,
+} from "./format";
 import type {
   Basis,
   DistrictReport,
@@ -50,7 +57,7 @@ function fact(
 }
 
 function unitText(value: number | undefined, unit: string): string {
-  return value === undefined ? "–" : `${formatValue(value)} ${unit}`;
+  return value === undefined ? "–" : `${formatMeasure(value)} ${unit}`;
 }
 
 function metricFact(key: string, label: string, f: MetricFigure | undefined, unit: string) {
