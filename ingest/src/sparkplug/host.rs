@@ -46,6 +46,9 @@ pub(crate) const REBIRTH_METRIC: &str = "Node Control/Rebirth";
 /// One device's session.
 #[derive(Debug, Default)]
 struct Device {
+    /// What its messages become (its citytel id, site, kind, gateway and boot), fixed at its
+    /// DBIRTH.
+    target: Target,
     declared: Declarations,
     boot_id: u64,
     next_reading: u64,
@@ -375,15 +378,15 @@ impl Host {
             }
         }
         let sent_ms = time_ms(payload.timestamp).unwrap_or(now_ms);
-        let node_target = Target {
-            site: group.to_string(),
-            kind: citytel_proto::kind::Kind::Gateway.as_str().to_string(),
-            device_id: node_id.clone(),
-            gateway_id: None,
-            boot_id: node.boot_id,
-        };
         let Some(device) = device else {
             // NDATA.
+            let node_target = Target {
+                site: group.to_string(),
+                kind: citytel_proto::kind::Kind::Gateway.as_str().to_string(),
+                device_id: node_id.clone(),
+                gateway_id: None,
+                boot_id: node.boot_id,
+            };
             let resolved = match node.declared.resolve(&payload.metrics, sent_ms) {
                 Ok(r) => r,
                 Err(MetricError::Unknown(what)) => {
@@ -409,17 +412,17 @@ impl Host {
             node.next_reading = next;
             return Outcome::Messages(messages);
         };
-        let Some(mut target) = self
-            .settings
-            .device_target(group, edge, device, &node_id, 0)
-        else {
-            return reject(
-                RejectReason::UnknownTopic,
-                format!("device {group}/{edge}/{device} makes no valid device id"),
-            );
-        };
         match kind {
             MessageType::DBirth => {
+                let Some(mut target) = self
+                    .settings
+                    .device_target(group, edge, device, &node_id, 0)
+                else {
+                    return reject(
+                        RejectReason::UnknownTopic,
+                        format!("device {group}/{edge}/{device} makes no valid device id"),
+                    );
+                };
                 let declared = Declarations::from_birth(&payload.metrics).and_then(|d| {
                     let resolved = d.resolve(&payload.metrics, sent_ms)?;
                     Ok((d, resolved))
@@ -436,14 +439,16 @@ impl Host {
                 target.boot_id = boot_id;
                 let d = node.devices.entry(device.to_string()).or_default();
                 *d = Device {
+                    target,
                     declared,
                     boot_id,
                     next_reading: 0,
                     online: true,
                 };
-                let mut messages = vec![target.birth(sent_ms, self.settings.reporting_interval_ms)];
+                let mut messages =
+                    vec![d.target.birth(sent_ms, self.settings.reporting_interval_ms)];
                 messages.extend(data(
-                    &target,
+                    &d.target,
                     resolved,
                     sent_ms,
                     &mut d.next_reading,
@@ -463,17 +468,16 @@ impl Host {
                         ),
                     );
                 };
-                target.boot_id = d.boot_id;
                 if kind == MessageType::DDeath {
                     // The payload's timestamp, as the specification requires for DDEATH.
                     d.online = false;
                     return Outcome::Messages(vec![
-                        target.death(sent_ms, DeathReason::Unspecified),
+                        d.target.death(sent_ms, DeathReason::Unspecified),
                     ]);
                 }
                 match d.declared.resolve(&payload.metrics, sent_ms) {
                     Ok(resolved) => Outcome::Messages(data(
-                        &target,
+                        &d.target,
                         resolved,
                         sent_ms,
                         &mut d.next_reading,

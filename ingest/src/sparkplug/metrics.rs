@@ -2,6 +2,7 @@
 //! resolve against them into series points and attribute values.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use citytel_proto::sparkplug::datatype::{self, DataType, Value};
 use citytel_proto::sparkplug::pb::payload::Metric;
@@ -16,8 +17,8 @@ fn is_control(name: &str) -> bool {
 /// A declared metric.
 #[derive(Debug, Clone)]
 struct Declared {
-    /// citytel's name for it.
-    name: String,
+    /// citytel's name for it (shared by every point of it).
+    name: Arc<str>,
     datatype: DataType,
     control: bool,
 }
@@ -79,7 +80,7 @@ impl Declarations {
             out.by_name.insert(
                 name,
                 Declared {
-                    name: citytel,
+                    name: Arc::from(citytel),
                     datatype,
                     control,
                 },
@@ -144,7 +145,7 @@ impl Declarations {
                 Ok(Value::Text(text)) => {
                     if !historical {
                         out.attributes.insert(
-                            declared.name.clone(),
+                            declared.name.to_string(),
                             Attribute {
                                 value: text,
                                 time_ms,

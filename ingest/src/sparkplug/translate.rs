@@ -2,7 +2,7 @@
 //! of a Sparkplug message, so that they take the same path as any device's: validation, WAL,
 //! storage, the fleet's availability machine.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{Birth, Death, DeathReason, Reading, Status, TelemetryBatch, status};
@@ -18,7 +18,7 @@ pub(crate) struct Message {
 }
 
 /// Which citytel device a Sparkplug edge node or device is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Target {
     /// The site: the Sparkplug group id.
     pub(crate) site: String,
@@ -89,28 +89,48 @@ impl Target {
     /// Points taken at the same time form one reading; readings naming the same metrics form one
     /// batch. A metric given twice for one time keeps its last value.
     pub(crate) fn readings(&self, points: &[Point], next_seq: &mut u64) -> Vec<Message> {
-        let mut by_time: BTreeMap<i64, BTreeMap<&str, f64>> = BTreeMap::new();
-        for p in points {
-            by_time
-                .entry(p.time_ms)
-                .or_default()
-                .insert(&p.metric, p.value);
-        }
+        // By time, then name, then arrival: the last of a metric given twice for one time wins.
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (pa, pb) = (&points[a], &points[b]);
+            (pa.time_ms, &*pa.metric, a).cmp(&(pb.time_ms, &*pb.metric, b))
+        });
         let mut batches: Vec<TelemetryBatch> = Vec::new();
-        for (time_ms, values) in by_time {
-            let names: Vec<String> = values.keys().map(|n| (*n).to_string()).collect();
+        let mut names: Vec<&str> = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let time_ms = points[order[i]].time_ms;
+            names.clear();
+            let mut values = Vec::new();
+            while i < order.len() && points[order[i]].time_ms == time_ms {
+                let p = &points[order[i]];
+                i += 1;
+                let superseded = order
+                    .get(i)
+                    .is_some_and(|&n| points[n].time_ms == time_ms && points[n].metric == p.metric);
+                if !superseded {
+                    names.push(&p.metric);
+                    values.push(p.value);
+                }
+            }
             let reading = Reading {
                 seq: *next_seq,
                 time_unix_ms: time_ms,
-                values: values.into_values().collect(),
+                values,
             };
             *next_seq += 1;
-            match batches.iter_mut().find(|b| b.metric_names == names) {
+            let same = |b: &&mut TelemetryBatch| {
+                b.metric_names
+                    .iter()
+                    .map(String::as_str)
+                    .eq(names.iter().copied())
+            };
+            match batches.iter_mut().find(same) {
                 Some(batch) => batch.readings.push(reading),
                 None => batches.push(TelemetryBatch {
                     device_id: self.device_id.clone(),
                     boot_id: self.boot_id,
-                    metric_names: names,
+                    metric_names: names.iter().map(|n| (*n).to_string()).collect(),
                     readings: vec![reading],
                     gateway_id: self.gateway_id.clone(),
                 }),
@@ -130,7 +150,7 @@ impl Target {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Point {
     /// citytel's metric name.
-    pub(crate) metric: String,
+    pub(crate) metric: Arc<str>,
     /// When it was taken, ms since the Unix epoch.
     pub(crate) time_ms: i64,
     /// The value.
@@ -206,5 +226,25 @@ mod tests {
         assert_eq!(batches[1].metric_names, ["a"]);
         assert_eq!(batches[1].readings[0].seq, 102);
         assert_eq!(batches[1].gateway_id.as_deref(), Some("g.e"));
+
+        // Out of order, a metric twice at one time (the last wins), names sorted per reading.
+        let points = [
+            p("b", 20, 1.0),
+            p("a", 10, 2.0),
+            p("b", 10, 3.0),
+            p("a", 20, 4.0),
+            p("b", 10, 5.0),
+        ];
+        let out = target.readings(&points, &mut seq);
+        assert_eq!(seq, 105);
+        let batch = TelemetryBatch::decode(&out[0].payload[..]).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(batch.metric_names, ["a", "b"]);
+        let readings: Vec<(i64, Vec<f64>)> = batch
+            .readings
+            .iter()
+            .map(|r| (r.time_unix_ms, r.values.clone()))
+            .collect();
+        assert_eq!(readings, [(10, vec![2.0, 5.0]), (20, vec![4.0, 1.0])]);
     }
 }
