@@ -1,4 +1,4 @@
-// The clients of the query, session and alert services. The dashboard is served from the same origin
+// The clients of the query, session, alert and report services. The dashboard is served from the same origin
 // as citytel's gRPC-Web endpoint, so the transport needs no configuration and no CORS. Every
 // call, server streams included, carries the signed-in API key as its bearer; a call refused as
 // UNAUTHENTICATED (the key was revoked or expired) is reported once, so the app can send the
@@ -15,6 +15,7 @@ import {
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { AlertService } from "./gen/citytel/v1/alerts_pb";
 import { QueryService } from "./gen/citytel/v1/query_pb";
+import { ReportService } from "./gen/citytel/v1/report_pb";
 import { SessionService } from "./gen/citytel/v1/session_pb";
 
 /** A client of `citytel.v1.QueryService`. */
@@ -26,11 +27,15 @@ export type SessionClient = Client<typeof SessionService>;
 /** A client of `citytel.v1.AlertService`. */
 export type AlertClient = Client<typeof AlertService>;
 
+/** A client of `citytel.v1.ReportService`. */
+export type ReportClient = Client<typeof ReportService>;
+
 /** The clients of one key. */
 export interface Clients {
   query: QueryClient;
   session: SessionClient;
   alerts: AlertClient;
+  reports: ReportClient;
 }
 
 /** Calls `onRefused` with the error of a call (or stream) refused as UNAUTHENTICATED. */
@@ -79,6 +84,7 @@ export function createClients(
     query: createClient(QueryService, transport),
     session: createClient(SessionService, transport),
     alerts: createClient(AlertService, transport),
+    reports: createClient(ReportService, transport),
   };
 }
 

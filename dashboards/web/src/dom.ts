@@ -1,4 +1,4 @@
-// Tiny DOM helpers: build elements from a tag, attributes and children, and empty them again.
+// Tiny DOM helpers: build HTML and SVG elements from a tag, attributes and children, and empty them again.
 // Attributes are set with setAttribute and text as text nodes (never innerHTML), so nothing from
 // the server is ever parsed as markup.
 
@@ -15,6 +15,13 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   ...children: (Child | Child[])[]
 ): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
+  setAttrs(el, attrs);
+  append(el, ...children);
+  return el;
+}
+
+/** Sets `attrs` on `el` (see {@link Attrs}). */
+function setAttrs(el: Element, attrs: Attrs): void {
   for (const [name, value] of Object.entries(attrs)) {
     if (value === true) {
       el.setAttribute(name, "");
@@ -22,8 +29,6 @@ export function h<K extends keyof HTMLElementTagNameMap>(
       el.setAttribute(name, String(value));
     }
   }
-  append(el, ...children);
-  return el;
 }
 
 /** Appends children, skipping empty ones. */
@@ -73,4 +78,18 @@ export function table(
     ),
   );
   return { wrap, body };
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Creates an SVG element (in the SVG namespace) with attributes and children. */
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  setAttrs(el, attrs);
+  append(el, ...children);
+  return el;
 }

@@ -67,6 +67,14 @@ export function formatValue(value: number): string {
   return decimal.format(value);
 }
 
+const significant = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
+
+/** A measured quantity: up to two decimals, or three significant digits below 1 (a district's
+ * energy over an hour may be a few Wh), e.g. "12.5", "0.00273". */
+export function formatMeasure(value: number): string {
+  return value !== 0 && Math.abs(value) < 1 ? significant.format(value) : decimal.format(value);
+}
+
 /** A whole number with grouping, e.g. "12,345". */
 export function formatCount(value: number | bigint): string {
   return integer.format(value);

@@ -2,7 +2,7 @@
 // who the stored API key is (or whether citytel needs none) and shows the sign-in page when
 // there is no working key; then wires the clients, the problem banner, the account area and
 // the app's live event stream with its status line in the header, the alert stream with the
-// header's firing badge, and the router with the four pages.
+// header's firing badge, and the router with the six pages.
 
 import { ConnectError } from "@connectrpc/connect";
 import { showAccount } from "./account";
@@ -11,8 +11,10 @@ import { AlertHub } from "./alert-hub";
 import { alertsPage } from "./alerts";
 import { createClients, describeError, isUnauthenticated } from "./api";
 import { Banner } from "./banner";
+import { cityPage } from "./city";
 import { devicePage } from "./device";
 import { devicesPage } from "./devices";
+import { districtPage } from "./district";
 import { h, replace } from "./dom";
 import { EventHub, type LiveStatus } from "./live";
 import { overviewPage } from "./overview";
@@ -35,6 +37,9 @@ function resolve(route: Route): { title: string; factory: PageFactory } {
     return { title: "Devices", factory: devicesPage };
   if (first === "devices" && rest.length === 0) return { title: second, factory: devicePage };
   if (first === "alerts" && second === undefined) return { title: "Alerts", factory: alertsPage };
+  if (first === "city" && second === undefined) return { title: "City", factory: cityPage };
+  if (first === "districts" && second !== undefined && rest.length === 0)
+    return { title: second, factory: districtPage };
   return { title: "Not found", factory: notFoundPage };
 }
 
@@ -127,6 +132,7 @@ function startApp(els: Elements, key: string | undefined, session: Session): voi
     client: clients.query,
     alerts: clients.alerts,
     alertEvents,
+    reports: clients.reports,
     events,
     banner,
     session,

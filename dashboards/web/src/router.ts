@@ -1,10 +1,11 @@
 // Hash routes: `#/` (overview), `#/devices?kind=&site=&state=&q=` (device list),
-// `#/devices/{id}?range=6h` (device detail) and `#/alerts` (alerts and silences). The router mounts one page at a time, destroys the
+// `#/devices/{id}?range=6h` (device detail), `#/alerts` (alerts and silences), `#/city?figure=&period=`
+// (the district map) and `#/districts/{name}?period=` (a district's report). The router mounts one page at a time, destroys the
 // previous one (closing its streams and timers), sets the title and moves focus to the new
 // page's heading so keyboard and screen-reader users land on it.
 
 import type { AlertHub } from "./alert-hub";
-import type { AlertClient, QueryClient } from "./api";
+import type { AlertClient, QueryClient, ReportClient } from "./api";
 import type { Banner } from "./banner";
 import type { EventHub } from "./live";
 import type { Session } from "./session";
@@ -21,6 +22,8 @@ export interface AppContext {
   /** The alert service, and the app's alert event stream with the firing count. */
   alerts: AlertClient;
   alertEvents: AlertHub;
+  /** The report service: district reports and the districts' outlines. */
+  reports: ReportClient;
   events: EventHub;
   banner: Banner;
   /** Who is signed in: pages hide what the role may not do (`allows(ctx.session, "operator")`). */
@@ -91,7 +94,9 @@ export class Router {
     this.page = factory(root, route, this.ctx);
     for (const link of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
       const target = link.getAttribute("href") ?? "";
-      const current = target === "#/" ? route.path.length === 0 : route.path[0] === target.slice(2);
+      // A district's page belongs to the city map.
+      const top = route.path[0] === "districts" ? "city" : route.path[0];
+      const current = target === "#/" ? route.path.length === 0 : top === target.slice(2);
       if (current) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }

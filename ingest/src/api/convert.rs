@@ -43,6 +43,10 @@ fn registry_to_wire(r: &DeviceRecord) -> v1::Device {
             reporting_interval_ms: r.reporting_interval_ms,
             readings_total: r.readings_total,
             metrics: r.metrics.iter().map(|m| m.to_string()).collect(),
+            location: r.location.map(|l| v1::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+            }),
             ..v1::Device::default()
         }
     }

@@ -1,8 +1,10 @@
 //! `citytel.v1.ReportService`: district reports, for any role. Each report is built from the
 //! devices the caller's key sees ([`Visible`]); a district where it sees none is NOT_FOUND. The
 //! work runs in the [`Reads`] pool: [`reports::gather`] under a brief read lock, the figures
-//! without it ([`crate::reports`]).
+//! without it ([`crate::reports`]). `GetDistrictMap` hands out the districts' outlines: all of
+//! them to a caller that sees everything, else those of the districts where it sees a device.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use citytel_proto::v1::{self, report_service_server::ReportService};
@@ -99,5 +101,32 @@ impl ReportService for ReportApi {
         let worst = req.worst_limit;
         let reports = self.reports(&request, None, range, worst).await?;
         Ok(Response::new(v1::ListDistrictReportsResponse { reports }))
+    }
+
+    async fn get_district_map(
+        &self,
+        request: Request<v1::GetDistrictMapRequest>,
+    ) -> Result<Response<v1::GetDistrictMapResponse>, Status> {
+        let deadline = self.reads.deadline(&request);
+        let caller: Caller = caller(&request)?;
+        let (db, settings) = (self.db.clone(), self.settings.clone());
+        let map = self
+            .reads
+            .run(deadline, move |_| {
+                let state = db.read();
+                let visible = Visible::of(&caller.scope, &state);
+                if visible.is_everything() {
+                    return Ok(settings.outlines.to_wire(|_| true));
+                }
+                let seen: BTreeSet<&str> = state
+                    .registry()
+                    .iter_after(None)
+                    .filter(|r| visible.device(r))
+                    .filter_map(|r| r.district.as_deref())
+                    .collect();
+                Ok(settings.outlines.to_wire(|d| seen.contains(d)))
+            })
+            .await?;
+        Ok(Response::new(map))
     }
 }

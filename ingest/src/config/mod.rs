@@ -315,12 +315,24 @@ impl Config {
             .influxdb
             .check(self.storage.wal_segment_bytes)
             .map_err(|e| invalid(e.key, &e.message))?;
-        let districts_file = self
-            .availability
-            .districts_file
-            .as_deref()
-            .map(|p| self.in_data_dir(p));
-        let mut availability = self.availability.validate(districts_file.as_deref())?;
+        // Read once: the district assignment and the map's outlines come from the same text.
+        let districts_file = match self.availability.districts_file.as_deref() {
+            None => None,
+            Some(p) => {
+                let path = self.in_data_dir(p);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        "availability.districts_file",
+                        &format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some((path, text))
+            }
+        };
+        let districts = districts_file
+            .as_ref()
+            .map(|(path, text)| (path.as_path(), text.as_str()));
+        let mut availability = self.availability.validate(districts)?;
         availability.dead_letters = crate::state::dead_letters::DeadLetterLimits {
             payload_bytes: self.storage.dead_letter_payload_bytes,
             total_bytes: self.storage.dead_letter_bytes,
@@ -329,7 +341,17 @@ impl Config {
         self.check_listener_tls()?;
         self.check_http_and_metrics()?;
         let alerts = self.alerts.validate()?;
-        let reports = self.reports.validate()?;
+        let mut reports = self.reports.validate()?;
+        if let Some((path, text)) = districts {
+            let outlines =
+                crate::reports::map::DistrictOutlines::from_geojson(text).map_err(|e| {
+                    invalid(
+                        "availability.districts_file",
+                        &format!("{}: {e}", path.display()),
+                    )
+                })?;
+            reports.outlines = std::sync::Arc::new(outlines);
+        }
         Ok(Settings {
             storage: self.storage.clone(),
             source,
@@ -518,10 +540,10 @@ impl Settings {
 }
 
 impl AvailabilityConfig {
-    /// The runtime settings; `districts_file` is `districts_file` resolved, read here.
+    /// The runtime settings; `districts_file` is `districts_file` resolved, and its text.
     fn validate(
         &self,
-        districts_file: Option<&std::path::Path>,
+        districts_file: Option<(&std::path::Path, &str)>,
     ) -> Result<crate::state::StateOptions, ConfigError> {
         use crate::state::maintenance::{MaintenanceWindow, Target};
         use citytel_availability::{Policy, Span};
@@ -606,14 +628,8 @@ impl AvailabilityConfig {
         }
         let map = match districts_file {
             None => citytel_availability::DistrictMap::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    invalid(
-                        "availability.districts_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                citytel_availability::DistrictMap::from_geojson(&text).map_err(|e| {
+            Some((path, text)) => {
+                citytel_availability::DistrictMap::from_geojson(text).map_err(|e| {
                     invalid(
                         "availability.districts_file",
                         format!("{}: {e}", path.display()),

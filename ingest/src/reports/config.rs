@@ -144,6 +144,8 @@ pub struct ReportSettings {
     pub air_limits: Vec<AirLimit>,
     /// One small cell's rated capacity.
     pub small_cell_capacity: SmallCellCapacity,
+    /// The districts' outlines from `availability.districts_file` (empty without one).
+    pub outlines: std::sync::Arc<super::map::DistrictOutlines>,
 }
 
 impl ReportsConfig {
@@ -218,6 +220,7 @@ impl ReportsConfig {
             grid_intensity_series: self.grid_intensity_series.clone(),
             small_cell_capacity: capacity,
             air_limits: self.air_limits.clone(),
+            outlines: Default::default(),
         })
     }
 }

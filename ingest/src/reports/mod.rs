@@ -11,13 +11,15 @@
 //!   cells, small-cell demand, and the rank of each district;
 //! - [`energy`]: kWh from `power_w`, carbon, and the trend against the previous period;
 //! - [`air`]: NO2 and PM2.5 means and the hours and days above each configured limit;
-//! - [`basis`]: what every figure rests on (devices, readings, expected readings).
+//! - [`basis`]: what every figure rests on (devices, readings, expected readings);
+//! - [`map`]: the districts' outlines, for the dashboard's map.
 
 pub(crate) mod air;
 pub(crate) mod basis;
 pub mod config;
 pub(crate) mod connectivity;
 pub(crate) mod energy;
+pub mod map;
 
 #[cfg(test)]
 mod tests;

@@ -13,19 +13,15 @@
 //! `dashboards/web`; fails with a clear message when one is missing.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use citytel_proto::v1;
 use citytel_tests::keys::{self, Alerts};
 use citytel_tests::process::Citytel;
 use citytel_tests::raw_mqtt::RawClient;
-use tokio::sync::mpsc;
 
 use crate::alerts::{RULE, SHORT_MS, birth, config_file, wait_alert};
-use crate::dashboard_browser::{check_prerequisites, chromium, web_dir};
+use crate::browser_script::{BrowserScript, artifacts, check_prerequisites};
 
 /// The cabinet that goes silent.
 const DEVICE: &str = "cab-1";
@@ -55,32 +51,14 @@ async fn dashboard_lists_acknowledges_and_silences_alerts_in_a_real_browser() {
     let viewer = keys::create_key(&mut admin, "works", "viewer", None, 0).await;
     let mut oracle = keys::alerts(&citytel, Some(&viewer)).await;
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
-    let mut browser = Command::new("node")
-        .arg("test/alerts.mjs")
-        .arg(&url)
-        .arg(DEVICE)
-        .arg(&artifacts)
-        .env("CHROMIUM", chromium())
-        .env("CITYTEL_OPERATOR_KEY", &operator)
-        .env("CITYTEL_VIEWER_KEY", &viewer)
-        .current_dir(web_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start node");
-    let mut to_browser = browser.stdin.take().expect("piped stdin");
-    let from_browser = browser.stdout.take().expect("piped stdout");
-    let (lines_tx, mut lines) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from_browser).lines().map_while(Result::ok) {
-            println!("browser> {line}");
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut browser = BrowserScript::start(
+        "alerts.mjs",
+        &[&url, DEVICE],
+        &[
+            ("CITYTEL_OPERATOR_KEY", &operator),
+            ("CITYTEL_VIEWER_KEY", &viewer),
+        ],
+    );
 
     let mqtt = citytel.mqtt.expect("the device endpoint runs");
     let mut device: Option<RawClient> = None;
@@ -88,11 +66,8 @@ async fn dashboard_lists_acknowledges_and_silences_alerts_in_a_real_browser() {
     let mut silence_id = None;
     let mut answered = Vec::new();
     let finished = tokio::time::timeout(Duration::from_secs(240), async {
-        while let Some(line) = lines.recv().await {
-            let Some(request) = line.strip_prefix("ready: ") else {
-                continue;
-            };
-            let (verb, argument) = request.split_once(' ').unwrap_or((request, ""));
+        while let Some(request) = browser.request().await {
+            let (verb, argument) = request.split_once(' ').unwrap_or((request.as_str(), ""));
             let answer = match verb {
                 "fire" => {
                     // Born with a short interval, then silent: offline, then firing.
@@ -150,15 +125,15 @@ async fn dashboard_lists_acknowledges_and_silences_alerts_in_a_real_browser() {
                 }
                 other => panic!("the browser test asked for {other:?}"),
             };
-            writeln!(to_browser, "{answer}").expect("write to the browser test");
+            browser.answer(&answer);
             answered.push(verb.to_string());
         }
     })
     .await;
     if finished.is_err() {
-        let _ = browser.kill();
+        browser.kill();
     }
-    let status = browser.wait().expect("wait for node");
+    let status = browser.wait();
     assert!(
         finished.is_ok(),
         "the browser test did not finish within 240 s"
@@ -167,7 +142,7 @@ async fn dashboard_lists_acknowledges_and_silences_alerts_in_a_real_browser() {
         status.success() && answered == ["fire", "acked", "silenced", "expired"],
         "the browser test failed ({status}, answered {answered:?}); its output is above, \
          screenshots in {}",
-        artifacts.display()
+        artifacts().display()
     );
     drop(device);
     assert!(citytel.stop().success(), "citytel exits cleanly");

@@ -19,9 +19,6 @@
 //! Part of the `interop` group: needs `chromium` (Debian), Node.js and `npm ci` in
 //! `dashboards/web`; fails with a clear message when one is missing.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use citytel_firmware_sim::fleet::BrokerAddr;
@@ -32,36 +29,9 @@ use citytel_tests::keys::{self, key_id};
 use citytel_tests::process::Citytel;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{now_ms, status_topic};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Chromium from Debian's package, unless `CHROMIUM` names another.
-pub(super) fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
-/// The dashboard's directory, where the browser test scripts run.
-pub(super) fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/web")
-}
-
-/// Fails the test, with the fix, when something the browser test needs is missing.
-pub(super) fn check_prerequisites() {
-    assert!(
-        chromium().exists(),
-        "{} is missing: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM",
-        chromium().display()
-    );
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "node is missing: install Node.js (`apt-get install -y nodejs npm`)"
-    );
-    assert!(
-        web_dir().join("node_modules/playwright-core").exists(),
-        "dashboards/web/node_modules is missing: run `npm ci` in dashboards/web"
-    );
-}
+use crate::browser_script::{BrowserScript, artifacts, check_prerequisites};
 
 fn fleet(broker: BrokerAddr, gateways_only: bool) -> FleetConfig {
     let (cabinets, small_cells, sensors, gateways) = if gateways_only {
@@ -143,34 +113,15 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
         }
     }
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
-    let mut browser = Command::new("node")
-        .arg("test/browser.mjs")
-        .arg(&url)
-        .arg(&open_url)
-        .arg(devices.to_string())
-        .arg("cab-0001")
-        .arg(&artifacts)
-        .env("CHROMIUM", chromium())
-        .env("CITYTEL_ADMIN_KEY", &admin_key)
-        .env("CITYTEL_SCOPED_KEY", &scoped_key)
-        .current_dir(web_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start node");
-    let mut to_browser = browser.stdin.take().expect("piped stdin");
-    let from_browser = browser.stdout.take().expect("piped stdout");
-    let (lines_tx, mut lines) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from_browser).lines().map_while(Result::ok) {
-            println!("browser> {line}");
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let devices_arg = devices.to_string();
+    let mut browser = BrowserScript::start(
+        "browser.mjs",
+        &[&url, &open_url, &devices_arg, "cab-0001"],
+        &[
+            ("CITYTEL_ADMIN_KEY", &admin_key),
+            ("CITYTEL_SCOPED_KEY", &scoped_key),
+        ],
+    );
 
     let mqtt = citytel.mqtt.expect("the device endpoint runs");
     let mut newborn = None;
@@ -179,30 +130,30 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let mut hidden = None;
     let mut gateway = Some(gateway);
     let finished = tokio::time::timeout(Duration::from_secs(300), async {
-        while let Some(line) = lines.recv().await {
-            if line == "ready: birth" {
+        while let Some(request) = browser.request().await {
+            if request == "birth" {
                 let mut device = RawClient::connect(mqtt, NEWBORN).await;
                 device
                     .publish_acked(&status_topic(NEWBORN), newborn_status(Kind::Birth), 1)
                     .await;
                 newborn = Some(device);
-                writeln!(to_browser, "born {NEWBORN}").unwrap();
-            } else if line == "ready: death" {
+                browser.answer(&format!("born {NEWBORN}"));
+            } else if request == "death" {
                 let device = newborn.as_mut().expect("the device was born");
                 device
                     .publish_acked(&status_topic(NEWBORN), newborn_status(Kind::Death), 2)
                     .await;
-                writeln!(to_browser, "dead {NEWBORN}").unwrap();
-            } else if line == "ready: stop-devices" {
+                browser.answer(&format!("dead {NEWBORN}"));
+            } else if request == "stop-devices" {
                 gateway_stop.cancel();
                 let gateway = gateway.take().expect("stopped once");
                 let report = tokio::time::timeout(Duration::from_secs(30), gateway)
                     .await
                     .expect("the gateway stops within 30 s");
                 report.unwrap().expect("the gateway fleet ran");
-                writeln!(to_browser, "stopped gw-0001 gw-0001-s01 gw-0001-s02").unwrap();
+                browser.answer("stopped gw-0001 gw-0001-s01 gw-0001-s02");
                 stopped = true;
-            } else if line == "ready: scoped" {
+            } else if request == "scoped" {
                 // The oracle is the admin's view: the scoped key must see exactly its cabinets,
                 // and its device list must show exactly those.
                 let (cabinets, others) = cabinets_and_others(&citytel, &admin_key).await;
@@ -213,23 +164,23 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
                 let (seen, unseen) = cabinets_and_others(&citytel, &scoped_key).await;
                 assert!(unseen.is_empty(), "the scoped key sees {unseen:?}");
                 assert_eq!(seen, cabinets, "the scoped key sees every cabinet");
-                writeln!(to_browser, "scoped {}", cabinets.join(" ")).unwrap();
+                browser.answer(&format!("scoped {}", cabinets.join(" ")));
                 hidden = Some(others);
-            } else if line == "ready: hidden" {
+            } else if request == "hidden" {
                 let others = hidden.take().expect("asked after the scoped devices");
-                writeln!(to_browser, "hidden {}", others.join(" ")).unwrap();
-            } else if line == "ready: revoke" {
+                browser.answer(&format!("hidden {}", others.join(" ")));
+            } else if request == "revoke" {
                 keys::revoke(&mut admin, &scoped_key).await;
-                writeln!(to_browser, "revoked {}", key_id(&scoped_key)).unwrap();
+                browser.answer(&format!("revoked {}", key_id(&scoped_key)));
                 revoked = true;
             }
         }
     })
     .await;
     if finished.is_err() {
-        let _ = browser.kill();
+        browser.kill();
     }
-    let status = browser.wait().expect("wait for node");
+    let status = browser.wait();
     assert!(
         finished.is_ok(),
         "the browser test did not finish within 300 s"
@@ -237,7 +188,7 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     assert!(
         status.success() && stopped && revoked,
         "the browser test failed ({status}); its output is above, screenshots in {}",
-        artifacts.display()
+        artifacts().display()
     );
 
     steady_stop.cancel();

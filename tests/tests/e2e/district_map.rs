@@ -1,0 +1,146 @@
+//! The districts' outlines (`ReportService.GetDistrictMap`) and the devices' locations
+//! (`Device.location`) on the real binary, with the simulator's districts file, its city fleet
+//! and API keys: a key that sees everything gets every polygon of the file, in file order and
+//! with the file's coordinates; a key scoped to two sites gets only the districts of those
+//! sites; and every device that stated a location lists the one the simulator gave it.
+//!
+//! The oracles are the file itself (parsed here as plain JSON) and the simulator's own layout
+//! (`city::district_of_site`, `city::location`), not citytel's reading of them.
+
+use std::time::Duration;
+
+use citytel_firmware_sim::city;
+use citytel_firmware_sim::fleet::BrokerAddr;
+use citytel_firmware_sim::{Fleet, FleetConfig};
+use citytel_proto::v1::report_service_client::ReportServiceClient;
+use citytel_proto::v1::{self, GetDistrictMapResponse, ListDevicesRequest};
+use citytel_tests::keys::{self, Bearer};
+use citytel_tests::process::Citytel;
+use tokio_util::sync::CancellationToken;
+
+/// `GetDistrictMap` as `key` sees it.
+async fn district_map(citytel: &Citytel, key: &str) -> GetDistrictMapResponse {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", citytel.grpc))
+        .expect("url")
+        .connect()
+        .await
+        .expect("gRPC connects");
+    ReportServiceClient::with_interceptor(channel, Bearer(Some(key.to_string())))
+        .get_district_map(v1::GetDistrictMapRequest {})
+        .await
+        .expect("GetDistrictMap")
+        .into_inner()
+}
+
+fn names(map: &GetDistrictMapResponse) -> Vec<&str> {
+    map.areas.iter().map(|a| a.district.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_district_map_and_device_locations_follow_each_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("districts.geojson");
+    std::fs::write(&file, city::DISTRICTS_GEOJSON).expect("write the districts file");
+    let set = format!(
+        "availability.districts_file={:?}",
+        file.display().to_string()
+    );
+    let data = dir.path().join("data");
+    let citytel = Citytel::start(&data, &["--set", &set, "--set", "api.authentication=true"]);
+    let admin_key = keys::admin_key(&data);
+    let mut admin = keys::admin(&citytel, &admin_key).await;
+    keys::create_org(&mut admin, "works", "Public works").await;
+    let sites = ["site-01", "site-03"];
+    let scope = v1::Scope {
+        sites: sites.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let scoped = keys::create_key(&mut admin, "works", "viewer", Some(scope), 0).await;
+
+    let (host, port) = citytel.mqtt_host_port();
+    let report = Fleet::new(FleetConfig {
+        broker: BrokerAddr::new(host, port),
+        cabinets: 5,
+        small_cells: 0,
+        sensors: 5,
+        gateways: 0,
+        sites: 5,
+        interval: Duration::from_millis(20),
+        readings: Some(2),
+        city: true,
+        ..FleetConfig::default()
+    })
+    .expect("valid fleet")
+    .run(CancellationToken::new(), None)
+    .await
+    .expect("fleet runs");
+    assert!(report.totals.readings_acked > 0);
+
+    // Everything: every feature of the file, in its order, with its coordinates.
+    let file: serde_json::Value = serde_json::from_str(city::DISTRICTS_GEOJSON).expect("JSON");
+    let features = file["features"].as_array().expect("features");
+    let map = district_map(&citytel, &admin_key).await;
+    let in_file: Vec<&str> = features
+        .iter()
+        .map(|f| f["properties"]["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names(&map), in_file, "every district, in file order");
+    for (area, feature) in map.areas.iter().zip(features) {
+        let rings = feature["geometry"]["coordinates"]
+            .as_array()
+            .expect("rings");
+        assert_eq!(area.polygons.len(), 1, "{}: one polygon", area.district);
+        let got = &area.polygons[0].rings;
+        assert_eq!(got.len(), rings.len(), "{}: its rings", area.district);
+        for (ring, want) in got.iter().zip(rings) {
+            let want: Vec<(f64, f64)> = want
+                .as_array()
+                .expect("points")
+                .iter()
+                .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+                .collect();
+            let got: Vec<(f64, f64)> = ring
+                .points
+                .iter()
+                .map(|p| (p.longitude, p.latitude))
+                .collect();
+            assert_eq!(
+                got, want,
+                "{}: GeoJSON's [longitude, latitude]",
+                area.district
+            );
+        }
+    }
+
+    // A key scoped to two sites: only their districts, still in file order.
+    let seen: Vec<&str> = in_file
+        .iter()
+        .copied()
+        .filter(|d| sites.iter().any(|s| city::district_of_site(s) == *d))
+        .collect();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(names(&district_map(&citytel, &scoped).await), seen);
+
+    // Every device stated the simulator's location for it.
+    let devices = keys::query(&citytel, Some(&admin_key))
+        .await
+        .list_devices(ListDevicesRequest::default())
+        .await
+        .expect("ListDevices")
+        .into_inner()
+        .devices;
+    assert_eq!(devices.len(), 10);
+    for d in &devices {
+        let (latitude, longitude) = city::location(&d.device_id, &d.site);
+        assert_eq!(
+            d.location,
+            Some(v1::Location {
+                latitude,
+                longitude
+            }),
+            "{}",
+            d.device_id
+        );
+    }
+    assert!(citytel.stop().success(), "citytel exits cleanly");
+}
