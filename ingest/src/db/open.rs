@@ -92,7 +92,7 @@ pub(super) fn open(
             .ok_or(persist::PersistError::Invalid("history key"))
             .and_then(|device| Ok((device, persist::decode_change(&value)?)));
         match decoded {
-            Ok((device, change)) => state.restore_history(device.into(), change),
+            Ok((device, change)) => state.restore_history(device, change),
             Err(e) => {
                 bad += 1;
                 example.get_or_insert_with(|| e.to_string());
