@@ -210,6 +210,11 @@ impl State {
         &self.fleet
     }
 
+    /// The sequence numbers stored per device and boot.
+    pub fn dedup(&self) -> &Dedup {
+        &self.dedup
+    }
+
     /// The dead letters.
     pub fn dead_letters(&self) -> &DeadLetters {
         &self.dead_letters
