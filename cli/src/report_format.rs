@@ -12,7 +12,7 @@ use citytel_proto::v1;
 use serde_json::{Value, json};
 
 /// The fixed columns of the CSV, before the limits'.
-pub const COLUMNS: [&str; 31] = [
+pub const COLUMNS: [&str; 38] = [
     "district",
     "start",
     "end",
@@ -29,10 +29,17 @@ pub const COLUMNS: [&str; 31] = [
     "p95_connected_ues",
     "p95_throughput_mbps",
     "small_cell_readings_pct",
+    "peak_ues_capacity_pct",
+    "p95_ues_capacity_pct",
+    "p95_throughput_capacity_pct",
+    "busy_cell_hours",
     "energy_kwh",
     "energy_covered_pct",
     "carbon_kgco2e",
     "grid_intensity_kg_per_kwh",
+    "grid_intensity_source",
+    "grid_intensity_measured_pct",
+    "effective_intensity_kg_per_kwh",
     "previous_energy_kwh",
     "energy_trend_pct",
     "energy_devices",
@@ -81,13 +88,14 @@ pub fn csv(reports: &[v1::DistrictReport]) -> anyhow::Result<Vec<u8>> {
     for r in reports {
         let c = r.connectivity.clone().unwrap_or_default();
         let all = c.all.unwrap_or_default();
-        let e = r.energy.unwrap_or_default();
+        let e = r.energy.clone().unwrap_or_default();
         let air = r.air_quality.clone().unwrap_or_default();
         let no2 = air.no2.clone().unwrap_or_default();
         let pm25 = air.pm25.clone().unwrap_or_default();
         let no2_mean = no2.period_mean_ugm3.unwrap_or_default();
         let pm25_mean = pm25.period_mean_ugm3.unwrap_or_default();
         let ues = c.peak_connected_ues.unwrap_or_default();
+        let cap = c.capacity.as_ref();
         let days = no2.daily_means.len().max(pm25.daily_means.len());
         let mut row = vec![
             r.district.clone(),
@@ -106,10 +114,17 @@ pub fn csv(reports: &[v1::DistrictReport]) -> anyhow::Result<Vec<u8>> {
             opt(c.p95_connected_ues.and_then(|f| f.value)),
             opt(c.p95_throughput_mbps.and_then(|f| f.value)),
             basis_share(ues.basis.as_ref()),
+            opt(cap.and_then(|k| k.peak_ues_percent)),
+            opt(cap.and_then(|k| k.p95_ues_percent)),
+            opt(cap.and_then(|k| k.p95_throughput_percent)),
+            cap.map_or_else(String::new, |k| k.busy_cell_hours.to_string()),
             e.energy_kwh.to_string(),
             opt(e.covered_percent),
             e.carbon_kg.to_string(),
             e.grid_intensity_kg_per_kwh.to_string(),
+            e.grid_intensity_source.clone(),
+            opt(e.grid_intensity_measured_percent),
+            opt(e.effective_intensity_kg_per_kwh),
             e.previous_energy_kwh.to_string(),
             opt(e.trend_percent),
             basis_devices(e.basis.as_ref()),
@@ -201,6 +216,16 @@ fn report(r: &v1::DistrictReport) -> Value {
             "peak_connected_ues": figure(c.peak_connected_ues.as_ref()),
             "p95_connected_ues": figure(c.p95_connected_ues.as_ref()),
             "p95_throughput_mbps": figure(c.p95_throughput_mbps.as_ref()),
+            "capacity": c.capacity.as_ref().map(|k| json!({
+                "connected_ues": k.connected_ues,
+                "throughput_mbps": k.throughput_mbps,
+                "peak_ues_percent": k.peak_ues_percent,
+                "p95_ues_percent": k.p95_ues_percent,
+                "p95_throughput_percent": k.p95_throughput_percent,
+                "busy_cell_hours": k.busy_cell_hours,
+                "cell_hours": k.cell_hours,
+                "busy_percent": k.busy_percent,
+            })),
         })
     });
     let energy = r.energy.as_ref().map_or(Value::Null, |e| {
@@ -209,6 +234,9 @@ fn report(r: &v1::DistrictReport) -> Value {
             "covered_percent": e.covered_percent,
             "carbon_kg": e.carbon_kg,
             "grid_intensity_kg_per_kwh": e.grid_intensity_kg_per_kwh,
+            "grid_intensity_source": e.grid_intensity_source,
+            "grid_intensity_measured_percent": e.grid_intensity_measured_percent,
+            "effective_intensity_kg_per_kwh": e.effective_intensity_kg_per_kwh,
             "previous_energy_kwh": e.previous_energy_kwh,
             "previous_covered_percent": e.previous_covered_percent,
             "trend_percent": e.trend_percent,
@@ -282,8 +310,9 @@ mod tests {
         assert_eq!(&rows[0][0], "old town, north", "quoted and read back");
         assert_eq!(&rows[0][1], "2023-11-14T22:00:00Z");
         assert_eq!(&rows[0][5], "", "no availability figure: empty");
-        assert_eq!(&rows[0][16], "1.5");
-        assert_eq!((&rows[0][31], &rows[0][32]), ("2", "3"));
+        let energy = COLUMNS.iter().position(|c| *c == "energy_kwh").unwrap();
+        assert_eq!(&rows[0][energy], "1.5");
+        assert_eq!((&rows[0][38], &rows[0][39]), ("2", "3"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! (device, boot, seq), timestamps one millisecond apart so no two readings of a device share a
 //! point) with a window of unacknowledged PUBLISHes. When the connection breaks it reconnects with
 //! a persistent session (`clean_session = false`) and resends every unacknowledged PUBLISH with
-//! the DUP flag and its packet id, as a device must. A reading counts as acknowledged only when the
+//! the DUP flag and its packet id, as a device must, whether or not its session was kept (an
+//! MQTT 5 session kept by citytel does not outlive citytel's restart). It speaks MQTT 3.1.1 or
+//! MQTT 5 ([`Version`]). A reading counts as acknowledged only when the
 //! PUBACK for its packet id arrived, so [`Published::acked`] is exactly what the server confirmed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,15 +17,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use citytel_proto::v1::query_service_client::QueryServiceClient;
-use citytel_testkit::mqtt::{self, PacketReader};
 use citytel_testkit::wait::Wait;
-use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{Connect, Packet, Publish};
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use tonic::transport::Channel;
 
 use crate::wire::{batch_payload, points, readings_total, telemetry_topic};
+pub use conn::Version;
+use conn::{Conn, encode_publish};
+
+mod conn;
 
 /// The metrics every device reports.
 pub const METRICS: [&str; 2] = ["temperature_c", "power_w"];
@@ -47,6 +48,8 @@ pub struct PublishPlan {
     pub start_ms: i64,
     /// How long a connection keeps trying to reconnect before the run fails.
     pub reconnect_limit: Duration,
+    /// The MQTT version spoken.
+    pub version: Version,
 }
 
 impl PublishPlan {
@@ -165,67 +168,55 @@ async fn run_connection(plan: &PublishPlan, c: u32, progress: &Progress) -> Conn
         let mut out = BytesMut::new();
         for pkid in &order {
             let m = &messages[in_flight[pkid]];
-            encode(&mut out, m, *pkid, true);
+            encode(plan.version, &mut out, m, *pkid, true);
             resent += 1;
         }
-        let mut broken = conn.get_mut().write_all(&out).await.is_err();
+        let mut broken = conn.write(&out).await.is_err();
         while !broken && acked.len() < messages.len() {
             let mut out = BytesMut::new();
             while order.len() < plan.window && next < messages.len() {
                 let pkid = next_pkid;
                 next_pkid = next_pkid.checked_add(1).unwrap_or(1);
-                encode(&mut out, &messages[next], pkid, false);
+                encode(plan.version, &mut out, &messages[next], pkid, false);
                 in_flight.insert(pkid, next);
                 order.push_back(pkid);
                 next += 1;
             }
-            if !out.is_empty() && conn.get_mut().write_all(&out).await.is_err() {
+            if !out.is_empty() && conn.write(&out).await.is_err() {
                 broken = true;
                 break;
             }
             // Read at least one packet, then whatever else is already there.
-            match conn.read_batch().await {
-                Ok(Some(packets)) => {
-                    for packet in packets {
-                        if let Packet::PubAck(ack) = packet {
-                            let Some(index) = in_flight.remove(&ack.pkid) else {
-                                panic!("{client_id}: PUBACK for {} not in flight", ack.pkid);
-                            };
-                            order.retain(|p| *p != ack.pkid);
-                            let m = &messages[index];
-                            acked.push((m.device.clone(), m.seq));
-                            progress.acked.fetch_add(1, Ordering::Relaxed);
-                        }
+            match conn.acks().await {
+                Some(pkids) => {
+                    for pkid in pkids {
+                        let Some(index) = in_flight.remove(&pkid) else {
+                            panic!("{client_id}: PUBACK for {pkid} not in flight");
+                        };
+                        order.retain(|p| *p != pkid);
+                        let m = &messages[index];
+                        acked.push((m.device.clone(), m.seq));
+                        progress.acked.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Ok(None) | Err(_) => broken = true,
+                None => broken = true,
             }
         }
     }
     (acked, reconnects, resent)
 }
 
-fn encode(out: &mut BytesMut, m: &Message, pkid: u16, dup: bool) {
-    let mut publish = Publish::new(&m.topic, QoS::AtLeastOnce, m.payload.clone());
-    publish.pkid = pkid;
-    publish.dup = dup;
-    mqtt::encode(Packet::Publish(publish), out).expect("encode publish");
+fn encode(version: Version, out: &mut BytesMut, m: &Message, pkid: u16, dup: bool) {
+    encode_publish(version, out, &m.topic, m.payload.clone(), pkid, dup);
 }
 
 /// Connects with a persistent session, retrying until `reconnect_limit`.
-async fn connect(plan: &PublishPlan, client_id: &str) -> Option<PacketReader<TcpStream>> {
+async fn connect(plan: &PublishPlan, client_id: &str) -> Option<Conn> {
     let mut wait = Wait::new(format!("{client_id} reconnecting"), plan.reconnect_limit)
         .every(Duration::from_millis(50));
     loop {
-        if let Ok(stream) = TcpStream::connect(plan.addr).await {
-            let _ = stream.set_nodelay(true);
-            let mut conn = PacketReader::new(stream);
-            let mut connect = Connect::new(client_id);
-            connect.keep_alive = 60;
-            connect.clean_session = false;
-            if mqtt::connect(&mut conn, connect).await.is_ok() {
-                return Some(conn);
-            }
+        if let Some(conn) = Conn::open(plan.addr, client_id, plan.version).await {
+            return Some(conn);
         }
         wait.retry().await.ok()?;
     }

@@ -33,6 +33,8 @@ pub struct LoadSpec {
     pub tls_ca: Option<PathBuf>,
     /// Speak MQTT 5 instead of 3.1.1.
     pub mqtt5: bool,
+    /// Publish Sparkplug B (each connection an edge node) instead of citytel's format.
+    pub sparkplug: bool,
 }
 
 /// The part of `firmware-sim load --json` the harness uses.
@@ -114,6 +116,9 @@ impl Generator {
         }
         if spec.mqtt5 {
             cmd.arg("--mqtt-version=5");
+        }
+        if spec.sparkplug {
+            cmd.arg("--format=sparkplug");
         }
         cmd.env("RUST_LOG", "warn");
         let guard = process::spawn("firmware-sim load", &mut cmd, &dir.join("load.log"), false)?;

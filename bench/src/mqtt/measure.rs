@@ -50,6 +50,8 @@ pub enum PathKind {
     EndpointRules,
     /// Devices speaking MQTT 5 -> citytel's device endpoint (`--mqtt5`).
     EndpointMqtt5,
+    /// Sparkplug B edge nodes -> citytel's device endpoint (`--sparkplug`).
+    EndpointSparkplug,
 }
 
 impl PathKind {
@@ -63,6 +65,7 @@ impl PathKind {
             PathKind::EndpointTls => "citytel device endpoint over TLS",
             PathKind::EndpointRules => "citytel device endpoint with alert rules",
             PathKind::EndpointMqtt5 => "citytel device endpoint, MQTT 5 devices",
+            PathKind::EndpointSparkplug => "citytel device endpoint, Sparkplug B DDATA",
         }
     }
 
@@ -160,6 +163,11 @@ pub async fn measure(setup: &Setup, path: PathKind, dir: &Path) -> Measurement {
         PathKind::EndpointMqtt5 => {
             let mut setup = setup.clone();
             setup.load.mqtt5 = true;
+            endpoint(&setup, dir, false).await
+        }
+        PathKind::EndpointSparkplug => {
+            let mut setup = setup.clone();
+            setup.load.sparkplug = true;
             endpoint(&setup, dir, false).await
         }
     };
@@ -267,6 +275,11 @@ async fn endpoint_with(
         }
         (Some(_), None) => (Some(alerting::base_config()), None),
         (None, None) => (None, None),
+    };
+    // Sparkplug edge nodes need the host application on the endpoint.
+    let config = match setup.load.sparkplug {
+        true => Some(config.unwrap_or_default() + "\n[sparkplug]\nenabled = true\n"),
+        false => config,
     };
     let config_path = dir.join("citytel.toml");
     if let Some(text) = &config {

@@ -4,7 +4,8 @@
 //! With `--tls`, two more: the Mosquitto ceiling and citytel's endpoint with the devices'
 //! connections over TLS ([`certs`]), so the cost of TLS shows against plain TCP in the same run.
 //! With `--mqtt5`, one more: the endpoint with the devices speaking MQTT 5, against 3.1.1 in
-//! the same run. With `--alert-rules [N]`, one more: the endpoint with N alert rules against the endpoint
+//! the same run. With `--sparkplug`, one more: the endpoint with Sparkplug B edge nodes
+//! publishing DDATA, against citytel's own format in the same run. With `--alert-rules [N]`, one more: the endpoint with N alert rules against the endpoint
 //! without, and the time from the devices' deadlines to Alertmanager ([`alerting`]).
 //!
 //! Three paths, each with every batch size, `--runs` times, interleaved (ceiling, endpoint,
@@ -84,6 +85,11 @@ pub struct MqttArgs {
     /// endpoint with 3.1.1 devices in the same run.
     #[arg(long)]
     mqtt5: bool,
+    /// Also measure citytel's device endpoint with Sparkplug B edge nodes (each connection one,
+    /// DDATA with every metric of each reading by alias), against the endpoint with citytel's
+    /// own format at the same readings per message in the same run.
+    #[arg(long)]
+    sparkplug: bool,
     /// Keep the throwaway directories and logs (their path is printed).
     #[arg(long)]
     keep: bool,
@@ -108,6 +114,7 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
             warmup: args.warmup,
             tls_ca: None,
             mqtt5: false,
+            sparkplug: false,
         },
         citytel: citytel::binary(args.citytel.clone())?,
         settle_limit: args.settle_timeout,
@@ -131,6 +138,12 @@ pub async fn command(args: MqttArgs) -> Result<ExitCode> {
             paths.push(PathKind::Endpoint);
         }
         paths.push(PathKind::EndpointMqtt5);
+    }
+    if args.sparkplug {
+        if !paths.contains(&PathKind::Endpoint) {
+            paths.push(PathKind::Endpoint);
+        }
+        paths.push(PathKind::EndpointSparkplug);
     }
     if args.alert_rules.is_some() {
         if !paths.contains(&PathKind::Endpoint) {

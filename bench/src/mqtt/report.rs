@@ -25,6 +25,8 @@ pub const BROKER_TARGET: f64 = 0.9;
 pub const RULES_TARGET: f64 = 0.95;
 /// The device endpoint with MQTT 5 devices vs 3.1.1 devices, same batch size.
 pub const MQTT5_TARGET: f64 = 0.9;
+/// The device endpoint with Sparkplug B DDATA vs citytel's own format, same readings per message.
+pub const SPARKPLUG_TARGET: f64 = 0.8;
 
 /// Everything a run found.
 #[derive(Debug, Serialize)]
@@ -91,6 +93,8 @@ pub struct Row {
     pub vs_no_rules: Option<f64>,
     /// With MQTT 5 devices: readings/s against the endpoint with 3.1.1 devices, same batch size.
     pub vs_mqtt311: Option<f64>,
+    /// Sparkplug B path: readings/s over the endpoint's with citytel's own format.
+    pub vs_own_format: Option<f64>,
     /// With alert rules: median deadline-to-Alertmanager latency, ms (median over runs).
     pub alert_p50_ms: Option<f64>,
     /// Its 99th percentile, ms (median over runs).
@@ -142,6 +146,7 @@ impl Row {
             settle_s: med(|m| m.settle_s),
             vs_no_rules: None,
             vs_mqtt311: None,
+            vs_own_format: None,
             alert_p50_ms: med(|m| m.alert_p50_ms),
             alert_p99_ms: med(|m| m.alert_p99_ms),
             alerts_timed: med(|m| m.alerts_timed.map(|n| n as f64)),
@@ -172,6 +177,11 @@ impl Report {
             }
             if rows[i].path == PathKind::EndpointMqtt5 {
                 rows[i].vs_mqtt311 = ceiling(&rows, PathKind::Endpoint, rows[i].batch)
+                    .zip(rows[i].readings_per_s)
+                    .map(|(c, r)| r / c);
+            }
+            if rows[i].path == PathKind::EndpointSparkplug {
+                rows[i].vs_own_format = ceiling(&rows, PathKind::Endpoint, rows[i].batch)
                     .zip(rows[i].readings_per_s)
                     .map(|(c, r)| r / c);
             }
@@ -214,12 +224,21 @@ impl Report {
                     row.vs_mqtt311,
                     MQTT5_TARGET,
                 ),
+                (PathKind::EndpointSparkplug, _) => (
+                    "device endpoint with Sparkplug B DDATA / citytel's format",
+                    row.vs_own_format,
+                    SPARKPLUG_TARGET,
+                ),
                 _ => continue,
             };
             targets.push(Target {
                 name: if row.batch > 10
-                    || matches!(row.path, PathKind::EndpointRules | PathKind::EndpointMqtt5)
-                {
+                    || matches!(
+                        row.path,
+                        PathKind::EndpointRules
+                            | PathKind::EndpointMqtt5
+                            | PathKind::EndpointSparkplug
+                    ) {
                     format!("{name} (batch {})", row.batch)
                 } else {
                     name.to_string()
@@ -254,14 +273,16 @@ impl Report {
                 PathKind::Endpoint
                 | PathKind::EndpointTls
                 | PathKind::EndpointRules
-                | PathKind::EndpointMqtt5 => ms(row.durable_p99_ms),
+                | PathKind::EndpointMqtt5
+                | PathKind::EndpointSparkplug => ms(row.durable_p99_ms),
                 PathKind::Broker => format!("~{} (curves)", ms(row.durable_p99_ms)),
             };
             let generator = match row.path {
                 PathKind::Endpoint
                 | PathKind::EndpointTls
                 | PathKind::EndpointRules
-                | PathKind::EndpointMqtt5 => {
+                | PathKind::EndpointMqtt5
+                | PathKind::EndpointSparkplug => {
                     format!("{} (= durable)", ms(row.generator_p99_ms))
                 }
                 _ => format!("{} (Mosquitto's ack)", ms(row.generator_p99_ms)),
@@ -273,7 +294,8 @@ impl Report {
                 PathKind::Endpoint
                 | PathKind::EndpointTls
                 | PathKind::EndpointRules
-                | PathKind::EndpointMqtt5 => us(row.cpu_us_per_reading),
+                | PathKind::EndpointMqtt5
+                | PathKind::EndpointSparkplug => us(row.cpu_us_per_reading),
                 PathKind::Broker => format!(
                     "{} (+ Mosquitto {})",
                     us(row.cpu_us_per_reading),
@@ -438,6 +460,7 @@ fn short(path: PathKind) -> &'static str {
         PathKind::EndpointTls => "endpoint-tls",
         PathKind::EndpointRules => "endpoint-rules",
         PathKind::EndpointMqtt5 => "endpoint-mqtt5",
+        PathKind::EndpointSparkplug => "endpoint-sparkplug",
     }
 }
 

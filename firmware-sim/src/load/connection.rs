@@ -4,7 +4,7 @@
 //! [`connect`] does the TLS handshake if asked, then the MQTT 3.1.1 or 5 handshake on rumqttc's
 //! codecs (clean session; with MQTT 5 the window is at most the server's Receive Maximum). [`Publisher::run`] then drives the connection from one task, reading and
 //! writing its two halves in one `select!`: whenever the window
-//! has room it appends messages from its devices' [`Template`]s to the write buffer (up to
+//! has room it appends the next of its [`Messages`] to the write buffer (up to
 //! [`WRITE_CHUNK`] bytes at a time, all stamped with one send time), writes what the socket
 //! takes, and parses every PUBACK that arrives, releasing its packet id and recording the
 //! latency of counted messages. When the schedule ends (or on shutdown) it stops publishing,
@@ -29,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::MqttVersion;
 use super::error::LoadError;
+use super::messages::Messages;
 use super::packet_ids::{PacketIds, Sent};
 use super::schedule::{Counters, Schedule};
-use super::template::Template;
 use crate::broker::BrokerAddr;
 
 /// Bytes of messages queued for the socket before the next write.
@@ -294,8 +294,7 @@ fn next_incoming(version: MqttVersion, buf: &mut BytesMut) -> Result<Option<Inco
 pub(crate) struct Publisher {
     rd: ReadHalf<LoadStream>,
     wr: WriteHalf<LoadStream>,
-    templates: Vec<Template>,
-    next_template: usize,
+    messages: Messages,
     ids: PacketIds,
     version: MqttVersion,
     write_buf: BytesMut,
@@ -306,10 +305,10 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher on the connected `stream`, publishing for the devices of `templates` in turn.
+    /// A publisher on the connected `stream`, publishing `messages`.
     pub(crate) fn new(
         connected: Connected,
-        templates: Vec<Template>,
+        messages: Messages,
         inflight: u16,
         quota: Option<u64>,
     ) -> Self {
@@ -323,8 +322,7 @@ impl Publisher {
         Publisher {
             rd,
             wr,
-            templates,
-            next_template: 0,
+            messages,
             ids: PacketIds::new(inflight),
             version,
             write_buf: BytesMut::with_capacity(2 * WRITE_CHUNK),
@@ -372,6 +370,8 @@ impl Publisher {
         tokio::pin!(wake);
         // Packets that arrived together with the CONNACK.
         self.handle_packets(schedule, counters)?;
+        let now_ms = schedule.unix_ms_at(schedule.elapsed_us());
+        self.messages.prelude(&mut self.write_buf, now_ms)?;
         let mut stopping = false;
         loop {
             let now_us = schedule.elapsed_us();
@@ -439,9 +439,7 @@ impl Publisher {
             }) else {
                 break;
             };
-            let next = self.next_template;
-            self.next_template = (next + 1) % self.templates.len();
-            self.templates[next].write(&mut self.write_buf, pkid, now_ms)?;
+            self.messages.write(&mut self.write_buf, pkid, now_ms)?;
             published += 1;
             if counted {
                 self.stats.counted_published += 1;

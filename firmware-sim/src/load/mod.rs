@@ -13,10 +13,12 @@
 
 mod connection;
 mod error;
+mod messages;
 mod packet_ids;
 mod plan;
 mod report;
 mod schedule;
+mod sparkplug;
 mod stream;
 mod template;
 #[cfg(test)]
@@ -33,11 +35,14 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::BrokerAddr;
 use crate::fleet::MAX_BATCH;
 use connection::{Publisher, new_histogram};
+use messages::Messages;
 use schedule::{Counters, Schedule};
+use sparkplug::SparkplugNode;
 use template::Template;
 
 pub use error::LoadError;
 pub use report::{Latency, LoadReport, Sample, Window};
+pub use sparkplug::GROUP as SPARKPLUG_GROUP;
 pub use stream::LoadTls;
 pub use template::TemplateError;
 
@@ -53,6 +58,18 @@ pub enum MqttVersion {
     /// MQTT 5: PUBLISH with an empty property list, and a window of at most the server's
     /// Receive Maximum.
     V5,
+}
+
+/// The payload format the load publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadFormat {
+    /// citytel's wire contract: `TelemetryBatch` on each device's telemetry topic.
+    #[default]
+    Citytel,
+    /// Sparkplug B: each connection an edge node of group [`SPARKPLUG_GROUP`] (named after its
+    /// client id), its births first, then DDATA of its devices (every metric by alias, per
+    /// reading).
+    Sparkplug,
 }
 
 /// What to run.
@@ -73,6 +90,8 @@ pub struct LoadConfig {
     pub inflight: u16,
     /// The MQTT version.
     pub mqtt_version: MqttVersion,
+    /// The payload format.
+    pub format: LoadFormat,
     /// Readings per message (1 to [`MAX_BATCH`]).
     pub batch: u32,
     /// How long to measure after the warm-up; ignored with `messages`.
@@ -103,6 +122,7 @@ impl Default for LoadConfig {
             sites: 10,
             inflight: 1000,
             mqtt_version: MqttVersion::V311,
+            format: LoadFormat::Citytel,
             batch: 1,
             duration: Duration::from_secs(10),
             messages: None,
@@ -172,20 +192,25 @@ pub async fn run(
         now.as_nanos() as u64,
     );
     let mut templates = Vec::with_capacity(plan.len());
-    for devices in &plan {
-        let per_connection = devices
-            .iter()
-            .map(|d| {
-                Template::new(
-                    d,
-                    config.batch as usize,
-                    config.seed,
-                    now_ms,
-                    config.mqtt_version,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        templates.push(per_connection);
+    for (i, devices) in plan.iter().enumerate() {
+        let batch = config.batch as usize;
+        let messages = match config.format {
+            LoadFormat::Citytel => Messages::citytel(
+                devices
+                    .iter()
+                    .map(|d| Template::new(d, batch, config.seed, now_ms, config.mqtt_version))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            LoadFormat::Sparkplug => Messages::Sparkplug(SparkplugNode::new(
+                &format!("{}{i}", config.client_id_prefix),
+                devices,
+                batch,
+                config.seed,
+                now_ms,
+                config.mqtt_version,
+            )),
+        };
+        templates.push(messages);
     }
 
     let tls = config

@@ -61,7 +61,8 @@ impl ReportApi {
                 let gathered = {
                     let state = db.read();
                     let visible = Visible::of(&caller.scope, &state);
-                    reports::gather(&state, &visible, district.as_deref(), period)?
+                    let intensity = settings.grid_intensity_series.as_ref();
+                    reports::gather(&state, &visible, district.as_deref(), period, intensity)?
                 };
                 Ok(gathered.compute(&settings, worst, || deadline.expired())?)
             })

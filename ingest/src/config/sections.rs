@@ -141,6 +141,12 @@ pub struct EndpointConfig {
     pub receive_maximum: u16,
     /// MQTT 5 Topic Alias Maximum granted to each connection (0: no aliases).
     pub topic_alias_maximum: u16,
+    /// Longest MQTT 5 Session Expiry Interval granted; a longer one (or "never") is cut to this
+    /// and the client told in CONNACK.
+    #[serde(with = "humantime_serde")]
+    pub max_session_expiry: Duration,
+    /// Most MQTT 5 sessions kept after their connection at once.
+    pub max_kept_sessions: usize,
     /// Whether a keep-alive of 0 (never expire) is honoured.
     pub allow_keep_alive_zero: bool,
     /// Longest keep-alive applied: a connection is closed after 1.5 times this of silence, also

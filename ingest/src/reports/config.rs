@@ -1,5 +1,6 @@
-//! `[reports]`: the constants district reports are computed with: the grid's carbon intensity and
-//! the air-quality limits, checked by [`ReportsConfig::validate`] into [`ReportSettings`].
+//! `[reports]`: what district reports are computed with: the grid's carbon intensity (a constant,
+//! and optionally a stored series of it) and the air-quality limits, checked by
+//! [`ReportsConfig::validate`] into [`ReportSettings`].
 
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +25,75 @@ pub const PM25: &str = "pm25_ugm3";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsConfig {
-    /// Carbon intensity of the grid's electricity, kgCO2e per kWh, one constant for every period.
+    /// Carbon intensity of the grid's electricity, kgCO2e per kWh: for every hour the series
+    /// (if any) does not cover.
     pub grid_intensity_kg_per_kwh: f64,
+    /// A stored series of the grid's carbon intensity (imported or published like any other),
+    /// used hour by hour where it has values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_intensity_series: Option<IntensitySeries>,
     /// Air-quality limits reported on, each named in the answer, in this order.
     pub air_limits: Vec<AirLimit>,
+    /// One small cell's rated capacity, which demand is compared with.
+    #[serde(default)]
+    pub small_cell_capacity: SmallCellCapacity,
+}
+
+/// One small cell's rated capacity (0: not configured).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmallCellCapacity {
+    /// Users a cell serves at once.
+    pub connected_ues: f64,
+    /// Throughput a cell carries, Mbit/s.
+    pub throughput_mbps: f64,
+    /// Share of `connected_ues` from which a cell-hour counts as busy, in percent.
+    pub busy_percent: f64,
+}
+
+impl Default for SmallCellCapacity {
+    fn default() -> Self {
+        SmallCellCapacity {
+            connected_ues: 0.0,
+            throughput_mbps: 0.0,
+            busy_percent: 80.0,
+        }
+    }
+}
+
+/// The stored series of the grid's carbon intensity: a metric of a device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntensitySeries {
+    /// The device it is stored under, e.g. `grid-gb`.
+    pub device: String,
+    /// Its metric, e.g. `carbon_intensity_g_per_kwh`.
+    pub metric: String,
+    /// The unit of its values.
+    #[serde(default)]
+    pub unit: IntensityUnit,
+}
+
+/// The unit of a carbon intensity series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntensityUnit {
+    /// kgCO2e per kWh (the default).
+    #[default]
+    #[serde(rename = "kg_per_kwh")]
+    KgPerKwh,
+    /// gCO2e per kWh, as grid operators' feeds publish it.
+    #[serde(rename = "g_per_kwh")]
+    GPerKwh,
+}
+
+impl IntensityUnit {
+    /// The factor from this unit to kgCO2e per kWh.
+    pub fn to_kg_per_kwh(self) -> f64 {
+        match self {
+            IntensityUnit::KgPerKwh => 1.0,
+            IntensityUnit::GPerKwh => 0.001,
+        }
+    }
 }
 
 /// Over what time a pollutant is averaged before it is compared with a limit.
@@ -72,8 +138,12 @@ pub struct AirLimit {
 pub struct ReportSettings {
     /// kgCO2e per kWh.
     pub grid_intensity_kg_per_kwh: f64,
+    /// The series of the intensity, if one is configured.
+    pub grid_intensity_series: Option<IntensitySeries>,
     /// The limits, in configuration order.
     pub air_limits: Vec<AirLimit>,
+    /// One small cell's rated capacity.
+    pub small_cell_capacity: SmallCellCapacity,
 }
 
 impl ReportsConfig {
@@ -86,6 +156,29 @@ impl ReportsConfig {
                 "reports.grid_intensity_kg_per_kwh",
                 format!("{intensity} is not a number of kgCO2e per kWh, 0 or more"),
             ));
+        }
+        let capacity = self.small_cell_capacity;
+        for (what, value, max) in [
+            ("connected_ues", capacity.connected_ues, f64::MAX),
+            ("throughput_mbps", capacity.throughput_mbps, f64::MAX),
+            ("busy_percent", capacity.busy_percent, 100.0),
+        ] {
+            if !value.is_finite() || value < 0.0 || value > max {
+                return Err(invalid(
+                    "reports.small_cell_capacity",
+                    format!("{what} {value} is out of range"),
+                ));
+            }
+        }
+        if let Some(series) = &self.grid_intensity_series {
+            for (what, id) in [("device", &series.device), ("metric", &series.metric)] {
+                if !citytel_proto::topic::is_valid_id(id) {
+                    return Err(invalid(
+                        "reports.grid_intensity_series",
+                        format!("{what} {id:?} is not a valid {what} name"),
+                    ));
+                }
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for limit in &self.air_limits {
@@ -122,6 +215,8 @@ impl ReportsConfig {
         }
         Ok(ReportSettings {
             grid_intensity_kg_per_kwh: intensity,
+            grid_intensity_series: self.grid_intensity_series.clone(),
+            small_cell_capacity: capacity,
             air_limits: self.air_limits.clone(),
         })
     }
@@ -172,5 +267,50 @@ mod tests {
         let e = check(&limit("x", "no2_ugm3", "week", 1.0)).unwrap_err();
         assert!(e.to_string().contains("week"), "{e}");
         assert!(check(&limit("EU PM2.5 day", "pm25_ugm3", "day", 25.0)).is_ok());
+    }
+
+    #[test]
+    fn an_intensity_series_names_a_device_and_a_metric_in_a_known_unit() {
+        let series = |device: &str, unit: &str| {
+            format!(
+                "[reports]
+grid_intensity_series = {{ device = {device:?}, metric =                  \"carbon_intensity\", unit = {unit:?} }}
+"
+            )
+        };
+        let settings = load_str(Some(("test", &series("grid-gb", "g_per_kwh"))), &[])
+            .unwrap()
+            .validate()
+            .unwrap()
+            .reports;
+        let s = settings.grid_intensity_series.expect("the series");
+        assert_eq!(
+            (s.device.as_str(), s.unit.to_kg_per_kwh()),
+            ("grid-gb", 0.001)
+        );
+        refused(&series("grid gb", "g_per_kwh"), "grid_intensity_series");
+        refused(
+            "[reports]\nsmall_cell_capacity = { connected_ues = -1.0 }\n",
+            "connected_ues",
+        );
+        refused(
+            "[reports]\nsmall_cell_capacity = { busy_percent = 120.0 }\n",
+            "busy_percent",
+        );
+        assert!(
+            check(&series("grid-gb", "tonnes"))
+                .unwrap_err()
+                .to_string()
+                .contains("tonnes")
+        );
+        assert_eq!(
+            load_str(None, &[])
+                .unwrap()
+                .validate()
+                .unwrap()
+                .reports
+                .grid_intensity_series,
+            None
+        );
     }
 }

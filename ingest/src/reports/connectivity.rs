@@ -9,6 +9,7 @@ use citytel_availability::{Span, Summary};
 use citytel_proto::v1;
 
 use super::basis::Tally;
+use super::config::SmallCellCapacity;
 use super::{
     CABINET, Device, DistrictSeries, ReportError, SMALL_CELL, THROUGHPUT, UES, mean, within,
 };
@@ -123,8 +124,14 @@ fn rank(districts: &mut BTreeMap<Arc<str>, DistrictConnectivity>) {
 }
 
 /// Adds small-cell demand over `span`: the peak `connected_ues` reading, and the 95th
-/// percentiles of the cells' hourly mean `connected_ues` and `throughput_mbps`.
-pub(crate) fn demand(report: &mut v1::Connectivity, series: &DistrictSeries, span: Span) {
+/// percentiles of the cells' hourly mean `connected_ues` and `throughput_mbps`, and all three
+/// against one cell's rated `capacity` when it is configured.
+pub(crate) fn demand(
+    report: &mut v1::Connectivity,
+    series: &DistrictSeries,
+    span: Span,
+    capacity: &SmallCellCapacity,
+) {
     let cells = |metric| {
         series
             .of(metric)
@@ -145,8 +152,12 @@ pub(crate) fn demand(report: &mut v1::Connectivity, series: &DistrictSeries, spa
         value: peak,
         basis: Some(tally.to_wire()),
     });
+    let busy_at = capacity.connected_ues * capacity.busy_percent / 100.0;
+    let cell_hours = ues.len() as u64;
+    let busy_cell_hours = ues.iter().filter(|u| **u >= busy_at).count() as u64;
+    let p95_ues = p95(&mut ues);
     report.p95_connected_ues = Some(v1::MetricFigure {
-        value: p95(&mut ues),
+        value: p95_ues,
         basis: Some(tally.to_wire()),
     });
     let mut throughput = Vec::new();
@@ -155,10 +166,26 @@ pub(crate) fn demand(report: &mut v1::Connectivity, series: &DistrictSeries, spa
         tally.add(s, span);
         throughput.extend(within(&s.buckets, span).iter().map(mean));
     }
+    let p95_throughput = p95(&mut throughput);
     report.p95_throughput_mbps = Some(v1::MetricFigure {
-        value: p95(&mut throughput),
+        value: p95_throughput,
         basis: Some(tally.to_wire()),
     });
+    let over =
+        |value: Option<f64>, rated: f64| value.filter(|_| rated > 0.0).map(|v| v * 100.0 / rated);
+    let ues_rated = capacity.connected_ues > 0.0;
+    if ues_rated || capacity.throughput_mbps > 0.0 {
+        report.capacity = Some(v1::SmallCellCapacity {
+            connected_ues: capacity.connected_ues,
+            throughput_mbps: capacity.throughput_mbps,
+            peak_ues_percent: over(peak, capacity.connected_ues),
+            p95_ues_percent: over(p95_ues, capacity.connected_ues),
+            p95_throughput_percent: over(p95_throughput, capacity.throughput_mbps),
+            busy_cell_hours: if ues_rated { busy_cell_hours } else { 0 },
+            cell_hours,
+            busy_percent: capacity.busy_percent,
+        });
+    }
 }
 
 /// The 95th percentile by nearest rank: the smallest value with at least 95% of the values at

@@ -33,7 +33,7 @@ use citytel_storage::series::{Bucket, ReadError, SeriesReader};
 use crate::query::Visible;
 use crate::state::State;
 use crate::state::fleet::report::DeviceInputs;
-use config::{NO2, PM25, ReportSettings};
+use config::{IntensitySeries, NO2, PM25, ReportSettings};
 
 /// One hour, ms: reports are read from 1-hour rollups.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -177,16 +177,20 @@ pub(crate) struct Gathered {
     availability: BTreeMap<Arc<str>, Vec<(Device, DeviceInputs)>>,
     /// The devices of the target districts whose series are captured, with their metrics.
     series: BTreeMap<Arc<str>, Vec<(Device, Vec<&'static str>)>>,
+    /// The grid's carbon intensity series, captured whoever the caller is (it is configuration,
+    /// not a device of the city).
+    intensity: Option<(Arc<str>, IntensitySeries)>,
     capture: Capture,
 }
 
 /// Picks the caller's devices and copies what the report of `district` (every district when
-/// `None`) over `period` needs.
+/// `None`) over `period` needs, with the grid's carbon `intensity` series if one is configured.
 pub(crate) fn gather(
     state: &State,
     visible: &Visible,
     district: Option<&str>,
     period: Period,
+    intensity: Option<&IntensitySeries>,
 ) -> Result<Gathered, ReportError> {
     let policy = state.fleet().policy();
     let mut availability: BTreeMap<Arc<str>, Vec<(Device, Arc<str>)>> = BTreeMap::new();
@@ -244,10 +248,12 @@ pub(crate) fn gather(
             (d, paired)
         })
         .collect();
+    let intensity = intensity.map(|s| (Arc::<str>::from(s.device.as_str()), s.clone()));
     let wanted: Vec<(&Arc<str>, &str)> = series
         .values()
         .flatten()
         .flat_map(|(dev, metrics)| metrics.iter().map(move |m| (&dev.id, *m)))
+        .chain(intensity.iter().map(|(id, s)| (id, s.metric.as_str())))
         .collect();
     let capture = state.capture(wanted, period.previous.start_ms, period.current.end_ms);
     Ok(Gathered {
@@ -255,6 +261,7 @@ pub(crate) fn gather(
         targets,
         availability,
         series,
+        intensity,
         capture,
     })
 }
@@ -283,6 +290,23 @@ impl Gathered {
     ) -> Result<Vec<v1::DistrictReport>, ReportError> {
         let period = self.period;
         let mut connectivity = connectivity::all(&self.availability, period.current, &expired)?;
+        let intensity = match &self.intensity {
+            Some((device, series)) => {
+                let buckets = self
+                    .capture
+                    .buckets(
+                        device,
+                        &series.metric,
+                        period.current.start_ms,
+                        period.current.end_ms,
+                        HOUR_MS,
+                    )?
+                    .map(|(b, _)| b)
+                    .unwrap_or_default();
+                Some(energy::Intensity { series, buckets })
+            }
+            None => None,
+        };
         let mut reports = Vec::with_capacity(self.targets.len());
         for district in &self.targets {
             let mut series = DistrictSeries::default();
@@ -313,14 +337,24 @@ impl Gathered {
                 }
             }
             let mut conn = connectivity.remove(district).unwrap_or_default();
-            connectivity::demand(&mut conn.report, &series, period.current);
+            connectivity::demand(
+                &mut conn.report,
+                &series,
+                period.current,
+                &settings.small_cell_capacity,
+            );
             conn.report.worst_devices.truncate(worst);
             reports.push(v1::DistrictReport {
                 district: district.to_string(),
                 start_unix_ms: period.current.start_ms,
                 end_unix_ms: period.current.end_ms,
                 connectivity: Some(conn.report),
-                energy: Some(energy::report(series.of(POWER), period, settings)),
+                energy: Some(energy::report(
+                    series.of(POWER),
+                    period,
+                    settings,
+                    intensity.as_ref(),
+                )),
                 air_quality: Some(air::report(&series, period.current, settings, worst)),
             });
         }

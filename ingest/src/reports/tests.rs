@@ -124,8 +124,30 @@ fn fleet() -> Vec<Scripted> {
             interval_ms: MINUTE,
             values: |_| Some(vec![("connected_ues", 5.0), ("throughput_mbps", 50.0)]),
         },
+        // The grid's carbon intensity, gCO2e/kWh, half-hourly (at a site of no district):
+        // 100 (h + 1) then 20 more in each hour of the period, none in hour 2.
+        Scripted {
+            id: GRID,
+            kind: "meter",
+            site: "x",
+            interval_ms: 30 * MINUTE,
+            values: |t| {
+                let h = hour_of(t);
+                let half = if (t - T0).rem_euclid(HOUR_MS) >= 30 * MINUTE {
+                    20.0
+                } else {
+                    0.0
+                };
+                (h != 2).then(|| vec![(INTENSITY, 100.0 * (h + 1) as f64 + half)])
+            },
+        },
     ]
 }
+
+/// The device and metric of the grid's carbon intensity series.
+const GRID: &str = "grid-gb";
+/// See [`GRID`].
+const INTENSITY: &str = "carbon_intensity";
 
 fn open(dir: &std::path::Path) -> (Arc<Database>, citytel_storage::wal::Wal) {
     let text = "[availability]\ndistricts = { w = \"west\", e = \"east\" }\n";
@@ -287,17 +309,34 @@ fn close(got: f64, want: f64, what: &str) {
 }
 
 fn report(db: &Database, scope: &Scope, district: Option<&str>) -> Vec<v1::DistrictReport> {
-    let period = Period::new(T0, T0 + LEN, NOW).unwrap();
     let settings = crate::config::load_str(None, &[])
         .unwrap()
         .reports
         .validate()
         .unwrap();
+    report_with(db, scope, district, &settings)
+}
+
+fn report_with(
+    db: &Database,
+    scope: &Scope,
+    district: Option<&str>,
+    settings: &ReportSettings,
+) -> Vec<v1::DistrictReport> {
+    let period = Period::new(T0, T0 + LEN, NOW).unwrap();
+    let intensity = settings.grid_intensity_series.as_ref();
     let gathered = {
         let state = db.read();
-        gather(&state, &Visible::of(scope, &state), district, period).unwrap()
+        gather(
+            &state,
+            &Visible::of(scope, &state),
+            district,
+            period,
+            intensity,
+        )
+        .unwrap()
     };
-    gathered.compute(&settings, 5, || false).unwrap()
+    gathered.compute(settings, 5, || false).unwrap()
 }
 
 fn check_everything(db: &Database) {
@@ -494,7 +533,13 @@ fn a_scoped_key_sees_only_its_devices_contribution() {
 
     let period = Period::new(T0, T0 + LEN, NOW).unwrap();
     let state = db.read();
-    let hidden = gather(&state, &Visible::of(&scope, &state), Some("east"), period);
+    let hidden = gather(
+        &state,
+        &Visible::of(&scope, &state),
+        Some("east"),
+        period,
+        None,
+    );
     assert!(matches!(hidden, Err(ReportError::NoDistrict(_))));
 }
 
@@ -525,4 +570,169 @@ fn the_95th_percentile_is_by_nearest_rank() {
     assert_eq!(connectivity::p95(&mut v), Some(19.0));
     assert_eq!(connectivity::p95(&mut [3.0]), Some(3.0));
     assert_eq!(connectivity::p95(&mut []), None);
+}
+
+#[test]
+fn carbon_follows_the_intensity_series_hour_by_hour_and_the_constant_where_it_has_none() {
+    use super::config::{IntensitySeries, IntensityUnit};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (db, mut wal) = open(dir.path());
+    play(&db);
+    let mut settings = crate::config::load_str(None, &[])
+        .unwrap()
+        .reports
+        .validate()
+        .unwrap();
+    let constant = settings.grid_intensity_kg_per_kwh;
+    settings.grid_intensity_series = Some(IntensitySeries {
+        device: GRID.into(),
+        metric: INTENSITY.into(),
+        unit: IntensityUnit::GPerKwh,
+    });
+    // The oracle: each power reading's energy at the mean of the grid's readings in its hour,
+    // in kg per kWh, or at the constant in an hour without any.
+    let grid = readings(|d| d == GRID);
+    let intensity_at = |t: i64| {
+        let hour = t - (t - T0).rem_euclid(HOUR_MS);
+        let values: Vec<f64> = grid
+            .iter()
+            .filter(|(_, g, _, _)| (hour..hour + HOUR_MS).contains(g))
+            .map(|(_, _, _, v)| *v / 1000.0)
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let in_west = |d: &str| matches!(d, "cab-a" | "cab-b");
+    let power: Vec<(i64, f64)> = readings(in_west)
+        .into_iter()
+        .filter(|(_, t, m, _)| *m == "power_w" && (T0..NOW).contains(t))
+        .map(|(d, t, _, w)| (t, w * interval(d) as f64 / HOUR_MS as f64 / 1000.0))
+        .collect();
+    let kwh: f64 = power.iter().map(|(_, k)| k).sum();
+    let want_kg: f64 = power
+        .iter()
+        .map(|(t, k)| k * intensity_at(*t).unwrap_or(constant))
+        .sum();
+    let measured: f64 = power
+        .iter()
+        .filter(|(t, _)| intensity_at(*t).is_some())
+        .map(|(_, k)| k)
+        .sum();
+    assert!(measured > 0.0 && measured < kwh, "both kinds of hour occur");
+    for round in ["before", "after"] {
+        let reports = report_with(&db, &Scope::default(), Some("west"), &settings);
+        let e = reports[0].energy.as_ref().unwrap();
+        close(e.energy_kwh, kwh, "energy");
+        close(
+            e.carbon_kg,
+            want_kg,
+            &format!("carbon {round} a checkpoint"),
+        );
+        close(
+            e.grid_intensity_measured_percent.unwrap(),
+            measured * 100.0 / kwh,
+            "measured share",
+        );
+        close(
+            e.effective_intensity_kg_per_kwh.unwrap(),
+            want_kg / kwh,
+            "effective",
+        );
+        assert_eq!(e.grid_intensity_source, "series grid-gb/carbon_intensity");
+        crate::db::checkpoint::run(&db, &mut wal, 1).unwrap();
+    }
+    // Without the series, the constant throughout.
+    settings.grid_intensity_series = None;
+    let e = report_with(&db, &Scope::default(), Some("west"), &settings)[0]
+        .energy
+        .clone()
+        .unwrap();
+    close(e.carbon_kg, kwh * constant, "carbon at the constant");
+    assert_eq!(
+        (
+            e.grid_intensity_source.as_str(),
+            e.grid_intensity_measured_percent
+        ),
+        ("constant", None)
+    );
+}
+
+#[test]
+fn small_cell_demand_is_compared_with_the_rated_capacity() {
+    use super::config::SmallCellCapacity;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _wal) = open(dir.path());
+    play(&db);
+    let mut settings = crate::config::load_str(None, &[])
+        .unwrap()
+        .reports
+        .validate()
+        .unwrap();
+    let west = |settings: &ReportSettings| {
+        report_with(&db, &Scope::default(), Some("west"), settings)[0]
+            .connectivity
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(west(&settings).capacity, None, "no capacity configured");
+
+    settings.small_cell_capacity = SmallCellCapacity {
+        connected_ues: 50.0,
+        throughput_mbps: 200.0,
+        busy_percent: 80.0,
+    };
+    // The oracle: cell-a's readings in the period, hour by hour.
+    let cell = readings(|d| d == "cell-a");
+    let hourly = |metric: &str| -> Vec<f64> {
+        (0..6)
+            .map(|h| {
+                let values: Vec<f64> = cell
+                    .iter()
+                    .filter(|(_, t, m, _)| *m == metric && hour_of(*t) == h && *t >= T0)
+                    .map(|(_, _, _, v)| *v)
+                    .collect();
+                values.iter().sum::<f64>() / values.len() as f64
+            })
+            .collect()
+    };
+    let nearest_rank_p95 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[(v.len() * 95).div_ceil(100) - 1]
+    };
+    let ues = hourly("connected_ues");
+    let peak = cell
+        .iter()
+        .filter(|(_, t, m, _)| *m == "connected_ues" && *t >= T0)
+        .map(|(_, _, _, v)| *v)
+        .fold(f64::MIN, f64::max);
+    let busy = ues.iter().filter(|u| **u >= 40.0).count() as u64;
+    let c = west(&settings);
+    let capacity = c.capacity.expect("capacity figures");
+    close(
+        capacity.peak_ues_percent.unwrap(),
+        peak * 100.0 / 50.0,
+        "peak",
+    );
+    close(
+        capacity.p95_ues_percent.unwrap(),
+        nearest_rank_p95(ues.clone()) * 100.0 / 50.0,
+        "p95 users",
+    );
+    close(
+        capacity.p95_throughput_percent.unwrap(),
+        nearest_rank_p95(hourly("throughput_mbps")) * 100.0 / 200.0,
+        "p95 throughput",
+    );
+    assert_eq!((capacity.busy_cell_hours, capacity.cell_hours), (busy, 6));
+    assert!(busy > 0 && busy < 6, "some hours busy, not all: {ues:?}");
+
+    // Throughput rated only: no users figures.
+    settings.small_cell_capacity.connected_ues = 0.0;
+    let capacity = west(&settings).capacity.unwrap();
+    assert_eq!(
+        (capacity.peak_ues_percent, capacity.busy_cell_hours),
+        (None, 0)
+    );
+    assert!(capacity.p95_throughput_percent.is_some());
 }

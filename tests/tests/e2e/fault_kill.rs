@@ -4,9 +4,10 @@
 //! Afterwards (and after one more crash), every reading the publisher saw acknowledged is stored,
 //! bit for bit, and none twice.
 //!
-//! Two paths: devices straight to citytel's device endpoint (a PUBACK there means durable in
-//! citytel), and devices through a real Mosquitto (a PUBACK there means accepted by Mosquitto,
-//! which keeps it queued for citytel's persistent session); the second is in the `interop` group.
+//! Two paths: devices straight to citytel's device endpoint, over MQTT 3.1.1 and over MQTT 5 (a
+//! PUBACK there means durable in citytel), and devices through a real Mosquitto (a PUBACK there
+//! means accepted by Mosquitto, which keeps it queued for citytel's persistent session); the
+//! second is in the `interop` group.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,14 +17,14 @@ use std::time::Duration;
 
 use citytel_tests::faults;
 use citytel_tests::process::Citytel;
-use citytel_tests::publisher::{self, Progress, PublishPlan, Published};
+use citytel_tests::publisher::{self, Progress, PublishPlan, Published, Version};
 use citytel_tests::wire::now_ms;
 
 /// Crashes during the run.
 const KILLS: usize = 3;
 
-/// 10 connections of 10 devices, 1000 readings each: 100,000 readings.
-fn plan(addr: SocketAddr) -> PublishPlan {
+/// 10 connections of 10 devices, 1000 readings each: 100,000 readings, in `version`.
+fn plan(addr: SocketAddr, version: Version) -> PublishPlan {
     PublishPlan {
         addr,
         connections: 10,
@@ -32,6 +33,7 @@ fn plan(addr: SocketAddr) -> PublishPlan {
         window: 100,
         start_ms: now_ms() - 3_600_000,
         reconnect_limit: Duration::from_secs(60),
+        version,
     }
 }
 
@@ -92,6 +94,16 @@ fn crash_and_restart(slot: &mut Option<Citytel>, data: &Path, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_lose_no_reading_acked_by_the_endpoint() {
+    crashes_lose_nothing_acked_by_the_endpoint(Version::V311, 0x6b11_0001).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_lose_no_reading_acked_by_the_endpoint_over_mqtt5() {
+    crashes_lose_nothing_acked_by_the_endpoint(Version::V5, 0x6b11_0005).await;
+}
+
+/// Devices in `version` straight to the endpoint, citytel killed at points drawn from `seed`.
+async fn crashes_lose_nothing_acked_by_the_endpoint(version: Version, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let first = Citytel::start(dir.path(), &[]);
     let addr = first.mqtt.expect("device endpoint");
@@ -99,8 +111,8 @@ async fn crashes_lose_no_reading_acked_by_the_endpoint() {
     let listen = format!("endpoint.listen={addr}");
     let args = ["--set", listen.as_str()];
     let mut slot = Some(first);
-    let plan = plan(addr);
-    let points = kill_points(plan.total(), 0x6b11_0001);
+    let plan = plan(addr, version);
+    let points = kill_points(plan.total(), seed);
     let published = run_with_crashes(&plan, &points, || {
         crash_and_restart(&mut slot, dir.path(), &args);
     })
@@ -142,7 +154,7 @@ async fn crashes_lose_no_reading_acked_by_mosquitto() {
     let first = Citytel::start(&data, &args);
     first.wait_serving().await;
     let mut slot = Some(first);
-    let plan = plan(([127, 0, 0, 1], broker.port()).into());
+    let plan = plan(([127, 0, 0, 1], broker.port()).into(), Version::V311);
     let points = kill_points(plan.total(), 0x6b11_0002);
     let published = run_with_crashes(&plan, &points, || {
         crash_and_restart(&mut slot, &data, &args)

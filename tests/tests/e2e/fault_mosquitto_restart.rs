@@ -15,7 +15,7 @@ use std::time::Duration;
 use citytel_testkit::mosquitto::{LOG_FILE, Mosquitto};
 use citytel_testkit::wait::Wait;
 use citytel_tests::process::Citytel;
-use citytel_tests::publisher::{self, Progress, PublishPlan};
+use citytel_tests::publisher::{self, Progress, PublishPlan, Version};
 use citytel_tests::wire::now_ms;
 
 #[cfg_attr(
@@ -52,6 +52,7 @@ async fn a_broker_restart_loses_nothing_and_citytel_carries_on() {
         window: 100,
         start_ms: now_ms() - 3_600_000,
         reconnect_limit: Duration::from_secs(60),
+        version: Version::V311,
     };
     let progress = Arc::new(Progress::default());
     let run = {

@@ -1,7 +1,7 @@
 //! MQTT 5 with other people's clients on citytel's device endpoint: paho-mqtt's MQTT 5 client
 //! reads what CONNACK grants and publishes through a topic alias; `mosquitto_pub -V 5` hears
 //! why a message was dead-lettered (the PUBACK reason code) while a 3.1.1 `mosquitto_pub`
-//! publishes beside it. Part of the `interop` group (Debian's `mosquitto-clients`, paho-mqtt):
+//! publishes beside it; paho finds its session kept for as long as citytel granted. Part of the `interop` group (Debian's `mosquitto-clients`, paho-mqtt):
 //! `cargo test -p citytel-tests --features interop`.
 
 use std::net::SocketAddr;
@@ -46,6 +46,42 @@ aliased.wait_for_publish(10)
 client.disconnect()
 client.loop_stop()
 print(json.dumps({"granted": granted, "acked": [sent.is_published(), aliased.is_published()]}))
+"#;
+
+/// paho-mqtt's MQTT 5 client asking for an hour of session expiry with clean start 0, three
+/// times: at once, 0.3 s later and 3 s later; prints each CONNACK's session present flag and
+/// the session expiry it granted.
+const PAHO_SESSION: &str = r#"
+import json, sys, threading, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+host, port = sys.argv[1:3]
+seen = []
+for pause in [0, 0.3, 3]:
+    time.sleep(pause)
+    try:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="cab-0002", protocol=mqtt.MQTTv5)
+    except AttributeError:
+        client = mqtt.Client(client_id="cab-0002", protocol=mqtt.MQTTv5)
+    connected = threading.Event()
+    def on_connect(client, userdata, flags, reason_code, properties=None):
+        present = getattr(flags, "session_present", None)
+        if present is None:
+            present = bool(flags.get("session present"))
+        granted = getattr(properties, "SessionExpiryInterval", None)
+        seen.append([bool(present), granted])
+        connected.set()
+    client.on_connect = on_connect
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    client.connect(host, int(port), keepalive=30, clean_start=False, properties=props)
+    client.loop_start()
+    if not connected.wait(10):
+        sys.exit("no CONNACK")
+    client.disconnect()
+    client.loop_stop()
+print(json.dumps(seen))
 "#;
 
 /// `mosquitto_pub -V {version} -d` at QoS 1 of `payload` to `topic`.
@@ -158,6 +194,40 @@ async fn paho_and_mosquitto_pub_speak_mqtt5_and_hear_reason_codes() {
         );
     }
     assert_eq!(readings_total(&mut client, DEVICE).await, 4);
+    assert!(citytel.stop().success(), "citytel exits cleanly");
+}
+
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs paho-mqtt: cargo test -p citytel-tests --features interop"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_finds_its_session_while_it_lasts_and_is_told_the_granted_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let citytel = Citytel::start(dir.path(), &["--set", "endpoint.max_session_expiry=2s"]);
+    let addr = citytel.mqtt.expect("the device endpoint runs");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            PAHO_SESSION,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "paho-mqtt (pip install paho-mqtt): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    // First: no session yet; 0.3 s later: present; 3 s later: expired (2 s granted, not 3600).
+    assert_eq!(
+        seen,
+        serde_json::json!([[false, 2], [true, 2], [false, 2]]),
+        "[session present, granted expiry] per CONNACK"
+    );
     assert!(citytel.stop().success(), "citytel exits cleanly");
 }
 

@@ -28,9 +28,11 @@ use super::Shared;
 use super::authorize::{self, Speaker};
 use super::frame;
 use super::identity::{DeviceAuth, Refused};
+use super::kept;
 use super::outgoing;
 use super::reply::{self, Encoder, Grant, ToClient};
 use super::session::Session;
+use super::will::DelayedWill;
 use super::wire::{self, FromClient, Version};
 use crate::journal::Connection;
 use crate::net::tls::PeerCertificate;
@@ -340,19 +342,41 @@ where
             Disconnect::TakenOver
         };
     }
-    // A publish-only session holds no state here, so a persistent session is always "present":
-    // clients such as rumqttc would otherwise drop their unacknowledged publishes.
+    // A 3.1.1 publish-only session holds no state here, so a persistent session is always
+    // "present": clients such as rumqttc would otherwise drop their unacknowledged publishes.
+    // An MQTT 5 session is present while it is kept (see `kept`).
+    let found = match version {
+        Version::V4 => kept::Found::default(),
+        Version::V5 => shared
+            .kept
+            .resume(&client_id, identity, connect.clean_session),
+    };
+    if let Some(will) = &found.ended_will {
+        // The session this one replaces ended: its delayed Will goes first.
+        will.fire_now().await;
+    }
+    let resumed = found.resumed;
+    let session_present = match version {
+        Version::V4 => !connect.clean_session,
+        Version::V5 => resumed.is_some(),
+    };
+    let expiry = kept::granted_expiry(hello.session_expiry_s, shared.config.max_session_expiry);
+    let granted_expiry_s = match hello.session_expiry_s {
+        0 => 0,
+        _ => u32::try_from(expiry.as_secs()).unwrap_or(kept::NEVER - 1),
+    };
     let server_keep_alive = server_keep_alive(connect.keep_alive, &shared.config);
     let grant = Grant {
         receive_max: shared.config.receive_maximum,
         max_packet: u32::try_from(shared.config.max_discard_bytes).unwrap_or(u32::MAX),
         topic_alias_max: shared.config.topic_alias_maximum,
         server_keep_alive: server_keep_alive.filter(|&s| s != connect.keep_alive),
+        session_expiry: Some(granted_expiry_s).filter(|&s| s != hello.session_expiry_s),
     };
     let connack = reply::encode_connack(
         version,
         ConnectReturnCode::Success,
-        !connect.clean_session,
+        session_present,
         None,
         Some(&grant),
     );
@@ -374,7 +398,9 @@ where
         options: hello.options,
     };
     let (outgoing, writer) = outgoing::start(wr, encoder);
+    let speaker_identity = speaker.as_ref().map(|s| s.identity().device_id.clone());
     let mut session = Session::new(shared.clone(), outgoing, speaker, version);
+    session.resume(granted_expiry_s, resumed);
     let opened = match own_topic.or_else(|| device_of_will(connect.last_will.as_ref())) {
         Some(device) => session.opened(device).await,
         None => Ok(()),
@@ -395,10 +421,21 @@ where
         }
     };
 
+    let will_delay = Duration::from_secs(u64::from(hello.will_delay_s)).min(session.expiry());
+    let mut delayed_will = None;
     if reason.fires_will()
         && let Some(will) = connect.last_will
     {
-        session.publish_will(will).await;
+        if version == Version::V5 && !will_delay.is_zero() && reason != Disconnect::Shutdown {
+            delayed_will = Some(DelayedWill::spawn(
+                shared.clone(),
+                will,
+                will_delay,
+                shutdown.clone(),
+            ));
+        } else {
+            session.publish_will(will).await;
+        }
     }
     if let Some(change) = reason.connection_change() {
         session.closed(change).await;
@@ -408,6 +445,21 @@ where
     }
     if let Some(farewell) = reason.farewell() {
         session.farewell(farewell);
+    }
+    if version == Version::V5 {
+        let identity = speaker_identity.as_deref();
+        let subscriptions = session.take_subscriptions();
+        let kept = shared.kept.keep(
+            &client_id,
+            identity,
+            session.expiry(),
+            subscriptions,
+            delayed_will,
+        );
+        if let Err(Some(will)) = kept {
+            // Not kept: the session ends now, and with it the wait of its Will.
+            will.fire_now().await;
+        }
     }
     drop(session);
     drop(finished);

@@ -38,12 +38,14 @@ pub(crate) mod authorize;
 pub(crate) mod connection;
 pub(crate) mod frame;
 pub(crate) mod identity;
+pub(crate) mod kept;
 pub(crate) mod outgoing;
 pub(crate) mod refusal;
 pub(crate) mod reply;
 pub(crate) mod session;
 pub(crate) mod sessions;
 pub(crate) mod sparkplug;
+pub(crate) mod will;
 pub(crate) mod wire;
 
 use std::net::SocketAddr;
@@ -62,6 +64,7 @@ use crate::config::EndpointConfig;
 use crate::pipeline::Pipeline;
 use crate::telemetry::metrics as m;
 use admission::Admission;
+use kept::KeptSessions;
 use sessions::Sessions;
 
 /// How often addresses with nothing going on are dropped from the admission table.
@@ -76,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) pipeline: Pipeline,
     /// Open connections by client id.
     pub(crate) sessions: Sessions,
+    /// MQTT 5 sessions kept after their connection.
+    pub(crate) kept: KeptSessions,
     /// Per-address limits.
     pub(crate) admission: Arc<Admission>,
     /// Whether and how devices authenticate.
@@ -107,6 +112,7 @@ impl Shared {
         });
         Shared {
             sparkplug,
+            kept: KeptSessions::new(config.max_kept_sessions),
             config,
             pipeline,
             sessions: Sessions::default(),
@@ -289,5 +295,7 @@ mod strict_tests;
 mod tests;
 #[cfg(test)]
 mod v5_reasons_tests;
+#[cfg(test)]
+mod v5_session_tests;
 #[cfg(test)]
 mod v5_tests;

@@ -36,8 +36,8 @@ pub(crate) enum ToClient {
         /// The retain flag.
         retain: bool,
     },
-    /// UNSUBACK.
-    UnsubAck(u16, usize),
+    /// UNSUBACK, with whether a subscription existed for each filter of the UNSUBSCRIBE.
+    UnsubAck(u16, Vec<bool>),
     /// MQTT 5 DISCONNECT from the server, with its reason code and reason string (nothing is
     /// written in 3.1.1, which has no server DISCONNECT).
     Disconnect(v5::DisconnectReasonCode, String),
@@ -214,9 +214,15 @@ impl Encoder {
                         payload: payload.clone(),
                         properties: None,
                     }),
-                    ToClient::UnsubAck(pkid, n) => v5::Packet::UnsubAck(v5::UnsubAck {
+                    ToClient::UnsubAck(pkid, existed) => v5::Packet::UnsubAck(v5::UnsubAck {
                         pkid: *pkid,
-                        reasons: vec![v5::UnsubAckReason::NoSubscriptionExisted; *n],
+                        reasons: existed
+                            .iter()
+                            .map(|&existed| match existed {
+                                true => v5::UnsubAckReason::Success,
+                                false => v5::UnsubAckReason::NoSubscriptionExisted,
+                            })
+                            .collect(),
                         properties: None,
                     }),
                     ToClient::Disconnect(code, why) => {
@@ -272,6 +278,8 @@ pub(crate) struct Grant {
     pub(crate) topic_alias_max: u16,
     /// Server Keep Alive, when citytel holds the connection to another than it asked for.
     pub(crate) server_keep_alive: Option<u16>,
+    /// Session Expiry Interval, when citytel grants another than the client asked for.
+    pub(crate) session_expiry: Option<u32>,
 }
 
 /// The MQTT 5 CONNACK reason code for a 3.1.1 return code (the shared logic decides in 3.1.1
@@ -306,7 +314,7 @@ pub(crate) fn encode_connack(
         }
         Version::V5 => {
             let properties = v5::ConnAckProperties {
-                session_expiry_interval: None,
+                session_expiry_interval: grant.and_then(|g| g.session_expiry),
                 receive_max: grant.map(|g| g.receive_max),
                 max_qos: None,
                 // Devices only publish here: no retained messages, subscriptions or wildcards.

@@ -5,6 +5,7 @@
 //! ([`super::connection`] decides when). Sparkplug edge nodes' messages, subscriptions and
 //! routes are handled in [`sparkplug`].
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +28,9 @@ use super::wire::{self, FromClient, Publish, Version};
 use crate::decode::{RejectReason, Rejection};
 use crate::journal::{Connection, DEAD_LETTER_PAYLOAD_CAP};
 use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
-use crate::source::broker::submit::submit_sparkplug;
-use crate::telemetry::metrics as m;
 use citytel_proto::sparkplug::topic::is_sparkplug;
 
+mod expiry;
 mod sparkplug;
 
 /// Smallest read buffer; it grows for connections that fill it.
@@ -55,8 +55,11 @@ pub(crate) struct Session {
     aliases: TopicAliases,
     /// The Sparkplug edge node this connection is bound to, and its route for commands.
     sparkplug_node: Option<(NodeKey, RouteHandle)>,
-    /// Whether the connection subscribed to citytel's Sparkplug STATE.
-    state_subscribed: bool,
+    /// The filters this connection holds a subscription to (only granted ones: an edge node's
+    /// own commands and citytel's STATE), for UNSUBACK's reason codes and the offline STATE.
+    subscriptions: BTreeSet<String>,
+    /// The MQTT 5 Session Expiry Interval, seconds (see [`expiry`]).
+    session_expiry_s: u32,
 }
 
 /// What the read buffer held next.
@@ -95,7 +98,8 @@ impl Session {
             discarding: None,
             speaker,
             sparkplug_node: None,
-            state_subscribed: false,
+            subscriptions: BTreeSet::new(),
+            session_expiry_s: 0,
         }
     }
 
@@ -304,8 +308,10 @@ impl Session {
             // node's own commands and citytel's STATE.
             FromClient::Subscribe(pkid, filters) => self.subscribe(pkid, &filters),
             FromClient::Unsubscribe(pkid, filters) => self.unsubscribe(pkid, &filters),
-            FromClient::Disconnect => Next::Stop(Disconnect::ByClient),
-            FromClient::DisconnectWithWill => Next::Stop(Disconnect::ByClientWithWill),
+            FromClient::Disconnect(expiry) => self.leave(expiry, Disconnect::ByClient),
+            FromClient::DisconnectWithWill(expiry) => {
+                self.leave(expiry, Disconnect::ByClientWithWill)
+            }
             FromClient::Connect(_) => {
                 Next::Stop(Disconnect::ProtocolError("second CONNECT".into()))
             }
@@ -406,23 +412,6 @@ impl Session {
 
     /// Queues the connection's Last Will (a Sparkplug NDEATH through the host).
     pub(crate) async fn publish_will(&self, will: LastWill) {
-        metrics::counter!(m::MESSAGES_RECEIVED_TOTAL, "source" => "will_fired").increment(1);
-        let inbound = Inbound {
-            topic: will.topic,
-            payload: will.message,
-            received_at_ms: self.shared.pipeline.now_ms(),
-            origin: Origin::Will,
-            ack: None,
-            user_properties: None,
-        };
-        let submitted = match &self.shared.sparkplug {
-            Some(sparkplug) if is_sparkplug(&inbound.topic) => {
-                submit_sparkplug(&self.shared.pipeline, &sparkplug.host, inbound).await
-            }
-            _ => self.shared.pipeline.submit(inbound).await,
-        };
-        if submitted.is_err() {
-            tracing::warn!("last will not stored: the pipeline is closed");
-        }
+        super::will::publish(&self.shared, will).await;
     }
 }

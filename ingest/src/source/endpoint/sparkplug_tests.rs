@@ -430,10 +430,12 @@ async fn an_authenticated_node_speaks_and_subscribes_for_itself_only() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_as_not_authorised() {
+async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_and_unsubscribes_say_which_existed() {
     use rumqttc::v5::mqttbytes::QoS as QoS5;
     use rumqttc::v5::mqttbytes::v5::{
         Connect, Filter, Packet as Packet5, Subscribe as Subscribe5, SubscribeReasonCode as Code5,
+        UnsubAckReason::{NoSubscriptionExisted, Success},
+        Unsubscribe as Unsubscribe5,
     };
 
     let h = sparkplug_harness();
@@ -476,6 +478,23 @@ async fn mqtt5_subscriptions_are_granted_at_qos0_or_refused_as_not_authorised() 
         }
         other => panic!("expected the STATE, got {other:?}"),
     }
+    // UNSUBACK says, per filter, whether the subscription existed: the refused one never did,
+    // and the second time none does.
+    for (pkid, expected) in [
+        (5, [Success, NoSubscriptionExisted, Success]),
+        (6, [NoSubscriptionExisted; 3]),
+    ] {
+        let mut unsub = Unsubscribe5::new(NCMD, None);
+        unsub.filters = vec![NCMD.into(), "citytel/#".into(), STATE.into()];
+        unsub.pkid = pkid;
+        c.send5(Packet5::Unsubscribe(unsub)).await;
+        match c.recv5().await {
+            Some(Packet5::UnsubAck(a)) => {
+                assert_eq!((a.pkid, a.reasons), (pkid, expected.to_vec()))
+            }
+            other => panic!("expected UNSUBACK, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -493,5 +512,47 @@ async fn commands_and_state_published_to_the_endpoint_are_dead_letters() {
         );
         envelope.inbound.ack.unwrap().send();
         assert!(matches!(c.recv().await, Some(Packet::PubAck(a)) if a.pkid == pkid));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_mqtt5_session_kept_keeps_its_subscriptions() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    use rumqttc::v5::mqttbytes::v5::{
+        Connect, ConnectProperties, Filter, Packet as Packet5, Subscribe as Subscribe5,
+        UnsubAckReason, Unsubscribe as Unsubscribe5,
+    };
+
+    let h = sparkplug_harness();
+    let connect = |clean_start| Connect {
+        keep_alive: 30,
+        client_id: "edge1".into(),
+        clean_start,
+        properties: Some(ConnectProperties {
+            session_expiry_interval: Some(60),
+            ..ConnectProperties::new()
+        }),
+    };
+    let (mut c, task) = h.connect_pipe();
+    c.connect5(connect(true), None).await;
+    let sub = Subscribe5::new_many(
+        [NCMD, STATE].map(|f| Filter::new(f, QoS5::AtMostOnce)),
+        None,
+    );
+    c.send5(Packet5::Subscribe(sub)).await;
+    assert!(matches!(c.recv5().await, Some(Packet5::SubAck(_))));
+    assert!(matches!(c.recv5().await, Some(Packet5::Publish(_))));
+    drop(c);
+    task.await.unwrap();
+
+    let (mut c, _task) = h.connect_pipe();
+    assert!(c.connect5(connect(false), None).await.session_present);
+    let mut unsub = Unsubscribe5::new(NCMD, None);
+    unsub.filters.push(STATE.into());
+    unsub.pkid = 2;
+    c.send5(Packet5::Unsubscribe(unsub)).await;
+    match c.recv5().await {
+        Some(Packet5::UnsubAck(a)) => assert_eq!(a.reasons, [UnsubAckReason::Success; 2]),
+        other => panic!("expected UNSUBACK, got {other:?}"),
     }
 }

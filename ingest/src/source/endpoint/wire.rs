@@ -31,6 +31,11 @@ pub(crate) struct Hello {
     pub(crate) connect: v4::Connect,
     /// What an MQTT 5 client asks of the server's packets (3.1.1: the defaults).
     pub(crate) options: ClientOptions,
+    /// MQTT 5 Session Expiry Interval asked for, in seconds (0: the session ends with the
+    /// connection; 3.1.1: 0).
+    pub(crate) session_expiry_s: u32,
+    /// MQTT 5 Will Delay Interval, in seconds (0: the Last Will is published at once).
+    pub(crate) will_delay_s: u32,
 }
 
 /// What an MQTT 5 CONNECT asks of the server's packets.
@@ -67,11 +72,11 @@ pub(crate) enum FromClient {
     Subscribe(u16, Vec<String>),
     /// UNSUBSCRIBE with its packet id and its topic filters.
     Unsubscribe(u16, Vec<String>),
-    /// DISCONNECT.
-    Disconnect,
+    /// DISCONNECT, with the Session Expiry Interval an MQTT 5 one sets.
+    Disconnect(Option<u32>),
     /// MQTT 5 DISCONNECT with reason 0x04: the client leaves cleanly but wants its Last Will
-    /// published.
-    DisconnectWithWill,
+    /// published (and the Session Expiry Interval it sets).
+    DisconnectWithWill(Option<u32>),
     /// PUBACK, PUBREC or PUBCOMP: meaningless here, citytel never publishes to devices.
     PublishAck,
     /// A packet only a server sends, by name.
@@ -116,7 +121,7 @@ impl FromClient {
             FromClient::PingReq => "PINGREQ",
             FromClient::Subscribe(..) => "SUBSCRIBE",
             FromClient::Unsubscribe(..) => "UNSUBSCRIBE",
-            FromClient::Disconnect | FromClient::DisconnectWithWill => "DISCONNECT",
+            FromClient::Disconnect(_) | FromClient::DisconnectWithWill(_) => "DISCONNECT",
             FromClient::PublishAck => "a publish acknowledgement",
             FromClient::ServerOnly(name) => name,
         }
@@ -159,6 +164,8 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             version: Version::V4,
             connect,
             options: ClientOptions::default(),
+            session_expiry_s: 0,
+            will_delay_s: 0,
         })),
         v4::Packet::Publish(p) => FromClient::Publish(Publish {
             topic: p.topic,
@@ -174,7 +181,7 @@ fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
         }
         v4::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.topics),
-        v4::Packet::Disconnect => FromClient::Disconnect,
+        v4::Packet::Disconnect => FromClient::Disconnect(None),
         v4::Packet::PubAck(_) | v4::Packet::PubRec(_) | v4::Packet::PubComp(_) => {
             FromClient::PublishAck
         }
@@ -194,7 +201,7 @@ const DISCONNECT_WITH_WILL: u8 = 0x04;
 fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadError> {
     if buf.starts_with(&BARE_DISCONNECT) {
         let _ = buf.split_to(BARE_DISCONNECT.len());
-        return Ok(FromClient::Disconnect);
+        return Ok(FromClient::Disconnect(None));
     }
     // A reason code and no property length (remaining length 1), which MQTT 5 also allows and
     // rumqttc's codec does not read either.
@@ -204,9 +211,9 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
         }
         let code = buf.split_to(3)[2];
         return Ok(if code == DISCONNECT_WITH_WILL {
-            FromClient::DisconnectWithWill
+            FromClient::DisconnectWithWill(None)
         } else {
-            FromClient::Disconnect
+            FromClient::Disconnect(None)
         });
     }
     let max = u32::try_from(max_packet).unwrap_or(u32::MAX);
@@ -239,12 +246,15 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
             FromClient::Subscribe(sub.pkid, sub.filters.into_iter().map(|f| f.path).collect())
         }
         v5::Packet::Unsubscribe(u) => FromClient::Unsubscribe(u.pkid, u.filters),
-        v5::Packet::Disconnect(d)
-            if d.reason_code == v5::DisconnectReasonCode::DisconnectWithWillMessage =>
-        {
-            FromClient::DisconnectWithWill
+        v5::Packet::Disconnect(d) => {
+            let expiry = d.properties.and_then(|p| p.session_expiry_interval);
+            match d.reason_code {
+                v5::DisconnectReasonCode::DisconnectWithWillMessage => {
+                    FromClient::DisconnectWithWill(expiry)
+                }
+                _ => FromClient::Disconnect(expiry),
+            }
         }
-        v5::Packet::Disconnect(_) => FromClient::Disconnect,
         v5::Packet::PubAck(_) | v5::Packet::PubRec(_) | v5::Packet::PubComp(_) => {
             FromClient::PublishAck
         }
@@ -262,6 +272,11 @@ fn hello_v5(
     will: Option<v5::LastWill>,
     login: Option<v5::Login>,
 ) -> Result<Hello, ReadError> {
+    let will_delay_s = will
+        .as_ref()
+        .and_then(|w| w.properties.as_ref())
+        .and_then(|p| p.delay_interval)
+        .unwrap_or(0);
     let last_will = match will {
         None => None,
         Some(will) => Some(v4::LastWill {
@@ -279,6 +294,8 @@ fn hello_v5(
     Ok(Hello {
         version: Version::V5,
         options,
+        session_expiry_s: props.and_then(|p| p.session_expiry_interval).unwrap_or(0),
+        will_delay_s,
         connect: v4::Connect {
             protocol: Protocol::V5,
             keep_alive: connect.keep_alive,
@@ -365,7 +382,7 @@ mod tests {
         let mut buf = BytesMut::from(&[0xe0, 0x00, 0xc0, 0x00][..]);
         assert!(matches!(
             Version::V5.read(&mut buf, 1024),
-            Ok(FromClient::Disconnect)
+            Ok(FromClient::Disconnect(None))
         ));
         assert!(matches!(
             Version::V5.read(&mut buf, 1024),
@@ -381,11 +398,11 @@ mod tests {
         buf.extend_from_slice(&[0x04, 0xe0, 0x01, 0x00]);
         assert!(matches!(
             Version::V5.read(&mut buf, 1024),
-            Ok(FromClient::DisconnectWithWill)
+            Ok(FromClient::DisconnectWithWill(None))
         ));
         assert!(matches!(
             Version::V5.read(&mut buf, 1024),
-            Ok(FromClient::Disconnect)
+            Ok(FromClient::Disconnect(None))
         ));
         assert!(buf.is_empty());
     }

@@ -20,7 +20,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Lines a child prints, read on a thread of their own.
-fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+pub fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

@@ -131,6 +131,7 @@ macro_rules! eventually {
 }
 
 mod endpoint;
+mod tahu;
 
 #[cfg_attr(
     not(feature = "interop"),

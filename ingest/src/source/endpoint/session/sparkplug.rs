@@ -75,6 +75,9 @@ impl Session {
                         Ok(Wanted::State) => send_state = true,
                         Err(_) => {}
                     }
+                    if decision.is_ok() {
+                        self.subscriptions.insert(filter.clone());
+                    }
                     decision
                 }
             };
@@ -93,25 +96,48 @@ impl Session {
         }
         let state = self.shared.sparkplug.as_ref().and_then(|sp| sp.state(true));
         match state {
-            Some(state) if send_state => {
-                self.state_subscribed = true;
-                self.control(state)
-            }
+            Some(state) if send_state => self.control(state),
             _ => Next::Continue,
         }
     }
 
-    /// Answers UNSUBSCRIBE; unsubscribing from citytel's STATE means no offline STATE at
-    /// shutdown.
+    /// Holds a subscription of a resumed session again, as granted before (its edge node's
+    /// commands routed here again); one no longer allowed (Sparkplug turned off, another
+    /// identity) is dropped.
+    pub(super) fn restore_subscription(&mut self, filter: String) {
+        let Some(sparkplug) = self.shared.sparkplug.clone() else {
+            return;
+        };
+        let own = self.sparkplug_node.as_ref().map(|(node, _)| node);
+        let identity = self
+            .speaker
+            .as_ref()
+            .map(|s| s.identity().device_id.as_str());
+        match sp::decide(&sparkplug, &filter, own, identity) {
+            Ok(Wanted::Commands(node)) => self.bind_node(&sparkplug, node),
+            Ok(Wanted::State) => {}
+            Err(_) => return,
+        }
+        self.subscriptions.insert(filter);
+    }
+
+    /// Answers UNSUBSCRIBE, each filter with whether a subscription to it existed (MQTT 5's
+    /// reason codes); unsubscribing from citytel's STATE means no offline STATE at shutdown.
     pub(super) fn unsubscribe(&mut self, pkid: u16, filters: &[String]) -> Next {
+        let existed = filters
+            .iter()
+            .map(|filter| self.subscriptions.remove(filter))
+            .collect();
+        self.control(ToClient::UnsubAck(pkid, existed))
+    }
+
+    /// Whether the connection holds a subscription to citytel's STATE.
+    fn state_subscribed(&self) -> bool {
         let state = self.shared.sparkplug.as_ref().and_then(|sp| {
             let id = sp.settings.host_id.as_deref()?;
             Some(citytel_proto::sparkplug::topic::state(id))
         });
-        if state.is_some_and(|state| filters.contains(&state)) {
-            self.state_subscribed = false;
-        }
-        self.control(ToClient::UnsubAck(pkid, filters.len()))
+        state.is_some_and(|state| self.subscriptions.contains(&state))
     }
 
     /// Queues citytel's STATE offline for a connection subscribed to it (before citytel closes
@@ -122,7 +148,7 @@ impl Session {
             .sparkplug
             .as_ref()
             .and_then(|sp| sp.state(false));
-        if let Some(state) = state.filter(|_| self.state_subscribed) {
+        if let Some(state) = state.filter(|_| self.state_subscribed()) {
             let _ = self.control(state);
         }
     }
