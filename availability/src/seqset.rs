@@ -44,6 +44,9 @@ impl SeqSet {
                 return true;
             }
         } else {
+            // Most devices never leave a gap: room for exactly one range, not the four a first
+            // push reserves (a million devices keep one set per boot).
+            self.ranges.reserve_exact(1);
             self.ranges.push((seq, seq));
             self.count = 1;
             return true;

@@ -17,6 +17,8 @@ pub mod checkpoint;
 pub mod housekeeping;
 pub mod offline;
 mod open;
+#[cfg(test)]
+mod replay_tests;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use citytel_storage::engine::Engine;
 use citytel_storage::wal::Wal;
@@ -32,6 +33,26 @@ fn undecodable(report: &mut OpenReport, kind: &'static str, count: u64, example:
     report.undecodable.push((kind, count));
 }
 
+/// Milliseconds each phase of opening took, for the log.
+#[derive(Debug, Default)]
+struct Phases {
+    /// Time up to the end of the previous phase.
+    done: u64,
+    engine: u64,
+    snapshot: u64,
+    history: u64,
+    replay: u64,
+    restart: u64,
+}
+
+impl Phases {
+    /// The milliseconds since the previous phase ended.
+    fn lap(&mut self, started: Instant) -> u64 {
+        let now = started.elapsed().as_millis() as u64;
+        std::mem::replace(&mut self.done, now).abs_diff(now)
+    }
+}
+
 /// How citytel's own restart is marked once the WAL is replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MarkStart {
@@ -55,11 +76,14 @@ pub(super) fn open(
     if lock.try_lock().is_err() {
         return Err(DbError::Locked(data_dir.to_path_buf()));
     }
+    let started = Instant::now();
+    let mut phases = Phases::default();
     let engine = Engine::open(
         &data_dir.join("tsdb"),
         options.engine.clone(),
         &state::TABLES,
     )?;
+    phases.engine = phases.lap(started);
     let mut state = State::new(engine, &options.state);
     let mut report = OpenReport::default();
     let meta = state.table(state::META);
@@ -84,6 +108,7 @@ pub(super) fn open(
     let errors = state.load_audit(&state.table(state::AUDIT))?;
     let first = errors.first().map(ToString::to_string);
     undecodable(&mut report, "audit", errors.len() as u64, first);
+    phases.snapshot = phases.lap(started);
 
     let (mut bad, mut example) = (0u64, None);
     for item in state.table(state::HISTORY).iter() {
@@ -92,7 +117,7 @@ pub(super) fn open(
             .ok_or(persist::PersistError::Invalid("history key"))
             .and_then(|device| Ok((device, persist::decode_change(&value)?)));
         match decoded {
-            Ok((device, change)) => state.restore_history(device.into(), change),
+            Ok((device, change)) => state.restore_history(device, change),
             Err(e) => {
                 bad += 1;
                 example.get_or_insert_with(|| e.to_string());
@@ -100,6 +125,7 @@ pub(super) fn open(
         }
     }
     undecodable(&mut report, "history", bad, example);
+    phases.history = phases.lap(started);
 
     let (mut bad, mut example) = (0u64, None);
     let (mut wal, replay) = Wal::open(
@@ -118,6 +144,7 @@ pub(super) fn open(
     )?;
     undecodable(&mut report, "wal_entry", bad, example);
     report.replay = replay;
+    phases.replay = phases.lap(started);
     // What happened while citytel was down is unknown, not down.
     let now = options.clock.now_ms();
     match mark {
@@ -129,6 +156,15 @@ pub(super) fn open(
             state.apply(&entry, None);
         }
     }
+    phases.restart = phases.lap(started);
+    tracing::info!(
+        engine_ms = phases.engine,
+        snapshot_ms = phases.snapshot,
+        history_ms = phases.history,
+        replay_ms = phases.replay,
+        restart_ms = phases.restart,
+        "data directory loaded"
+    );
     let db = Arc::new(Database {
         state: RwLock::new(state),
         data_dir: data_dir.to_path_buf(),

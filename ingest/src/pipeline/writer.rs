@@ -243,10 +243,13 @@ impl Writer {
             drop(tx);
             let _ = handle.join();
         }
+        let started = Instant::now();
         match checkpoint::run(&self.db, &mut self.wal, self.policy.threads) {
             Ok(Some(cp)) => tracing::info!(
                 points = cp.points,
                 segments = cp.segments,
+                write_ms = cp.elapsed_ms,
+                total_ms = started.elapsed().as_millis() as u64,
                 "final checkpoint written"
             ),
             Ok(None) => {}

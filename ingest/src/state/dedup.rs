@@ -66,6 +66,9 @@ fn boots_entry(boots: &mut Vec<(u64, SeqSet)>, boot: u64) -> &mut SeqSet {
             if boots.len() == BOOTS_PER_DEVICE {
                 boots.remove(0);
             }
+            // Most devices keep one boot for a long time: room for one, not the four a first
+            // push reserves.
+            boots.reserve_exact(1);
             boots.push((boot, SeqSet::default()));
             boots.len() - 1
         }

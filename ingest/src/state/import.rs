@@ -9,7 +9,6 @@ use citytel_storage::engine::keys;
 use citytel_storage::series::Point;
 
 use super::State;
-use super::registry::intern;
 use crate::import::{ImportError, PointBatch};
 
 impl State {
@@ -44,10 +43,14 @@ impl State {
                 Some(id) => id,
                 None => {
                     let device: &Arc<str> = &devices[p.device as usize];
-                    let record = self.registry.get_mut(device).ok_or_else(|| {
-                        ImportError::sink(std::io::Error::other("device vanished"))
-                    })?;
-                    let metric = intern(&mut record.metrics, &batch.metrics[p.metric as usize]);
+                    let name = std::slice::from_ref(&batch.metrics[p.metric as usize]);
+                    let metric =
+                        self.registry
+                            .metric_names(device, name)
+                            .pop()
+                            .ok_or_else(|| {
+                                ImportError::sink(std::io::Error::other("device vanished"))
+                            })?;
                     let id = self.engine.series_id(device, &metric);
                     ids[slot] = Some(id);
                     id

@@ -58,7 +58,7 @@ use dedup::Dedup;
 use fleet::report::DeviceInputs;
 use fleet::{DeviceChange, Fleet};
 use maintenance::Windows;
-use registry::{DeviceRecord, Registry, intern};
+use registry::{DeviceRecord, Registry};
 use snapshot::Snapshot;
 
 /// The tables the state keeps in the engine's database, besides the engine's own.
@@ -216,6 +216,11 @@ impl State {
     /// The fleet: states, history and availability.
     pub fn fleet(&self) -> &Fleet {
         &self.fleet
+    }
+
+    /// The sequence numbers stored per device and boot.
+    pub fn dedup(&self) -> &Dedup {
+        &self.dedup
     }
 
     /// The dead letters.
@@ -483,11 +488,18 @@ impl State {
                 device.boot_id = Some(batch.boot_id);
                 let watched = self.readings.receiver_count() > 0;
                 let probe = self.alert_probe(&id, batch);
+                let names = self.registry.metric_names(&id, &batch.metric_names);
                 let Some(device) = self.registry.get_mut(&id) else {
                     return Applied::default();
                 };
-                let (applied, live) =
-                    apply_readings(device, &mut self.dedup, &mut self.engine, batch, watched);
+                let (applied, live) = apply_readings(
+                    device,
+                    &names,
+                    &mut self.dedup,
+                    &mut self.engine,
+                    batch,
+                    watched,
+                );
                 let site = device.site.clone();
                 let district = device.district.clone();
                 self.count_moves();
@@ -676,19 +688,16 @@ impl State {
     }
 }
 
-/// Stores a batch's new readings; with `watched`, also returns the stored points for watchers.
+/// Stores a batch's new readings (its metrics named by the registry's shared `names`); with
+/// `watched`, also returns the stored points for watchers.
 fn apply_readings(
     device: &mut DeviceRecord,
+    names: &[Arc<str>],
     dedup: &mut Dedup,
     engine: &mut Engine,
     batch: &TelemetryBatch,
     watched: bool,
 ) -> (Applied, Option<Vec<LivePoint>>) {
-    let names: Vec<Arc<str>> = batch
-        .metric_names
-        .iter()
-        .map(|n| intern(&mut device.metrics, n))
-        .collect();
     let ids: Vec<u32> = names
         .iter()
         .map(|name| engine.series_id(&device.device_id, name))
@@ -700,7 +709,7 @@ fn apply_readings(
             applied.readings_duplicate += 1;
             continue;
         }
-        for ((&id, &value), name) in ids.iter().zip(&reading.values).zip(&names) {
+        for ((&id, &value), name) in ids.iter().zip(&reading.values).zip(names) {
             engine.write(
                 id,
                 Point {

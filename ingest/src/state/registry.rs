@@ -79,6 +79,9 @@ pub struct Registry {
     devices: BTreeMap<Arc<str>, DeviceRecord>,
     kinds: BTreeSet<Arc<str>>,
     sites: BTreeSet<Arc<str>>,
+    /// Every metric name, once: devices share them (and the series store shares them with
+    /// the devices), instead of one copy per series.
+    metric_names: BTreeSet<Arc<str>>,
     districts: Arc<Districts>,
     /// Devices that appeared or moved since [`Registry::take_moved`] was last called (restored
     /// devices are not noted: a restore rebuilds the counts).
@@ -180,6 +183,37 @@ impl Registry {
         self.devices.get_mut(device_id)
     }
 
+    /// The shared names of `names` (metrics reported by `device_id`), in order, each noted among
+    /// the device's metrics. Empty if the device is unknown.
+    pub fn metric_names(&mut self, device_id: &str, names: &[String]) -> Vec<Arc<str>> {
+        let Some(record) = self.devices.get_mut(device_id) else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .map(|name| match record.metrics.get(name.as_str()) {
+                Some(known) => known.clone(),
+                None => {
+                    let shared = intern(&mut self.metric_names, name);
+                    record.metrics.insert(shared.clone());
+                    shared
+                }
+            })
+            .collect()
+    }
+
+    /// The registry's own copy of a device id and a kind, for state restored from a snapshot
+    /// to share instead of keeping copies of its own (`id` itself if the device is unknown).
+    pub fn share(&mut self, id: Arc<str>, kind: &str) -> (Arc<str>, Arc<str>) {
+        let id = self.devices.get(&*id).map_or(id, |r| r.device_id.clone());
+        (id, intern(&mut self.kinds, kind))
+    }
+
+    /// The registry's own copy of a device id, if it knows the device.
+    pub fn shared_id(&self, id: &str) -> Option<Arc<str>> {
+        self.devices.get(id).map(|r| r.device_id.clone())
+    }
+
     /// Number of known devices.
     pub fn len(&self) -> usize {
         self.devices.len()
@@ -194,6 +228,8 @@ impl Registry {
     pub fn restore(&mut self, mut record: DeviceRecord) {
         record.kind = intern(&mut self.kinds, &record.kind);
         record.site = intern(&mut self.sites, &record.site);
+        let names = &mut self.metric_names;
+        record.metrics = record.metrics.iter().map(|m| intern(names, m)).collect();
         record.district = self
             .districts
             .locate(&record.site, record.location)

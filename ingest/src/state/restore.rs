@@ -13,14 +13,25 @@ use crate::decode::RejectReason;
 
 impl State {
     /// Restores a snapshot into a fresh state.
-    pub(crate) fn restore(&mut self, snapshot: Snapshot) {
+    pub(crate) fn restore(&mut self, mut snapshot: Snapshot) {
         self.counts_stale();
-        self.history_seq = snapshot.fleet.next_history_seq;
-        self.fleet.restore(snapshot.fleet);
+        // The registry first: everything keyed by a device shares its copy of the id.
         for device in snapshot.devices {
             self.registry.restore(device);
         }
+        self.history_seq = snapshot.fleet.next_history_seq;
+        for (device, kind, _) in &mut snapshot.fleet.machines {
+            (*device, *kind) = self.registry.share(device.clone(), kind);
+        }
+        for (device, _) in &mut snapshot.fleet.clocks {
+            *device = self
+                .registry
+                .shared_id(device)
+                .unwrap_or_else(|| device.clone());
+        }
+        self.fleet.restore(snapshot.fleet);
         for (device, boots) in snapshot.dedup {
+            let device = self.registry.shared_id(&device).unwrap_or(device);
             self.dedup.restore(device, boots);
         }
         for (id, time_ms, value) in snapshot.latest {
@@ -73,12 +84,12 @@ impl State {
     }
 
     /// Restores one persisted history record.
-    pub(crate) fn restore_history(
-        &mut self,
-        device: Arc<str>,
-        change: citytel_availability::Change,
-    ) {
+    pub(crate) fn restore_history(&mut self, device: &str, change: citytel_availability::Change) {
         self.counts_stale();
+        let device = self
+            .registry
+            .shared_id(device)
+            .unwrap_or_else(|| Arc::from(device));
         self.fleet.restore_history(device, change);
     }
 

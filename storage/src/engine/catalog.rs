@@ -14,6 +14,9 @@ pub struct Catalog {
     by_device: Map<Arc<str>, Map<Arc<str>, u32>>,
     by_id: Vec<(Arc<str>, Arc<str>)>,
     persisted: usize,
+    /// The metric names of restored series, each once (a restart would otherwise allocate one
+    /// copy per series).
+    metric_names: Map<Arc<str>, ()>,
 }
 
 impl Catalog {
@@ -83,7 +86,14 @@ impl Catalog {
             .get_key_value(device)
             .map(|(k, _)| k.clone())
             .unwrap_or_else(|| device.into());
-        let metric: Arc<str> = metric.into();
+        let metric: Arc<str> = match self.metric_names.get_key_value(metric) {
+            Some((shared, ())) => shared.clone(),
+            None => {
+                let shared: Arc<str> = metric.into();
+                self.metric_names.insert(shared.clone(), ());
+                shared
+            }
+        };
         self.id(&device, &metric);
         self.persisted = self.by_id.len();
         true

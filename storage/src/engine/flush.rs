@@ -95,15 +95,17 @@ fn encode_column(
     config: &EngineConfig,
 ) -> Result<Vec<Encoded>, EngineError> {
     let mut out = Vec::new();
+    let times: Vec<i64> = column.points().iter().map(|p| p.time_ms).collect();
+    let values: Vec<f64> = column.points().iter().map(|p| p.value).collect();
     let mut from = 0;
-    while from < column.times.len() {
-        let day = keys::day_of(column.times[from]);
-        let to = from + column.times[from..].partition_point(|&t| t < day + keys::DAY_MS);
+    while from < times.len() {
+        let day = keys::day_of(times[from]);
+        let to = from + times[from..].partition_point(|&t| t < day + keys::DAY_MS);
         let seq = store.next_seq(id, day)?;
         out.push(encode_segment(
             (id, day, seq),
-            &column.times[from..to],
-            &column.values[from..to],
+            &times[from..to],
+            &values[from..to],
             config,
             config.flush_level,
         ));

@@ -1,54 +1,78 @@
 //! The in-memory part of the engine: per-series sorted columns of points not yet flushed to
 //! segments, indexed by series id.
 
+use thin_vec::ThinVec;
+
 use crate::series::{Point, Points};
 
 /// One series' unflushed points, sorted by time, one point per timestamp (the last write wins).
+///
+/// The points live in one allocation that also holds its length and capacity, so the column
+/// itself is one pointer, and a series without points (most of them right after a checkpoint)
+/// costs those 8 bytes and nothing on the heap.
 #[derive(Debug, Default, Clone)]
 pub struct Column {
-    /// Timestamps, ascending, unique.
-    pub times: Vec<i64>,
-    /// Values.
-    pub values: Vec<f64>,
+    points: ThinVec<Point>,
 }
 
 impl Column {
     /// Adds a point; returns whether it was new (not a replacement).
     pub fn write(&mut self, p: Point) -> bool {
-        match self.times.last() {
-            Some(&last) if p.time_ms <= last => match self.times.binary_search(&p.time_ms) {
-                Ok(i) => {
-                    self.values[i] = p.value;
-                    false
+        match self.points.last() {
+            Some(last) if p.time_ms <= last.time_ms => {
+                match self.points.binary_search_by_key(&p.time_ms, |q| q.time_ms) {
+                    Ok(i) => {
+                        self.points[i].value = p.value;
+                        false
+                    }
+                    Err(i) => {
+                        self.points.insert(i, p);
+                        true
+                    }
                 }
-                Err(i) => {
-                    self.times.insert(i, p.time_ms);
-                    self.values.insert(i, p.value);
-                    true
-                }
-            },
+            }
             _ => {
-                self.times.push(p.time_ms);
-                self.values.push(p.value);
+                self.points.push(p);
                 true
             }
         }
     }
 
+    /// The points, sorted by time.
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether the column holds no points.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Points the column holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.points.capacity()
+    }
+
     /// The points with `start <= time < end`.
     pub fn range(&self, start: i64, end: i64) -> Points {
-        let from = self.times.partition_point(|&t| t < start);
-        let to = self.times.partition_point(|&t| t < end).max(from);
+        let from = self.points.partition_point(|q| q.time_ms < start);
+        let to = self.points.partition_point(|q| q.time_ms < end).max(from);
+        let points = &self.points[from..to];
         Points {
-            times_ms: self.times[from..to].to_vec(),
-            values: self.values[from..to].to_vec(),
+            times_ms: points.iter().map(|q| q.time_ms).collect(),
+            values: points.iter().map(|q| q.value).collect(),
         }
     }
 
     /// Whether any point lies in `start <= time < end`.
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
-        let from = self.times.partition_point(|&t| t < start);
-        from < self.times.len() && self.times[from] < end
+        let from = self.points.partition_point(|q| q.time_ms < start);
+        self.points.get(from).is_some_and(|q| q.time_ms < end)
     }
 }
 
@@ -72,12 +96,11 @@ impl MemHead {
             self.columns.resize_with(i + 1, Column::default);
         }
         let column = &mut self.columns[i];
-        if column.times.len() == column.times.capacity()
+        if column.len() == column.capacity()
             && let Some(spare) = self.spares.get_mut(i)
-            && spare.times.capacity() > column.times.len()
+            && spare.capacity() > column.len()
         {
-            spare.times.extend_from_slice(&column.times);
-            spare.values.extend_from_slice(&column.values);
+            spare.points.extend(column.points.iter().copied());
             *column = std::mem::take(spare);
         }
         if column.write(p) {
@@ -90,17 +113,14 @@ impl MemHead {
     pub fn adopt_spares(&mut self, written: MemHead) {
         let mut spares = written.columns;
         for column in &mut spares {
-            column.times.clear();
-            column.values.clear();
+            column.points.clear();
         }
         self.spares = spares;
     }
 
     /// The column of series `id`, if it has points.
     pub fn column(&self, id: u32) -> Option<&Column> {
-        self.columns
-            .get(id as usize)
-            .filter(|c| !c.times.is_empty())
+        self.columns.get(id as usize).filter(|c| !c.is_empty())
     }
 
     /// Every non-empty column with its series id.
@@ -108,7 +128,7 @@ impl MemHead {
         self.columns
             .iter()
             .enumerate()
-            .filter(|(_, c)| !c.times.is_empty())
+            .filter(|(_, c)| !c.is_empty())
             .map(|(i, c)| (i as u32, c))
     }
 
@@ -119,6 +139,6 @@ impl MemHead {
 
     /// Approximate memory held, in bytes.
     pub fn bytes(&self) -> u64 {
-        self.points * 16 + self.columns.len() as u64 * 48
+        self.points * 16 + self.columns.len() as u64 * 8
     }
 }

@@ -150,13 +150,12 @@ fn the_active_head_grows_into_the_written_heads_memory() {
     let id = te.engine.catalog().get("dev", "temp").unwrap();
     let frozen = te.engine.freeze().unwrap();
     let column = frozen.head.column(id).unwrap();
-    assert_eq!(
-        column.times,
-        (2000..2010).map(|t| t * 1000).collect::<Vec<_>>()
-    );
-    let values: Vec<f64> = (2000..2010).map(f64::from).collect();
-    assert_eq!(column.values, values);
-    assert!(column.times.capacity() >= 1000, "the written head's memory");
+    let times: Vec<i64> = column.points().iter().map(|p| p.time_ms).collect();
+    assert_eq!(times, (2000..2010).map(|t| t * 1000).collect::<Vec<_>>());
+    let values: Vec<f64> = column.points().iter().map(|p| p.value).collect();
+    let expected: Vec<f64> = (2000..2010).map(f64::from).collect();
+    assert_eq!(values, expected);
+    assert!(column.capacity() >= 1000, "the written head's memory");
     assert_eq!(frozen.head.points(), 10);
     flush::flush(te.engine.store(), &frozen, te.engine.config(), 1).unwrap();
     te.engine.release_frozen(frozen.series_count);

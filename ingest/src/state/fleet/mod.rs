@@ -223,7 +223,7 @@ impl Fleet {
     fn after(&mut self, device: &Arc<str>, changes: Vec<Change>) {
         for change in changes {
             if let Change::Transition(t) = change {
-                self.history.entry(device.clone()).or_default().push(t);
+                push_one(self.history.entry(device.clone()).or_default(), t);
                 // A gateway is back whenever it becomes Online or Late from a state where it was
                 // not up (Offline, or Unknown after citytel's own restart during its outage).
                 let up = |s| matches!(s, DeviceState::Online | DeviceState::Late);
@@ -317,7 +317,7 @@ impl Fleet {
     /// Restores persisted history (changes in order).
     pub fn restore_history(&mut self, device: Arc<str>, change: Change) {
         match change {
-            Change::Transition(t) => self.history.entry(device).or_default().push(t),
+            Change::Transition(t) => push_one(self.history.entry(device).or_default(), t),
             Change::Reboot(r) => self.reboots.entry(device).or_default().push(r),
         }
     }
@@ -358,6 +358,15 @@ impl Fleet {
     pub fn last_produced(&self, device: &str, boot: u64) -> Option<u64> {
         self.last_produced.get(device)?.get(&boot).copied()
     }
+}
+
+/// Appends `t`, reserving room for just it when `v` is new: most devices change state rarely,
+/// and a first push would reserve room for four.
+fn push_one(v: &mut Vec<Transition>, t: Transition) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+    v.push(t);
 }
 
 #[cfg(test)]
