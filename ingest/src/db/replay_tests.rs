@@ -160,6 +160,9 @@ const DEVICES: [&str; 3] = ["cab-1", "cell-1", "sen-1"];
 /// of the WAL cannot know.
 const LAST_MS: i64 = 401_000;
 
+/// A device's deduplication state: per boot, the ranges of sequence numbers seen.
+type Seqs = Vec<(u64, Vec<(u64, u64)>)>;
+
 /// Everything a restart must bring back, in a comparable form.
 #[derive(Debug, PartialEq)]
 struct Seen {
@@ -169,7 +172,7 @@ struct Seen {
     states: Vec<String>,
     history: Vec<String>,
     completeness: Vec<citytel_availability::Completeness>,
-    seqs: Vec<Vec<(u64, Vec<(u64, u64)>)>>,
+    seqs: Vec<Seqs>,
 }
 
 fn seen(state: &State) -> Seen {
