@@ -27,8 +27,9 @@ use citytel_testkit::health::{self, Probe};
 use citytel_testkit::process::ChildGuard;
 use citytel_testkit::wait::Wait;
 use nix::sys::resource::{UsageWho, getrusage};
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
+
+use crate::queries::Bearer;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{Imported, System, check_count};
@@ -40,27 +41,6 @@ use crate::process;
 const WINDOW_BYTES: u32 = 8 << 20;
 /// How long `citytel serve` may take to become ready before the harness gives up.
 const READY_LIMIT: Duration = Duration::from_secs(120);
-
-/// Adds `authorization: Bearer <key>` to every call when there is a key (and nothing when there
-/// is none, at the same cost).
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
-
-impl Bearer {
-    /// Sends `value` (`Bearer <key>`) as the `authorization` header; nothing when `None`.
-    pub fn new(value: Option<MetadataValue<Ascii>>) -> Self {
-        Bearer(value)
-    }
-}
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            r.metadata_mut().insert("authorization", value.clone());
-        }
-        Ok(r)
-    }
-}
 
 /// The query client, with its key if any.
 type Client = QueryServiceClient<InterceptedService<Channel, Bearer>>;
@@ -198,7 +178,7 @@ impl System for Citytel {
         };
         self.client = Some(QueryServiceClient::with_interceptor(
             channel,
-            Bearer(bearer),
+            Bearer::new(bearer),
         ));
         self.server = Some(server);
         Ok(Some(ready))

@@ -6,12 +6,14 @@
 //! [`timing`] measures and is what other benchmarks call ([`time_queries`]); this module parses
 //! the options and prints the table.
 
+pub mod bearer;
 pub mod timing;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+pub use bearer::Bearer;
 pub use timing::{QueryOptions, QueryTimings, time_queries};
 
 /// Options of `citytel-bench queries`.

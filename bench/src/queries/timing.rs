@@ -16,8 +16,8 @@ use prost::Message;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use super::bearer::Bearer;
 use crate::measure::{Timings, repeat};
-use crate::peers::citytel::Bearer;
 
 /// HTTP/2 flow-control window of the client (stream and connection): large pages need no
 /// window updates half-way.
