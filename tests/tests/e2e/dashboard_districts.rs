@@ -19,15 +19,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use citytel_firmware_sim::city;
-use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig};
 use citytel_proto::v1::report_service_client::ReportServiceClient;
 use citytel_proto::v1::{self, DistrictReport};
+use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::wire::now_ms;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::browser_script::{BrowserScript, artifacts, check_prerequisites};
@@ -332,35 +329,13 @@ async fn list_reports(
 async fn the_city_map_colours_every_district_by_its_figure_and_opens_its_report() {
     check_prerequisites();
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("districts.geojson");
-    std::fs::write(&file, city::DISTRICTS_GEOJSON).expect("write the districts file");
-    let set = format!(
-        "availability.districts_file={:?}",
-        file.display().to_string()
-    );
+    let set = fleet::city_districts(dir.path());
     let citytel = Citytel::start(&dir.path().join("data"), &["--set", &set]);
     let url = citytel
         .dashboard
         .clone()
         .expect("citytel prints its dashboard URL");
-    let (host, port) = citytel.mqtt_host_port();
-    let fleet = Fleet::new(FleetConfig {
-        broker: BrokerAddr::new(host, port),
-        cabinets: 5,
-        small_cells: 5,
-        sensors: 10,
-        gateways: 0,
-        sites: 5,
-        interval: Duration::from_millis(20),
-        readings: Some(5),
-        city: true,
-        ..FleetConfig::default()
-    })
-    .expect("valid fleet")
-    .run(CancellationToken::new(), None)
-    .await
-    .expect("fleet runs");
-    assert!(fleet.totals.readings_acked > 0);
+    fleet::city(citytel.mqtt_host_port(), (5, 5, 10), 5).await;
 
     // The hour before this one and this one: whole hours, as reports need.
     let start = (now_ms() / HOUR_MS - 1) * HOUR_MS;

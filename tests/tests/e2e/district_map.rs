@@ -7,16 +7,12 @@
 //! The oracles are the file itself (parsed here as plain JSON) and the simulator's own layout
 //! (`city::district_of_site`, `city::location`), not citytel's reading of them.
 
-use std::time::Duration;
-
 use citytel_firmware_sim::city;
-use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig};
 use citytel_proto::v1::report_service_client::ReportServiceClient;
 use citytel_proto::v1::{self, GetDistrictMapResponse, ListDevicesRequest};
+use citytel_tests::fleet;
 use citytel_tests::keys::{self, Bearer};
 use citytel_tests::process::Citytel;
-use tokio_util::sync::CancellationToken;
 
 /// `GetDistrictMap` as `key` sees it.
 async fn district_map(citytel: &Citytel, key: &str) -> GetDistrictMapResponse {
@@ -39,12 +35,7 @@ fn names(map: &GetDistrictMapResponse) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_district_map_and_device_locations_follow_each_key() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("districts.geojson");
-    std::fs::write(&file, city::DISTRICTS_GEOJSON).expect("write the districts file");
-    let set = format!(
-        "availability.districts_file={:?}",
-        file.display().to_string()
-    );
+    let set = fleet::city_districts(dir.path());
     let data = dir.path().join("data");
     let citytel = Citytel::start(&data, &["--set", &set, "--set", "api.authentication=true"]);
     let admin_key = keys::admin_key(&data);
@@ -57,24 +48,7 @@ async fn the_district_map_and_device_locations_follow_each_key() {
     };
     let scoped = keys::create_key(&mut admin, "works", "viewer", Some(scope), 0).await;
 
-    let (host, port) = citytel.mqtt_host_port();
-    let report = Fleet::new(FleetConfig {
-        broker: BrokerAddr::new(host, port),
-        cabinets: 5,
-        small_cells: 0,
-        sensors: 5,
-        gateways: 0,
-        sites: 5,
-        interval: Duration::from_millis(20),
-        readings: Some(2),
-        city: true,
-        ..FleetConfig::default()
-    })
-    .expect("valid fleet")
-    .run(CancellationToken::new(), None)
-    .await
-    .expect("fleet runs");
-    assert!(report.totals.readings_acked > 0);
+    fleet::city(citytel.mqtt_host_port(), (5, 0, 5), 2).await;
 
     // Everything: every feature of the file, in its order, with its coordinates.
     let file: serde_json::Value = serde_json::from_str(city::DISTRICTS_GEOJSON).expect("JSON");

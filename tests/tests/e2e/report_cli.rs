@@ -7,16 +7,13 @@ use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use citytel_firmware_sim::city;
-use citytel_firmware_sim::fleet::BrokerAddr;
-use citytel_firmware_sim::{Fleet, FleetConfig};
 use citytel_proto::v1::report_service_client::ReportServiceClient;
 use citytel_proto::v1::{ListDistrictReportsRequest, ListDistrictReportsResponse};
 use citytel_testkit::grpc_web;
+use citytel_tests::fleet;
 use citytel_tests::process::{Citytel, binary};
 use citytel_tests::wire::now_ms;
 use prost::Message as _;
-use tokio_util::sync::CancellationToken;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -57,31 +54,9 @@ fn failed(out: Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_writes_the_services_district_reports_as_json_and_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("districts.geojson");
-    std::fs::write(&file, city::DISTRICTS_GEOJSON).unwrap();
-    let set = format!(
-        "availability.districts_file={:?}",
-        file.display().to_string()
-    );
+    let set = fleet::city_districts(dir.path());
     let citytel = Citytel::start(&dir.path().join("data"), &["--set", &set]);
-    let (host, port) = citytel.mqtt_host_port();
-    let report_fleet = Fleet::new(FleetConfig {
-        broker: BrokerAddr::new(host, port),
-        cabinets: 5,
-        small_cells: 5,
-        sensors: 5,
-        gateways: 0,
-        sites: 5,
-        interval: Duration::from_millis(20),
-        readings: Some(5),
-        city: true,
-        ..FleetConfig::default()
-    })
-    .expect("valid fleet")
-    .run(CancellationToken::new(), None)
-    .await
-    .expect("fleet runs");
-    assert!(report_fleet.totals.readings_acked > 0);
+    fleet::city(citytel.mqtt_host_port(), (5, 5, 5), 5).await;
 
     // The hour before this one and this one, as the command line rounds them.
     let start = (now_ms() / HOUR_MS - 1) * HOUR_MS;
