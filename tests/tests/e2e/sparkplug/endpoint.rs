@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use citytel_proto::v1::DeviceState;
 use citytel_testkit::wait::Wait;
-use citytel_tests::process::Citytel;
 use serde_json::json;
 
 use super::driver::{Edge, now_ms};
-use super::{NODE, PUMP, device, series};
+use super::{NODE, PUMP, device, series, serve_on_endpoint};
 
 #[cfg_attr(
     not(feature = "interop"),
@@ -21,18 +20,7 @@ use super::{NODE, PUMP, device, series};
 async fn sparkplug_edge_node_straight_on_the_endpoint() {
     let dir = tempfile::tempdir().expect("data directory");
     let started = now_ms();
-    let citytel = Citytel::start(
-        dir.path(),
-        &[
-            "--set",
-            "sparkplug.enabled=true",
-            "--set",
-            "sparkplug.reorder_timeout=\"1s\"",
-            "--set",
-            "sparkplug.host_id=\"citytel\"",
-        ],
-    );
-    citytel.wait_serving().await;
+    let citytel = serve_on_endpoint(dir.path(), &["--set", "sparkplug.host_id=\"citytel\""]).await;
     let mut client = citytel.client().await;
     let (_, port) = citytel.mqtt_host_port();
 

@@ -33,6 +33,21 @@ fn args<'a>(mosquitto: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
+/// citytel with Sparkplug on its own device endpoint (no broker), serving, plus `extra`
+/// arguments.
+async fn serve_on_endpoint(dir: &std::path::Path, extra: &[&str]) -> Citytel {
+    let mut args = vec![
+        "--set",
+        "sparkplug.enabled=true",
+        "--set",
+        "sparkplug.reorder_timeout=\"1s\"",
+    ];
+    args.extend_from_slice(extra);
+    let citytel = Citytel::start(dir, &args);
+    citytel.wait_serving().await;
+    citytel
+}
+
 /// A Mosquitto of its own and a data directory for citytel, removed when dropped.
 struct Rig {
     dir: tempfile::TempDir,

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use citytel_proto::v1::DeviceState;
 use citytel_testkit::wait::Wait;
-use citytel_tests::process::Citytel;
 use serde_json::{Value, json};
 
 use super::driver::{lines, now_ms};
-use super::{dead_letters, device, series};
+use super::{dead_letters, device, series, serve_on_endpoint};
 
 const NODE: &str = "plant.edge2";
 const METER: &str = "plant.edge2.meter";
@@ -100,16 +99,7 @@ impl Drop for TahuEdge {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tahu_sparkplug_client_edge_node_on_the_endpoint() {
     let dir = tempfile::tempdir().expect("data directory");
-    let citytel = Citytel::start(
-        dir.path(),
-        &[
-            "--set",
-            "sparkplug.enabled=true",
-            "--set",
-            "sparkplug.reorder_timeout=\"1s\"",
-        ],
-    );
-    citytel.wait_serving().await;
+    let citytel = serve_on_endpoint(dir.path(), &[]).await;
     let mut client = citytel.client().await;
     let (_, port) = citytel.mqtt_host_port();
 
