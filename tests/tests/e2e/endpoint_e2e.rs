@@ -1,18 +1,35 @@
 //! End to end through citytel's own MQTT device endpoint: the real `citytel serve` process on
-//! free ports, a simulated fleet of ordinary MQTT clients, and a gRPC client that must see exactly
-//! what the fleet saw acknowledged, also after a restart.
+//! free ports, a simulated fleet of ordinary MQTT clients (rumqttc's, over MQTT 3.1.1 and over
+//! MQTT 5), and a gRPC client that must see exactly what the fleet saw acknowledged, also after a
+//! restart.
 
+use citytel_firmware_sim::FleetConfig;
+use citytel_firmware_sim::load::MqttVersion;
 use citytel_proto::v1::{GetDeviceRequest, GetLatestRequest, QueryRangeRequest};
 use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::truth;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn published_readings_are_queryable_and_survive_a_restart() {
+async fn published_readings_are_queryable_and_survive_a_restart_over_mqtt311() {
+    published_readings_are_queryable_and_survive_a_restart(MqttVersion::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_readings_are_queryable_and_survive_a_restart_over_mqtt5() {
+    published_readings_are_queryable_and_survive_a_restart(MqttVersion::V5).await;
+}
+
+async fn published_readings_are_queryable_and_survive_a_restart(version: MqttVersion) {
     let dir = tempfile::tempdir().unwrap();
     let citytel = Citytel::start(dir.path(), &[]);
     let (host, port) = citytel.mqtt_host_port();
-    let report = fleet::run(fleet::small(host, port, 30)).await;
+    let report = fleet::run(FleetConfig {
+        mqtt_version: version,
+        ..fleet::small(host, port, 30)
+    })
+    .await;
+    assert!(report.totals.errors == 0, "{:?}", report.totals);
     assert_eq!(
         report.devices.len(),
         12,
