@@ -49,12 +49,13 @@ pub(crate) enum Client {
     V5(v5::AsyncClient),
 }
 
-/// The polling half: the connection itself.
+/// The polling half: the connection itself (boxed: rumqttc's event loops are large, and of
+/// different sizes).
 pub(crate) enum EventLoop {
     /// MQTT 3.1.1.
-    V311(rumqttc::EventLoop),
+    V311(Box<rumqttc::EventLoop>),
     /// MQTT 5.
-    V5(v5::EventLoop),
+    V5(Box<v5::EventLoop>),
 }
 
 /// What happened on the connection, as far as acknowledgement tracking is concerned.
@@ -87,9 +88,9 @@ pub(crate) enum ClientError {
     /// MQTT 3.1.1.
     #[error(transparent)]
     V311(#[from] rumqttc::ClientError),
-    /// MQTT 5.
+    /// MQTT 5 (boxed: it carries the request it could not hand over).
     #[error(transparent)]
-    V5(#[from] v5::ClientError),
+    V5(Box<v5::ClientError>),
 }
 
 /// The connection failed (refused, broken, timed out).
@@ -130,7 +131,7 @@ pub(crate) fn client(
             // collapses.
             network.set_tcp_nodelay(true);
             eventloop.set_network_options(network);
-            (Client::V311(client), EventLoop::V311(eventloop))
+            (Client::V311(client), EventLoop::V311(Box::new(eventloop)))
         }
         MqttVersion::V5 => {
             let mut mqtt = v5::MqttOptions::new(&options.client_id, &options.host, options.port);
@@ -151,7 +152,7 @@ pub(crate) fn client(
                     None,
                 ));
             let (client, eventloop) = v5::AsyncClient::new(mqtt, capacity);
-            (Client::V5(client), EventLoop::V5(eventloop))
+            (Client::V5(client), EventLoop::V5(Box::new(eventloop)))
         }
     }
 }
@@ -166,7 +167,9 @@ impl Client {
     ) -> Result<(), ClientError> {
         match self {
             Client::V311(client) => Ok(client.try_publish(topic, qos, false, payload)?),
-            Client::V5(client) => Ok(client.try_publish(topic, v5_qos(qos), false, payload)?),
+            Client::V5(client) => client
+                .try_publish(topic, v5_qos(qos), false, payload)
+                .map_err(|e| ClientError::V5(Box::new(e))),
         }
     }
 
@@ -174,7 +177,9 @@ impl Client {
     pub(crate) fn try_disconnect(&self) -> Result<(), ClientError> {
         match self {
             Client::V311(client) => Ok(client.try_disconnect()?),
-            Client::V5(client) => Ok(client.try_disconnect()?),
+            Client::V5(client) => client
+                .try_disconnect()
+                .map_err(|e| ClientError::V5(Box::new(e))),
         }
     }
 }
