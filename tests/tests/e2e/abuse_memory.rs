@@ -106,7 +106,7 @@ async fn oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_on
 async fn oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_only(
     version: Version,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &[]);
     let addr = citytel.mqtt.expect("endpoint");
     citytel.wait_serving().await;

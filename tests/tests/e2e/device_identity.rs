@@ -357,7 +357,7 @@ async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing(version: 
     assert_eq!(before_stranger.2, DeviceState::Online as i32);
 
     let forty_nine_days_ms = 49 * 24 * 3600 * 1000;
-    let mut long_birth = Status::decode(&birth(VICTIM, &[])[..]).unwrap();
+    let mut long_birth = Status::decode(&birth(VICTIM, &[])[..]).expect("a status");
     if let Some(status::Kind::Birth(b)) = &mut long_birth.kind {
         b.heartbeat_interval_ms = Some(forty_nine_days_ms);
     }

@@ -21,7 +21,7 @@ async fn published_readings_are_queryable_and_survive_a_restart_over_mqtt5() {
 }
 
 async fn published_readings_are_queryable_and_survive_a_restart(version: MqttVersion) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &[]);
     let (host, port) = citytel.mqtt_host_port();
     let report = fleet::run(FleetConfig {
@@ -45,27 +45,27 @@ async fn published_readings_are_queryable_and_survive_a_restart(version: MqttVer
             device_id: "gw-0001-s01".into(),
         })
         .await
-        .unwrap()
+        .expect("GetDevice")
         .into_inner()
         .device
-        .unwrap();
+        .expect("the child is known");
     assert_eq!(child.gateway_id.as_deref(), Some("gw-0001"));
     assert!(child.firmware_version.is_some());
     assert_eq!(child.reporting_interval_ms, Some(20));
 
     // The latest value of each metric is the last acknowledged reading.
-    let cab = report.device("cab-0001").unwrap();
+    let cab = report.device("cab-0001").expect("the fleet has cab-0001");
     let last = cab
         .acked_readings
         .iter()
         .max_by_key(|r| r.time_unix_ms)
-        .unwrap();
+        .expect("cab-0001 had readings acknowledged");
     let latest = client
         .get_latest(GetLatestRequest {
             device_id: "cab-0001".into(),
         })
         .await
-        .unwrap()
+        .expect("GetLatest")
         .into_inner();
     assert_eq!(latest.values.len(), cab.metric_names.len());
     for value in &latest.values {
@@ -73,7 +73,7 @@ async fn published_readings_are_queryable_and_survive_a_restart(version: MqttVer
             .metric_names
             .iter()
             .position(|m| *m == value.metric)
-            .unwrap();
+            .expect("a metric of the device");
         assert_eq!(value.time_unix_ms, last.time_unix_ms);
         assert_eq!(value.value.to_bits(), last.values[i].to_bits());
     }

@@ -144,7 +144,7 @@ async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues
 }
 
 async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues(version: Version) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let args = [
         "--set",
         "ingest.max_payload_bytes=4096",

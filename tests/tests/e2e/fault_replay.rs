@@ -107,7 +107,7 @@ async fn replaying_a_stream_with_dup_changes_nothing_over_mqtt5() {
 }
 
 async fn replaying_a_stream_with_dup_changes_nothing(version: Version) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &[]);
     let start_ms = now_ms() - 3_600_000;
     let original = stream(start_ms, 0.0);

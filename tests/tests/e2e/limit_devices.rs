@@ -25,7 +25,7 @@ async fn devices_beyond_the_limit_are_refused_counted_and_reported_over_mqtt5() 
 }
 
 async fn devices_beyond_the_limit_are_refused_counted_and_reported(version: Version) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &["--set", "ingest.max_devices=2"]);
     let addr = citytel.mqtt.expect("device endpoint");
     let mut publisher = RawClient::connect_version(addr, "publisher", version).await;
@@ -92,7 +92,7 @@ async fn devices_beyond_the_limit_are_refused_counted_and_reported(version: Vers
     let listed = client
         .list_devices(v1::ListDevicesRequest::default())
         .await
-        .unwrap()
+        .expect("ListDevices")
         .into_inner();
     let ids: Vec<&str> = listed
         .devices
@@ -104,7 +104,7 @@ async fn devices_beyond_the_limit_are_refused_counted_and_reported(version: Vers
     let summary = client
         .get_fleet_summary(v1::GetFleetSummaryRequest::default())
         .await
-        .unwrap()
+        .expect("GetFleetSummary")
         .into_inner();
     assert_eq!(summary.all.unwrap_or_default().total, 2);
     assert_eq!(readings_total(&mut client, "cab-0001").await, 2);
