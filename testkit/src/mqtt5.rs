@@ -9,7 +9,7 @@
 
 use bytes::BytesMut;
 use rumqttc::v5::mqttbytes::Error as DecodeError;
-use rumqttc::v5::mqttbytes::v5::{ConnAck, Connect, ConnectReturnCode, LastWill, Packet};
+use rumqttc::v5::mqttbytes::v5::{ConnAck, Connect, ConnectReturnCode, LastWill, Login, Packet};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 pub use crate::mqtt::MAX_PACKET;
@@ -121,14 +121,15 @@ pub async fn write_packet(
     Ok(())
 }
 
-/// Sends `connect` with `will` (no login) and waits for the CONNACK, which must accept the
-/// connection.
+/// Sends `connect` with `will` and `login`, if any, and waits for the CONNACK, which must accept
+/// the connection.
 pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut PacketReader<S>,
     connect: Connect,
     will: Option<LastWill>,
+    login: Option<Login>,
 ) -> Result<ConnAck, Mqtt5Error> {
-    write_packet(conn.get_mut(), &Packet::Connect(connect, will, None)).await?;
+    write_packet(conn.get_mut(), &Packet::Connect(connect, will, login)).await?;
     match conn.read().await? {
         Some(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::Success => Ok(ack),
         Some(Packet::ConnAck(ack)) => Err(Mqtt5Error::Refused(Box::new(ack))),
@@ -213,7 +214,7 @@ mod tests {
             clean_start: true,
             properties: None,
         };
-        let got = super::connect(&mut PacketReader::new(client), connect, None).await;
+        let got = super::connect(&mut PacketReader::new(client), connect, None, None).await;
         let Err(Mqtt5Error::Refused(ack)) = got else {
             panic!("expected a refusal, got {got:?}");
         };

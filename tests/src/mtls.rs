@@ -238,7 +238,7 @@ pub async fn connect5(
         clean_start: true,
         properties: None,
     };
-    let ack = mqtt5::connect(&mut conn, connect, will).await?;
+    let ack = mqtt5::connect(&mut conn, connect, will, None).await?;
     Ok((ack, conn))
 }
 

@@ -33,6 +33,21 @@ enum Conn<S> {
     V5(mqtt5::PacketReader<S>),
 }
 
+/// Why a CONNECT did not get through, in either version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The CONNACK refused: its code as rumqttc names it (the same name in both versions, e.g.
+    /// `BadUserNamePassword`) and, in MQTT 5, its reason string.
+    Refused {
+        /// The return code (3.1.1) or reason code (5).
+        code: String,
+        /// The MQTT 5 reason string, if the server sent one.
+        reason_string: Option<String>,
+    },
+    /// The connection broke or closed first, or the answer was not a CONNACK.
+    Failed(String),
+}
+
 /// A PUBLISH acknowledgement as the server sent it, in either version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -70,33 +85,61 @@ impl RawClient {
     /// Connects in `version` with a clean session (MQTT 5: clean start, no session expiry) as
     /// `client_id` and waits for a successful CONNACK.
     pub async fn connect_version(addr: SocketAddr, client_id: &str, version: Version) -> RawClient {
-        match version {
-            Version::V311 => Self::connect(addr, client_id).await,
-            Version::V5 => Self::try_connect5(addr, client_id)
-                .await
-                .unwrap_or_else(|e| panic!("MQTT 5 CONNECT as {client_id}: {e}")),
-        }
+        Self::try_connect_as(addr, version, client_id, None)
+            .await
+            .unwrap_or_else(|e| panic!("CONNECT as {client_id} ({version:?}): {e:?}"))
     }
 
-    /// Connects over MQTT 5 with clean start and no session expiry as `client_id`; a refusal
-    /// (with the CONNACK that says why) or a closed connection is an error.
-    pub async fn try_connect5(
+    /// Connects in `version` with a clean session (MQTT 5: clean start, no session expiry) as
+    /// `client_id`, with `login` (user name, password) if given; a refusal or a broken
+    /// connection is a [`ConnectFailure`].
+    pub async fn try_connect_as(
         addr: SocketAddr,
+        version: Version,
         client_id: &str,
-    ) -> Result<RawClient, mqtt5::Mqtt5Error> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let mut conn = mqtt5::PacketReader::new(stream);
-        let connect = v5::Connect {
-            keep_alive: 120,
-            client_id: client_id.to_string(),
-            clean_start: true,
-            properties: None,
-        };
-        mqtt5::connect(&mut conn, connect, None).await?;
-        Ok(RawClient {
-            conn: Conn::V5(conn),
-        })
+        login: Option<(&str, &str)>,
+    ) -> Result<RawClient, ConnectFailure> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ConnectFailure::Failed(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        match version {
+            Version::V311 => {
+                let mut conn = PacketReader::new(stream);
+                let mut connect = Connect::new(client_id);
+                connect.keep_alive = 120;
+                connect.clean_session = true;
+                if let Some((user, password)) = login {
+                    connect.set_login(user, password);
+                }
+                match mqtt::connect(&mut conn, connect).await {
+                    Ok(_) => Ok(RawClient::from_v311(conn)),
+                    Err(MqttError::Refused(code)) => Err(ConnectFailure::Refused {
+                        code: format!("{code:?}"),
+                        reason_string: None,
+                    }),
+                    Err(e) => Err(ConnectFailure::Failed(e.to_string())),
+                }
+            }
+            Version::V5 => {
+                let mut conn = mqtt5::PacketReader::new(stream);
+                let connect = v5::Connect {
+                    keep_alive: 120,
+                    client_id: client_id.to_string(),
+                    clean_start: true,
+                    properties: None,
+                };
+                let login = login.map(|(user, password)| v5::Login::new(user, password));
+                match mqtt5::connect(&mut conn, connect, None, login).await {
+                    Ok(_) => Ok(RawClient::from_v5(conn)),
+                    Err(mqtt5::Mqtt5Error::Refused(ack)) => Err(ConnectFailure::Refused {
+                        code: format!("{:?}", ack.code),
+                        reason_string: ack.properties.and_then(|p| p.reason_string),
+                    }),
+                    Err(e) => Err(ConnectFailure::Failed(e.to_string())),
+                }
+            }
+        }
     }
 
     /// The MQTT 3.1.1 connection as a reader half (with what was read but not parsed yet) and a

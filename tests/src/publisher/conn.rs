@@ -49,7 +49,7 @@ impl Conn {
                     clean_start: false,
                     properties: Some(properties),
                 };
-                mqtt5::connect(&mut conn, connect, None).await.ok()?;
+                mqtt5::connect(&mut conn, connect, None, None).await.ok()?;
                 Some(Conn::V5(conn))
             }
         }
