@@ -61,6 +61,18 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         }
     }
 
+    /// Reads from `inner`, starting with the bytes already read into `buf` (see
+    /// [`into_parts`](Self::into_parts)).
+    pub fn from_parts(inner: R, buf: BytesMut) -> PacketReader<R> {
+        PacketReader { inner, buf }
+    }
+
+    /// The stream and what was read but not decoded yet, e.g. to split the stream into halves
+    /// and go on reading from one with [`from_parts`](Self::from_parts).
+    pub fn into_parts(self) -> (R, BytesMut) {
+        (self.inner, self.buf)
+    }
+
     /// The stream, to write to it.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner

@@ -142,15 +142,59 @@ impl RawClient {
         }
     }
 
-    /// The MQTT 3.1.1 connection as a reader half (with what was read but not parsed yet) and a
-    /// writer half, to drive reading and writing from separate tasks.
-    pub fn into_split(self) -> (PacketReader<OwnedReadHalf>, OwnedWriteHalf) {
-        let Conn::V311(conn) = self.conn else {
-            panic!("into_split is for MQTT 3.1.1 connections");
-        };
-        let (stream, buf) = conn.into_parts();
-        let (reader, writer) = stream.into_split();
-        (PacketReader::from_parts(reader, buf), writer)
+    /// The connection as a reader half (with what was read but not parsed yet) and a writer
+    /// half, to drive reading and writing from separate tasks.
+    pub fn into_split(self) -> (ReadHalf, OwnedWriteHalf) {
+        match self.conn {
+            Conn::V311(conn) => {
+                let (stream, buf) = conn.into_parts();
+                let (reader, writer) = stream.into_split();
+                (
+                    ReadHalf::V311(PacketReader::from_parts(reader, buf)),
+                    writer,
+                )
+            }
+            Conn::V5(conn) => {
+                let (stream, buf) = conn.into_parts();
+                let (reader, writer) = stream.into_split();
+                let reader = mqtt5::PacketReader::from_parts(reader, buf);
+                (ReadHalf::V5(reader), writer)
+            }
+        }
+    }
+}
+
+/// The reading half of a [`RawClient::into_split`] connection, in its version.
+pub enum ReadHalf {
+    /// MQTT 3.1.1.
+    V311(PacketReader<OwnedReadHalf>),
+    /// MQTT 5.
+    V5(mqtt5::PacketReader<OwnedReadHalf>),
+}
+
+impl ReadHalf {
+    /// The next packet, which must be a PUBACK; `None` when the connection closed.
+    pub async fn next_ack(&mut self) -> Option<Ack> {
+        match self {
+            ReadHalf::V311(reader) => match reader.read().await {
+                Ok(Some(Packet::PubAck(ack))) => Some(Ack {
+                    pkid: ack.pkid,
+                    reason: None,
+                    reason_string: None,
+                }),
+                Ok(None) => None,
+                other => panic!("expected a PUBACK, got {other:?}"),
+            },
+            ReadHalf::V5(reader) => match reader.read().await {
+                Ok(Some(v5::Packet::PubAck(ack))) => Some(Ack {
+                    pkid: ack.pkid,
+                    reason: Some(ack.reason),
+                    reason_string: ack.properties.and_then(|p| p.reason_string),
+                }),
+                Ok(None) => None,
+                other => panic!("expected a PUBACK, got {other:?}"),
+            },
+        }
     }
 }
 
