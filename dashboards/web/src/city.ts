@@ -91,7 +91,7 @@ export function cityPage(root: HTMLElement, route: Route, ctx: AppContext): Page
         ),
       );
     } else {
-      replace(mapBox, cityMap(areas, figure, values, scale, devices));
+      replace(mapBox, cityMap(areas, figure, values, scale, devices, periodParams(period)));
     }
     replace(legend, reports ? scale.legend(figure) : h("p", {}, "Loading the figures…"));
     renderTable();
