@@ -2,8 +2,8 @@
 //! writes for the same district (or all of them) and period, run against the same service a
 //! moment later: the same CSV header, the same districts, and the same values in every column
 //! and field, except those that move with the clock between the two answers (availability,
-//! outages and rank, as the devices turn late and offline; the shares of expected readings,
-//! which grow with the period cut at now), which must be present in both or absent in both.
+//! outages and rank, as the devices turn late and offline; the period's end and the shares of
+//! expected readings, which grow with the period cut at now), which must be present in both or absent in both.
 //! That the dashboard writes the very bytes of the command line for the same answer is
 //! `dashboard_export`'s test.
 
@@ -15,7 +15,8 @@ use citytel_tests::process::{Citytel, binary};
 use serde_json::Value;
 
 /// CSV columns that move with the clock.
-const MOVING_COLUMNS: [&str; 12] = [
+const MOVING_COLUMNS: [&str; 13] = [
+    "end",
     "rank",
     "availability_pct",
     "cabinet_availability_pct",
@@ -31,7 +32,8 @@ const MOVING_COLUMNS: [&str; 12] = [
 ];
 
 /// JSON fields that move with the clock (the worst devices are ordered by availability).
-const MOVING_FIELDS: [&str; 9] = [
+const MOVING_FIELDS: [&str; 10] = [
+    "end",
     "rank",
     "availability_percent",
     "outage_minutes",
