@@ -44,6 +44,7 @@ mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
 mod mqtt5_interop;
+mod provisioned_locations;
 mod report_cli;
 mod report_files;
 mod scenario_availability;

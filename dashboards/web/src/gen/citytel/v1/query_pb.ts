@@ -153,8 +153,8 @@ export type Device = Message<"citytel.v1.Device"> & {
   district: string;
 
   /**
-   * Where the device is: the location of its latest birth that stated one (WGS 84); absent
-   * when it never stated one.
+   * Where the device is: the location of its latest birth that stated one (WGS 84), else the
+   * one the device provisioning file gives it; absent when neither says.
    *
    * @generated from field: citytel.v1.Location location = 18;
    */
