@@ -7,7 +7,7 @@
 //!   same names (absent figures are `null`), times as RFC 3339 UTC.
 //!
 //! Public because the dashboard writes the same files (`dashboards/web/src/report-export.ts`)
-//! and a test holds the two to the same bytes.
+//! and a test holds the two to the same CSV bytes and the same JSON values.
 
 use std::time::{Duration, UNIX_EPOCH};
 

@@ -1,10 +1,11 @@
 // The district reports as the files `citytel report --format csv|json` writes
 // (cli/src/report_format.rs), so a report downloaded from the dashboard and one written on the
-// command line are the same file: CSV (RFC 4180, quoted only where needed, `\n` line ends) with
-// one row per district, the same 38 columns and then two per air-quality limit; JSON with every
-// figure under the same names, absent figures as null and times as RFC 3339 UTC. Numbers are
-// written as Rust writes them (`f64`'s `Display`: never an exponent), which
-// tests/tests/e2e/dashboard_export.rs checks against the command line's own code.
+// command line hold the same: CSV (RFC 4180, quoted only where needed, `\n` line ends) with one
+// row per district, the same 38 columns and then two per air-quality limit, its numbers written
+// as Rust writes them (`f64`'s `Display`: never an exponent), byte for byte; JSON with every
+// figure under the same names, absent figures as null and times as RFC 3339 UTC, the same values
+// (JavaScript writes a whole double as `1`, Rust as `1.0`). tests/tests/e2e/dashboard_export.rs
+// checks both against the command line's own code.
 
 import type {
   Basis,
