@@ -56,7 +56,8 @@ fn pollutant(metric: &str, mean: Option<f64>, days: usize) -> Option<v1::Polluta
             .collect(),
         worst_sensors: vec![v1::WorstSensor {
             device_id: "sensor-\"a\"".into(),
-            mean_ugm3: 41.000000000000004,
+            // The double just above 41: 41.00000000000001.
+            mean_ugm3: f64::from_bits(41.0f64.to_bits() + 1),
             basis: basis(1, 24, 24, None),
         }],
     })
