@@ -19,7 +19,7 @@ use citytel_tests::wire::{batch_payload, now_ms, readings_total, telemetry_topic
 use rumqttc::mqttbytes::v4::Packet;
 use rumqttc::v5::mqttbytes::v5;
 
-fn devices(data_dir: &Path, args: &[&str]) -> Output {
+pub(super) fn devices(data_dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(binary())
         .arg("devices")
         .args(args)
@@ -54,7 +54,7 @@ fn add(data_dir: &Path, id: &str) -> String {
 }
 
 /// Connects in `version` as `id` with user name `id` and `password`.
-async fn connect(
+pub(super) async fn connect(
     addr: SocketAddr,
     version: Version,
     id: &str,
