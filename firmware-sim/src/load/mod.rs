@@ -50,7 +50,7 @@ pub use template::TemplateError;
 /// How often the timeline (and the progress channel) is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-/// The MQTT version the load speaks.
+/// The MQTT version a load (or a fleet, [`crate::FleetConfig::mqtt_version`]) speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MqttVersion {
     /// MQTT 3.1.1.
