@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::publisher::Version;
+use citytel_firmware_sim::broker::MqttVersion as Version;
 
 /// One MQTT connection driven by hand, over TCP or any other stream (TLS: [`crate::mtls`]).
 pub struct RawClient<S = TcpStream> {

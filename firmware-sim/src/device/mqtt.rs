@@ -16,7 +16,7 @@ use rumqttc::v5;
 use rumqttc::v5::mqttbytes::v5 as packets5;
 use rumqttc::{Outgoing, QoS};
 
-use crate::load::MqttVersion;
+use crate::broker::MqttVersion;
 
 /// Session Expiry Interval an MQTT 5 device asks for, seconds: long enough to outlast any
 /// reconnect of a simulated device.

@@ -8,7 +8,7 @@ use rumqttc::QoS;
 use tokio::time::Instant;
 
 use crate::broker::BrokerAddr;
-use crate::load::MqttVersion;
+use crate::broker::MqttVersion;
 
 /// One device of a fleet: a single MQTT connection, and for a gateway the children behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]

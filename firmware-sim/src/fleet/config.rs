@@ -7,8 +7,8 @@ use rumqttc::QoS;
 use tokio::time::Instant;
 
 use crate::broker::BrokerAddr;
+use crate::broker::MqttVersion;
 use crate::device::{DeviceSettings, MAX_PACKET_BYTES};
-use crate::load::MqttVersion;
 
 /// Most readings in one telemetry message; a batch this large stays under the packet size limit.
 pub const MAX_BATCH: u32 = 10_000;
