@@ -139,6 +139,12 @@ pub struct EndpointConfig {
     /// MQTT 5 Receive Maximum granted to each connection: QoS 1 and 2 publishes it may have
     /// unacknowledged; one more closes the connection (DISCONNECT 0x93).
     pub receive_maximum: u16,
+    /// How long an MQTT 5 QoS 1 or 2 PUBLISH waits for room in the intake's in-flight budget
+    /// before it is refused with reason code 0x97 (quota exceeded) and not stored, when nothing
+    /// earlier of its connection is still unacknowledged (0: wait as long as it takes, as 3.1.1
+    /// publishes always do).
+    #[serde(with = "humantime_serde")]
+    pub busy_refusal_after: Duration,
     /// MQTT 5 Topic Alias Maximum granted to each connection (0: no aliases).
     pub topic_alias_maximum: u16,
     /// Longest MQTT 5 Session Expiry Interval granted; a longer one (or "never") is cut to this

@@ -102,6 +102,11 @@ enum AckTo {
     Bounded(Arc<BoundedAcks>),
 }
 
+/// A message's share of the in-flight budget, taken before the message is built (see
+/// [`Pipeline::admission`]); returned to the budget when dropped unused.
+#[derive(Debug)]
+pub(crate) struct Admission(OwnedSemaphorePermit);
+
 /// Handle that acknowledges one message to its source.
 #[derive(Debug)]
 pub(crate) struct Ack {
@@ -302,15 +307,39 @@ impl Pipeline {
         self.queue(inbound, permit)
     }
 
-    /// Like [`submit`](Self::submit), with `check` run on the decoded message: a message it
-    /// refuses becomes a dead letter `unauthorized` (acknowledged once durable, like any
-    /// rejected message). Returns whether `check` let it through.
-    pub(crate) async fn submit_checked(
+    /// The share of the in-flight budget of a message with a topic of `topic_bytes` and a
+    /// payload of `payload_bytes`, waiting while the budget is exhausted: a source that must
+    /// know whether there is room before it builds the message (to refuse it instead of waiting)
+    /// takes it first, then hands it to [`submit_admitted`](Self::submit_admitted).
+    pub(crate) async fn admission(
+        &self,
+        topic_bytes: usize,
+        payload_bytes: usize,
+    ) -> Result<Admission, PipelineClosed> {
+        self.acquire(payload_bytes + topic_bytes)
+            .await
+            .map(Admission)
+    }
+
+    /// [`submit`](Self::submit) with the budget share already taken.
+    pub(crate) fn submit_admitted(
         &self,
         inbound: Inbound,
+        admission: Admission,
+    ) -> Result<(), PipelineClosed> {
+        self.queue(inbound, admission.0)
+    }
+
+    /// [`submit_admitted`](Self::submit_admitted), with `check` run on the decoded message: a
+    /// message it refuses becomes a dead letter `unauthorized` (acknowledged once durable, like
+    /// any rejected message). Returns whether `check` let it through.
+    pub(crate) fn submit_checked_admitted(
+        &self,
+        inbound: Inbound,
+        admission: Admission,
         check: impl FnOnce(&Decoded) -> Result<(), String>,
     ) -> Result<bool, PipelineClosed> {
-        let permit = self.admit(&inbound).await?;
+        let permit = admission.0;
         let verdict = decode::decode(
             &inbound.topic,
             &inbound.payload,
@@ -344,8 +373,13 @@ impl Pipeline {
     }
 
     async fn admit(&self, inbound: &Inbound) -> Result<OwnedSemaphorePermit, PipelineClosed> {
-        let cost = (inbound.payload.len() + inbound.topic.len() + MESSAGE_OVERHEAD_BYTES)
-            .min(self.budget_bytes);
+        self.acquire(inbound.payload.len() + inbound.topic.len())
+            .await
+    }
+
+    /// Takes a message's share of the budget: `bytes` of topic and payload plus the overhead.
+    async fn acquire(&self, bytes: usize) -> Result<OwnedSemaphorePermit, PipelineClosed> {
+        let cost = (bytes + MESSAGE_OVERHEAD_BYTES).min(self.budget_bytes);
         self.budget
             .clone()
             .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))

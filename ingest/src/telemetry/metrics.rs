@@ -85,6 +85,9 @@ pub const SPARKPLUG_REBIRTHS_UNDELIVERED_TOTAL: &str =
 /// not an edge node's commands nor citytel's STATE, which is every filter without Sparkplug;
 /// not_own_node; other_host).
 pub const ENDPOINT_SUBSCRIPTIONS_TOTAL: &str = "citytel_endpoint_subscriptions_total";
+/// MQTT 5 PUBLISH packets at QoS 1 or 2 refused with reason code 0x97 (quota exceeded, not
+/// stored) after waiting `endpoint.busy_refusal_after` for room in the intake.
+pub const ENDPOINT_BUSY_REFUSED_TOTAL: &str = "citytel_endpoint_busy_refused_total";
 /// MQTT 5 sessions not kept after their connection because `endpoint.max_kept_sessions` were
 /// kept already (the client finds no session when it returns).
 pub const ENDPOINT_SESSIONS_NOT_KEPT_TOTAL: &str = "citytel_endpoint_sessions_not_kept_total";

@@ -41,7 +41,14 @@ pub(crate) enum ToClient {
     /// MQTT 5 DISCONNECT from the server, with its reason code and reason string (nothing is
     /// written in 3.1.1, which has no server DISCONNECT).
     Disconnect(v5::DisconnectReasonCode, String),
+    /// MQTT 5 PUBACK (or PUBREC at QoS 2) 0x97 "quota exceeded" for a PUBLISH refused while the
+    /// intake is saturated: not stored, to be sent again (nothing is written in 3.1.1, which
+    /// cannot refuse a PUBLISH).
+    Busy(u16, QoS),
 }
+
+/// The reason string of a PUBLISH refused while the intake is saturated.
+pub(crate) const BUSY_TEXT: &str = "citytel's intake is saturated: not stored, send it again later";
 
 /// Writes packets for one connection: its version and what its client asked for.
 #[derive(Debug, Clone, Copy)]
@@ -179,8 +186,9 @@ impl Encoder {
                         payload: payload.clone(),
                     }),
                     ToClient::UnsubAck(pkid, _) => v4::Packet::UnsubAck(v4::UnsubAck::new(*pkid)),
-                    // 3.1.1 has no DISCONNECT from the server: the connection just closes.
-                    ToClient::Disconnect(..) => return,
+                    // 3.1.1 has no DISCONNECT from the server: the connection just closes;
+                    // nor a way to refuse a PUBLISH.
+                    ToClient::Disconnect(..) | ToClient::Busy(..) => return,
                 };
                 let _ = packet.write(out, usize::MAX);
             }
@@ -225,6 +233,29 @@ impl Encoder {
                             .collect(),
                         properties: None,
                     }),
+                    ToClient::Busy(pkid, qos) => {
+                        let text = self.reason_string(Some(BUSY_TEXT.to_string()));
+                        let packet = |text: Option<String>| match qos {
+                            QoS::ExactlyOnce => v5::Packet::PubRec(v5::PubRec {
+                                pkid: *pkid,
+                                reason: v5::PubRecReason::QuotaExceeded,
+                                properties: text.map(|reason_string| v5::PubRecProperties {
+                                    reason_string: Some(reason_string),
+                                    user_properties: Vec::new(),
+                                }),
+                            }),
+                            _ => v5::Packet::PubAck(v5::PubAck {
+                                pkid: *pkid,
+                                reason: v5::PubAckReason::QuotaExceeded,
+                                properties: text.map(|reason_string| v5::PubAckProperties {
+                                    reason_string: Some(reason_string),
+                                    user_properties: Vec::new(),
+                                }),
+                            }),
+                        };
+                        self.write5(packet(text), Some(packet(None)), out);
+                        return;
+                    }
                     ToClient::Disconnect(code, why) => {
                         let full = v5::Packet::Disconnect(v5::Disconnect {
                             reason_code: *code,

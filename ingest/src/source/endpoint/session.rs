@@ -27,7 +27,8 @@ use super::sparkplug::{NodeKey, RouteHandle};
 use super::wire::{self, FromClient, Publish, Version};
 use crate::decode::{RejectReason, Rejection};
 use crate::journal::{Connection, DEAD_LETTER_PAYLOAD_CAP};
-use crate::pipeline::{Ack, AckToken, ConnectionEvent, Inbound, Origin, PipelineClosed};
+use crate::pipeline::{Ack, AckToken, Admission, ConnectionEvent, Inbound, Origin, PipelineClosed};
+use crate::telemetry::metrics as m;
 use citytel_proto::sparkplug::topic::is_sparkplug;
 
 mod expiry;
@@ -68,6 +69,14 @@ enum Step {
     Packet(FromClient),
     /// An oversize PUBLISH, read past.
     Oversize(Oversize),
+}
+
+/// Whether a PUBLISH got its share of the intake's budget.
+enum Admitted {
+    /// It did.
+    Yes(Admission),
+    /// It is refused while the intake is saturated: the acknowledgement saying so.
+    Refused(ToClient),
 }
 
 /// What to do after a packet.
@@ -273,20 +282,29 @@ impl Session {
                 {
                     return Next::Stop(Disconnect::PipelineClosed);
                 }
+                let admission = match self.admit_or_refuse(&publish).await {
+                    Ok(Admitted::Yes(admission)) => admission,
+                    Ok(Admitted::Refused(busy)) => return self.control(busy),
+                    Err(PipelineClosed) => return Next::Stop(Disconnect::PipelineClosed),
+                };
                 let inbound = self.inbound(publish);
                 let submitted = match &self.speaker {
-                    None => self.shared.pipeline.submit(inbound).await.map(|()| true),
+                    None => self
+                        .shared
+                        .pipeline
+                        .submit_admitted(inbound, admission)
+                        .map(|()| true),
                     Some(speaker) => {
                         let mut refused = None;
-                        let allowed = self
-                            .shared
-                            .pipeline
-                            .submit_checked(inbound, |decoded| {
+                        let allowed = self.shared.pipeline.submit_checked_admitted(
+                            inbound,
+                            admission,
+                            |decoded| {
                                 speaker.check_payload(decoded).inspect_err(|why| {
                                     refused = Some(why.clone());
                                 })
-                            })
-                            .await;
+                            },
+                        );
                         match allowed {
                             Ok(false) => {
                                 return Next::Stop(Disconnect::Unauthorized(
@@ -321,6 +339,35 @@ impl Session {
             FromClient::ServerOnly(name) => Next::Stop(Disconnect::ProtocolError(format!(
                 "unexpected {name} from a client"
             ))),
+        }
+    }
+
+    /// The share of the intake's in-flight budget `publish` takes, waiting while it is
+    /// exhausted. An MQTT 5 PUBLISH at QoS 1 or 2 that finds no room within
+    /// `endpoint.busy_refusal_after`, with nothing earlier of this connection unacknowledged (so
+    /// the refusal cannot overtake an acknowledgement), is refused instead: the PUBACK or PUBREC
+    /// 0x97 to send, counted; it is not stored.
+    async fn admit_or_refuse(&self, publish: &Publish) -> Result<Admitted, PipelineClosed> {
+        let wait = self.shared.config.busy_refusal_after;
+        let admission = self
+            .shared
+            .pipeline
+            .admission(publish.topic.len(), publish.payload.len());
+        if self.version != Version::V5 || publish.qos == QoS::AtMostOnce || wait.is_zero() {
+            return admission.await.map(Admitted::Yes);
+        }
+        tokio::pin!(admission);
+        match tokio::time::timeout(wait, &mut admission).await {
+            Ok(admitted) => admitted.map(Admitted::Yes),
+            Err(_) if self.outgoing.in_flight.get() == 0 => {
+                metrics::counter!(m::ENDPOINT_BUSY_REFUSED_TOTAL).increment(1);
+                tracing::debug!(
+                    topic = publish.topic,
+                    "PUBLISH refused: the intake is saturated"
+                );
+                Ok(Admitted::Refused(ToClient::Busy(publish.pkid, publish.qos)))
+            }
+            Err(_) => admission.await.map(Admitted::Yes),
         }
     }
 

@@ -352,3 +352,91 @@ async fn a_client_too_small_for_its_connack_is_refused_and_one_that_fits_gets_it
         other => panic!("expected PUBACK, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_publish_finding_the_intake_saturated_is_refused_only_with_nothing_unacknowledged_before_it()
+ {
+    use super::tests::{connect_packet, harness_with_budget};
+    use rumqttc::mqttbytes::v4;
+
+    let mut config = endpoint_config();
+    config.busy_refusal_after = Duration::from_secs(5);
+    // Each message takes the whole budget: one held message saturates the intake.
+    let mut h = harness_with_budget(config, 1);
+    let (mut c1, _t1) = h.connect_pipe();
+    // Silent for a minute below: a keep-alive that outlasts it.
+    let patient = |id: &str| Connect {
+        keep_alive: 600,
+        ..connect5(id)
+    };
+    c1.connect5(patient("cab-0001"), None).await;
+    let (mut c2, _t2) = h.connect_pipe();
+    c2.connect5(patient("cab-0002"), None).await;
+    let (mut c3, _t3) = h.connect_pipe();
+    c3.connect(connect_packet("cab-0003", 600)).await;
+    let topic = |id: &str| format!("citytel/v1/site-01/cabinet/{id}/telemetry");
+    let publish4 = |pkid: u16| {
+        let mut p = v4::Publish::new(
+            topic("cab-0003"),
+            rumqttc::mqttbytes::QoS::AtLeastOnce,
+            "reading",
+        );
+        p.pkid = pkid;
+        v4::Packet::Publish(p)
+    };
+
+    // Each device's first message (its connection opens), acknowledged and released.
+    c1.send5(publish(1, &topic("cab-0001"), None)).await;
+    h.next_envelope().await.inbound.ack.expect("QoS 1").send();
+    assert!(matches!(c1.recv5().await, Some(Packet::PubAck(a)) if a.pkid == 1));
+    c3.send(publish4(1)).await;
+    h.next_envelope().await.inbound.ack.expect("QoS 1").send();
+    assert!(matches!(c3.recv().await, Some(v4::Packet::PubAck(a)) if a.pkid == 1));
+
+    // cab-0002's message is held: the intake is full.
+    c2.send5(publish(1, &topic("cab-0002"), None)).await;
+    let held = h.next_envelope().await;
+
+    // cab-0001 has nothing unacknowledged: after 5 s its PUBLISH is refused, 0x97, not stored.
+    c1.send5(publish(2, &topic("cab-0001"), None)).await;
+    // cab-0003 speaks 3.1.1, which cannot refuse: it waits.
+    c3.send(publish4(2)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(h.queue.try_recv().is_err(), "nothing admitted while full");
+    match c1.recv5().await {
+        Some(Packet::PubAck(a)) => {
+            assert_eq!((a.pkid, a.reason), (2, PubAckReason::QuotaExceeded));
+            let text = a.properties.and_then(|p| p.reason_string);
+            assert_eq!(text.as_deref(), Some(super::reply::BUSY_TEXT));
+        }
+        other => panic!("expected PUBACK 0x97, got {other:?}"),
+    }
+
+    // cab-0002 has its held message unacknowledged: its next one waits, however long.
+    c2.send5(publish(2, &topic("cab-0002"), None)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(h.queue.try_recv().is_err(), "still nothing admitted");
+
+    // Room again: the waiting messages are taken, none was lost, none refused.
+    let mut held = held;
+    held.inbound.ack.take().expect("QoS 1").send();
+    drop(held);
+    let mut taken = Vec::new();
+    for _ in 0..2 {
+        let next = h.next_envelope().await;
+        taken.push(next.inbound.topic.clone());
+        next.inbound.ack.expect("QoS 1").send();
+    }
+    taken.sort();
+    assert_eq!(taken, [topic("cab-0002"), topic("cab-0003")]);
+    assert!(
+        matches!(c2.recv5().await, Some(Packet::PubAck(a)) if a.pkid == 1 && a.reason == PubAckReason::Success)
+    );
+    assert!(
+        matches!(c2.recv5().await, Some(Packet::PubAck(a)) if a.pkid == 2 && a.reason == PubAckReason::Success)
+    );
+    assert!(matches!(c3.recv().await, Some(v4::Packet::PubAck(a)) if a.pkid == 2));
+    // cab-0001 sends its refused reading again, and it is taken now.
+    c1.send5(publish(3, &topic("cab-0001"), None)).await;
+    assert_eq!(h.next_envelope().await.inbound.topic, topic("cab-0001"));
+}
