@@ -123,6 +123,10 @@ impl Fleet {
                     boot_id: status.boot_id,
                 }
             }
+            // New attribute values are a sign of life, like a heartbeat.
+            Some(status::Kind::Attributes(_)) => Event::Heartbeat {
+                boot_id: status.boot_id,
+            },
             Some(status::Kind::Death(d)) => {
                 let reason = DeathReason::try_from(d.reason).unwrap_or(DeathReason::Unspecified);
                 Event::Death {
