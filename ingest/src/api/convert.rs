@@ -12,8 +12,8 @@ use crate::state::registry::DeviceRecord;
 use citytel_availability::{Change, DeviceState, Outage, Reboot, Transition};
 use citytel_storage::series::{LatestPoint, Points};
 
-/// A device as the API shows it: its registry entry with its state, clock offset and
-/// completeness.
+/// A device as the API shows it: its registry entry with its state, clock offset,
+/// completeness and attributes.
 pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
     v1::Device {
         state: state_to_wire(view.state),
@@ -25,6 +25,17 @@ pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
         clock_offset_ms: view.clock_offset.map(|c| c.offset_ms),
         completeness_percent: view.completeness.percent(),
         district: view.district.unwrap_or("").to_string(),
+        attributes: view
+            .attributes
+            .into_iter()
+            .flatten()
+            .map(|(name, a)| v1::Attribute {
+                name: name.clone(),
+                value: a.value.clone(),
+                datatype: a.datatype.clone(),
+                time_unix_ms: a.time_ms,
+            })
+            .collect(),
         ..registry_to_wire(view.record)
     }
 }
