@@ -70,6 +70,7 @@ fn death(device: &str, boot: u64, at: i64) -> Step {
         gateway_id: None,
         kind: Some(status::Kind::Death(Death {
             reason: DeathReason::Shutdown as i32,
+            at_status_time: false,
         })),
     };
     Step::Message(

@@ -442,11 +442,15 @@ impl Host {
                     );
                 };
                 if kind == MessageType::DDeath {
-                    // The payload's timestamp, as the specification requires for DDEATH.
+                    // The payload's timestamp, as the specification requires for DDEATH (the
+                    // state history records the transition then); without one, the receive
+                    // time.
                     d.online = false;
-                    return Outcome::Messages(vec![
-                        d.target.death(sent_ms, DeathReason::Unspecified),
-                    ]);
+                    let death = match payload.timestamp {
+                        Some(_) => d.target.death_stated(sent_ms, DeathReason::Unspecified),
+                        None => d.target.death(sent_ms, DeathReason::Unspecified),
+                    };
+                    return Outcome::Messages(vec![death]);
                 }
                 match d.declared.resolve(&payload.metrics, sent_ms) {
                     Ok(resolved) => {

@@ -479,7 +479,10 @@ fn ddeath_takes_the_device_offline_at_the_payload_time() {
     };
     assert_eq!(out[0].0, "citytel/v1/plant/sensor/plant.edge1.pump/status");
     assert_eq!(s.time_unix_ms, T0 + 4_000, "the payload's timestamp");
-    assert!(matches!(status_kind(&out[0].1), status::Kind::Death(_)));
+    let status::Kind::Death(death) = status_kind(&out[0].1) else {
+        panic!("{s:?}")
+    };
+    assert!(death.at_status_time, "the transition at the payload's time");
     let err = rig
         .send(&topic("DDATA", Some("pump")), &ddata(3, T0, 1))
         .unwrap_err();
@@ -489,6 +492,32 @@ fn ddeath_takes_the_device_offline_at_the_payload_time() {
         rig.send(&topic("NDEATH", None), &ndeath(0)).unwrap().len(),
         1
     );
+}
+
+#[test]
+fn a_ddeath_without_a_timestamp_and_an_ndeath_are_at_the_receive_time() {
+    let mut rig = Rig::new();
+    rig.born(0);
+    rig.advance(10_000);
+    let untimed = Payload {
+        seq: Some(2),
+        ..Payload::default()
+    }
+    .encode_to_vec();
+    let out = rig.send(&topic("DDEATH", Some("pump")), &untimed).unwrap();
+    let Decoded::Status(s) = &out[0].1 else {
+        panic!()
+    };
+    let status::Kind::Death(death) = status_kind(&out[0].1) else {
+        panic!("{s:?}")
+    };
+    assert_eq!(s.time_unix_ms, T0 + 10_000, "the receive time");
+    assert!(!death.at_status_time);
+    let out = rig.send(&topic("NDEATH", None), &ndeath(0)).unwrap();
+    let status::Kind::Death(death) = status_kind(&out[0].1) else {
+        panic!("{:?}", out[0].1)
+    };
+    assert!(!death.at_status_time, "the host's clock");
 }
 
 #[test]

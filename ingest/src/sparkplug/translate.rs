@@ -69,12 +69,25 @@ impl Target {
         )
     }
 
-    /// A death at `time_unix_ms`.
+    /// A death at `time_unix_ms`, the host's receive time (NDEATH): recorded when received.
     pub(crate) fn death(&self, time_unix_ms: i64, reason: DeathReason) -> Message {
         self.status(
             time_unix_ms,
             status::Kind::Death(Death {
                 reason: reason as i32,
+                at_status_time: false,
+            }),
+        )
+    }
+
+    /// A death the device states happened at `time_unix_ms` (a DDEATH's timestamp): the state
+    /// history records it then, within bounds (see `Death.at_status_time`).
+    pub(crate) fn death_stated(&self, time_unix_ms: i64, reason: DeathReason) -> Message {
+        self.status(
+            time_unix_ms,
+            status::Kind::Death(Death {
+                reason: reason as i32,
+                at_status_time: true,
             }),
         )
     }

@@ -221,15 +221,24 @@ async fn sparkplug_session_deaths_and_backfill_through_mosquitto() {
         dead_letters(&mut client, "sparkplug_unknown_metric").await == 1
     );
 
-    // A DDEATH takes the pump offline (citytel's state history records the transition when it
-    // arrives).
-    let before = now_ms();
-    edge.send(json!({"op": "ddeath", "seq": 10, "ts": t0 + 9_000}));
+    // A DDEATH takes the pump offline at its payload's timestamp (the state history records
+    // the transition then): stamped after everything citytel heard from the pump (stored
+    // above), before it is sent.
+    let died = now_ms() + 100;
+    while now_ms() <= died {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    edge.send(json!({"op": "ddeath", "seq": 10, "ts": died}));
     eventually!(
         "the pump offline",
         device(&mut client, PUMP).await.unwrap().state() == DeviceState::Offline
     );
-    assert!(device(&mut client, PUMP).await.unwrap().state_since_unix_ms >= before);
+    let pump = device(&mut client, PUMP).await.unwrap();
+    assert_eq!(
+        (pump.state_since_unix_ms, pump.state_cause.as_str()),
+        (died, "death"),
+        "{pump:?}"
+    );
 
     // Killed: the broker publishes the Will (NDEATH), the node goes offline at citytel's time.
     edge.send(json!({"op": "kill"}));
