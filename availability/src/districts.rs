@@ -8,6 +8,9 @@
 //! outline of one of its holes) is in it. A point in more than one district (on a border two
 //! districts share, or where polygons overlap) is in the first of them in file order. A point in
 //! no polygon, and a device without a location, is in its site's district (if the site has one).
+//!
+//! **Which location.** A device's own (from its birth) when it stated one, else the one the
+//! provisioning file gives it ([`Districts::with_provisioned`]): the birth wins.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -184,12 +187,14 @@ fn area(index: usize, feature: &Feature) -> Result<Area, DistrictsError> {
     })
 }
 
-/// Where devices are: the district polygons (if a districts file is configured) and the
-/// site-to-district mapping they fall back to.
+/// Where devices are: the district polygons (if a districts file is configured), the
+/// site-to-district mapping they fall back to, and the locations the provisioning file gives
+/// devices (used when the device itself states none).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Districts {
     map: DistrictMap,
     sites: BTreeMap<String, Arc<str>>,
+    provisioned: BTreeMap<String, Location>,
 }
 
 impl Districts {
@@ -201,7 +206,21 @@ impl Districts {
                 .iter()
                 .map(|(s, d)| (s.clone(), Arc::from(d.as_str())))
                 .collect(),
+            provisioned: BTreeMap::new(),
         }
+    }
+
+    /// These districts with `locations`, by device id: where a device is when it states no
+    /// location itself (see [`Districts::location`]).
+    pub fn with_provisioned(mut self, locations: BTreeMap<String, Location>) -> Self {
+        self.provisioned = locations;
+        self
+    }
+
+    /// Where `device` is: the location it `stated` (its birth's) when it stated one, else the
+    /// one provisioned for it, else unknown.
+    pub fn location(&self, device: &str, stated: Option<Location>) -> Option<Location> {
+        stated.or_else(|| self.provisioned.get(device).copied())
     }
 
     /// The district of a device at `site`, located at `location` if known: the polygon that

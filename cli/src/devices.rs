@@ -3,7 +3,8 @@
 //! Only hashes go into the file: `add` prints a generated token once, or hashes a password read
 //! from standard input (argon2id), or pins a client certificate by its SHA-256 fingerprint. A
 //! running service rereads the file within seconds of a change (and at SIGHUP), so these
-//! commands work the same whether it runs or not.
+//! commands work the same whether it runs or not; a location given with `add --latitude
+//! --longitude` places the device from the service's next start.
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -80,6 +81,13 @@ struct AddArgs {
     /// Replace an existing (or revoked) entry of the same id: new credentials, site, kind.
     #[arg(long)]
     replace: bool,
+    /// Where it stands, degrees north (-90 to 90; with --longitude): placed there when its
+    /// birth states no location.
+    #[arg(long, allow_negative_numbers = true, requires = "longitude")]
+    latitude: Option<f64>,
+    /// Where it stands, degrees east (-180 to 180; with --latitude).
+    #[arg(long, allow_negative_numbers = true, requires = "latitude")]
+    longitude: Option<f64>,
 }
 
 /// Runs `citytel devices`.
@@ -146,6 +154,8 @@ fn add_device(file: &mut ProvisioningFile, add: &AddArgs) -> anyhow::Result<Opti
         kind: add.kind.clone(),
         site: add.site.clone(),
         gateway: add.gateway.clone(),
+        latitude: add.latitude,
+        longitude: add.longitude,
         ..DeviceEntry::default()
     };
     if add.password {
@@ -179,8 +189,8 @@ fn add_device(file: &mut ProvisioningFile, add: &AddArgs) -> anyhow::Result<Opti
 
 fn list(file: &ProvisioningFile) {
     println!(
-        "{:<24} {:<12} {:<16} {:<16} {:<24} state",
-        "id", "kind", "site", "gateway", "proves itself with"
+        "{:<24} {:<12} {:<16} {:<16} {:<24} {:<8} location",
+        "id", "kind", "site", "gateway", "proves itself with", "state"
     );
     for d in &file.devices {
         let mut how = Vec::new();
@@ -196,14 +206,18 @@ fn list(file: &ProvisioningFile) {
         if how.is_empty() {
             how.push("CA certificate");
         }
+        let location = d.location().map_or_else(
+            || "-".to_string(),
+            |l| format!("{}, {}", l.latitude, l.longitude),
+        );
         println!(
-            "{:<24} {:<12} {:<16} {:<16} {:<24} {}",
+            "{:<24} {:<12} {:<16} {:<16} {:<24} {:<8} {location}",
             d.id,
             d.kind,
             d.site,
             d.gateway.as_deref().unwrap_or("-"),
             how.join(", "),
-            if d.revoked { "revoked" } else { "active" }
+            if d.revoked { "revoked" } else { "active" },
         );
     }
 }

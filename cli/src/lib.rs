@@ -16,7 +16,7 @@ mod export;
 mod import;
 mod remote;
 mod report;
-mod report_format;
+pub mod report_format;
 mod serve;
 mod stats;
 

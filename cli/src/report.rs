@@ -108,11 +108,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     })?;
     let bytes = match args.format {
         FormatArg::Csv => report_format::csv(&reports)?,
-        FormatArg::Json => {
-            let mut text = serde_json::to_string_pretty(&report_format::json(&reports))?;
-            text.push('\n');
-            text.into_bytes()
-        }
+        FormatArg::Json => report_format::json_file(&reports)?,
     };
     if args.out.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();

@@ -5,6 +5,9 @@
 //!   `<name>: evaluated`. Absent figures are empty cells; times are RFC 3339 UTC.
 //! - JSON: an array of reports, each with every figure of `citytel.v1.DistrictReport` under the
 //!   same names (absent figures are `null`), times as RFC 3339 UTC.
+//!
+//! Public because the dashboard writes the same files (`dashboards/web/src/report-export.ts`)
+//! and a test holds the two to the same CSV bytes and the same JSON values.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -270,6 +273,13 @@ fn report(r: &v1::DistrictReport) -> Value {
 /// The JSON of `reports`: an array, in the service's order.
 pub fn json(reports: &[v1::DistrictReport]) -> Value {
     Value::Array(reports.iter().map(report).collect())
+}
+
+/// The JSON file of `reports`: [`json`], indented, ending in a newline.
+pub fn json_file(reports: &[v1::DistrictReport]) -> serde_json::Result<Vec<u8>> {
+    let mut text = serde_json::to_string_pretty(&json(reports))?;
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! (`citytel-bench`), so each exists once:
 //!
 //! - [`process`]: a guard that stops and reaps a child process when dropped.
+//! - [`alertmanager`]: a real Alertmanager with its own configuration, and its alerts.
 //! - [`net`]: free loopback ports for programs that cannot bind port 0 themselves.
 //! - [`wait`]: polling a condition until a deadline, instead of sleeping a fixed time.
 //! - [`health`]: the gRPC health check citytel answers once it is ready.
@@ -16,6 +17,7 @@
 //!
 //! Everything here talks to processes and sockets on this machine only (loopback).
 
+pub mod alertmanager;
 pub mod grpc_web;
 pub mod health;
 pub mod http;

@@ -90,6 +90,35 @@ fn a_device_without_a_location_or_outside_every_polygon_keeps_its_sites_district
 }
 
 #[test]
+fn a_provisioned_location_places_a_device_that_states_none_and_its_own_wins() {
+    let sites = BTreeMap::from([("site-1".to_string(), "harbour".to_string())]);
+    let provisioned = BTreeMap::from([("cab-1".to_string(), at(0.1, 1.9))]);
+    let d = Districts::new(map(), &sites).with_provisioned(provisioned);
+    let placed = |device, stated| {
+        let location = d.location(device, stated);
+        (
+            location,
+            d.locate("site-1", location).map(|d| d.to_string()),
+        )
+    };
+    assert_eq!(
+        placed("cab-1", None),
+        (Some(at(0.1, 1.9)), Some("east".into())),
+        "the provisioned location"
+    );
+    assert_eq!(
+        placed("cab-1", Some(at(0.5, 0.5))),
+        (Some(at(0.5, 0.5)), Some("west".into())),
+        "the birth wins"
+    );
+    assert_eq!(
+        placed("cab-2", None),
+        (None, Some("harbour".into())),
+        "not provisioned: the site's"
+    );
+}
+
+#[test]
 fn without_a_districts_file_only_sites_decide() {
     let sites = BTreeMap::from([("s".to_string(), "north".to_string())]);
     let d = Districts::new(DistrictMap::default(), &sites);

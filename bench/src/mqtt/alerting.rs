@@ -17,19 +17,15 @@
 //!   `updatedAt - startsAt` per alert is deadline to Alertmanager, on one host's clock.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use citytel_testkit::http::{HttpConn, StatusCode};
-use citytel_testkit::net::{free_port, loopback};
-use citytel_testkit::process::{ChildGuard, SpawnOptions};
+use citytel_testkit::alertmanager::{ALERTMANAGER, Alertmanager, HOLD_ONLY};
+use citytel_testkit::net::free_port;
 use citytel_testkit::wait::Wait;
 
 use crate::measure::median;
 
-/// Where Debian installs Alertmanager.
-pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 /// The expected interval of every kind in both endpoint runs.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 /// The rule whose alerts are timed.
@@ -98,67 +94,24 @@ pub fn rules_config(n: u32, am_url: &str) -> String {
     s
 }
 
-/// A running Alertmanager, stopped on drop.
-pub struct Alertmanager {
-    _child: ChildGuard,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
+/// Starts Alertmanager on a free port with its files under `dir`, holding every alert and
+/// sending nothing on (installing Debian's package first when it is missing and citytel-bench
+/// runs as root).
+pub async fn start_alertmanager(dir: &Path) -> Result<Alertmanager> {
+    crate::process::ensure_debian_package(Path::new(ALERTMANAGER), "prometheus-alertmanager")?;
+    let port = free_port()?;
+    Alertmanager::start(dir, port, HOLD_ONLY)
+        .await
+        .context("starting alertmanager")
 }
 
-impl Alertmanager {
-    /// Starts Alertmanager on a free port with its files under `dir` (every alert to a receiver
-    /// that sends nothing on, clustering off) and waits until it is ready.
-    pub async fn start(dir: &Path) -> Result<Alertmanager> {
-        crate::process::ensure_debian_package(Path::new(ALERTMANAGER), "prometheus-alertmanager")?;
-        std::fs::create_dir_all(dir)?;
-        let config = dir.join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route:\n  receiver: none\nreceivers:\n  - name: none\n",
-        )?;
-        let port = free_port()?;
-        let mut cmd = Command::new(ALERTMANAGER);
-        cmd.arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = ChildGuard::spawn("alertmanager", &mut cmd, SpawnOptions::default())
-            .context("starting alertmanager")?;
-        let mut wait = Wait::new("alertmanager ready", Duration::from_secs(30))
-            .every(Duration::from_millis(20));
-        loop {
-            let ready = HttpConn::new(loopback(port)).get("/-/ready").await;
-            if ready.is_ok_and(|r| r.status == StatusCode::OK) {
-                return Ok(Alertmanager {
-                    _child: child,
-                    port,
-                });
-            }
-            wait.retry().await?;
-        }
-    }
-
-    /// Its base URL.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// (startsAt, updatedAt) in ms of every alert of [`LATENCY_RULE`] it holds.
-    async fn latency_alerts(&self) -> Result<Vec<(i64, i64)>> {
-        let response = HttpConn::new(loopback(self.port))
-            .get("/api/v2/alerts?filter=alertname%3D%22bench-offline%22")
-            .await?
-            .expect(StatusCode::OK, "GET /api/v2/alerts")?;
-        let alerts: Vec<serde_json::Value> =
-            serde_json::from_slice(&response.body).context("alertmanager's alerts")?;
-        alerts
-            .iter()
-            .map(|a| Ok((rfc3339_ms(&a["startsAt"])?, rfc3339_ms(&a["updatedAt"])?)))
-            .collect()
-    }
+/// (startsAt, updatedAt) in ms of every alert of [`LATENCY_RULE`] `am` holds.
+async fn latency_alerts(am: &Alertmanager) -> Result<Vec<(i64, i64)>> {
+    let alerts = am.alerts(Some(LATENCY_RULE)).await?;
+    alerts
+        .iter()
+        .map(|a| Ok((rfc3339_ms(&a["startsAt"])?, rfc3339_ms(&a["updatedAt"])?)))
+        .collect()
 }
 
 fn rfc3339_ms(value: &serde_json::Value) -> Result<i64> {
@@ -188,7 +141,7 @@ pub async fn deadline_latency(am: &Alertmanager, devices: u32) -> Result<Latency
     )
     .every(Duration::from_secs(1));
     let alerts = loop {
-        let alerts = am.latency_alerts().await?;
+        let alerts = latency_alerts(am).await?;
         if alerts.len() >= devices as usize {
             break alerts;
         }

@@ -273,7 +273,7 @@ async fn endpoint_with(
     std::fs::create_dir_all(dir)?;
     let (config, am) = match (setup.alert_rules, rules) {
         (_, Some(n)) => {
-            let am = alerting::Alertmanager::start(&dir.join("alertmanager")).await?;
+            let am = alerting::start_alertmanager(&dir.join("alertmanager")).await?;
             (Some(alerting::rules_config(n, &am.url())), Some(am))
         }
         (Some(_), None) => (Some(alerting::base_config()), None),

@@ -1,5 +1,5 @@
-//! citytel at one fleet size: register N devices, a steady load, memory, a graceful restart and
-//! the fleet summary.
+//! citytel at one fleet size: register N devices, a steady load, memory, the fleet-wide queries
+//! and a graceful restart.
 //!
 //! `citytel serve` runs with its defaults (fsync before every PUBACK) on a fresh data dir, with
 //! `ingest.max_series` and `ingest.max_devices` raised to ten times what the fleet needs (from a
@@ -9,13 +9,15 @@
 //! 1. **Registration**: `firmware-sim load --messages N`: each of the N devices publishes one
 //!    1-reading message (5 metrics), 50 connections x 1000 in flight, as fast as acknowledged.
 //!    Intake is the generator's acknowledged messages per second; the peak RSS is `VmHWM` right
-//!    after. The fleet summary must then count N devices.
+//!    after.
 //! 2. **Steady load**: the same devices at one reading per device per minute (`--rate N/60`)
 //!    for `--steady-secs`; its publish-to-PUBACK p99. RSS is read right after.
-//! 3. **GetFleetSummary**: one warm-up and `--runs` calls, median.
+//! 3. **Queries** ([`crate::queries::time_queries`]): `GetFleetSummary`, `ListDevices` pages of
+//!    1,000 at the start, middle and end, and `ListLatest` of every device, page by page; one
+//!    warm-up and `--runs` calls each, medians. `ListDevices` must list N devices.
 //! 4. **Restart**: SIGINT, time until the process has exited (graceful shutdown), then start it
-//!    again on the same data dir and time spawn to SERVING on the gRPC health check; the fleet
-//!    summary must still count N devices, and is timed again.
+//!    again on the same data dir and time spawn to SERVING on the gRPC health check; the queries
+//!    run again and must still find N devices.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,9 +27,9 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use super::figures::{self, Memory};
-use super::fleet;
 use crate::mqtt::citytel::{Citytel, Source};
 use crate::mqtt::generator::{Generator, LoadReport, LoadSpec};
+use crate::queries::{QueryOptions, QueryTimings, time_queries};
 
 /// Generator connections.
 pub const CONNECTIONS: u32 = 50;
@@ -45,7 +47,7 @@ pub struct Setup {
     pub firmware_sim: PathBuf,
     /// Length of the steady load.
     pub steady: Duration,
-    /// Counted `GetFleetSummary` calls.
+    /// Counted calls of each query.
     pub runs: usize,
 }
 
@@ -89,8 +91,18 @@ pub struct CitytelFigures {
     pub restart_to_serving_s: Option<f64>,
     /// RSS right after the restart (SERVING), bytes.
     pub rss_restarted_bytes: Option<u64>,
+    /// The slowest of the `ListDevices` page medians (start, middle, end), ms.
+    pub list_devices_page_ms: Option<f64>,
+    /// `ListLatest` of every device, all pages, median, ms.
+    pub list_latest_ms: Option<f64>,
+    /// Pages of one `ListLatest` walk.
+    pub list_latest_pages: Option<u64>,
+    /// The largest `ListLatest` answer, encoded, bytes.
+    pub list_latest_largest_bytes: Option<u64>,
     /// GetFleetSummary median after the restart, ms.
     pub fleet_summary_after_restart_ms: Option<f64>,
+    /// `ListLatest` of every device after the restart, median, ms.
+    pub list_latest_after_restart_ms: Option<f64>,
     /// Why the run stopped early.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -138,10 +150,6 @@ async fn measure_into(
         report.latency_ms.p99,
         mib(f.peak_rss_registration_bytes)
     );
-    let mut client = fleet::client(&citytel.grpc_url).await?;
-    let counted = fleet::devices(&mut client).await?;
-    crate::peers::check_count("devices registered", counted, n, n)?;
-
     let rate = figures::steady_rate(n);
     f.steady_target_msg_per_s = Some(rate);
     eprintln!(
@@ -168,10 +176,30 @@ async fn measure_into(
         mib(f.rss_after_bytes)
     );
 
-    let summary = fleet::time_summary(&mut client, setup.runs, n).await?;
-    f.fleet_summary_ms = Some(summary.median_ms);
-    f.fleet_summary_runs_ms = summary.runs_ms;
-    drop(client);
+    eprintln!("citytel {devices}: timing the queries...");
+    let queries = timed_queries(&citytel, setup, n).await?;
+    f.fleet_summary_ms = Some(queries.fleet_summary.median_ms);
+    f.fleet_summary_runs_ms = queries.fleet_summary.runs_ms.clone();
+    f.list_devices_page_ms = Some(
+        [
+            &queries.devices_start,
+            &queries.devices_middle,
+            &queries.devices_end,
+        ]
+        .iter()
+        .map(|t| t.median_ms)
+        .fold(0.0, f64::max),
+    );
+    f.list_latest_ms = Some(queries.latest_all.median_ms);
+    f.list_latest_pages = Some(queries.latest_pages);
+    f.list_latest_largest_bytes = Some(queries.latest_largest_bytes as u64);
+    eprintln!(
+        "citytel {devices}: GetFleetSummary {:.1} ms, ListDevices page {:.1} ms, ListLatest {:.0} ms in {} pages",
+        queries.fleet_summary.median_ms,
+        f.list_devices_page_ms.unwrap_or_default(),
+        queries.latest_all.median_ms,
+        queries.latest_pages
+    );
 
     let shutdown = graceful_stop(&mut citytel).await?;
     f.shutdown_s = Some(shutdown.as_secs_f64());
@@ -188,10 +216,21 @@ async fn measure_into(
         shutdown.as_secs_f64(),
         ready.as_secs_f64()
     );
-    let mut client = fleet::client(&citytel.grpc_url).await?;
-    let summary = fleet::time_summary(&mut client, setup.runs, n).await?;
-    f.fleet_summary_after_restart_ms = Some(summary.median_ms);
+    let queries = timed_queries(&citytel, setup, n).await?;
+    f.fleet_summary_after_restart_ms = Some(queries.fleet_summary.median_ms);
+    f.list_latest_after_restart_ms = Some(queries.latest_all.median_ms);
     Ok(())
+}
+
+/// Times the fleet-wide queries of `citytel`, which must list `n` devices.
+async fn timed_queries(citytel: &Citytel, setup: &Setup, n: u64) -> Result<QueryTimings> {
+    let options = QueryOptions {
+        runs: setup.runs,
+        ..QueryOptions::default()
+    };
+    let queries = time_queries(&citytel.grpc_url, None, &options).await?;
+    crate::peers::check_count("devices listed", queries.devices, n, n)?;
+    Ok(queries)
 }
 
 /// The configuration file: room for ten times the fleet's devices and series.

@@ -3,7 +3,7 @@
 //!
 //! For each size N of `--devices`, one after the other and never two systems at once:
 //! [`citytel`] registers N devices through the device endpoint with `firmware-sim load`, runs a
-//! steady load of one reading per device per minute, and measures memory, the fleet summary and
+//! steady load of one reading per device per minute, and measures memory, the fleet-wide queries and
 //! a graceful restart; then [`peer`] feeds VictoriaMetrics the same N x 5 series and the same
 //! steady load and measures its memory. [`report`] prints one row per size and the growth
 //! factor of every figure between consecutive sizes ([`figures`]), and writes the same as JSON.
@@ -12,7 +12,6 @@
 
 mod citytel;
 mod figures;
-mod fleet;
 mod peer;
 mod report;
 
@@ -33,7 +32,7 @@ pub struct ScaleArgs {
     /// Seconds of steady load (one reading per device per minute) after the registration.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     steady_secs: u64,
-    /// Counted GetFleetSummary calls (after one uncounted warm-up); the median is reported.
+    /// Counted calls of each query (after one uncounted warm-up); medians are reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     runs: u16,
     /// Leave out the peer (VictoriaMetrics).

@@ -63,6 +63,10 @@ pub struct Growth {
     pub restart_to_serving_s: Option<f64>,
     /// citytel's GetFleetSummary median.
     pub fleet_summary_ms: Option<f64>,
+    /// citytel's slowest ListDevices page.
+    pub list_devices_page_ms: Option<f64>,
+    /// citytel's ListLatest of every device.
+    pub list_latest_ms: Option<f64>,
     /// citytel's graceful shutdown.
     pub shutdown_s: Option<f64>,
     /// VictoriaMetrics' RSS after.
@@ -84,7 +88,7 @@ pub struct RunInfo {
     pub connections: u32,
     /// Seconds of steady load per size.
     pub steady_s: f64,
-    /// Counted GetFleetSummary calls per measurement.
+    /// Counted calls of each query per measurement.
     pub runs: usize,
 }
 
@@ -123,6 +127,8 @@ impl Growth {
             bytes_per_series: g(ca.bytes_per_series, cb.bytes_per_series),
             restart_to_serving_s: g(ca.restart_to_serving_s, cb.restart_to_serving_s),
             fleet_summary_ms: g(ca.fleet_summary_ms, cb.fleet_summary_ms),
+            list_devices_page_ms: g(ca.list_devices_page_ms, cb.list_devices_page_ms),
+            list_latest_ms: g(ca.list_latest_ms, cb.list_latest_ms),
             shutdown_s: g(ca.shutdown_s, cb.shutdown_s),
             vm_rss_after_bytes: g(
                 vm(a, |p| as_f64(p.rss_after_bytes)),
@@ -208,6 +214,7 @@ impl Report {
                 factor(g.vm_rss_after_bytes),
             );
         }
+        self.queries_table(&mut s);
         let errors: Vec<String> = self
             .rows
             .iter()
@@ -225,6 +232,51 @@ impl Report {
             let _ = writeln!(s, "\nFailed:\n{}", errors.join("\n"));
         }
         s
+    }
+
+    /// The fleet-wide queries at each size, with their growth, appended to `s`.
+    fn queries_table(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "\nQueries (medians of {} calls; ListDevices: the slowest of the pages of 1,000 at the \
+             start, middle and end; ListLatest: every device, every page, summed round trips):\n",
+            self.run.runs
+        );
+        s.push_str(
+            "| devices (series) | GetFleetSummary | ListDevices page | ListLatest all (pages, \
+             largest answer) | GetFleetSummary after restart | ListLatest after restart |\n",
+        );
+        s.push_str("|---|---:|---:|---:|---:|---:|\n");
+        for row in &self.rows {
+            let c = &row.citytel;
+            let pages = match (c.list_latest_pages, c.list_latest_largest_bytes) {
+                (Some(p), Some(b)) => format!(" ({p}, {:.1} MiB)", b as f64 / 1048576.0),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} ({}) | {} | {} | {}{pages} | {} | {} |",
+                count(row.devices),
+                count(row.series),
+                ms(c.fleet_summary_ms),
+                ms(c.list_devices_page_ms),
+                ms(c.list_latest_ms),
+                ms(c.fleet_summary_after_restart_ms),
+                ms(c.list_latest_after_restart_ms),
+            );
+        }
+        for g in &self.growth {
+            let _ = writeln!(
+                s,
+                "| growth {} -> {} (x{:.1}) | {} | {} | {} | - | - |",
+                count(g.from_devices),
+                count(g.to_devices),
+                g.devices,
+                factor(g.fleet_summary_ms),
+                factor(g.list_devices_page_ms),
+                factor(g.list_latest_ms),
+            );
+        }
     }
 
     /// Whether every measurement ran to its end.
@@ -312,6 +364,9 @@ mod tests {
             rss_after_bytes: Some(rss),
             bytes_per_series: super::super::figures::bytes_per(rss, series(n)),
             restart_to_serving_s: Some(0.5),
+            list_latest_ms: Some(devices as f64 / 1000.0),
+            list_latest_pages: Some(n / 10_000),
+            list_latest_largest_bytes: Some(3 << 20),
             ..CitytelFigures::default()
         };
         let vm = vm_rss_mb.map(|mb| PeerFigures {
@@ -352,6 +407,7 @@ mod tests {
         assert_eq!(g.restart_to_serving_s, Some(1.0));
         assert_eq!(g.vm_rss_after_bytes, Some(3.0));
         assert_eq!(g.fleet_summary_ms, None, "not measured");
+        assert_eq!(g.list_latest_ms, Some(3.0));
         // No peer at the larger size: no factor.
         assert_eq!(report.growth[1].vm_rss_after_bytes, None);
         assert!(!report.failed());
@@ -369,6 +425,14 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("citytel at 300000 devices: citytel serve exited"));
+        assert!(
+            table.contains("| 100k (500k) | - | - | 100 ms (10, 3.0 MiB) | - | - |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| growth 100k -> 300k (x3.0) | - | - | x3.00 | - | - |"),
+            "{table}"
+        );
         assert!(report.failed());
         assert_eq!(count(1_000_000), "1.0M");
         assert_eq!(count(5_000_000), "5.0M");

@@ -49,13 +49,15 @@ function labelAt(area: DistrictArea, project: Project): [number, number] {
   return [xy.reduce((s, p) => s + p[0], 0) / n, xy.reduce((s, p) => s + p[1], 0) / n];
 }
 
-/** The map: one linked, filled path per area, the districts' names and the devices. */
+/** The map: one linked, filled path per area (to the district's page over `period`, the page
+ * parameters that name it), the districts' names and the devices. */
 export function cityMap(
   areas: DistrictArea[],
   figure: Figure,
   values: Map<string, number | undefined>,
   scale: ColourScale,
   devices: Device[],
+  period: Record<string, string>,
 ): SVGSVGElement {
   const { project, height } = projection(areas);
   const shapes = areas.map((area) => {
@@ -65,7 +67,7 @@ export function cityMap(
     return svg(
       "a",
       {
-        href: href(["districts", area.district]),
+        href: href(["districts", area.district], period),
         "aria-label": `${area.district}: ${figure.label} ${formatFigure(figure, value)}`,
       },
       svg("path", {

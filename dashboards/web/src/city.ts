@@ -1,7 +1,8 @@
 // The city page (`#/city?figure=no2&period=week`): the map of the districts (GetDistrictMap)
 // coloured by the chosen figure of each district's report over the chosen period
 // (ListDistrictReports), with its legend, the devices as points coloured by state (ListDevices),
-// and the same figures as a table. Clicking a district opens its page. Device states follow the
+// and the same figures as a table, whose every report downloads as CSV and JSON (as
+// `citytel report --all` writes them). Clicking a district opens its page. Device states follow the
 // app's WatchEvents stream (a coalesced reload of the devices); reports are asked again when the
 // period changes and every 5 minutes.
 
@@ -15,6 +16,7 @@ import type { DistrictArea, DistrictReport } from "./gen/citytel/v1/report_pb";
 import type { Device } from "./gen/citytel/v1/query_pb";
 import { describePeriod, periodFromParams, periodParams, periodPicker } from "./period";
 import { Refresher } from "./refresh";
+import { reportDownload } from "./report-download";
 import { href, replaceParams, type AppContext, type Page, type Route } from "./router";
 import { stateLook, STATES } from "./state";
 
@@ -35,6 +37,7 @@ export function cityPage(root: HTMLElement, route: Route, ctx: AppContext): Page
   const mapBox = h("div", { class: "map-box" }, h("p", {}, "Loading the map…"));
   const legend = h("div");
   const tableBox = h("div", {}, h("p", {}, "Loading…"));
+  const download = reportDownload();
   const figurePicker = h(
     "fieldset",
     { class: "ranges", id: "figure-picker" },
@@ -54,6 +57,7 @@ export function cityPage(root: HTMLElement, route: Route, ctx: AppContext): Page
     periodText.textContent = describePeriod(period);
     replaceParams(["city"], params());
     reports = undefined;
+    download.show(undefined, "all", period.start, period.end);
     render();
     void loadReports();
   });
@@ -68,7 +72,7 @@ export function cityPage(root: HTMLElement, route: Route, ctx: AppContext): Page
     h("div", { class: "controls" }, picker, figurePicker),
     periodText,
     section("map", "Districts", mapBox, legend, stateKey()),
-    section("district-figures", "Figures per district", tableBox),
+    section("district-figures", "Figures per district", download.element, tableBox),
   );
 
   function render(): void {
@@ -87,7 +91,7 @@ export function cityPage(root: HTMLElement, route: Route, ctx: AppContext): Page
         ),
       );
     } else {
-      replace(mapBox, cityMap(areas, figure, values, scale, devices));
+      replace(mapBox, cityMap(areas, figure, values, scale, devices, periodParams(period)));
     }
     replace(legend, reports ? scale.legend(figure) : h("p", {}, "Loading the figures…"));
     renderTable();
@@ -156,6 +160,7 @@ export function cityPage(root: HTMLElement, route: Route, ctx: AppContext): Page
       );
       if (asked !== period) return; // the period changed meanwhile
       reports = answer.reports;
+      download.show(reports, "all", asked.start, asked.end);
       banner.clear("District reports");
       updated.textContent = `Updated ${formatClock(Date.now())}`;
       render();

@@ -1,7 +1,9 @@
 // A district's page (`#/districts/{name}?period=week`): its report over the chosen period
-// (GetDistrictReport: connectivity, energy and carbon, air quality, each figure with its basis,
-// and charts; see report-view.ts) and its devices (ListDevices, those in the district), whose
-// states follow the app's WatchEvents stream.
+// (GetDistrictReport: connectivity, energy and carbon, small-cell capacity, air quality, each
+// figure with its basis, and charts; see report-view.ts), buttons that download the report as
+// CSV and JSON (as `citytel report` writes it), and its devices (ListDevices with the district
+// filter, so the server sends only the district's devices, a page at a time), whose states
+// follow the app's WatchEvents stream.
 
 import { allDevices } from "./all-devices";
 import { describeError, isCancel } from "./api";
@@ -12,8 +14,12 @@ import type { Device } from "./gen/citytel/v1/query_pb";
 import { describePeriod, periodFromParams, periodParams, periodPicker } from "./period";
 import { Refresher } from "./refresh";
 import { href, replaceParams, type AppContext, type Page, type Route } from "./router";
+import { reportDownload } from "./report-download";
 import { airSection, connectivitySection, energySection } from "./report-view";
 import { stateBadge } from "./state";
+
+/** The district's devices are asked for in pages of this many. */
+const DEVICE_PAGE = 1000;
 
 /** Mounts the page of the district named in the route. */
 export function districtPage(root: HTMLElement, route: Route, ctx: AppContext): Page {
@@ -27,10 +33,12 @@ export function districtPage(root: HTMLElement, route: Route, ctx: AppContext): 
   const periodText = h("p", { class: "muted", id: "period-text" }, describePeriod(period));
   const reportBox = h("div", { id: "district-report" }, h("p", {}, "Loading the report…"));
   const devicesBox = h("div", {}, h("p", {}, "Loading…"));
+  const download = reportDownload();
   const picker = periodPicker(period, (p) => {
     period = p;
     periodText.textContent = describePeriod(period);
     replaceParams(["districts", name], periodParams(period));
+    download.show(undefined, name, period.start, period.end);
     cityLink.setAttribute("href", href(["city"], periodParams(period)));
     void loadReport();
   });
@@ -47,6 +55,7 @@ export function districtPage(root: HTMLElement, route: Route, ctx: AppContext): 
     h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, name), updated),
     picker,
     periodText,
+    download.element,
     reportBox,
     section("district-devices", "Devices", devicesBox),
   );
@@ -67,6 +76,7 @@ export function districtPage(root: HTMLElement, route: Route, ctx: AppContext): 
       banner.clear("District report");
       updated.textContent = `Updated ${formatClock(Date.now())}`;
       dropCharts();
+      download.show(report && [report], name, asked.start, asked.end);
       if (!report) {
         replace(reportBox, h("p", {}, "No report."));
         return;
@@ -82,14 +92,13 @@ export function districtPage(root: HTMLElement, route: Route, ctx: AppContext): 
       banner.show("District report", describeError(err));
       updated.textContent = "Not up to date";
       replace(reportBox, h("p", {}, "The report is not available."));
+      download.show(undefined, name, asked.start, asked.end);
     }
   }
 
   async function loadDevices(): Promise<void> {
     try {
-      const devices = (await allDevices(ctx.client, abort.signal)).filter(
-        (d) => d.district === name,
-      );
+      const devices = await allDevices(ctx.client, abort.signal, name, DEVICE_PAGE);
       banner.clear("Devices");
       renderDevices(devices);
     } catch (err) {

@@ -1,5 +1,6 @@
 // A district report on the page: connectivity, energy and carbon, and air quality, each figure
-// with its basis (the devices and the share of expected readings it rests on), the worst devices
+// with its basis (the devices and the share of expected readings it rests on), small-cell demand
+// against the configured capacity (or a note that none is configured), the worst devices
 // and sensors, the limits, and simple charts (bars for availability and for energy against the
 // previous period; the daily means of NO2 and PM2.5 as line charts). Every shown figure carries
 // `data-figure` and its exact `data-value`, so a test can compare them with the API's.
@@ -20,6 +21,7 @@ import type {
   KindAvailability,
   MetricFigure,
   Pollutant,
+  SmallCellCapacity,
 } from "./gen/citytel/v1/report_pb";
 import { href } from "./router";
 
@@ -96,7 +98,58 @@ function kindFacts(key: string, label: string, k: KindAvailability | undefined):
   ];
 }
 
-/** Connectivity: availability per kind (with bars), outages, rank, demand, worst devices. */
+/** A percentage of one cell's rating, with the rating it is of. */
+function ratedText(value: number | undefined, rated: number, unit: string): string {
+  if (rated <= 0) return `no ${unit} rating configured`;
+  return `${formatPercent(value)} of ${formatMeasure(rated)} ${unit}`;
+}
+
+/** Small-cell demand against one cell's rated capacity (`reports.small_cell_capacity`), or a
+ * note that none is configured. */
+function capacityFacts(cap: SmallCellCapacity | undefined): HTMLElement {
+  if (!cap) {
+    return h(
+      "p",
+      { id: "capacity-none" },
+      "Small-cell capacity not configured: set reports.small_cell_capacity to see demand as a share of a cell's rating.",
+    );
+  }
+  const busy =
+    cap.connectedUes > 0
+      ? `${formatCount(cap.busyCellHours)} of ${formatCount(cap.cellHours)} cell-hours at ${formatValue(cap.busyPercent)} % of the rated users or more`
+      : "no user rating configured";
+  return h(
+    "dl",
+    { class: "facts", id: "capacity" },
+    fact(
+      "capacity-peak-ues",
+      "Peak connected UEs against capacity",
+      cap.peakUesPercent,
+      ratedText(cap.peakUesPercent, cap.connectedUes, "UEs"),
+    ),
+    fact(
+      "capacity-p95-ues",
+      "95th percentile UEs against capacity",
+      cap.p95UesPercent,
+      ratedText(cap.p95UesPercent, cap.connectedUes, "UEs"),
+    ),
+    fact(
+      "capacity-p95-throughput",
+      "95th percentile throughput against capacity",
+      cap.p95ThroughputPercent,
+      ratedText(cap.p95ThroughputPercent, cap.throughputMbps, "Mbit/s"),
+    ),
+    fact(
+      "busy-cell-hours",
+      "Busy cell-hours",
+      cap.connectedUes > 0 ? Number(cap.busyCellHours) : undefined,
+      busy,
+    ),
+  );
+}
+
+/** Connectivity: availability per kind (with bars), outages, rank, demand against capacity,
+ * worst devices. */
 export function connectivitySection(
   r: DistrictReport,
   period: Record<string, string>,
@@ -169,7 +222,15 @@ export function connectivitySection(
       ),
     );
   }
-  return section("connectivity", "Connectivity (inclusive growth)", bars, facts, worst.wrap);
+  return section(
+    "connectivity",
+    "Connectivity (inclusive growth)",
+    bars,
+    facts,
+    h("h3", {}, "Small-cell capacity"),
+    capacityFacts(c?.capacity),
+    worst.wrap,
+  );
 }
 
 /** Energy and carbon, with this period's energy against the previous one's. */

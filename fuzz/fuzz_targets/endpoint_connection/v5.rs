@@ -26,7 +26,7 @@ pub fn parse(raw: &[u8]) -> Vec<Packet> {
             Err(e) => panic!("the endpoint wrote a malformed MQTT 5 packet: {e}"),
         }
     }
-    assert!(buf.is_empty(), "the endpoint closed mid-packet");
+    assert!(buf.is_empty(), "the endpoint closed mid-packet: {raw:02x?}");
     packets
 }
 

@@ -12,8 +12,8 @@ use crate::state::registry::DeviceRecord;
 use citytel_availability::{Change, DeviceState, Outage, Reboot, Transition};
 use citytel_storage::series::{LatestPoint, Points};
 
-/// A device as the API shows it: its registry entry with its state, clock offset,
-/// completeness and attributes.
+/// A device as the API shows it: its registry entry with its state, clock offset, completeness,
+/// district, location (its own, else the provisioned one) and attributes.
 pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
     v1::Device {
         state: state_to_wire(view.state),
@@ -25,6 +25,10 @@ pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
         clock_offset_ms: view.clock_offset.map(|c| c.offset_ms),
         completeness_percent: view.completeness.percent(),
         district: view.district.unwrap_or("").to_string(),
+        location: view.location.map(|l| v1::Location {
+            latitude: l.latitude,
+            longitude: l.longitude,
+        }),
         attributes: view
             .attributes
             .into_iter()
@@ -54,10 +58,6 @@ fn registry_to_wire(r: &DeviceRecord) -> v1::Device {
             reporting_interval_ms: r.reporting_interval_ms,
             readings_total: r.readings_total,
             metrics: r.metrics.iter().map(|m| m.to_string()).collect(),
-            location: r.location.map(|l| v1::Location {
-                latitude: l.latitude,
-                longitude: l.longitude,
-            }),
             ..v1::Device::default()
         }
     }

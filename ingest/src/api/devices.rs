@@ -81,6 +81,7 @@ pub(crate) fn list(
     let matches = |d: &&DeviceRecord| {
         (req.kind.is_empty() || *d.kind == *req.kind)
             && (req.site.is_empty() || *d.site == *req.site)
+            && (req.district.is_empty() || d.district.as_deref() == Some(req.district.as_str()))
             && (search.is_empty() || d.device_id.to_lowercase().contains(&search))
             && wanted_state.is_none_or(|w| state.device_state(&d.device_id) == w)
             && visible.device(d)
@@ -108,6 +109,8 @@ pub(crate) fn list(
             .filter(|(cell, _)| {
                 (req.kind.is_empty() || *cell.kind == *req.kind)
                     && (req.site.is_empty() || *cell.site == *req.site)
+                    && (req.district.is_empty()
+                        || cell.district.as_deref() == Some(req.district.as_str()))
                     && visible.cell(cell)
             })
             .map(|(_, n)| match wanted_state {

@@ -345,6 +345,16 @@ impl Config {
             .as_ref()
             .map(|(path, text)| (path.as_path(), text.as_str()));
         let mut availability = self.availability.validate(districts)?;
+        if let SourceSettings::Endpoint(endpoint) = &source
+            && endpoint.authentication
+        {
+            // Devices the provisioning file places are placed from the start, replay included.
+            let file = crate::provisioning::ProvisioningFile::read(&endpoint.devices_file)
+                .map_err(|e| invalid("endpoint.devices_file", &e.to_string()))?;
+            let districts = (*availability.districts).clone();
+            availability.districts =
+                std::sync::Arc::new(districts.with_provisioned(file.locations()));
+        }
         availability.dead_letters = crate::state::dead_letters::DeadLetterLimits {
             payload_bytes: self.storage.dead_letter_payload_bytes,
             total_bytes: self.storage.dead_letter_bytes,

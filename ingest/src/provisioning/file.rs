@@ -1,10 +1,11 @@
 //! The provisioning file's format (see `FORMAT.md` beside this file): reading, checking and
 //! writing it atomically.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::Path;
 
+use citytel_availability::Location;
 use serde::{Deserialize, Serialize};
 
 use super::credential;
@@ -17,7 +18,7 @@ const HEADER: &str =
     "# citytel device provisioning file (format 1). Edit with `citytel devices`; hashes only.\n";
 
 /// The whole file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisioningFile {
     /// The format version ([`VERSION`]).
@@ -28,7 +29,7 @@ pub struct ProvisioningFile {
 }
 
 /// One provisioned device.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     /// Its device id.
@@ -52,6 +53,48 @@ pub struct DeviceEntry {
     /// Refused from now on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoked: bool,
+    /// Where it stands, WGS 84 degrees north (-90 to 90), given with `longitude`: used when its
+    /// birth states no location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    /// Where it stands, WGS 84 degrees east (-180 to 180), given with `latitude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+}
+
+impl DeviceEntry {
+    /// Its provisioned location, if it has a valid one.
+    pub fn location(&self) -> Option<Location> {
+        Location::new(self.latitude?, self.longitude?).ok()
+    }
+}
+
+/// Where each `[[device]]` table of a file's text starts, in file order, for messages.
+#[derive(Deserialize)]
+struct EntryLines {
+    #[serde(default)]
+    device: Vec<toml::Spanned<toml::Table>>,
+}
+
+impl EntryLines {
+    /// The line (from 1) of each entry of `text`, in order; empty if they cannot be told.
+    fn of(text: &str) -> Vec<usize> {
+        let Ok(lines) = toml::from_str::<EntryLines>(text) else {
+            return Vec::new();
+        };
+        lines
+            .device
+            .iter()
+            .map(|d| {
+                let start = d.span().start.min(text.len());
+                text.as_bytes()[..start]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1
+            })
+            .collect()
+    }
 }
 
 /// Why a provisioning file is refused.
@@ -102,15 +145,29 @@ impl ProvisioningFile {
         })
     }
 
-    /// Parses and checks a file's text.
+    /// Parses and checks a file's text; a refusal names the device and its line.
     pub fn parse(text: &str) -> Result<ProvisioningFile, String> {
         let file: ProvisioningFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        file.check()?;
+        file.check_at(&EntryLines::of(text))?;
         Ok(file)
+    }
+
+    /// The provisioned locations, by device id (revoked devices' too: they stand where they
+    /// stand).
+    pub fn locations(&self) -> BTreeMap<String, Location> {
+        self.devices
+            .iter()
+            .filter_map(|d| Some((d.id.clone(), d.location()?)))
+            .collect()
     }
 
     /// Checks every rule of the format.
     pub fn check(&self) -> Result<(), String> {
+        self.check_at(&[])
+    }
+
+    /// Checks every rule of the format; `lines` are the entries' lines, for messages.
+    fn check_at(&self, lines: &[usize]) -> Result<(), String> {
         if self.version != VERSION {
             return Err(format!(
                 "format version {} (this citytel reads version {VERSION})",
@@ -119,8 +176,12 @@ impl ProvisioningFile {
         }
         let valid = citytel_proto::topic::is_valid_id;
         let mut ids = BTreeSet::new();
-        for d in &self.devices {
-            let at = || format!("device {:?}", d.id);
+        let named = |i: usize, d: &DeviceEntry| match lines.get(i) {
+            Some(line) => format!("device {:?} (line {line})", d.id),
+            None => format!("device {:?}", d.id),
+        };
+        for (i, d) in self.devices.iter().enumerate() {
+            let at = || named(i, d);
             for (what, value) in [("id", &d.id), ("kind", &d.kind), ("site", &d.site)] {
                 if !valid(value) {
                     return Err(format!(
@@ -142,14 +203,32 @@ impl ProvisioningFile {
             {
                 return Err(format!("{}: password_argon2 is not an argon2id hash", at()));
             }
+            match (d.latitude, d.longitude) {
+                (None, None) => {}
+                (Some(latitude), Some(longitude)) => {
+                    if Location::new(latitude, longitude).is_err() {
+                        return Err(format!(
+                            "{}: latitude {latitude} must be within -90 to 90 and longitude \
+                             {longitude} within -180 to 180",
+                            at()
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "{}: give both latitude and longitude, or neither",
+                        at()
+                    ));
+                }
+            }
         }
-        for d in &self.devices {
+        for (i, d) in self.devices.iter().enumerate() {
             if let Some(gateway) = &d.gateway
                 && (!ids.contains(gateway.as_str()) || gateway == &d.id)
             {
                 return Err(format!(
-                    "device {:?}: its gateway {gateway:?} is not another device of the file",
-                    d.id
+                    "{}: its gateway {gateway:?} is not another device of the file",
+                    named(i, d)
                 ));
             }
         }
@@ -260,6 +339,48 @@ mod tests {
             let err = ProvisioningFile::parse(text).unwrap_err();
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn locations_are_both_or_neither_in_range_and_refusals_name_device_and_line() {
+        let text = "version = 1\n\n[[device]]\nid = \"a\"\nkind = \"k\"\nsite = \"s\"\n\
+                    latitude = 51.5\nlongitude = -0.12\n\n[[device]]\nid = \"b\"\nkind = \"k\"\n\
+                    site = \"s\"\n";
+        let file = ProvisioningFile::parse(text).unwrap();
+        assert_eq!(file.devices[0].location(), Location::new(51.5, -0.12).ok());
+        assert_eq!(file.devices[1].location(), None);
+        assert_eq!(
+            file.locations().into_iter().collect::<Vec<_>>(),
+            [("a".to_string(), Location::new(51.5, -0.12).unwrap())]
+        );
+        let cases = [
+            (
+                "latitude = 91.0\nlongitude = 0.0\n",
+                "latitude 91 must be within -90 to 90",
+            ),
+            (
+                "latitude = 0.0\nlongitude = -180.5\n",
+                "longitude -180.5 within -180 to 180",
+            ),
+            ("latitude = nan\nlongitude = 0.0\n", "latitude NaN"),
+            ("latitude = 10.0\n", "give both latitude and longitude"),
+            ("longitude = 10.0\n", "give both latitude and longitude"),
+        ];
+        for (location, want) in cases {
+            // The bad entry is the second, whose `[[device]]` is line 6.
+            let text = format!(
+                "version = 1\n[[device]]\nid = \"ok\"\nkind = \"k\"\nsite = \"s\"\n\
+                 [[device]]\nid = \"cab-9\"\nkind = \"k\"\nsite = \"s\"\n{location}"
+            );
+            let err = ProvisioningFile::parse(&text).unwrap_err();
+            assert!(err.contains(want), "{location}: {err}");
+            assert!(err.starts_with("device \"cab-9\" (line 6): "), "{err}");
+        }
+        // A written file keeps its locations.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("devices.toml");
+        file.write(&path).unwrap();
+        assert_eq!(ProvisioningFile::read(&path).unwrap(), file);
     }
 
     #[test]

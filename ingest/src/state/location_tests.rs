@@ -128,3 +128,79 @@ fn a_restored_device_is_placed_again_from_its_stored_location() {
         Some("south")
     );
 }
+
+/// `open`, with the provisioning file `devices` (absolute) in force.
+fn open_provisioned(dir: &std::path::Path, devices: &str) -> Result<Arc<Database>, String> {
+    let map = dir.join("districts.geojson");
+    std::fs::write(&map, MAP).unwrap();
+    let file = dir.join("devices.toml");
+    std::fs::write(&file, devices).unwrap();
+    let text = format!(
+        "[availability]\ndistricts = {{ harbour-site = \"harbour\" }}\ndistricts_file = {:?}\n\
+         [endpoint]\nauthentication = true\ndevices_file = {:?}\n",
+        map.display().to_string(),
+        file.display().to_string()
+    );
+    let options = crate::config::load_str(Some(("test", &text)), &[])
+        .unwrap()
+        .validate()
+        .map_err(|e| e.to_string())?
+        .store_options(crate::clock::Clock::System);
+    Ok(Database::open(&dir.join("data"), &options).unwrap().0)
+}
+
+const PROVISIONED: &str = "version = 1\n\
+    [[device]]\nid = \"cab-p\"\nkind = \"cabinet\"\nsite = \"harbour-site\"\nlatitude = 0.5\nlongitude = 1.5\n\
+    [[device]]\nid = \"cab-q\"\nkind = \"cabinet\"\nsite = \"harbour-site\"\nlatitude = 0.5\nlongitude = 1.5\n\
+    [[device]]\nid = \"cab-r\"\nkind = \"cabinet\"\nsite = \"harbour-site\"\n";
+
+#[test]
+fn a_provisioned_location_places_a_device_whose_birth_states_none_and_a_stated_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_provisioned(dir.path(), PROVISIONED).unwrap();
+    let mut state = db.write();
+    birth(&mut state, "cab-p", "harbour-site", None);
+    birth(&mut state, "cab-q", "harbour-site", Some((0.5, 0.5)));
+    birth(&mut state, "cab-r", "harbour-site", None);
+    assert_eq!(
+        district(&state, "cab-p").as_deref(),
+        Some("east"),
+        "provisioned"
+    );
+    assert_eq!(
+        district(&state, "cab-q").as_deref(),
+        Some("west"),
+        "the birth wins"
+    );
+    assert_eq!(
+        district(&state, "cab-r").as_deref(),
+        Some("harbour"),
+        "none: its site"
+    );
+    let located = |id: &str| state.device(id).and_then(|v| v.location);
+    assert_eq!(located("cab-p"), Location::new(0.5, 1.5).ok());
+    assert_eq!(located("cab-q"), Location::new(0.5, 0.5).ok());
+    assert_eq!(located("cab-r"), None);
+    // Only the birth's location is the device's own (what a checkpoint keeps).
+    assert_eq!(state.registry().get("cab-p").unwrap().location, None);
+    // A later birth that states a location moves it; one without keeps the stated one.
+    birth(&mut state, "cab-p", "harbour-site", Some((0.5, 0.5)));
+    assert_eq!(district(&state, "cab-p").as_deref(), Some("west"));
+    birth(&mut state, "cab-p", "harbour-site", None);
+    assert_eq!(district(&state, "cab-p").as_deref(), Some("west"));
+}
+
+#[test]
+fn a_provisioning_file_with_a_bad_location_stops_citytel_naming_the_device_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = PROVISIONED.replace(
+        "longitude = 1.5\n[[device]]\nid = \"cab-q\"",
+        "[[device]]\nid = \"cab-q\"",
+    );
+    let err = open_provisioned(dir.path(), &bad).unwrap_err();
+    assert!(err.contains("endpoint.devices_file"), "{err}");
+    assert!(
+        err.contains("device \"cab-p\" (line 2): give both latitude and longitude"),
+        "{err}"
+    );
+}

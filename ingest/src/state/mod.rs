@@ -122,6 +122,8 @@ pub struct DeviceView<'a> {
     pub completeness: Completeness,
     /// The district of its site.
     pub district: Option<&'a str>,
+    /// Where it is: the location its birth stated, else the one provisioned for it.
+    pub location: Option<citytel_availability::Location>,
     /// Its attributes, if it has any.
     pub attributes: Option<&'a DeviceAttributes>,
 }
@@ -149,7 +151,8 @@ pub struct CheckpointParts {
 pub struct StateOptions {
     /// Silence thresholds.
     pub policy: citytel_availability::Policy,
-    /// Where devices are: the districts file's polygons and the site-to-district mapping.
+    /// Where devices are: the districts file's polygons, the site-to-district mapping, and the
+    /// provisioning file's locations.
     pub districts: Arc<Districts>,
     /// Configured maintenance windows.
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
@@ -273,6 +276,7 @@ impl State {
             clock_offset: self.fleet.clock_offset(&record.device_id),
             completeness: self.fleet.completeness(&self.dedup, &record.device_id),
             district: record.district.as_deref(),
+            location: self.registry.location(record),
             attributes: self.attributes.of(&record.device_id),
         }
     }

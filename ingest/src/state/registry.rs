@@ -1,5 +1,6 @@
 //! The device registry: every device citytel has heard from, with what it said about itself,
-//! and the district it is in (from its location or its site, see [`Districts`]).
+//! and the district it is in (from its location, its own or else the provisioning file's, or
+//! from its site; see [`Districts`]).
 //!
 //! It notes every device that appears or changes its [`Cell`] (kind, site or district), for the
 //! fleet counts to follow ([`super::summary`]).
@@ -102,12 +103,18 @@ impl Registry {
         &self.districts
     }
 
+    /// Where a device is: its own location, else the provisioned one (see
+    /// [`Districts::location`]).
+    pub fn location(&self, record: &DeviceRecord) -> Option<Location> {
+        self.districts.location(&record.device_id, record.location)
+    }
+
     /// Sets the location of `device_id` (a birth said it) and places it again.
     pub fn set_location(&mut self, device_id: &str, location: Location) {
         let districts = &self.districts;
         if let Some(record) = self.devices.get_mut(device_id) {
             record.location = Some(location);
-            let district = districts.locate(&record.site, record.location).cloned();
+            let district = place(districts, record);
             if district != record.district {
                 self.moved.push(Moved {
                     device: record.device_id.clone(),
@@ -144,7 +151,10 @@ impl Registry {
                     readings_total: 0,
                     metrics: BTreeSet::new(),
                     location: None,
-                    district: self.districts.locate(topic.site, None).cloned(),
+                    district: self
+                        .districts
+                        .locate(topic.site, self.districts.location(topic.device_id, None))
+                        .cloned(),
                 },
             );
             metrics::gauge!(crate::telemetry::metrics::DEVICES).set(self.devices.len() as f64);
@@ -166,7 +176,7 @@ impl Registry {
         }
         if *record.site != *topic.site {
             record.site = intern(sites, topic.site);
-            record.district = self.districts.locate(topic.site, record.location).cloned();
+            record.district = place(&self.districts, record);
         }
         record.first_seen_ms = record.first_seen_ms.min(received_at_ms);
         record.last_seen_ms = record.last_seen_ms.max(received_at_ms);
@@ -230,10 +240,7 @@ impl Registry {
         record.site = intern(&mut self.sites, &record.site);
         let names = &mut self.metric_names;
         record.metrics = record.metrics.iter().map(|m| intern(names, m)).collect();
-        record.district = self
-            .districts
-            .locate(&record.site, record.location)
-            .cloned();
+        record.district = place(&self.districts, &record);
         self.devices.insert(record.device_id.clone(), record);
     }
 
@@ -266,4 +273,10 @@ pub fn intern(set: &mut BTreeSet<Arc<str>>, s: &str) -> Arc<str> {
     let arc: Arc<str> = s.into();
     set.insert(arc.clone());
     arc
+}
+
+/// The district of `record`: by its own location, else its provisioned one, else its site.
+fn place(districts: &Districts, record: &DeviceRecord) -> Option<Arc<str>> {
+    let location = districts.location(&record.device_id, record.location);
+    districts.locate(&record.site, location).cloned()
 }

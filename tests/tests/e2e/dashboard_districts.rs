@@ -7,7 +7,12 @@
 //! the same period, and that the fills follow the values (the lowest value the scale's first
 //! colour, the highest its last, lightness rising with the value). Then the script clicks the
 //! district with the highest NO2 mean and reports its page, whose figures must be
-//! `GetDistrictReport`'s and whose devices must be the district's in `ListDevices`.
+//! `GetDistrictReport`'s (with a small-cell capacity configured, so the demand against it too)
+//! and whose devices must be the district's in `ListDevices`, asked for with its district
+//! filter (the test decodes the page's requests). Last, citytel restarts on the same data
+//! without the capacity, and the district page must say that none is configured. On the city
+//! page and the district page the script downloads the report as CSV and JSON, which must hold
+//! what `citytel report` writes for the same period (see `report_files`).
 //!
 //! Availability moves with the clock (the devices stop after their readings and turn late, then
 //! offline), so its values are checked for range and for the fill order the page gives them;
@@ -24,12 +29,17 @@ use citytel_proto::v1::{self, DistrictReport};
 use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::wire::now_ms;
+use prost::Message as _;
 use serde_json::Value;
 use tonic::transport::Channel;
 
 use crate::browser_script::{BrowserScript, artifacts, check_prerequisites};
+use crate::report_files::check_downloads;
 
 const HOUR_MS: i64 = 3_600_000;
+/// One small cell's rating, low enough for the simulator's cells to keep some hours busy.
+const CAPACITY: &str =
+    "reports.small_cell_capacity={connected_ues=40.0,throughput_mbps=200.0,busy_percent=50.0}";
 /// The scale's ends (viridis), as the browser computes the fills.
 const LOWEST: &str = "rgb(68, 1, 84)";
 const HIGHEST: &str = "rgb(253, 231, 37)";
@@ -54,6 +64,8 @@ struct MapSeen {
 struct DistrictSeen {
     figures: BTreeMap<String, Option<f64>>,
     devices: Vec<String>,
+    /// The bodies of the page's ListDevices requests (gRPC-Web frames).
+    list_devices: Vec<Vec<u8>>,
 }
 
 /// A JSON object's values as numbers (`null`: none).
@@ -92,17 +104,46 @@ impl MapSeen {
 }
 
 impl DistrictSeen {
-    /// The script's report: `{figures: {key: value}, devices: [id]}`.
+    /// The script's report: `{figures: {key: value}, devices: [id], listDevices: [[byte]]}`.
     fn parse(json: &str) -> Self {
         let v: Value = serde_json::from_str(json).expect("the page as JSON");
         let devices = v["devices"].as_array().expect("devices");
+        let bytes = |body: &Value| -> Vec<u8> {
+            let body = body.as_array().expect("a request body");
+            body.iter()
+                .map(|b| {
+                    b.as_u64()
+                        .and_then(|b| u8::try_from(b).ok())
+                        .expect("a byte")
+                })
+                .collect()
+        };
         DistrictSeen {
             figures: numbers(&v["figures"]),
             devices: devices
                 .iter()
                 .map(|d| d.as_str().expect("an id").to_string())
                 .collect(),
+            list_devices: v["listDevices"]
+                .as_array()
+                .expect("listDevices")
+                .iter()
+                .map(bytes)
+                .collect(),
         }
+    }
+
+    /// The page's ListDevices requests.
+    fn list_devices_requests(&self) -> Vec<v1::ListDevicesRequest> {
+        self.list_devices
+            .iter()
+            .map(|frame| {
+                // A gRPC-Web frame: a flag byte, a 4-byte length, the message.
+                assert!(frame.len() >= 5 && frame[0] == 0, "a data frame: {frame:?}");
+                let len = u32::from_be_bytes([frame[1], frame[2], frame[3], frame[4]]) as usize;
+                v1::ListDevicesRequest::decode(&frame[5..5 + len]).expect("a ListDevicesRequest")
+            })
+            .collect()
     }
 }
 
@@ -278,6 +319,28 @@ async fn check_district(citytel: &Citytel, name: &str, seen: &DistrictSeen, peri
         value(&c.p95_throughput_mbps),
         "p95 throughput",
     );
+    let cap = c.capacity.as_ref().expect("a capacity is configured");
+    assert!(cap.cell_hours > 0, "the cells reported: {cap:?}");
+    close(
+        shown("capacity-peak-ues"),
+        cap.peak_ues_percent,
+        "peak UEs against capacity",
+    );
+    close(
+        shown("capacity-p95-ues"),
+        cap.p95_ues_percent,
+        "p95 UEs against capacity",
+    );
+    close(
+        shown("capacity-p95-throughput"),
+        cap.p95_throughput_percent,
+        "p95 throughput against capacity",
+    );
+    close(
+        shown("busy-cell-hours"),
+        Some(cap.busy_cell_hours as f64),
+        "busy cell-hours",
+    );
     for key in [
         "all-availability",
         "cabinets-availability",
@@ -285,6 +348,15 @@ async fn check_district(citytel: &Citytel, name: &str, seen: &DistrictSeen, peri
     ] {
         let v = shown(key).unwrap_or_else(|| panic!("{key} shown"));
         assert!((0.0..=100.0).contains(&v), "{key}: {v}");
+    }
+    let requests = seen.list_devices_requests();
+    assert!(!requests.is_empty(), "the page asked for its devices");
+    for r in &requests {
+        assert_eq!(
+            r.district, name,
+            "the page asks only for its district's devices: {r:?}"
+        );
+        assert!(r.page_size > 0, "in pages: {r:?}");
     }
     let mut devices: Vec<String> = citytel
         .client()
@@ -330,7 +402,9 @@ async fn the_city_map_colours_every_district_by_its_figure_and_opens_its_report(
     check_prerequisites();
     let dir = tempfile::tempdir().expect("temp dir");
     let set = fleet::city_districts(dir.path());
-    let citytel = Citytel::start(&dir.path().join("data"), &["--set", &set]);
+    let data = dir.path().join("data");
+    let mut running = Some(Citytel::start(&data, &["--set", &set, "--set", CAPACITY]));
+    let citytel = running.as_ref().expect("citytel runs");
     let url = citytel
         .dashboard
         .clone()
@@ -391,9 +465,27 @@ async fn the_city_map_colours_every_district_by_its_figure_and_opens_its_report(
                 }
                 (Some("district"), Some(name), Some(json)) => {
                     let seen = DistrictSeen::parse(json);
-                    check_district(&citytel, name, &seen, period).await;
+                    let citytel = running.as_ref().expect("citytel runs");
+                    check_district(citytel, name, &seen, period).await;
                     browser.answer(&format!("ok {name}"));
                     checked.push(format!("district {name}"));
+                }
+                (Some("export"), Some(which), Some(files)) => {
+                    let district = (which != "all").then_some(which);
+                    let citytel = running.as_ref().expect("citytel runs");
+                    check_downloads(citytel, district, period, files);
+                    browser.answer(&format!("ok {which}"));
+                    checked.push(format!("export {which}"));
+                }
+                (Some("restart"), None, None) => {
+                    // The same data, without a small-cell capacity.
+                    let old = running.take().expect("citytel runs");
+                    assert!(old.stop().success(), "citytel exits cleanly");
+                    let citytel = Citytel::start(&data, &["--set", &set]);
+                    let url = citytel.dashboard.clone().expect("the dashboard URL");
+                    running = Some(citytel);
+                    browser.answer(&format!("ok {url}"));
+                    checked.push("restart".into());
                 }
                 other => panic!("the browser test asked for {other:?}"),
             }
@@ -409,10 +501,11 @@ async fn the_city_map_colours_every_district_by_its_figure_and_opens_its_report(
         "the browser test did not finish within 240 s"
     );
     assert!(
-        status.success() && checked.len() == 5,
+        status.success() && checked.len() == 8,
         "the browser test failed ({status}, checked {checked:?}); its output is above, \
          screenshots in {}",
         artifacts().display()
     );
+    let citytel = running.take().expect("citytel runs");
     assert!(citytel.stop().success(), "citytel exits cleanly");
 }

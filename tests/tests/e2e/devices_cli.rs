@@ -17,7 +17,7 @@ use citytel_tests::wire::{batch_payload, now_ms, readings_total, telemetry_topic
 use rumqttc::mqttbytes::v4::{Connect, ConnectReturnCode, Packet};
 use tokio::net::TcpStream;
 
-fn devices(data_dir: &Path, args: &[&str]) -> Output {
+pub(super) fn devices(data_dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(binary())
         .arg("devices")
         .args(args)
@@ -51,7 +51,7 @@ fn add(data_dir: &Path, id: &str) -> String {
     token
 }
 
-async fn connect(
+pub(super) async fn connect(
     addr: SocketAddr,
     id: &str,
     password: &str,

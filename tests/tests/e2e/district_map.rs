@@ -2,7 +2,8 @@
 //! (`Device.location`) on the real binary, with the simulator's districts file, its city fleet
 //! and API keys: a key that sees everything gets every polygon of the file, in file order and
 //! with the file's coordinates; a key scoped to two sites gets only the districts of those
-//! sites; and every device that stated a location lists the one the simulator gave it.
+//! sites; every device that stated a location lists the one the simulator gave it; and
+//! `ListDevices` with a district filter lists that district's devices the key sees, in pages.
 //!
 //! The oracles are the file itself (parsed here as plain JSON) and the simulator's own layout
 //! (`city::district_of_site`, `city::location`), not citytel's reading of them.
@@ -115,6 +116,47 @@ async fn the_district_map_and_device_locations_follow_each_key() {
             "{}",
             d.device_id
         );
+    }
+
+    // ListDevices with a district filter: that district's devices (by the simulator's layout),
+    // and of those only the ones the key sees.
+    for district in &in_file {
+        for (key, key_sites) in [(&admin_key, None), (&scoped, Some(&sites))] {
+            let answer = keys::query(&citytel, Some(key))
+                .await
+                .list_devices(ListDevicesRequest {
+                    district: district.to_string(),
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await
+                .expect("ListDevices")
+                .into_inner();
+            let want: Vec<&str> = devices
+                .iter()
+                .filter(|d| city::district_of_site(&d.site) == *district)
+                .filter(|d| key_sites.is_none_or(|s| s.contains(&d.site.as_str())))
+                .map(|d| d.device_id.as_str())
+                .collect();
+            let got: Vec<&str> = answer
+                .devices
+                .iter()
+                .map(|d| d.device_id.as_str())
+                .collect();
+            let first_page: Vec<&str> = want.iter().copied().take(1).collect();
+            assert_eq!(
+                got,
+                first_page,
+                "{district}, scoped: {}",
+                key_sites.is_some()
+            );
+            assert_eq!(answer.total as usize, want.len(), "{district}: the total");
+            assert_eq!(
+                answer.next_page_token.is_empty(),
+                want.len() <= 1,
+                "{district}: more pages"
+            );
+        }
     }
     assert!(citytel.stop().success(), "citytel exits cleanly");
 }

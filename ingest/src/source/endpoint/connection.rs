@@ -269,6 +269,22 @@ where
     };
     let version = hello.version;
     let connect = hello.connect;
+    let server_keep_alive = server_keep_alive(connect.keep_alive, &shared.config);
+    let expiry = kept::granted_expiry(hello.session_expiry_s, shared.config.max_session_expiry);
+    let granted_expiry_s = match hello.session_expiry_s {
+        0 => 0,
+        _ => u32::try_from(expiry.as_secs()).unwrap_or(kept::NEVER - 1),
+    };
+    let grant = Grant {
+        receive_max: shared.config.receive_maximum,
+        max_packet: u32::try_from(shared.config.max_discard_bytes).unwrap_or(u32::MAX),
+        topic_alias_max: shared.config.topic_alias_maximum,
+        server_keep_alive: server_keep_alive.filter(|&s| s != connect.keep_alive),
+        session_expiry: Some(granted_expiry_s).filter(|&s| s != hello.session_expiry_s),
+    };
+    if let Err(why) = connack_fits(version, hello.options.max_packet, &grant) {
+        return Disconnect::BadConnect(why);
+    }
     if connect.client_id.len() > shared.config.max_client_id_bytes {
         return refuse(
             &mut wr,
@@ -359,19 +375,6 @@ where
     let session_present = match version {
         Version::V4 => !connect.clean_session,
         Version::V5 => resumed.is_some(),
-    };
-    let expiry = kept::granted_expiry(hello.session_expiry_s, shared.config.max_session_expiry);
-    let granted_expiry_s = match hello.session_expiry_s {
-        0 => 0,
-        _ => u32::try_from(expiry.as_secs()).unwrap_or(kept::NEVER - 1),
-    };
-    let server_keep_alive = server_keep_alive(connect.keep_alive, &shared.config);
-    let grant = Grant {
-        receive_max: shared.config.receive_maximum,
-        max_packet: u32::try_from(shared.config.max_discard_bytes).unwrap_or(u32::MAX),
-        topic_alias_max: shared.config.topic_alias_maximum,
-        server_keep_alive: server_keep_alive.filter(|&s| s != connect.keep_alive),
-        session_expiry: Some(granted_expiry_s).filter(|&s| s != hello.session_expiry_s),
     };
     let connack = reply::encode_connack(
         version,
@@ -473,6 +476,30 @@ where
     }
     tracing::debug!(%peer, client_id, reason = reason.label(), "device disconnected");
     reason
+}
+
+/// Whether the CONNACK granting `grant` fits the Maximum Packet Size an MQTT 5 client asked for
+/// (`client_max`). A client that cannot be sent its CONNACK cannot be sent a single
+/// acknowledgement either (every PUBACK would be discarded, MQTT-3.1.2-24, and the client would
+/// resend forever), so its CONNECT is refused as malformed, without CONNACK, saying why.
+fn connack_fits(version: Version, client_max: Option<u32>, grant: &Grant) -> Result<(), String> {
+    let Some(max) = client_max.filter(|_| version == Version::V5) else {
+        return Ok(());
+    };
+    let connack = reply::encode_connack(
+        version,
+        ConnectReturnCode::Success,
+        false,
+        None,
+        Some(grant),
+    );
+    if usize::try_from(max).is_ok_and(|max| connack.len() <= max) {
+        return Ok(());
+    }
+    Err(format!(
+        "Maximum Packet Size of {max} bytes is smaller than citytel's CONNACK ({} bytes): nothing could be acknowledged",
+        connack.len()
+    ))
 }
 
 /// How long a connection may stay silent: 1.5 times its keep-alive, at most 1.5 times

@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
-    Connect, ConnectReturnCode, DisconnectReasonCode, Packet, PubAckReason, PubRecReason, Publish,
-    PublishProperties,
+    Connect, ConnectProperties, ConnectReturnCode, DisconnectReasonCode, Packet, PubAckReason,
+    PubRecReason, Publish, PublishProperties,
 };
 
 use super::connection::Disconnect;
@@ -311,4 +311,44 @@ async fn a_disconnect_asking_for_the_will_publishes_it_and_closes_cleanly() {
         Some("closed cab-0001 +0"),
         "and the device closed, not lost"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_too_small_for_its_connack_is_refused_and_one_that_fits_gets_its_pubacks() {
+    let with_max = |max: u32| Connect {
+        properties: Some(ConnectProperties {
+            max_packet_size: Some(max),
+            ..ConnectProperties::new()
+        }),
+        ..connect5("cab-0001")
+    };
+    let mut h = harness(endpoint_config());
+
+    // Three bytes: not even a PUBACK (four) fits, let alone the CONNACK.
+    let (mut c, task) = h.connect_pipe();
+    c.send5(Packet::Connect(with_max(3), None, None)).await;
+    assert!(c.recv5().await.is_none(), "closed without CONNACK");
+    match task.await.unwrap() {
+        Disconnect::BadConnect(why) => {
+            assert!(why.contains("Maximum Packet Size of 3 bytes"), "{why}");
+        }
+        other => panic!("expected bad_connect, got {other:?}"),
+    }
+
+    // Room for the CONNACK and lean acknowledgements: every PUBACK arrives.
+    let (mut c, _task) = h.connect_pipe();
+    c.send5(Packet::Connect(with_max(64), None, None)).await;
+    let Some(Packet::ConnAck(ack)) = c.recv5().await else {
+        panic!("expected CONNACK");
+    };
+    assert_eq!(ack.code, ConnectReturnCode::Success);
+    c.send5(publish(7, TOPIC, None)).await;
+    let ack = h.next_envelope().await.inbound.ack.expect("QoS 1");
+    ack.refused(RejectReason::Malformed).send();
+    match c.recv5().await {
+        Some(Packet::PubAck(a)) => {
+            assert_eq!((a.pkid, a.reason), (7, PubAckReason::PayloadFormatInvalid));
+        }
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
 }

@@ -152,10 +152,24 @@ impl Version {
     }
 }
 
+/// What a codec's "insufficient bytes" means. rumqttc's codecs take a whole packet off the
+/// buffer before they read its fields, and report a field running past the packet's end the
+/// same way as a packet not all in yet. Only the latter is worth waiting for: the former is a
+/// malformed packet whose bytes are already gone, and waiting would read the next packet as if
+/// this one had not been sent.
+fn insufficient(buf: &BytesMut, before: usize, n: usize) -> ReadError {
+    if buf.len() < before {
+        ReadError::Malformed("a field runs past the end of its packet".into())
+    } else {
+        ReadError::Incomplete(n)
+    }
+}
+
 fn read_v4(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadError> {
+    let before = buf.len();
     let packet = match v4::Packet::read(buf, max_packet) {
         Ok(packet) => packet,
-        Err(mqttbytes::Error::InsufficientBytes(n)) => return Err(ReadError::Incomplete(n)),
+        Err(mqttbytes::Error::InsufficientBytes(n)) => return Err(insufficient(buf, before, n)),
         Err(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => return Err(ReadError::Oversize(n)),
         Err(e) => return Err(ReadError::Malformed(e.to_string())),
     };
@@ -217,9 +231,10 @@ fn read_v5(buf: &mut BytesMut, max_packet: usize) -> Result<FromClient, ReadErro
         });
     }
     let max = u32::try_from(max_packet).unwrap_or(u32::MAX);
+    let before = buf.len();
     let packet = match v5::Packet::read(buf, Some(max)) {
         Ok(packet) => packet,
-        Err(mqttbytes5::Error::InsufficientBytes(n)) => return Err(ReadError::Incomplete(n)),
+        Err(mqttbytes5::Error::InsufficientBytes(n)) => return Err(insufficient(buf, before, n)),
         Err(mqttbytes5::Error::PayloadSizeLimitExceeded { pkt_size, .. }) => {
             return Err(ReadError::Oversize(pkt_size));
         }
@@ -405,5 +420,39 @@ mod tests {
             Ok(FromClient::Disconnect(None))
         ));
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_field_past_the_end_of_its_packet_is_malformed_not_incomplete() {
+        // A CONNECT whose flags promise a Last Will its bytes do not hold, then a whole
+        // 3.1.1 PINGREQ: the CONNECT is malformed, never waited on.
+        for (version, level) in [(Version::V5, 5u8), (Version::V4, 4)] {
+            let mut connect = vec![0x10, 0, 0x00, 0x04, b'M', b'Q', b'T', b'T', level, 0x06];
+            connect.extend_from_slice(&[0x00, 0x0a]);
+            if version == Version::V5 {
+                connect.push(0x00);
+            }
+            connect.extend_from_slice(&[0x00, 0x03, b'c', b'a', b'b']);
+            connect[1] = u8::try_from(connect.len() - 2).unwrap();
+            let mut buf = BytesMut::from(&connect[..]);
+            buf.extend_from_slice(&[0xc0, 0x00]);
+            match version.read(&mut buf, 1024) {
+                // rumqttc's 3.1.1 codec says so itself; its MQTT 5 one says "too few bytes".
+                Err(ReadError::Malformed(why)) => assert!(
+                    version == Version::V4 || why.contains("past the end"),
+                    "{why}"
+                ),
+                other => panic!("{version:?}: {:?}", other.map(|p| p.name())),
+            }
+            // A packet not all in yet is still waited for.
+            let mut partial = BytesMut::from(&connect[..connect.len() - 1]);
+            assert!(
+                matches!(
+                    version.read(&mut partial, 1024),
+                    Err(ReadError::Incomplete(_))
+                ),
+                "{version:?}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The fleet counts against a full recount: random messages, connections, silence sweeps,
 //! restarts and checkpoints on a manual clock, and after each one the summary and the device
-//! totals from the counts equal those of a walk over every device.
+//! totals from the counts equal those of a walk over every device, and so do the devices
+//! `ListDevices` lists per district.
 
 use citytel_proto::v1::{
     self, Birth, Death, DeathReason, Location as WireLocation, Reading, Status, TelemetryBatch,
@@ -26,6 +27,9 @@ const MAP: &str = r#"{"type":"FeatureCollection","features":[
 
 const KINDS: [&str; 3] = ["cabinet", "sensor", "gateway"];
 const SITES: [&str; 4] = ["site-n", "site-s", "site-x", "site-y"];
+/// The `ListDevices` district filters compared: none, the polygons', the sites', and one no
+/// device is in.
+const DISTRICTS: [&str; 6] = ["", "west", "east", "north", "south", "nowhere"];
 
 fn open(dir: &std::path::Path) -> Arc<Database> {
     let file = dir.join("districts.geojson");
@@ -193,6 +197,55 @@ fn compare(state: &State, step: usize) {
                 answer.devices.len(),
                 "step {step}: ListDevices total {list:?} {scope:?}"
             );
+        }
+        for district in DISTRICTS {
+            let list = v1::ListDevicesRequest {
+                kind: req.kind.clone(),
+                site: req.site.clone(),
+                district: district.into(),
+                page_size: 10_000,
+                ..v1::ListDevicesRequest::default()
+            };
+            let answer = devices::list(state, &list, &visible).unwrap();
+            let walk: Vec<String> = state
+                .registry()
+                .iter_after(None)
+                .filter(|d| visible.device(d))
+                .filter(|d| list.kind.is_empty() || *d.kind == *list.kind)
+                .filter(|d| list.site.is_empty() || *d.site == *list.site)
+                .filter(|d| district.is_empty() || d.district.as_deref() == Some(district))
+                .map(|d| d.device_id.to_string())
+                .collect();
+            let listed: Vec<String> = answer.devices.iter().map(|d| d.device_id.clone()).collect();
+            assert_eq!(listed, walk, "step {step}: ListDevices {list:?} {scope:?}");
+            assert_eq!(
+                answer.total as usize,
+                walk.len(),
+                "step {step}: ListDevices total {list:?} {scope:?}"
+            );
+            assert!(
+                answer
+                    .devices
+                    .iter()
+                    .all(|d| district.is_empty() || d.district == district)
+            );
+            // The same devices in pages of 3.
+            let (mut paged, mut token) = (Vec::new(), String::new());
+            loop {
+                let page = v1::ListDevicesRequest {
+                    page_size: 3,
+                    page_token: token,
+                    ..list.clone()
+                };
+                let answer = devices::list(state, &page, &visible).unwrap();
+                assert!(answer.devices.len() <= 3);
+                paged.extend(answer.devices.into_iter().map(|d| d.device_id));
+                if answer.next_page_token.is_empty() {
+                    break;
+                }
+                token = answer.next_page_token;
+            }
+            assert_eq!(paged, walk, "step {step}: in pages {list:?} {scope:?}");
         }
     }
 }

@@ -1,8 +1,9 @@
 //! A second, independent Sparkplug B implementation: an edge node on Eclipse Tahu's npm
 //! `sparkplug-client` (`tahu/edge.js`, its packages installed by `npm ci` in `tahu/`),
-//! connected straight to `citytel serve`'s device endpoint. The client's own births, bdSeq and
-//! seq, node and device data, a rebirth asked for by citytel after a device that was never born
-//! speaks and answered by the client's NCMD subscription, a DDEATH, and the Will's NDEATH.
+//! connected straight to `citytel serve`'s device endpoint, and through a real Mosquitto to
+//! citytel's broker source. The client's own births, bdSeq and seq, node and device data, a
+//! rebirth asked for by citytel after a device that was never born speaks and answered by the
+//! client's NCMD subscription, a DDEATH, and the Will's NDEATH.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use citytel_testkit::wait::Wait;
 use serde_json::{Value, json};
 
 use super::driver::{lines, now_ms};
-use super::{dead_letters, device, series, serve_on_endpoint};
+use super::{Rig, dead_letters, device, series, serve_on_endpoint};
 
 const NODE: &str = "plant.edge2";
 const METER: &str = "plant.edge2.meter";
@@ -100,8 +101,25 @@ impl Drop for TahuEdge {
 async fn tahu_sparkplug_client_edge_node_on_the_endpoint() {
     let dir = tempfile::tempdir().expect("data directory");
     let citytel = serve_on_endpoint(dir.path(), &[]).await;
-    let mut client = citytel.client().await;
     let (_, port) = citytel.mqtt_host_port();
+    tahu_edge_node(citytel, port).await;
+}
+
+#[cfg_attr(
+    not(feature = "interop"),
+    ignore = "needs Mosquitto, Node.js and `npm ci` in tests/e2e/sparkplug/tahu: cargo test -p citytel-tests --features interop"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tahu_sparkplug_client_edge_node_through_mosquitto() {
+    let rig = Rig::new().await;
+    let citytel = rig.serve(&[]).await;
+    tahu_edge_node(citytel, rig.mosquitto.port()).await;
+}
+
+/// The Tahu edge node's session against `citytel`, the client connecting to the MQTT server on
+/// `port` (citytel's endpoint, or the broker citytel reads).
+async fn tahu_edge_node(citytel: citytel_tests::process::Citytel, port: u16) {
+    let mut client = citytel.client().await;
 
     // The client connects, subscribes to its commands and asks for births: NBIRTH with its
     // bdSeq, DBIRTH of the meter, each metric stored at its timestamp.
@@ -114,7 +132,10 @@ async fn tahu_sparkplug_client_edge_node_on_the_endpoint() {
     );
     for id in [NODE, METER] {
         assert_eq!(
-            device(&mut client, id).await.unwrap().state(),
+            device(&mut client, id)
+                .await
+                .expect("the device is known")
+                .state(),
             DeviceState::Online,
             "{id}"
         );
@@ -167,10 +188,17 @@ async fn tahu_sparkplug_client_edge_node_on_the_endpoint() {
     edge.send(json!({"op": "ddeath", "device": "meter", "ts": now_ms()}));
     eventually!(
         "the meter offline after its DDEATH",
-        device(&mut client, METER).await.unwrap().state() == DeviceState::Offline
+        device(&mut client, METER)
+            .await
+            .expect("the device is known")
+            .state()
+            == DeviceState::Offline
     );
     assert_eq!(
-        device(&mut client, NODE).await.unwrap().state(),
+        device(&mut client, NODE)
+            .await
+            .expect("the device is known")
+            .state(),
         DeviceState::Online
     );
 
@@ -178,7 +206,11 @@ async fn tahu_sparkplug_client_edge_node_on_the_endpoint() {
     edge.send(json!({"op": "kill"}));
     eventually!(
         "the node offline after its Will",
-        device(&mut client, NODE).await.unwrap().state() == DeviceState::Offline
+        device(&mut client, NODE)
+            .await
+            .expect("the device is known")
+            .state()
+            == DeviceState::Offline
     );
     assert!(citytel.stop().success());
 }
