@@ -66,6 +66,8 @@ fn birth() -> status::Kind {
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: Some(60_000),
         children: vec![],
+        intermittent: None,
+        location: None,
     })
 }
 
