@@ -57,7 +57,11 @@ pub(crate) fn format(d: &v1::Device) -> String {
         .unwrap_or_else(|_| d.state.to_string());
     let mut out = String::new();
     let mut line = |label: &str, value: &str| {
-        let _ = writeln!(out, "{label:<12} {value}");
+        let _ = if value.is_empty() {
+            writeln!(out, "{label}")
+        } else {
+            writeln!(out, "{label:<12} {value}")
+        };
     };
     line("device", &d.device_id);
     line("kind", &d.kind);
@@ -135,7 +139,7 @@ mod tests {
         assert!(text.contains("metrics      rpm, running\n"), "{text}");
         assert!(
             text.ends_with(
-                "attributes   \n  mode       manual  (String, 2023-11-14T22:13:20.500Z)\n  serial_no  X-1  (-, 2023-11-14T22:13:20.000Z)\n"
+                "attributes\n  mode       manual  (String, 2023-11-14T22:13:20.500Z)\n  serial_no  X-1  (-, 2023-11-14T22:13:20.000Z)\n"
             ),
             "{text}"
         );

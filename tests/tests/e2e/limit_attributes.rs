@@ -1,11 +1,14 @@
 //! The attribute limits: a device's attributes statuses are kept (newest per name) until one
 //! would bring it beyond `ingest.max_attributes_per_device`; that one is acknowledged,
 //! dead-lettered as `too_many_attributes` and counted, and the device's attributes stay as they
-//! were, while new values of the names it has still replace theirs.
+//! were, while new values of the names it has still replace theirs. `citytel devices show`
+//! prints what is kept.
 
 use citytel_proto::v1::{self, Status, status};
 use citytel_testkit::metrics::Scrape;
-use citytel_tests::process::Citytel;
+use std::process::Command;
+
+use citytel_tests::process::{Citytel, binary};
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{dead_letters, now_ms, status_topic};
 use prost::Message as _;
@@ -90,6 +93,27 @@ async fn attributes_beyond_the_limit_are_refused_counted_and_the_kept_ones_stay(
         .map(|a| (a.name.as_str(), a.value.as_str(), a.time_unix_ms))
         .collect();
     assert_eq!(kept, [("mode", "manual", now + 2), ("serial", "X1", now)]);
+
+    // The command line's view of the device prints them.
+    let out = Command::new(binary())
+        .args([
+            "devices",
+            "show",
+            "cab-0001",
+            "--grpc",
+            &citytel.grpc.to_string(),
+        ])
+        .output()
+        .expect("run citytel devices show");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("device       cab-0001\n"), "{stdout}");
+    assert!(stdout.contains("\n  mode    manual  (-, "), "{stdout}");
+    assert!(stdout.contains("\n  serial  X1  (-, "), "{stdout}");
     drop(publisher);
     assert!(citytel.stop().success());
 }
