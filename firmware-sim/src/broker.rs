@@ -1,8 +1,20 @@
 //! Where simulated devices connect, a broker or citytel's device endpoint: `mqtt://host:port`,
-//! parsed and printed. The fleet, the load generator and scenarios all take a [`BrokerAddr`].
+//! parsed and printed, and the MQTT version they speak there. The fleet, the load generator and
+//! scenarios all take a [`BrokerAddr`].
 
 use std::fmt;
 use std::str::FromStr;
+
+/// The MQTT version a load (or a fleet, [`crate::FleetConfig::mqtt_version`]) speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1.
+    #[default]
+    V311,
+    /// MQTT 5: PUBLISH with an empty property list, and a window of at most the server's
+    /// Receive Maximum.
+    V5,
+}
 
 /// Port used when a broker address has none.
 pub const DEFAULT_PORT: u16 = 1883;

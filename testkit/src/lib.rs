@@ -12,6 +12,7 @@
 //!   frame by frame.
 //! - [`metrics`]: scraping a Prometheus endpoint; a missing metric fails by name.
 //! - [`mqtt`]: reading and writing single MQTT packets on rumqttc's codec.
+//! - [`mqtt5`]: the same for MQTT 5, where a server says why (reason codes and strings).
 //! - [`mosquitto`]: a real Mosquitto broker with citytel's shipped configuration, plain or TLS.
 //! - [`tls`]: test certificates (CAs, server and client certificates) and TLS clients.
 //!
@@ -24,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod mosquitto;
 pub mod mqtt;
+pub mod mqtt5;
 pub mod net;
 pub mod process;
 pub mod tls;

@@ -5,7 +5,8 @@
 //! directory other users can read (Mosquitto reads them after dropping root). [`provision`]
 //! writes a provisioning file in a data directory, as `citytel devices add` would. [`start`]
 //! runs `citytel serve` with only its `mqtts` listener, requiring a client certificate from the
-//! CA, device authentication on. [`connect`] opens an MQTT connection over TLS as a device.
+//! CA, device authentication on. [`connect`] opens an MQTT connection over TLS as a device,
+//! [`connect5`] an MQTT 5 one.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -13,8 +14,10 @@ use std::path::{Path, PathBuf};
 
 use citytel_ingest::provisioning::{DeviceEntry, ProvisioningFile};
 use citytel_testkit::mqtt::{self, MqttError, PacketReader};
+use citytel_testkit::mqtt5::{self, Mqtt5Error};
 use citytel_testkit::tls::{self, CertFiles, Issued, TestCa};
 use rumqttc::mqttbytes::v4::{ConnAck, Connect};
+use rumqttc::v5::mqttbytes::v5;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -22,6 +25,8 @@ use crate::process::Citytel;
 
 /// An MQTT connection over TLS, read packet by packet.
 pub type TlsConn = PacketReader<TlsStream<TcpStream>>;
+/// An MQTT 5 connection over TLS, read packet by packet.
+pub type TlsConn5 = mqtt5::PacketReader<TlsStream<TcpStream>>;
 
 /// A test CA and the certificates it issued, as files.
 pub struct Pki {
@@ -212,6 +217,28 @@ pub async fn connect(
     let stream = tls::connect(addr, config).await?;
     let mut conn = PacketReader::new(stream);
     let ack = mqtt::connect(&mut conn, connect).await?;
+    Ok((ack, conn))
+}
+
+/// Like [`connect`] over MQTT 5: connects as `client_id` with clean start, a 2-minute
+/// keep-alive and `will`, if any. A refused CONNECT comes back with its CONNACK.
+pub async fn connect5(
+    addr: SocketAddr,
+    ca_pem: &str,
+    client: Option<&Issued>,
+    client_id: &str,
+    will: Option<v5::LastWill>,
+) -> Result<(v5::ConnAck, TlsConn5), Mqtt5Error> {
+    let config = tls::client_config(ca_pem, client)?;
+    let stream = tls::connect(addr, config).await?;
+    let mut conn = mqtt5::PacketReader::new(stream);
+    let connect = v5::Connect {
+        keep_alive: 120,
+        client_id: client_id.to_string(),
+        clean_start: true,
+        properties: None,
+    };
+    let ack = mqtt5::connect(&mut conn, connect, will, None).await?;
     Ok((ack, conn))
 }
 

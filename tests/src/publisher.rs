@@ -20,9 +20,10 @@ use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_testkit::wait::Wait;
 use tonic::transport::Channel;
 
+use crate::raw_mqtt::encode_publish;
 use crate::wire::{batch_payload, points, readings_total, telemetry_topic};
+use conn::Conn;
 pub use conn::Version;
-use conn::{Conn, encode_publish};
 
 mod conn;
 

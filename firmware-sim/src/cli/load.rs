@@ -310,7 +310,7 @@ impl LoadArgs {
 }
 
 /// `3.1.1` (or `311`, `4`) or `5`.
-fn parse_mqtt_version(text: &str) -> Result<load::MqttVersion, String> {
+pub(super) fn parse_mqtt_version(text: &str) -> Result<load::MqttVersion, String> {
     match text {
         "3.1.1" | "311" | "4" => Ok(load::MqttVersion::V311),
         "5" | "5.0" => Ok(load::MqttVersion::V5),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use citytel_firmware_sim::load::MqttVersion;
 use citytel_firmware_sim::{Fleet, FleetConfig, Progress, QoS};
 use clap::Args;
 use tokio::sync::watch;
@@ -187,6 +188,16 @@ pub(crate) struct RunArgs {
     /// its five districts round-robin): set `availability.districts_file` to that file.
     #[arg(long, env = "FIRMWARE_SIM_NO_LOCATION")]
     no_location: bool,
+    /// MQTT version: 3.1.1 or 5. With 5, a PUBACK whose reason code refuses a message counts as
+    /// an error, and its readings as not acknowledged.
+    #[arg(
+        long,
+        env = "FIRMWARE_SIM_MQTT_VERSION",
+        value_name = "VERSION",
+        default_value = "3.1.1",
+        value_parser = super::load::parse_mqtt_version
+    )]
+    mqtt_version: MqttVersion,
 }
 
 impl RunArgs {
@@ -248,6 +259,7 @@ impl RunArgs {
             connect_timeout: Some(self.connect_timeout).filter(|timeout| !timeout.is_zero()),
             drain_timeout: self.drain_timeout,
             city: !self.no_location,
+            mqtt_version: self.mqtt_version,
             ..FleetConfig::default()
         }
     }
@@ -297,6 +309,7 @@ mod tests {
             "--qos=2",
             "--connect-timeout=0",
             "--client-id-prefix=load-a-",
+            "--mqtt-version=5",
         ]);
         assert_eq!(c.broker, BrokerAddr::new("broker", 1999));
         assert_eq!(c.interval, Duration::from_millis(250));
@@ -305,6 +318,7 @@ mod tests {
         assert_eq!(c.qos, QoS::ExactlyOnce);
         assert_eq!(c.connect_timeout, None);
         assert_eq!(c.client_id_prefix.as_deref(), Some("load-a-"));
+        assert_eq!(c.mqtt_version, MqttVersion::V5);
     }
 
     #[test]

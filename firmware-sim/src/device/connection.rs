@@ -5,15 +5,14 @@
 //! parked in its pending queue, waits a backoff and polls again, which reconnects. It ends when the
 //! DISCONNECT the publisher requested has been written, or when told to stop.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{ConnectionError, Event, EventLoop, Outgoing, Packet, Request};
 use tokio_util::sync::CancellationToken;
 
 use super::ack_tracker::TrackerError;
 use super::link::Link;
+use super::mqtt::{ConnectionError, EventLoop, LinkEvent};
 use crate::progress::Counters;
 
 /// Polls one device's event loop.
@@ -69,7 +68,7 @@ impl Connection {
                     // the events of the packets before the failure stay buffered and would only
                     // come out after the next CONNACK. They belong to the connection that just
                     // ended, so account for them before a reconnect can change the session.
-                    let buffered: Vec<Event> = self.eventloop.state.events.drain(..).collect();
+                    let buffered = self.eventloop.take_buffered();
                     let mut disconnected = false;
                     for event in buffered {
                         disconnected |= self.handle(event);
@@ -95,26 +94,26 @@ impl Connection {
     }
 
     /// Accounts for one event. Returns whether it was the DISCONNECT going out.
-    fn handle(&mut self, event: Event) -> bool {
+    fn handle(&mut self, event: LinkEvent) -> bool {
         match event {
-            Event::Incoming(Packet::ConnAck(ack)) => {
-                tracing::debug!(
-                    device = %self.device_id,
-                    session_present = ack.session_present,
-                    "connected",
-                );
+            LinkEvent::Connected { session_present } => {
+                tracing::debug!(device = %self.device_id, session_present, "connected");
                 self.backoff = reconnect_backoff();
                 self.connected = true;
                 self.counters.connected(!self.ever_connected);
                 self.ever_connected = true;
-                self.link.connected(ack.session_present);
+                self.link.connected(session_present);
             }
-            Event::Outgoing(Outgoing::Publish(pkid)) => self.check(self.link.published(pkid)),
-            Event::Incoming(Packet::PubAck(ack)) => self.check(self.link.acked(ack.pkid)),
-            Event::Incoming(Packet::PubRec(rec)) => self.check(self.link.received(rec.pkid)),
-            Event::Incoming(Packet::PubComp(comp)) => self.check(self.link.completed(comp.pkid)),
-            Event::Outgoing(Outgoing::Disconnect) => return true,
-            _ => {}
+            LinkEvent::Published(pkid) => self.check(self.link.published(pkid)),
+            LinkEvent::Acked(pkid) => self.check(self.link.acked(pkid)),
+            LinkEvent::Received(pkid) => self.check(self.link.received(pkid)),
+            LinkEvent::Completed(pkid) => self.check(self.link.completed(pkid)),
+            LinkEvent::Refused(pkid, why) => {
+                tracing::warn!(device = %self.device_id, pkid, %why, "publish refused");
+                self.check(self.link.refused(pkid, &why));
+            }
+            LinkEvent::Disconnected => return true,
+            LinkEvent::Other => {}
         }
         false
     }
@@ -128,8 +127,7 @@ impl Connection {
             tracing::debug!(device = %self.device_id, %error, "connection attempt failed");
         }
         self.counters.error(error);
-        self.link
-            .connection_lost(unsent_publishes(&self.eventloop.pending));
+        self.link.connection_lost(self.eventloop.unsent_publishes());
     }
 
     fn check(&self, result: Result<(), TrackerError>) {
@@ -138,15 +136,6 @@ impl Connection {
             self.counters.error(error);
         }
     }
-}
-
-/// Publish requests in rumqttc's pending queue that were never written (packet id 0): the ones a
-/// CONNACK without a session discards along with the in-flight publishes.
-fn unsent_publishes(pending: &VecDeque<Request>) -> usize {
-    pending
-        .iter()
-        .filter(|request| matches!(request, Request::Publish(publish) if publish.pkid == 0))
-        .count()
 }
 
 /// Longest wait between reconnect attempts.

@@ -157,6 +157,18 @@ impl Link {
         self.acknowledge(|tracker| tracker.acked(pkid))
     }
 
+    /// The broker refused packet `pkid` (an MQTT 5 PUBACK or PUBREC with a refusing reason
+    /// code, `why`): it is no longer in flight, but not acknowledged either; counted as an error.
+    pub(crate) fn refused(&self, pkid: u16, why: &str) -> Result<(), TrackerError> {
+        let mut state = self.state.lock();
+        state.tracker.acked(pkid)?;
+        drop(state);
+        self.counters
+            .error(format_args!("publish {pkid} refused: {why}"));
+        self.changed.notify_one();
+        Ok(())
+    }
+
     /// The broker received packet `pkid` (PUBREC, QoS 2).
     pub(crate) fn received(&self, pkid: u16) -> Result<(), TrackerError> {
         self.acknowledge(|tracker| tracker.received(pkid))

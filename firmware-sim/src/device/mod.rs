@@ -1,9 +1,11 @@
-//! One simulated device: a single MQTT connection (its own rumqttc `AsyncClient` and `EventLoop`)
-//! and, for a gateway, the sensors it reports for on their own topics.
+//! One simulated device: a single MQTT connection (its own rumqttc `AsyncClient` and `EventLoop`,
+//! in MQTT 3.1.1 or 5: [`mqtt`]) and, for a gateway, the sensors it reports for on their own
+//! topics.
 //!
 //! A device runs as two tasks joined by a [`Link`]: the [`Connection`] task polls the event loop
 //! (reconnecting with backoff) and tracks acknowledgements; the [`Publisher`] task takes readings
-//! and publishes. The connection uses a persistent session (`clean_session = false`) and sets a
+//! and publishes. The connection uses a persistent session (`clean_session = false`, or in MQTT 5
+//! clean start 0 with an hour of session expiry) and sets a
 //! `Death{CONNECTION_LOST}` Last Will at QoS 1; every CONNACK is followed by births. What the
 //! device returns is its [`DeviceReport`]s, exact about which readings were acknowledged.
 
@@ -12,6 +14,7 @@ mod connection;
 mod identity;
 mod link;
 mod message;
+mod mqtt;
 mod publisher;
 mod reporter;
 mod settings;
@@ -22,7 +25,6 @@ use std::time::Duration;
 use citytel_proto::kind::Kind;
 use citytel_proto::topic::Channel;
 use prost::Message as _;
-use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
 use crate::progress::Counters;
@@ -65,12 +67,11 @@ impl Device {
     /// disconnects. Returns the device's report followed by its children's.
     pub(crate) async fn run(self, shutdown: CancellationToken) -> Vec<DeviceReport> {
         let device = self.reporter(&self.spec.device_id, self.spec.kind, None);
-        let (client, mut eventloop) =
-            AsyncClient::new(self.mqtt_options(&device), REQUEST_CAPACITY);
-        let mut network = eventloop.network_options();
-        // Without it, Nagle's algorithm holds back small publishes and QoS 1 throughput collapses.
-        network.set_tcp_nodelay(true);
-        eventloop.set_network_options(network);
+        let (client, eventloop) = mqtt::client(
+            self.settings.mqtt_version,
+            &self.connect_options(&device),
+            REQUEST_CAPACITY,
+        );
         let children = self
             .spec
             .children
@@ -147,23 +148,21 @@ impl Device {
         Reporter::new(identity, settings.seed, children).located(location)
     }
 
-    /// Connection options: persistent session, the device's death as Last Will at QoS 1.
-    fn mqtt_options(&self, device: &Reporter) -> MqttOptions {
+    /// How the device connects: its client id, the death as Last Will (at QoS 1).
+    fn connect_options(&self, device: &Reporter) -> mqtt::ConnectOptions {
         let settings = &self.settings;
-        let client_id = format!("{}{}", settings.client_id_prefix, self.spec.device_id);
-        let mut options = MqttOptions::new(client_id, &settings.broker.host, settings.broker.port);
-        options
-            .set_clean_session(false)
-            .set_keep_alive(settings.keepalive)
-            .set_inflight(settings.inflight)
-            .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
-            .set_last_will(LastWill::new(
+        mqtt::ConnectOptions {
+            client_id: format!("{}{}", settings.client_id_prefix, self.spec.device_id),
+            host: settings.broker.host.clone(),
+            port: settings.broker.port,
+            keepalive: settings.keepalive,
+            inflight: settings.inflight,
+            max_packet: MAX_PACKET_BYTES,
+            will: (
                 device.identity().topic(Channel::Status),
                 device.last_will().encode_to_vec(),
-                QoS::AtLeastOnce,
-                false,
-            ));
-        options
+            ),
+        }
     }
 }
 

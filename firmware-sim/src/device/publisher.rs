@@ -15,12 +15,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use citytel_proto::topic::Channel;
-use rumqttc::{AsyncClient, ClientError};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::link::Link;
 use super::message::Message;
+use super::mqtt::{Client, ClientError};
 use super::reporter::Reporter;
 use super::settings::DeviceSettings;
 use crate::progress::Counters;
@@ -46,7 +46,7 @@ pub(crate) struct Finished {
 
 /// Produces a device's publishes.
 pub(crate) struct Publisher {
-    client: AsyncClient,
+    client: Client,
     link: Arc<Link>,
     counters: Arc<Counters>,
     settings: Arc<DeviceSettings>,
@@ -60,7 +60,7 @@ pub(crate) struct Publisher {
 impl Publisher {
     /// A publisher for `reporters`, requesting through `client`.
     pub(crate) fn new(
-        client: AsyncClient,
+        client: Client,
         link: Arc<Link>,
         counters: Arc<Counters>,
         settings: Arc<DeviceSettings>,
@@ -236,7 +236,7 @@ impl Publisher {
             };
             let (client, qos) = (&self.client, self.settings.qos);
             let sent = self.link.submit(message, |message| {
-                client.try_publish(message.topic.as_str(), qos, false, message.payload.clone())
+                client.try_publish(message.topic.as_str(), qos, message.payload.clone())
             });
             if let Err((message, error)) = sent {
                 self.outbox.push_front(message);

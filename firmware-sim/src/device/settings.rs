@@ -8,6 +8,7 @@ use rumqttc::QoS;
 use tokio::time::Instant;
 
 use crate::broker::BrokerAddr;
+use crate::broker::MqttVersion;
 
 /// One device of a fleet: a single MQTT connection, and for a gateway the children behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub(crate) struct DeviceSpec {
 pub(crate) struct DeviceSettings {
     /// Where to connect.
     pub(crate) broker: BrokerAddr,
+    /// The MQTT version spoken.
+    pub(crate) mqtt_version: MqttVersion,
     /// Prepended to the device id to form the MQTT client id.
     pub(crate) client_id_prefix: String,
     /// MQTT keep alive (zero: off).

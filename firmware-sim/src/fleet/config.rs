@@ -7,6 +7,7 @@ use rumqttc::QoS;
 use tokio::time::Instant;
 
 use crate::broker::BrokerAddr;
+use crate::broker::MqttVersion;
 use crate::device::{DeviceSettings, MAX_PACKET_BYTES};
 
 /// Most readings in one telemetry message; a batch this large stays under the packet size limit.
@@ -23,6 +24,8 @@ const _: () = assert!(MAX_BATCH as usize * MAX_READING_BYTES < MAX_PACKET_BYTES)
 pub struct FleetConfig {
     /// The MQTT broker (or citytel's device endpoint) to connect to.
     pub broker: BrokerAddr,
+    /// The MQTT version devices speak (3.1.1 by default).
+    pub mqtt_version: MqttVersion,
     /// Fibre street cabinets (`cab-0001`...).
     pub cabinets: u32,
     /// 5G small cells (`cell-0001`...).
@@ -86,6 +89,7 @@ impl Default for FleetConfig {
     fn default() -> Self {
         FleetConfig {
             broker: BrokerAddr::default(),
+            mqtt_version: MqttVersion::V311,
             cabinets: 50,
             small_cells: 50,
             sensors: 100,
@@ -202,6 +206,7 @@ impl FleetConfig {
     pub(crate) fn device_settings(&self, started: Instant) -> DeviceSettings {
         DeviceSettings {
             broker: self.broker.clone(),
+            mqtt_version: self.mqtt_version,
             client_id_prefix: self.client_id_prefix.clone().unwrap_or_default(),
             keepalive: self.keepalive,
             inflight: self.inflight,

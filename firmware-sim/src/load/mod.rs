@@ -41,6 +41,7 @@ use schedule::{Counters, Schedule};
 use sparkplug::SparkplugNode;
 use template::Template;
 
+pub use crate::broker::MqttVersion;
 pub use error::LoadError;
 pub use report::{Latency, LoadReport, Sample, Window};
 pub use sparkplug::GROUP as SPARKPLUG_GROUP;
@@ -49,17 +50,6 @@ pub use template::TemplateError;
 
 /// How often the timeline (and the progress channel) is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
-
-/// The MQTT version the load speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MqttVersion {
-    /// MQTT 3.1.1.
-    #[default]
-    V311,
-    /// MQTT 5: PUBLISH with an empty property list, and a window of at most the server's
-    /// Receive Maximum.
-    V5,
-}
 
 /// The payload format the load publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

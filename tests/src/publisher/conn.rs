@@ -3,24 +3,16 @@
 
 use std::net::SocketAddr;
 
-use bytes::{Bytes, BytesMut};
 use citytel_testkit::mqtt::{self, PacketReader};
-use rumqttc::mqttbytes::QoS;
+use citytel_testkit::mqtt5;
 use rumqttc::mqttbytes::v4;
-use rumqttc::v5::mqttbytes as mqttbytes5;
 use rumqttc::v5::mqttbytes::v5;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
-/// The MQTT version a publisher speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Version {
-    /// MQTT 3.1.1, a persistent session (`clean_session = false`).
-    #[default]
-    V311,
-    /// MQTT 5, clean start 0 and an hour of session expiry.
-    V5,
-}
+/// The MQTT version a publisher speaks: over 3.1.1 it keeps a persistent session
+/// (`clean_session = false`), over 5 it connects with clean start 0 and an hour of session expiry.
+pub use citytel_firmware_sim::load::MqttVersion as Version;
 
 /// Session Expiry Interval an MQTT 5 publisher asks for, seconds.
 const SESSION_EXPIRY_S: u32 = 3600;
@@ -28,7 +20,7 @@ const SESSION_EXPIRY_S: u32 = 3600;
 /// One open connection.
 pub(super) enum Conn {
     V311(PacketReader<TcpStream>),
-    V5 { stream: TcpStream, buf: BytesMut },
+    V5(mqtt5::PacketReader<TcpStream>),
 }
 
 impl Conn {
@@ -46,6 +38,7 @@ impl Conn {
                 Some(Conn::V311(conn))
             }
             Version::V5 => {
+                let mut conn = mqtt5::PacketReader::new(stream);
                 let properties = v5::ConnectProperties {
                     session_expiry_interval: Some(SESSION_EXPIRY_S),
                     ..v5::ConnectProperties::new()
@@ -56,21 +49,8 @@ impl Conn {
                     clean_start: false,
                     properties: Some(properties),
                 };
-                let mut out = BytesMut::new();
-                v5::Packet::Connect(connect, None, None)
-                    .write(&mut out, None)
-                    .ok()?;
-                let mut conn = Conn::V5 {
-                    stream,
-                    buf: BytesMut::new(),
-                };
-                conn.write(&out).await.ok()?;
-                match conn.read_v5().await? {
-                    v5::Packet::ConnAck(ack) if ack.code == v5::ConnectReturnCode::Success => {
-                        Some(conn)
-                    }
-                    _ => None,
-                }
+                mqtt5::connect(&mut conn, connect, None, None).await.ok()?;
+                Some(Conn::V5(conn))
             }
         }
     }
@@ -79,7 +59,7 @@ impl Conn {
     pub(super) async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Conn::V311(conn) => conn.get_mut().write_all(bytes).await,
-            Conn::V5 { stream, .. } => stream.write_all(bytes).await,
+            Conn::V5(conn) => conn.get_mut().write_all(bytes).await,
         }
     }
 
@@ -100,11 +80,14 @@ impl Conn {
                         .collect(),
                 )
             }
-            Conn::V5 { .. } => {
-                let mut packets = vec![self.read_v5().await?];
-                while let Some(p) = self.buffered_v5()? {
-                    packets.push(p);
-                }
+            Conn::V5(conn) => {
+                let packets = match conn.read_batch().await {
+                    Ok(packets) => packets?,
+                    Err(mqtt5::Mqtt5Error::Decode(e)) => {
+                        panic!("the server sent a packet that is not MQTT 5: {e}")
+                    }
+                    Err(_) => return None,
+                };
                 let mut pkids = Vec::new();
                 for packet in packets {
                     if let v5::Packet::PubAck(ack) = packet {
@@ -120,61 +103,6 @@ impl Conn {
                 }
                 Some(pkids)
             }
-        }
-    }
-
-    /// The next MQTT 5 packet; `None` when the connection closed or broke.
-    async fn read_v5(&mut self) -> Option<v5::Packet> {
-        loop {
-            if let Some(packet) = self.buffered_v5()? {
-                return Some(packet);
-            }
-            let Conn::V5 { stream, buf } = self else {
-                return None;
-            };
-            if stream.read_buf(buf).await.ok()? == 0 {
-                return None;
-            }
-        }
-    }
-
-    /// The next MQTT 5 packet if it is buffered whole: `Some(None)` when it is not yet,
-    /// `None` when the input is not MQTT 5.
-    fn buffered_v5(&mut self) -> Option<Option<v5::Packet>> {
-        let Conn::V5 { buf, .. } = self else {
-            return None;
-        };
-        match v5::Packet::read(buf, None) {
-            Ok(packet) => Some(Some(packet)),
-            Err(mqttbytes5::Error::InsufficientBytes(_)) => Some(None),
-            Err(e) => panic!("the server sent a packet that is not MQTT 5: {e}"),
-        }
-    }
-}
-
-/// Appends a QoS 1 PUBLISH in `version`.
-pub(super) fn encode_publish(
-    version: Version,
-    out: &mut BytesMut,
-    topic: &str,
-    payload: Bytes,
-    pkid: u16,
-    dup: bool,
-) {
-    match version {
-        Version::V311 => {
-            let mut publish = v4::Publish::new(topic, QoS::AtLeastOnce, payload);
-            publish.pkid = pkid;
-            publish.dup = dup;
-            mqtt::encode(v4::Packet::Publish(publish), out).expect("encode publish");
-        }
-        Version::V5 => {
-            let mut publish = v5::Publish::new(topic, mqttbytes5::QoS::AtLeastOnce, payload, None);
-            publish.pkid = pkid;
-            publish.dup = dup;
-            v5::Packet::Publish(publish)
-                .write(out, None)
-                .expect("encode publish");
         }
     }
 }

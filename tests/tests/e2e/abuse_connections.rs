@@ -3,7 +3,9 @@
 //! after the descriptors it keeps for storage. 600 TCP connections that never send CONNECT, or
 //! 600 gRPC connections that send only the HTTP/2 preface, must not bring it down: it keeps
 //! acknowledging (and storing) a device that was connected before, refuses the extra
-//! connections, stays SERVING, and takes new connections again once the idle ones close.
+//! connections, stays SERVING, and takes new connections again once the idle ones close. The
+//! idle-MQTT case runs with devices on MQTT 3.1.1 and on MQTT 5, where the refused newcomer hears
+//! CONNACK 0x97 quota exceeded, with why.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +13,8 @@ use std::time::Duration;
 use citytel_testkit::metrics::Scrape;
 use citytel_testkit::wait::Wait;
 use citytel_tests::process::Citytel;
-use citytel_tests::raw_mqtt::RawClient;
+use citytel_tests::publisher::Version;
+use citytel_tests::raw_mqtt::{ConnectFailure, RawClient};
 use citytel_tests::wire::{batch_payload, now_ms, readings_total, telemetry_topic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -132,14 +135,27 @@ async fn scrape(citytel: &Citytel) -> Scrape {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices() {
+async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices_over_mqtt311()
+{
+    idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices(Version::V311)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices_over_mqtt5() {
+    idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices(Version::V5).await;
+}
+
+async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_devices(
+    version: Version,
+) {
     let _one = ONE_AT_A_TIME.lock().await;
     raise_own_limit();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let mut citytel = start(dir.path());
     let addr = citytel.mqtt.expect("endpoint");
     citytel.wait_serving().await;
-    let mut device = RawClient::connect(addr, "device").await;
+    let mut device = RawClient::connect_version(addr, "device", version).await;
     publish(&mut device, 1).await;
     let fds_before = citytel.open_fds();
 
@@ -165,17 +181,31 @@ async fn idle_mqtt_connections_beyond_the_descriptors_neither_crash_nor_block_de
         refused.value("citytel_endpoint_refused_total{reason=\"connection_limit\"}") > 0.0,
         "refusals are counted"
     );
-    // A new device is refused while the slots are taken...
-    assert!(RawClient::try_connect(addr, "newcomer").await.is_err());
+    // A new device is refused while the slots are taken (in MQTT 5 with 0x97 and why)...
+    match RawClient::try_connect_as(addr, version, "newcomer", None).await {
+        Err(ConnectFailure::Refused {
+            code,
+            reason_string,
+        }) => {
+            let expected = match version {
+                Version::V311 => "ServiceUnavailable",
+                Version::V5 => "QuotaExceeded",
+            };
+            assert_eq!(code, expected);
+            assert_eq!(reason_string.is_some(), version == Version::V5);
+        }
+        Err(ConnectFailure::Failed(e)) => panic!("expected a CONNACK refusing, got {e}"),
+        Ok(_) => panic!("a newcomer got in while the slots were taken"),
+    }
 
     // ...and gets in once the idle connections are gone.
     drop(idle);
     let mut wait = Wait::new("a new device connecting", Duration::from_secs(30))
         .every(Duration::from_millis(100));
     let mut newcomer = loop {
-        match RawClient::try_connect(addr, "newcomer").await {
+        match RawClient::try_connect_as(addr, version, "newcomer", None).await {
             Ok(client) => break client,
-            Err(e) => wait.retry().await.unwrap_or_else(|t| panic!("{t}: {e}")),
+            Err(e) => wait.retry().await.unwrap_or_else(|t| panic!("{t}: {e:?}")),
         }
     };
     let payload = batch_payload("cab-0002", 1, &METRICS, &[(1, now_ms(), vec![1.0])]);

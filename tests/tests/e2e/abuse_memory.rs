@@ -1,16 +1,19 @@
 //! Abuse: input meant to make citytel's memory grow. A client that floods PINGREQ without ever
 //! reading the answers is disconnected with memory bounded; 400 oversize messages of 1 MiB are
 //! acknowledged and dead-lettered with their first 64 KiB only, so memory, `ListDeadLetters`
-//! and the data directory stay small, also after a restart. These are bound checks, not speed
+//! and the data directory stay small, also after a restart (over MQTT 3.1.1 and over MQTT 5,
+//! whose PUBACKs say 0x99 "dead-lettered as oversize"). These are bound checks, not speed
 //! checks: the figures are printed.
 
 use std::time::Duration;
 
 use citytel_testkit::mqtt::PacketReader;
 use citytel_tests::process::Citytel;
+use citytel_tests::publisher::Version;
 use citytel_tests::raw_mqtt::{self, RawClient};
 use citytel_tests::wire::{dead_letters, telemetry_topic};
 use rumqttc::mqttbytes::v4::Connect;
+use rumqttc::v5::mqttbytes::v5::PubAckReason;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -91,8 +94,19 @@ async fn a_pingreq_flood_that_never_reads_is_disconnected_with_memory_bounded() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversize_messages_are_acknowledged_and_dead_lettered_with_their_first_bytes_only() {
-    let dir = tempfile::tempdir().unwrap();
+async fn oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_only_over_mqtt311() {
+    oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_only(Version::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_only_over_mqtt5() {
+    oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_only(Version::V5).await;
+}
+
+async fn oversize_messages_are_acked_and_dead_lettered_with_their_first_bytes_only(
+    version: Version,
+) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &[]);
     let addr = citytel.mqtt.expect("endpoint");
     citytel.wait_serving().await;
@@ -100,17 +114,23 @@ async fn oversize_messages_are_acknowledged_and_dead_lettered_with_their_first_b
 
     // 1 MiB payloads: the packet is over endpoint.max_packet_bytes (1 MiB), so citytel reads
     // past it; each is acknowledged all the same, so a device stops resending it.
-    let mut device = RawClient::connect(addr, "big-sender").await;
+    let mut device = RawClient::connect_version(addr, "big-sender", version).await;
     let topic = telemetry_topic("cab-0001");
     let mut peak = baseline;
     let payload: Vec<u8> = (0..OVERSIZE_BYTES).map(|i| (i % 251) as u8).collect();
     for pkid in 1..=OVERSIZE {
         device
-            .send_raw(&raw_mqtt::publish_bytes(&topic, &payload, pkid))
+            .send_raw(&raw_mqtt::publish_bytes(version, &topic, &payload, pkid))
             .await;
-        tokio::time::timeout(Duration::from_secs(30), device.expect_puback(pkid))
+        let ack = tokio::time::timeout(Duration::from_secs(30), device.next_ack())
             .await
             .unwrap_or_else(|_| panic!("no PUBACK for oversize message {pkid}"));
+        assert_eq!(ack.pkid, pkid, "PUBACKs come in order");
+        if version == Version::V5 {
+            assert_eq!(ack.reason, Some(PubAckReason::PayloadFormatInvalid));
+            let why = ack.reason_string.as_deref();
+            assert_eq!(why, Some("dead-lettered as oversize"), "{ack:?}");
+        }
         if pkid % 50 == 0 {
             peak = peak.max(citytel.rss_bytes());
         }
@@ -137,7 +157,7 @@ async fn oversize_messages_are_acknowledged_and_dead_lettered_with_their_first_b
     let expected: Vec<u8> = (0..KEPT_BYTES).map(|i| (i % 251) as u8).collect();
     assert_eq!(listed.dead_letters[0].payload, expected, "the first bytes");
     println!(
-        "{OVERSIZE} oversize messages of {OVERSIZE_BYTES} bytes: rss {baseline} -> peak {peak}, {after} after; ListDeadLetters gave {} letters",
+        "{version:?}: {OVERSIZE} oversize messages of {OVERSIZE_BYTES} bytes: rss {baseline} -> peak {peak}, {after} after; ListDeadLetters gave {} letters",
         listed.dead_letters.len()
     );
     assert!(

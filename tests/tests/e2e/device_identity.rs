@@ -5,6 +5,9 @@
 //! deaths, heartbeats, births, site and kind moves, a gateway's deaths for devices that are not
 //! its children, a Last Will naming another device, taking over another device's client id) is
 //! refused and counted, and the spoofed device's state, readings and connection are untouched.
+//! The spoofing attempts run over MQTT 3.1.1 and over MQTT 5, where the device is also told why:
+//! PUBACK 0x87 "dead-lettered as unauthorized" and DISCONNECT 0x87 for a publish it may not
+//! send, CONNACK 0x87 with a reason string for a CONNECT it may not make.
 
 use std::time::Duration;
 
@@ -14,13 +17,21 @@ use citytel_proto::v1::{
 };
 use citytel_testkit::metrics::Scrape;
 use citytel_testkit::mqtt::MqttError;
-use citytel_tests::mtls::{self, Pki, TlsConn, connect_packet, device};
-use citytel_tests::raw_mqtt::publish;
+use citytel_testkit::mqtt5::Mqtt5Error;
+use citytel_tests::mtls::{self, Pki, connect_packet, device};
+use citytel_tests::publisher::Version;
+use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{batch_payload, dead_letters, now_ms, readings_total};
 use prost::Message as _;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{ConnectReturnCode, LastWill, Packet};
+use rumqttc::v5::mqttbytes::v5;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tonic::transport::Channel;
+
+/// A device's connection over TLS, in either MQTT version.
+type DeviceConn = RawClient<TlsStream<TcpStream>>;
 
 const VICTIM: &str = "cab-0001";
 const ATTACKER: &str = "cab-0002";
@@ -76,68 +87,116 @@ fn readings(device: &str, seqs: std::ops::RangeInclusive<u64>) -> Vec<u8> {
     batch_payload(device, 1, &["temperature_c"], &readings)
 }
 
-/// Connects as `device` (its certificate) with `connect`, expecting success.
-async fn connect_as(citytel: &Setup, device: &str) -> TlsConn {
+/// Connects as `device` (its certificate, its client id) in `version`, expecting success.
+async fn connect_as(citytel: &Setup, device: &str, version: Version) -> DeviceConn {
     let cert = citytel.pki.device(device);
-    let (_, conn) = mtls::connect(
-        citytel.addr(),
-        &citytel.pki.ca_pem(),
-        Some(&cert.issued),
-        connect_packet(device),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{device} connecting: {e}"));
-    conn
-}
-
-/// Publishes at QoS 1 and waits for its PUBACK.
-async fn publish_acked(conn: &mut TlsConn, topic: &str, payload: Vec<u8>, pkid: u16) {
-    citytel_testkit::mqtt::write_packet(conn.get_mut(), publish(topic, payload, pkid, false))
-        .await
-        .expect("publish");
-    match conn.read().await.expect("read") {
-        Some(Packet::PubAck(ack)) => assert_eq!(ack.pkid, pkid),
-        other => panic!("expected PUBACK {pkid}, got {other:?}"),
+    let (addr, ca) = (citytel.addr(), citytel.pki.ca_pem());
+    match version {
+        Version::V311 => {
+            let connect = connect_packet(device);
+            let (_, conn) = mtls::connect(addr, &ca, Some(&cert.issued), connect)
+                .await
+                .unwrap_or_else(|e| panic!("{device} connecting: {e}"));
+            RawClient::from_v311(conn)
+        }
+        Version::V5 => {
+            let (_, conn) = mtls::connect5(addr, &ca, Some(&cert.issued), device, None)
+                .await
+                .unwrap_or_else(|e| panic!("{device} connecting over MQTT 5: {e}"));
+            RawClient::from_v5(conn)
+        }
     }
 }
 
-/// Publishes what `device` may not, and checks the connection is closed (after, at most, the
-/// PUBACK of the dead letter).
-async fn publish_refused(citytel: &Setup, device: &str, topic: &str, payload: Vec<u8>) {
-    let mut conn = connect_as(citytel, device).await;
-    citytel_testkit::mqtt::write_packet(conn.get_mut(), publish(topic, payload, 7, false))
-        .await
-        .expect("publish");
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match conn.read().await {
-                Ok(Some(Packet::PubAck(_))) => continue,
-                Ok(None) | Err(_) => return,
-                Ok(Some(other)) => panic!("{device} on {topic}: unexpected {other:?}"),
-            }
+/// Publishes what `device` may not, and checks the connection is closed after the PUBACK of the
+/// dead letter: in MQTT 5 PUBACK 0x87 and DISCONNECT 0x87, both saying why.
+async fn publish_refused(
+    citytel: &Setup,
+    version: Version,
+    device: &str,
+    topic: &str,
+    payload: Vec<u8>,
+) {
+    let mut conn = connect_as(citytel, device, version).await;
+    conn.publish(topic, payload, 7, false).await;
+    let wait = Duration::from_secs(10);
+    match version {
+        Version::V311 => {
+            let packets = tokio::time::timeout(wait, conn.packets_until_closed()).await;
+            let packets = packets
+                .unwrap_or_else(|_| panic!("{device} on {topic}: the connection stayed open"));
+            assert!(
+                matches!(packets.as_slice(), [Packet::PubAck(ack)] if ack.pkid == 7),
+                "{device} on {topic}: expected PUBACK 7 and the end, got {packets:?}"
+            );
         }
-    })
-    .await;
-    assert!(
-        closed.is_ok(),
-        "{device} publishing on {topic}: the connection stayed open"
-    );
+        Version::V5 => {
+            let packets = tokio::time::timeout(wait, conn.packets_until_closed5()).await;
+            let packets = packets
+                .unwrap_or_else(|_| panic!("{device} on {topic}: the connection stayed open"));
+            let [v5::Packet::PubAck(ack), v5::Packet::Disconnect(disconnect)] = packets.as_slice()
+            else {
+                panic!("{device} on {topic}: expected PUBACK and DISCONNECT, got {packets:?}");
+            };
+            assert_eq!((ack.pkid, ack.reason), (7, v5::PubAckReason::NotAuthorized));
+            let why = ack
+                .properties
+                .as_ref()
+                .and_then(|p| p.reason_string.as_deref());
+            assert_eq!(why, Some("dead-lettered as unauthorized"), "{ack:?}");
+            assert_eq!(
+                disconnect.reason_code,
+                v5::DisconnectReasonCode::NotAuthorized,
+                "{disconnect:?}"
+            );
+            let why = disconnect
+                .properties
+                .as_ref()
+                .and_then(|p| p.reason_string.as_deref());
+            assert!(why.is_some_and(|w| !w.is_empty()), "{disconnect:?}");
+        }
+    }
 }
 
-/// Sends `connect` with `device`'s certificate and returns the refusal code.
-async fn connect_refused(citytel: &Setup, device: &str, connect: rumqttc::mqttbytes::v4::Connect) {
-    let cert = citytel.pki.device(device);
-    let result = mtls::connect(
-        citytel.addr(),
-        &citytel.pki.ca_pem(),
-        Some(&cert.issued),
-        connect,
-    )
-    .await;
-    match result {
-        Err(MqttError::Refused(code)) => assert_eq!(code, ConnectReturnCode::NotAuthorized),
-        Err(other) => panic!("expected CONNACK 5, got {other}"),
-        Ok(_) => panic!("the CONNECT was accepted"),
+/// Connects with `cert_device`'s certificate as `client_id`, with `will` (topic, payload) as
+/// Last Will, and checks the CONNECT is refused as not authorised (3.1.1 code 5, MQTT 5 0x87 with
+/// a reason string).
+async fn connect_refused(
+    citytel: &Setup,
+    version: Version,
+    cert_device: &str,
+    client_id: &str,
+    will: Option<(String, Vec<u8>)>,
+) {
+    let cert = citytel.pki.device(cert_device);
+    let (addr, ca) = (citytel.addr(), citytel.pki.ca_pem());
+    match version {
+        Version::V311 => {
+            let mut connect = connect_packet(client_id);
+            connect.last_will =
+                will.map(|(topic, payload)| LastWill::new(topic, payload, QoS::AtLeastOnce, false));
+            match mtls::connect(addr, &ca, Some(&cert.issued), connect).await {
+                Err(MqttError::Refused(code)) => {
+                    assert_eq!(code, ConnectReturnCode::NotAuthorized);
+                }
+                Err(other) => panic!("expected CONNACK 5, got {other}"),
+                Ok(_) => panic!("the CONNECT was accepted"),
+            }
+        }
+        Version::V5 => {
+            let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+            let will =
+                will.map(|(topic, payload)| v5::LastWill::new(topic, payload, qos, false, None));
+            match mtls::connect5(addr, &ca, Some(&cert.issued), client_id, will).await {
+                Err(Mqtt5Error::Refused(ack)) => {
+                    assert_eq!(ack.code, v5::ConnectReturnCode::NotAuthorized, "{ack:?}");
+                    let why = ack.properties.and_then(|p| p.reason_string);
+                    assert!(why.is_some_and(|w| !w.is_empty()), "a reason string");
+                }
+                Err(other) => panic!("expected CONNACK 0x87, got {other}"),
+                Ok(_) => panic!("the CONNECT was accepted"),
+            }
+        }
     }
 }
 
@@ -227,13 +286,12 @@ async fn clients_without_a_valid_certificate_or_provisioned_identity_are_refused
         foreign.map(|(ack, _)| ack)
     );
     // A valid certificate whose common name nobody provisioned: CONNACK 5.
-    connect_refused(&setup, "cab-9999", connect_packet("cab-9999")).await;
+    connect_refused(&setup, Version::V311, "cab-9999", "cab-9999", None).await;
     drop(unprovisioned);
 
     // The provisioned device gets in and is stored.
-    let mut conn = connect_as(&setup, VICTIM).await;
-    publish_acked(
-        &mut conn,
+    let mut conn = connect_as(&setup, VICTIM, Version::V311).await;
+    conn.publish_acked(
         &topic("site-01", "cabinet", VICTIM, "telemetry"),
         readings(VICTIM, 1..=2),
         1,
@@ -255,44 +313,45 @@ async fn clients_without_a_valid_certificate_or_provisioned_identity_are_refused
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing() {
+async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing_over_mqtt311() {
+    every_spoofing_attempt_is_refused_counted_and_changes_nothing(Version::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing_over_mqtt5() {
+    every_spoofing_attempt_is_refused_counted_and_changes_nothing(Version::V5).await;
+}
+
+async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing(version: Version) {
     let setup = Setup::start();
     let mut client = setup.citytel.client().await;
     let own = |device: &str, kind: &str, channel: &str| topic("site-01", kind, device, channel);
 
     // The real devices: the victim is born and reports, the gateway and its child report, and
     // the stranger (no gateway) is born on its own connection.
-    let mut victim = connect_as(&setup, VICTIM).await;
-    publish_acked(
-        &mut victim,
-        &own(VICTIM, "cabinet", "status"),
-        birth(VICTIM, &[]),
-        1,
-    )
-    .await;
-    publish_acked(
-        &mut victim,
-        &own(VICTIM, "cabinet", "telemetry"),
-        readings(VICTIM, 1..=3),
-        2,
-    )
-    .await;
-    let mut gateway = connect_as(&setup, GATEWAY).await;
-    publish_acked(
-        &mut gateway,
-        &own(GATEWAY, "gateway", "status"),
-        birth(GATEWAY, &[CHILD]),
-        1,
-    )
-    .await;
-    let mut stranger = connect_as(&setup, STRANGER).await;
-    publish_acked(
-        &mut stranger,
-        &own(STRANGER, "sensor", "status"),
-        birth(STRANGER, &[]),
-        1,
-    )
-    .await;
+    let mut victim = connect_as(&setup, VICTIM, version).await;
+    victim
+        .publish_acked(&own(VICTIM, "cabinet", "status"), birth(VICTIM, &[]), 1)
+        .await;
+    victim
+        .publish_acked(
+            &own(VICTIM, "cabinet", "telemetry"),
+            readings(VICTIM, 1..=3),
+            2,
+        )
+        .await;
+    let mut gateway = connect_as(&setup, GATEWAY, version).await;
+    gateway
+        .publish_acked(
+            &own(GATEWAY, "gateway", "status"),
+            birth(GATEWAY, &[CHILD]),
+            1,
+        )
+        .await;
+    let mut stranger = connect_as(&setup, STRANGER, version).await;
+    stranger
+        .publish_acked(&own(STRANGER, "sensor", "status"), birth(STRANGER, &[]), 1)
+        .await;
     let before_victim = observable(&get_device(&mut client, VICTIM).await);
     let before_stranger = observable(&get_device(&mut client, STRANGER).await);
     assert_eq!(
@@ -304,7 +363,7 @@ async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing() {
     assert_eq!(before_stranger.2, DeviceState::Online as i32);
 
     let forty_nine_days_ms = 49 * 24 * 3600 * 1000;
-    let mut long_birth = Status::decode(&birth(VICTIM, &[])[..]).unwrap();
+    let mut long_birth = Status::decode(&birth(VICTIM, &[])[..]).expect("a status");
     if let Some(status::Kind::Birth(b)) = &mut long_birth.kind {
         b.heartbeat_interval_ms = Some(forty_nine_days_ms);
     }
@@ -368,38 +427,32 @@ async fn every_spoofing_attempt_is_refused_counted_and_changes_nothing() {
         ),
     ];
     for (who, topic, payload) in &attempts {
-        publish_refused(&setup, who, topic, payload.clone()).await;
+        publish_refused(&setup, version, who, topic, payload.clone()).await;
     }
 
     // Refused at CONNECT (CONNACK 5): a Last Will naming the victim, and the victim's client id.
-    let mut with_will = connect_packet(ATTACKER);
-    with_will.last_will = Some(LastWill::new(
-        own(VICTIM, "cabinet", "status"),
-        death(VICTIM, None),
-        QoS::AtLeastOnce,
-        false,
-    ));
-    connect_refused(&setup, ATTACKER, with_will).await;
-    connect_refused(&setup, ATTACKER, connect_packet(VICTIM)).await;
+    let will = (own(VICTIM, "cabinet", "status"), death(VICTIM, None));
+    connect_refused(&setup, version, ATTACKER, ATTACKER, Some(will)).await;
+    connect_refused(&setup, version, ATTACKER, VICTIM, None).await;
 
     // The victim's connection was never taken over: it still publishes and is acked.
-    publish_acked(
-        &mut victim,
-        &own(VICTIM, "cabinet", "telemetry"),
-        readings(VICTIM, 6..=6),
-        3,
-    )
-    .await;
+    victim
+        .publish_acked(
+            &own(VICTIM, "cabinet", "telemetry"),
+            readings(VICTIM, 6..=6),
+            3,
+        )
+        .await;
     // The gateway (its attempts took its own client id over, as MQTT says) still speaks for
     // its own child.
-    let mut gateway = connect_as(&setup, GATEWAY).await;
-    publish_acked(
-        &mut gateway,
-        &own(CHILD, "sensor", "telemetry"),
-        batch_payload(CHILD, 1, &["pm25_ugm3"], &[(1, now_ms(), vec![3.0])]),
-        1,
-    )
-    .await;
+    let mut gateway = connect_as(&setup, GATEWAY, version).await;
+    gateway
+        .publish_acked(
+            &own(CHILD, "sensor", "telemetry"),
+            batch_payload(CHILD, 1, &["pm25_ugm3"], &[(1, now_ms(), vec![3.0])]),
+            1,
+        )
+        .await;
 
     let after_victim = observable(&get_device(&mut client, VICTIM).await);
     let after_stranger = observable(&get_device(&mut client, STRANGER).await);

@@ -1,18 +1,35 @@
 //! End to end through citytel's own MQTT device endpoint: the real `citytel serve` process on
-//! free ports, a simulated fleet of ordinary MQTT clients, and a gRPC client that must see exactly
-//! what the fleet saw acknowledged, also after a restart.
+//! free ports, a simulated fleet of ordinary MQTT clients (rumqttc's, over MQTT 3.1.1 and over
+//! MQTT 5), and a gRPC client that must see exactly what the fleet saw acknowledged, also after a
+//! restart.
 
+use citytel_firmware_sim::FleetConfig;
+use citytel_firmware_sim::load::MqttVersion;
 use citytel_proto::v1::{GetDeviceRequest, GetLatestRequest, QueryRangeRequest};
 use citytel_tests::fleet;
 use citytel_tests::process::Citytel;
 use citytel_tests::truth;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn published_readings_are_queryable_and_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+async fn published_readings_are_queryable_and_survive_a_restart_over_mqtt311() {
+    published_readings_are_queryable_and_survive_a_restart(MqttVersion::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_readings_are_queryable_and_survive_a_restart_over_mqtt5() {
+    published_readings_are_queryable_and_survive_a_restart(MqttVersion::V5).await;
+}
+
+async fn published_readings_are_queryable_and_survive_a_restart(version: MqttVersion) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &[]);
     let (host, port) = citytel.mqtt_host_port();
-    let report = fleet::run(fleet::small(host, port, 30)).await;
+    let report = fleet::run(FleetConfig {
+        mqtt_version: version,
+        ..fleet::small(host, port, 30)
+    })
+    .await;
+    assert!(report.totals.errors == 0, "{:?}", report.totals);
     assert_eq!(
         report.devices.len(),
         12,
@@ -28,27 +45,27 @@ async fn published_readings_are_queryable_and_survive_a_restart() {
             device_id: "gw-0001-s01".into(),
         })
         .await
-        .unwrap()
+        .expect("GetDevice")
         .into_inner()
         .device
-        .unwrap();
+        .expect("the child is known");
     assert_eq!(child.gateway_id.as_deref(), Some("gw-0001"));
     assert!(child.firmware_version.is_some());
     assert_eq!(child.reporting_interval_ms, Some(20));
 
     // The latest value of each metric is the last acknowledged reading.
-    let cab = report.device("cab-0001").unwrap();
+    let cab = report.device("cab-0001").expect("the fleet has cab-0001");
     let last = cab
         .acked_readings
         .iter()
         .max_by_key(|r| r.time_unix_ms)
-        .unwrap();
+        .expect("cab-0001 had readings acknowledged");
     let latest = client
         .get_latest(GetLatestRequest {
             device_id: "cab-0001".into(),
         })
         .await
-        .unwrap()
+        .expect("GetLatest")
         .into_inner();
     assert_eq!(latest.values.len(), cab.metric_names.len());
     for value in &latest.values {
@@ -56,7 +73,7 @@ async fn published_readings_are_queryable_and_survive_a_restart() {
             .metric_names
             .iter()
             .position(|m| *m == value.metric)
-            .unwrap();
+            .expect("a metric of the device");
         assert_eq!(value.time_unix_ms, last.time_unix_ms);
         assert_eq!(value.value.to_bits(), last.values[i].to_bits());
     }

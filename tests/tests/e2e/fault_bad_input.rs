@@ -1,16 +1,21 @@
-//! Fault test: the bad-input matrix. A raw MQTT client sends one message for every reason citytel
-//! refuses input; each is acknowledged, lands in the dead-letter store with its reason, topic and
-//! payload, and is counted (in `ListDeadLetters` and on the Prometheus endpoint), while a well-behaved device on another connection keeps publishing
-//! and every one of its readings is stored. The counts survive a restart.
+//! Fault test: the bad-input matrix, over MQTT 3.1.1 and over MQTT 5. A raw MQTT client sends one
+//! message for every reason citytel refuses input; each is acknowledged, lands in the dead-letter
+//! store with its reason, topic and payload, and is counted (in `ListDeadLetters` and on the
+//! Prometheus endpoint), while a well-behaved device on another connection keeps publishing and
+//! every one of its readings is stored. The counts survive a restart. Over MQTT 5 each PUBACK
+//! also says why, with the reason code and reason string of the device documentation, and the
+//! user properties sent with a refused message are kept in its dead letter.
 
 use citytel_proto::v1::Status;
 use citytel_testkit::metrics::Scrape;
 use citytel_tests::process::Citytel;
+use citytel_tests::publisher::Version;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{
     batch_payload, dead_letters, now_ms, points, readings_total, status_topic, telemetry_topic,
 };
 use prost::Message as _;
+use rumqttc::v5::mqttbytes::v5::{PubAckReason, Publish, PublishProperties};
 
 const GOOD: &str = "cab-0001";
 const BAD: &str = "cab-0666";
@@ -80,9 +85,66 @@ fn bad_messages(now: i64) -> Vec<(&'static str, String, Vec<u8>)> {
     ]
 }
 
+/// The MQTT 5 PUBACK reason code of a message dead-lettered for `reason`, as docs/devices.md
+/// lists them.
+fn v5_reason(reason: &str) -> PubAckReason {
+    match reason {
+        "unknown_topic" => PubAckReason::TopicNameInvalid, // 0x90
+        "too_many_series" => PubAckReason::QuotaExceeded,  // 0x97
+        _ => PubAckReason::PayloadFormatInvalid,           // 0x99
+    }
+}
+
+/// The user property every bad message carries over MQTT 5, and how its dead letter's detail
+/// shows it.
+const USER_PROPERTY: (&str, &str) = ("firmware", "4.2.0-rc1");
+const USER_PROPERTY_DETAIL: &str = r#"MQTT 5 user properties: "firmware"="4.2.0-rc1""#;
+
+/// Sends the bad message (over MQTT 5 with [`USER_PROPERTY`]) and checks its acknowledgement:
+/// a plain PUBACK in 3.1.1, in 5 the reason code and `dead-lettered as <reason>`.
+async fn publish_bad(bad: &mut RawClient, reason: &str, topic: &str, payload: &[u8], pkid: u16) {
+    match bad.version() {
+        Version::V311 => bad.publish(topic, payload.to_vec(), pkid, false).await,
+        Version::V5 => {
+            let (name, value) = USER_PROPERTY;
+            let properties = PublishProperties {
+                user_properties: vec![(name.into(), value.into())],
+                ..PublishProperties::default()
+            };
+            let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+            let mut publish = Publish::new(topic, qos, payload.to_vec(), Some(properties));
+            publish.pkid = pkid;
+            bad.send5(&rumqttc::v5::mqttbytes::v5::Packet::Publish(publish))
+                .await;
+        }
+    }
+    let ack = bad.next_ack().await;
+    assert_eq!(ack.pkid, pkid, "{reason}: PUBACKs come in order");
+    match bad.version() {
+        Version::V311 => assert_eq!((ack.reason, ack.reason_string), (None, None)),
+        Version::V5 => {
+            assert_eq!(ack.reason, Some(v5_reason(reason)), "{reason}: reason code");
+            assert_eq!(
+                ack.reason_string.as_deref(),
+                Some(format!("dead-lettered as {reason}").as_str()),
+                "{reason}: reason string"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues() {
-    let dir = tempfile::tempdir().unwrap();
+async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues_over_mqtt311() {
+    every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues(Version::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues_over_mqtt5() {
+    every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues(Version::V5).await;
+}
+
+async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues(version: Version) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let args = [
         "--set",
         "ingest.max_payload_bytes=4096",
@@ -91,13 +153,13 @@ async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues
     ];
     let citytel = Citytel::start(dir.path(), &args);
     let addr = citytel.mqtt.expect("device endpoint");
-    let mut good = RawClient::connect(addr, "good-device").await;
-    let mut bad = RawClient::connect(addr, "bad-client").await;
+    let mut good = RawClient::connect_version(addr, "good-device", version).await;
+    let mut bad = RawClient::connect_version(addr, "bad-client", version).await;
 
     let now = now_ms();
     let messages = bad_messages(now);
     let mut good_readings = Vec::new();
-    for (i, (_, topic, payload)) in messages.iter().enumerate() {
+    for (i, (reason, topic, payload)) in messages.iter().enumerate() {
         // A good reading before each bad message, and the bad message itself: both acknowledged.
         let seq = i as u64 + 1;
         let reading = (
@@ -113,8 +175,7 @@ async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues
         )
         .await;
         good_readings.push(reading);
-        bad.publish(topic, payload.clone(), pkid, false).await;
-        bad.expect_puback(pkid).await;
+        publish_bad(&mut bad, reason, topic, payload, pkid).await;
     }
 
     let mut client = citytel.client().await;
@@ -134,6 +195,12 @@ async fn every_reject_reason_is_dead_lettered_counted_and_good_traffic_continues
         assert_eq!(&letter.topic, topic, "{reason}");
         assert_eq!(letter.payload, *payload, "{reason}: payload kept");
         assert!(!letter.detail.is_empty(), "{reason}: detail");
+        assert_eq!(
+            letter.detail.contains(USER_PROPERTY_DETAIL),
+            version == Version::V5,
+            "{reason}: user properties in the detail: {}",
+            letter.detail
+        );
         assert!(letter.received_at_unix_ms >= now, "{reason}: receive time");
     }
     assert_eq!(all.counts_by_reason.len(), messages.len());

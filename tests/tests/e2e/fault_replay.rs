@@ -2,13 +2,14 @@
 //! flag set, twice, then once more after a restart of citytel, and finally with the same
 //! (device, boot, seq) but different values: every replay is acknowledged and changes no stored
 //! value, no reading count and no latest value, because readings are deduplicated on
-//! (device, boot, seq), persistently.
+//! (device, boot, seq), persistently. Over MQTT 3.1.1 and over MQTT 5.
 
 use std::collections::BTreeMap;
 
 use citytel_proto::v1::query_service_client::QueryServiceClient;
 use citytel_proto::v1::{GetLatestRequest, GetLatestResponse};
 use citytel_tests::process::Citytel;
+use citytel_tests::publisher::Version;
 use citytel_tests::raw_mqtt::RawClient;
 use citytel_tests::wire::{
     batch_payload, dead_letters, now_ms, points, readings_total, telemetry_topic,
@@ -45,9 +46,11 @@ fn stream(start_ms: i64, offset: f64) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Publishes the stream on one connection with packet ids 1.., waiting for every PUBACK.
-async fn publish(citytel: &Citytel, stream: &[(String, Vec<u8>)], dup: bool) {
-    let mut client = RawClient::connect(citytel.mqtt.expect("endpoint"), "replaying-device").await;
+/// Publishes the stream on one connection in `version` with packet ids 1.., waiting for every
+/// PUBACK (a successful one, in MQTT 5).
+async fn publish(citytel: &Citytel, version: Version, stream: &[(String, Vec<u8>)], dup: bool) {
+    let addr = citytel.mqtt.expect("endpoint");
+    let mut client = RawClient::connect_version(addr, "replaying-device", version).await;
     for (i, (topic, payload)) in stream.iter().enumerate() {
         let pkid = i as u16 + 1;
         client.publish(topic, payload.clone(), pkid, dup).await;
@@ -94,12 +97,21 @@ async fn stored(client: &mut QueryServiceClient<Channel>) -> Stored {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaying_a_stream_with_dup_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn replaying_a_stream_with_dup_changes_nothing_over_mqtt311() {
+    replaying_a_stream_with_dup_changes_nothing(Version::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_stream_with_dup_changes_nothing_over_mqtt5() {
+    replaying_a_stream_with_dup_changes_nothing(Version::V5).await;
+}
+
+async fn replaying_a_stream_with_dup_changes_nothing(version: Version) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let citytel = Citytel::start(dir.path(), &[]);
     let start_ms = now_ms() - 3_600_000;
     let original = stream(start_ms, 0.0);
-    publish(&citytel, &original, false).await;
+    publish(&citytel, version, &original, false).await;
 
     let mut client = citytel.client().await;
     let first = stored(&mut client).await;
@@ -111,9 +123,9 @@ async fn replaying_a_stream_with_dup_changes_nothing() {
     assert!(first.dead_letters.is_empty(), "{:?}", first.dead_letters);
 
     // The same stream twice more, as redeliveries (DUP set).
-    publish(&citytel, &original, true).await;
+    publish(&citytel, version, &original, true).await;
     assert_eq!(stored(&mut client).await, first, "after the first replay");
-    publish(&citytel, &original, true).await;
+    publish(&citytel, version, &original, true).await;
     assert_eq!(stored(&mut client).await, first, "after the second replay");
 
     // Deduplication is persistent: a restart does not forget what was seen.
@@ -121,7 +133,7 @@ async fn replaying_a_stream_with_dup_changes_nothing() {
     let citytel = Citytel::start(dir.path(), &[]);
     let mut client = citytel.client().await;
     assert_eq!(stored(&mut client).await, first, "after a restart");
-    publish(&citytel, &original, true).await;
+    publish(&citytel, version, &original, true).await;
     assert_eq!(
         stored(&mut client).await,
         first,
@@ -130,7 +142,7 @@ async fn replaying_a_stream_with_dup_changes_nothing() {
 
     // Identity, not content, decides: the same (device, boot, seq) with other values is a
     // duplicate too, and the first value stays.
-    publish(&citytel, &stream(start_ms, 1000.0), true).await;
+    publish(&citytel, version, &stream(start_ms, 1000.0), true).await;
     assert_eq!(
         stored(&mut client).await,
         first,

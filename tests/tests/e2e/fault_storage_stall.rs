@@ -2,17 +2,20 @@
 //! debug option: nothing is committed while the file exists), a device floods citytel's endpoint.
 //! citytel must acknowledge nothing, stop reading once its in-flight byte budget is used (the
 //! device's socket backs up instead of citytel's memory), keep its memory bounded, and store and
-//! acknowledge everything, in order, once storage resumes.
+//! acknowledge everything, in order, once storage resumes. Over MQTT 3.1.1 and over MQTT 5 (with
+//! a Receive Maximum above the flood, so a device may have it all in flight).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use citytel_testkit::mqtt;
+use bytes::BytesMut;
 use citytel_tests::process::Citytel;
+use citytel_tests::publisher::Version;
 use citytel_tests::raw_mqtt::{self, RawClient};
 use citytel_tests::wire::{batch_payload, now_ms, points, readings_total, telemetry_topic};
-use rumqttc::mqttbytes::v4::Packet;
+use rumqttc::v5::mqttbytes::v5::PubAckReason;
+use tokio::io::AsyncWriteExt as _;
 
 const DEVICE: &str = "cab-0001";
 const METRICS: [&str; 2] = ["temperature_c", "humidity_pct"];
@@ -37,14 +40,24 @@ fn message(i: u64, start_ms: i64) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing_over_mqtt311() {
+    a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing(Version::V311).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing_over_mqtt5() {
+    a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing(Version::V5).await;
+}
+
+async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing(version: Version) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().join("data");
     let pause = dir.path().join("pause-wal");
     let budget = format!("ingest.max_in_flight_bytes={BUDGET_BYTES}");
+    // MQTT 5: every message of the flood may be in flight at once (the most MQTT 5 allows).
     let citytel = Citytel::start_with_env(
         &data,
-        &["--set", &budget],
+        &["--set", &budget, "--set", "endpoint.receive_maximum=65535"],
         &[("CITYTEL_DEBUG_WAL_PAUSE_FILE", &pause)],
     );
     let addr = citytel.mqtt.expect("endpoint");
@@ -52,13 +65,13 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
     let topic = telemetry_topic(DEVICE);
 
     // Before the stall: a message goes through, acknowledged after its commit.
-    let mut warmup = RawClient::connect(addr, "warmup").await;
+    let mut warmup = RawClient::connect_version(addr, "warmup", version).await;
     warmup.publish_acked(&topic, message(0, start_ms), 1).await;
     drop(warmup);
     let baseline_rss = citytel.rss_bytes();
 
-    std::fs::write(&pause, b"").unwrap();
-    let client = RawClient::connect(addr, "flooding-device").await;
+    std::fs::write(&pause, b"").expect("pause the WAL");
+    let client = RawClient::connect_version(addr, "flooding-device", version).await;
     let (mut reader, mut writer) = client.into_split();
     let sent = Arc::new(AtomicU64::new(0));
     let sender = {
@@ -66,10 +79,10 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
         let topic = topic.clone();
         tokio::spawn(async move {
             for i in 1..=MESSAGES {
-                let publish = raw_mqtt::publish(&topic, message(i, start_ms), i as u16, false);
-                mqtt::write_packet(&mut writer, publish)
-                    .await
-                    .expect("write publish");
+                let mut out = BytesMut::new();
+                let payload = message(i, start_ms).into();
+                raw_mqtt::encode_publish(version, &mut out, &topic, payload, i as u16, false);
+                writer.write_all(&out).await.expect("write publish");
                 sent.store(i, Ordering::Relaxed);
             }
             writer
@@ -81,14 +94,13 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
         tokio::spawn(async move {
             let mut expected = 1u16;
             while u64::from(expected) <= MESSAGES {
-                match reader.read().await.expect("read from citytel") {
-                    Some(Packet::PubAck(ack)) => {
-                        assert_eq!(ack.pkid, expected, "PUBACKs in publish order");
-                        acks.fetch_add(1, Ordering::Relaxed);
-                        expected += 1;
-                    }
-                    other => panic!("expected a PUBACK, got {other:?}"),
+                let ack = reader.next_ack().await.expect("a PUBACK from citytel");
+                assert_eq!(ack.pkid, expected, "PUBACKs in publish order");
+                if version == Version::V5 {
+                    assert_eq!(ack.reason, Some(PubAckReason::Success), "{ack:?}");
                 }
+                acks.fetch_add(1, Ordering::Relaxed);
+                expected += 1;
             }
             reader
         })
@@ -126,7 +138,7 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
     );
 
     // Storage resumes: everything is stored and acknowledged.
-    std::fs::remove_file(&pause).unwrap();
+    std::fs::remove_file(&pause).expect("resume the WAL");
     let _writer = sender.await.expect("sender");
     let _reader = receiver.await.expect("receiver");
     assert_eq!(acks.load(Ordering::Relaxed), MESSAGES);
@@ -139,7 +151,7 @@ async fn a_stalled_wal_acks_nothing_bounds_memory_and_loses_nothing() {
         assert_eq!(f64::from_bits(*value), seq as f64);
     }
     println!(
-        "stall: device blocked after {blocked_at} of {MESSAGES} messages; rss {baseline_rss} -> {stalled_rss} bytes"
+        "stall ({version:?}): device blocked after {blocked_at} of {MESSAGES} messages; rss {baseline_rss} -> {stalled_rss} bytes"
     );
     assert!(citytel.stop().success());
 }

@@ -14,14 +14,12 @@ use std::time::Duration;
 
 use citytel_firmware_sim::city;
 use citytel_proto::v1::{self, Birth, Status, status};
-use citytel_testkit::mqtt;
 use citytel_testkit::wait::Wait;
 use citytel_tests::fleet;
 use citytel_tests::process::{Citytel, binary};
-use citytel_tests::raw_mqtt::publish;
+use citytel_tests::publisher::Version;
 use citytel_tests::wire::{now_ms, status_topic};
 use prost::Message as _;
-use rumqttc::mqttbytes::v4::Packet;
 
 use crate::devices_cli::{connect, devices};
 
@@ -155,17 +153,13 @@ async fn a_provisioned_location_places_a_device_whose_birth_states_none() {
     );
     let addr = citytel.mqtt.expect("endpoint");
     for (i, (id, token)) in tokens.iter().enumerate() {
-        let mut conn = connect(addr, id, token).await.expect("token accepted");
-        // cab-p states no location; cab-q states one in west-end.
-        let location = (*id == "cab-q").then_some(west_end);
-        let packet = publish(&status_topic(id), birth(id, location), i as u16 + 1, false);
-        mqtt::write_packet(conn.get_mut(), packet)
+        let mut conn = connect(addr, Version::V311, id, token)
             .await
-            .expect("publish the birth");
-        assert!(
-            matches!(conn.read().await, Ok(Some(Packet::PubAck(_)))),
-            "{id}: the birth is acknowledged"
-        );
+            .expect("token accepted");
+        // cab-p states no location; cab-q states one in west-end: the birth is acknowledged.
+        let location = (*id == "cab-q").then_some(west_end);
+        conn.publish_acked(&status_topic(id), birth(id, location), i as u16 + 1)
+            .await;
     }
 
     let mut client = citytel.client().await;

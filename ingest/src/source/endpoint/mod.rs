@@ -299,3 +299,5 @@ mod v5_reasons_tests;
 mod v5_session_tests;
 #[cfg(test)]
 mod v5_tests;
+#[cfg(test)]
+mod versions_tests;
