@@ -8,7 +8,9 @@
 //!   stays (or becomes) Online. A boot id among the last [`REMEMBERED_BOOTS`] boots (buffered
 //!   data resent after a reboot) counts as hearing from the device but changes no boot.
 //! - A death (explicit or the Last Will) makes the device Offline, unless it names a boot other
-//!   than the current one: such a death is stale and ignored. A closed connection makes it
+//!   than the current one: such a death is stale and ignored. It is stamped with `now`, or with
+//!   the time the device states it went away (a Sparkplug DDEATH's) clamped to between the last
+//!   transition or the last time the device was heard and `now`. A closed connection makes it
 //!   Offline, except a clean one (a DISCONNECT) of a device that connects intermittently (its
 //!   latest birth says so, else its kind's default in the [`Policy`]): such a device sleeps
 //!   between sessions and stays in its state until its silence thresholds pass.
@@ -68,6 +70,11 @@ pub enum Event {
         reason: DeathReason,
         /// Whether this is the MQTT Last Will rather than a death the device sent itself.
         via_will: bool,
+        /// When the device went away by its own account (a Sparkplug DDEATH's timestamp), if
+        /// the transition is to be stamped then rather than at `now`: it is clamped to between
+        /// the last transition or the last time the device was heard and `now`, so the history
+        /// stays in order and no death precedes what was heard before it.
+        at_ms: Option<i64>,
     },
     /// The device connected to citytel's device endpoint.
     ConnectionOpened,
@@ -190,6 +197,10 @@ impl DeviceMachine {
         let mut out = Vec::new();
         let at = match *event {
             Event::IngesterStarted { stopped_at_ms } => stopped_at_ms.max(self.since()).min(now),
+            Event::Death {
+                at_ms: Some(stated),
+                ..
+            } => stated.max(self.last_heard()).min(now),
             _ => now,
         };
         self.advance(at, &mut out);
@@ -221,13 +232,14 @@ impl DeviceMachine {
                 boot_id,
                 reason,
                 via_will,
+                ..
             } => {
                 if self
                     .snapshot
                     .boot_id
                     .is_none_or(|current| current == boot_id)
                 {
-                    self.down(death_cause(reason, via_will), now, &mut out);
+                    self.down(death_cause(reason, via_will), at, &mut out);
                 }
             }
             // A device that connects only to report went back to sleep: not a goodbye.
@@ -289,6 +301,13 @@ impl DeviceMachine {
     /// When the current state was entered, or the beginning of time.
     fn since(&self) -> i64 {
         self.snapshot.since_ms.unwrap_or(i64::MIN)
+    }
+
+    /// The latest of the last transition and the last time the device was heard: nothing the
+    /// device says happened earlier is recorded earlier.
+    fn last_heard(&self) -> i64 {
+        self.since()
+            .max(self.snapshot.silent_since_ms.unwrap_or(i64::MIN))
     }
 
     /// The next silence threshold: when, and the state and cause it leads to.

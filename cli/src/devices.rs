@@ -1,4 +1,5 @@
-//! `citytel devices add|list|revoke`: the device provisioning file (`endpoint.devices_file`).
+//! `citytel devices add|list|revoke`: the device provisioning file (`endpoint.devices_file`);
+//! `citytel devices show`: one device as a running service sees it (see [`super::device_show`]).
 //! Only hashes go into the file: `add` prints a generated token once, or hashes a password read
 //! from standard input (argon2id), or pins a client certificate by its SHA-256 fingerprint. A
 //! running service rereads the file within seconds of a change (and at SIGHUP), so these
@@ -13,6 +14,7 @@ use citytel_ingest::provisioning::{DeviceEntry, ProvisioningFile, credential};
 use clap::{Args, Subcommand};
 
 use super::ConfigArgs;
+use super::remote::ServiceArgs;
 
 /// `citytel devices`.
 #[derive(Debug, Args)]
@@ -35,6 +37,14 @@ enum DevicesCommand {
     List {
         #[command(flatten)]
         config: ConfigArgs,
+    },
+    /// Show a device as a running service sees it: its state, what it said about itself and
+    /// its attributes (latest text values). Only what the key's scope sees.
+    Show {
+        /// The device id.
+        id: String,
+        #[command(flatten)]
+        service: ServiceArgs,
     },
     /// Revoke a device: it is refused from now on, also on connections already open (at their
     /// next message). The id stays in the file, so it is not handed out again by mistake.
@@ -83,6 +93,7 @@ struct AddArgs {
 /// Runs `citytel devices`.
 pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
     let config = match &args.command {
+        DevicesCommand::Show { id, service } => return super::device_show::run(id, service),
         DevicesCommand::Add { config, .. }
         | DevicesCommand::List { config }
         | DevicesCommand::Revoke { config, .. } => config,
@@ -110,6 +121,8 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
             }
         }
         DevicesCommand::List { .. } => list(&file),
+        // Answered above, from the service, without the configuration.
+        DevicesCommand::Show { .. } => {}
         DevicesCommand::Revoke { id, .. } => {
             let Some(entry) = file.devices.iter_mut().find(|d| &d.id == id) else {
                 bail!("device {id:?} is not provisioned in {}", path.display());

@@ -10,6 +10,7 @@ mod access;
 mod alerts;
 mod config_cmd;
 mod demo;
+mod device_show;
 mod devices;
 mod export;
 mod import;
@@ -51,7 +52,8 @@ enum Command {
     /// API keys: create (shown once), list, revoke.
     Keys(access::KeysArgs),
     /// Devices that may connect: add (a token shown once, a password or a certificate), list,
-    /// revoke. The running service rereads the file on its own.
+    /// revoke (the running service rereads the file on its own); show one as the running
+    /// service sees it, with its attributes.
     Devices(devices::DevicesArgs),
     /// Alert rules: check a rule file offline.
     Alerts(alerts::AlertsArgs),

@@ -66,6 +66,8 @@ fn birth() -> status::Kind {
         reporting_interval_ms: 10_000,
         heartbeat_interval_ms: Some(60_000),
         children: vec![],
+        intermittent: None,
+        location: None,
     })
 }
 
@@ -86,7 +88,7 @@ fn connect(client_id: &str, keep_alive: u16, will: bool) -> Packet {
             status(
                 "cab-0001",
                 status::Kind::Death(v1::Death {
-                    reason: v1::DeathReason::ConnectionLost.into(),
+                    reason: v1::DeathReason::ConnectionLost.into(), at_status_time: false,
                 }),
             ),
             QoS::AtLeastOnce,

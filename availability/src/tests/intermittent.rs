@@ -77,6 +77,7 @@ fn an_intermittent_device_still_goes_offline_at_once_on_its_will_or_death() {
         boot_id: BOOT,
         reason: DeathReason::ConnectionLost,
         via_will: true,
+        at_ms: None,
     };
     for (goodbye, cause) in [
         (will, Cause::LastWill),

@@ -33,6 +33,7 @@ pub(super) fn death(boot_id: u64, reason: DeathReason) -> Event {
         boot_id,
         reason,
         via_will: false,
+        at_ms: None,
     }
 }
 
@@ -118,6 +119,7 @@ fn the_last_will_makes_the_device_offline_at_once() {
         boot_id: BOOT,
         reason: DeathReason::ConnectionLost,
         via_will: true,
+        at_ms: None,
     };
     assert_eq!(
         m.handle(&will, 5_000),
@@ -468,5 +470,77 @@ fn time_going_backwards_keeps_transitions_in_order() {
     assert_eq!(
         m.handle(&death(BOOT, DeathReason::Shutdown), 4_000),
         [t(10_000, Online, Offline, Cause::Shutdown, BOOT)]
+    );
+}
+
+/// A death that states when it happened (a Sparkplug DDEATH), arriving at `now`.
+fn stated_death(at_ms: i64) -> Event {
+    Event::Death {
+        boot_id: BOOT,
+        reason: DeathReason::Unspecified,
+        via_will: false,
+        at_ms: Some(at_ms),
+    }
+}
+
+#[test]
+fn a_death_at_its_stated_time_is_clamped_between_the_last_time_heard_and_its_arrival() {
+    // Heard at 5 s; dead at 8 s by its own account, arriving at 9 s: recorded at 8 s.
+    let mut m = online();
+    m.handle(&Event::Reading { boot_id: BOOT }, 5_000);
+    assert_eq!(
+        m.handle(&stated_death(8_000), 9_000),
+        [t(8_000, Online, Offline, Cause::Death, BOOT)]
+    );
+    assert_eq!(m.next_deadline(), None);
+
+    // Stated before the last reading (a slow clock): at the reading, not before.
+    let mut m = online();
+    m.handle(&Event::Reading { boot_id: BOOT }, 5_000);
+    assert_eq!(
+        m.handle(&stated_death(1_000), 9_000),
+        [t(5_000, Online, Offline, Cause::Death, BOOT)]
+    );
+
+    // Stated after its arrival (a fast clock): at the arrival.
+    let mut m = online();
+    assert_eq!(
+        m.handle(&stated_death(60_000), 9_000),
+        [t(9_000, Online, Offline, Cause::Death, BOOT)]
+    );
+
+    // Stated before a silence threshold it arrived after: dead then, never late.
+    let mut m = online();
+    assert_eq!(
+        m.handle(&stated_death(12_000), 20_000),
+        [t(12_000, Online, Offline, Cause::Death, BOOT)]
+    );
+
+    // A threshold already applied (by a tick) is the earliest the death can be recorded.
+    let mut m = online();
+    assert_eq!(
+        m.handle(&Event::Tick, 16_000),
+        [t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT)]
+    );
+    assert_eq!(
+        m.handle(&stated_death(12_000), 20_000),
+        [t(15_000, Late, Offline, Cause::Death, BOOT)]
+    );
+
+    // Stated after a threshold that passed: late first, then dead at its time.
+    let mut m = online();
+    assert_eq!(
+        m.handle(&stated_death(17_000), 20_000),
+        [
+            t(15_000, Online, Late, Cause::HeartbeatMissed, BOOT),
+            t(17_000, Late, Offline, Cause::Death, BOOT)
+        ]
+    );
+
+    // Without a stated time (or of another boot): as before.
+    let mut m = online();
+    assert_eq!(
+        m.handle(&death(BOOT, DeathReason::Unspecified), 9_000),
+        [t(9_000, Online, Offline, Cause::Death, BOOT)]
     );
 }

@@ -5,8 +5,15 @@ use proptest::prelude::*;
 
 use crate::{Change, DeviceMachine, DeviceState, Event, Policy, Transition};
 
-fn event() -> impl Strategy<Value = Event> {
+/// A random event; with `stated`, deaths may state when they happened (as an offset back from
+/// the time they arrive, see [`run`]).
+fn event(stated: bool) -> impl Strategy<Value = Event> {
     let boot = 1u64..4;
+    let stated_at = if stated {
+        prop::option::of(0i64..120_000).boxed()
+    } else {
+        Just(None).boxed()
+    };
     prop_oneof![
         (boot.clone(), any::<Option<bool>>()).prop_map(|(boot_id, intermittent)| {
             Event::Birth {
@@ -19,10 +26,11 @@ fn event() -> impl Strategy<Value = Event> {
         boot.clone()
             .prop_map(|boot_id| Event::Heartbeat { boot_id }),
         boot.clone().prop_map(|boot_id| Event::Reading { boot_id }),
-        (boot, any::<bool>()).prop_map(|(boot_id, via_will)| Event::Death {
+        (boot, any::<bool>(), stated_at).prop_map(|(boot_id, via_will, at_ms)| Event::Death {
             boot_id,
             reason: DeathReason::Shutdown,
             via_will,
+            at_ms,
         }),
         Just(Event::ConnectionOpened),
         any::<bool>().prop_map(|clean| Event::ConnectionClosed { clean }),
@@ -34,7 +42,8 @@ fn event() -> impl Strategy<Value = Event> {
 
 /// Runs `script` (gaps between events, events, ticks between events) and returns the transitions.
 /// An `IngesterStarted` in the script carries the stop time as an offset from the previous event;
-/// no tick runs while the ingester is down.
+/// no tick runs while the ingester is down. A death's stated time is an offset back from when it
+/// arrives.
 fn run(script: &[(i64, Event, Vec<i64>)], ticks: bool) -> Vec<Transition> {
     let mut m = DeviceMachine::new(&Policy::default(), "cabinet");
     let mut now = 0;
@@ -47,12 +56,26 @@ fn run(script: &[(i64, Event, Vec<i64>)], ticks: bool) -> Vec<Transition> {
                 stopped_at_ms: (previous + stopped_at_ms).min(now),
             },
             other => {
+                let other = match other {
+                    Event::Death {
+                        boot_id,
+                        reason,
+                        via_will,
+                        at_ms: Some(back),
+                    } => Event::Death {
+                        boot_id: *boot_id,
+                        reason: *reason,
+                        via_will: *via_will,
+                        at_ms: Some(now - back),
+                    },
+                    other => other.clone(),
+                };
                 if ticks {
                     for offset in tick_offsets {
                         out.extend(m.handle(&Event::Tick, previous + offset % gap.max(&1)));
                     }
                 }
-                other.clone()
+                other
             }
         };
         out.extend(m.handle(&event, now));
@@ -69,20 +92,40 @@ proptest! {
     #[test]
     fn history_does_not_depend_on_how_often_ticks_run(
         script in prop::collection::vec(
-            (0i64..60_000, event(), prop::collection::vec(0i64..60_000, 0..4)),
+            (0i64..60_000, event(false), prop::collection::vec(0i64..60_000, 0..4)),
             0..40,
         )
     ) {
         let with_ticks = run(&script, true);
         let without = run(&script, false);
         prop_assert_eq!(&with_ticks, &without);
+        check_chain(&with_ticks)?;
+    }
 
+    #[test]
+    fn deaths_at_their_stated_time_keep_the_history_in_order(
+        script in prop::collection::vec(
+            (0i64..60_000, event(true), prop::collection::vec(0i64..60_000, 0..4)),
+            0..40,
+        )
+    ) {
+        // A stated time before a silence threshold a tick already applied is clamped to that
+        // transition, so here ticks may change the history; its order never.
+        check_chain(&run(&script, true))?;
+        check_chain(&run(&script, false))?;
+    }
+}
+
+/// Each transition leaves the state the previous one entered, changes it, and none is earlier
+/// than the one before.
+fn check_chain(transitions: &[Transition]) -> Result<(), TestCaseError> {
+    {
         let mut state = DeviceState::Unknown;
         let mut at = i64::MIN;
-        for t in &with_ticks {
+        for t in transitions {
             prop_assert_eq!(t.from, state);
             prop_assert_ne!(t.from, t.to);
-            prop_assert!(t.at_ms >= at, "transitions out of order: {:?}", with_ticks);
+            prop_assert!(t.at_ms >= at, "transitions out of order: {:?}", transitions);
             if t.cause == crate::Cause::IngesterRestart {
                 prop_assert_eq!(t.to, DeviceState::Unknown);
             }
@@ -90,4 +133,5 @@ proptest! {
             at = t.at_ms;
         }
     }
+    Ok(())
 }

@@ -144,6 +144,7 @@ impl Reporter {
             time_unix_ms,
             status::Kind::Death(Death {
                 reason: reason as i32,
+                at_status_time: false,
             }),
         )
     }
@@ -231,7 +232,8 @@ mod tests {
         assert_eq!(
             will.kind,
             Some(status::Kind::Death(Death {
-                reason: DeathReason::ConnectionLost as i32
+                reason: DeathReason::ConnectionLost as i32,
+                at_status_time: false
             }))
         );
         let Some(status::Kind::Birth(birth)) = r.birth(10_000, Some(60_000)).kind else {

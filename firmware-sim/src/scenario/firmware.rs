@@ -257,6 +257,7 @@ impl Firmware {
             gateway,
             status::Kind::Death(Death {
                 reason: reason as i32,
+                at_status_time: false,
             }),
         )
     }

@@ -13,7 +13,7 @@ use citytel_availability::{Change, DeviceState, Outage, Reboot, Transition};
 use citytel_storage::series::{LatestPoint, Points};
 
 /// A device as the API shows it: its registry entry with its state, clock offset, completeness,
-/// district and location (its own, else the provisioned one).
+/// district, location (its own, else the provisioned one) and attributes.
 pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
     v1::Device {
         state: state_to_wire(view.state),
@@ -29,6 +29,17 @@ pub(crate) fn device(view: &DeviceView<'_>) -> v1::Device {
             latitude: l.latitude,
             longitude: l.longitude,
         }),
+        attributes: view
+            .attributes
+            .into_iter()
+            .flatten()
+            .map(|(name, a)| v1::Attribute {
+                name: name.clone(),
+                value: a.value.clone(),
+                datatype: a.datatype.clone(),
+                time_unix_ms: a.time_ms,
+            })
+            .collect(),
         ..registry_to_wire(view.record)
     }
 }

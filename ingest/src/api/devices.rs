@@ -1,7 +1,8 @@
 //! Device inventory and latest values: ListDevices, GetDevice, GetLatest, ListLatest. Each
 //! answers only the devices and metrics the caller sees ([`Visible`]): a device outside its
-//! scope is NOT_FOUND like an unknown one, and a metric outside it is left out of `metrics` and
-//! of the latest values as if the device never reported it.
+//! scope is NOT_FOUND like an unknown one, and a metric outside it is left out of `metrics`, of
+//! `attributes` (an attribute is a metric by name) and of the latest values as if the device
+//! never reported it.
 
 use citytel_proto::v1;
 
@@ -46,11 +47,13 @@ pub(crate) fn require_device(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A device on the wire as the caller sees it: only its visible metrics.
+/// A device on the wire as the caller sees it: only its visible metrics, and only the
+/// attributes named like a visible metric.
 fn visible_device(state: &State, record: &DeviceRecord, visible: &Visible) -> v1::Device {
     let mut d = device(&state.view(record));
     if !visible.every_metric() {
         d.metrics.retain(|m| visible.metric(m));
+        d.attributes.retain(|a| visible.metric(&a.name));
     }
     d
 }

@@ -281,6 +281,18 @@ impl Config {
         if self.ingest.max_devices == 0 {
             return Err(invalid("ingest.max_devices", "must be at least 1"));
         }
+        if self.ingest.max_attributes_per_device == 0 {
+            return Err(invalid(
+                "ingest.max_attributes_per_device",
+                "must be at least 1",
+            ));
+        }
+        if self.ingest.max_attribute_bytes_per_device == 0 {
+            return Err(invalid(
+                "ingest.max_attribute_bytes_per_device",
+                "must be at least 1",
+            ));
+        }
         let source = if self.broker.url.is_empty() {
             if !self.endpoint.enabled {
                 return Err(invalid(
@@ -538,6 +550,14 @@ impl IngestConfig {
             max_readings_per_message: self.max_readings_per_message,
             max_future_ms: ms(self.max_future),
             max_past_ms: ms(self.max_past),
+        }
+    }
+
+    /// The attribute limits these settings describe.
+    pub(crate) fn attribute_limits(&self) -> crate::state::attributes::AttributeLimits {
+        crate::state::attributes::AttributeLimits {
+            max_per_device: self.max_attributes_per_device,
+            max_bytes_per_device: self.max_attribute_bytes_per_device,
         }
     }
 }

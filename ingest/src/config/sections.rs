@@ -313,6 +313,12 @@ pub struct IngestConfig {
     /// Most devices in the registry; messages from further devices (telemetry and status alike)
     /// are dead-lettered as `too_many_devices`.
     pub max_devices: u64,
+    /// Most attributes (latest text values) kept per device; a status that would add more is
+    /// dead-lettered as `too_many_attributes`.
+    pub max_attributes_per_device: u32,
+    /// Most bytes of attributes (names, values and datatypes) kept per device; a status that
+    /// would bring more is dead-lettered as `too_many_attributes`.
+    pub max_attribute_bytes_per_device: u64,
 }
 
 /// `[availability]`: when devices count as late or offline, and how they roll up.

@@ -145,6 +145,14 @@ fn validation_rejects_inconsistent_values() {
         ("broker.url=\"mqtts://b\"", "broker.ca_file"),
         ("ingest.max_devices=0", "ingest.max_devices"),
         (
+            "ingest.max_attributes_per_device=0",
+            "ingest.max_attributes_per_device",
+        ),
+        (
+            "ingest.max_attribute_bytes_per_device=0",
+            "ingest.max_attribute_bytes_per_device",
+        ),
+        (
             "storage.dead_letter_payload_bytes=70000",
             "storage.dead_letter_payload_bytes",
         ),

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use citytel_proto::v1::{Birth, Death, DeathReason, Reading, Status, TelemetryBatch, status};
+use citytel_proto::v1::{
+    Attribute, Attributes, Birth, Death, DeathReason, Reading, Status, TelemetryBatch, status,
+};
 use prost::Message as _;
 
 use super::{Database, checkpoint};
@@ -68,6 +70,33 @@ fn death(device: &str, boot: u64, at: i64) -> Step {
         gateway_id: None,
         kind: Some(status::Kind::Death(Death {
             reason: DeathReason::Shutdown as i32,
+            at_status_time: false,
+        })),
+    };
+    Step::Message(
+        format!("{}/status", topic_of(device)),
+        status.encode_to_vec(),
+        at,
+    )
+}
+
+/// An attributes status of `device` sent at `at`: (name, value, time; 0 for `at`).
+fn attributes(device: &str, boot: u64, at: i64, values: &[(&str, &str, i64)]) -> Step {
+    let status = Status {
+        device_id: device.into(),
+        boot_id: boot,
+        time_unix_ms: at,
+        gateway_id: None,
+        kind: Some(status::Kind::Attributes(Attributes {
+            attributes: values
+                .iter()
+                .map(|(name, value, time)| Attribute {
+                    name: (*name).into(),
+                    value: (*value).into(),
+                    datatype: "String".into(),
+                    time_unix_ms: *time,
+                })
+                .collect(),
         })),
     };
     Step::Message(
@@ -120,12 +149,14 @@ fn connection(device: &str, change: Connection, at: i64) -> Step {
 }
 
 /// Three devices over a few minutes: connections, births, readings (with a redelivered batch, a
-/// backfilled one and a reboot), a death, silence timeouts and ticks.
+/// backfilled one and a reboot), attributes (one value older than the kept one), a death,
+/// silence timeouts and ticks.
 fn story() -> Vec<Step> {
     vec![
         connection("cab-1", Connection::Opened, 0),
         birth("cab-1", 1, 0),
         readings("cab-1", 1, 1..4, &["temp", "door"], 1_000),
+        attributes("cab-1", 1, 1_500, &[("mode", "auto", 0)]),
         connection("cell-1", Connection::Opened, 2_000),
         birth("cell-1", 7, 2_000),
         readings("cell-1", 7, 1..3, &["rsrp", "temp", "load"], 3_000),
@@ -133,6 +164,12 @@ fn story() -> Vec<Step> {
         Step::Tick(30_000),
         readings("cab-1", 1, 1..4, &["temp", "door"], 1_000),
         readings("cab-1", 1, 4..9, &["temp", "door"], 31_000),
+        attributes(
+            "cab-1",
+            1,
+            35_000,
+            &[("mode", "manual", 34_000), ("serial", "X1", 0)],
+        ),
         connection("cab-1", Connection::Lost, 40_000),
         readings(
             "cell-1",
@@ -146,6 +183,8 @@ fn story() -> Vec<Step> {
         connection("cab-1", Connection::Opened, 130_000),
         birth("cab-1", 2, 130_000),
         readings("cab-1", 2, 1..3, &["temp", "door"], 131_000),
+        attributes("cab-1", 2, 132_000, &[("mode", "stale", 20_000)]),
+        attributes("sen-1", 3, 133_000, &[("owner", "uni", 0)]),
         death("cell-1", 7, 140_000),
         connection("cell-1", Connection::Closed, 140_500),
         Step::Tick(400_000),
@@ -173,6 +212,8 @@ struct Seen {
     history: Vec<String>,
     completeness: Vec<citytel_availability::Completeness>,
     seqs: Vec<Seqs>,
+    /// Per device: (name, value, datatype, time).
+    attributes: Vec<Vec<(String, String, String, i64)>>,
 }
 
 fn seen(state: &State) -> Seen {
@@ -206,6 +247,18 @@ fn seen(state: &State) -> Seen {
                     .boots(d)
                     .iter()
                     .map(|(b, s)| (*b, s.as_ranges().to_vec()))
+                    .collect()
+            })
+            .collect(),
+        attributes: DEVICES
+            .iter()
+            .map(|d| {
+                state
+                    .attributes()
+                    .of(d)
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, a)| (n.clone(), a.value.clone(), a.datatype.clone(), a.time_ms))
                     .collect()
             })
             .collect(),
@@ -244,6 +297,19 @@ fn a_snapshot_plus_the_wal_after_it_rebuilds_what_a_full_replay_does() {
     let live = write(full_dir.path(), &steps, None);
     assert_eq!(live.devices.len(), 3);
     assert_eq!(live.series, 8, "cab 2, cell 4, sen 2");
+    let attribute = |n: &str, v: &str, t| (n.to_string(), v.to_string(), "String".to_string(), t);
+    assert_eq!(
+        live.attributes,
+        [
+            vec![
+                attribute("mode", "manual", 34_000),
+                attribute("serial", "X1", 35_000)
+            ],
+            vec![],
+            vec![attribute("owner", "uni", 133_000)],
+        ],
+        "the newest value of each name, by its own time"
+    );
     let (db, _wal, report) = Database::open(full_dir.path(), &options(full_dir.path())).unwrap();
     assert_eq!(report.replay.records, steps.len() as u64);
     let full = seen(&db.read());
@@ -285,4 +351,5 @@ fn a_restart_after_a_restart_keeps_the_state_of_the_first() {
     assert_eq!(second.devices, first.devices);
     assert_eq!(second.latest, first.latest);
     assert_eq!(second.seqs, first.seqs);
+    assert_eq!(second.attributes, first.attributes);
 }

@@ -46,11 +46,14 @@ pub enum RejectReason {
     /// A Sparkplug B message that is ignored: an NDEATH of an older session (its bdSeq is not the
     /// current NBIRTH's), or a redelivery of a `seq` already received.
     SparkplugStale,
+    /// Accepting the status's attributes would bring the device over its attribute limits
+    /// (`ingest.max_attributes_per_device`, `ingest.max_attribute_bytes_per_device`).
+    TooManyAttributes,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::Malformed,
         RejectReason::EmptyPayload,
         RejectReason::DeviceMismatch,
@@ -68,6 +71,7 @@ impl RejectReason {
         RejectReason::SparkplugOutOfSession,
         RejectReason::SparkplugUnknownMetric,
         RejectReason::SparkplugStale,
+        RejectReason::TooManyAttributes,
     ];
 
     /// Stable snake_case name, used as a metric label and in the API.
@@ -90,6 +94,7 @@ impl RejectReason {
             RejectReason::SparkplugOutOfSession => "sparkplug_out_of_session",
             RejectReason::SparkplugUnknownMetric => "sparkplug_unknown_metric",
             RejectReason::SparkplugStale => "sparkplug_stale",
+            RejectReason::TooManyAttributes => "too_many_attributes",
         }
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use citytel_proto::topic::is_valid_id;
-use citytel_proto::v1::{Status, TelemetryBatch, status};
+use citytel_proto::v1::{Attribute, Status, TelemetryBatch, status};
 
 use super::{RejectReason, Rejection};
 
@@ -13,6 +13,12 @@ const MAX_METRIC_NAME_LEN: usize = 64;
 pub(crate) const MAX_FIRMWARE_VERSION_LEN: usize = 128;
 /// Most children a gateway's birth may list.
 const MAX_BIRTH_CHILDREN: usize = 10_000;
+/// Most values in one attributes status.
+pub(crate) const MAX_ATTRIBUTES_PER_MESSAGE: usize = 256;
+/// Longest accepted attribute value, in bytes.
+pub(crate) const MAX_ATTRIBUTE_VALUE_LEN: usize = 4096;
+/// Longest accepted attribute datatype name, in bytes.
+const MAX_ATTRIBUTE_DATATYPE_LEN: usize = 32;
 
 /// Validation limits, from `[ingest]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +140,7 @@ pub(super) fn status(
     let Some(kind) = &status.kind else {
         return Err(Rejection::new(
             RejectReason::UnknownStatusType,
-            "status carries no birth, heartbeat or death",
+            "status carries no birth, heartbeat, death or attributes",
         ));
     };
     // Zero means "not stamped" (a Last Will is composed at connect time).
@@ -165,12 +171,70 @@ pub(super) fn status(
             return Err(invalid(e.to_string()));
         }
     }
+    if let status::Kind::Attributes(attributes) = kind {
+        self::attributes(&attributes.attributes, received_at_ms, limits)?;
+    }
     if let Some(gw) = &status.gateway_id
         && !is_valid_id(gw)
     {
         return Err(invalid(format!(
             "gateway_id {gw:?} is not a valid device id"
         )));
+    }
+    Ok(())
+}
+
+/// An attributes status: at most [`MAX_ATTRIBUTES_PER_MESSAGE`] values, each name a metric name
+/// given once, values and datatypes within their lengths, no time beyond the accepted future
+/// (one would pin the value: the newest wins). Old times are accepted: they only lose to newer
+/// values.
+fn attributes(
+    attributes: &[Attribute],
+    received_at_ms: i64,
+    limits: &Limits,
+) -> Result<(), Rejection> {
+    if attributes.is_empty() {
+        return Err(invalid("attributes status has no attributes"));
+    }
+    if attributes.len() > MAX_ATTRIBUTES_PER_MESSAGE {
+        return Err(invalid(format!(
+            "attributes status has {} attributes, more than {MAX_ATTRIBUTES_PER_MESSAGE}",
+            attributes.len()
+        )));
+    }
+    let mut seen = HashSet::with_capacity(attributes.len());
+    for a in attributes {
+        let name = &a.name;
+        if name.len() > MAX_METRIC_NAME_LEN || !is_valid_id(name) {
+            return Err(invalid(format!(
+                "attribute name {name:?} is not 1 to 64 characters of [A-Za-z0-9._-]"
+            )));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(invalid(format!("attribute {name:?} appears twice")));
+        }
+        if a.value.len() > MAX_ATTRIBUTE_VALUE_LEN {
+            return Err(invalid(format!(
+                "attribute {name:?} has a value of {} bytes, more than {MAX_ATTRIBUTE_VALUE_LEN}",
+                a.value.len()
+            )));
+        }
+        if a.datatype.len() > MAX_ATTRIBUTE_DATATYPE_LEN {
+            return Err(invalid(format!(
+                "attribute {name:?} has a datatype of {} bytes, more than {MAX_ATTRIBUTE_DATATYPE_LEN}",
+                a.datatype.len()
+            )));
+        }
+        let lead = a.time_unix_ms.saturating_sub(received_at_ms);
+        if lead > limits.max_future_ms {
+            return Err(Rejection::new(
+                RejectReason::TimestampInFuture,
+                format!(
+                    "attribute {name:?} is stamped {lead} ms after its receive time (limit {} ms)",
+                    limits.max_future_ms
+                ),
+            ));
+        }
     }
     Ok(())
 }

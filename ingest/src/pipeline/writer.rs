@@ -53,10 +53,13 @@ use super::durability::{self, Durability, FreeSpace, Pause};
 use crate::clock::Clock;
 use crate::db::housekeeping::Job;
 use crate::db::{Database, DbError, checkpoint};
+use crate::decode::Decoded;
 use crate::journal::Entry;
 use crate::state::Applied;
 use crate::state::alerting::TickDue;
+use crate::state::attributes::{AttributeLimits, Pending};
 use crate::telemetry::metrics as m;
+use citytel_proto::v1::status;
 use citytel_storage::wal::Wal;
 
 /// Environment variable naming a file whose existence pauses the writer (a debug option for
@@ -130,6 +133,7 @@ pub(crate) struct Writer {
     last_checkpoint: Instant,
     max_series: u64,
     max_devices: u64,
+    attributes: AttributeLimits,
     pause_file: Option<PathBuf>,
     space: FreeSpace,
     /// A checkpoint that could not start is not tried again before this.
@@ -162,6 +166,7 @@ impl Writer {
             last_checkpoint: Instant::now(),
             max_series: u64::MAX,
             max_devices: u64::MAX,
+            attributes: AttributeLimits::default(),
             pause_file: std::env::var_os(PAUSE_FILE_ENV).map(PathBuf::from),
         }
     }
@@ -177,6 +182,13 @@ impl Writer {
     /// `too_many_devices` dead letters). Unlimited by default.
     pub(crate) fn limit_devices(mut self, max_devices: u64) -> Self {
         self.max_devices = max_devices;
+        self
+    }
+
+    /// Refuses attributes statuses that would bring a device over `limits` (they become
+    /// `too_many_attributes` dead letters). [`AttributeLimits::default`] by default.
+    pub(crate) fn limit_attributes(mut self, limits: AttributeLimits) -> Self {
+        self.attributes = limits;
         self
     }
 
@@ -518,16 +530,18 @@ impl Writer {
 }
 
 impl Writer {
-    /// Turns messages that would exceed the device or series limit into `too_many_devices` or
-    /// `too_many_series` rejections, and drops the connection events of devices beyond the
-    /// device limit.
+    /// Turns messages that would exceed the device, series or attribute limits into
+    /// `too_many_devices`, `too_many_series` or `too_many_attributes` rejections, and drops the
+    /// connection events of devices beyond the device limit.
     fn admit(&self, group: &mut Vec<Queued>) {
-        if self.max_series == u64::MAX && self.max_devices == u64::MAX {
+        let unlimited = self.max_series == u64::MAX && self.max_devices == u64::MAX;
+        if unlimited && !group.iter().any(is_attributes) {
             return;
         }
         let state = self.db.read();
         let mut series = HashSet::new();
         let mut devices = HashSet::new();
+        let mut attributes = Pending::new();
         group.retain_mut(|queued| match queued {
             Queued::Message(envelope) => {
                 if envelope.verdict.is_ok()
@@ -539,6 +553,12 @@ impl Writer {
                 if let Ok(decoded) = &envelope.verdict
                     && let Err(rejection) =
                         state.admit_series(decoded, self.max_series, &mut series)
+                {
+                    envelope.verdict = Err(envelope.inbound.annotate(rejection));
+                }
+                if let Ok(decoded) = &envelope.verdict
+                    && let Err(rejection) =
+                        state.admit_attributes(decoded, self.attributes, &mut attributes)
                 {
                     envelope.verdict = Err(envelope.inbound.annotate(rejection));
                 }
@@ -570,6 +590,18 @@ impl Writer {
             tracing::warn!("wal writer resumed");
         }
     }
+}
+
+/// Whether `queued` is an accepted attributes status.
+fn is_attributes(queued: &Queued) -> bool {
+    matches!(
+        queued,
+        Queued::Message(envelope)
+            if matches!(
+                &envelope.verdict,
+                Ok(Decoded::Status(s)) if matches!(s.kind, Some(status::Kind::Attributes(_)))
+            )
+    )
 }
 
 fn low_space(free: u64, min_free: u64) -> String {

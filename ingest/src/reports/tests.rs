@@ -222,6 +222,7 @@ fn play(db: &Database) {
             if d.id == "cab-b" && t == OUTAGE.0 {
                 let death = Death {
                     reason: DeathReason::ConnectionLost as i32,
+                    at_status_time: false,
                 };
                 apply(&mut state, d, t, status(d, 1, status::Kind::Death(death)));
             }

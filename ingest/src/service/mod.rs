@@ -573,7 +573,8 @@ fn start_writer(
     };
     let writer = Writer::new(queue, wal, db.clone(), policy)
         .limit_series(settings.ingest.max_series)
-        .limit_devices(settings.ingest.max_devices);
+        .limit_devices(settings.ingest.max_devices)
+        .limit_attributes(settings.ingest.attribute_limits());
     let (done, writer_done) = oneshot::channel();
     std::thread::Builder::new()
         .name("citytel-wal".into())

@@ -6,7 +6,7 @@
 //! requests whose reorder timeout has passed. The host reads no clock: every call is given the
 //! time, so every rule is tested on a manual clock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use citytel_proto::sparkplug::pb::Payload;
 use citytel_proto::sparkplug::pb::payload::Metric;
@@ -16,7 +16,7 @@ use citytel_proto::v1::DeathReason;
 use prost::Message as _;
 
 use super::HostSettings;
-use super::metrics::{Attribute, Declarations, MetricError, Resolved};
+use super::metrics::{Declarations, MetricError, Resolved};
 use super::seq::{SeqCheck, SeqTracker};
 use super::translate::{Message, Target};
 use crate::decode::{RejectReason, Rejection};
@@ -109,7 +109,6 @@ impl Node {
 pub(crate) struct Host {
     settings: HostSettings,
     nodes: HashMap<(String, String), Node>,
-    attributes: HashMap<String, BTreeMap<String, Attribute>>,
 }
 
 fn reject(reason: RejectReason, detail: impl Into<String>) -> Outcome {
@@ -139,15 +138,7 @@ impl Host {
         Host {
             settings,
             nodes: HashMap::new(),
-            attributes: HashMap::new(),
         }
-    }
-
-    /// The latest text values of `device_id` (String, Text, UUID and DateTime metrics), by
-    /// citytel metric name. (Kept in memory; not yet exposed by the query API.)
-    #[cfg(test)]
-    pub(crate) fn attributes(&self, device_id: &str) -> Option<&BTreeMap<String, Attribute>> {
-        self.attributes.get(device_id)
     }
 
     /// The earliest time a rebirth request may fall due, if any timer runs.
@@ -268,13 +259,7 @@ impl Host {
             .insert_entry(node)
             .into_mut();
         let mut next = node.next_reading;
-        messages.extend(data(
-            &target,
-            resolved,
-            born_ms,
-            &mut next,
-            &mut self.attributes,
-        ));
+        messages.extend(data(&target, resolved, born_ms, &mut next));
         node.next_reading = next;
         Outcome::Messages(messages)
     }
@@ -402,13 +387,7 @@ impl Host {
                 }
             };
             let mut next = node.next_reading;
-            let messages = data(
-                &node_target,
-                resolved,
-                sent_ms,
-                &mut next,
-                &mut self.attributes,
-            );
+            let messages = data(&node_target, resolved, sent_ms, &mut next);
             node.next_reading = next;
             return Outcome::Messages(messages);
         };
@@ -447,13 +426,7 @@ impl Host {
                 };
                 let mut messages =
                     vec![d.target.birth(sent_ms, self.settings.reporting_interval_ms)];
-                messages.extend(data(
-                    &d.target,
-                    resolved,
-                    sent_ms,
-                    &mut d.next_reading,
-                    &mut self.attributes,
-                ));
+                messages.extend(data(&d.target, resolved, sent_ms, &mut d.next_reading));
                 Outcome::Messages(messages)
             }
             MessageType::DDeath | MessageType::DData => {
@@ -469,20 +442,20 @@ impl Host {
                     );
                 };
                 if kind == MessageType::DDeath {
-                    // The payload's timestamp, as the specification requires for DDEATH.
+                    // The payload's timestamp, as the specification requires for DDEATH (the
+                    // state history records the transition then); without one, the receive
+                    // time.
                     d.online = false;
-                    return Outcome::Messages(vec![
-                        d.target.death(sent_ms, DeathReason::Unspecified),
-                    ]);
+                    let death = match payload.timestamp {
+                        Some(_) => d.target.death_stated(sent_ms, DeathReason::Unspecified),
+                        None => d.target.death(sent_ms, DeathReason::Unspecified),
+                    };
+                    return Outcome::Messages(vec![death]);
                 }
                 match d.declared.resolve(&payload.metrics, sent_ms) {
-                    Ok(resolved) => Outcome::Messages(data(
-                        &d.target,
-                        resolved,
-                        sent_ms,
-                        &mut d.next_reading,
-                        &mut self.attributes,
-                    )),
+                    Ok(resolved) => {
+                        Outcome::Messages(data(&d.target, resolved, sent_ms, &mut d.next_reading))
+                    }
                     Err(MetricError::Unknown(what)) => {
                         node.trouble.devices.insert(device.to_string());
                         node.arm(now_ms, timeout_ms);
@@ -504,35 +477,21 @@ impl Host {
     }
 }
 
-/// The messages of resolved data: live readings, then backfill, in their own batches; a
-/// heartbeat when there is no number to store (the device is alive). Text values become the
-/// device's latest attributes, unless older than the ones kept.
-fn data(
-    target: &Target,
-    resolved: Resolved,
-    sent_ms: i64,
-    next_reading: &mut u64,
-    attributes: &mut HashMap<String, BTreeMap<String, Attribute>>,
-) -> Vec<Message> {
+/// The messages of resolved data: live readings, then backfill, in their own batches, then the
+/// text values as an attributes status (the state keeps the newest of each); a heartbeat when
+/// there is nothing else (the device is alive). The attributes go in a status of their own, so
+/// that one refused for the device's attribute limits takes nothing else with it.
+fn data(target: &Target, resolved: Resolved, sent_ms: i64, next_reading: &mut u64) -> Vec<Message> {
     let Resolved {
         live,
         backfill,
-        attributes: texts,
+        attributes,
     } = resolved;
-    if !texts.is_empty() {
-        let kept = attributes.entry(target.device_id.clone()).or_default();
-        for (name, attribute) in texts {
-            match kept.get(&name) {
-                Some(old) if old.time_ms > attribute.time_ms => {}
-                _ => {
-                    kept.insert(name, attribute);
-                }
-            }
-        }
-    }
     let mut messages = target.readings(&live, next_reading);
     messages.extend(target.readings(&backfill, next_reading));
-    if messages.is_empty() {
+    if !attributes.is_empty() {
+        messages.push(target.attributes(sent_ms, attributes));
+    } else if messages.is_empty() {
         messages.push(target.heartbeat(sent_ms));
     }
     messages

@@ -148,6 +148,7 @@ impl Declarations {
                             declared.name.to_string(),
                             Attribute {
                                 value: text,
+                                datatype: declared.datatype.name(),
                                 time_ms,
                             },
                         );
@@ -171,6 +172,8 @@ impl Declarations {
 pub(crate) struct Attribute {
     /// The value.
     pub(crate) value: String,
+    /// Its Sparkplug datatype's name (`String`, `Text`, `UUID`, `DateTime`).
+    pub(crate) datatype: &'static str,
     /// When it was taken, ms since the Unix epoch.
     pub(crate) time_ms: i64,
 }

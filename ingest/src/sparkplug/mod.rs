@@ -6,8 +6,8 @@
 //! node (bdSeq, `seq`, the metrics its births declared) and turns each Sparkplug message into
 //! citytel's own messages ([`translate`]), which then take the path of any device's: validation,
 //! WAL, storage and the fleet's availability machine. What it makes of each datatype is in
-//! [`citytel_proto::sparkplug::datatype`]; text values are kept as the device's latest
-//! attributes ([`metrics::Attribute`]).
+//! [`citytel_proto::sparkplug::datatype`]; text values become an attributes status, which the
+//! state keeps as the device's latest attributes ([`crate::state::attributes`]).
 //!
 //! - [`host`]: sessions, rebirth requests, the mapping of births, data and deaths.
 //! - [`seq`]: the `seq` counter (gaps, late arrivals, redeliveries).

@@ -10,6 +10,7 @@ use super::host::{REBIRTH_METRIC, Rebirth};
 use super::*;
 use crate::clock::Clock;
 use crate::decode::{self, Decoded, Limits, RejectReason};
+use crate::state::attributes::{Attributes, DeviceAttributes};
 
 const T0: i64 = 1_700_000_000_000;
 const NODE: &str = "spBv1.0/plant/NBIRTH/edge1";
@@ -126,10 +127,11 @@ fn ddata(seq: u64, at: i64, rpm: i32) -> Vec<u8> {
     payload(Some(seq), at, vec![m])
 }
 
-/// A host on a manual clock.
+/// A host on a manual clock, with the attributes the state keeps of what it made.
 struct Rig {
     host: Host,
     clock: Clock,
+    attributes: Attributes,
 }
 
 impl Rig {
@@ -137,7 +139,13 @@ impl Rig {
         Rig {
             host: Host::new(HostSettings::default()),
             clock: Clock::manual(T0),
+            attributes: Attributes::default(),
         }
+    }
+
+    /// The attributes of `device` kept so far.
+    fn attributes(&self, device: &str) -> Option<&DeviceAttributes> {
+        self.attributes.of(device)
     }
 
     fn advance(&mut self, ms: i64) {
@@ -159,6 +167,13 @@ impl Rig {
                     .map(|m| {
                         let decoded = decode::decode(&m.topic, &m.payload, now, &limits())
                             .unwrap_or_else(|e| panic!("{} does not validate: {e}", m.topic));
+                        if let Decoded::Status(s) = &decoded
+                            && let Some(status::Kind::Attributes(a)) = &s.kind
+                        {
+                            let device: std::sync::Arc<str> = s.device_id.as_str().into();
+                            self.attributes
+                                .apply(&device, &a.attributes, s.time_unix_ms);
+                        }
                         (m.topic, decoded)
                     })
                     .collect())
@@ -198,7 +213,7 @@ fn status_kind(decoded: &Decoded) -> &status::Kind {
 fn births_and_data_map_to_a_gateway_and_its_child() {
     let mut rig = Rig::new();
     let out = rig.send(NODE, &nbirth(3, 0, T0)).unwrap();
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 3);
     assert_eq!(out[0].0, "citytel/v1/plant/gateway/plant.edge1/status");
     let Decoded::Status(birth) = &out[0].1 else {
         panic!()
@@ -211,7 +226,16 @@ fn births_and_data_map_to_a_gateway_and_its_child() {
     assert_eq!(b.metric_names, ["Supply.Voltage"]);
     assert_eq!(b.readings[0].values, [230.5]);
     assert_eq!(b.readings[0].time_unix_ms, T0);
-    let attrs = rig.host.attributes("plant.edge1").unwrap();
+    // The string an attributes status of its own, after the readings.
+    let status::Kind::Attributes(a) = status_kind(&out[2].1) else {
+        panic!("{:?}", out[2].1)
+    };
+    let a = &a.attributes[0];
+    assert_eq!(
+        (&*a.name, &*a.value, &*a.datatype, a.time_unix_ms),
+        ("Firmware", "2.1", "String", T0)
+    );
+    let attrs = rig.attributes("plant.edge1").unwrap();
     assert_eq!(attrs["Firmware"].value, "2.1");
 
     rig.advance(100);
@@ -228,12 +252,11 @@ fn births_and_data_map_to_a_gateway_and_its_child() {
     assert_eq!(b.readings[0].values, [1200.0, 1.0]);
     assert_eq!(b.gateway_id.as_deref(), Some("plant.edge1"));
     assert_eq!(
-        rig.host.attributes("plant.edge1.pump").unwrap()["mode"].value,
+        rig.attributes("plant.edge1.pump").unwrap()["mode"].value,
         "auto"
     );
     assert!(
-        !rig.host
-            .attributes("plant.edge1.pump")
+        !rig.attributes("plant.edge1.pump")
             .unwrap()
             .contains_key("image")
     );
@@ -456,7 +479,10 @@ fn ddeath_takes_the_device_offline_at_the_payload_time() {
     };
     assert_eq!(out[0].0, "citytel/v1/plant/sensor/plant.edge1.pump/status");
     assert_eq!(s.time_unix_ms, T0 + 4_000, "the payload's timestamp");
-    assert!(matches!(status_kind(&out[0].1), status::Kind::Death(_)));
+    let status::Kind::Death(death) = status_kind(&out[0].1) else {
+        panic!("{s:?}")
+    };
+    assert!(death.at_status_time, "the transition at the payload's time");
     let err = rig
         .send(&topic("DDATA", Some("pump")), &ddata(3, T0, 1))
         .unwrap_err();
@@ -466,6 +492,32 @@ fn ddeath_takes_the_device_offline_at_the_payload_time() {
         rig.send(&topic("NDEATH", None), &ndeath(0)).unwrap().len(),
         1
     );
+}
+
+#[test]
+fn a_ddeath_without_a_timestamp_and_an_ndeath_are_at_the_receive_time() {
+    let mut rig = Rig::new();
+    rig.born(0);
+    rig.advance(10_000);
+    let untimed = Payload {
+        seq: Some(2),
+        ..Payload::default()
+    }
+    .encode_to_vec();
+    let out = rig.send(&topic("DDEATH", Some("pump")), &untimed).unwrap();
+    let Decoded::Status(s) = &out[0].1 else {
+        panic!()
+    };
+    let status::Kind::Death(death) = status_kind(&out[0].1) else {
+        panic!("{s:?}")
+    };
+    assert_eq!(s.time_unix_ms, T0 + 10_000, "the receive time");
+    assert!(!death.at_status_time);
+    let out = rig.send(&topic("NDEATH", None), &ndeath(0)).unwrap();
+    let status::Kind::Death(death) = status_kind(&out[0].1) else {
+        panic!("{:?}", out[0].1)
+    };
+    assert!(!death.at_status_time, "the host's clock");
 }
 
 #[test]
@@ -492,13 +544,13 @@ fn historical_values_are_backfill_in_their_own_batch_and_never_attributes() {
     assert_eq!(backfill.readings[0].values, [11.0]);
     assert_eq!(backfill.readings[0].time_unix_ms, T0 - 3_600_000);
     assert_eq!(
-        rig.host.attributes("plant.edge1.pump").unwrap()["mode"].value,
+        rig.attributes("plant.edge1.pump").unwrap()["mode"].value,
         "auto"
     );
 }
 
 #[test]
-fn text_only_data_is_a_heartbeat_and_updates_the_attributes() {
+fn text_only_data_is_an_attributes_status_and_the_newest_value_wins() {
     let mut rig = Rig::new();
     rig.born(0);
     let text = metric(None, Some(12), None, Wire::StringValue("manual".into()));
@@ -508,11 +560,29 @@ fn text_only_data_is_a_heartbeat_and_updates_the_attributes() {
             &payload(Some(2), T0, vec![text]),
         )
         .unwrap();
-    assert!(matches!(status_kind(&out[0].1), status::Kind::Heartbeat(_)));
+    assert_eq!(out.len(), 1);
+    assert!(matches!(
+        status_kind(&out[0].1),
+        status::Kind::Attributes(_)
+    ));
     assert_eq!(
-        rig.host.attributes("plant.edge1.pump").unwrap()["mode"].value,
+        rig.attributes("plant.edge1.pump").unwrap()["mode"].value,
         "manual"
     );
+    // A value stamped before the one kept changes nothing; nothing at all is a heartbeat.
+    let mut late = metric(None, Some(12), None, Wire::StringValue("auto".into()));
+    late.timestamp = Some((T0 - 1) as u64);
+    rig.send(
+        &topic("DDATA", Some("pump")),
+        &payload(Some(3), T0, vec![late]),
+    )
+    .unwrap();
+    let mode = &rig.attributes("plant.edge1.pump").unwrap()["mode"];
+    assert_eq!((&*mode.value, mode.time_ms), ("manual", T0));
+    let out = rig
+        .send(&topic("DDATA", Some("pump")), &payload(Some(4), T0, vec![]))
+        .unwrap();
+    assert!(matches!(status_kind(&out[0].1), status::Kind::Heartbeat(_)));
 }
 
 #[test]

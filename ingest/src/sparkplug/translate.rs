@@ -1,12 +1,15 @@
-//! Builds citytel's own messages (a `Status`, `TelemetryBatch`es) from what the host resolved
-//! of a Sparkplug message, so that they take the same path as any device's: validation, WAL,
-//! storage, the fleet's availability machine.
+//! Builds citytel's own messages (statuses, `TelemetryBatch`es, attributes statuses) from what
+//! the host resolved of a Sparkplug message, so that they take the same path as any device's:
+//! validation, WAL, storage, the fleet's availability machine.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use citytel_proto::topic::{self, Channel};
 use citytel_proto::v1::{Birth, Death, DeathReason, Reading, Status, TelemetryBatch, status};
 use prost::Message as _;
+
+use super::metrics::Attribute;
 
 /// A citytel message the host made of a Sparkplug message: a topic and an encoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +69,25 @@ impl Target {
         )
     }
 
-    /// A death at `time_unix_ms`.
+    /// A death at `time_unix_ms`, the host's receive time (NDEATH): recorded when received.
     pub(crate) fn death(&self, time_unix_ms: i64, reason: DeathReason) -> Message {
         self.status(
             time_unix_ms,
             status::Kind::Death(Death {
                 reason: reason as i32,
+                at_status_time: false,
+            }),
+        )
+    }
+
+    /// A death the device states happened at `time_unix_ms` (a DDEATH's timestamp): the state
+    /// history records it then, within bounds (see `Death.at_status_time`).
+    pub(crate) fn death_stated(&self, time_unix_ms: i64, reason: DeathReason) -> Message {
+        self.status(
+            time_unix_ms,
+            status::Kind::Death(Death {
+                reason: reason as i32,
+                at_status_time: true,
             }),
         )
     }
@@ -81,6 +97,27 @@ impl Target {
         self.status(
             time_unix_ms,
             status::Kind::Heartbeat(citytel_proto::v1::Heartbeat::default()),
+        )
+    }
+
+    /// An attributes status at `time_unix_ms`: the text values of `attributes`, by name.
+    pub(crate) fn attributes(
+        &self,
+        time_unix_ms: i64,
+        attributes: BTreeMap<String, Attribute>,
+    ) -> Message {
+        let values = attributes
+            .into_iter()
+            .map(|(name, a)| citytel_proto::v1::Attribute {
+                name,
+                value: a.value,
+                datatype: a.datatype.to_string(),
+                time_unix_ms: a.time_ms,
+            })
+            .collect();
+        self.status(
+            time_unix_ms,
+            status::Kind::Attributes(citytel_proto::v1::Attributes { attributes: values }),
         )
     }
 

@@ -6,15 +6,20 @@
 //! - devices (`ingest.max_devices`): a message, or a connection event, about a device the
 //!   registry does not hold yet is refused with [`RejectReason::TooManyDevices`] (a connection
 //!   event is dropped: it would only register the device) once the registry is full. Status
-//!   messages count as much as telemetry.
+//!   messages count as much as telemetry;
+//! - attributes (`ingest.max_attributes_per_device`, `ingest.max_attribute_bytes_per_device`):
+//!   an attributes status that would bring its device over either bound is refused with
+//!   [`RejectReason::TooManyAttributes`] (see [`super::attributes`]).
 //!
 //! `pending` sets collect what earlier messages of the same group (not yet applied) add.
 
 use std::collections::HashSet;
 
 use citytel_proto::topic;
+use citytel_proto::v1::status;
 
 use super::State;
+use super::attributes::{AttributeLimits, Pending};
 use crate::decode::{Decoded, RejectReason, Rejection};
 
 impl State {
@@ -61,6 +66,25 @@ impl State {
                 .map(|metric| (device.to_string(), metric.to_string())),
         );
         Ok(())
+    }
+
+    /// Checks the attribute limits of a device for an attributes status about to be committed
+    /// (other messages always pass). `pending` collects what statuses admitted earlier in the
+    /// same commit group add.
+    pub(crate) fn admit_attributes(
+        &self,
+        decoded: &Decoded,
+        limits: AttributeLimits,
+        pending: &mut Pending,
+    ) -> Result<(), Rejection> {
+        let Decoded::Status(s) = decoded else {
+            return Ok(());
+        };
+        let Some(status::Kind::Attributes(a)) = &s.kind else {
+            return Ok(());
+        };
+        self.attributes
+            .admit(&s.device_id, &a.attributes, limits, pending)
     }
 
     /// Checks the device limit for a message (or connection event) about `topic` about to be

@@ -8,6 +8,7 @@
 //! replay. Readers get read-only views of the components and copies of what they need.
 //!
 //! - [`registry`]: the devices and what they said about themselves.
+//! - [`attributes`]: the devices' latest descriptive text values.
 //! - [`dedup`]: (device, boot, seq) seen, so nothing is stored twice.
 //! - [`dead_letters`]: rejected messages with their reasons.
 //! - [`fleet`]: one availability machine per device, the history and the answers built on it.
@@ -22,6 +23,7 @@
 pub mod access;
 mod admit;
 pub(crate) mod alerting;
+pub mod attributes;
 mod change;
 pub mod command;
 pub mod dead_letters;
@@ -52,6 +54,7 @@ use crate::decode::{self, Decoded};
 use crate::journal::{Connection, Entry};
 use access::Access;
 use access::audit::AuditLog;
+use attributes::{Attributes, DeviceAttributes};
 use command::{Outcome, Refusal};
 use dead_letters::{DeadLetter, DeadLetterLimits, DeadLetters};
 use dedup::Dedup;
@@ -121,6 +124,8 @@ pub struct DeviceView<'a> {
     pub district: Option<&'a str>,
     /// Where it is: the location its birth stated, else the one provisioned for it.
     pub location: Option<citytel_availability::Location>,
+    /// Its attributes, if it has any.
+    pub attributes: Option<&'a DeviceAttributes>,
 }
 
 /// What a checkpoint takes from the state: the frozen head and the records to persist.
@@ -159,6 +164,7 @@ pub struct StateOptions {
 #[derive(Debug)]
 pub struct State {
     registry: Registry,
+    attributes: Attributes,
     dedup: Dedup,
     engine: Engine,
     dead_letters: DeadLetters,
@@ -190,6 +196,7 @@ impl State {
     pub(crate) fn new(engine: Engine, options: &StateOptions) -> Self {
         State {
             registry: Registry::new(options.districts.clone()),
+            attributes: Attributes::default(),
             dedup: Dedup::default(),
             engine,
             dead_letters: DeadLetters::new(dead_letters::DEFAULT_CAPACITY, options.dead_letters),
@@ -224,6 +231,11 @@ impl State {
     /// The sequence numbers stored per device and boot.
     pub fn dedup(&self) -> &Dedup {
         &self.dedup
+    }
+
+    /// The devices' attributes.
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
     }
 
     /// The dead letters.
@@ -265,6 +277,7 @@ impl State {
             completeness: self.fleet.completeness(&self.dedup, &record.device_id),
             district: record.district.as_deref(),
             location: self.registry.location(record),
+            attributes: self.attributes.of(&record.device_id),
         }
     }
 
@@ -549,6 +562,13 @@ impl State {
                         self.registry.set_location(&id, location);
                     }
                 }
+                if let Some(status::Kind::Attributes(a)) = &status.kind {
+                    let time_ms = match status.time_unix_ms {
+                        0 => received_at_ms,
+                        t => t,
+                    };
+                    self.attributes.apply(&id, &a.attributes, time_ms);
+                }
                 self.count_moves();
                 self.fleet.on_status(&id, &kind, status, received_at_ms);
                 Applied::default()
@@ -688,6 +708,7 @@ impl State {
             keys: self.access.keys().cloned().collect(),
             audit_seq: self.audit.next_seq(),
             alerts: self.alerts.snapshot(),
+            attributes: self.attributes.export(),
         }
     }
 }

@@ -51,6 +51,10 @@ impl State {
         self.access.restore(snapshot.orgs, snapshot.keys);
         self.audit.restore(snapshot.audit_seq, Vec::new());
         self.alerts.restore(snapshot.alerts);
+        for (device, attributes) in snapshot.attributes {
+            let device = self.registry.shared_id(&device).unwrap_or(device);
+            self.attributes.restore(device, attributes);
+        }
     }
 
     /// Loads the most recent persisted audit records; returns the records that did not decode.

@@ -1,7 +1,8 @@
 //! The checkpoint snapshot: everything in memory that the WAL alone would have to rebuild
 //! (registry, deduplication state, latest values, dead-letter counts, days awaiting compaction,
 //! the fleet's machines and estimators, maintenance windows set over the API, the alert
-//! engine's rules, alerts, silences and notifications not yet confirmed), written by a
+//! engine's rules, alerts, silences and notifications not yet confirmed, the devices'
+//! attributes), written by a
 //! checkpoint after the flushed segments, series, dead letters and history (each its own fsynced
 //! table), so a snapshot never refers to data that is not yet on disk.
 //!
@@ -52,4 +53,6 @@ pub struct Snapshot {
     pub audit_seq: u64,
     /// The alert engine's state (empty before snapshot layout 4).
     pub alerts: crate::alerts::snapshot::AlertsSnapshot,
+    /// The devices' attributes, by device id (empty before snapshot layout 6).
+    pub attributes: Vec<(Arc<str>, super::attributes::DeviceAttributes)>,
 }

@@ -85,6 +85,29 @@ impl DataType {
             DataType::Other(code) => code,
         }
     }
+
+    /// The datatype's name in the specification (`Int8` ... `UUID`); `Other` for the types
+    /// citytel does not interpret.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Int8 => "Int8",
+            DataType::Int16 => "Int16",
+            DataType::Int32 => "Int32",
+            DataType::Int64 => "Int64",
+            DataType::UInt8 => "UInt8",
+            DataType::UInt16 => "UInt16",
+            DataType::UInt32 => "UInt32",
+            DataType::UInt64 => "UInt64",
+            DataType::Float => "Float",
+            DataType::Double => "Double",
+            DataType::Boolean => "Boolean",
+            DataType::String => "String",
+            DataType::DateTime => "DateTime",
+            DataType::Text => "Text",
+            DataType::Uuid => "UUID",
+            DataType::Other(_) => "Other",
+        }
+    }
 }
 
 /// What a metric's value is to citytel.

@@ -241,6 +241,7 @@ fn newborn_status(kind: Kind) -> Vec<u8> {
         }),
         Kind::Death => status::Kind::Death(Death {
             reason: DeathReason::Shutdown as i32,
+            at_status_time: false,
         }),
     };
     Status {

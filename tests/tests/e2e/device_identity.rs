@@ -69,7 +69,14 @@ fn birth(device: &str, children: &[&str]) -> Vec<u8> {
 }
 
 fn death(device: &str, gateway: Option<&str>) -> Vec<u8> {
-    status_payload(device, gateway, status::Kind::Death(Death { reason: 2 }))
+    status_payload(
+        device,
+        gateway,
+        status::Kind::Death(Death {
+            reason: 2,
+            at_status_time: false,
+        }),
+    )
 }
 
 fn readings(device: &str, seqs: std::ops::RangeInclusive<u64>) -> Vec<u8> {

@@ -226,7 +226,8 @@ async fn mosquitto_delivers_exactly_the_acked_readings() {
         assert_eq!(
             death.kind,
             Some(status::Kind::Death(citytel_proto::v1::Death {
-                reason: DeathReason::Shutdown as i32
+                reason: DeathReason::Shutdown as i32,
+                at_status_time: false
             })),
             "{id}: an orderly death, not the Last Will"
         );

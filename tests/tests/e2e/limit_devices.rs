@@ -66,6 +66,7 @@ async fn devices_beyond_the_limit_are_refused_counted_and_reported(version: Vers
         gateway_id: None,
         kind: Some(status::Kind::Death(v1::Death {
             reason: v1::DeathReason::Reboot as i32,
+            at_status_time: false,
         })),
     };
     send(status_topic("cab-0003"), death.encode_to_vec(), true).await;

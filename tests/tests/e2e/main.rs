@@ -38,6 +38,7 @@ mod heavy_read;
 mod import_dataset;
 mod influx_sink;
 mod layout;
+mod limit_attributes;
 mod limit_devices;
 mod listener_tls;
 mod metrics_endpoint;

@@ -1,6 +1,7 @@
 //! Paged answers: every device and every latest value exactly once across the pages of
 //! `ListDevices` and `ListLatest`, also while devices register between pages, and no
-//! `ListLatest` page near gRPC's 4 MiB message limit however large the page asked for.
+//! `ListLatest` page near gRPC's 4 MiB message limit however large the page asked for; a
+//! device's attributes, only those named like a metric the caller's scope sees.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -243,4 +244,79 @@ fn large_pages_stay_well_under_the_grpc_message_limit() {
     }
     assert_eq!(values, 300 * 400);
     assert!(pages >= 3, "{pages} pages");
+}
+
+#[test]
+fn attributes_are_shown_only_when_the_scope_sees_their_metric_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let mut state = db.write();
+    report(&mut state, "sen-1", &["pm25".to_string()], 1_000, 1.0);
+    let status = v1::Status {
+        device_id: "sen-1".into(),
+        boot_id: 1,
+        time_unix_ms: 2_000,
+        gateway_id: None,
+        kind: Some(v1::status::Kind::Attributes(v1::Attributes {
+            attributes: ["mode", "serial"]
+                .iter()
+                .map(|name| v1::Attribute {
+                    name: (*name).into(),
+                    value: format!("{name}-value"),
+                    datatype: "String".into(),
+                    time_unix_ms: 1_500,
+                })
+                .collect(),
+        })),
+    };
+    let topic = "citytel/v1/site-1/sensor/sen-1/status";
+    let payload = status.encode_to_vec();
+    let entry = Entry::Message {
+        received_at_ms: 2_000,
+        topic,
+        payload: &payload,
+    };
+    state.apply(&entry, Some(&Decoded::Status(status)));
+
+    let names = |d: &v1::Device| -> Vec<(String, String, String, i64)> {
+        d.attributes
+            .iter()
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    a.value.clone(),
+                    a.datatype.clone(),
+                    a.time_unix_ms,
+                )
+            })
+            .collect()
+    };
+    let all = get(&state, "sen-1".into(), &everyone(&state)).unwrap();
+    let all = all.device.unwrap();
+    assert_eq!(
+        names(&all),
+        [
+            ("mode".into(), "mode-value".into(), "String".into(), 1_500),
+            (
+                "serial".into(),
+                "serial-value".into(),
+                "String".into(),
+                1_500
+            )
+        ]
+    );
+    let scope = Scope {
+        metrics: Some(vec!["pm25".into(), "serial".into()]),
+        ..Scope::default()
+    };
+    let restricted = Visible::of(&scope, &state);
+    let seen = get(&state, "sen-1".into(), &restricted).unwrap();
+    assert_eq!(names(&seen.device.unwrap())[..].len(), 1);
+    let listed = list(&state, &v1::ListDevicesRequest::default(), &restricted).unwrap();
+    let only: Vec<String> = listed.devices[0]
+        .attributes
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    assert_eq!(only, ["serial"]);
 }

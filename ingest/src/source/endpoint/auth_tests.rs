@@ -167,7 +167,13 @@ fn status(device: &str, kind: status::Kind) -> Vec<u8> {
 }
 
 fn death(device: &str) -> Vec<u8> {
-    status(device, status::Kind::Death(Death { reason: 2 }))
+    status(
+        device,
+        status::Kind::Death(Death {
+            reason: 2,
+            at_status_time: false,
+        }),
+    )
 }
 
 fn publish(topic: &str, payload: Vec<u8>, pkid: u16) -> Packet {

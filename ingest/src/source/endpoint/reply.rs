@@ -65,7 +65,9 @@ pub(crate) fn puback_reason(reason: RejectReason) -> v5::PubAckReason {
     match reason {
         R::UnknownTopic => v5::PubAckReason::TopicNameInvalid,
         R::Unauthorized => v5::PubAckReason::NotAuthorized,
-        R::TooManySeries | R::TooManyDevices => v5::PubAckReason::QuotaExceeded,
+        R::TooManySeries | R::TooManyDevices | R::TooManyAttributes => {
+            v5::PubAckReason::QuotaExceeded
+        }
         R::SparkplugOutOfSession | R::SparkplugUnknownMetric | R::SparkplugStale => {
             v5::PubAckReason::ImplementationSpecificError
         }

@@ -123,12 +123,19 @@ impl Fleet {
                     boot_id: status.boot_id,
                 }
             }
+            // New attribute values are a sign of life, like a heartbeat.
+            Some(status::Kind::Attributes(_)) => Event::Heartbeat {
+                boot_id: status.boot_id,
+            },
             Some(status::Kind::Death(d)) => {
                 let reason = DeathReason::try_from(d.reason).unwrap_or(DeathReason::Unspecified);
                 Event::Death {
                     boot_id: status.boot_id,
                     reason,
                     via_will: reason == DeathReason::ConnectionLost,
+                    // Stamped with its own time (a Sparkplug DDEATH), clamped by the machine.
+                    at_ms: (d.at_status_time && status.time_unix_ms != 0)
+                        .then_some(status.time_unix_ms),
                 }
             }
             None => return,
@@ -208,7 +215,15 @@ impl Fleet {
     }
 
     fn handle(&mut self, device: &Arc<str>, kind: &Arc<str>, event: &Event, now_ms: i64) {
-        self.advance(now_ms);
+        // A death stamped earlier than its arrival is applied before the silence thresholds
+        // that passed since then (the next event or tick applies them, at their own instants).
+        let until = match event {
+            Event::Death {
+                at_ms: Some(at), ..
+            } => (*at).min(now_ms),
+            _ => now_ms,
+        };
+        self.advance(until);
         self.last_event_ms = self.last_event_ms.max(now_ms);
         let policy = &self.policy;
         let (_, machine) = self

@@ -45,6 +45,7 @@ fn death(device: &str, boot: u64) -> Status {
         gateway_id: None,
         kind: Some(status::Kind::Death(Death {
             reason: DeathReason::ConnectionLost as i32,
+            at_status_time: false,
         })),
     }
 }
@@ -540,4 +541,49 @@ fn a_wal_replay_after_a_checkpoint_remembers_what_the_birth_said() {
             .all(|x| x.cause == Cause::IngesterRestart),
         "then only citytel's own restart: {replayed:?}"
     );
+}
+
+#[test]
+fn a_death_at_its_stated_time_is_recorded_then_and_before_later_thresholds_of_others() {
+    let (gw, child, sensor, gateway) = ids();
+    let mut t = tracker();
+    t.on_status(&gw, &gateway, &birth("gw-1", 1, 10_000, None), 0);
+    t.on_status(&child, &sensor, &birth("gw-1-s01", 1, 10_000, None), 0);
+    t.on_readings(&child, &sensor, 1, 4_000, 4_000);
+    // Dead at 8 s by its clock (a Sparkplug DDEATH), received at 20 s, past the late
+    // thresholds of both (15 s).
+    let stated = |time_unix_ms, at_status_time| Status {
+        device_id: "gw-1-s01".into(),
+        boot_id: 1,
+        time_unix_ms,
+        gateway_id: None,
+        kind: Some(status::Kind::Death(Death {
+            reason: DeathReason::Unspecified as i32,
+            at_status_time,
+        })),
+    };
+    t.on_status(&child, &sensor, &stated(8_000, true), 20_000);
+    let history: Vec<(i64, DeviceState)> = t
+        .transitions("gw-1-s01")
+        .iter()
+        .map(|x| (x.at_ms, x.to))
+        .collect();
+    assert_eq!(
+        history,
+        [(0, DeviceState::Online), (8_000, DeviceState::Offline)]
+    );
+    // The gateway's threshold, passed before the death arrived, still applies at its instant.
+    t.advance(20_000);
+    let (state, last) = t.state("gw-1").unwrap();
+    assert_eq!((state, last.unwrap().at_ms), (DeviceState::Late, 15_000));
+
+    // Without the flag, or without a time: at the receive time.
+    let mut t = tracker();
+    t.on_status(&child, &sensor, &birth("gw-1-s01", 1, 10_000, None), 0);
+    t.on_status(&child, &sensor, &stated(8_000, false), 9_000);
+    assert_eq!(t.state("gw-1-s01").unwrap().1.unwrap().at_ms, 9_000);
+    let mut t = tracker();
+    t.on_status(&child, &sensor, &birth("gw-1-s01", 1, 10_000, None), 0);
+    t.on_status(&child, &sensor, &stated(0, true), 9_000);
+    assert_eq!(t.state("gw-1-s01").unwrap().1.unwrap().at_ms, 9_000);
 }

@@ -6,8 +6,9 @@
 //!   layout before record format 2 (its maintenance windows lived under `meta` key
 //!   `maintenance`); version 2 is [`v2`]'s; version 3 is version 2's followed by what births said
 //!   about intermittent connections ([`v3`]); version 4 is version 3's followed by the alert
-//!   engine's state ([`v4`]); version 5, written now, is version 4's followed by the devices'
-//!   locations ([`v5`]). Every version still decodes.
+//!   engine's state ([`v4`]); version 5 is version 4's followed by the devices' locations
+//!   ([`v5`]); version 6, written now, is version 5's followed by the devices' attributes
+//!   ([`v6`]). Every version still decodes.
 //! - History records, dead letters, audit records and WAL commands: [`TAG`], a version byte, then
 //!   postcard.
 //!   History records and dead letters written before record format 2 carry no tag (see
@@ -23,6 +24,7 @@ mod v2;
 mod v3;
 mod v4;
 mod v5;
+mod v6;
 
 use citytel_availability::Change;
 
@@ -35,7 +37,7 @@ use super::snapshot::Snapshot;
 /// First byte of a tagged record (history, dead letter, command).
 pub const TAG: u8 = 0xC1;
 /// Layout version of the snapshot written now.
-const SNAPSHOT_VERSION: u8 = 5;
+const SNAPSHOT_VERSION: u8 = 6;
 /// Layout version of the history records and dead letters written now.
 const RECORD_VERSION: u8 = 2;
 /// Layout version of the WAL commands written now.
@@ -97,7 +99,7 @@ fn untag<'a>(what: &'static str, buf: &'a [u8]) -> Result<Option<(u8, &'a [u8])>
 /// Encodes a checkpoint snapshot.
 pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     let mut out = vec![SNAPSHOT_VERSION];
-    out.extend(postcard::to_stdvec(&v5::SnapshotV5::from(snapshot)).unwrap_or_default());
+    out.extend(postcard::to_stdvec(&v6::SnapshotV6::from(snapshot)).unwrap_or_default());
     out
 }
 
@@ -111,6 +113,7 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<Snapshot, PersistError> {
         Some((3, body)) => read(WHAT, body, v3::SnapshotV3::into_domain),
         Some((4, body)) => read(WHAT, body, v4::SnapshotV4::into_domain),
         Some((5, body)) => read(WHAT, body, v5::SnapshotV5::into_domain),
+        Some((6, body)) => read(WHAT, body, v6::SnapshotV6::into_domain),
         Some((&found, _)) => Err(PersistError::Version {
             what: WHAT,
             found,

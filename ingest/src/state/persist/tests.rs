@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::decode::RejectReason;
 use crate::state::access::{ApiKey, Organisation, Role, Scope, token};
+use crate::state::attributes::Attribute;
 use crate::state::command::{Actor, Command, Submitted};
 use crate::state::fleet::FleetSnapshot;
 use crate::state::maintenance::Target;
@@ -257,6 +258,19 @@ fn snapshot() -> Snapshot {
         keys: vec![key()],
         audit_seq: 12,
         alerts: alerts(),
+        attributes: vec![(
+            "cab-1".into(),
+            [(
+                "mode".to_string(),
+                Attribute {
+                    value: "auto".into(),
+                    datatype: "String".into(),
+                    time_ms: 7,
+                },
+            )]
+            .into_iter()
+            .collect(),
+        )],
     }
 }
 
@@ -355,7 +369,7 @@ fn layout_3(s: &Snapshot) -> Vec<u8> {
 fn a_snapshot_round_trips() {
     let s = snapshot();
     let bytes = encode_snapshot(&s);
-    assert_eq!(bytes[0], 5);
+    assert_eq!(bytes[0], 6);
     assert_eq!(decode_snapshot(&bytes).unwrap(), s);
 }
 
@@ -371,13 +385,59 @@ fn without_locations(mut s: Snapshot) -> Snapshot {
     for d in &mut s.devices {
         d.location = None;
     }
+    s.attributes.clear();
     s
+}
+
+/// `s` in snapshot layout 5 (what the release before device attributes wrote).
+fn layout_5(s: &Snapshot) -> Vec<u8> {
+    let mut bytes = vec![5];
+    bytes.extend(postcard::to_stdvec(&v5::SnapshotV5::from(s)).unwrap());
+    bytes
+}
+
+#[test]
+fn a_snapshot_has_layout_5_followed_by_the_device_attributes() {
+    let s = snapshot();
+    let bytes = encode_snapshot(&s);
+    let base = layout_5(&s);
+    assert_eq!(
+        &bytes[1..base.len()],
+        &base[1..],
+        "layout 5's snapshot first"
+    );
+    // One device, "cab-1", with one attribute: ("mode", "auto", "String", 7 zigzag = 14).
+    let mut tail = vec![1, 5];
+    tail.extend(b"cab-1");
+    tail.extend([1, 4]);
+    tail.extend(b"mode");
+    tail.push(4);
+    tail.extend(b"auto");
+    tail.push(6);
+    tail.extend(b"String");
+    tail.push(14);
+    assert_eq!(&bytes[base.len()..], &tail[..]);
+    let mut without = s.clone();
+    without.attributes.clear();
+    assert_eq!(
+        decode_snapshot(&base).unwrap(),
+        without,
+        "a layout 5 snapshot decodes with no attributes"
+    );
+    // Attributes of a device the registry does not hold make the snapshot invalid.
+    let mut bad = bytes.clone();
+    let at = base.len() + 2;
+    bad[at..at + 5].copy_from_slice(b"cab-9");
+    assert_eq!(
+        decode_snapshot(&bad),
+        Err(PersistError::Invalid("attributes of an unknown device"))
+    );
 }
 
 #[test]
 fn a_snapshot_has_layout_4_followed_by_the_device_locations() {
     let s = snapshot();
-    let bytes = encode_snapshot(&s);
+    let bytes = layout_5(&s);
     let base = layout_4(&s);
     assert_eq!(
         &bytes[1..base.len()],

@@ -275,6 +275,7 @@ impl SnapshotV1 {
             keys: Vec::new(),
             audit_seq: 0,
             alerts: Default::default(),
+            attributes: Vec::new(),
         })
     }
 }

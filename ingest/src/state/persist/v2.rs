@@ -558,6 +558,7 @@ impl SnapshotV2 {
             audit_seq: self.audit_seq,
             // Layouts 2 and 3 have no room for it: no rules, no alerts.
             alerts: Default::default(),
+            attributes: Vec::new(),
         })
     }
 }

@@ -116,6 +116,7 @@ fn step(state: &mut State, rng: &mut StdRng, now: i64, seq: &mut u64) {
         4 => {
             let death = status::Kind::Death(Death {
                 reason: DeathReason::ConnectionLost as i32,
+                at_status_time: false,
             });
             let s = status(&device, death, None);
             let payload = s.encode_to_vec();

@@ -113,7 +113,11 @@ def main():
                 value=cmd["rpm"],
                 is_historical=cmd.get("historical", False),
             )
-            payload = DData(timestamp=cmd.get("sent", ts), seq=cmd["seq"], metrics=(metric,))
+            metrics = (metric,)
+            if "mode" in cmd:
+                # The device's String metric, changed.
+                metrics += (Metric(timestamp=ts, name=None, alias=12, datatype=DataType.STRING, value=cmd["mode"]),)
+            payload = DData(timestamp=cmd.get("sent", ts), seq=cmd["seq"], metrics=metrics)
             publish(client, Message(topic=topic(MessageType.DDATA, DEVICE), payload=payload, qos=QoS.AT_LEAST_ONCE, retain=False))
         elif op == "ndata":
             metric = Metric(timestamp=ts, name=None, alias=1, datatype=DataType.DOUBLE, value=cmd["voltage"])

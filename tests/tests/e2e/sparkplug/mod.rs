@@ -221,15 +221,24 @@ async fn sparkplug_session_deaths_and_backfill_through_mosquitto() {
         dead_letters(&mut client, "sparkplug_unknown_metric").await == 1
     );
 
-    // A DDEATH takes the pump offline (citytel's state history records the transition when it
-    // arrives).
-    let before = now_ms();
-    edge.send(json!({"op": "ddeath", "seq": 10, "ts": t0 + 9_000}));
+    // A DDEATH takes the pump offline at its payload's timestamp (the state history records
+    // the transition then): stamped after everything citytel heard from the pump (stored
+    // above), before it is sent.
+    let died = now_ms() + 100;
+    while now_ms() <= died {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    edge.send(json!({"op": "ddeath", "seq": 10, "ts": died}));
     eventually!(
         "the pump offline",
         device(&mut client, PUMP).await.unwrap().state() == DeviceState::Offline
     );
-    assert!(device(&mut client, PUMP).await.unwrap().state_since_unix_ms >= before);
+    let pump = device(&mut client, PUMP).await.unwrap();
+    assert_eq!(
+        (pump.state_since_unix_ms, pump.state_cause.as_str()),
+        (died, "death"),
+        "{pump:?}"
+    );
 
     // Killed: the broker publishes the Will (NDEATH), the node goes offline at citytel's time.
     edge.send(json!({"op": "kill"}));
@@ -269,8 +278,67 @@ async fn sparkplug_session_deaths_and_backfill_through_mosquitto() {
         "{:?}",
         edge.rebirth_requests()
     );
+
+    // Attributes: the DBIRTH's String metric "mode", changed by a DDATA, and the node's
+    // "Firmware", answered with the devices; kept by a restart from the WAL (killed) and from
+    // the snapshot (stopped).
+    edge.send(json!({"op": "ddata", "seq": 2, "ts": t1 + 1_000, "rpm": 950, "mode": "manual"}));
+    let want_pump = vec![attribute("mode", "manual", "String", t1 + 1_000)];
+    let want_node = vec![attribute("Firmware", "2.1", "String", t1)];
+    eventually!(
+        "the pump's mode changed",
+        attributes(&mut client, PUMP).await == want_pump,
+        attributes(&mut client, PUMP).await
+    );
+    assert_eq!(attributes(&mut client, NODE).await, want_node);
     edge.send(json!({"op": "disconnect"}));
+    citytel.kill9();
+    let citytel = rig.serve(&[]).await;
+    let mut client = citytel.client().await;
+    assert_eq!(
+        attributes(&mut client, PUMP).await,
+        want_pump,
+        "after a WAL replay"
+    );
+    assert_eq!(
+        attributes(&mut client, NODE).await,
+        want_node,
+        "after a WAL replay"
+    );
     assert!(citytel.stop().success());
+    let citytel = rig.serve(&[]).await;
+    let mut client = citytel.client().await;
+    assert_eq!(
+        attributes(&mut client, PUMP).await,
+        want_pump,
+        "from the snapshot"
+    );
+    assert_eq!(
+        attributes(&mut client, NODE).await,
+        want_node,
+        "from the snapshot"
+    );
+    assert!(citytel.stop().success());
+}
+
+/// (name, value, datatype, time) of an attribute.
+type Attr = (String, String, String, i64);
+
+fn attribute(name: &str, value: &str, datatype: &str, time_ms: i64) -> Attr {
+    (name.into(), value.into(), datatype.into(), time_ms)
+}
+
+/// The attributes of device `id`, as GetDevice answers them.
+async fn attributes(client: &mut QueryServiceClient<Channel>, id: &str) -> Vec<Attr> {
+    device(client, id)
+        .await
+        .map(|d| {
+            d.attributes
+                .into_iter()
+                .map(|a| (a.name, a.value, a.datatype, a.time_unix_ms))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg_attr(

@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file citytel/v1/device.proto.
  */
 export const file_citytel_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("ChdjaXR5dGVsL3YxL2RldmljZS5wcm90bxIKY2l0eXRlbC52MSKZAQoOVGVsZW1ldHJ5QmF0Y2gSEQoJZGV2aWNlX2lkGAEgASgJEg8KB2Jvb3RfaWQYAiABKAQSFAoMbWV0cmljX25hbWVzGAMgAygJEiUKCHJlYWRpbmdzGAQgAygLMhMuY2l0eXRlbC52MS5SZWFkaW5nEhcKCmdhdGV3YXlfaWQYBSABKAlIAIgBAUINCgtfZ2F0ZXdheV9pZCI8CgdSZWFkaW5nEgsKA3NlcRgBIAEoBBIUCgx0aW1lX3VuaXhfbXMYAiABKAMSDgoGdmFsdWVzGAMgAygBIuYBCgZTdGF0dXMSEQoJZGV2aWNlX2lkGAEgASgJEg8KB2Jvb3RfaWQYAiABKAQSFAoMdGltZV91bml4X21zGAMgASgDEhcKCmdhdGV3YXlfaWQYBCABKAlIAYgBARIiCgViaXJ0aBgKIAEoCzIRLmNpdHl0ZWwudjEuQmlydGhIABIqCgloZWFydGJlYXQYCyABKAsyFS5jaXR5dGVsLnYxLkhlYXJ0YmVhdEgAEiIKBWRlYXRoGAwgASgLMhEuY2l0eXRlbC52MS5EZWF0aEgAQgYKBGtpbmRCDQoLX2dhdGV3YXlfaWQi5AEKBUJpcnRoEhgKEGZpcm13YXJlX3ZlcnNpb24YASABKAkSHQoVcmVwb3J0aW5nX2ludGVydmFsX21zGAIgASgNEiIKFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoDUgAiAEBEhAKCGNoaWxkcmVuGAQgAygJEhkKDGludGVybWl0dGVudBgFIAEoCEgBiAEBEiYKCGxvY2F0aW9uGAYgASgLMhQuY2l0eXRlbC52MS5Mb2NhdGlvbkIYChZfaGVhcnRiZWF0X2ludGVydmFsX21zQg8KDV9pbnRlcm1pdHRlbnQiLwoITG9jYXRpb24SEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBIlMKCUhlYXJ0YmVhdBIVCghsYXN0X3NlcRgBIAEoBEgAiAEBEhUKCHVwdGltZV9zGAIgASgESAGIAQFCCwoJX2xhc3Rfc2VxQgsKCV91cHRpbWVfcyIwCgVEZWF0aBInCgZyZWFzb24YASABKA4yFy5jaXR5dGVsLnYxLkRlYXRoUmVhc29uKp4BCgtEZWF0aFJlYXNvbhIcChhERUFUSF9SRUFTT05fVU5TUEVDSUZJRUQQABIZChVERUFUSF9SRUFTT05fU0hVVERPV04QARIgChxERUFUSF9SRUFTT05fQ09OTkVDVElPTl9MT1NUEAISFwoTREVBVEhfUkVBU09OX1JFQk9PVBADEhsKF0RFQVRIX1JFQVNPTl9QT1dFUl9MT1NTEARiBnByb3RvMw");
+  fileDesc("ChdjaXR5dGVsL3YxL2RldmljZS5wcm90bxIKY2l0eXRlbC52MSKZAQoOVGVsZW1ldHJ5QmF0Y2gSEQoJZGV2aWNlX2lkGAEgASgJEg8KB2Jvb3RfaWQYAiABKAQSFAoMbWV0cmljX25hbWVzGAMgAygJEiUKCHJlYWRpbmdzGAQgAygLMhMuY2l0eXRlbC52MS5SZWFkaW5nEhcKCmdhdGV3YXlfaWQYBSABKAlIAIgBAUINCgtfZ2F0ZXdheV9pZCI8CgdSZWFkaW5nEgsKA3NlcRgBIAEoBBIUCgx0aW1lX3VuaXhfbXMYAiABKAMSDgoGdmFsdWVzGAMgAygBIpQCCgZTdGF0dXMSEQoJZGV2aWNlX2lkGAEgASgJEg8KB2Jvb3RfaWQYAiABKAQSFAoMdGltZV91bml4X21zGAMgASgDEhcKCmdhdGV3YXlfaWQYBCABKAlIAYgBARIiCgViaXJ0aBgKIAEoCzIRLmNpdHl0ZWwudjEuQmlydGhIABIqCgloZWFydGJlYXQYCyABKAsyFS5jaXR5dGVsLnYxLkhlYXJ0YmVhdEgAEiIKBWRlYXRoGAwgASgLMhEuY2l0eXRlbC52MS5EZWF0aEgAEiwKCmF0dHJpYnV0ZXMYDSABKAsyFi5jaXR5dGVsLnYxLkF0dHJpYnV0ZXNIAEIGCgRraW5kQg0KC19nYXRld2F5X2lkIuQBCgVCaXJ0aBIYChBmaXJtd2FyZV92ZXJzaW9uGAEgASgJEh0KFXJlcG9ydGluZ19pbnRlcnZhbF9tcxgCIAEoDRIiChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAyABKA1IAIgBARIQCghjaGlsZHJlbhgEIAMoCRIZCgxpbnRlcm1pdHRlbnQYBSABKAhIAYgBARImCghsb2NhdGlvbhgGIAEoCzIULmNpdHl0ZWwudjEuTG9jYXRpb25CGAoWX2hlYXJ0YmVhdF9pbnRlcnZhbF9tc0IPCg1faW50ZXJtaXR0ZW50IjcKCkF0dHJpYnV0ZXMSKQoKYXR0cmlidXRlcxgBIAMoCzIVLmNpdHl0ZWwudjEuQXR0cmlidXRlIlAKCUF0dHJpYnV0ZRIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhAKCGRhdGF0eXBlGAMgASgJEhQKDHRpbWVfdW5peF9tcxgEIAEoAyIvCghMb2NhdGlvbhIQCghsYXRpdHVkZRgBIAEoARIRCglsb25naXR1ZGUYAiABKAEiUwoJSGVhcnRiZWF0EhUKCGxhc3Rfc2VxGAEgASgESACIAQESFQoIdXB0aW1lX3MYAiABKARIAYgBAUILCglfbGFzdF9zZXFCCwoJX3VwdGltZV9zIkgKBURlYXRoEicKBnJlYXNvbhgBIAEoDjIXLmNpdHl0ZWwudjEuRGVhdGhSZWFzb24SFgoOYXRfc3RhdHVzX3RpbWUYAiABKAgqngEKC0RlYXRoUmVhc29uEhwKGERFQVRIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFURFQVRIX1JFQVNPTl9TSFVURE9XThABEiAKHERFQVRIX1JFQVNPTl9DT05ORUNUSU9OX0xPU1QQAhIXChNERUFUSF9SRUFTT05fUkVCT09UEAMSGwoXREVBVEhfUkVBU09OX1BPV0VSX0xPU1MQBGIGcHJvdG8z");
 
 /**
  * A batch of readings from one device, from one boot.
@@ -182,6 +182,15 @@ export type Status = Message<"citytel.v1.Status"> & {
      */
     value: Death;
     case: "death";
+  } | {
+    /**
+     * The device's descriptive values (text, such as a mode or a serial number) changed; also a
+     * sign of life, like a heartbeat.
+     *
+     * @generated from field: citytel.v1.Attributes attributes = 13;
+     */
+    value: Attributes;
+    case: "attributes";
   } | { case: undefined; value?: undefined };
 };
 
@@ -258,6 +267,74 @@ export const BirthSchema: GenMessage<Birth> = /*@__PURE__*/
   messageDesc(file_citytel_v1_device, 3);
 
 /**
+ * Descriptive values of a device, kept per name as its attributes: of two values of one name, the
+ * one with the newer time_unix_ms wins (the later received when equal). Bounded per device
+ * (`ingest.max_attributes_per_device`, `ingest.max_attribute_bytes_per_device`): a status that
+ * would exceed a bound is dead-lettered as `too_many_attributes`.
+ *
+ * @generated from message citytel.v1.Attributes
+ */
+export type Attributes = Message<"citytel.v1.Attributes"> & {
+  /**
+   * The values (at most 256, each name once).
+   *
+   * @generated from field: repeated citytel.v1.Attribute attributes = 1;
+   */
+  attributes: Attribute[];
+};
+
+/**
+ * Describes the message citytel.v1.Attributes.
+ * Use `create(AttributesSchema)` to create a new message.
+ */
+export const AttributesSchema: GenMessage<Attributes> = /*@__PURE__*/
+  messageDesc(file_citytel_v1_device, 4);
+
+/**
+ * A descriptive value of a device (a Sparkplug String, Text, UUID or DateTime metric, for one).
+ *
+ * @generated from message citytel.v1.Attribute
+ */
+export type Attribute = Message<"citytel.v1.Attribute"> & {
+  /**
+   * Its name: a metric name, [A-Za-z0-9_.-], 1 to 64 characters.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its value, as text (at most 4096 bytes).
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * The type its source declared, e.g. "String", "UUID" or "DateTime" (at most 32 bytes); empty:
+   * plain text.
+   *
+   * @generated from field: string datatype = 3;
+   */
+  datatype: string;
+
+  /**
+   * When the value was taken, by the device's clock, in milliseconds since the Unix epoch; zero:
+   * the status's time.
+   *
+   * @generated from field: int64 time_unix_ms = 4;
+   */
+  timeUnixMs: bigint;
+};
+
+/**
+ * Describes the message citytel.v1.Attribute.
+ * Use `create(AttributeSchema)` to create a new message.
+ */
+export const AttributeSchema: GenMessage<Attribute> = /*@__PURE__*/
+  messageDesc(file_citytel_v1_device, 5);
+
+/**
  * A point on the earth, WGS 84 degrees.
  *
  * @generated from message citytel.v1.Location
@@ -283,7 +360,7 @@ export type Location = Message<"citytel.v1.Location"> & {
  * Use `create(LocationSchema)` to create a new message.
  */
 export const LocationSchema: GenMessage<Location> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_device, 4);
+  messageDesc(file_citytel_v1_device, 6);
 
 /**
  * An "I am alive" message.
@@ -312,7 +389,7 @@ export type Heartbeat = Message<"citytel.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_device, 5);
+  messageDesc(file_citytel_v1_device, 7);
 
 /**
  * The device is going away (explicitly) or its connection dropped (sent as the MQTT Last Will).
@@ -326,6 +403,16 @@ export type Death = Message<"citytel.v1.Death"> & {
    * @generated from field: citytel.v1.DeathReason reason = 1;
    */
   reason: DeathReason;
+
+  /**
+   * Set when the device went away at the status's time_unix_ms (by its own clock) rather than
+   * when citytel received the death, as a Sparkplug DDEATH says: the state history then records
+   * the transition at that time, clamped to between the device's last transition or the last
+   * time it was heard and the receive time. Ignored when time_unix_ms is zero.
+   *
+   * @generated from field: bool at_status_time = 2;
+   */
+  atStatusTime: boolean;
 };
 
 /**
@@ -333,7 +420,7 @@ export type Death = Message<"citytel.v1.Death"> & {
  * Use `create(DeathSchema)` to create a new message.
  */
 export const DeathSchema: GenMessage<Death> = /*@__PURE__*/
-  messageDesc(file_citytel_v1_device, 6);
+  messageDesc(file_citytel_v1_device, 8);
 
 /**
  * Why a device sent a Death.
