@@ -88,7 +88,8 @@ fn connect(client_id: &str, keep_alive: u16, will: bool) -> Packet {
             status(
                 "cab-0001",
                 status::Kind::Death(v1::Death {
-                    reason: v1::DeathReason::ConnectionLost.into(), at_status_time: false,
+                    reason: v1::DeathReason::ConnectionLost.into(),
+                    at_status_time: false,
                 }),
             ),
             QoS::AtLeastOnce,
