@@ -36,7 +36,7 @@ pub(super) fn devices(data_dir: &Path, args: &[&str]) -> Output {
 }
 
 /// `devices add ID --kind cabinet --site site-01`, returning the token it printed.
-fn add(data_dir: &Path, id: &str) -> String {
+pub(super) fn add(data_dir: &Path, id: &str) -> String {
     let out = devices(
         data_dir,
         &["add", id, "--kind", "cabinet", "--site", "site-01"],

@@ -45,6 +45,7 @@ mod metrics_endpoint;
 mod metrics_token;
 mod mosquitto_interop;
 mod mqtt5_interop;
+mod mqtt5_reason_codes;
 mod provisioned_locations;
 mod report_cli;
 mod report_files;
