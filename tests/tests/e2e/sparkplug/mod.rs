@@ -346,7 +346,7 @@ async fn attributes(client: &mut QueryServiceClient<Channel>, id: &str) -> Vec<A
     ignore = "needs Debian packages: cargo test -p citytel-tests --features interop"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sparkplug_seq_gap_requests_one_rebirth_after_the_reorder_timeout() {
+async fn sparkplug_reordered_data_waits_and_a_seq_gap_requests_one_rebirth_after_the_timeout() {
     let rig = Rig::new().await;
     let mosquitto = &rig.mosquitto;
     let citytel = rig.serve(&[]).await;
@@ -357,12 +357,26 @@ async fn sparkplug_seq_gap_requests_one_rebirth_after_the_reorder_timeout() {
     edge.send(json!({"op": "connect", "bd_seq": 0, "ts": t0}));
     edge.send(json!({"op": "nbirth", "seq": 0, "bd_seq": 0, "ts": t0, "voltage": 1.0}));
     edge.send(json!({"op": "dbirth", "seq": 1, "ts": t0, "rpm": 1}));
-    // seq 2 never comes.
-    let gap_at = now_ms();
+    // Delivered out of order, seq 3 before seq 2, within the reorder timeout (1 s): both
+    // stored, and nothing asked once the timeout has passed.
     edge.send(json!({"op": "ddata", "seq": 3, "ts": t0 + 3, "rpm": 3}));
+    edge.send(json!({"op": "ddata", "seq": 2, "ts": t0 + 2, "rpm": 2}));
+    eventually!(
+        "the reordered messages stored",
+        series(&mut client, PUMP, "rpm").await == [(t0, 1.0), (t0 + 2, 2.0), (t0 + 3, 3.0)]
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        edge.rebirth_requests().is_empty(),
+        "{:?}",
+        edge.rebirth_requests()
+    );
+    // seq 4 never comes.
+    let gap_at = now_ms();
+    edge.send(json!({"op": "ddata", "seq": 5, "ts": t0 + 5, "rpm": 5}));
     eventually!(
         "the message after the gap stored",
-        series(&mut client, PUMP, "rpm").await.len() == 2
+        series(&mut client, PUMP, "rpm").await.len() == 4
     );
     let requests = edge.wait_rebirth_requests(1, Duration::from_secs(10));
     let request = &requests[0];
