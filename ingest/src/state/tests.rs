@@ -9,6 +9,17 @@ use super::*;
 use crate::db::Database;
 use crate::decode::{RejectReason, Rejection};
 
+/// A database in `dir` with the default configuration, and its WAL (kept open by the caller).
+fn open_db(dir: &std::path::Path) -> (std::sync::Arc<Database>, citytel_storage::wal::Wal) {
+    let options = crate::config::load_str(None, &[])
+        .unwrap()
+        .validate()
+        .unwrap()
+        .store_options(crate::clock::Clock::System);
+    let (db, wal, _) = Database::open(dir, &options).unwrap();
+    (db, wal)
+}
+
 fn telemetry(device: &str, metrics: &[&str]) -> (String, Vec<u8>, Decoded) {
     let batch = TelemetryBatch {
         device_id: device.into(),
@@ -28,12 +39,7 @@ fn telemetry(device: &str, metrics: &[&str]) -> (String, Vec<u8>, Decoded) {
 #[test]
 fn the_series_limit_refuses_only_batches_adding_series_beyond_it() {
     let dir = tempfile::tempdir().unwrap();
-    let options = crate::config::load_str(None, &[])
-        .unwrap()
-        .validate()
-        .unwrap()
-        .store_options(crate::clock::Clock::System);
-    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let (db, _wal) = open_db(dir.path());
     let mut state = db.write();
     let too_many = |r: Result<(), Rejection>| r.unwrap_err().reason;
 
@@ -73,12 +79,7 @@ fn the_series_limit_refuses_only_batches_adding_series_beyond_it() {
 #[test]
 fn the_device_limit_refuses_new_devices_status_and_connections_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let options = crate::config::load_str(None, &[])
-        .unwrap()
-        .validate()
-        .unwrap()
-        .store_options(crate::clock::Clock::System);
-    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let (db, _wal) = open_db(dir.path());
     let mut state = db.write();
 
     let (topic, payload, first) = telemetry("cab-1", &["t"]);
@@ -135,12 +136,7 @@ fn attributes_status(device: &str, values: &[(&str, &str)]) -> (String, Vec<u8>,
 #[test]
 fn the_attribute_limits_refuse_a_status_that_would_bring_a_device_beyond_them() {
     let dir = tempfile::tempdir().unwrap();
-    let options = crate::config::load_str(None, &[])
-        .unwrap()
-        .validate()
-        .unwrap()
-        .store_options(crate::clock::Clock::System);
-    let (db, _wal, _) = Database::open(dir.path(), &options).unwrap();
+    let (db, _wal) = open_db(dir.path());
     let mut state = db.write();
     let limits = attributes::AttributeLimits {
         max_per_device: 2,

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -99,14 +100,19 @@ impl BrowserScript {
         writeln!(self.stdin, "{line}").expect("write to the browser test");
     }
 
-    /// Kills the script (the test gave up on it).
-    pub(super) fn kill(&mut self) {
-        let _ = self.child.kill();
-    }
-
-    /// Waits for the script to end.
-    pub(super) fn wait(mut self) -> ExitStatus {
-        self.child.wait().expect("wait for node")
+    /// Ends the test's conversation with the script: kills it unless the test `finished` within
+    /// `limit` (then fails the test, saying so), and returns how the script ended.
+    pub(super) fn conclude(mut self, finished: bool, limit: Duration) -> ExitStatus {
+        if !finished {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait for node");
+        assert!(
+            finished,
+            "the browser test did not finish within {} s",
+            limit.as_secs()
+        );
+        status
     }
 }
 

@@ -65,7 +65,8 @@ async fn dashboard_lists_acknowledges_and_silences_alerts_in_a_real_browser() {
     let mut alert: Option<v1::Alert> = None;
     let mut silence_id = None;
     let mut answered = Vec::new();
-    let finished = tokio::time::timeout(Duration::from_secs(240), async {
+    let limit = Duration::from_secs(240);
+    let finished = tokio::time::timeout(limit, async {
         while let Some(request) = browser.request().await {
             let (verb, argument) = request.split_once(' ').unwrap_or((request.as_str(), ""));
             let answer = match verb {
@@ -130,14 +131,7 @@ async fn dashboard_lists_acknowledges_and_silences_alerts_in_a_real_browser() {
         }
     })
     .await;
-    if finished.is_err() {
-        browser.kill();
-    }
-    let status = browser.wait();
-    assert!(
-        finished.is_ok(),
-        "the browser test did not finish within 240 s"
-    );
+    let status = browser.conclude(finished.is_ok(), limit);
     assert!(
         status.success() && answered == ["fire", "acked", "silenced", "expired"],
         "the browser test failed ({status}, answered {answered:?}); its output is above, \

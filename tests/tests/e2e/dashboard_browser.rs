@@ -129,7 +129,8 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
     let mut revoked = false;
     let mut hidden = None;
     let mut gateway = Some(gateway);
-    let finished = tokio::time::timeout(Duration::from_secs(300), async {
+    let limit = Duration::from_secs(300);
+    let finished = tokio::time::timeout(limit, async {
         while let Some(request) = browser.request().await {
             if request == "birth" {
                 let mut device = RawClient::connect(mqtt, NEWBORN).await;
@@ -177,14 +178,7 @@ async fn dashboard_shows_the_fleet_live_in_a_real_browser() {
         }
     })
     .await;
-    if finished.is_err() {
-        browser.kill();
-    }
-    let status = browser.wait();
-    assert!(
-        finished.is_ok(),
-        "the browser test did not finish within 300 s"
-    );
+    let status = browser.conclude(finished.is_ok(), limit);
     assert!(
         status.success() && stopped && revoked,
         "the browser test failed ({status}); its output is above, screenshots in {}",

@@ -442,7 +442,8 @@ async fn the_city_map_colours_every_district_by_its_figure_and_opens_its_report(
     let (from, to) = (period.0.to_string(), period.1.to_string());
     let mut browser = BrowserScript::start("districts.mjs", &[&url, &from, &to], &[]);
     let mut checked = Vec::new();
-    let finished = tokio::time::timeout(Duration::from_secs(240), async {
+    let limit = Duration::from_secs(240);
+    let finished = tokio::time::timeout(limit, async {
         while let Some(request) = browser.request().await {
             let mut parts = request.splitn(3, ' ');
             match (parts.next(), parts.next(), parts.next()) {
@@ -492,14 +493,7 @@ async fn the_city_map_colours_every_district_by_its_figure_and_opens_its_report(
         }
     })
     .await;
-    if finished.is_err() {
-        browser.kill();
-    }
-    let status = browser.wait();
-    assert!(
-        finished.is_ok(),
-        "the browser test did not finish within 240 s"
-    );
+    let status = browser.conclude(finished.is_ok(), limit);
     assert!(
         status.success() && checked.len() == 8,
         "the browser test failed ({status}, checked {checked:?}); its output is above, \

@@ -21,7 +21,7 @@ use citytel_tests::publisher::Version;
 use citytel_tests::wire::{now_ms, status_topic};
 use prost::Message as _;
 
-use crate::devices_cli::{connect, devices};
+use crate::devices_cli::{connect, devices, run_devices};
 
 /// `devices add ID` at site-01 with a location; the token it printed.
 fn add_at(data_dir: &Path, id: &str, (latitude, longitude): (f64, f64)) -> String {
@@ -47,13 +47,7 @@ fn add_at(data_dir: &Path, id: &str, (latitude, longitude): (f64, f64)) -> Strin
 
 /// `citytel devices ARGS` that must fail; its standard error.
 fn refused(data_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(binary())
-        .arg("devices")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("run citytel devices");
+    let out = run_devices(data_dir, args);
     assert!(!out.status.success(), "citytel devices {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).to_string()
 }
